@@ -1,0 +1,1 @@
+"""vecdial's library: codecs, stores, collections on disk, budgets, search and build jobs."""

@@ -1,0 +1,30 @@
+"""Errors a user can act on. Each message says what to change; the CLI prints it
+as one line and the HTTP layer maps each class to one status code."""
+
+
+class VecdialError(Exception):
+    """Base of every error vecdial raises on purpose."""
+
+
+class InvalidInput(VecdialError):
+    """The request or input data is malformed (wrong dimension, NaN, empty...)."""
+
+
+class BudgetError(InvalidInput):
+    """A budget names an unknown mode or a knob out of range for this collection."""
+
+
+class NotFound(VecdialError):
+    """A collection, version or job does not exist."""
+
+
+class AlreadyExists(VecdialError):
+    """A collection of that name exists already."""
+
+
+class CorruptIndex(VecdialError):
+    """Files on disk do not match their manifest (missing, truncated, wrong checksum)."""
+
+
+class UnsupportedFormat(CorruptIndex):
+    """The index was written by a newer vecdial than this one."""

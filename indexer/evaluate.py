@@ -1,0 +1,52 @@
+"""Evaluate budgets on one version: quality against exact search and relevance, and cost."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.budget import Budget, format_budget, parse_budget
+from indexer.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from indexer.search import Searcher
+
+
+@dataclass
+class EvalRow:
+    budget: str
+    recall_at_10: float
+    recall_at_100: float
+    ndcg_at_10: float | None
+    mrr_at_10: float | None
+    bytes_read_per_vector: float
+    batch_qps: float
+
+
+def evaluate(
+    searcher: Searcher,
+    queries: np.ndarray,
+    budgets: list[Budget | str],
+    qrels: list[dict] | None = None,
+) -> list[EvalRow]:
+    """One row per budget. queries: (nq, dim); qrels[i]: {doc_id: relevance} for query i."""
+    exact = searcher.search(queries, k=100, budget="exact")
+    rows = []
+    for spec in budgets:
+        budget = parse_budget(spec)
+        started = time.perf_counter()
+        result = searcher.search(queries, k=100, budget=budget)
+        seconds = time.perf_counter() - started
+        read = sum(stage.bytes_read for stage in result.explain.stages)
+        rows.append(
+            EvalRow(
+                budget=format_budget(budget),
+                recall_at_10=recall_at_k(result.rows, exact.rows, 10),
+                recall_at_100=recall_at_k(result.rows, exact.rows, 100),
+                ndcg_at_10=ndcg_at_k(result.ids, qrels, 10) if qrels else None,
+                mrr_at_10=mrr_at_k(result.ids, qrels, 10) if qrels else None,
+                bytes_read_per_vector=read / searcher.version.size,
+                batch_qps=len(queries) / seconds,
+            )
+        )
+    return rows

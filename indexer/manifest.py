@@ -1,0 +1,103 @@
+"""The manifest of one index version: what was built, how, and the files it owns.
+
+Opening a version checks the manifest before any array is mapped, so a wrong,
+partial or newer index fails with a message instead of wrong answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from indexer.errors import CorruptIndex, UnsupportedFormat
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+
+
+class FileEntry(BaseModel):
+    bytes: int
+    sha256: str
+
+
+class DenseParams(BaseModel):
+    block: int = 32
+    dtype: Literal["float32", "float16"] = "float32"
+
+
+class BinaryParams(BaseModel):
+    center: bool = False
+    index: Literal["flat", "hnsw"] = "flat"
+    hnsw_m: int = 32
+
+
+class Manifest(BaseModel):
+    format_version: int = FORMAT_VERSION
+    created_at: str
+    source_model: str | None = Field(None, description="Model that made the vectors, if known.")
+    source: str = ""
+    metric: Literal["cosine"] = "cosine"
+    dim: int
+    count: int
+    id_kind: Literal["int", "str"]
+    rotation: Literal["pca", "identity"]
+    dense: DenseParams
+    binary: BinaryParams
+    sparse: dict[str, Any] | None = None
+    has_texts: bool = False
+    files: dict[str, FileEntry] = {}
+
+
+def file_entry(path: Path) -> FileEntry:
+    return FileEntry(bytes=path.stat().st_size, sha256=sha256_file(path))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    (directory / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """Parse and check a version's manifest; raise CorruptIndex saying what is wrong."""
+    path = directory / MANIFEST_FILE
+    if not path.is_file():
+        raise CorruptIndex(f"{directory} has no {MANIFEST_FILE}: not a vecdial index, or a build that never finished")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptIndex(f"{path} is not valid JSON ({exc}); rebuild the index") from None
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise UnsupportedFormat(
+            f"{path} has format version {version}; this vecdial reads up to {FORMAT_VERSION}: upgrade vecdial"
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CorruptIndex(f"{path}: field {where}: {first['msg']}") from None
+
+
+def verify_files(directory: Path, manifest: Manifest, checksums: bool) -> None:
+    """Every listed file exists with its recorded size (and, if asked, its sha256)."""
+    for name, entry in manifest.files.items():
+        path = directory / name
+        if not path.is_file():
+            raise CorruptIndex(f"{directory}: file {name} listed in the manifest is missing")
+        size = path.stat().st_size
+        if size != entry.bytes:
+            raise CorruptIndex(f"{directory}: file {name} has {size} bytes, the manifest says {entry.bytes} (truncated or replaced)")
+        if checksums and sha256_file(path) != entry.sha256:
+            raise CorruptIndex(f"{directory}: file {name} fails its checksum (corrupted on disk)")

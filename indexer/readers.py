@@ -1,0 +1,123 @@
+"""Input readers: every format becomes ids, a (N, D) matrix and optional texts.
+
+`.npy` and `.fvecs` are memory-mapped, so a build streams them in batches and
+never holds a second full copy. Parquet and text inputs are materialised once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from indexer.errors import InvalidInput
+
+FORMATS = ("npy", "fvecs", "parquet", "jsonl")
+
+
+@dataclass
+class Dataset:
+    """ids: (N,) int64 or str; vectors: (N, D) float32/float16 (possibly memory-mapped)."""
+
+    ids: np.ndarray
+    vectors: np.ndarray
+    texts: list[str] | None = None
+    source_model: str | None = None
+
+
+def read_input(path: Path, fmt: str | None = None, show_progress: bool = True) -> Dataset:
+    """Read embeddings (or texts to encode) from path; fmt defaults to the file suffix."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"input file {path} does not exist")
+    fmt = fmt or path.suffix.lstrip(".").lower()
+    readers = {"npy": read_npy, "fvecs": read_fvecs, "parquet": read_parquet, "jsonl": lambda p: read_jsonl_texts(p, show_progress)}
+    if fmt not in readers:
+        raise InvalidInput(f"cannot read {path}: unknown format {fmt!r}, use one of {', '.join(FORMATS)}")
+    dataset = readers[fmt](path)
+    check_dataset(dataset)
+    return dataset
+
+
+def check_dataset(dataset: Dataset) -> None:
+    n = len(dataset.vectors)
+    if dataset.vectors.ndim != 2 or n == 0 or dataset.vectors.shape[1] == 0:
+        raise InvalidInput(f"input holds no vectors (shape {dataset.vectors.shape}); expected a non-empty (N, D) matrix")
+    if len(dataset.ids) != n:
+        raise InvalidInput(f"input has {len(dataset.ids)} ids for {n} vectors")
+    if len(np.unique(dataset.ids)) != n:
+        raise InvalidInput("input ids are not unique")
+
+
+def read_npy(path: Path) -> Dataset:
+    """A 2-D float32/float16 .npy, memory-mapped; ids are row numbers."""
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise InvalidInput(f"cannot read {path} as .npy: {exc}") from None
+    if vectors.dtype not in (np.float32, np.float16):
+        raise InvalidInput(f"{path} has dtype {vectors.dtype}; expected float32 or float16")
+    return Dataset(np.arange(len(vectors), dtype=np.int64), vectors)
+
+
+def read_fvecs(path: Path) -> Dataset:
+    """The ANN-benchmark .fvecs format (int32 dim, then dim float32, per row), memory-mapped."""
+    raw = np.memmap(path, dtype=np.int32, mode="r")
+    if raw.size == 0:
+        raise InvalidInput(f"{path} is empty")
+    dim = int(raw[0])
+    if dim <= 0 or raw.size % (dim + 1):
+        raise InvalidInput(f"{path} is not a valid .fvecs file (first row claims dim {dim})")
+    rows = raw.reshape(-1, dim + 1)
+    if not (rows[:, 0] == dim).all():
+        raise InvalidInput(f"{path}: rows have different dimensions; .fvecs needs one dim for all rows")
+    return Dataset(np.arange(len(rows), dtype=np.int64), rows[:, 1:].view(np.float32))
+
+
+def read_parquet(path: Path, vector_column: str = "vector", id_column: str = "id", text_column: str = "text") -> Dataset:
+    """Parquet with a list<float> column `vector`, optional `id` and `text` columns."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if vector_column not in table.column_names:
+        raise InvalidInput(f"{path} has no {vector_column!r} column (columns: {', '.join(table.column_names)})")
+    column = table.column(vector_column).combine_chunks()
+    lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths != lengths[0]).any():
+        raise InvalidInput(f"{path}: vectors in {vector_column!r} have different lengths")
+    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    vectors = flat.reshape(len(column), -1 if len(column) else 0)
+    ids = _ids_from(table.column(id_column).to_pylist()) if id_column in table.column_names else np.arange(len(vectors))
+    texts = table.column(text_column).to_pylist() if text_column in table.column_names else None
+    return Dataset(ids, vectors, texts)
+
+
+def read_jsonl_texts(path: Path, show_progress: bool = True) -> Dataset:
+    """JSONL of {"id": ..., "text": ...}, encoded with the bundled model."""
+    from models.encoder import MODEL_NAME, encode_texts
+
+    ids, texts = [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                text = record["text"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InvalidInput(f"{path}:{number}: expected a JSON object with a 'text' field") from None
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInput(f"{path}:{number}: 'text' must be a non-empty string")
+            ids.append(record.get("id", len(ids)))
+            texts.append(text)
+    vectors = encode_texts(texts, show_progress=show_progress)
+    return Dataset(_ids_from(ids), vectors, texts, source_model=MODEL_NAME)
+
+
+def _ids_from(values: list) -> np.ndarray:
+    """Ints stay ints; anything else becomes strings."""
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=np.int64)
+    return np.asarray([str(v) for v in values])

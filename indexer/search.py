@@ -1,0 +1,186 @@
+"""Search: a budget compiled into a plan of stages, each one reported in `explain`.
+
+A plan is one candidate stage (a dense scan, a Hamming scan or an inverted-index
+scan) followed by zero or more rescoring stages over the survivors. Every budget
+is such a plan, so every search explains itself the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from indexer.budget import (
+    BinaryBudget,
+    Budget,
+    DenseBudget,
+    ExactBudget,
+    FunnelBudget,
+    FunnelStage,
+    SparseBudget,
+    format_budget,
+    parse_budget,
+)
+from indexer.errors import BudgetError, InvalidInput
+from indexer.vectors import as_query_matrix, normalize_rows
+from indexer.version import Version
+
+MAX_K = 10_000
+
+
+@dataclass(frozen=True)
+class Stage:
+    """kind: dense | binary | sparse; size: dims or active units; keep: candidates out per query."""
+
+    kind: str
+    size: int
+    keep: int
+    rescore: bool
+
+    @property
+    def label(self) -> str:
+        knob = {"dense": "dim", "sparse": "active", "binary": "bits"}[self.kind]
+        return f"{'rescore' if self.rescore else self.kind}:{knob}={self.size}"
+
+
+@dataclass
+class StageReport:
+    stage: str
+    candidates: int
+    bytes_read: int
+    ms: float
+
+
+@dataclass
+class Explain:
+    budget: str
+    stages: list[StageReport] = field(default_factory=list)
+    total_ms: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SearchResult:
+    """rows/scores: (nq, k') with k' <= k; ids: the user ids of rows, per query."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    ids: list[list]
+    explain: Explain
+
+
+def compile_plan(budget: Budget, version: Version, k: int) -> list[Stage]:
+    """Turn a budget into stages valid for this version, or raise BudgetError."""
+    n, dim = version.size, version.dim
+    if isinstance(budget, ExactBudget):
+        return [Stage("dense", dim, min(k, n), rescore=False)]
+    if isinstance(budget, DenseBudget):
+        return [Stage("dense", _check_dim(budget.dim, dim), min(k, n), rescore=False)]
+    if isinstance(budget, BinaryBudget):
+        stages = [FunnelStage(kind="binary", keep=budget.rescore or None)]
+    elif isinstance(budget, SparseBudget):
+        stages = [FunnelStage(kind="sparse", active=budget.active, keep=budget.rescore or None)]
+    else:
+        assert isinstance(budget, FunnelBudget)
+        stages = list(budget.stages)
+    if stages[-1].keep is not None:
+        stages.append(FunnelStage(kind="dense"))
+    return _funnel(stages, version, k)
+
+
+def _funnel(stages: list[FunnelStage], version: Version, k: int) -> list[Stage]:
+    plan = []
+    for i, stage in enumerate(stages):
+        last = i == len(stages) - 1
+        keep = min(k if last else k * (stage.keep or 1), version.size)
+        if i > 0 and stage.kind != "dense":
+            raise BudgetError(f"funnel stage {i + 1} is {stage.kind}: only the first stage may be binary or sparse")
+        if stage.kind == "dense":
+            size = _check_dim(stage.dim or version.dim, version.dim)
+        elif stage.kind == "binary":
+            size = version.binary.code_bytes * 8
+        else:
+            size = _check_active(stage.active, version)
+        plan.append(Stage(stage.kind, size, keep, rescore=i > 0))
+    return plan
+
+
+def _check_dim(dim: int, max_dim: int) -> int:
+    if not 0 < dim <= max_dim:
+        raise BudgetError(f"dim={dim} is out of range: this collection has dims 1..{max_dim}")
+    return dim
+
+
+def _check_active(active: int | None, version: Version) -> int:
+    if version.sparse is None:
+        raise BudgetError("this collection has no sparse codes: rebuild it with sparse codes enabled to use sparse budgets")
+    limit = version.sparse.max_active
+    if active is None or not 0 < active <= limit:
+        raise BudgetError(f"active={active} is out of range: this collection's sparse codes have 1..{limit} active units")
+    return active
+
+
+class Searcher:
+    """Runs budgets against one version. Stateless apart from the version it holds."""
+
+    def __init__(self, version: Version):
+        self.version = version
+
+    def search(self, queries: np.ndarray, k: int = 10, budget: Budget | str | dict = "exact") -> SearchResult:
+        """queries: (dim,) or (nq, dim) float; returns the best k per query under the budget."""
+        if not 0 < k <= MAX_K:
+            raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
+        budget = parse_budget(budget)
+        version = self.version
+        plan = compile_plan(budget, version, k)
+        started = time.perf_counter()
+        q = normalize_rows(as_query_matrix(queries, version.dim), "query")
+        explain = Explain(budget=format_budget(budget))
+        rows = scores = None
+        rotated: np.ndarray | None = None
+        for stage in plan:
+            t0 = time.perf_counter()
+            if stage.kind == "dense":
+                if rotated is None:
+                    rotated = version.rotation.apply(q)
+                if stage.rescore:
+                    rows, scores = _keep_best(rows, version.dense.score_rows(rotated, rows, stage.size), stage.keep)
+                else:
+                    rows, scores = version.dense.scan(rotated, stage.size, stage.keep)
+            elif stage.kind == "binary":
+                rows, distances = version.binary.search(version.binary_codec.encode(q), stage.keep)
+                scores = 1.0 - 2.0 * distances.astype(np.float32) / stage.size
+            else:
+                rows, scores = version.sparse.search(q, stage.size, stage.keep)
+            explain.stages.append(
+                StageReport(
+                    stage=stage.label,
+                    candidates=int(rows.shape[1]),
+                    bytes_read=self._bytes_read(stage, len(q), rows),
+                    ms=round((time.perf_counter() - t0) * 1000, 3),
+                )
+            )
+        explain.total_ms = round((time.perf_counter() - started) * 1000, 3)
+        ids = [version.id_list(r[r >= 0]) for r in rows]
+        return SearchResult(rows=rows, scores=scores.astype(np.float32), ids=ids, explain=explain)
+
+    def _bytes_read(self, stage: Stage, nq: int, rows: np.ndarray) -> int:
+        """Bytes of index data this stage read per query (estimated from the layout)."""
+        version = self.version
+        if stage.kind == "dense" and stage.rescore:
+            return int((rows >= 0).sum() // nq) * version.dense.bytes_per_vector(stage.size)
+        if stage.kind == "dense":
+            return version.size * version.dense.bytes_per_vector(stage.size)
+        if stage.kind == "binary":
+            return version.size * version.binary.code_bytes
+        return int(version.sparse.last_bytes_read // nq)
+
+
+def _keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder candidates by their new scores and keep the best `keep` per query."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)

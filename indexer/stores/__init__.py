@@ -1,0 +1,1 @@
+"""Stores: searchable structures over codes (dense blocks, binary, sparse postings)."""

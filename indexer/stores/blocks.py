@@ -1,0 +1,150 @@
+"""Dense store in column blocks: any prefix of dims is served from one copy.
+
+The (rotated, unit-norm) vectors are kept as `[n_blocks][N][block]`. A search at
+`dim` reads only the first ceil(dim / block) blocks, contiguous on disk, so bytes
+read follow the budget. Cumulative squared norms at each block boundary let a
+prefix be renormalised without reading the dims it drops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from indexer.topk import topk
+
+BLOCKS_FILE = "dense_blocks.npy"
+NORMS_FILE = "dense_prefix_sq.npy"
+
+# Queries scored together per matrix product: bounds the (N, chunk) score buffer.
+QUERY_CHUNK = 64
+
+
+def split_blocks(x: np.ndarray, block: int) -> np.ndarray:
+    """x: (n, D) -> (n_blocks, n, block), zero-padding the last block."""
+    n, dim = x.shape
+    n_blocks = -(-dim // block)
+    padded = np.zeros((n, n_blocks * block), dtype=x.dtype)
+    padded[:, :dim] = x
+    return padded.reshape(n, n_blocks, block).transpose(1, 0, 2)
+
+
+def prefix_sq_norms(x: np.ndarray, block: int) -> np.ndarray:
+    """x: (n, D) -> (n, n_blocks) float32: squared norm of each row up to each block's end."""
+    blocks = split_blocks(np.asarray(x, dtype=np.float32), block)
+    return np.cumsum((blocks**2).sum(axis=2), axis=0).T.astype(np.float32)
+
+
+@dataclass
+class BlockStore:
+    """blocks: (n_blocks, N, block) float32|float16, usually a read-only memory map;
+    prefix_sq: (N, n_blocks) float32; dim: the true dimension (<= n_blocks * block)."""
+
+    blocks: np.ndarray
+    prefix_sq: np.ndarray
+    dim: int
+
+    @property
+    def size(self) -> int:
+        return int(self.blocks.shape[1])
+
+    @property
+    def block(self) -> int:
+        return int(self.blocks.shape[2])
+
+    @classmethod
+    def open(cls, directory: Path, dim: int, mmap: bool = True) -> "BlockStore":
+        mode = "r" if mmap else None
+        return cls(
+            np.load(directory / BLOCKS_FILE, mmap_mode=mode),
+            np.load(directory / NORMS_FILE, mmap_mode=mode),
+            dim,
+        )
+
+    def bytes_per_vector(self, dim: int | None = None) -> int:
+        """Bytes a scan at `dim` reads per stored vector (blocks touched + one norm)."""
+        used = self._blocks_for(dim or self.dim)
+        return used * self.block * self.blocks.dtype.itemsize + 4
+
+    def _blocks_for(self, dim: int) -> int:
+        return -(-dim // self.block)
+
+    def _prefix_norms(self, rows: np.ndarray | slice, dim: int, parts: list[np.ndarray]) -> np.ndarray:
+        """Norms of rows' first `dim` dims; `parts` are the blocks already read for them."""
+        full, rest = divmod(dim, self.block)
+        sq = np.zeros(len(parts[0]), dtype=np.float32)
+        if full:
+            sq += self.prefix_sq[rows, full - 1]
+        if rest:
+            tail = parts[full][:, :rest].astype(np.float32)
+            sq += np.einsum("ij,ij->i", tail, tail)
+        return np.sqrt(sq)
+
+    def scan(self, queries: np.ndarray, dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Best k rows by cosine over the first `dim` dims.
+
+        queries: (nq, >=dim) float32, rotated like the store.
+        Returns rows (nq, k) int64 and scores (nq, k) float32.
+        """
+        q = _unit_prefix(queries, dim)
+        used = self._blocks_for(dim)
+        parts = [self.blocks[b] for b in range(used)]
+        inv_norms = 1.0 / np.maximum(self._prefix_norms(slice(None), dim, parts), 1e-12)
+        rows_out, scores_out = [], []
+        for start in range(0, len(q), QUERY_CHUNK):
+            qc = q[start : start + QUERY_CHUNK]
+            scores = _prefix_dot(parts, qc, dim, self.block)
+            scores *= inv_norms[None, :]
+            rows, best = topk(scores, k)
+            rows_out.append(rows)
+            scores_out.append(best)
+        return np.vstack(rows_out), np.vstack(scores_out)
+
+    def score_rows(self, queries: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
+        """Cosine over the first `dim` dims for given candidate rows.
+
+        queries: (nq, >=dim); rows: (nq, c) int64, -1 for padding.
+        Returns (nq, c) float32 with -inf at padding.
+        """
+        q = _unit_prefix(queries, dim)
+        nq, c = rows.shape
+        flat = rows.reshape(-1)
+        valid = flat >= 0
+        picked = np.where(valid, flat, 0)
+        # Sorted reads keep the memory map's page access sequential.
+        order = np.argsort(picked, kind="stable")
+        sorted_rows = picked[order]
+        used = self._blocks_for(dim)
+        parts = [np.asarray(self.blocks[b][sorted_rows], dtype=np.float32) for b in range(used)]
+        norms = np.maximum(self._prefix_norms(sorted_rows, dim, parts), 1e-12)
+        q_rep = np.repeat(q, c, axis=0)[order]
+        dots = np.zeros(len(sorted_rows), dtype=np.float32)
+        for b, part in enumerate(parts):
+            width = min(self.block, dim - b * self.block)
+            dots += np.einsum("ij,ij->i", part[:, :width], q_rep[:, b * self.block : b * self.block + width])
+        scores = np.empty_like(dots)
+        scores[order] = dots / norms
+        scores[~valid] = -np.inf
+        return scores.reshape(nq, c)
+
+
+def _unit_prefix(queries: np.ndarray, dim: int) -> np.ndarray:
+    q = np.ascontiguousarray(queries[:, :dim], dtype=np.float32)
+    norms = np.linalg.norm(q, axis=1, keepdims=True)
+    return q / np.maximum(norms, 1e-12)
+
+
+def _prefix_dot(parts: list[np.ndarray], q: np.ndarray, dim: int, block: int) -> np.ndarray:
+    """(nq, N) inner products of q's prefix with each stored row's prefix, block by block."""
+    scores = None
+    for b, part in enumerate(parts):
+        width = min(block, dim - b * block)
+        qb = q[:, b * block : b * block + width]
+        xb = part[:, :width] if width < block else part
+        if xb.dtype != np.float32:
+            xb = xb.astype(np.float32)
+        contribution = qb @ xb.T
+        scores = contribution if scores is None else scores + contribution
+    return scores

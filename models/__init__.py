@@ -1,0 +1,1 @@
+"""Torch models: the bundled text encoder and the sparse autoencoder (CSR)."""

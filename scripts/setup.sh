@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Create ./.venv with everything vecdial needs; safe to run again (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# The CPU build of torch first: a bare "torch" requirement would pull a CUDA build of several GB.
+.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch==2.13.0
+.venv/bin/pip install --quiet -e '.[all,test]'

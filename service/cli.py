@@ -1,0 +1,188 @@
+"""The `vecdial` command line: build, search, eval, info, serve.
+
+Thin over the library: parse arguments, call indexer/models, print. Every
+VecdialError becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from indexer.build import BuildSettings
+from indexer.collection import Collection, list_collections
+from indexer.errors import InvalidInput, VecdialError
+from indexer.readers import FORMATS, Dataset, read_input
+from service.output import print_eval_table, print_hits
+
+DEFAULT_BUDGETS = [
+    "exact",
+    "dense:dim=256",
+    "dense:dim=128",
+    "dense:dim=64",
+    "dense:dim=32",
+    "binary:rescore=0",
+    "binary:rescore=10",
+    "funnel:binary*20>128*4>full",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except VecdialError as exc:
+        print(f"vecdial: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vecdial: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vecdial", description="Compressed-embedding search where each query picks its budget.")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VECDIAL_DATA_DIR", "vecdial-data")), help="where collections live (env VECDIAL_DATA_DIR; default ./vecdial-data)")
+    commands = parser.add_subparsers(title="commands")
+
+    build = commands.add_parser("build", help="build a collection from embeddings or texts")
+    build.add_argument("input", nargs="?", type=Path, help=f"input file ({', '.join(FORMATS)})")
+    build.add_argument("--demo", action="store_true", help="build from the demo corpus shipped with vecdial")
+    build.add_argument("-c", "--collection", help="collection name (default: the input's file stem, or 'demo')")
+    build.add_argument("--format", choices=FORMATS, help="input format (default: from the file suffix)")
+    build.add_argument("--rotation", choices=["pca", "identity"], default="pca", help="learned PCA rotation makes any model truncatable (default pca)")
+    build.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="precision of the full-vector store")
+    build.add_argument("--block", type=int, default=32, help="dims per column block of the dense store")
+    build.add_argument("--binary-center", action="store_true", help="binarize around per-dim medians instead of zero")
+    build.add_argument("--binary-index", choices=["flat", "hnsw"], default="flat", help="FAISS binary index for the Hamming shortlist")
+    build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.set_defaults(run=_build)
+
+    search = commands.add_parser("search", help="search a collection with a budget")
+    search.add_argument("-c", "--collection", required=True)
+    query = search.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text", help="query text, encoded with the bundled model")
+    query.add_argument("--vector", type=Path, help=".npy file with one query vector (dim,) or several (nq, dim)")
+    search.add_argument("-b", "--budget", default="exact", help="e.g. exact, dense:dim=64, binary:rescore=10, funnel:binary*20>128*4>full")
+    search.add_argument("-k", type=int, default=10, help="results per query")
+    search.add_argument("--json", action="store_true", help="print hits and explain as JSON")
+    search.set_defaults(run=_search)
+
+    evaluate = commands.add_parser("eval", help="quality and cost of budgets against exact search")
+    evaluate.add_argument("-c", "--collection", required=True)
+    evaluate.add_argument("--queries", default="demo", help="'demo' (the shipped demo queries with relevance judgments) or an .npy of query vectors")
+    evaluate.add_argument("-b", "--budgets", nargs="+", default=DEFAULT_BUDGETS)
+    evaluate.set_defaults(run=_eval)
+
+    info = commands.add_parser("info", help="describe a collection (or list them)")
+    info.add_argument("-c", "--collection", help="collection name; omit to list all")
+    info.add_argument("--verify", action="store_true", help="also verify every file's checksum")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def _build(args: argparse.Namespace) -> int:
+    if args.demo == (args.input is not None):
+        raise InvalidInput("give either an input file or --demo")
+    if args.demo:
+        dataset = _demo_dataset(show_progress=not args.quiet)
+        name = args.collection or "demo"
+    else:
+        dataset = read_input(args.input, args.format, show_progress=not args.quiet)
+        name = args.collection or args.input.stem
+    settings = BuildSettings(
+        rotation=args.rotation,
+        dtype=args.dtype,
+        block=args.block,
+        binary_center=args.binary_center,
+        binary_index=args.binary_index,
+    )
+    path = Collection(args.data_dir, name).build(dataset, settings, show_progress=not args.quiet)
+    print(f"built collection {name!r}: {len(dataset.ids)} vectors of {dataset.vectors.shape[1]} dims -> {path}")
+    return 0
+
+
+def _demo_dataset(show_progress: bool) -> Dataset:
+    from indexer.demo import demo_embeddings, load_demo_corpus
+    from models.encoder import MODEL_NAME
+
+    corpus = load_demo_corpus()
+    doc_vectors, _ = demo_embeddings(show_progress=show_progress)
+    return Dataset(np.asarray(corpus.doc_ids), doc_vectors, list(corpus.doc_texts), source_model=MODEL_NAME)
+
+
+def _query_vectors(version, text: str | None, vector_file: Path | None) -> np.ndarray:
+    if vector_file is not None:
+        try:
+            return np.load(vector_file, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read query vectors from {vector_file}: {exc}") from None
+    from models.encoder import MODEL_NAME, encode_texts
+
+    if version.manifest.source_model != MODEL_NAME:
+        raise InvalidInput(
+            f"collection vectors come from {version.manifest.source_model or 'an unknown model'}, "
+            f"not the bundled {MODEL_NAME}: search it with --vector"
+        )
+    if not text or not text.strip():
+        raise InvalidInput("query text is empty")
+    return encode_texts([text])
+
+
+def _search(args: argparse.Namespace) -> int:
+    from indexer.search import Searcher
+
+    version = Collection(args.data_dir, args.collection).open()
+    queries = _query_vectors(version, args.text, args.vector)
+    result = Searcher(version).search(queries, k=args.k, budget=args.budget)
+    if args.json:
+        hits = [[{"id": i, "score": float(s)} for i, s in zip(ids, scores)] for ids, scores in zip(result.ids, result.scores)]
+        print(json.dumps({"hits": hits, "explain": result.explain.to_dict()}, indent=2))
+    else:
+        print_hits(version, result)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from indexer.evaluate import evaluate
+    from indexer.search import Searcher
+
+    version = Collection(args.data_dir, args.collection).open()
+    qrels = None
+    if args.queries == "demo":
+        from indexer.demo import demo_embeddings, load_demo_corpus
+
+        corpus = load_demo_corpus()
+        _, queries = demo_embeddings()
+        qrels = [corpus.qrels.get(qid, {}) for qid in corpus.query_ids]
+    else:
+        queries = _query_vectors(version, None, Path(args.queries))
+    rows = evaluate(Searcher(version), queries, args.budgets, qrels)
+    print_eval_table(rows, title=f"{args.collection}: {version.size} vectors, {len(queries)} queries")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    if not args.collection:
+        for name in list_collections(args.data_dir):
+            print(name)
+        return 0
+    collection = Collection(args.data_dir, args.collection)
+    version = collection.open(verify_checksums=args.verify)
+    manifest = version.manifest.model_dump(exclude={"files"})
+    manifest["version"] = version.path.name
+    manifest["bytes"] = {name: entry.bytes for name, entry in version.manifest.files.items()}
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

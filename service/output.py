@@ -1,0 +1,48 @@
+"""Human-readable output for the command line (rich tables)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from indexer.evaluate import EvalRow
+from indexer.search import SearchResult
+from indexer.version import Version
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_eval_table(rows: list[EvalRow], title: str) -> None:
+    table = Table(title=title)
+    for column in ("budget", "recall@10", "recall@100", "nDCG@10", "MRR@10", "bytes read/vec", "batch QPS"):
+        table.add_column(column, justify="left" if column == "budget" else "right")
+    for row in rows:
+        table.add_row(
+            row.budget,
+            _fmt(row.recall_at_10),
+            _fmt(row.recall_at_100),
+            _fmt(row.ndcg_at_10),
+            _fmt(row.mrr_at_10),
+            f"{row.bytes_read_per_vector:.1f}",
+            f"{row.batch_qps:.0f}",
+        )
+    Console().print(table)
+
+
+def print_hits(version: Version, result: SearchResult) -> None:
+    console = Console()
+    for q, (rows, scores) in enumerate(zip(result.rows, result.scores)):
+        valid = rows >= 0
+        table = Table(title=f"query {q}" if len(result.rows) > 1 else None)
+        table.add_column("rank", justify="right")
+        table.add_column("score", justify="right")
+        table.add_column("id")
+        table.add_column("text", overflow="ellipsis", no_wrap=True, max_width=80)
+        texts = version.texts(rows[valid])
+        for rank, (doc_id, score, text) in enumerate(zip(result.ids[q], scores[valid], texts), start=1):
+            table.add_row(str(rank), f"{score:.4f}", str(doc_id), (text or "").replace("\n", " "))
+        console.print(table)
+    stages = ", ".join(f"{s.stage} -> {s.candidates} in {s.ms:.2f} ms, {s.bytes_read} B" for s in result.explain.stages)
+    console.print(f"budget {result.explain.budget}: {stages}; total {result.explain.total_ms:.2f} ms")

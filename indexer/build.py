@@ -24,6 +24,7 @@ from indexer.codecs.binary import fit_binary
 from indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
 from indexer.manifest import BinaryParams, DenseParams, Manifest, file_entry, write_manifest
 from indexer.readers import Dataset, check_dataset
+from indexer.sparse_build import SparseSettings, build_sparse
 from indexer.stores.binary import CODES_FILE, HNSW_FILE, build_hnsw
 from indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, prefix_sq_norms, split_blocks
 from indexer.vectors import check_finite, normalize_rows
@@ -44,7 +45,7 @@ class BuildSettings:
     sample_size: int = 50_000
     batch_size: int = 8192
     seed: int = 0
-    sparse: dict | None = None
+    sparse: SparseSettings | None = None
 
 
 def build_version(
@@ -102,7 +103,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
 
     n_blocks = -(-dim // settings.block)
     blocks = np.lib.format.open_memmap(out / BLOCKS_FILE, mode="w+", dtype=settings.dtype, shape=(n_blocks, n, settings.block))
-    norms = np.lib.format.open_memmap(out / NORMS_FILE, mode="w+", dtype=np.float32, shape=(n, n_blocks))
+    norms = np.lib.format.open_memmap(out / NORMS_FILE, mode="w+", dtype=np.float32, shape=(n_blocks, n))
     codes = np.lib.format.open_memmap(out / CODES_FILE, mode="w+", dtype=np.uint8, shape=(n, binary_codec.code_bits // 8))
     with tqdm(total=n, desc="encoding", unit="vec", disable=not show_progress) as progress:
         for start in range(0, n, settings.batch_size):
@@ -112,7 +113,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
             unit = normalize_rows(batch, f"input vector (batch at {start})")
             rotated = rotation.apply(unit)
             blocks[:, start:stop, :] = split_blocks(rotated, settings.block)
-            norms[start:stop] = prefix_sq_norms(rotated, settings.block)
+            norms[:, start:stop] = prefix_sq_norms(rotated, settings.block)
             codes[start:stop] = binary_codec.encode(unit)
             progress.update(stop - start)
     for array in (blocks, norms, codes):
@@ -126,9 +127,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
         _write_texts(out, dataset.texts)
     sparse_params = None
     if settings.sparse is not None:
-        from indexer.sparse_build import build_sparse
-
-        sparse_params = build_sparse(vectors, sample, out, settings, show_progress, pairs=None)
+        sparse_params = build_sparse(vectors, sample, out, settings.sparse, show_progress)
     return Manifest(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         source_model=dataset.source_model,

@@ -155,12 +155,15 @@ class Searcher:
                 rows, distances = version.binary.search(version.binary_codec.encode(q), stage.keep)
                 scores = 1.0 - 2.0 * distances.astype(np.float32) / stage.size
             else:
-                rows, scores = version.sparse.search(q, stage.size, stage.keep)
+                rows, scores, total = version.sparse.search(q, stage.size, stage.keep)
+                read = total // len(q)
+            if stage.kind != "sparse":
+                read = self._bytes_read(stage, len(q), rows)
             explain.stages.append(
                 StageReport(
                     stage=stage.label,
                     candidates=int(rows.shape[1]),
-                    bytes_read=self._bytes_read(stage, len(q), rows),
+                    bytes_read=read,
                     ms=round((time.perf_counter() - t0) * 1000, 3),
                 )
             )
@@ -169,15 +172,13 @@ class Searcher:
         return SearchResult(rows=rows, scores=scores.astype(np.float32), ids=ids, explain=explain)
 
     def _bytes_read(self, stage: Stage, nq: int, rows: np.ndarray) -> int:
-        """Bytes of index data this stage read per query (estimated from the layout)."""
+        """Bytes of index data a dense or binary stage reads per query, from the layout."""
         version = self.version
         if stage.kind == "dense" and stage.rescore:
             return int((rows >= 0).sum() // nq) * version.dense.bytes_per_vector(stage.size)
         if stage.kind == "dense":
             return version.size * version.dense.bytes_per_vector(stage.size)
-        if stage.kind == "binary":
-            return version.size * version.binary.code_bytes
-        return int(version.sparse.last_bytes_read // nq)
+        return version.size * version.binary.code_bytes
 
 
 def _keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from indexer.errors import CorruptIndex
 from indexer.manifest import Manifest, read_manifest, verify_files
 from indexer.stores.binary import BinaryStore
 from indexer.stores.blocks import BlockStore
+from indexer.stores.sparse import SparseStore, open_sparse_store
 
 IDS_FILE = "ids.npy"
 CODEC_FILE = "codecs.npz"
@@ -37,7 +38,7 @@ class Version:
     binary_codec: BinaryCodec
     dense: BlockStore
     binary: BinaryStore
-    sparse: object | None = None
+    sparse: SparseStore | None = None
     _text_offsets: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -81,9 +82,12 @@ def open_version(path: Path, verify_checksums: bool = True) -> Version:
     _check_shapes(path, manifest, ids, dense, binary)
     sparse = None
     if manifest.sparse is not None:
-        from indexer.stores.sparse import open_sparse_store
-
-        sparse = open_sparse_store(path, manifest.sparse)
+        try:
+            sparse = open_sparse_store(path, manifest.sparse, manifest.count)
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorruptIndex(f"{path}: cannot read the sparse codes ({exc}); rebuild the index") from None
+        if sparse.index.size != manifest.count or len(sparse.index.indptr) != sparse.model.hidden + 1:
+            raise CorruptIndex(f"{path}: sparse index does not match its model or the collection size")
     return Version(
         path=path,
         manifest=manifest,
@@ -105,8 +109,8 @@ def _check_shapes(path: Path, manifest: Manifest, ids: np.ndarray, dense: BlockS
         problems.append(f"ids has shape {ids.shape}, expected ({n},)")
     if dense.blocks.shape != (expected_blocks, n, manifest.dense.block):
         problems.append(f"dense blocks have shape {dense.blocks.shape}, expected {(expected_blocks, n, manifest.dense.block)}")
-    if dense.prefix_sq.shape != (n, expected_blocks):
-        problems.append(f"prefix norms have shape {dense.prefix_sq.shape}, expected {(n, expected_blocks)}")
+    if dense.prefix_sq.shape != (expected_blocks, n):
+        problems.append(f"prefix norms have shape {dense.prefix_sq.shape}, expected {(expected_blocks, n)}")
     if binary.size != n or binary.code_bytes != -(-dim // 8):
         problems.append(f"binary index holds {binary.size} codes of {binary.code_bytes} bytes, expected {n} of {-(-dim // 8)}")
     if problems:

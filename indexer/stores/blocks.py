@@ -32,15 +32,18 @@ def split_blocks(x: np.ndarray, block: int) -> np.ndarray:
 
 
 def prefix_sq_norms(x: np.ndarray, block: int) -> np.ndarray:
-    """x: (n, D) -> (n, n_blocks) float32: squared norm of each row up to each block's end."""
+    """x: (n, D) -> (n_blocks, n) float32: squared norm of each row up to each block's end.
+
+    Block-major, like the vectors, so one prefix's norms are one contiguous read.
+    """
     blocks = split_blocks(np.asarray(x, dtype=np.float32), block)
-    return np.cumsum((blocks**2).sum(axis=2), axis=0).T.astype(np.float32)
+    return np.cumsum((blocks**2).sum(axis=2), axis=0).astype(np.float32)
 
 
 @dataclass
 class BlockStore:
     """blocks: (n_blocks, N, block) float32|float16, usually a read-only memory map;
-    prefix_sq: (N, n_blocks) float32; dim: the true dimension (<= n_blocks * block)."""
+    prefix_sq: (n_blocks, N) float32; dim: the true dimension (<= n_blocks * block)."""
 
     blocks: np.ndarray
     prefix_sq: np.ndarray
@@ -66,7 +69,7 @@ class BlockStore:
     def bytes_per_vector(self, dim: int | None = None) -> int:
         """Bytes a scan at `dim` reads per stored vector (blocks touched + one norm)."""
         used = self._blocks_for(dim or self.dim)
-        return used * self.block * self.blocks.dtype.itemsize + 4
+        return used * self.block * self.blocks.dtype.itemsize + self.prefix_sq.dtype.itemsize
 
     def _blocks_for(self, dim: int) -> int:
         return -(-dim // self.block)
@@ -76,7 +79,7 @@ class BlockStore:
         full, rest = divmod(dim, self.block)
         sq = np.zeros(len(parts[0]), dtype=np.float32)
         if full:
-            sq += self.prefix_sq[rows, full - 1]
+            sq += self.prefix_sq[full - 1][rows]
         if rest:
             tail = parts[full][:, :rest].astype(np.float32)
             sq += np.einsum("ij,ij->i", tail, tail)

@@ -1,0 +1,1 @@
+"""Benchmarks and their data builders; never imported by the package."""

@@ -1,0 +1,78 @@
+"""Build step for learned sparse codes: train the CSR autoencoder, encode, invert.
+
+The autoencoder is trained on the build's sample of frozen embeddings (no
+change to the embedding model), then every vector is encoded in batches and
+the codes are turned into postings. The weights are stored with the version so
+queries are encoded by the same model at search time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from indexer.stores.sparse import build_postings
+from indexer.vectors import normalize_rows
+
+
+@dataclass(frozen=True)
+class SparseSettings:
+    """Knobs of the sparse codes; the model's own training knobs keep their measured defaults."""
+
+    k: int = 32
+    hidden_mult: int = 8
+    max_epochs: int = 20
+    time_limit_s: float = 540.0
+    seed: int = 0
+
+
+def build_sparse(
+    vectors: np.ndarray,
+    sample: np.ndarray,
+    out: Path,
+    settings: SparseSettings,
+    show_progress: bool = True,
+    batch_size: int = 8192,
+) -> dict:
+    """Train on sample (n, dim) unit vectors, encode all vectors (N, dim), write postings.
+
+    Returns the manifest entry: model config and a training summary.
+    """
+    from models.train_sparse import TrainConfig, train_sparse_autoencoder
+
+    config = TrainConfig(
+        k=settings.k,
+        k_multi=4 * settings.k,
+        nested_ks=tuple(sorted({kk for kk in (settings.k // 4, settings.k // 2) if 0 < kk < settings.k})),
+        hidden_mult=settings.hidden_mult,
+        max_epochs=settings.max_epochs,
+        time_limit_s=settings.time_limit_s,
+        seed=settings.seed,
+    )
+    model, report = train_sparse_autoencoder(sample, config=config, show_progress=show_progress)
+    n = len(vectors)
+    indices = np.empty((n, model.k), dtype=np.int32)
+    values = np.empty((n, model.k), dtype=np.float32)
+    with tqdm(total=n, desc="sparse codes", unit="vec", disable=not show_progress) as progress:
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            unit = normalize_rows(np.asarray(vectors[start:stop], dtype=np.float32))
+            indices[start:stop], values[start:stop] = model.encode_topk(unit, model.k)
+            progress.update(stop - start)
+    for name, array in build_postings(indices, values, model.hidden).items():
+        np.save(out / name, array)
+    model_config = model.save(out)
+    return {
+        "model": model_config,
+        "settings": asdict(settings),
+        "train": {
+            "seconds": round(report.seconds, 1),
+            "epochs": report.epochs,
+            "val_nmse": round(report.val_nmse, 4),
+            "dead_fraction": round(report.dead_fraction, 4),
+            "stopped": report.stopped,
+        },
+    }

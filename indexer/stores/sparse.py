@@ -1,0 +1,153 @@
+"""Inverted index over k-sparse codes, serving any `active <= k` from one copy.
+
+Postings are grouped by unit (CSR over units). Within a unit, postings are
+ordered by the rank the unit has in each document's code, and `rank_cum[u, a]`
+counts the postings of unit u whose rank is below a. A search at budget `active`
+takes the query's top-`active` units and, of each unit, the postings of
+documents where that unit is among their top-`active`: a prefix of the list. So
+the work is proportional to the postings touched, and shrinks with the budget
+on both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+INDPTR_FILE = "sparse_indptr.npy"
+DOCS_FILE = "sparse_docs.npy"
+VALUES_FILE = "sparse_values.npy"
+RANK_CUM_FILE = "sparse_rank_cum.npy"
+
+
+def build_postings(indices: np.ndarray, values: np.ndarray, hidden: int) -> dict[str, np.ndarray]:
+    """Documents' codes -> inverted-index arrays.
+
+    indices/values: (N, k) int32/float32, each row's units sorted by value descending
+    (zero values are dropped). Returns indptr (hidden+1,) int64, docs (nnz,) int32,
+    values (nnz,) float32 and rank_cum (hidden, k+1) int32.
+    """
+    n, k = indices.shape
+    docs = np.repeat(np.arange(n, dtype=np.int32), k)
+    ranks = np.tile(np.arange(k, dtype=np.int32), n)
+    units = indices.reshape(-1).astype(np.int64)
+    vals = values.reshape(-1)
+    keep = vals > 0
+    units, docs, ranks, vals = units[keep], docs[keep], ranks[keep], vals[keep]
+    order = np.lexsort((docs, ranks, units))
+    units, docs, ranks, vals = units[order], docs[order], ranks[order], vals[order]
+    indptr = np.zeros(hidden + 1, dtype=np.int64)
+    np.add.at(indptr, units + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    counts = np.zeros((hidden, k + 1), dtype=np.int32)
+    np.add.at(counts, (units, ranks + 1), 1)
+    return {
+        INDPTR_FILE: indptr,
+        DOCS_FILE: docs.astype(np.int32),
+        VALUES_FILE: vals.astype(np.float32),
+        RANK_CUM_FILE: np.cumsum(counts, axis=1, dtype=np.int32),
+    }
+
+
+@dataclass
+class SparseIndex:
+    """The inverted index arrays (see build_postings) over `size` documents."""
+
+    indptr: np.ndarray
+    docs: np.ndarray
+    values: np.ndarray
+    rank_cum: np.ndarray
+    size: int
+
+    @property
+    def max_active(self) -> int:
+        return int(self.rank_cum.shape[1] - 1)
+
+    @property
+    def resident_bytes(self) -> int:
+        return int(self.indptr.nbytes + self.docs.nbytes + self.values.nbytes + self.rank_cum.nbytes)
+
+    @classmethod
+    def open(cls, directory: Path, size: int, mmap: bool = True) -> "SparseIndex":
+        mode = "r" if mmap else None
+        arrays = [np.load(directory / name, mmap_mode=mode, allow_pickle=False) for name in (INDPTR_FILE, DOCS_FILE, VALUES_FILE, RANK_CUM_FILE)]
+        return cls(*arrays, size=size)
+
+    def search(
+        self, units: np.ndarray, weights: np.ndarray, active: int, keep: int
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Best `keep` documents per query by code inner product at budget `active`.
+
+        units/weights: (nq, >=active) the queries' codes, units sorted by weight descending.
+        Returns rows (nq, keep) int64 (-1 padding), scores (nq, keep) float32, and the
+        bytes of postings read in all.
+        """
+        nq = len(units)
+        rows = np.full((nq, keep), -1, dtype=np.int64)
+        scores = np.full((nq, keep), -np.inf, dtype=np.float32)
+        bytes_read = 0
+        for q in range(nq):
+            docs, contributions = self._postings(units[q, :active], weights[q, :active], active)
+            bytes_read += docs.nbytes + contributions.nbytes
+            if len(docs) == 0:
+                continue
+            # A dense accumulator is one memset; bincount adds the postings in C.
+            totals = np.bincount(docs, weights=contributions, minlength=self.size)
+            take = min(keep, len(docs))
+            best = np.argpartition(-totals, take - 1)[:take]
+            best = best[np.argsort(-totals[best], kind="stable")]
+            best = best[totals[best] > 0]
+            rows[q, : len(best)] = best
+            scores[q, : len(best)] = totals[best]
+        return rows, scores, bytes_read
+
+    def _postings(self, units: np.ndarray, weights: np.ndarray, active: int) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenated posting prefixes of the query's units, and weight x value per posting."""
+        live = weights > 0
+        units, weights = units[live].astype(np.int64), weights[live]
+        starts = self.indptr[units]
+        lengths = self.rank_cum[units, active].astype(np.int64)
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        # Positions of every posting prefix, without a Python loop over units.
+        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        positions = np.arange(total) + offsets
+        docs = np.asarray(self.docs[positions])
+        values = np.asarray(self.values[positions]) * np.repeat(weights, lengths)
+        return docs, values
+
+
+@dataclass
+class SparseStore:
+    """The sparse autoencoder that makes codes plus the inverted index over documents' codes."""
+
+    model: object  # models.sparse_autoencoder.SparseAutoencoder (torch, imported lazily)
+    index: SparseIndex
+
+    @property
+    def max_active(self) -> int:
+        return min(self.index.max_active, int(self.model.k))
+
+    @property
+    def resident_bytes(self) -> int:
+        return self.index.resident_bytes
+
+    def encode(self, x: np.ndarray, active: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """x: (n, dim) unit vectors -> (units (n, active) int32, weights (n, active) float32), best first."""
+        return self.model.encode_topk(np.ascontiguousarray(x, dtype=np.float32), active or self.max_active)
+
+    def search(self, x: np.ndarray, active: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """x: (nq, dim) unit query vectors -> rows, code inner-product scores, bytes of postings read."""
+        units, weights = self.encode(x, active)
+        return self.index.search(units, weights, active, keep)
+
+
+def open_sparse_store(directory: Path, params: dict, size: int) -> SparseStore:
+    """Load the model (torch) and map the postings of a version built with sparse codes."""
+    from models.sparse_autoencoder import SparseAutoencoder
+
+    model = SparseAutoencoder.load(directory, params["model"])
+    return SparseStore(model, SparseIndex.open(directory, size))

@@ -1,0 +1,57 @@
+"""Shared fixtures: the shipped demo corpus, its real MiniLM embeddings, built collections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import BuildSettings
+from indexer.collection import Collection
+from indexer.readers import Dataset
+
+
+@pytest.fixture(scope="session")
+def demo_corpus():
+    from indexer.demo import load_demo_corpus
+
+    return load_demo_corpus()
+
+
+@pytest.fixture(scope="session")
+def demo_vectors() -> tuple[np.ndarray, np.ndarray]:
+    """(doc vectors, query vectors) made by the bundled model, cached after the first run."""
+    from indexer.demo import demo_embeddings
+
+    return demo_embeddings(show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(demo_corpus, demo_vectors) -> Dataset:
+    docs, _ = demo_vectors
+    return Dataset(np.asarray(demo_corpus.doc_ids), docs, list(demo_corpus.doc_texts), source_model="sentence-transformers/all-MiniLM-L6-v2")
+
+
+def _build(root: Path, name: str, dataset: Dataset, **settings) -> Collection:
+    collection = Collection(root, name)
+    collection.build(dataset, BuildSettings(**settings), show_progress=False)
+    return collection
+
+
+@pytest.fixture(scope="session")
+def demo_collection(tmp_path_factory, demo_dataset) -> Collection:
+    """The demo corpus built with the default settings (PCA rotation)."""
+    return _build(tmp_path_factory.mktemp("data"), "demo", demo_dataset)
+
+
+@pytest.fixture(scope="session")
+def plain_demo_collection(tmp_path_factory, demo_dataset) -> Collection:
+    """The demo corpus without rotation: plain Matryoshka truncation."""
+    return _build(tmp_path_factory.mktemp("data"), "demo-plain", demo_dataset, rotation="identity")
+
+
+@pytest.fixture
+def tiny_dataset(demo_dataset) -> Dataset:
+    """300 real demo vectors with string ids: enough to build in milliseconds."""
+    return Dataset(demo_dataset.ids[:300], np.asarray(demo_dataset.vectors[:300]), demo_dataset.texts[:300])

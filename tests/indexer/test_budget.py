@@ -1,0 +1,40 @@
+"""One budget language for the CLI string form and the JSON form."""
+
+import pytest
+
+from indexer.budget import BinaryBudget, DenseBudget, FunnelBudget, SparseBudget, format_budget, parse_budget
+from indexer.errors import BudgetError
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "sparse:active=32,rescore=5", "funnel:binary*40>128*10>full", "funnel:sparse16*20>full"],
+)
+def test_string_form_round_trips(text):
+    assert format_budget(parse_budget(text)) == text
+
+
+def test_string_and_json_forms_agree():
+    assert parse_budget("dense:64") == parse_budget({"mode": "dense", "dim": 64}) == DenseBudget(dim=64)
+    assert parse_budget("binary") == BinaryBudget(rescore=10)
+    assert parse_budget({"mode": "sparse", "active": 8}) == SparseBudget(active=8, rescore=0)
+    funnel = parse_budget("funnel:binary*40>128*10>full")
+    assert isinstance(funnel, FunnelBudget)
+    assert [(s.kind, s.dim, s.keep) for s in funnel.stages] == [("binary", None, 40), ("dense", 128, 10), ("dense", None, None)]
+
+
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ("dense", "dim"),
+        ("warp:speed=9", "warp"),
+        ("dense:dim=0", "greater than 0"),
+        ("binary:rescore=x", "key=integer"),
+        ("binary:rescore=100000", "less than or equal"),
+        ("funnel:teleport", "funnel stage"),
+        ({"mode": "dense", "dim": 64, "colour": "red"}, "colour"),
+    ],
+)
+def test_bad_budgets_fail_with_a_message_naming_the_problem(bad, says):
+    with pytest.raises(BudgetError, match=says):
+        parse_budget(bad)

@@ -1,0 +1,151 @@
+"""A collection on disk: atomic builds, validated opens, clear errors for bad files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from indexer.build import BuildSettings
+from indexer.collection import Collection, list_collections
+from indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
+from indexer.manifest import MANIFEST_FILE
+from indexer.readers import Dataset
+from indexer.search import Searcher
+
+
+def build(tmp_path, dataset, name="c", **settings) -> Collection:
+    collection = Collection(tmp_path, name)
+    collection.build(dataset, BuildSettings(**settings), show_progress=False)
+    return collection
+
+
+def test_built_collection_opens_with_manifest_describing_it(tmp_path, tiny_dataset):
+    collection = build(tmp_path, tiny_dataset)
+    version = collection.open()
+    assert version.size == 300 and version.dim == 384
+    assert version.manifest.id_kind == "str" and version.manifest.rotation == "pca"
+    assert set(version.manifest.files) >= {"dense_blocks.npy", "binary_codes.npy", "ids.npy", "codecs.npz"}
+    assert list_collections(tmp_path) == ["c"]
+
+
+def test_search_returns_ids_and_texts_as_given(tmp_path, tiny_dataset):
+    version = build(tmp_path, tiny_dataset).open()
+    result = Searcher(version).search(np.asarray(tiny_dataset.vectors[42]), k=3)
+    assert result.ids[0][0] == tiny_dataset.ids[42]
+    assert version.texts(result.rows[0][:1]) == [tiny_dataset.texts[42]]
+
+
+def test_rebuild_swaps_versions_and_keeps_two(tmp_path, tiny_dataset):
+    collection = build(tmp_path, tiny_dataset)
+    for _ in range(3):
+        collection.build(tiny_dataset, show_progress=False)
+    assert collection.current_version_name() == "v000004"
+    assert sorted(p.name for p in collection.versions_dir.iterdir()) == ["v000003", "v000004"]
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "", ".hidden", "x" * 65, "a..b"])
+def test_collection_names_cannot_escape_the_data_dir(tmp_path, name):
+    with pytest.raises(InvalidInput, match="invalid collection name"):
+        Collection(tmp_path, name)
+
+
+def test_unknown_collection_is_not_found(tmp_path):
+    with pytest.raises(NotFound, match="does not exist"):
+        Collection(tmp_path, "nope").open()
+
+
+def test_missing_file_is_named(tmp_path, tiny_dataset):
+    version = build(tmp_path, tiny_dataset).open()
+    (version.path / "binary_codes.npy").unlink()
+    with pytest.raises(CorruptIndex, match="binary_codes.npy .*missing"):
+        Collection(tmp_path, "c").open()
+
+
+def test_truncated_file_is_detected_without_reading_it_all(tmp_path, tiny_dataset):
+    version = build(tmp_path, tiny_dataset).open()
+    with open(version.path / "dense_blocks.npy", "r+b") as handle:
+        handle.truncate(1000)
+    with pytest.raises(CorruptIndex, match="dense_blocks.npy has 1000 bytes"):
+        Collection(tmp_path, "c").open(verify_checksums=False)
+
+
+def test_flipped_byte_fails_the_checksum(tmp_path, tiny_dataset):
+    version = build(tmp_path, tiny_dataset).open()
+    path = version.path / "dense_blocks.npy"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptIndex, match="checksum"):
+        Collection(tmp_path, "c").open()
+
+
+def test_newer_format_asks_for_an_upgrade(tmp_path, tiny_dataset):
+    version = build(tmp_path, tiny_dataset).open()
+    manifest = json.loads((version.path / MANIFEST_FILE).read_text())
+    manifest["format_version"] = 99
+    (version.path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(UnsupportedFormat, match="upgrade vecdial"):
+        Collection(tmp_path, "c").open()
+
+
+def test_manifest_with_wrong_dims_is_rejected(tmp_path, tiny_dataset):
+    version = build(tmp_path, tiny_dataset).open()
+    manifest = json.loads((version.path / MANIFEST_FILE).read_text())
+    manifest["dim"] = 768
+    (version.path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(CorruptIndex, match="expected"):
+        Collection(tmp_path, "c").open(verify_checksums=False)
+
+
+def test_garbage_manifest_is_rejected(tmp_path, tiny_dataset):
+    version = build(tmp_path, tiny_dataset).open()
+    (version.path / MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(CorruptIndex, match="not valid JSON"):
+        Collection(tmp_path, "c").open()
+
+
+def test_bad_vectors_abort_the_build_and_leave_the_old_version_serving(tmp_path, tiny_dataset):
+    collection = build(tmp_path, tiny_dataset)
+    bad = np.array(tiny_dataset.vectors, copy=True)
+    bad[250, 3] = np.nan
+    with pytest.raises(InvalidInput, match="row 250 contains NaN"):
+        collection.build(Dataset(tiny_dataset.ids, bad), show_progress=False)
+    assert collection.current_version_name() == "v000001"
+    assert [p.name for p in collection.versions_dir.iterdir()] == ["v000001"]
+    assert collection.open().size == 300
+
+
+def test_killed_build_leaves_the_previous_version_serving(tmp_path, demo_dataset):
+    """SIGKILL a build mid-way: the old version still opens and the next build cleans up."""
+    np.save(tmp_path / "big.npy", np.tile(np.asarray(demo_dataset.vectors[:2000]), (40, 1)))
+    collection = build(tmp_path, Dataset(np.arange(100), np.asarray(demo_dataset.vectors[:100])))
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        from pathlib import Path
+        from indexer.build import BuildSettings
+        from indexer.collection import Collection
+        from indexer.readers import read_input
+        Collection(Path({str(tmp_path)!r}), "c").build(read_input(Path({str(tmp_path / 'big.npy')!r})), BuildSettings(batch_size=2000), show_progress=False)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script])
+    versions = collection.versions_dir
+    deadline = time.monotonic() + 60
+    while process.poll() is None and not any(p.name.startswith(".tmp-") for p in versions.iterdir()):
+        assert time.monotonic() < deadline, "the build never started"
+        time.sleep(0.01)
+    assert process.poll() is None, "the build finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert collection.current_version_name() == "v000001"
+    assert collection.open().size == 100
+    collection.build(Dataset(np.arange(50), np.asarray(demo_dataset.vectors[:50])), show_progress=False)
+    assert not any(p.name.startswith(".tmp-") for p in versions.iterdir())
+    assert collection.open().size == 50

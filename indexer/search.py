@@ -8,6 +8,7 @@ is such a plan, so every search explains itself the same way.
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -138,27 +139,12 @@ class Searcher:
         version = self.version
         plan = compile_plan(budget, version, k)
         started = time.perf_counter()
-        q = normalize_rows(as_query_matrix(queries, version.dim), "query")
+        query = _Queries(normalize_rows(as_query_matrix(queries, version.dim), "query"), version)
         explain = Explain(budget=format_budget(budget))
         rows = scores = None
-        rotated: np.ndarray | None = None
         for stage in plan:
             t0 = time.perf_counter()
-            if stage.kind == "dense":
-                if rotated is None:
-                    rotated = version.rotation.apply(q)
-                if stage.rescore:
-                    rows, scores = _keep_best(rows, version.dense.score_rows(rotated, rows, stage.size), stage.keep)
-                else:
-                    rows, scores = version.dense.scan(rotated, stage.size, stage.keep)
-            elif stage.kind == "binary":
-                rows, distances = version.binary.search(version.binary_codec.encode(q), stage.keep)
-                scores = 1.0 - 2.0 * distances.astype(np.float32) / stage.size
-            else:
-                rows, scores, total = version.sparse.search(q, stage.size, stage.keep)
-                read = total // len(q)
-            if stage.kind != "sparse":
-                read = self._bytes_read(stage, len(q), rows)
+            rows, scores, read = self._run_stage(stage, query, rows)
             explain.stages.append(
                 StageReport(
                     stage=stage.label,
@@ -171,14 +157,34 @@ class Searcher:
         ids = [version.id_list(r[r >= 0]) for r in rows]
         return SearchResult(rows=rows, scores=scores.astype(np.float32), ids=ids, explain=explain)
 
-    def _bytes_read(self, stage: Stage, nq: int, rows: np.ndarray) -> int:
-        """Bytes of index data a dense or binary stage reads per query, from the layout."""
+    def _run_stage(self, stage: Stage, query: "_Queries", rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
+        """One stage -> (rows, scores, bytes of index data read per query)."""
         version = self.version
-        if stage.kind == "dense" and stage.rescore:
-            return int((rows >= 0).sum() // nq) * version.dense.bytes_per_vector(stage.size)
-        if stage.kind == "dense":
-            return version.size * version.dense.bytes_per_vector(stage.size)
-        return version.size * version.binary.code_bytes
+        nq = len(query.unit)
+        if stage.kind == "binary":
+            found, distances = version.binary.search(version.binary_codec.encode(query.unit), stage.keep)
+            return found, 1.0 - 2.0 * distances.astype(np.float32) / stage.size, version.size * version.binary.code_bytes
+        if stage.kind == "sparse":
+            found, scores, total = version.sparse.search(query.unit, stage.size, stage.keep)
+            return found, scores, total // nq
+        if not stage.rescore:
+            found, scores = version.dense.scan(query.rotated, stage.size, stage.keep)
+            return found, scores, version.size * version.dense.bytes_per_vector(stage.size)
+        candidates = int((rows >= 0).sum()) // nq
+        found, scores = _keep_best(rows, version.dense.score_rows(query.rotated, rows, stage.size), stage.keep)
+        return found, scores, candidates * version.dense.bytes_per_vector(stage.size)
+
+
+class _Queries:
+    """Unit query vectors, and their rotation computed once when a dense stage needs it."""
+
+    def __init__(self, unit: np.ndarray, version: Version):
+        self.unit = unit
+        self._version = version
+
+    @cached_property
+    def rotated(self) -> np.ndarray:
+        return self._version.rotation.apply(self.unit)
 
 
 def _keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:

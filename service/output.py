@@ -10,6 +10,11 @@ from indexer.search import SearchResult
 from indexer.version import Version
 
 
+def _console() -> Console:
+    """At least 120 columns, so tables stay readable when piped or in CI logs."""
+    return Console(width=max(Console().width, 120))
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -17,7 +22,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def print_eval_table(rows: list[EvalRow], title: str) -> None:
     table = Table(title=title)
     for column in ("budget", "recall@10", "recall@100", "nDCG@10", "MRR@10", "bytes read/vec", "batch QPS"):
-        table.add_column(column, justify="left" if column == "budget" else "right")
+        table.add_column(column, justify="left" if column == "budget" else "right", no_wrap=True)
     for row in rows:
         table.add_row(
             row.budget,
@@ -28,18 +33,18 @@ def print_eval_table(rows: list[EvalRow], title: str) -> None:
             f"{row.bytes_read_per_vector:.1f}",
             f"{row.batch_qps:.0f}",
         )
-    Console().print(table)
+    _console().print(table)
 
 
 def print_hits(version: Version, result: SearchResult) -> None:
-    console = Console()
+    console = _console()
     for q, (rows, scores) in enumerate(zip(result.rows, result.scores)):
         valid = rows >= 0
         table = Table(title=f"query {q}" if len(result.rows) > 1 else None)
         table.add_column("rank", justify="right")
         table.add_column("score", justify="right")
         table.add_column("id")
-        table.add_column("text", overflow="ellipsis", no_wrap=True, max_width=80)
+        table.add_column("text", overflow="ellipsis", no_wrap=True, max_width=70)
         texts = version.texts(rows[valid])
         for rank, (doc_id, score, text) in enumerate(zip(result.ids[q], scores[valid], texts), start=1):
             table.add_row(str(rank), f"{score:.4f}", str(doc_id), (text or "").replace("\n", " "))

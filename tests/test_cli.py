@@ -1,0 +1,121 @@
+"""The command line: build, search, eval and info on real files; errors as one line and exit 2."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from service.cli import main
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+def run(capsys, data_dir, *args) -> tuple[int, str, str]:
+    code = main(["--data-dir", str(data_dir), *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_fvecs(path, x: np.ndarray) -> None:
+    dims = np.full((len(x), 1), x.shape[1], dtype=np.int32)
+    np.hstack([dims, x.astype(np.float32).view(np.int32)]).tofile(path)
+
+
+def test_build_from_npy_then_search_finds_the_vector_itself(capsys, tmp_path, data_dir, tiny_dataset):
+    np.save(tmp_path / "vecs.npy", tiny_dataset.vectors)
+    code, out, _ = run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet")
+    assert code == 0 and "300 vectors of 384 dims" in out
+    np.save(tmp_path / "q.npy", tiny_dataset.vectors[7])
+    code, out, _ = run(capsys, data_dir, "search", "-c", "vecs", "--vector", tmp_path / "q.npy", "-b", "binary:rescore=10", "-k", "3", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert result["hits"][0][0]["id"] == 7
+    assert [s["stage"] for s in result["explain"]["stages"]] == ["binary:bits=384", "rescore:dim=384"]
+
+
+def test_fvecs_and_float16_npy_inputs_build_the_same_index(capsys, tmp_path, data_dir, tiny_dataset):
+    x = np.asarray(tiny_dataset.vectors)
+    write_fvecs(tmp_path / "a.fvecs", x)
+    np.save(tmp_path / "b.npy", x.astype(np.float16))
+    assert run(capsys, data_dir, "build", tmp_path / "a.fvecs", "--quiet")[0] == 0
+    assert run(capsys, data_dir, "build", tmp_path / "b.npy", "--quiet")[0] == 0
+    np.save(tmp_path / "q.npy", x[:3])
+    hits = []
+    for name in ("a", "b"):
+        _, out, _ = run(capsys, data_dir, "search", "-c", name, "--vector", tmp_path / "q.npy", "-k", "5", "--json")
+        hits.append([[h["id"] for h in row] for row in json.loads(out)["hits"]])
+    assert hits[0] == hits[1]
+
+
+def test_parquet_keeps_string_ids_and_texts(capsys, tmp_path, data_dir, tiny_dataset):
+    table = pa.table({"id": list(tiny_dataset.ids), "vector": list(np.asarray(tiny_dataset.vectors)), "text": tiny_dataset.texts})
+    pq.write_table(table, tmp_path / "docs.parquet")
+    assert run(capsys, data_dir, "build", tmp_path / "docs.parquet", "--quiet")[0] == 0
+    np.save(tmp_path / "q.npy", tiny_dataset.vectors[11])
+    _, out, _ = run(capsys, data_dir, "search", "-c", "docs", "--vector", tmp_path / "q.npy", "-k", "1")
+    assert str(tiny_dataset.ids[11]) in out
+
+
+def test_jsonl_texts_are_encoded_and_searchable_by_text(capsys, tmp_path, data_dir):
+    lines = [
+        {"id": "tea", "text": "How to brew green tea at the right temperature"},
+        {"id": "rust", "text": "Ownership and borrowing in the Rust programming language"},
+        {"id": "bread", "text": "Baking sourdough bread with a natural starter"},
+    ]
+    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    assert run(capsys, data_dir, "build", tmp_path / "docs.jsonl", "--quiet")[0] == 0
+    _, out, _ = run(capsys, data_dir, "search", "-c", "docs", "--text", "memory safety in systems languages", "-k", "1", "--json")
+    assert json.loads(out)["hits"][0][0]["id"] == "rust"
+
+
+def test_info_describes_the_collection(capsys, tmp_path, data_dir, tiny_dataset):
+    np.save(tmp_path / "vecs.npy", tiny_dataset.vectors)
+    run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet", "--rotation", "identity")
+    code, out, _ = run(capsys, data_dir, "info", "-c", "vecs", "--verify")
+    info = json.loads(out)
+    assert code == 0 and info["count"] == 300 and info["dim"] == 384 and info["rotation"] == "identity"
+    assert run(capsys, data_dir, "info")[1].split() == ["vecs"]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["search", "-c", "missing", "--vector", "q.npy"], "collection 'missing' does not exist"),
+        (["search", "-c", "../etc", "--vector", "q.npy"], "invalid collection name"),
+        (["build", "nothing.npy"], "does not exist"),
+        (["build", "bad.npy"], "dtype int64"),
+        (["build", "nan.npy"], "NaN"),
+        (["build", "empty.npy"], "no vectors"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(capsys, tmp_path, data_dir, monkeypatch, args, says):
+    monkeypatch.chdir(tmp_path)
+    np.save("bad.npy", np.arange(10).reshape(5, 2))
+    np.save("nan.npy", np.full((4, 8), np.nan, dtype=np.float32))
+    np.save("empty.npy", np.zeros((0, 8), dtype=np.float32))
+    code, out, err = run(capsys, data_dir, *args)
+    assert code == 2
+    assert err.startswith("vecdial: error:") and says in err and err.count("\n") == 1
+
+
+def test_wrong_query_dimension_and_budget_are_reported(capsys, tmp_path, data_dir, tiny_dataset):
+    np.save(tmp_path / "vecs.npy", tiny_dataset.vectors)
+    run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet")
+    np.save(tmp_path / "q.npy", np.ones(100, dtype=np.float32))
+    code, _, err = run(capsys, data_dir, "search", "-c", "vecs", "--vector", tmp_path / "q.npy")
+    assert code == 2 and "query has 100 dimensions, the collection has 384" in err
+    np.save(tmp_path / "q.npy", np.ones(384, dtype=np.float32))
+    code, _, err = run(capsys, data_dir, "search", "-c", "vecs", "--vector", tmp_path / "q.npy", "-b", "sparse:active=8")
+    assert code == 2 and "no sparse codes" in err
+
+
+def test_eval_prints_quality_per_budget_on_the_demo(capsys, data_dir, demo_dataset):
+    assert run(capsys, data_dir, "build", "--demo", "--quiet")[0] == 0
+    code, out, _ = run(capsys, data_dir, "eval", "-c", "demo", "-b", "exact", "dense:dim=64")
+    assert code == 0
+    assert "exact" in out and "dense:dim=64" in out and "nDCG@10" in out

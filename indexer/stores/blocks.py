@@ -60,9 +60,11 @@ class BlockStore:
     @classmethod
     def open(cls, directory: Path, dim: int, mmap: bool = True) -> "BlockStore":
         mode = "r" if mmap else None
+        # np.asarray drops the memmap subclass (same buffer, no copy): its per-index
+        # Python overhead would dominate small gathers.
         return cls(
-            np.load(directory / BLOCKS_FILE, mmap_mode=mode),
-            np.load(directory / NORMS_FILE, mmap_mode=mode),
+            np.asarray(np.load(directory / BLOCKS_FILE, mmap_mode=mode)),
+            np.asarray(np.load(directory / NORMS_FILE, mmap_mode=mode)),
             dim,
         )
 
@@ -113,24 +115,20 @@ class BlockStore:
         """
         q = _unit_prefix(queries, dim)
         nq, c = rows.shape
-        flat = rows.reshape(-1)
-        valid = flat >= 0
-        picked = np.where(valid, flat, 0)
-        # Sorted reads keep the memory map's page access sequential.
-        order = np.argsort(picked, kind="stable")
-        sorted_rows = picked[order]
+        valid = rows >= 0
+        picked = np.where(valid, rows, 0).reshape(-1)
         used = self._blocks_for(dim)
-        parts = [np.asarray(self.blocks[b][sorted_rows], dtype=np.float32) for b in range(used)]
-        norms = np.maximum(self._prefix_norms(sorted_rows, dim, parts), 1e-12)
-        q_rep = np.repeat(q, c, axis=0)[order]
-        dots = np.zeros(len(sorted_rows), dtype=np.float32)
-        for b, part in enumerate(parts):
-            width = min(self.block, dim - b * self.block)
-            dots += np.einsum("ij,ij->i", part[:, :width], q_rep[:, b * self.block : b * self.block + width])
-        scores = np.empty_like(dots)
-        scores[order] = dots / norms
+        # One gather over the blocks touched: (used, nq*c, block) -> (nq, c, dim).
+        gathered = self.blocks[:used, picked, :].transpose(1, 0, 2).reshape(nq, c, used * self.block)[:, :, :dim]
+        dots = np.einsum("qcd,qd->qc", gathered.astype(np.float32, copy=False), q)
+        full, rest = divmod(dim, self.block)
+        sq = self.prefix_sq[full - 1, picked].reshape(nq, c) if full else np.zeros((nq, c), dtype=np.float32)
+        if rest:
+            tail = gathered[:, :, full * self.block :].astype(np.float32, copy=False)
+            sq = sq + np.einsum("qcd,qcd->qc", tail, tail)
+        scores = dots / np.maximum(np.sqrt(sq), 1e-12)
         scores[~valid] = -np.inf
-        return scores.reshape(nq, c)
+        return scores.astype(np.float32, copy=False)
 
 
 def _unit_prefix(queries: np.ndarray, dim: int) -> np.ndarray:

@@ -90,6 +90,10 @@ class Collection:
             return []
         return sorted(p.name for p in self.versions_dir.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))
 
+    def next_version_name(self) -> str:
+        """The name the next build or reindex of this collection writes its version under."""
+        return self._next_version_name()
+
     def _next_version_name(self) -> str:
         names = self._version_names()
         last = int(names[-1][1:]) if names else 0

@@ -18,6 +18,7 @@ from indexer.build import BuildSettings
 from indexer.collection import Collection, list_collections
 from indexer.errors import InvalidInput, VecdialError
 from indexer.readers import FORMATS, Dataset, read_input
+from indexer.sparse_build import SparseSettings
 from service.output import print_eval_table, print_hits
 
 DEFAULT_BUDGETS = [
@@ -63,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--block", type=int, default=32, help="dims per column block of the dense store")
     build.add_argument("--binary-center", action="store_true", help="binarize around per-dim medians instead of zero")
     build.add_argument("--binary-index", choices=["flat", "hnsw"], default="flat", help="FAISS binary index for the Hamming shortlist")
+    build.add_argument("--sparse", action="store_true", help="also learn sparse codes (CSR autoencoder) for sparse:active=N budgets")
+    build.add_argument("--sparse-k", type=int, default=32, help="active units per sparse code; any budget up to it is served")
+    build.add_argument("--sparse-hidden-mult", type=int, default=8, help="sparse code width as a multiple of the dim")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(run=_build)
 
@@ -104,6 +108,7 @@ def _build(args: argparse.Namespace) -> int:
         block=args.block,
         binary_center=args.binary_center,
         binary_index=args.binary_index,
+        sparse=SparseSettings(k=args.sparse_k, hidden_mult=args.sparse_hidden_mult) if args.sparse else None,
     )
     path = Collection(args.data_dir, name).build(dataset, settings, show_progress=not args.quiet)
     print(f"built collection {name!r}: {len(dataset.ids)} vectors of {dataset.vectors.shape[1]} dims -> {path}")

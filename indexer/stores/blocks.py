@@ -8,18 +8,21 @@ prefix be renormalised without reading the dims it drops.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from indexer.topk import topk
+from indexer.topk import TopK
 
 BLOCKS_FILE = "dense_blocks.npy"
 NORMS_FILE = "dense_prefix_sq.npy"
 
-# Queries scored together per matrix product: bounds the (N, chunk) score buffer.
-QUERY_CHUNK = 64
+# Queries scored together, and the size of the (queries x rows) score tile: small
+# enough to stay in cache while each block adds its contribution.
+QUERY_CHUNK = 128
+TILE_ELEMENTS = 1 << 18
+MIN_TILE = 2048
 
 
 def split_blocks(x: np.ndarray, block: int) -> np.ndarray:
@@ -48,6 +51,7 @@ class BlockStore:
     blocks: np.ndarray
     prefix_sq: np.ndarray
     dim: int
+    _inverse_norm_cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
@@ -87,6 +91,14 @@ class BlockStore:
             sq += np.einsum("ij,ij->i", tail, tail)
         return np.sqrt(sq)
 
+    def _inverse_norms(self, dim: int, parts: list[np.ndarray]) -> np.ndarray:
+        """1 / ||x[:dim]|| for every row, computed once per dim and kept (4 bytes a row)."""
+        cached = self._inverse_norm_cache.get(dim)
+        if cached is None:
+            cached = (1.0 / np.maximum(self._prefix_norms(slice(None), dim, parts), 1e-12)).astype(np.float32)
+            self._inverse_norm_cache[dim] = cached
+        return cached
+
     def scan(self, queries: np.ndarray, dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Best k rows by cosine over the first `dim` dims.
 
@@ -96,13 +108,20 @@ class BlockStore:
         q = _unit_prefix(queries, dim)
         used = self._blocks_for(dim)
         parts = [self.blocks[b] for b in range(used)]
-        inv_norms = 1.0 / np.maximum(self._prefix_norms(slice(None), dim, parts), 1e-12)
+        inv_norms = self._inverse_norms(dim, parts)
         rows_out, scores_out = [], []
         for start in range(0, len(q), QUERY_CHUNK):
             qc = q[start : start + QUERY_CHUNK]
-            scores = _prefix_dot(parts, qc, dim, self.block)
-            scores *= inv_norms[None, :]
-            rows, best = topk(scores, k)
+            heap = TopK(len(qc), min(k, self.size))
+            # Tiles of rows keep the (queries x tile) accumulator in cache while
+            # the blocks' contributions are summed into it.
+            tile = max(MIN_TILE, TILE_ELEMENTS // len(qc))
+            for first in range(0, self.size, tile):
+                last = min(first + tile, self.size)
+                scores = _prefix_dot([part[first:last] for part in parts], qc, dim, self.block)
+                scores *= inv_norms[first:last]
+                heap.add(scores, first)
+            rows, best = heap.result()
             rows_out.append(rows)
             scores_out.append(best)
         return np.vstack(rows_out), np.vstack(scores_out)

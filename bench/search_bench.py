@@ -33,6 +33,7 @@ from indexer.metrics import ndcg_at_k, recall_at_k
 from indexer.readers import Dataset
 from indexer.budget import parse_budget
 from indexer.search import Searcher, compile_plan
+from indexer.sparse_build import SparseSettings
 
 BUDGETS = {
     "pca": [
@@ -48,6 +49,18 @@ BUDGETS = {
         "funnel:binary*20>128*4>full",
     ],
     "plain": ["dense:dim=128", "dense:dim=64", "dense:dim=32"],
+}
+# Sparse codes against truncation to as many dims as active units (--sparse).
+SPARSE_BUDGETS = {
+    "pca": ["dense:dim=16", "dense:dim=8"],
+    "sparse": [
+        "sparse:active=64",
+        "sparse:active=32",
+        "sparse:active=16",
+        "sparse:active=8",
+        "sparse:active=32,rescore=10",
+        "sparse:active=16,rescore=10",
+    ],
 }
 
 
@@ -104,12 +117,20 @@ def resident_bytes(searcher: Searcher, budget: str) -> float:
     return (scanned + version.ids.nbytes) / version.size
 
 
-def build(cache: Path, data: BenchSet, rotation: str) -> Searcher:
-    collection = Collection(cache, f"{data.name}-{rotation}-{len(data.docs)}")
+def build(cache: Path, data: BenchSet, kind: str) -> Searcher:
+    """The collection for one row group, built once and cached; a sparse build's time is printed."""
+    collection = Collection(cache, f"{data.name}-{kind}-{len(data.docs)}")
     if not collection.exists():
-        settings = BuildSettings(rotation="pca" if rotation == "pca" else "identity")
+        settings = BuildSettings(
+            rotation="identity" if kind == "plain" else "pca",
+            sparse=SparseSettings(k=64) if kind == "sparse" else None,
+        )
         collection.build(Dataset(data.doc_ids, data.docs), settings)
-    return Searcher(collection.open(verify_checksums=False))
+    searcher = Searcher(collection.open(verify_checksums=False))
+    if kind == "sparse":
+        train = searcher.version.manifest.sparse["train"]
+        print(f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs, val nMSE {train['val_nmse']}, dead latents {train['dead_fraction']:.1%}")
+    return searcher
 
 
 def main() -> None:
@@ -118,7 +139,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="use only the first N documents")
     parser.add_argument("--single", type=int, default=200, help="queries timed one at a time")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("VECDIAL_CACHE_DIR", Path.home() / ".cache/vecdial")) / "bench-collections")
-    parser.add_argument("--budgets", nargs="*", help="extra budgets on the PCA collection (e.g. sparse:active=32)")
+    parser.add_argument("--budgets", nargs="*", help="extra budgets on the PCA collection")
+    parser.add_argument("--sparse", action="store_true", help="add learned sparse codes (k=64) and compare them with truncation")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
     with threadpool_limits(1):
@@ -143,16 +165,20 @@ def run(args: argparse.Namespace) -> None:
     flat_ndcg = ndcg_at_k([data.doc_ids[r[:10]] for r in truth], data.qrels) if data.qrels else None
     table.add_row("faiss", "IndexFlatIP (baseline)", f"{flat_bytes:.0f}", f"{flat_bytes:.0f}", "1.000", _f(flat_ndcg), f"{flat_batch:.0f}", "1.00", f"{flat_single:.0f}", "1.00")
 
-    for rotation, budgets in BUDGETS.items():
-        searcher = build(args.cache, data, rotation)
-        extra = args.budgets or [] if rotation == "pca" else []
-        for budget in budgets + extra:
+    groups = {kind: list(budgets) for kind, budgets in BUDGETS.items()}
+    groups["pca"] += args.budgets or []
+    if args.sparse:
+        for kind, budgets in SPARSE_BUDGETS.items():
+            groups[kind] = groups.get(kind, []) + budgets
+    for kind, budgets in groups.items():
+        searcher = build(args.cache, data, kind)
+        for budget in budgets:
             result = searcher.search(queries, k=10, budget=budget)
             read = sum(s.bytes_read for s in result.explain.stages) / len(docs)
             batch, one = timed_qps(lambda q: searcher.search(q, k=10, budget=budget), queries, single)
             ndcg = ndcg_at_k(result.ids, data.qrels) if data.qrels else None
             table.add_row(
-                rotation,
+                kind,
                 budget,
                 f"{resident_bytes(searcher, budget):.0f}",
                 f"{read:.1f}",

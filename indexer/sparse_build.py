@@ -29,6 +29,16 @@ class SparseSettings:
     seed: int = 0
 
 
+def nested_budgets(k: int, smallest: int = 8) -> tuple[int, ...]:
+    """Budgets below k trained to reconstruct well too (k/2, k/4, ... down to `smallest`),
+    so that truncated codes served from the same index stay good."""
+    budgets = []
+    while k // 2 >= smallest:
+        k //= 2
+        budgets.append(k)
+    return tuple(sorted(budgets))
+
+
 def build_sparse(
     vectors: np.ndarray,
     sample: np.ndarray,
@@ -46,7 +56,7 @@ def build_sparse(
     config = TrainConfig(
         k=settings.k,
         k_multi=4 * settings.k,
-        nested_ks=tuple(sorted({kk for kk in (settings.k // 4, settings.k // 2) if 0 < kk < settings.k})),
+        nested_ks=nested_budgets(settings.k),
         hidden_mult=settings.hidden_mult,
         max_epochs=settings.max_epochs,
         time_limit_s=settings.time_limit_s,

@@ -15,6 +15,7 @@ from indexer.build import BuildSettings
 from indexer.collection import Collection, list_collections
 from indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
 from indexer.manifest import MANIFEST_FILE
+from indexer.metrics import recall_at_k
 from indexer.readers import Dataset
 from indexer.search import Searcher
 
@@ -149,3 +150,15 @@ def test_killed_build_leaves_the_previous_version_serving(tmp_path, demo_dataset
     collection.build(Dataset(np.arange(50), np.asarray(demo_dataset.vectors[:50])), show_progress=False)
     assert not any(p.name.startswith(".tmp-") for p in versions.iterdir())
     assert collection.open().size == 50
+
+
+def test_hnsw_binary_index_and_float16_store_keep_quality(tmp_path, demo_dataset, demo_vectors):
+    """The options trade a little accuracy for speed or bytes; rescored results stay near exact."""
+    queries = demo_vectors[1][:200]
+    default = Searcher(build(tmp_path, demo_dataset, "default").open())
+    compact = Searcher(build(tmp_path, demo_dataset, "compact", binary_index="hnsw", dtype="float16").open())
+    assert compact.version.manifest.binary.index == "hnsw"
+    assert compact.version.dense.blocks.dtype == np.float16
+    exact = default.search(queries, 10, "exact").rows
+    assert recall_at_k(compact.search(queries, 10, "exact").rows, exact, 10) > 0.99
+    assert recall_at_k(compact.search(queries, 10, "binary:rescore=10").rows, exact, 10) > 0.93

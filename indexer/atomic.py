@@ -25,11 +25,28 @@ def fsync_tree(root: Path) -> None:
         fsync_dir(Path(directory))
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, for a moment, in every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 0o022
+
+
+def make_public(directory: Path) -> None:
+    """mkdtemp makes 0700; give a finished directory the permissions mkdir would."""
+    os.chmod(directory, 0o777 & ~_umask())
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace path's content in one step: temp file in the same dir, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; honour the umask like open() would
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -1,7 +1,7 @@
 """Budgets: what one query may spend, in one form for the CLI, HTTP and Python.
 
 The string form (`dense:dim=64`, `binary:rescore=10`, `sparse:active=32,rescore=10`,
-`funnel:binary*40>128*10>full`) and the JSON form (`{"mode": "dense", "dim": 64}`)
+`funnel:binary*40>128*10>full`, `auto:target_recall=0.95`) and the JSON form (`{"mode": "dense", "dim": 64}`)
 parse to the same pydantic models.
 """
 
@@ -64,8 +64,15 @@ class FunnelBudget(_Budget):
     stages: list[FunnelStage] = Field(min_length=1, max_length=8)
 
 
+class AutoBudget(_Budget):
+    """The cheapest budget whose measured recall@10 meets the target (needs `vecdial sweep`)."""
+
+    mode: Literal["auto"] = "auto"
+    target_recall: float = Field(0.95, gt=0, le=1, description="Recall@10 against exact search to reach.")
+
+
 Budget = Annotated[
-    Union[ExactBudget, DenseBudget, BinaryBudget, SparseBudget, FunnelBudget],
+    Union[ExactBudget, DenseBudget, BinaryBudget, SparseBudget, FunnelBudget, AutoBudget],
     Field(discriminator="mode"),
 ]
 _ADAPTER: TypeAdapter[Budget] = TypeAdapter(Budget)
@@ -103,9 +110,13 @@ def _string_to_dict(spec: str) -> dict:
     knobs: dict[str, object] = {"mode": mode}
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")
-        if not sep or not value.strip().lstrip("-").isdigit():
-            raise BudgetError(f"invalid budget {spec!r}: expected key=integer, got {item!r}")
-        knobs[key.strip()] = int(value)
+        try:
+            number = float(value) if "." in value else int(value)
+        except ValueError:
+            raise BudgetError(f"invalid budget {spec!r}: expected key=number, got {item!r}") from None
+        if not sep:
+            raise BudgetError(f"invalid budget {spec!r}: expected key=number, got {item!r}")
+        knobs[key.strip()] = number
     return knobs
 
 

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from indexer.atomic import fsync_dir, fsync_tree
+from indexer.atomic import fsync_dir, fsync_tree, make_public
 from indexer.codecs.binary import fit_binary
 from indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
 from indexer.manifest import BinaryParams, DenseParams, Manifest, file_entry, write_manifest
@@ -65,6 +65,7 @@ def build_version(
         manifest.files = {p.name: file_entry(p) for p in sorted(tmp.iterdir())}
         write_manifest(tmp, manifest)
         fsync_tree(tmp)
+        make_public(tmp)
         final = versions_dir / version_name
         tmp.rename(final)
         fsync_dir(versions_dir)

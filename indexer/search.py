@@ -25,6 +25,7 @@ from indexer.budget import (
     parse_budget,
 )
 from indexer.errors import BudgetError, InvalidInput
+from indexer.sweep import resolve_budget
 from indexer.vectors import as_query_matrix, normalize_rows
 from indexer.version import Version
 
@@ -135,12 +136,13 @@ class Searcher:
         """queries: (dim,) or (nq, dim) float; returns the best k per query under the budget."""
         if not 0 < k <= MAX_K:
             raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
-        budget = parse_budget(budget)
         version = self.version
+        requested = parse_budget(budget)
+        budget = resolve_budget(requested, version)
         plan = compile_plan(budget, version, k)
         started = time.perf_counter()
         query = _Queries(normalize_rows(as_query_matrix(queries, version.dim), "query"), version)
-        explain = Explain(budget=format_budget(budget))
+        explain = Explain(budget=_describe(requested, budget))
         rows = scores = None
         for stage in plan:
             t0 = time.perf_counter()
@@ -185,6 +187,13 @@ class _Queries:
     @cached_property
     def rotated(self) -> np.ndarray:
         return self._version.rotation.apply(self.unit)
+
+
+def _describe(requested: Budget, used: Budget) -> str:
+    """The budget as run; an auto budget shows what it resolved to."""
+    if requested == used:
+        return format_budget(used)
+    return f"{format_budget(requested)} -> {format_budget(used)}"
 
 
 def _keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from indexer.evaluate import EvalRow
 from indexer.search import SearchResult
+from indexer.sweep import SweepPoint
 from indexer.version import Version
 
 
@@ -33,6 +34,15 @@ def print_eval_table(rows: list[EvalRow], title: str) -> None:
             f"{row.bytes_read_per_vector:.1f}",
             f"{row.batch_qps:.0f}",
         )
+    _console().print(table)
+
+
+def print_sweep_table(points: list[SweepPoint], title: str) -> None:
+    table = Table(title=title)
+    for column in ("budget", "recall@10", "ms/query", "bytes read/vec", "Pareto"):
+        table.add_column(column, justify="left" if column == "budget" else "right", no_wrap=True)
+    for point in sorted(points, key=lambda p: p.ms_per_query):
+        table.add_row(point.budget, f"{point.recall_at_10:.3f}", f"{point.ms_per_query:.3f}", f"{point.bytes_read_per_vector:.1f}", "*" if point.pareto else "")
     _console().print(table)
 
 

@@ -29,7 +29,7 @@ def test_string_and_json_forms_agree():
         ("dense", "dim"),
         ("warp:speed=9", "warp"),
         ("dense:dim=0", "greater than 0"),
-        ("binary:rescore=x", "key=integer"),
+        ("binary:rescore=x", "key=number"),
         ("binary:rescore=100000", "less than or equal"),
         ("funnel:teleport", "funnel stage"),
         ({"mode": "dense", "dim": 64, "colour": "red"}, "colour"),

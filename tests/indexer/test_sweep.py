@@ -1,0 +1,72 @@
+"""Sweep and auto budgets: measured trade-offs, the Pareto front, and picking by target recall."""
+
+import pytest
+
+from indexer.errors import BudgetError
+from indexer.search import Searcher
+from indexer.sweep import SweepPoint, choose, load_sweep, mark_pareto, run_sweep, sample_documents, save_sweep
+
+
+def point(budget, recall, ms):
+    return SweepPoint(budget=budget, recall_at_10=recall, ms_per_query=ms, bytes_read_per_vector=0)
+
+
+def test_pareto_front_keeps_only_points_nothing_beats():
+    points = mark_pareto([point("a", 0.6, 1.0), point("b", 0.5, 2.0), point("c", 0.9, 3.0), point("d", 1.0, 9.0)])
+    assert [p.budget for p in points if p.pareto] == ["a", "c", "d"]
+
+
+def test_choose_takes_the_fastest_point_meeting_the_target_else_the_most_accurate():
+    points = [point("a", 0.6, 1.0), point("c", 0.9, 3.0), point("c2", 0.95, 2.5), point("d", 1.0, 9.0)]
+    assert choose(points, 0.9).budget == "c2"
+    assert choose(points, 0.5).budget == "a"
+    assert choose([point("a", 0.6, 1.0), point("b", 0.8, 2.0)], 0.99).budget == "b"
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, demo_dataset):
+    from indexer.build import BuildSettings
+    from indexer.collection import Collection
+
+    collection = Collection(tmp_path_factory.mktemp("sweep"), "demo")
+    collection.build(demo_dataset, BuildSettings(), show_progress=False)
+    version = collection.open()
+    rows, queries = sample_documents(version, 150)
+    points = run_sweep(Searcher(version), queries, exclude_rows=rows, timed_queries=10)
+    save_sweep(version, points, "documents")
+    return collection, points
+
+
+def test_sampled_documents_are_the_stored_vectors(swept, demo_dataset):
+    collection, _ = swept
+    rows, vectors = sample_documents(collection.open(), 20)
+    expected = demo_dataset.vectors[rows]
+    assert abs(vectors - expected).max() < 1e-5
+
+
+def test_sweep_measures_every_budget_and_exact_is_perfect(swept):
+    _, points = swept
+    recall = {p.budget: p.recall_at_10 for p in points}
+    assert recall["exact"] == 1.0
+    assert recall["dense:dim=32"] < recall["dense:dim=128"] < 1.0
+    assert recall["binary:rescore=0"] < recall["binary:rescore=10"]
+    assert any(p.pareto for p in points)
+
+
+def test_auto_budget_resolves_to_the_swept_choice(swept):
+    collection, points = swept
+    version = collection.open()
+    assert load_sweep(version) == points
+    result = Searcher(version).search(sample_documents(version, 3)[1], 10, "auto:target_recall=0.9")
+    chosen = choose(points, 0.9)
+    assert result.explain.budget == f"auto:target_recall=0.9 -> {chosen.budget}"
+    assert chosen.recall_at_10 >= 0.9
+
+
+def test_auto_budget_without_a_sweep_says_how_to_get_one(tmp_path, tiny_dataset):
+    from indexer.collection import Collection
+
+    collection = Collection(tmp_path, "c")
+    collection.build(tiny_dataset, show_progress=False)
+    with pytest.raises(BudgetError, match="vecdial sweep"):
+        Searcher(collection.open()).search(tiny_dataset.vectors[:1], 10, "auto")

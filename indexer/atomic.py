@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import IO, Callable
+
+import numpy as np
 
 
 def fsync_dir(path: Path) -> None:
@@ -41,14 +44,18 @@ def make_public(directory: Path) -> None:
     os.chmod(directory, 0o777 & ~_umask())
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace path's content in one step: temp file in the same dir, fsync, rename."""
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Replace path's content in one step: write a temp file in the same dir, fsync, rename.
+
+    A process killed at any point leaves either the old file or the new one,
+    never a truncated one (at most a stray hidden temp file).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; honour the umask like open() would
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -56,3 +63,11 @@ def write_text_atomic(path: Path, text: str) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    write_atomic(path, lambda handle: np.save(handle, array))

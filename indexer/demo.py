@@ -14,13 +14,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from indexer.atomic import save_npy_atomic
 from models.encoder import MODEL_NAME, encode_texts
 
 _DATA = resources.files("indexer") / "demo_data"
@@ -77,21 +77,6 @@ def _cache_key() -> str:
     return f"demo-{digest.hexdigest()[:16]}"
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """Write to a temp file in the same directory, then rename: a killed run leaves no
-    truncated .npy behind, only a stray temp file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_cached(path: Path, n_rows: int) -> np.ndarray | None:
     """The cached matrix if present and of the expected height, else None."""
     if not path.exists():
@@ -105,7 +90,7 @@ def _cached_encode(path: Path, texts: list[str], show_progress: bool) -> np.ndar
     if cached is not None:
         return cached
     vectors = encode_texts(texts, show_progress=show_progress)
-    _save_atomic(path, vectors)
+    save_npy_atomic(path, vectors)
     return vectors
 
 

@@ -105,7 +105,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
     n_blocks = -(-dim // settings.block)
     blocks = np.lib.format.open_memmap(out / BLOCKS_FILE, mode="w+", dtype=settings.dtype, shape=(n_blocks, n, settings.block))
     norms = np.lib.format.open_memmap(out / NORMS_FILE, mode="w+", dtype=np.float32, shape=(n_blocks, n))
-    codes = np.lib.format.open_memmap(out / CODES_FILE, mode="w+", dtype=np.uint8, shape=(n, binary_codec.code_bits // 8))
+    codes = np.lib.format.open_memmap(out / CODES_FILE, mode="w+", dtype=np.uint8, shape=(n, binary_codec.code_bytes))
     with tqdm(total=n, desc="encoding", unit="vec", disable=not show_progress) as progress:
         for start in range(0, n, settings.batch_size):
             stop = min(start + settings.batch_size, n)

@@ -104,7 +104,7 @@ def _funnel(stages: list[FunnelStage], version: Version, k: int) -> list[Stage]:
         if stage.kind == "dense":
             size = _check_dim(stage.dim or version.dim, version.dim)
         elif stage.kind == "binary":
-            size = version.binary.code_bytes * 8
+            size = version.dim
         else:
             size = _check_active(stage.active, version)
         plan.append(Stage(stage.kind, size, keep, rescore=i > 0))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.codecs.binary import BinaryCodec
+from indexer.codecs.binary import BinaryCodec, code_bytes_for
 from indexer.codecs.rotation import Rotation
 from indexer.errors import CorruptIndex
 from indexer.manifest import Manifest, read_manifest, verify_files
@@ -111,7 +111,7 @@ def _check_shapes(path: Path, manifest: Manifest, ids: np.ndarray, dense: BlockS
         problems.append(f"dense blocks have shape {dense.blocks.shape}, expected {(expected_blocks, n, manifest.dense.block)}")
     if dense.prefix_sq.shape != (expected_blocks, n):
         problems.append(f"prefix norms have shape {dense.prefix_sq.shape}, expected {(expected_blocks, n)}")
-    if binary.size != n or binary.code_bytes != -(-dim // 8):
-        problems.append(f"binary index holds {binary.size} codes of {binary.code_bytes} bytes, expected {n} of {-(-dim // 8)}")
+    if binary.size != n or binary.code_bytes != code_bytes_for(dim):
+        problems.append(f"binary index holds {binary.size} codes of {binary.code_bytes} bytes, expected {n} of {code_bytes_for(dim)}")
     if problems:
         raise CorruptIndex(f"{path}: " + "; ".join(problems))

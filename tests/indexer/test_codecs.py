@@ -1,11 +1,12 @@
 """Codecs are pure functions of arrays: their properties hold for any input."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from indexer.codecs.binary import fit_binary, unpack
+from indexer.codecs.binary import code_bytes_for, fit_binary, unpack
 from indexer.codecs.matryoshka import truncate
 from indexer.codecs.rotation import fit_pca_rotation
 
@@ -27,8 +28,14 @@ def test_truncation_keeps_prefix_direction_with_unit_norm(x, data):
 def test_binary_codes_pack_and_unpack_to_the_same_bits(x):
     codec = fit_binary(x, center=False)
     codes = codec.encode(x)
-    assert codes.dtype == np.uint8 and codes.shape == (len(x), -(-x.shape[1] // 8))
+    assert codes.dtype == np.uint8 and codes.shape == (len(x), code_bytes_for(x.shape[1]))
     np.testing.assert_array_equal(unpack(codes, x.shape[1]), x > 0)
+    assert not unpack(codes, codes.shape[1] * 8)[:, x.shape[1] :].any(), "padding bits must be zero"
+
+
+@pytest.mark.parametrize("dim, width", [(8, 4), (100, 16), (384, 64), (768, 96), (1024, 128)])
+def test_codes_are_padded_to_widths_with_fast_hamming_kernels(dim, width):
+    assert code_bytes_for(dim) == width
 
 
 def test_centred_binary_splits_every_dim_evenly(demo_vectors):

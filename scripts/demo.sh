@@ -7,6 +7,7 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 VECDIAL_DATA_DIR=${VECDIAL_DATA_DIR:-vecdial-data}
 .venv/bin/vecdial build --demo
 .venv/bin/vecdial eval --collection demo
+.venv/bin/vecdial sweep --collection demo
 .venv/bin/vecdial search --collection demo --text "parse a date string" --budget binary:rescore=10
 if .venv/bin/vecdial serve --help >/dev/null 2>&1; then
   exec .venv/bin/vecdial serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

@@ -1,4 +1,4 @@
-"""The `vecdial` command line: build, search, eval, info, serve.
+"""The `vecdial` command line: build, search, eval, info, reindex, serve.
 
 Thin over the library: parse arguments, call indexer/models, print. Every
 VecdialError becomes one line on stderr and exit code 2.
@@ -19,7 +19,7 @@ from indexer.collection import Collection, list_collections
 from indexer.errors import InvalidInput, VecdialError
 from indexer.readers import FORMATS, Dataset, read_input
 from indexer.sparse_build import SparseSettings
-from service.output import print_eval_table, print_hits
+from service.output import print_eval_table, print_hits, print_sweep_table
 
 DEFAULT_BUDGETS = [
     "exact",
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    if args.data_dir is None and args.run is not _serve:  # serve lets its settings decide
+        args.data_dir = Path(os.environ.get("VECDIAL_DATA_DIR", "vecdial-data"))
     try:
         return args.run(args) or 0
     except VecdialError as exc:
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vecdial", description="Compressed-embedding search where each query picks its budget.")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VECDIAL_DATA_DIR", "vecdial-data")), help="where collections live (env VECDIAL_DATA_DIR; default ./vecdial-data)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where collections live (env VECDIAL_DATA_DIR; default ./vecdial-data)")
     commands = parser.add_subparsers(title="commands")
 
     build = commands.add_parser("build", help="build a collection from embeddings or texts")
@@ -86,10 +88,39 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-b", "--budgets", nargs="+", default=DEFAULT_BUDGETS)
     evaluate.set_defaults(run=_eval)
 
+    sweep = commands.add_parser("sweep", help="measure recall and latency of many budgets; enables auto:target_recall=R")
+    sweep.add_argument("-c", "--collection", required=True)
+    sweep.add_argument("--queries", default="documents", help="'documents' (a sample of the collection's own vectors), 'demo', or an .npy of query vectors")
+    sweep.add_argument("-n", type=int, default=300, help="queries to sample with --queries documents")
+    sweep.set_defaults(run=_sweep)
+
     info = commands.add_parser("info", help="describe a collection (or list them)")
     info.add_argument("-c", "--collection", help="collection name; omit to list all")
     info.add_argument("--verify", action="store_true", help="also verify every file's checksum")
     info.set_defaults(run=_info)
+
+    reindex = commands.add_parser("reindex", help="rebuild a collection with new compression settings, then swap it in (safe while serving)")
+    reindex.add_argument("-c", "--collection", required=True)
+    reindex.add_argument("--rotation", choices=["pca", "identity"], help="default: keep the current setting (same for every option)")
+    reindex.add_argument("--dtype", choices=["float32", "float16"])
+    reindex.add_argument("--block", type=int)
+    reindex.add_argument("--binary-center", action=argparse.BooleanOptionalAction, default=None)
+    reindex.add_argument("--binary-index", choices=["flat", "hnsw"])
+    reindex.add_argument("--sample-size", type=int)
+    reindex.add_argument("--seed", type=int)
+    reindex.add_argument("--sparse", action=argparse.BooleanOptionalAction, default=None, help="learn sparse codes (--no-sparse: drop them)")
+    reindex.add_argument("--sparse-k", type=int, help="active units per sparse code")
+    reindex.add_argument("--sparse-hidden-mult", type=int, help="sparse code width as a multiple of the dim")
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    reindex.set_defaults(run=_reindex)
+
+    serve = commands.add_parser("serve", help="run the HTTP API (uvicorn) over the data directory")
+    serve.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="where collections live (also a global option)")
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1; env VECDIAL_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8000; env VECDIAL_PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the memory-mapped indexes (default 1)")
+    serve.add_argument("--config", type=Path, help="TOML settings file (env VECDIAL_SETTINGS_FILE); env variables override it")
+    serve.set_defaults(run=_serve)
     return parser
 
 
@@ -175,6 +206,27 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from indexer.search import Searcher
+    from indexer.sweep import run_sweep, sample_documents, save_sweep
+
+    version = Collection(args.data_dir, args.collection).open()
+    exclude = None
+    if args.queries == "documents":
+        exclude, queries = sample_documents(version, args.n)
+    elif args.queries == "demo":
+        from indexer.demo import demo_embeddings
+
+        queries = demo_embeddings()[1]
+    else:
+        queries = _query_vectors(version, None, Path(args.queries))
+    points = run_sweep(Searcher(version), queries, exclude_rows=exclude)
+    path = save_sweep(version, points, args.queries)
+    print_sweep_table(points, title=f"{args.collection}: {len(queries)} queries ({args.queries}), one at a time")
+    print(f"saved to {path}; search with budget auto:target_recall=0.95 to use it")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     if not args.collection:
         for name in list_collections(args.data_dir):
@@ -186,6 +238,68 @@ def _info(args: argparse.Namespace) -> int:
     manifest["version"] = version.path.name
     manifest["bytes"] = {name: entry.bytes for name, entry in version.manifest.files.items()}
     print(json.dumps(manifest, indent=2))
+    return 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from indexer.jobs import JobStatus, start_reindex
+
+    knobs = ("rotation", "dtype", "block", "binary_center", "binary_index", "sample_size", "seed")
+    changes: dict = {knob: getattr(args, knob) for knob in knobs if getattr(args, knob) is not None}
+    sparse = {"k": args.sparse_k, "hidden_mult": args.sparse_hidden_mult}
+    if args.sparse is False:
+        changes["sparse"] = False
+    elif args.sparse or any(v is not None for v in sparse.values()):
+        changes["sparse"] = {key: value for key, value in sparse.items() if value is not None}
+    bar = tqdm(total=100, desc=f"reindex {args.collection}", unit="%", disable=args.quiet)
+
+    def show(status: JobStatus) -> None:
+        bar.n = int(status.progress * 100)
+        bar.set_postfix_str(status.phase, refresh=True)
+
+    job = start_reindex(args.data_dir, args.collection, changes, on_update=show)
+    thread = job.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt:
+        job.cancel()  # stops at the next batch and cleans up
+        thread.join()
+    bar.close()
+    status = job.status
+    if status.state == "succeeded":
+        print(f"reindexed {args.collection!r}: {status.message}")
+        return 0
+    if status.state == "cancelled":
+        print(f"vecdial: reindex cancelled; {args.collection!r} still serves {status.from_version}", file=sys.stderr)
+        return 130
+    raise VecdialError(f"reindex of {args.collection!r} failed: {status.message}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Hand settings to the workers through the environment, then run uvicorn."""
+    from pydantic import ValidationError
+
+    from service import server
+    from service.settings import SETTINGS_FILE_ENV, Settings
+
+    if args.config is not None:
+        os.environ[SETTINGS_FILE_ENV] = str(args.config.resolve())
+    if args.data_dir is not None:
+        os.environ["VECDIAL_DATA_DIR"] = str(args.data_dir.resolve())
+    for option in ("host", "port", "workers"):
+        if getattr(args, option) is not None:
+            os.environ[f"VECDIAL_{option.upper()}"] = str(getattr(args, option))
+    try:
+        settings = Settings()
+    except (ValidationError, ValueError) as exc:
+        errors = exc.errors() if isinstance(exc, ValidationError) else []
+        detail = f"{'.'.join(map(str, errors[0]['loc']))}: {errors[0]['msg']}" if errors else str(exc)
+        raise InvalidInput(f"invalid settings: {detail}") from None
+    print(f"vecdial: serving {settings.data_dir} on http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr)
+    server.run(settings)
     return 0
 
 

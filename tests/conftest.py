@@ -55,3 +55,23 @@ def plain_demo_collection(tmp_path_factory, demo_dataset) -> Collection:
 def tiny_dataset(demo_dataset) -> Dataset:
     """300 real demo vectors with string ids: enough to build in milliseconds."""
     return Dataset(demo_dataset.ids[:300], np.asarray(demo_dataset.vectors[:300]), demo_dataset.texts[:300])
+
+
+@pytest.fixture(scope="session")
+def _tiny_template(tmp_path_factory, demo_dataset) -> Path:
+    """A data dir with collection 'tiny' (the tiny_dataset vectors, texts, the bundled model
+    named as their source), built once per session; tests get copies."""
+    from models.encoder import MODEL_NAME
+
+    root = tmp_path_factory.mktemp("tiny-template")
+    dataset = Dataset(demo_dataset.ids[:300], np.asarray(demo_dataset.vectors[:300]), demo_dataset.texts[:300], source_model=MODEL_NAME)
+    _build(root, "tiny", dataset)
+    return root
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path, _tiny_template) -> Path:
+    """A private data dir holding collection 'tiny': write to it, reindex it, drop it freely."""
+    import shutil
+
+    return Path(shutil.copytree(_tiny_template, tmp_path / "data"))

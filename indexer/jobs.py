@@ -1,0 +1,467 @@
+"""Reindex jobs: rebuild a live collection with new compression settings, then swap.
+
+snapshot (version + log prefix, minus deletes) -> export full vectors in batches
+-> `build_version` (the one build path) -> validate -> under the write lock: start
+the new version's log with the records written since the snapshot, point CURRENT
+at the new version -> prune.
+
+Searches never wait for a job and never see a half-built index: the new version
+is invisible until CURRENT names it, and every reader keeps the snapshot it
+started with. A failed or cancelled job removes what it built and leaves the old
+version (and its log) serving.
+
+Job statuses are JSON files under `<data_dir>/.jobs/`, so every server worker
+and the CLI see every job; a job holds `<id>.lock` while it runs, so a status
+left "running" by a process that died is reported as failed. Cancelling sets a
+threading.Event in the job's own process and drops a `<id>.cancel` marker for
+the others; the job checks both between batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from indexer.atomic import write_text_atomic
+from indexer.build import BuildSettings, build_version
+from indexer.collection import Collection
+from indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
+from indexer.live import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
+from indexer.locks import FileLock, is_locked
+from indexer.manifest import Manifest
+from indexer.readers import Dataset
+from indexer.search import Searcher
+from indexer.sparse_build import SparseSettings
+from indexer.version import Version, open_version
+from indexer.wal import WAL_SUFFIX, WriteAheadLog, wal_path
+
+log = logging.getLogger("vecdial.jobs")
+
+JOBS_DIR = ".jobs"
+EXPORT_PREFIX = ".reindex-"
+KEEP_FINISHED_JOBS = 200
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+REPORT_EVERY_S = 0.25
+VALIDATION_QUERIES = 32
+
+JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINISHED = ("succeeded", "failed", "cancelled")
+# Share of the progress bar each phase fills.
+PHASES = {"snapshot": (0.0, 0.02), "export": (0.02, 0.25), "build": (0.25, 0.9), "validate": (0.9, 0.97), "swap": (0.97, 1.0)}
+SETTING_CHOICES = {
+    "rotation": ("pca", "identity"),
+    "dtype": ("float32", "float16"),
+    "binary_index": ("flat", "hnsw"),
+}
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when cancellation was asked for; never leaves the job."""
+
+
+@dataclass
+class JobStatus:
+    """What a job is doing, as every process sees it."""
+
+    id: str
+    collection: str
+    settings: dict[str, Any]
+    kind: str = "reindex"
+    state: JobStateName = "queued"
+    phase: str = "queued"
+    progress: float = 0.0
+    message: str = ""
+    from_version: str | None = None
+    to_version: str | None = None
+    vectors: int | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+
+class JobStore:
+    """Job statuses on disk, one JSON file each, written atomically."""
+
+    def __init__(self, data_dir: Path):
+        self.dir = Path(data_dir) / JOBS_DIR
+
+    def lock_path(self, job_id: str) -> Path:
+        return self.dir / f"{job_id}.lock"
+
+    def save(self, status: JobStatus) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.dir / f"{status.id}.json", json.dumps(dataclasses.asdict(status)))
+
+    def load(self, job_id: str) -> JobStatus:
+        if not JOB_ID.fullmatch(job_id):
+            raise NotFound(f"job {job_id!r} does not exist (job ids are 32 hex digits)")
+        try:
+            raw = json.loads((self.dir / f"{job_id}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFound(f"job {job_id!r} does not exist") from None
+        status = JobStatus(**raw)
+        if not status.finished and not is_locked(self.lock_path(job_id)):
+            status.state, status.message = "failed", "the process running this job exited before it finished"
+            status.finished_at = status.finished_at or time.time()
+        return status
+
+    def list(self, limit: int = 100) -> list[JobStatus]:
+        """Newest first."""
+        if not self.dir.is_dir():
+            return []
+        statuses = []
+        for path in self.dir.glob("*.json"):
+            try:
+                statuses.append(self.load(path.stem))
+            except (NotFound, ValueError, TypeError):
+                continue
+        return sorted(statuses, key=lambda s: s.created_at, reverse=True)[:limit]
+
+    def request_cancel(self, job_id: str) -> JobStatus:
+        status = self.load(job_id)
+        if not status.finished:
+            (self.dir / f"{job_id}.cancel").touch()
+        return status
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return (self.dir / f"{job_id}.cancel").exists()
+
+    def prune(self, keep: int = KEEP_FINISHED_JOBS) -> None:
+        """Forget the oldest finished jobs beyond `keep`."""
+        finished = [s for s in self.list(limit=10**9) if s.finished]
+        for status in finished[keep:]:
+            for suffix in (".json", ".lock", ".cancel"):
+                (self.dir / f"{status.id}{suffix}").unlink(missing_ok=True)
+
+
+def settings_of(manifest: Manifest) -> BuildSettings:
+    """The build settings a version was made with (what a reindex changes from)."""
+    sparse = None
+    if manifest.sparse is not None and isinstance(manifest.sparse.get("settings"), dict):
+        sparse = SparseSettings(**manifest.sparse["settings"])
+    return BuildSettings(
+        rotation=manifest.rotation,
+        block=manifest.dense.block,
+        dtype=manifest.dense.dtype,
+        binary_center=manifest.binary.center,
+        binary_index=manifest.binary.index,
+        sparse=sparse,
+    )
+
+
+def resolve_settings(base: BuildSettings, changes: dict[str, Any]) -> BuildSettings:
+    """base with `changes` applied; InvalidInput naming any unknown setting or bad value.
+
+    `sparse` takes False (no sparse codes) or a dict of SparseSettings fields,
+    applied over the base's sparse settings (or the defaults).
+    """
+    known = {f.name for f in dataclasses.fields(BuildSettings)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise InvalidInput(f"unknown reindex setting(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
+    for name, choices in SETTING_CHOICES.items():
+        if name in changes and changes[name] not in choices:
+            raise InvalidInput(f"{name}={changes[name]!r} is not valid: use one of {', '.join(choices)}")
+    for name in ("block", "sample_size", "batch_size"):
+        if name in changes and (not isinstance(changes[name], int) or changes[name] <= 0):
+            raise InvalidInput(f"{name}={changes[name]!r} is not valid: use a positive integer")
+    changes = dict(changes)
+    if "sparse" in changes:
+        changes["sparse"] = _sparse_settings(base.sparse, changes["sparse"])
+    return dataclasses.replace(base, **changes)
+
+
+def _sparse_settings(base: SparseSettings | None, change: Any) -> SparseSettings | None:
+    if change is None or change is False:
+        return None
+    if isinstance(change, SparseSettings):
+        return change
+    if change is True:
+        change = {}
+    if not isinstance(change, dict):
+        raise InvalidInput(f"sparse={change!r} is not valid: use false, or an object of sparse settings")
+    known = {f.name for f in dataclasses.fields(SparseSettings)}
+    unknown = sorted(set(change) - known)
+    if unknown:
+        raise InvalidInput(f"unknown sparse setting(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
+    return dataclasses.replace(base or SparseSettings(), **change)
+
+
+class ReindexJob:
+    """One reindex of one collection. Make it with `start_reindex` (locks taken), then
+    `run()` in the foreground or `start()` in a thread; `cancel()` from anywhere."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        changes: dict[str, Any],
+        store: JobStore,
+        on_update: Callable[[JobStatus], None] | None = None,
+        live: LiveCollection | None = None,
+    ):
+        self.collection = collection
+        self.changes = dict(changes)
+        self.store = store
+        self.on_update = on_update
+        self.live = live
+        self.status = JobStatus(id=uuid.uuid4().hex, collection=collection.name, settings=dict(changes))
+        self._cancel = threading.Event()
+        self._job_lock = FileLock(store.lock_path(self.status.id))
+        self._collection_lock = FileLock(reindex_lock_path(collection))
+        self._last_report = 0.0
+        self.thread: threading.Thread | None = None
+
+    @property
+    def id(self) -> str:
+        return self.status.id
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def start(self) -> threading.Thread:
+        self.thread = threading.Thread(target=self.run, name=f"reindex-{self.collection.name}", daemon=True)
+        self.thread.start()
+        return self.thread
+
+    def run(self) -> JobStatus:
+        """Run to the end; never raises (the outcome is in the returned status)."""
+        built: Path | None = None
+        export: Path | None = None
+        try:
+            self._update(state="running", phase="snapshot", started_at=time.time())
+            live = self.live or LiveCollection(self.collection)
+            live.refresh()  # every write acknowledged so far, by any process
+            snapshot = live.snapshot()
+            settings = resolve_settings(settings_of(snapshot.version.manifest), self.changes)
+            self._update(from_version=snapshot.version_name, settings=dataclasses.asdict(settings))
+            export = self.collection.path / f"{EXPORT_PREFIX}{self.id}.npy"
+            exported = self._export(snapshot, export)
+            reads = len(exported.ids) + min(len(exported.ids), settings.sample_size)  # the sample, then every batch
+            watched = WatchedVectors(exported.vectors, lambda rows: self._progress("build", rows / reads))
+            dataset = dataclasses.replace(exported, vectors=watched)
+            self._update(phase="build", vectors=len(dataset.ids))
+            name = self.collection.next_version_name()
+            built = build_version(dataset, self.collection.versions_dir, name, settings, show_progress=False)
+            self._update(phase="validate", to_version=name)
+            validate_version(open_version(built, verify_checksums=True), exported.vectors)
+            self._swap(snapshot, name)
+            built = None
+            self._finish("succeeded", f"{snapshot.version_name} -> {name}: {len(dataset.ids)} vectors")
+        except JobCancelled:
+            self._finish("cancelled", "cancelled; the previous version keeps serving")
+        except VecdialError as exc:
+            self._finish("failed", str(exc))
+        except Exception as exc:  # an unexpected bug must still end the job, not hang it
+            log.exception("reindex %s of %s failed", self.id, self.collection.name)
+            self._finish("failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            if built is not None and not self._serving(built.name):
+                shutil.rmtree(built, ignore_errors=True)
+                wal_path(wal_dir(self.collection), built.name).unlink(missing_ok=True)
+            if export is not None:
+                export.unlink(missing_ok=True)
+            self.store.dir.joinpath(f"{self.id}.cancel").unlink(missing_ok=True)
+            self._collection_lock.release()
+            self._job_lock.release()
+        return self.status
+
+    # -- phases ------------------------------------------------------------------------------
+
+    def _export(self, snapshot: LiveSnapshot, path: Path, batch: int = 8192) -> Dataset:
+        """Live vectors (version rows not deleted, then the segment) as one memory-mapped .npy."""
+        self._update(phase="export")
+        version, segment = snapshot.version, snapshot.segment
+        rows = snapshot.alive_version_rows()
+        seg_rows = segment.alive_rows()
+        total = len(rows) + len(seg_rows)
+        if total == 0:
+            raise InvalidInput(f"collection {self.collection.name!r} has no live vectors left to index: drop it instead")
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total, version.dim))
+        for start in range(0, len(rows), batch):
+            self._check_cancel()
+            chunk = rows[start : start + batch]
+            out[start : start + len(chunk)] = full_vectors(version, chunk)
+            self._progress("export", (start + len(chunk)) / total)
+        out[len(rows) :] = segment.unit[seg_rows]
+        out.flush()
+        seg_ids = [segment.ids[r] for r in seg_rows]
+        if version.manifest.id_kind == "int":
+            ids = np.concatenate([np.asarray(version.ids[rows], dtype=np.int64), np.asarray(seg_ids, dtype=np.int64)])
+        else:
+            ids = np.concatenate([np.asarray(version.ids[rows]).astype(str), np.asarray(seg_ids, dtype=str)])
+        texts = None
+        if version.manifest.has_texts or any(segment.texts[r] is not None for r in seg_rows):
+            texts = version.texts(rows) + [segment.texts[r] for r in seg_rows]
+        return Dataset(ids, np.load(path, mmap_mode="r"), texts, source_model=version.manifest.source_model)
+
+    def _swap(self, snapshot: LiveSnapshot, name: str) -> None:
+        """The only step that touches what readers see: one rename, under the write lock."""
+        self._update(phase="swap")
+        self._check_cancel()  # last chance; after this the job completes
+        with FileLock(write_lock_path(self.collection)):
+            current = self.collection.current_version_name()
+            if current != snapshot.version_name:
+                raise InvalidInput(
+                    f"collection {self.collection.name!r} moved to version {current} while this job ran; run the reindex again"
+                )
+            old_log = WriteAheadLog(wal_path(wal_dir(self.collection), snapshot.version_name))
+            tail = old_log.read(snapshot.wal_end)
+            old_log.copy_tail(snapshot.wal_end, tail.end, wal_path(wal_dir(self.collection), name))
+            self.collection.swap_to(name)
+        prune_logs(self.collection)
+
+    def _serving(self, version_name: str) -> bool:
+        try:
+            return self.collection.current_version_name() == version_name
+        except VecdialError:
+            return False
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set() or self.store.cancel_requested(self.id):
+            raise JobCancelled
+
+    def _progress(self, phase: str, fraction: float) -> None:
+        """Called between batches: the place where cancellation takes effect."""
+        self._check_cancel()
+        low, high = PHASES[phase]
+        progress = round(low + (high - low) * min(max(fraction, 0.0), 1.0), 4)
+        if time.monotonic() - self._last_report >= REPORT_EVERY_S:
+            self._update(progress=progress)
+        else:
+            self.status.progress = progress
+
+    def _update(self, **changes: Any) -> None:
+        if "phase" in changes and "progress" not in changes:
+            changes["progress"] = PHASES.get(changes["phase"], (self.status.progress,))[0]
+        for key, value in changes.items():
+            setattr(self.status, key, value)
+        self._last_report = time.monotonic()
+        self.store.save(self.status)
+        if self.on_update is not None:
+            self.on_update(self.status)
+
+    def _finish(self, state: JobStateName, message: str) -> None:
+        progress = 1.0 if state == "succeeded" else self.status.progress
+        self._update(state=state, phase="done", message=message, progress=progress, finished_at=time.time())
+        log.info("reindex %s of %s %s: %s", self.id, self.collection.name, state, message)
+
+
+def start_reindex(
+    data_dir: Path,
+    name: str,
+    changes: dict[str, Any],
+    store: JobStore | None = None,
+    on_update: Callable[[JobStatus], None] | None = None,
+    live: LiveCollection | None = None,
+) -> ReindexJob:
+    """Check the request, take the collection's reindex lock and record the job as queued.
+
+    `live`: the collection already open in this process, if any (saves opening
+    the version a second time). Raises NotFound (no such collection),
+    InvalidInput (bad settings) or AlreadyExists (a reindex of this collection
+    is running) before anything starts.
+    """
+    collection = Collection(data_dir, name)
+    collection.current_version_name()  # NotFound early
+    resolve_settings(BuildSettings(), changes)
+    job = ReindexJob(collection, changes, store or JobStore(data_dir), on_update, live)
+    if not job._collection_lock.acquire(blocking=False):  # held until the job ends
+        running = [s.id for s in job.store.list() if s.collection == name and not s.finished]
+        raise AlreadyExists(
+            f"a reindex of {name!r} is running already ({'job ' + running[0] if running else 'started elsewhere'}): wait for it or cancel it"
+        )
+    try:
+        job.store.dir.mkdir(parents=True, exist_ok=True)
+        job._job_lock.acquire()
+        for stale in collection.path.glob(f"{EXPORT_PREFIX}*.npy"):  # left by a job that died
+            stale.unlink(missing_ok=True)
+        job.store.prune()
+        job._update()
+    except BaseException:
+        job._job_lock.release()
+        job._collection_lock.release()
+        raise
+    return job
+
+
+def full_vectors(version: Version, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), dim) float32 unit vectors of the given rows, in the input basis.
+
+    The dense store holds rotated vectors in column blocks; the rotation is
+    orthonormal, so rotated @ matrix.T undoes it. rows: ascending int64.
+    """
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        picked = version.dense.blocks[:, int(rows[0]) : int(rows[-1]) + 1, :]
+    else:
+        picked = version.dense.blocks[:, rows, :]
+    n_blocks, n, block = picked.shape
+    rotated = np.asarray(picked, dtype=np.float32).transpose(1, 0, 2).reshape(n, n_blocks * block)[:, : version.dim]
+    return np.ascontiguousarray(rotated @ version.rotation.matrix.T, dtype=np.float32)
+
+
+def validate_version(version: Version, vectors: np.ndarray) -> None:
+    """A built version must hold every vector and find a sample of them at the top, exactly."""
+    if version.size != len(vectors):
+        raise CorruptIndex(f"new version holds {version.size} vectors, expected {len(vectors)}")
+    rows = np.unique(np.linspace(0, len(vectors) - 1, num=min(VALIDATION_QUERIES, len(vectors))).astype(np.int64))
+    result = Searcher(version).search(np.asarray(vectors[rows], dtype=np.float32), k=1, budget="exact")
+    worst = float(result.scores[:, 0].min())
+    if worst < 0.99:
+        raise CorruptIndex(f"new version failed validation: a stored vector's best match scores {worst:.3f}, expected ~1")
+
+
+def prune_logs(collection: Collection) -> None:
+    """Remove logs whose version is gone (pruned or never swapped in)."""
+    directory = wal_dir(collection)
+    if not directory.is_dir():
+        return
+    for path in directory.glob(f"*{WAL_SUFFIX}"):
+        if not (collection.versions_dir / path.stem).is_dir():
+            path.unlink(missing_ok=True)
+
+
+class WatchedVectors:
+    """The exported vectors as build_version reads them, with progress and cancellation.
+
+    build_version reads its input in batches (`vectors[start:stop]`, and a sample
+    first); routing those reads through here lets a job report progress and stop
+    between batches without a second build path. Everything else is delegated.
+    """
+
+    def __init__(self, array: np.ndarray, on_rows: Callable[[int], None]):
+        self.array = array
+        self._on_rows = on_rows
+        self._rows_read = 0
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        out = self.array[key]
+        self._rows_read += len(out) if getattr(out, "ndim", 0) > 1 else 1
+        self._on_rows(self._rows_read)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return np.asarray(self.array, dtype=dtype)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.array, name)

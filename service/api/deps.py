@@ -1,0 +1,83 @@
+"""Dependencies injected into route handlers: settings, auth, collections, jobs.
+
+Handlers declare what they need (`registry: Registry`, `collection: LiveDep`)
+and never reach for globals, so tests build an app per settings object.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from indexer.errors import InvalidInput
+from indexer.live import LiveCollection
+from service.errors import Unauthorized
+from service.registry import CollectionRegistry, JobBoard
+from service.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="The server's API key, if it was started with one.")
+
+
+# Dependencies that never block are `async`: FastAPI runs sync ones in the thread pool,
+# one hop per dependency per request.
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_registry(request: Request) -> CollectionRegistry:
+    return request.app.state.registry
+
+
+async def get_jobs(request: Request) -> JobBoard:
+    return request.app.state.jobs
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[CollectionRegistry, Depends(get_registry)]
+JobsDep = Annotated[JobBoard, Depends(get_jobs)]
+
+
+async def require_api_key(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """With an api_key configured, every /v1 request must send `Authorization: Bearer <key>`."""
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value().encode()
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
+        raise Unauthorized("this server needs an API key: send the header `Authorization: Bearer <api key>`")
+
+
+def get_collection(name: str, request: Request, registry: RegistryDep) -> LiveCollection:
+    """The collection named in the path, refreshed with every write and swap on disk.
+
+    Sync (in the thread pool): a refresh may open a newly swapped-in version.
+    """
+    live = registry.get(name)
+    request.state.log_extra = {"collection": name}
+    return live
+
+
+LiveDep = Annotated[LiveCollection, Depends(get_collection)]
+
+
+def check_k(k: int, settings: Settings) -> int:
+    if k > settings.max_k:
+        raise InvalidInput(f"k={k} is above this server's limit of {settings.max_k}: ask for fewer hits")
+    return k
+
+
+def check_texts(texts: list[str], settings: Settings, what: str = "text") -> list[str]:
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise InvalidInput(f"{what} {i} is empty: send words to search for")
+        if len(text) > settings.max_text_chars:
+            raise InvalidInput(f"{what} {i} has {len(text)} characters, over this server's limit of {settings.max_text_chars}: shorten it")
+    return texts

@@ -1,0 +1,89 @@
+"""The FastAPI app: `create_app(settings)` builds one, `create_app_from_env()` is what
+each uvicorn worker calls (settings come from the environment `vecdial serve` set)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from service.api.routes import api_router, ops
+from service.errors import install_error_handlers
+from service.logs import configure_logging
+from service.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from service.native import limit_native_threads
+from service.registry import CollectionRegistry, JobBoard
+from service.settings import Settings
+
+log = logging.getLogger("vecdial.app")
+
+DESCRIPTION = """
+Compressed-embedding search where every query chooses its budget.
+
+* **Search** a collection by `vector` or `text` with a `budget` per request:
+  `exact`, `dense` (`dim`), `binary` (`rescore`), `sparse` (`active`, `rescore`) or
+  `funnel` (`stages`). Every response explains what the budget cost.
+* **Write**: upserts and deletes are durable (write-ahead log, fsync) before they are
+  acknowledged and are searchable at once, in every mode.
+* **Reindex** with new compression settings in the background; the new version is
+  swapped in atomically while searches continue.
+
+Errors are `{"error": code, "message": what to change}`. When the server has an API
+key, every `/v1` route needs `Authorization: Bearer <key>`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    limit_native_threads(settings.native_threads)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    registry = CollectionRegistry(settings.data_dir, settings.verify_checksums, settings.refresh_interval_ms / 1000)
+    jobs = JobBoard(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        if settings.preload:
+            await run_in_threadpool(registry.preload)
+        app.state.lifecycle = "ready"
+        log.info("ready", extra={"data_dir": str(settings.data_dir), "collections": len(registry.loaded())})
+        try:
+            yield
+        finally:
+            app.state.lifecycle = "stopping"
+            await run_in_threadpool(jobs.shutdown)
+
+    app = FastAPI(
+        title="vecdial",
+        version="0.1.0",
+        summary="Compressed-embedding retrieval with a budget per query.",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.jobs = jobs
+    app.state.lifecycle = "starting"
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(api_router)
+    app.add_middleware(BodyLimitMiddleware, limit_for=_body_limits(settings))
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn factory (`--factory service.app:create_app_from_env`) for worker processes."""
+    return create_app(Settings())
+
+
+def _body_limits(settings: Settings) -> Callable[[str], int]:
+    def limit_for(path: str) -> int:
+        return settings.max_upload_bytes if path.endswith("/upload") else settings.max_body_bytes
+
+    return limit_for

@@ -1,0 +1,126 @@
+"""The one place errors become HTTP responses.
+
+Every error body has the same shape, `{"error": <code>, "message": <what to change>}`,
+so clients handle one format whether the library, the request parser or the
+server itself complained.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from indexer.errors import AlreadyExists, BudgetError, CorruptIndex, InvalidInput, NotFound, VecdialError
+
+log = logging.getLogger("vecdial.http")
+
+# Most specific class first: the first match wins.
+STATUS_OF: list[tuple[type[VecdialError], int, str]] = [
+    (BudgetError, 422, "invalid_budget"),
+    (InvalidInput, 422, "invalid_input"),
+    (NotFound, 404, "not_found"),
+    (AlreadyExists, 409, "conflict"),
+    (CorruptIndex, 500, "corrupt_index"),
+    (VecdialError, 500, "error"),
+]
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx response."""
+
+    error: str = Field(description="Machine-readable code, e.g. invalid_input, invalid_budget, not_found.")
+    message: str = Field(description="What went wrong and what to change.")
+
+
+class Unauthorized(Exception):
+    """No or a wrong API key."""
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over the configured limit. An HTTPException, so that FastAPI's body
+    reader lets it through instead of turning it into a generic 400."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body is larger than this server's limit of {limit} bytes: send less per request")
+
+
+def _doc(description: str) -> dict:
+    return {"model": ErrorBody, "description": description}
+
+
+# For route decorators: documents the error responses in the OpenAPI schema.
+COMMON_ERRORS = {
+    400: _doc("Malformed JSON."),
+    401: _doc("Missing or wrong API key (when the server requires one)."),
+    413: _doc("Request body too large."),
+    422: _doc("Invalid input: wrong vector length, NaN/inf, bad budget, k or batch over the limit, unknown field."),
+    500: _doc("Server-side failure, e.g. an index file on disk is damaged."),
+}
+NOT_FOUND = {404: _doc("No such collection or job.")}
+CONFLICT = {409: _doc("Conflicts with the current state: the collection exists, or a reindex of it runs.")}
+
+
+def error_response(request: Request, status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    request.state.error_code = code  # for the request log and the error counter
+    return JSONResponse(ErrorBody(error=code, message=message).model_dump(), status_code=status, headers=headers)
+
+
+def status_for(exc: VecdialError) -> tuple[int, str]:
+    for kind, status, code in STATUS_OF:
+        if isinstance(exc, kind):
+            return status, code
+    return 500, "error"  # pragma: no cover - VecdialError is last in STATUS_OF
+
+
+def describe_validation_error(exc: RequestValidationError) -> tuple[int, str, str]:
+    """(status, code, message) for a request pydantic rejected; malformed JSON is a 400."""
+    errors = exc.errors()
+    first = errors[0] if errors else {"type": "", "loc": (), "msg": "invalid request"}
+    if first["type"] == "json_invalid":
+        position = first.get("ctx", {}).get("error", "")
+        return 400, "malformed_json", f"request body is not valid JSON ({position}): send a JSON object"
+    parts = []
+    for error in errors[:3]:
+        where = ".".join(str(p) for p in error["loc"] if p != "body") or "body"
+        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return 422, "invalid_input", "; ".join(parts) + more
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(VecdialError)
+    async def vecdial_error(request: Request, exc: VecdialError) -> JSONResponse:
+        status, code = status_for(exc)
+        if status >= 500:
+            log.error("request failed: %s", exc, extra={"path": request.url.path, "error": code})
+        return error_response(request, status, code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, *describe_validation_error(exc))
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
+        return error_response(request, 401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(request, 413, "body_too_large", str(exc.detail))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no route {request.method} {request.url.path}: see /docs for the API"
+        return error_response(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return error_response(request, 500, "internal", f"internal error ({type(exc).__name__}); see the server log")

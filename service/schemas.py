@@ -1,0 +1,234 @@
+"""Request and response bodies of the HTTP API, separate from how things are stored.
+
+Budgets reuse `indexer.budget.Budget`, so the JSON form here, the CLI's string
+form and Python all parse to the same models; a budget may also be sent as its
+string form (`"binary:rescore=10"`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from indexer.budget import Budget, ExactBudget, parse_budget
+from indexer.errors import BudgetError
+
+Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
+Vector = Annotated[list[float], Field(min_length=1, description="Embedding; its length must equal the collection's dim.")]
+
+
+def _budget_from_string(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return parse_budget(value)
+        except BudgetError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+BudgetField = Annotated[
+    Budget,
+    BeforeValidator(_budget_from_string, json_schema_input_type=Budget | str),
+    Field(description='What the query may spend: {"mode": "exact"|"dense"|"binary"|"sparse"|"funnel", ...knobs}, or the string form "dense:dim=64".'),
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(_Body):
+    """One query: a vector, or a text encoded with the bundled model."""
+
+    vector: Vector | None = None
+    text: str | None = Field(None, min_length=1, description="Only for collections built with the bundled text model.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Query":
+        if (self.vector is None) == (self.text is None):
+            raise ValueError("send exactly one of `vector` or `text`")
+        return self
+
+
+class SearchRequest(Query):
+    k: int = Field(10, ge=1, description="Hits to return (up to the server's max_k).")
+    budget: BudgetField = ExactBudget()
+    with_text: bool = Field(False, description="Include each hit's stored text.")
+
+
+class BatchSearchRequest(_Body):
+    queries: list[Query] = Field(min_length=1, description="Queries answered together (up to the server's max_batch).")
+    k: int = Field(10, ge=1)
+    budget: BudgetField = ExactBudget()
+    with_text: bool = False
+
+
+class Hit(BaseModel):
+    id: Id
+    score: float = Field(description="Similarity under the budget's last stage (cosine, or Hamming-based for binary without rescoring).")
+    text: str | None = None
+
+
+class StageReport(BaseModel):
+    stage: str = Field(description="e.g. dense:dim=64, binary:bits=384, rescore:dim=384, segment, merge.")
+    candidates: int = Field(description="Candidates this stage kept per query.")
+    bytes_read: int = Field(description="Bytes of index data this stage read per query.")
+    ms: float
+
+
+class Explain(BaseModel):
+    budget: str = Field(description="The budget used, in string form.")
+    version: str = Field(description="The index version that answered.")
+    stages: list[StageReport]
+    bytes_scanned: int = Field(description="Sum of bytes_read over stages, per query.")
+    total_ms: float
+
+
+class SearchResponse(BaseModel):
+    hits: list[Hit]
+    explain: Explain
+
+
+class BatchSearchResponse(BaseModel):
+    results: list[list[Hit]] = Field(description="Hits per query, in request order.")
+    explain: Explain
+
+
+class SparseOptions(_Body):
+    """Learned sparse codes; fields left out keep their current value (or the default)."""
+
+    enabled: bool = Field(True, description="false: build without sparse codes (drops `sparse` budgets).")
+    k: int | None = Field(None, ge=1, le=1024, description="Active units per code; any sparse budget up to k is served.")
+    hidden_mult: int | None = Field(None, ge=1, le=64, description="Code width as a multiple of the dim.")
+    max_epochs: int | None = Field(None, ge=1)
+    time_limit_s: float | None = Field(None, gt=0, description="Training time limit.")
+    seed: int | None = None
+
+
+class BuildOptions(_Body):
+    """Compression settings; any left out keep their current value (or the default, for a new collection)."""
+
+    rotation: Literal["pca", "identity"] | None = Field(None, description="pca makes prefixes of any model good low-dim summaries.")
+    dtype: Literal["float32", "float16"] | None = Field(None, description="Precision of the full-vector store.")
+    block: int | None = Field(None, ge=8, le=1024, description="Dims per column block of the dense store.")
+    binary_center: bool | None = Field(None, description="Binarize around per-dim medians instead of zero.")
+    binary_index: Literal["flat", "hnsw"] | None = Field(None, description="FAISS index for the Hamming shortlist.")
+    sample_size: int | None = Field(None, ge=100, description="Vectors the codecs are fitted on.")
+    seed: int | None = None
+    sparse: SparseOptions | None = Field(None, description="Sparse codes for `sparse` budgets: settings to train them with.")
+
+    def changes(self) -> dict[str, Any]:
+        """The settings to change, as `indexer.jobs.resolve_settings` takes them."""
+        changes = self.model_dump(exclude_none=True, exclude={"sparse"})
+        if self.sparse is not None:
+            sparse = self.sparse.model_dump(exclude_none=True, exclude={"enabled"})
+            changes["sparse"] = sparse if self.sparse.enabled else False
+        return changes
+
+
+class UploadOptions(_Body):
+    """Query parameters of an upload: the file's format, and compression settings (defaults if left out)."""
+
+    format: Literal["npy", "fvecs", "parquet", "jsonl"] = Field(description="npy, fvecs, parquet (a `vector` column) or jsonl (texts).")
+    rotation: Literal["pca", "identity"] | None = None
+    dtype: Literal["float32", "float16"] | None = None
+    block: int | None = Field(None, ge=8, le=1024)
+    binary_center: bool | None = None
+    binary_index: Literal["flat", "hnsw"] | None = None
+    sample_size: int | None = Field(None, ge=100)
+    seed: int | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True, exclude={"format"})
+
+
+class CreateCollectionRequest(_Body):
+    name: str = Field(description="1-64 letters, digits, '_', '.', '-', starting with a letter or digit.")
+    vectors: list[Vector] = Field(min_length=1)
+    ids: list[Id] | None = Field(None, description="One per vector; default 0..n-1.")
+    texts: list[str | None] | None = Field(None, description="Optional text per vector, returned with hits.")
+    source_model: str | None = Field(None, description="Model that made the vectors; the bundled model's name enables text queries.")
+    settings: BuildOptions = BuildOptions()
+
+
+class UpsertItem(_Body):
+    id: Id
+    vector: Vector | None = Field(None, description="Leave out to encode `text` with the bundled model.")
+    text: str | None = Field(None, description="Stored with the vector; encoded if no vector is given.")
+
+    @model_validator(mode="after")
+    def _needs_content(self) -> "UpsertItem":
+        if self.vector is None and self.text is None:
+            raise ValueError("each item needs a `vector`, or a `text` to encode")
+        return self
+
+
+class UpsertRequest(_Body):
+    items: list[UpsertItem] = Field(min_length=1, description="Up to the server's max_write_batch; an id already present is replaced.")
+
+
+class DeleteRequest(_Body):
+    ids: list[Id] = Field(min_length=1, description="Ids to delete; ids not present are ignored.")
+
+
+class WriteResponse(BaseModel):
+    upserted: int
+    deleted: int = Field(description="Ids that existed and are now gone.")
+    size: int = Field(description="Live vectors in the collection after the write.")
+    version: str
+
+
+class ModeInfo(BaseModel):
+    mode: str
+    knobs: dict[str, tuple[int | float, int | float]] = Field(description="Knob -> [min, max].")
+    bytes_per_vector: int | None = Field(description="Index bytes a candidate scan reads per vector.")
+    note: str
+
+
+class CollectionSummary(BaseModel):
+    name: str
+    version: str
+    size: int
+    dim: int
+
+
+class CollectionInfo(CollectionSummary):
+    version_size: int = Field(description="Vectors in the serving version.")
+    segment_size: int = Field(description="Vectors written since it was built (in the write-ahead log).")
+    deleted: int = Field(description="Version vectors deleted or overwritten since.")
+    id_kind: Literal["int", "str"]
+    source_model: str | None
+    text_queries: bool = Field(description="Whether `text` queries work (built with the bundled model).")
+    has_texts: bool
+    created_at: str
+    settings: dict[str, Any] = Field(description="Compression settings of the serving version.")
+    modes: list[ModeInfo]
+    dense_bytes_per_vector: dict[int, int] = Field(description="dim -> bytes a dense scan reads per vector.")
+    max_k: int
+
+
+class Job(BaseModel):
+    id: str
+    kind: str
+    collection: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    phase: str
+    progress: float = Field(ge=0, le=1)
+    message: str
+    settings: dict[str, Any]
+    from_version: str | None
+    to_version: str | None
+    vectors: int | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "starting", "stopping"]
+    collections: int

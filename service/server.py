@@ -1,0 +1,56 @@
+"""Running the app under uvicorn: what `vecdial serve` does once settings are resolved.
+
+Settings reach worker processes through the environment (each worker builds its
+app with `service.app:create_app_from_env`), so everything here happens before
+uvicorn starts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from service.settings import Settings
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every connection.
+
+    With `--workers > 1` uvicorn hands the listening socket to the workers as a
+    bare descriptor; the socket object rebuilt from it reports protocol 0, so
+    asyncio does not set TCP_NODELAY on accepted connections. Nagle's algorithm
+    then holds a response's body until the client's delayed ACK (~40 ms) and
+    every request takes 40 ms more (measured: 0.3 ms -> 44 ms for /healthz).
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+def run(settings: Settings) -> None:
+    """Serve until stopped: settings exported for the workers, native threads capped."""
+    import uvicorn
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(settings.native_threads))
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Counters and histograms of all workers are summed at scrape time from here.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vecdial-metrics-")
+    uvicorn.run(
+        "service.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http=f"{__name__}:NoDelayH11Protocol",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,71 @@
+"""Every knob of the HTTP service in one pydantic-settings class.
+
+Sources, strongest first: values passed in code, `VECDIAL_*` environment
+variables, then a TOML settings file named by `VECDIAL_SETTINGS_FILE` (or
+`vecdial serve --config`). Several uvicorn workers each build their app from the
+environment, so the environment is how `vecdial serve` hands settings to them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from indexer.search import MAX_K
+
+SETTINGS_FILE_ENV = "VECDIAL_SETTINGS_FILE"
+MiB = 1 << 20
+
+
+class Settings(BaseSettings):
+    """Service settings; see the module docstring for where values come from."""
+
+    model_config = SettingsConfigDict(env_prefix="VECDIAL_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("vecdial-data"), description="Directory holding one sub-directory per collection.")
+    host: str = Field("127.0.0.1", description="Interface `vecdial serve` binds to.")
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes; they share the memory-mapped index files.")
+    threads: int = Field(32, ge=1, le=1024, description="Worker threads per process for searches and writes.")
+    native_threads: int = Field(
+        1, ge=1, le=256, description="BLAS/OpenMP threads per search; concurrency comes from `threads`, and nested pools thrash."
+    )
+
+    api_key: SecretStr | None = Field(None, description="If set, /v1 requires `Authorization: Bearer <api_key>`.")
+
+    max_body_bytes: int = Field(8 * MiB, ge=1024, description="Largest JSON request body.")
+    max_upload_bytes: int = Field(2048 * MiB, ge=1024, description="Largest uploaded input file.")
+    max_k: int = Field(1000, ge=1, le=MAX_K, description="Largest k a search may ask for.")
+    max_batch: int = Field(256, ge=1, description="Most queries in one batch search.")
+    max_write_batch: int = Field(1000, ge=1, description="Most ids in one upsert or delete.")
+    max_create_vectors: int = Field(100_000, ge=1, description="Most vectors in a JSON create (upload a file for more).")
+    max_text_chars: int = Field(2000, ge=1, description="Longest query or item text, in characters.")
+
+    refresh_interval_ms: int = Field(
+        0, ge=0, description="Check other processes' writes and swaps at most this often (0: before every request)."
+    )
+    verify_checksums: bool = Field(False, description="sha256 every index file when a worker opens a version (slow on big collections).")
+    preload: bool = Field(True, description="Open every collection at startup, before /readyz reports ready.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = Field(True, description="One JSON object per log line (else plain text).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = os.environ.get(SETTINGS_FILE_ENV)
+        if settings_file:
+            if not Path(settings_file).is_file():
+                raise ValueError(f"{SETTINGS_FILE_ENV}={settings_file} does not exist: point it at a TOML settings file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=settings_file))
+        return tuple(sources)

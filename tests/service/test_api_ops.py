@@ -1,0 +1,112 @@
+"""Health, readiness, metrics, auth, settings, and the OpenAPI schema."""
+
+import pytest
+
+from service.settings import Settings
+
+ROUTES = {
+    ("get", "/v1/collections"),
+    ("post", "/v1/collections"),
+    ("get", "/v1/collections/{name}"),
+    ("delete", "/v1/collections/{name}"),
+    ("post", "/v1/collections/{name}/upload"),
+    ("post", "/v1/collections/{name}/search"),
+    ("post", "/v1/collections/{name}/search/batch"),
+    ("post", "/v1/collections/{name}/vectors/upsert"),
+    ("post", "/v1/collections/{name}/vectors/delete"),
+    ("post", "/v1/collections/{name}/reindex"),
+    ("get", "/v1/jobs"),
+    ("get", "/v1/jobs/{job_id}"),
+    ("post", "/v1/jobs/{job_id}/cancel"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+}
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "collections": 1}
+
+
+def test_metrics_expose_latency_by_mode_requests_errors_and_sizes(client, inside):
+    client.post("/v1/collections/tiny/search", json={"vector": inside[0], "budget": {"mode": "dense", "dim": 64}})
+    client.post("/v1/collections/tiny/search", json={"vector": [1.0]})
+    client.post("/v1/collections/tiny/vectors/delete", json={"ids": ["nothing"]})
+    text = client.get("/metrics").text
+    assert 'vecdial_search_duration_seconds_bucket{le="0.005",mode="dense"}' in text
+    assert 'vecdial_http_requests_total{method="POST",route="/v1/collections/{name}/search",status="200"}' in text
+    assert 'vecdial_errors_total{error="invalid_input",route="/v1/collections/{name}/search"}' in text
+    assert 'vecdial_collection_vectors{collection="tiny"} 300.0' in text
+    assert 'vecdial_collection_version_info{collection="tiny",version="v000001"} 1.0' in text
+
+
+def test_each_request_logs_one_json_line_with_its_fields(client, inside, caplog):
+    import json
+    import logging
+
+    from service.logs import JsonFormatter
+
+    with caplog.at_level(logging.INFO, logger="vecdial.access"):
+        client.post("/v1/collections/tiny/search", json={"vector": inside[0], "budget": "binary:rescore=5"})
+    record = next(r for r in caplog.records if r.name == "vecdial.access")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["route"] == "/v1/collections/{name}/search" and line["status"] == 200
+    assert (line["collection"], line["mode"], line["queries"]) == ("tiny", "binary", 1)
+    assert line["level"] == "info" and line["ms"] > 0 and len(line["request_id"]) == 16
+
+
+def test_with_an_api_key_v1_needs_the_bearer_token(make_client, inside):
+    client = make_client(api_key="s3cret")
+    search = {"vector": inside[0]}
+    missing = client.post("/v1/collections/tiny/search", json=search)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in missing.json()["message"]
+    wrong = client.post("/v1/collections/tiny/search", json=search, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    right = client.post("/v1/collections/tiny/search", json=search, headers={"Authorization": "Bearer s3cret"})
+    assert right.status_code == 200
+    assert client.get("/healthz").status_code == 200 and client.get("/metrics").status_code == 200
+
+
+def test_settings_come_from_env_over_a_toml_file(tmp_path, monkeypatch):
+    config = tmp_path / "vecdial.toml"
+    config.write_text('max_k = 50\nmax_batch = 7\nlog_json = false\n')
+    monkeypatch.setenv("VECDIAL_SETTINGS_FILE", str(config))
+    monkeypatch.setenv("VECDIAL_MAX_BATCH", "9")
+    settings = Settings()
+    assert (settings.max_k, settings.max_batch, settings.log_json) == (50, 9, False)
+
+
+def test_a_missing_settings_file_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("VECDIAL_SETTINGS_FILE", str(tmp_path / "absent.toml"))
+    with pytest.raises(ValueError, match="does not exist"):
+        Settings()
+
+
+def test_a_damaged_index_is_a_500_that_names_the_file(tiny_data_dir, make_client, inside):
+    blocks = tiny_data_dir / "tiny" / "versions" / "v000001" / "dense_blocks.npy"
+    with open(blocks, "r+b") as handle:
+        handle.truncate(1000)
+    client = make_client()  # the startup preload logs the damage and keeps serving the rest
+    response = client.post("/v1/collections/tiny/search", json={"vector": inside[0]})
+    assert response.status_code == 500 and response.json()["error"] == "corrupt_index"
+    assert "dense_blocks.npy" in response.json()["message"]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_unknown_routes_get_the_error_shape(client):
+    response = client.get("/v2/anything")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_openapi_documents_every_endpoint_model_and_error(client):
+    schema = client.get("/openapi.json").json()
+    documented = {(method, path) for path, item in schema["paths"].items() for method in item}
+    assert documented == ROUTES
+    search = schema["paths"]["/v1/collections/{name}/search"]["post"]
+    assert {"400", "401", "404", "413", "422", "500"} <= set(search["responses"])
+    assert search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    models = schema["components"]["schemas"]
+    assert {"SearchRequest", "SearchResponse", "Explain", "DenseBudget", "FunnelBudget", "Job", "CollectionInfo", "ErrorBody"} <= set(models)
+    assert "bearer" in str(schema["components"]["securitySchemes"]).lower()

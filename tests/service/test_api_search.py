@@ -1,0 +1,133 @@
+"""POST /v1/collections/{name}/search and /search/batch: hits, explain, budgets, errors."""
+
+import json
+
+import pytest
+
+SEARCH = "/v1/collections/tiny/search"
+BUDGETS = [
+    {"mode": "exact"},
+    {"mode": "dense", "dim": 64},
+    {"mode": "binary", "rescore": 10},
+    {"mode": "binary", "rescore": 0},
+    {"mode": "funnel", "stages": [{"kind": "binary", "keep": 20}, {"kind": "dense", "dim": 128, "keep": 4}, {"kind": "dense"}]},
+]
+
+
+@pytest.mark.parametrize("budget", BUDGETS, ids=lambda b: b["mode"] + str(len(b)))
+def test_search_by_vector_finds_the_stored_vector_under_every_budget(client, inside, demo_dataset, budget):
+    response = client.post(SEARCH, json={"vector": inside[3], "k": 5, "budget": budget})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["hits"][0]["id"] == demo_dataset.ids[3] and len(body["hits"]) == 5
+    assert body["explain"]["version"] == "v000001"
+    assert body["explain"]["bytes_scanned"] == sum(s["bytes_read"] for s in body["explain"]["stages"]) > 0
+
+
+def test_explain_reports_budget_candidates_time_and_bytes_per_stage(client, inside):
+    explain = client.post(SEARCH, json={"vector": inside[0], "k": 10, "budget": {"mode": "binary", "rescore": 4}}).json()["explain"]
+    assert explain["budget"] == "binary:rescore=4"
+    assert [(s["stage"], s["candidates"]) for s in explain["stages"]] == [("binary:bits=384", 40), ("rescore:dim=384", 10)]
+    assert all(s["ms"] >= 0 and s["bytes_read"] > 0 for s in explain["stages"]) and explain["total_ms"] > 0
+
+
+def test_dense_budgets_read_bytes_in_proportion_to_dim(client, inside):
+    def scanned(dim):
+        body = client.post(SEARCH, json={"vector": inside[0], "budget": {"mode": "dense", "dim": dim}}).json()
+        return body["explain"]["bytes_scanned"]
+
+    assert scanned(32) < scanned(128) < scanned(384)
+
+
+def test_budget_may_be_sent_in_its_string_form(client, inside):
+    body = client.post(SEARCH, json={"vector": inside[0], "budget": "funnel:binary*20>128*4>full"}).json()
+    assert body["explain"]["budget"] == "funnel:binary*20>128*4>full"
+
+
+def test_with_text_returns_stored_texts(client, inside, demo_dataset):
+    hit = client.post(SEARCH, json={"vector": inside[2], "k": 1, "with_text": True}).json()["hits"][0]
+    assert hit["text"] == demo_dataset.texts[2]
+    assert "text" not in client.post(SEARCH, json={"vector": inside[2], "k": 1}).json()["hits"][0]
+
+
+def test_search_by_text_uses_the_bundled_model(client, demo_dataset):
+    body = client.post(SEARCH, json={"text": demo_dataset.texts[4], "k": 3}).json()
+    assert demo_dataset.ids[4] in [hit["id"] for hit in body["hits"]]
+
+
+def test_text_search_on_a_collection_of_foreign_vectors_says_to_send_vectors(client, outside):
+    client.post("/v1/collections", json={"name": "foreign", "vectors": outside})
+    response = client.post("/v1/collections/foreign/search", json={"text": "anything"})
+    assert response.status_code == 422 and "send `vector` instead of `text`" in response.json()["message"]
+
+
+def test_batch_search_answers_each_query_in_order(client, inside, demo_dataset):
+    body = client.post(
+        SEARCH + "/batch", json={"queries": [{"vector": inside[1]}, {"vector": inside[6]}], "k": 2, "budget": {"mode": "dense", "dim": 128}}
+    ).json()
+    assert [hits[0]["id"] for hits in body["results"]] == [demo_dataset.ids[1], demo_dataset.ids[6]]
+    assert body["explain"]["budget"] == "dense:dim=128"
+
+
+@pytest.mark.parametrize(
+    "body, status, fragment",
+    [
+        ({"vector": [0.1, 0.2, 0.3]}, 422, "vector has 3 numbers, the collection has 384 dims"),
+        ({"vector": [1.0] * 384, "budget": {"mode": "fancy"}}, 422, "does not match any of the expected tags"),
+        ({"vector": [1.0] * 384, "budget": {"mode": "dense", "dim": 999}}, 422, "dim=999 is out of range"),
+        ({"vector": [1.0] * 384, "budget": "binary:rescore=many"}, 422, "invalid budget 'binary:rescore=many'"),
+        ({"vector": [1.0] * 384, "budget": {"mode": "sparse", "active": 8}}, 422, "no sparse codes"),
+        ({"vector": [1.0] * 384, "k": 0}, 422, "k: Input should be greater than or equal to 1"),
+        ({"vector": [1.0] * 384, "k": 5000}, 422, "k=5000 is above this server's limit of 1000"),
+        ({"vector": [0.0] * 384}, 422, "all zeros"),
+        ({"k": 3}, 422, "send exactly one of `vector` or `text`"),
+        ({"vector": [1.0] * 384, "colour": "red"}, 422, "colour: Extra inputs are not permitted"),
+        ({"text": "x" * 3000}, 422, "over this server's limit of 2000"),
+    ],
+)
+def test_bad_searches_get_a_4xx_saying_what_to_change(client, body, status, fragment):
+    response = client.post(SEARCH, json=body)
+    assert response.status_code == status
+    assert fragment in response.json()["message"]
+
+
+def test_nan_and_infinite_values_are_refused(client):
+    for token in ("NaN", "Infinity", "1e999"):
+        raw = '{"vector": [' + ", ".join(["0.5"] * 383 + [token]) + "]}"
+        response = client.post(SEARCH, content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 422 and "NaN or infinite" in response.json()["message"]
+
+
+def test_malformed_json_is_a_400(client):
+    response = client.post(SEARCH, content=b'{"vector": [1, 2', headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"] == "malformed_json"
+
+
+def test_an_oversized_body_is_a_413(make_client):
+    client = make_client(max_body_bytes=4096)
+    response = client.post(SEARCH, content=json.dumps({"vector": [0.123456789] * 384}), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "limit of 4096 bytes" in response.json()["message"]
+
+
+def test_a_body_streamed_past_the_limit_is_a_413(make_client):
+    client = make_client(max_body_bytes=4096)
+    chunks = (b" " * 1024 for _ in range(8))  # no Content-Length: counted while read
+    response = client.post(SEARCH, content=chunks, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_a_batch_over_the_limit_is_refused(make_client, inside):
+    client = make_client(max_batch=2)
+    response = client.post(SEARCH + "/batch", json={"queries": [{"vector": inside[0]}] * 3})
+    assert response.status_code == 422 and "batch limit of 2" in response.json()["message"]
+
+
+def test_batch_errors_name_the_query(client, inside):
+    response = client.post(SEARCH + "/batch", json={"queries": [{"vector": inside[0]}, {"vector": [1.0, 2.0]}]})
+    assert response.status_code == 422 and "queries[1].vector has 2 numbers" in response.json()["message"]
+
+
+def test_unknown_collection_is_a_404(client, inside):
+    response = client.post("/v1/collections/nope/search", json={"vector": inside[0]})
+    assert response.status_code == 404 and response.json() == {"error": "not_found", "message": response.json()["message"]}
+    assert "'nope' does not exist" in response.json()["message"]

@@ -1,0 +1,116 @@
+"""A real `vecdial serve` on 127.0.0.1: writes survive kill -9, workers see each other's swaps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def vecdial_serve(data_dir: Path, workers: int = 1) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
+    """Start `vecdial serve`, wait until /readyz says ready, stop it (SIGKILL if it hangs) after."""
+    port = free_port()
+    command = [sys.executable, "-m", "service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"vecdial serve exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+            try:
+                if client.get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("vecdial serve did not become ready in 90s")
+            time.sleep(0.2)
+        yield client, process
+    finally:
+        client.close()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def top_hit(client: httpx.Client, vector: list[float], budget: str = "exact") -> dict:
+    response = client.post("/v1/collections/tiny/search", json={"vector": vector, "k": 1, "budget": budget})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_acknowledged_writes_survive_kill_9_and_restart(tiny_data_dir, inside, outside, demo_dataset):
+    with vecdial_serve(tiny_data_dir) as (client, process):
+        assert top_hit(client, inside[0])["hits"][0]["id"] == demo_dataset.ids[0]
+        written = client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": "durable", "vector": outside[0]}]})
+        assert written.status_code == 200
+        client.post("/v1/collections/tiny/vectors/delete", json={"ids": [demo_dataset.ids[0]]})
+        assert top_hit(client, outside[0], "binary:rescore=10")["hits"][0]["id"] == "durable"
+        os.killpg(process.pid, signal.SIGKILL)  # no shutdown, no flush: only what was fsynced survives
+        process.wait()
+    with vecdial_serve(tiny_data_dir) as (client, _):
+        assert top_hit(client, outside[0], "dense:dim=64")["hits"][0]["id"] == "durable"
+        assert top_hit(client, inside[0])["hits"][0]["id"] != demo_dataset.ids[0]
+        assert 'vecdial_collection_vectors{collection="tiny"} 300.0' in client.get("/metrics").text
+
+
+def test_cli_reindex_under_load_swaps_in_every_worker_without_errors(tiny_data_dir, inside, outside, demo_dataset):
+    with vecdial_serve(tiny_data_dir, workers=2) as (client, _):
+        started = time.perf_counter()
+        for _ in range(20):  # keep-alive requests to a multi-worker server are not held by Nagle (~40 ms each)
+            client.get("/healthz")
+        assert (time.perf_counter() - started) / 20 < 0.02
+        client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": "before", "vector": outside[1]}]})
+        failures, versions, done = [], set(), threading.Event()
+
+        def search_until_done() -> None:
+            with httpx.Client(base_url=client.base_url, timeout=30) as own:
+                while not done.is_set():
+                    response = own.post("/v1/collections/tiny/search", json={"vector": inside[2], "k": 1, "budget": "dense:dim=128"})
+                    if response.status_code != 200 or response.json()["hits"][0]["id"] != demo_dataset.ids[2]:
+                        failures.append(response.text)
+                    else:
+                        versions.add(response.json()["explain"]["version"])
+
+        searchers = [threading.Thread(target=search_until_done) for _ in range(4)]
+        for thread in searchers:
+            thread.start()
+        try:
+            command = [sys.executable, "-m", "service.cli", "--data-dir", str(tiny_data_dir), "reindex", "-c", "tiny", "--dtype", "float16", "--quiet"]
+            reindex = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            time.sleep(0.5)
+        finally:
+            done.set()
+            for thread in searchers:
+                thread.join()
+        assert reindex.returncode == 0, reindex.stderr
+        assert "v000001 -> v000002" in reindex.stdout
+        assert failures == [] and versions == {"v000001", "v000002"}
+        for _ in range(6):  # requests land on both workers; each must serve the new version with the write
+            body = top_hit(client, outside[1])
+            assert body["hits"][0]["id"] == "before" and body["explain"]["version"] == "v000002"
+        metrics = client.get("/metrics").text  # summed over both workers
+        assert 'vecdial_search_queries_total{mode="dense"}' in metrics
+        assert 'vecdial_collection_version_info{collection="tiny",version="v000002"} 1.0' in metrics

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.search import Stage
+from indexer.stores.sparse import unit_weights
 from indexer.topk import topk
 from indexer.version import Version
 
@@ -223,11 +224,12 @@ def _hamming(q_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def _sparse_scores(view: SegmentView, q_unit: np.ndarray, active: int) -> np.ndarray:
-    """(nq, n) code inner products at budget `active`: the query's top-`active` units against
+    """(nq, n) cosine of codes at budget `active`: the query's top-`active` units against
     each row's top-`active` units, which is what the version's inverted index scores."""
     q_units, q_weights = view.segment.version.sparse.encode(q_unit, active)
     d_units, d_weights = view.segment.sparse_codes(view.n)
     d_units, d_weights = d_units[:, :active], d_weights[:, :active]
+    q_weights, d_weights = unit_weights(np.maximum(q_weights, 0)), unit_weights(np.maximum(d_weights, 0))
     width = 1 + int(max(q_units.max(initial=0), d_units.max(initial=0)))
     product = codes_matrix(q_units, q_weights, width) @ codes_matrix(d_units, d_weights, width).T
     return np.asarray(product.todense(), dtype=np.float32)

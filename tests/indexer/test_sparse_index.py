@@ -1,4 +1,4 @@
-"""The inverted index over sparse codes: exact code inner products at every active budget."""
+"""The inverted index over sparse codes: exact cosine of truncated codes at every active budget."""
 
 import numpy as np
 import pytest
@@ -22,18 +22,19 @@ def make_index(units, values, hidden) -> SparseIndex:
 
 
 def brute_force(doc_units, doc_values, q_units, q_values, active, hidden) -> np.ndarray:
-    """(nq, n) code inner products with both sides truncated to `active` units."""
+    """(nq, n) cosine of codes with both sides truncated to `active` units."""
     def dense(units, values):
         out = np.zeros((len(units), hidden), dtype=np.float32)
         np.put_along_axis(out, units[:, :active].astype(np.int64), values[:, :active], axis=1)
-        return out
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
 
     return dense(q_units, q_values) @ dense(doc_units, doc_values).T
 
 
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 12))
-def test_index_scores_equal_brute_force_code_products_at_any_budget(seed, active):
+def test_index_scores_equal_brute_force_code_cosines_at_any_budget(seed, active):
     rng = np.random.default_rng(seed)
     hidden, k = 64, 12
     units, values = random_codes(rng, 300, hidden, k)
@@ -69,11 +70,12 @@ def test_rank_counts_describe_posting_prefixes():
     units = np.array([[2, 0], [0, 1], [0, 2]], dtype=np.int32)
     values = np.array([[0.9, 0.1], [0.8, 0.7], [0.5, 0.0]], dtype=np.float32)
     arrays = build_postings(units, values, hidden=3)
-    indptr, docs, _, rank_cum = arrays.values()
+    indptr, docs, _, rank_cum, inv_norms = arrays.values()
     # unit 0: rank 0 in docs 1 and 2, rank 1 in doc 0; the zero value of doc 2's unit 2 is dropped.
     np.testing.assert_array_equal(docs[indptr[0] : indptr[1]], [1, 2, 0])
     np.testing.assert_array_equal(rank_cum[0], [0, 2, 3])
     np.testing.assert_array_equal(rank_cum[2], [0, 1, 1])
+    np.testing.assert_allclose(inv_norms[:, 1], [1 / 0.8, 1 / np.hypot(0.8, 0.7)], rtol=1e-6)
 
 
 @pytest.mark.parametrize("active", [1, 5])

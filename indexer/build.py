@@ -27,7 +27,7 @@ from indexer.readers import Dataset, check_dataset
 from indexer.sparse_build import SparseSettings, build_sparse
 from indexer.stores.binary import CODES_FILE, HNSW_FILE, build_hnsw
 from indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, prefix_sq_norms, split_blocks
-from indexer.vectors import check_finite, normalize_rows
+from indexer.vectors import check_finite, normalize_rows, unit_sample
 from indexer.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
 
 TMP_PREFIX = ".tmp-"
@@ -81,22 +81,10 @@ def remove_stale_builds(versions_dir: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def fit_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """A seeded random sample of rows (sorted, so a memory map is read in order), normalised."""
-    n = len(vectors)
-    if n <= size:
-        rows = np.arange(n)
-    else:
-        rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-    sample = np.asarray(vectors[rows], dtype=np.float32)
-    check_finite(sample, "input vector")
-    return normalize_rows(sample, "input vector")
-
-
 def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_progress: bool) -> Manifest:
     vectors = dataset.vectors
     n, dim = vectors.shape
-    sample = fit_sample(vectors, settings.sample_size, settings.seed)
+    sample = unit_sample(vectors, settings.sample_size, settings.seed)
     rotation: Rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(dim)
     binary_codec = fit_binary(sample, center=settings.binary_center)
     np.savez(out / CODEC_FILE, **rotation.to_arrays(), **binary_codec.to_arrays())

@@ -43,3 +43,15 @@ def normalize_rows(x: np.ndarray, what: str = "vector") -> np.ndarray:
         row = int(np.flatnonzero(zero)[0])
         raise InvalidInput(f"{what} row {row} is all zeros and has no direction")
     return x / norms
+
+
+def unit_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """A seeded random sample of rows (sorted, so a memory map is read in order), normalised."""
+    n = len(vectors)
+    if n <= size:
+        rows = np.arange(n)
+    else:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    sample = np.asarray(vectors[rows], dtype=np.float32)
+    check_finite(sample, "input vector")
+    return normalize_rows(sample, "input vector")

@@ -52,12 +52,18 @@ class TrainConfig:
     k_aux: int = 256  # dead latents used by AuxK
     aux_coef: float = 1.0 / 32.0
     dead_steps: int = 50  # a latent silent this many steps counts as dead
-    contrastive_coef: float = 1.0
+    contrastive_coef: float = 0.1  # CSR uses 0.1 too; 0.3 and 1.0 measured worse
+    # Balances unit usage ("Minimizing FLOPs to Learn Efficient Sparse Representations"):
+    # hidden * sum_j p_j^2, p_j the batch's share of activation mass on unit j; 1 when
+    # usage is uniform. Popular units mean long posting lists and slow searches.
+    flops_coef: float = 0.0
     temperature: float = 0.05  # dense-similarity temperature (distillation) / InfoNCE temperature
     contrastive_batch: int = 512  # rows per step in the contrastive term
     distill_cosine: bool = True  # distil cosine similarities of codes (else raw inner products)
     batch_size: int = 1024
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # "constant" | "cosine" (to lr_min_ratio * lr at max_epochs)
+    lr_min_ratio: float = 0.1
     weight_decay: float = 0.0
     max_epochs: int = 20
     patience: int = 3  # epochs without validation improvement before stopping
@@ -75,6 +81,8 @@ class TrainConfig:
             raise ValueError(f"nested_ks must lie in (0, k={self.k}), got {self.nested_ks}")
         if self.hidden_mult <= 0 or self.batch_size <= 1:
             raise ValueError("hidden_mult must be positive and batch_size at least 2")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 
@@ -259,12 +267,25 @@ class _Trainer:
         self.pair_pos += m
         return self.pairs_train[0][sel], self.pairs_train[1][sel]
 
+    def _flops_loss(self, out) -> torch.Tensor:
+        """hidden * sum_j p_j^2 over the codes at k: 1 for uniform unit usage, larger when skewed."""
+        k = self.cfg.k
+        mass = torch.zeros(self.model.hidden, dtype=out.values.dtype).index_add(
+            0, out.indices[:, :k].reshape(-1), out.values[:, :k].reshape(-1)
+        )
+        share = mass / mass.sum().clamp_min(1e-12)
+        return self.model.hidden * (share**2).sum()
+
     def _batch_loss(self, xb: torch.Tensor, pairs=None) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
         out = self.model(xb, ks=self.ks)
         main, extra = self._recon_losses(out, xb)
         loss = main + extra
         parts = {"nmse": main.item()}
+        if cfg.flops_coef > 0:
+            flops = self._flops_loss(out)
+            loss = loss + cfg.flops_coef * flops
+            parts["flops"] = flops.item()
         if cfg.contrastive_coef > 0:
             if pairs is not None:
                 nce, recon_pairs = self._infonce_loss(*pairs)
@@ -277,6 +298,15 @@ class _Trainer:
         return loss, parts, out
 
     # ------------------------------------------------------------ the loop
+    def _set_lr(self, progress: float) -> None:
+        """Learning rate at ``progress`` in [0, 1) of the planned ``max_epochs``."""
+        cfg = self.cfg
+        lr = cfg.lr
+        if cfg.lr_schedule == "cosine":
+            lr *= cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
     def _train_step(self, xb: torch.Tensor) -> dict:
         pairs = None
         if self.pairs_train is not None and self.cfg.contrastive_coef > 0:
@@ -342,6 +372,7 @@ class _Trainer:
             )
             timed_out = False
             for step in bar:
+                self._set_lr(((epoch - 1) * steps_per_epoch + step) / (cfg.max_epochs * steps_per_epoch))
                 xb = self.x_train[order[step * bs : (step + 1) * bs]]
                 parts = self._train_step(xb)
                 for key, v in parts.items():

@@ -247,3 +247,18 @@ def test_saved_weights_load_without_pickle(tmp_path, trained):
 def test_load_reports_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=WEIGHTS_FILE):
         SparseAutoencoder.load(tmp_path)
+
+
+def _usage_skew(model: SparseAutoencoder, x: np.ndarray) -> float:
+    """hidden * sum_j p_j^2 of activation mass: 1 when every unit carries the same share."""
+    units, values = model.encode_topk(x)
+    mass = np.bincount(units.reshape(-1), weights=values.reshape(-1), minlength=model.hidden)
+    share = mass / mass.sum()
+    return float(model.hidden * (share**2).sum())
+
+
+def test_flops_regulariser_balances_unit_usage(data):
+    """Popular units mean long posting lists; the FLOPs term spreads the mass out."""
+    plain, _ = train_sparse_autoencoder(data, config=tiny_config(flops_coef=0.0), show_progress=False)
+    balanced, _ = train_sparse_autoencoder(data, config=tiny_config(flops_coef=1.0), show_progress=False)
+    assert _usage_skew(balanced, data) < 0.8 * _usage_skew(plain, data)

@@ -5,10 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 VECDIAL_DATA_DIR=${VECDIAL_DATA_DIR:-vecdial-data}
-.venv/bin/vecdial build --demo
+.venv/bin/vecdial build --demo --sparse
 .venv/bin/vecdial eval --collection demo
 .venv/bin/vecdial sweep --collection demo
 .venv/bin/vecdial search --collection demo --text "parse a date string" --budget binary:rescore=10
-if .venv/bin/vecdial serve --help >/dev/null 2>&1; then
-  exec .venv/bin/vecdial serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
-fi
+exec .venv/bin/vecdial serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

@@ -21,17 +21,6 @@ from indexer.readers import FORMATS, Dataset, read_input
 from indexer.sparse_build import SparseSettings
 from service.output import print_eval_table, print_hits, print_sweep_table
 
-DEFAULT_BUDGETS = [
-    "exact",
-    "dense:dim=256",
-    "dense:dim=128",
-    "dense:dim=64",
-    "dense:dim=32",
-    "binary:rescore=0",
-    "binary:rescore=10",
-    "funnel:binary*20>128*4>full",
-]
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -85,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="quality and cost of budgets against exact search")
     evaluate.add_argument("-c", "--collection", required=True)
     evaluate.add_argument("--queries", default="demo", help="'demo' (the shipped demo queries with relevance judgments) or an .npy of query vectors")
-    evaluate.add_argument("-b", "--budgets", nargs="+", default=DEFAULT_BUDGETS)
+    evaluate.add_argument("-b", "--budgets", nargs="+", help="budgets to compare (default: the ones a sweep measures, sparse included when built)")
     evaluate.set_defaults(run=_eval)
 
     sweep = commands.add_parser("sweep", help="measure recall and latency of many budgets; enables auto:target_recall=R")
@@ -189,6 +178,7 @@ def _search(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from indexer.evaluate import evaluate
+    from indexer.sweep import candidate_budgets
     from indexer.search import Searcher
 
     version = Collection(args.data_dir, args.collection).open()
@@ -201,7 +191,7 @@ def _eval(args: argparse.Namespace) -> int:
         qrels = [corpus.qrels.get(qid, {}) for qid in corpus.query_ids]
     else:
         queries = _query_vectors(version, None, Path(args.queries))
-    rows = evaluate(Searcher(version), queries, args.budgets, qrels)
+    rows = evaluate(Searcher(version), queries, args.budgets or candidate_budgets(version), qrels)
     print_eval_table(rows, title=f"{args.collection}: {version.size} vectors, {len(queries)} queries")
     return 0
 

@@ -75,3 +75,17 @@ def tiny_data_dir(tmp_path, _tiny_template) -> Path:
     import shutil
 
     return Path(shutil.copytree(_tiny_template, tmp_path / "data"))
+
+
+@pytest.fixture
+def live(tiny_data_dir):
+    """The tiny collection opened for writes and searches."""
+    from indexer.live import LiveCollection
+
+    return LiveCollection.open(tiny_data_dir, "tiny")
+
+
+@pytest.fixture(scope="module")
+def outside_vectors(demo_dataset) -> np.ndarray:
+    """Real demo vectors that are not in the tiny collection."""
+    return np.asarray(demo_dataset.vectors[1000:1010])

@@ -13,16 +13,6 @@ from indexer.live import LiveCollection, wal_dir
 from indexer.wal import WriteAheadLog, wal_path
 
 
-@pytest.fixture
-def live(tiny_data_dir) -> LiveCollection:
-    return LiveCollection.open(tiny_data_dir, "tiny")
-
-
-@pytest.fixture(scope="module")
-def outside_vectors(demo_dataset) -> np.ndarray:
-    return np.asarray(demo_dataset.vectors[1000:1010])
-
-
 def versions(data_dir) -> list[str]:
     return sorted(p.name for p in Collection(data_dir, "tiny").versions_dir.iterdir())
 

@@ -16,17 +16,6 @@ from indexer.wal import WriteAheadLog, wal_path
 MODES = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
 
 
-@pytest.fixture
-def live(tiny_data_dir) -> LiveCollection:
-    return LiveCollection.open(tiny_data_dir, "tiny")
-
-
-@pytest.fixture(scope="module")
-def outside_vectors(demo_dataset) -> np.ndarray:
-    """Real demo vectors that are not in the tiny collection."""
-    return np.asarray(demo_dataset.vectors[1000:1010])
-
-
 @pytest.mark.parametrize("budget", MODES)
 def test_upserted_vector_is_the_top_hit_in_every_mode(live, outside_vectors, budget):
     live.upsert(["new"], outside_vectors[:1])

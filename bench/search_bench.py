@@ -27,11 +27,11 @@ from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
+from indexer.budget import parse_budget
 from indexer.build import BuildSettings
 from indexer.collection import Collection
 from indexer.metrics import ndcg_at_k, recall_at_k
 from indexer.readers import Dataset
-from indexer.budget import parse_budget
 from indexer.search import Searcher, compile_plan
 from indexer.sparse_build import SparseSettings
 

@@ -8,8 +8,8 @@ is such a plan, so every search explains itself the same way.
 from __future__ import annotations
 
 import time
-from functools import cached_property
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 

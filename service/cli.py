@@ -178,8 +178,8 @@ def _search(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from indexer.evaluate import evaluate
-    from indexer.sweep import candidate_budgets
     from indexer.search import Searcher
+    from indexer.sweep import candidate_budgets
 
     version = Collection(args.data_dir, args.collection).open()
     qrels = None

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 # Code widths FAISS has specialised Hamming kernels for. Zero padding leaves every
 # distance unchanged: 384 bits padded to 512 scan ~40% faster for 16 more bytes.
 FAST_CODE_BYTES = (4, 8, 16, 20, 32, 64)

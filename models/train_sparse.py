@@ -41,7 +41,15 @@ from models.sparse_autoencoder import SparseAutoencoder, to_dense
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Knobs of :func:`train_sparse_autoencoder`; defaults measured on 117k MiniLM vectors."""
+    """Knobs of :func:`train_sparse_autoencoder`; defaults measured on 117k MiniLM vectors.
+
+    Measured (WordNet glosses, all-MiniLM-L6-v2, 100k training rows, 2 CPU cores,
+    8 epochs ~27 s each): recall@10 vs exact cosine of code-cosine search at
+    8/16/32/64 active units 0.34/0.46/0.56/0.63, against 0.02/0.07/0.23/0.49 for
+    PCA-rotated dense truncated to as many dims. Distillation at 0.1 beats none
+    (0.51 at 32) and 0.3 (0.55) or 1.0 (0.46, with half the latents dead);
+    temperature 0.05 beats 0.02 (0.51) and 0.1 (0.55).
+    """
 
     hidden_mult: int = 8  # hidden = hidden_mult * dim
     k: int = 32  # active units per code

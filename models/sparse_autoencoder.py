@@ -182,9 +182,8 @@ class SparseAutoencoder(nn.Module):
         self.eval()
         try:
             for start in range(0, n, batch_size):
-                xb = torch.from_numpy(
-                    np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32)
-                )
+                # A copy: x may be a read-only memory map, which torch will not wrap.
+                xb = torch.from_numpy(np.array(x[start : start + batch_size], dtype=np.float32))
                 idx, val = self.topk(self.pre_activations(xb), k)
                 out_idx[start : start + len(xb)] = idx.numpy()
                 out_val[start : start + len(xb)] = val.numpy()

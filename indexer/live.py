@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.budget import BinaryBudget, Budget, DenseBudget, ExactBudget, FunnelBudget, SparseBudget, parse_budget
+from indexer.budget import MAX_RESCORE, Budget, parse_budget
 from indexer.build import BuildSettings
 from indexer.collection import CURRENT_FILE, Collection
 from indexer.errors import AlreadyExists, InvalidInput, NotFound
@@ -115,7 +115,9 @@ class LiveSnapshot:
         version = self.version
         q = normalize_rows(as_query_matrix(queries, version.dim), "query")
         budget = resolve_budget(requested, version)  # `auto` -> the budget the sweep chose
-        plan = compile_plan(budget, version, k)  # validates the budget before any work
+        # Validates the budget before any work. The segment is not bounded by the
+        # version's size, so its stages keep their unclamped candidate counts.
+        segment_plan = compile_plan(budget, version, k, limit=k * MAX_RESCORE)
         started = time.perf_counter()
         # Ask the version for enough extra candidates that deleted rows cannot crowd out live ones.
         k_version = min(k + len(self.dead_rows), MAX_K)
@@ -124,7 +126,7 @@ class LiveSnapshot:
             return self._result(base.rows, base.scores, None, None, base.explain, with_text, k)
         t0 = time.perf_counter()
         q_rotated = version.rotation.apply(q)
-        seg_rows, seg_scores, seg_bytes = search_segment(self.segment, plan, segment_keeps(budget, k), q, q_rotated)
+        seg_rows, seg_scores, seg_bytes = search_segment(self.segment, segment_plan, q, q_rotated)
         stages = list(base.explain.stages)
         stages.append(StageReport("segment", int(seg_rows.shape[1]), seg_bytes, _ms(t0)))
         explain = Explain(budget=base.explain.budget, stages=stages)
@@ -178,26 +180,6 @@ class LiveSnapshot:
         if seg_rows is not None or len(self.dead_rows):
             explain.stages.append(StageReport("merge", max((len(i) for i in ids), default=0), 0, _ms(t0)))
         return LiveResult(ids, out_scores, texts, explain, self.version_name)
-
-
-def segment_keeps(budget: Budget, k: int) -> list[int]:
-    """Candidates each plan stage keeps per query, before clamping to a store's size.
-
-    Mirrors the keep rule of `indexer.search.compile_plan`, which clamps to the
-    version's size; the segment needs the unclamped values. `budget` is resolved
-    (never `auto`).
-    """
-    if isinstance(budget, (ExactBudget, DenseBudget)):
-        return [k]
-    if isinstance(budget, (BinaryBudget, SparseBudget)):
-        multiples = [budget.rescore or None]
-    else:
-        assert isinstance(budget, FunnelBudget)
-        multiples = [stage.keep for stage in budget.stages]
-    if multiples[-1] is not None:
-        multiples.append(None)
-    last = len(multiples) - 1
-    return [k if i == last else k * (m or 1) for i, m in enumerate(multiples)]
 
 
 def _member(rows: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:

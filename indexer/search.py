@@ -75,9 +75,13 @@ class SearchResult:
     explain: Explain
 
 
-def compile_plan(budget: Budget, version: Version, k: int) -> list[Stage]:
-    """Turn a budget into stages valid for this version, or raise BudgetError."""
-    n, dim = version.size, version.dim
+def compile_plan(budget: Budget, version: Version, k: int, limit: int | None = None) -> list[Stage]:
+    """Turn a budget into stages valid for this version, or raise BudgetError.
+
+    Each stage keeps at most `limit` candidates per query (default: the version's
+    size); a store of another size, such as the write segment, passes its own.
+    """
+    n, dim = version.size if limit is None else limit, version.dim
     if isinstance(budget, ExactBudget):
         return [Stage("dense", dim, min(k, n), rescore=False)]
     if isinstance(budget, DenseBudget):
@@ -91,14 +95,14 @@ def compile_plan(budget: Budget, version: Version, k: int) -> list[Stage]:
         stages = list(budget.stages)
     if stages[-1].keep is not None:
         stages.append(FunnelStage(kind="dense"))
-    return _funnel(stages, version, k)
+    return _funnel(stages, version, k, n)
 
 
-def _funnel(stages: list[FunnelStage], version: Version, k: int) -> list[Stage]:
+def _funnel(stages: list[FunnelStage], version: Version, k: int, limit: int) -> list[Stage]:
     plan = []
     for i, stage in enumerate(stages):
         last = i == len(stages) - 1
-        keep = min(k if last else k * (stage.keep or 1), version.size)
+        keep = min(k if last else k * (stage.keep or 1), limit)
         if i > 0 and stage.kind != "dense":
             raise BudgetError(f"funnel stage {i + 1} is {stage.kind}: only the first stage may be binary or sparse")
         if stage.kind == "dense":
@@ -173,7 +177,7 @@ class Searcher:
             found, scores = version.dense.scan(query.rotated, stage.size, stage.keep)
             return found, scores, version.size * version.dense.bytes_per_vector(stage.size)
         candidates = int((rows >= 0).sum()) // nq
-        found, scores = _keep_best(rows, version.dense.score_rows(query.rotated, rows, stage.size), stage.keep)
+        found, scores = keep_best(rows, version.dense.score_rows(query.rotated, rows, stage.size), stage.keep)
         return found, scores, candidates * version.dense.bytes_per_vector(stage.size)
 
 
@@ -196,7 +200,7 @@ def _describe(requested: Budget, used: Budget) -> str:
     return f"{format_budget(requested)} -> {format_budget(used)}"
 
 
-def _keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+def keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
     """Reorder candidates by their new scores and keep the best `keep` per query."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
     return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)

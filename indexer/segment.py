@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.search import Stage
+from indexer.search import Stage, keep_best
 from indexer.stores.sparse import unit_weights
 from indexer.topk import topk
 from indexer.version import Version
@@ -154,13 +154,13 @@ def codes_matrix(units: np.ndarray, weights: np.ndarray, width: int):
 def search_segment(
     view: SegmentView,
     plan: list[Stage],
-    keeps: list[int],
     q_unit: np.ndarray,
     q_rotated: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Run a compiled plan over the segment's alive rows.
 
-    q_unit/q_rotated: (nq, dim) float32; keeps: candidates each stage keeps per query.
+    q_unit/q_rotated: (nq, dim) float32; plan: compiled with the segment's own limit
+    (each stage's `keep` is what it keeps per query).
     Returns rows (nq, k') int64 (-1 padding), scores (nq, k') float32 and the
     bytes of segment data read per query.
     """
@@ -170,11 +170,9 @@ def search_segment(
         return empty.astype(np.int64), empty.astype(np.float32), 0
     rows = scores = None
     bytes_read = 0
-    for stage, keep in zip(plan, keeps):
+    for stage in plan:
         if stage.kind == "dense" and stage.rescore:
-            scores = _prefix_cosine_rows(q_rotated, view.rotated, rows, stage.size)
-            order = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
-            rows, scores = np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+            rows, scores = keep_best(rows, _prefix_cosine_rows(q_rotated, view.rotated, rows, stage.size), stage.keep)
             bytes_read += int((rows >= 0).sum() // nq) * stage.size * 4
             continue
         if stage.kind == "dense":
@@ -188,7 +186,7 @@ def search_segment(
             all_scores = _sparse_scores(view, q_unit, stage.size)
             bytes_read += view.n * stage.size * 8
         all_scores[:, ~view.alive] = -np.inf
-        rows, scores = topk(all_scores, keep)
+        rows, scores = topk(all_scores, stage.keep)
         rows = np.where(np.isfinite(scores), rows, -1)
     return rows, scores.astype(np.float32), bytes_read
 

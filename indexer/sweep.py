@@ -125,10 +125,21 @@ def save_sweep(version: Version, points: list[SweepPoint], queries: str) -> Path
 
 
 def load_sweep(version: Version) -> list[SweepPoint] | None:
+    """The version's sweep, parsed once per file change: `auto` searches only stat it."""
     path = version.path / SWEEP_FILE
-    if not path.is_file():
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
         return None
-    return [SweepPoint(**p) for p in json.loads(path.read_text(encoding="utf-8"))["points"]]
+    cached = _SWEEP_CACHE.get(path)
+    if cached is None or cached[0] != stamp:
+        points = [SweepPoint(**p) for p in json.loads(path.read_text(encoding="utf-8"))["points"]]
+        cached = _SWEEP_CACHE[path] = (stamp, points)
+    return cached[1]
+
+
+# path -> (mtime_ns, points); sweeps are small and versions few.
+_SWEEP_CACHE: dict[Path, tuple[int, list[SweepPoint]]] = {}
 
 
 def resolve_budget(budget: Budget, version: Version) -> Budget:

@@ -71,11 +71,11 @@ class RunStats:
 def build_collection(data_dir: Path, size: int | None) -> np.ndarray:
     """The demo corpus (optionally grown to `size` with jittered copies) as a collection;
     returns the demo query vectors to search with."""
-    from indexer.build import BuildSettings
-    from indexer.collection import Collection
-    from indexer.demo import demo_embeddings, load_demo_corpus
-    from indexer.readers import Dataset
-    from indexer.vectors import normalize_rows
+    from vecdial.indexer.build import BuildSettings
+    from vecdial.indexer.collection import Collection
+    from vecdial.indexer.demo import demo_embeddings, load_demo_corpus
+    from vecdial.indexer.readers import Dataset
+    from vecdial.indexer.vectors import normalize_rows
 
     corpus = load_demo_corpus()
     docs, queries = demo_embeddings(show_progress=False)
@@ -94,7 +94,7 @@ def start_server(data_dir: Path, workers: int, log: Path) -> tuple[subprocess.Po
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from indexer.errors import BudgetError
+from vecdial.indexer.errors import BudgetError
 
 MAX_RESCORE = 1000
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.atomic import save_npy_atomic
-from models.encoder import MODEL_NAME, encode_texts
+from vecdial.indexer.atomic import save_npy_atomic
+from vecdial.models.encoder import MODEL_NAME, encode_texts
 
 _DATA = resources.files("indexer") / "demo_data"
 _CORPUS_FILE = "corpus.jsonl.gz"

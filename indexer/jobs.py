@@ -34,18 +34,18 @@ from typing import Any, Literal
 
 import numpy as np
 
-from indexer.atomic import write_text_atomic
-from indexer.build import BuildSettings, build_version
-from indexer.collection import Collection
-from indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
-from indexer.live import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
-from indexer.locks import FileLock, is_locked
-from indexer.manifest import Manifest
-from indexer.readers import Dataset
-from indexer.search import Searcher
-from indexer.sparse_build import SparseSettings
-from indexer.version import Version, open_version
-from indexer.wal import WAL_SUFFIX, WriteAheadLog, wal_path
+from vecdial.indexer.atomic import write_text_atomic
+from vecdial.indexer.build import BuildSettings, build_version
+from vecdial.indexer.collection import Collection
+from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
+from vecdial.indexer.live import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
+from vecdial.indexer.locks import FileLock, is_locked
+from vecdial.indexer.manifest import Manifest
+from vecdial.indexer.readers import Dataset
+from vecdial.indexer.search import Searcher
+from vecdial.indexer.sparse_build import SparseSettings
+from vecdial.indexer.version import Version, open_version
+from vecdial.indexer.wal import WAL_SUFFIX, WriteAheadLog, wal_path
 
 log = logging.getLogger("vecdial.jobs")
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from indexer.errors import NotFound
+from vecdial.indexer.errors import NotFound
 
 
 class FileLock:

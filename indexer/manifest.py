@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from indexer.errors import CorruptIndex, UnsupportedFormat
+from vecdial.indexer.errors import CorruptIndex, UnsupportedFormat
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.errors import InvalidInput
+from vecdial.indexer.errors import InvalidInput
 
 FORMATS = ("npy", "fvecs", "parquet", "jsonl")
 
@@ -96,7 +96,7 @@ def read_parquet(path: Path, vector_column: str = "vector", id_column: str = "id
 
 def read_jsonl_texts(path: Path, show_progress: bool = True) -> Dataset:
     """JSONL of {"id": ..., "text": ...}, encoded with the bundled model."""
-    from models.encoder import MODEL_NAME, encode_texts
+    from vecdial.models.encoder import MODEL_NAME, encode_texts
 
     ids, texts = [], []
     with open(path, encoding="utf-8") as handle:

@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from indexer.budget import (
+from vecdial.indexer.budget import (
     BinaryBudget,
     Budget,
     DenseBudget,
@@ -24,10 +24,10 @@ from indexer.budget import (
     format_budget,
     parse_budget,
 )
-from indexer.errors import BudgetError, InvalidInput
-from indexer.sweep import resolve_budget
-from indexer.vectors import as_query_matrix, normalize_rows
-from indexer.version import Version
+from vecdial.indexer.errors import BudgetError, InvalidInput
+from vecdial.indexer.sweep import resolve_budget
+from vecdial.indexer.vectors import as_query_matrix, normalize_rows
+from vecdial.indexer.version import Version
 
 MAX_K = 10_000
 

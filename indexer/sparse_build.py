@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from indexer.stores.sparse import build_postings
-from indexer.vectors import normalize_rows, unit_sample
+from vecdial.indexer.stores.sparse import build_postings
+from vecdial.indexer.vectors import normalize_rows, unit_sample
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def build_sparse(
 
     Returns the manifest entry: model config and a training summary.
     """
-    from models.train_sparse import TrainConfig, train_sparse_autoencoder
+    from vecdial.models.train_sparse import TrainConfig, train_sparse_autoencoder
 
     training = unit_sample(vectors, settings.train_size, settings.seed) if len(vectors) > len(sample) else sample
     config = TrainConfig(

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from indexer.atomic import write_text_atomic
-from indexer.budget import AutoBudget, Budget, format_budget, parse_budget
-from indexer.errors import BudgetError
-from indexer.metrics import recall_at_k
-from indexer.version import Version
+from vecdial.indexer.atomic import write_text_atomic
+from vecdial.indexer.budget import AutoBudget, Budget, format_budget, parse_budget
+from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.metrics import recall_at_k
+from vecdial.indexer.version import Version
 
 if TYPE_CHECKING:  # pragma: no cover
-    from indexer.search import Searcher
+    from vecdial.indexer.search import Searcher
 
 SWEEP_FILE = "sweep.json"
 DENSE_DIMS = (32, 64, 128, 256)

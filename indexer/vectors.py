@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.errors import InvalidInput
+from vecdial.indexer.errors import InvalidInput
 
 
 def as_query_matrix(queries: np.ndarray, dim: int) -> np.ndarray:

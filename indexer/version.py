@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.codecs.binary import BinaryCodec, code_bytes_for
-from indexer.codecs.rotation import Rotation
-from indexer.errors import CorruptIndex
-from indexer.manifest import Manifest, read_manifest, verify_files
-from indexer.stores.binary import BinaryStore
-from indexer.stores.blocks import BlockStore
-from indexer.stores.sparse import SparseStore, open_sparse_store
+from vecdial.indexer.codecs.binary import BinaryCodec, code_bytes_for
+from vecdial.indexer.codecs.rotation import Rotation
+from vecdial.indexer.errors import CorruptIndex
+from vecdial.indexer.manifest import Manifest, read_manifest, verify_files
+from vecdial.indexer.stores.binary import BinaryStore
+from vecdial.indexer.stores.blocks import BlockStore
+from vecdial.indexer.stores.sparse import SparseStore, open_sparse_store
 
 IDS_FILE = "ids.npy"
 CODEC_FILE = "codecs.npz"

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from models.sparse_autoencoder import SparseAutoencoder, to_dense
+from vecdial.models.sparse_autoencoder import SparseAutoencoder, to_dense
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service.api.routes import api_router, ops
-from service.errors import install_error_handlers
-from service.logs import configure_logging
-from service.middleware import BodyLimitMiddleware, RequestLogMiddleware
-from service.native import limit_native_threads
-from service.registry import CollectionRegistry, JobBoard
-from service.settings import Settings
+from vecdial.service.api.routes import api_router, ops
+from vecdial.service.errors import install_error_handlers
+from vecdial.service.logs import configure_logging
+from vecdial.service.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from vecdial.service.native import limit_native_threads
+from vecdial.service.registry import CollectionRegistry, JobBoard
+from vecdial.service.settings import Settings
 
 log = logging.getLogger("vecdial.app")
 

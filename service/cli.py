@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.build import BuildSettings
-from indexer.collection import Collection, list_collections
-from indexer.errors import InvalidInput, VecdialError
-from indexer.readers import FORMATS, Dataset, read_input
-from indexer.sparse_build import SparseSettings
-from service.output import print_eval_table, print_hits, print_sweep_table
+from vecdial.indexer.build import BuildSettings
+from vecdial.indexer.collection import Collection, list_collections
+from vecdial.indexer.errors import InvalidInput, VecdialError
+from vecdial.indexer.readers import FORMATS, Dataset, read_input
+from vecdial.indexer.sparse_build import SparseSettings
+from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,8 +136,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _demo_dataset(show_progress: bool) -> Dataset:
-    from indexer.demo import demo_embeddings, load_demo_corpus
-    from models.encoder import MODEL_NAME
+    from vecdial.indexer.demo import demo_embeddings, load_demo_corpus
+    from vecdial.models.encoder import MODEL_NAME
 
     corpus = load_demo_corpus()
     doc_vectors, _ = demo_embeddings(show_progress=show_progress)
@@ -150,7 +150,7 @@ def _query_vectors(version, text: str | None, vector_file: Path | None) -> np.nd
             return np.load(vector_file, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot read query vectors from {vector_file}: {exc}") from None
-    from models.encoder import MODEL_NAME, encode_texts
+    from vecdial.models.encoder import MODEL_NAME, encode_texts
 
     if version.manifest.source_model != MODEL_NAME:
         raise InvalidInput(
@@ -163,7 +163,7 @@ def _query_vectors(version, text: str | None, vector_file: Path | None) -> np.nd
 
 
 def _search(args: argparse.Namespace) -> int:
-    from indexer.search import Searcher
+    from vecdial.indexer.search import Searcher
 
     version = Collection(args.data_dir, args.collection).open()
     queries = _query_vectors(version, args.text, args.vector)
@@ -177,14 +177,14 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from indexer.evaluate import evaluate
-    from indexer.search import Searcher
-    from indexer.sweep import candidate_budgets
+    from vecdial.indexer.evaluate import evaluate
+    from vecdial.indexer.search import Searcher
+    from vecdial.indexer.sweep import candidate_budgets
 
     version = Collection(args.data_dir, args.collection).open()
     qrels = None
     if args.queries == "demo":
-        from indexer.demo import demo_embeddings, load_demo_corpus
+        from vecdial.indexer.demo import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
         _, queries = demo_embeddings()
@@ -197,15 +197,15 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from indexer.search import Searcher
-    from indexer.sweep import run_sweep, sample_documents, save_sweep
+    from vecdial.indexer.search import Searcher
+    from vecdial.indexer.sweep import run_sweep, sample_documents, save_sweep
 
     version = Collection(args.data_dir, args.collection).open()
     exclude = None
     if args.queries == "documents":
         exclude, queries = sample_documents(version, args.n)
     elif args.queries == "demo":
-        from indexer.demo import demo_embeddings
+        from vecdial.indexer.demo import demo_embeddings
 
         queries = demo_embeddings()[1]
     else:
@@ -234,7 +234,7 @@ def _info(args: argparse.Namespace) -> int:
 def _reindex(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from indexer.jobs import JobStatus, start_reindex
+    from vecdial.indexer.jobs import JobStatus, start_reindex
 
     knobs = ("rotation", "dtype", "block", "binary_center", "binary_index", "sample_size", "seed")
     changes: dict = {knob: getattr(args, knob) for knob in knobs if getattr(args, knob) is not None}
@@ -272,8 +272,8 @@ def _serve(args: argparse.Namespace) -> int:
     """Hand settings to the workers through the environment, then run uvicorn."""
     from pydantic import ValidationError
 
-    from service import server
-    from service.settings import SETTINGS_FILE_ENV, Settings
+    from vecdial.service import server
+    from vecdial.service.settings import SETTINGS_FILE_ENV, Settings
 
     if args.config is not None:
         os.environ[SETTINGS_FILE_ENV] = str(args.config.resolve())

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.errors import InvalidInput
-from indexer.live import LiveSnapshot
+from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.live import LiveSnapshot
 
 
 def encode_for(snapshot: LiveSnapshot, texts: list[str]) -> np.ndarray:
     """(len(texts), dim) float32 unit vectors for a collection built with the bundled model."""
-    from models.encoder import MODEL_NAME, encode_texts
+    from vecdial.models.encoder import MODEL_NAME, encode_texts
 
     source = snapshot.version.manifest.source_model
     if source != MODEL_NAME:
@@ -27,6 +27,6 @@ def encode_for(snapshot: LiveSnapshot, texts: list[str]) -> np.ndarray:
 
 
 def text_queries_supported(snapshot: LiveSnapshot) -> bool:
-    from models.encoder import MODEL_NAME
+    from vecdial.models.encoder import MODEL_NAME
 
     return snapshot.version.manifest.source_model == MODEL_NAME

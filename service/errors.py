@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from indexer.errors import AlreadyExists, BudgetError, CorruptIndex, InvalidInput, NotFound, VecdialError
+from vecdial.indexer.errors import AlreadyExists, BudgetError, CorruptIndex, InvalidInput, NotFound, VecdialError
 
 log = logging.getLogger("vecdial.http")
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import metrics
-from service.errors import BodyTooLarge
+from vecdial.service import metrics
+from vecdial.service.errors import BodyTooLarge
 
 log = logging.getLogger("vecdial.access")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from indexer.evaluate import EvalRow
-from indexer.search import SearchResult
-from indexer.sweep import SweepPoint
-from indexer.version import Version
+from vecdial.indexer.evaluate import EvalRow
+from vecdial.indexer.search import SearchResult
+from vecdial.indexer.sweep import SweepPoint
+from vecdial.indexer.version import Version
 
 
 def _console() -> Console:

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from indexer.build import BuildSettings
-from indexer.collection import Collection, list_collections, validate_name
-from indexer.errors import NotFound, VecdialError
-from indexer.jobs import JobStatus, JobStore, ReindexJob, start_reindex
-from indexer.live import LiveCollection, create_collection, drop_collection
-from indexer.readers import Dataset
-from service import metrics
+from vecdial.indexer.build import BuildSettings
+from vecdial.indexer.collection import Collection, list_collections, validate_name
+from vecdial.indexer.errors import NotFound, VecdialError
+from vecdial.indexer.jobs import JobStatus, JobStore, ReindexJob, start_reindex
+from vecdial.indexer.live import LiveCollection, create_collection, drop_collection
+from vecdial.indexer.readers import Dataset
+from vecdial.service import metrics
 
 log = logging.getLogger("vecdial.registry")
 

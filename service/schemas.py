@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from indexer.budget import Budget, ExactBudget, parse_budget
-from indexer.errors import BudgetError
+from vecdial.indexer.budget import Budget, ExactBudget, parse_budget
+from vecdial.indexer.errors import BudgetError
 
 Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
 Vector = Annotated[list[float], Field(min_length=1, description="Embedding; its length must equal the collection's dim.")]

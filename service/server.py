@@ -14,7 +14,7 @@ import tempfile
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from service.settings import Settings
+from vecdial.service.settings import Settings
 
 
 class NoDelayH11Protocol(H11Protocol):
@@ -44,7 +44,7 @@ def run(settings: Settings) -> None:
         # Counters and histograms of all workers are summed at scrape time from here.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vecdial-metrics-")
     uvicorn.run(
-        "service.app:create_app_from_env",
+        "vecdial.service.app:create_app_from_env",
         factory=True,
         host=settings.host,
         port=settings.port,

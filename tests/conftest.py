@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.build import BuildSettings
-from indexer.collection import Collection
-from indexer.readers import Dataset
+from vecdial.indexer.build import BuildSettings
+from vecdial.indexer.collection import Collection
+from vecdial.indexer.readers import Dataset
 
 
 @pytest.fixture(scope="session")
 def demo_corpus():
-    from indexer.demo import load_demo_corpus
+    from vecdial.indexer.demo import load_demo_corpus
 
     return load_demo_corpus()
 
@@ -22,7 +22,7 @@ def demo_corpus():
 @pytest.fixture(scope="session")
 def demo_vectors() -> tuple[np.ndarray, np.ndarray]:
     """(doc vectors, query vectors) made by the bundled model, cached after the first run."""
-    from indexer.demo import demo_embeddings
+    from vecdial.indexer.demo import demo_embeddings
 
     return demo_embeddings(show_progress=False)
 
@@ -61,7 +61,7 @@ def tiny_dataset(demo_dataset) -> Dataset:
 def _tiny_template(tmp_path_factory, demo_dataset) -> Path:
     """A data dir with collection 'tiny' (the tiny_dataset vectors, texts, the bundled model
     named as their source), built once per session; tests get copies."""
-    from models.encoder import MODEL_NAME
+    from vecdial.models.encoder import MODEL_NAME
 
     root = tmp_path_factory.mktemp("tiny-template")
     dataset = Dataset(demo_dataset.ids[:300], np.asarray(demo_dataset.vectors[:300]), demo_dataset.texts[:300], source_model=MODEL_NAME)
@@ -80,7 +80,7 @@ def tiny_data_dir(tmp_path, _tiny_template) -> Path:
 @pytest.fixture
 def live(tiny_data_dir):
     """The tiny collection opened for writes and searches."""
-    from indexer.live import LiveCollection
+    from vecdial.indexer.live import LiveCollection
 
     return LiveCollection.open(tiny_data_dir, "tiny")
 

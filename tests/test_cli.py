@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from service.cli import main
+from vecdial.service.cli import main
 
 
 @pytest.fixture

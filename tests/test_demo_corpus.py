@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import demo
-from indexer.demo import DemoCorpus, demo_embeddings
-from models.encoder import MODEL_DIM, encode_texts
+from vecdial.indexer import demo
+from vecdial.indexer.demo import DemoCorpus, demo_embeddings
+from vecdial.models.encoder import MODEL_DIM, encode_texts
 
 
 def test_corpus_loads_with_unique_ids_and_non_empty_texts(demo_corpus: DemoCorpus) -> None:

@@ -167,7 +167,7 @@ class SparseStore:
 
 def open_sparse_store(directory: Path, params: dict, size: int) -> SparseStore:
     """Load the model (torch) and map the postings of a version built with sparse codes."""
-    from models.sparse_autoencoder import SparseAutoencoder
+    from vecdial.models.sparse_autoencoder import SparseAutoencoder
 
     model = SparseAutoencoder.load(directory, params["model"])
     return SparseStore(model, SparseIndex.open(directory, size))

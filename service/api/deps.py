@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from indexer.errors import InvalidInput
-from indexer.live import LiveCollection
-from service.errors import Unauthorized
-from service.registry import CollectionRegistry, JobBoard
-from service.settings import Settings
+from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.live import LiveCollection
+from vecdial.service.errors import Unauthorized
+from vecdial.service.registry import CollectionRegistry, JobBoard
+from vecdial.service.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="The server's API key, if it was started with one.")
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from indexer.codecs.matryoshka import truncate
-from indexer.stores.blocks import BlockStore, prefix_sq_norms, split_blocks
+from vecdial.indexer.codecs.matryoshka import truncate
+from vecdial.indexer.stores.blocks import BlockStore, prefix_sq_norms, split_blocks
 
 
 def make_store(x: np.ndarray, block: int) -> BlockStore:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from indexer.budget import BinaryBudget, DenseBudget, FunnelBudget, SparseBudget, format_budget, parse_budget
-from indexer.errors import BudgetError
+from vecdial.indexer.budget import BinaryBudget, DenseBudget, FunnelBudget, SparseBudget, format_budget, parse_budget
+from vecdial.indexer.errors import BudgetError
 
 
 @pytest.mark.parametrize(

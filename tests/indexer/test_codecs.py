@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from indexer.codecs.binary import code_bytes_for, fit_binary, unpack
-from indexer.codecs.matryoshka import truncate
-from indexer.codecs.rotation import fit_pca_rotation
+from vecdial.indexer.codecs.binary import code_bytes_for, fit_binary, unpack
+from vecdial.indexer.codecs.matryoshka import truncate
+from vecdial.indexer.codecs.rotation import fit_pca_rotation
 
 finite = st.floats(-10, 10, allow_nan=False, width=32)
 

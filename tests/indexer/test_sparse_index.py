@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indexer.stores.sparse import SparseIndex, build_postings
+from vecdial.indexer.stores.sparse import SparseIndex, build_postings
 
 
 def random_codes(rng, n: int, hidden: int, k: int) -> tuple[np.ndarray, np.ndarray]:

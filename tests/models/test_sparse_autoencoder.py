@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from models.sparse_autoencoder import WEIGHTS_FILE, SparseAutoencoder  # noqa: E402
-from models.train_sparse import (  # noqa: E402
+from vecdial.models.sparse_autoencoder import WEIGHTS_FILE, SparseAutoencoder  # noqa: E402
+from vecdial.models.train_sparse import (  # noqa: E402
     TrainConfig,
     reconstruction_nmse,
     train_sparse_autoencoder,

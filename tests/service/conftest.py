@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
+from vecdial.service.app import create_app
+from vecdial.service.settings import Settings
 
 
 @pytest.fixture

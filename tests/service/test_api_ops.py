@@ -2,7 +2,7 @@
 
 import pytest
 
-from service.settings import Settings
+from vecdial.service.settings import Settings
 
 ROUTES = {
     ("get", "/v1/collections"),
@@ -45,7 +45,7 @@ def test_each_request_logs_one_json_line_with_its_fields(client, inside, caplog)
     import json
     import logging
 
-    from service.logs import JsonFormatter
+    from vecdial.service.logs import JsonFormatter
 
     with caplog.at_level(logging.INFO, logger="vecdial.access"):
         client.post("/v1/collections/tiny/search", json={"vector": inside[0], "budget": "binary:rescore=5"})

@@ -26,7 +26,7 @@ def free_port() -> int:
 def vecdial_serve(data_dir: Path, workers: int = 1) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
     """Start `vecdial serve`, wait until /readyz says ready, stop it (SIGKILL if it hangs) after."""
     port = free_port()
-    command = [sys.executable, "-m", "service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -98,7 +98,7 @@ def test_cli_reindex_under_load_swaps_in_every_worker_without_errors(tiny_data_d
         for thread in searchers:
             thread.start()
         try:
-            command = [sys.executable, "-m", "service.cli", "--data-dir", str(tiny_data_dir), "reindex", "-c", "tiny", "--dtype", "float16", "--quiet"]
+            command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(tiny_data_dir), "reindex", "-c", "tiny", "--dtype", "float16", "--quiet"]
             reindex = subprocess.run(command, capture_output=True, text=True, timeout=120)
             time.sleep(0.5)
         finally:

@@ -6,8 +6,8 @@ route's path is its full template: that is the label metrics and logs use.
 
 from fastapi import APIRouter, Depends
 
-from service.api.deps import require_api_key
-from service.api.routes import collections, jobs, search, writes
+from vecdial.service.api.deps import require_api_key
+from vecdial.service.api.routes import collections, jobs, search, writes
 
 api_router = APIRouter(dependencies=[Depends(require_api_key)])
 for module in (collections, search, writes, jobs):

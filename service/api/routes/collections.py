@@ -12,18 +12,18 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from indexer.build import BuildSettings
-from indexer.collection import validate_name
-from indexer.describe import dense_costs, describe_modes
-from indexer.errors import InvalidInput
-from indexer.jobs import resolve_settings, settings_of
-from indexer.live import LiveCollection
-from indexer.readers import Dataset, read_input
-from service.api.deps import LiveDep, RegistryDep, SettingsDep
-from service.encode import text_queries_supported
-from service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
-from service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, ModeInfo, UploadOptions
-from service.settings import Settings
+from vecdial.indexer.build import BuildSettings
+from vecdial.indexer.collection import validate_name
+from vecdial.indexer.describe import dense_costs, describe_modes
+from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.jobs import resolve_settings, settings_of
+from vecdial.indexer.live import LiveCollection
+from vecdial.indexer.readers import Dataset, read_input
+from vecdial.service.api.deps import LiveDep, RegistryDep, SettingsDep
+from vecdial.service.encode import text_queries_supported
+from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
+from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, ModeInfo, UploadOptions
+from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses={**COMMON_ERRORS})
 UPLOAD_DIR = ".uploads"

@@ -6,10 +6,10 @@ import dataclasses
 
 from fastapi import APIRouter, Query, status
 
-from indexer.jobs import JobStatus
-from service.api.deps import JobsDep
-from service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
-from service.schemas import BuildOptions, Job
+from vecdial.indexer.jobs import JobStatus
+from vecdial.service.api.deps import JobsDep
+from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
+from vecdial.service.schemas import BuildOptions, Job
 
 router = APIRouter(prefix="/v1", tags=["jobs"], responses={**COMMON_ERRORS, **NOT_FOUND})
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service import metrics
-from service.api.deps import RegistryDep
-from service.schemas import Health, Readiness
+from vecdial.service import metrics
+from vecdial.service.api.deps import RegistryDep
+from vecdial.service.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
 

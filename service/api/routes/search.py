@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request
 
-from indexer.errors import InvalidInput
-from indexer.live import LiveResult, LiveSnapshot
-from service import metrics
-from service.api.deps import LiveDep, SettingsDep, check_k, check_texts
-from service.encode import encode_for
-from service.errors import COMMON_ERRORS, NOT_FOUND
-from service.native import ensure_thread_limits
-from service.schemas import BatchSearchRequest, BatchSearchResponse, Explain, Hit, Query, SearchRequest, SearchResponse, StageReport
-from service.settings import Settings
+from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.live import LiveResult, LiveSnapshot
+from vecdial.service import metrics
+from vecdial.service.api.deps import LiveDep, SettingsDep, check_k, check_texts
+from vecdial.service.encode import encode_for
+from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
+from vecdial.service.native import ensure_thread_limits
+from vecdial.service.schemas import BatchSearchRequest, BatchSearchResponse, Explain, Hit, Query, SearchRequest, SearchResponse, StageReport
+from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses={**COMMON_ERRORS, **NOT_FOUND})
 

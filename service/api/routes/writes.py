@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request
 
-from indexer.errors import InvalidInput
-from service import metrics
-from service.api.deps import LiveDep, SettingsDep, check_texts
-from service.encode import encode_for
-from service.errors import COMMON_ERRORS, NOT_FOUND
-from service.native import ensure_thread_limits
-from service.schemas import DeleteRequest, UpsertRequest, WriteResponse
-from service.settings import Settings
+from vecdial.indexer.errors import InvalidInput
+from vecdial.service import metrics
+from vecdial.service.api.deps import LiveDep, SettingsDep, check_texts
+from vecdial.service.encode import encode_for
+from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
+from vecdial.service.native import ensure_thread_limits
+from vecdial.service.schemas import DeleteRequest, UpsertRequest, WriteResponse
+from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections/{name}/vectors", tags=["writes"], responses={**COMMON_ERRORS, **NOT_FOUND})
 

@@ -71,10 +71,10 @@ class RunStats:
 def build_collection(data_dir: Path, size: int | None) -> np.ndarray:
     """The demo corpus (optionally grown to `size` with jittered copies) as a collection;
     returns the demo query vectors to search with."""
-    from vecdial.indexer.build import BuildSettings
-    from vecdial.indexer.collection import Collection
-    from vecdial.indexer.demo import demo_embeddings, load_demo_corpus
-    from vecdial.indexer.readers import Dataset
+    from vecdial.indexer.jobs.build import BuildSettings
+    from vecdial.indexer.disk.collection import Collection
+    from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+    from vecdial.indexer.io.readers import Dataset
     from vecdial.indexer.vectors import normalize_rows
 
     corpus = load_demo_corpus()

@@ -27,13 +27,13 @@ from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
-from vecdial.indexer.budget import parse_budget
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import Collection
-from vecdial.indexer.metrics import ndcg_at_k, recall_at_k
-from vecdial.indexer.readers import Dataset
-from vecdial.indexer.search import Searcher, compile_plan
-from vecdial.indexer.sparse_build import SparseSettings
+from vecdial.indexer.plan.budget import parse_budget
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import Collection
+from vecdial.indexer.eval.metrics import ndcg_at_k, recall_at_k
+from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.plan.execute import Searcher, compile_plan
+from vecdial.indexer.jobs.sparse_build import SparseSettings
 
 BUDGETS = {
     "pca": [
@@ -75,7 +75,7 @@ class BenchSet:
 
 def load_set(name: str, limit: int | None) -> BenchSet:
     if name == "demo":
-        from vecdial.indexer.demo import demo_embeddings, load_demo_corpus
+        from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
         docs, queries = demo_embeddings()

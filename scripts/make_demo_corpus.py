@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-OUT_DIR = Path(__file__).resolve().parent.parent / "indexer" / "demo_data"
+OUT_DIR = Path(__file__).resolve().parent.parent / "indexer" / "io" / "demo_data"
 SEED = 20240611
 N_QUERIES = 1000
 MIN_BODY_CHARS = 60

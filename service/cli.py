@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import Collection, list_collections
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import Collection, list_collections
 from vecdial.indexer.errors import InvalidInput, VecdialError
-from vecdial.indexer.readers import FORMATS, Dataset, read_input
-from vecdial.indexer.sparse_build import SparseSettings
+from vecdial.indexer.io.readers import FORMATS, Dataset, read_input
+from vecdial.indexer.jobs.sparse_build import SparseSettings
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
 
@@ -136,7 +136,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _demo_dataset(show_progress: bool) -> Dataset:
-    from vecdial.indexer.demo import demo_embeddings, load_demo_corpus
+    from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
     from vecdial.models.encoder import MODEL_NAME
 
     corpus = load_demo_corpus()
@@ -163,7 +163,7 @@ def _query_vectors(version, text: str | None, vector_file: Path | None) -> np.nd
 
 
 def _search(args: argparse.Namespace) -> int:
-    from vecdial.indexer.search import Searcher
+    from vecdial.indexer.plan.execute import Searcher
 
     version = Collection(args.data_dir, args.collection).open()
     queries = _query_vectors(version, args.text, args.vector)
@@ -177,14 +177,14 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from vecdial.indexer.evaluate import evaluate
-    from vecdial.indexer.search import Searcher
-    from vecdial.indexer.sweep import candidate_budgets
+    from vecdial.indexer.eval.evaluate import evaluate
+    from vecdial.indexer.plan.execute import Searcher
+    from vecdial.indexer.eval.sweep import candidate_budgets
 
     version = Collection(args.data_dir, args.collection).open()
     qrels = None
     if args.queries == "demo":
-        from vecdial.indexer.demo import demo_embeddings, load_demo_corpus
+        from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
         _, queries = demo_embeddings()
@@ -197,15 +197,15 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from vecdial.indexer.search import Searcher
-    from vecdial.indexer.sweep import run_sweep, sample_documents, save_sweep
+    from vecdial.indexer.plan.execute import Searcher
+    from vecdial.indexer.eval.sweep import run_sweep, sample_documents, save_sweep
 
     version = Collection(args.data_dir, args.collection).open()
     exclude = None
     if args.queries == "documents":
         exclude, queries = sample_documents(version, args.n)
     elif args.queries == "demo":
-        from vecdial.indexer.demo import demo_embeddings
+        from vecdial.indexer.io.demo import demo_embeddings
 
         queries = demo_embeddings()[1]
     else:
@@ -234,7 +234,7 @@ def _info(args: argparse.Namespace) -> int:
 def _reindex(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from vecdial.indexer.jobs import JobStatus, start_reindex
+    from vecdial.indexer.jobs.reindex import JobStatus, start_reindex
 
     knobs = ("rotation", "dtype", "block", "binary_center", "binary_index", "sample_size", "seed")
     changes: dict = {knob: getattr(args, knob) for knob in knobs if getattr(args, knob) is not None}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from vecdial.indexer.evaluate import EvalRow
-from vecdial.indexer.search import SearchResult
-from vecdial.indexer.sweep import SweepPoint
-from vecdial.indexer.version import Version
+from vecdial.indexer.eval.evaluate import EvalRow
+from vecdial.indexer.plan.execute import SearchResult
+from vecdial.indexer.eval.sweep import SweepPoint
+from vecdial.indexer.disk.version import Version
 
 
 def _console() -> Console:

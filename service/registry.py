@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import Collection, list_collections, validate_name
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import Collection, list_collections, validate_name
 from vecdial.indexer.errors import NotFound, VecdialError
-from vecdial.indexer.jobs import JobStatus, JobStore, ReindexJob, start_reindex
-from vecdial.indexer.live import LiveCollection, create_collection, drop_collection
-from vecdial.indexer.readers import Dataset
+from vecdial.indexer.jobs.reindex import JobStatus, JobStore, ReindexJob, start_reindex
+from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection
+from vecdial.indexer.io.readers import Dataset
 from vecdial.service import metrics
 
 log = logging.getLogger("vecdial.registry")

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from vecdial.indexer.budget import Budget, ExactBudget, parse_budget
+from vecdial.indexer.plan.budget import Budget, ExactBudget, parse_budget
 from vecdial.indexer.errors import BudgetError
 
 Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from vecdial.indexer.search import MAX_K
+from vecdial.indexer.plan.execute import MAX_K
 
 SETTINGS_FILE_ENV = "VECDIAL_SETTINGS_FILE"
 MiB = 1 << 20

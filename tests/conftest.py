@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import Collection
-from vecdial.indexer.readers import Dataset
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import Collection
+from vecdial.indexer.io.readers import Dataset
 
 
 @pytest.fixture(scope="session")
 def demo_corpus():
-    from vecdial.indexer.demo import load_demo_corpus
+    from vecdial.indexer.io.demo import load_demo_corpus
 
     return load_demo_corpus()
 
@@ -22,7 +22,7 @@ def demo_corpus():
 @pytest.fixture(scope="session")
 def demo_vectors() -> tuple[np.ndarray, np.ndarray]:
     """(doc vectors, query vectors) made by the bundled model, cached after the first run."""
-    from vecdial.indexer.demo import demo_embeddings
+    from vecdial.indexer.io.demo import demo_embeddings
 
     return demo_embeddings(show_progress=False)
 
@@ -80,7 +80,7 @@ def tiny_data_dir(tmp_path, _tiny_template) -> Path:
 @pytest.fixture
 def live(tiny_data_dir):
     """The tiny collection opened for writes and searches."""
-    from vecdial.indexer.live import LiveCollection
+    from vecdial.indexer.live.collection import LiveCollection
 
     return LiveCollection.open(tiny_data_dir, "tiny")
 

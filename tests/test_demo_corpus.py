@@ -1,4 +1,4 @@
-"""Specification of the shipped demo corpus (indexer/demo.py, indexer/demo_data/)."""
+"""Specification of the shipped demo corpus (indexer/io/demo.py, indexer/io/demo_data/)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecdial.indexer import demo
-from vecdial.indexer.demo import DemoCorpus, demo_embeddings
+from vecdial.indexer.io import demo
+from vecdial.indexer.io.demo import DemoCorpus, demo_embeddings
 from vecdial.models.encoder import MODEL_DIM, encode_texts
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vecdial.indexer.topk import TopK
+from vecdial.indexer.stores.topk import TopK
 
 BLOCKS_FILE = "dense_blocks.npy"
 NORMS_FILE = "dense_prefix_sq.npy"

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.live import LiveCollection
+from vecdial.indexer.live.collection import LiveCollection
 from vecdial.service.errors import Unauthorized
 from vecdial.service.registry import CollectionRegistry, JobBoard
 from vecdial.service.settings import Settings

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vecdial.indexer.budget import BinaryBudget, DenseBudget, FunnelBudget, SparseBudget, format_budget, parse_budget
+from vecdial.indexer.plan.budget import BinaryBudget, DenseBudget, FunnelBudget, SparseBudget, format_budget, parse_budget
 from vecdial.indexer.errors import BudgetError
 
 

@@ -11,13 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import Collection, list_collections
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import Collection, list_collections
 from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
-from vecdial.indexer.manifest import MANIFEST_FILE
-from vecdial.indexer.metrics import recall_at_k
-from vecdial.indexer.readers import Dataset
-from vecdial.indexer.search import Searcher
+from vecdial.indexer.disk.manifest import MANIFEST_FILE
+from vecdial.indexer.eval.metrics import recall_at_k
+from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.plan.execute import Searcher
 
 
 def build(tmp_path, dataset, name="c", **settings) -> Collection:
@@ -130,9 +130,9 @@ def test_killed_build_leaves_the_previous_version_serving(tmp_path, demo_dataset
         f"""
         import numpy as np
         from pathlib import Path
-        from vecdial.indexer.build import BuildSettings
-        from vecdial.indexer.collection import Collection
-        from vecdial.indexer.readers import read_input
+        from vecdial.indexer.jobs.build import BuildSettings
+        from vecdial.indexer.disk.collection import Collection
+        from vecdial.indexer.io.readers import read_input
         Collection(Path({str(tmp_path)!r}), "c").build(read_input(Path({str(tmp_path / 'big.npy')!r})), BuildSettings(batch_size=2000), show_progress=False)
         """
     )

@@ -1,8 +1,8 @@
 """Evaluation reports each budget's quality at the k it is quoted for."""
 
-from vecdial.indexer.evaluate import evaluate
-from vecdial.indexer.metrics import recall_at_k
-from vecdial.indexer.search import Searcher
+from vecdial.indexer.eval.evaluate import evaluate
+from vecdial.indexer.eval.metrics import recall_at_k
+from vecdial.indexer.plan.execute import Searcher
 
 
 def test_recall_at_10_comes_from_a_k_10_search(demo_collection, demo_vectors):

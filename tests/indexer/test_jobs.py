@@ -6,11 +6,11 @@ import threading
 import numpy as np
 import pytest
 
-from vecdial.indexer.collection import Collection
+from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
-from vecdial.indexer.jobs import JobStatus, JobStore, full_vectors, start_reindex
-from vecdial.indexer.live import LiveCollection, wal_dir
-from vecdial.indexer.wal import WriteAheadLog, wal_path
+from vecdial.indexer.jobs.reindex import JobStatus, JobStore, full_vectors, start_reindex
+from vecdial.indexer.live.collection import LiveCollection, wal_dir
+from vecdial.indexer.live.wal import WriteAheadLog, wal_path
 
 
 def versions(data_dir) -> list[str]:
@@ -107,7 +107,7 @@ def test_a_failed_build_leaves_the_old_version_serving(tiny_data_dir, monkeypatc
     def broken_build(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("vecdial.indexer.jobs.build_version", broken_build)
+    monkeypatch.setattr("vecdial.indexer.jobs.reindex.build_version", broken_build)
     status = start_reindex(tiny_data_dir, "tiny", {}).run()
     assert status.state == "failed" and "disk on fire" in status.message
     assert versions(tiny_data_dir) == ["v000001"]

@@ -5,13 +5,13 @@ import threading
 import numpy as np
 import pytest
 
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import Collection
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import AlreadyExists, BudgetError, InvalidInput, NotFound
-from vecdial.indexer.live import LiveCollection, create_collection, drop_collection, wal_dir
-from vecdial.indexer.readers import Dataset
-from vecdial.indexer.sparse_build import SparseSettings
-from vecdial.indexer.wal import WriteAheadLog, wal_path
+from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection, wal_dir
+from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.jobs.sparse_build import SparseSettings
+from vecdial.indexer.live.wal import WriteAheadLog, wal_path
 
 MODES = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
 
@@ -101,7 +101,7 @@ def test_a_handle_follows_a_collection_dropped_and_built_again(tiny_data_dir, li
 
 
 def test_searches_keep_the_old_version_while_another_thread_opens_the_new_one(tiny_data_dir, live, tiny_dataset, monkeypatch):
-    from vecdial.indexer.jobs import start_reindex
+    from vecdial.indexer.jobs.reindex import start_reindex
 
     start_reindex(tiny_data_dir, "tiny", {"dtype": "float16"}).run()
     opening, release = threading.Event(), threading.Event()
@@ -166,7 +166,7 @@ def test_invalid_upserts_are_refused_with_what_to_change(live, ids, vectors, mes
 
 
 def test_auto_budgets_resolve_through_the_sweep_for_the_segment_too(live, outside_vectors):
-    from vecdial.indexer.sweep import SweepPoint, save_sweep
+    from vecdial.indexer.eval.sweep import SweepPoint, save_sweep
 
     save_sweep(live.snapshot().version, [SweepPoint("binary:rescore=5", 0.97, 0.1, 48.0)], "documents")
     live.upsert(["new"], outside_vectors[:1])

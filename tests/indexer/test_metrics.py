@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vecdial.indexer.metrics import mrr_at_k, ndcg_at_k, recall_at_k
-from vecdial.indexer.topk import topk
+from vecdial.indexer.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from vecdial.indexer.stores.topk import topk
 
 
 def test_recall_counts_overlap_with_exact_top_k():

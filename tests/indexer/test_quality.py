@@ -10,8 +10,8 @@ Plain truncation: 128 0.649, 64 0.480, 32 0.299. nDCG@10 exact 0.598.
 import numpy as np
 import pytest
 
-from vecdial.indexer.metrics import ndcg_at_k, recall_at_k
-from vecdial.indexer.search import Searcher
+from vecdial.indexer.eval.metrics import ndcg_at_k, recall_at_k
+from vecdial.indexer.plan.execute import Searcher
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ rotation: 0.55), and 0.895 with the 32-unit shortlist rescored (rescore=10). The
 
 import pytest
 
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import Collection
-from vecdial.indexer.metrics import recall_at_k
-from vecdial.indexer.search import Searcher
-from vecdial.indexer.sparse_build import SparseSettings
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import Collection
+from vecdial.indexer.eval.metrics import recall_at_k
+from vecdial.indexer.plan.execute import Searcher
+from vecdial.indexer.jobs.sparse_build import SparseSettings
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 import pytest
 
 from vecdial.indexer.errors import BudgetError
-from vecdial.indexer.search import Searcher
-from vecdial.indexer.sweep import SweepPoint, choose, load_sweep, mark_pareto, run_sweep, sample_documents, save_sweep
+from vecdial.indexer.plan.execute import Searcher
+from vecdial.indexer.eval.sweep import SweepPoint, choose, load_sweep, mark_pareto, run_sweep, sample_documents, save_sweep
 
 
 def point(budget, recall, ms):
@@ -25,8 +25,8 @@ def test_choose_takes_the_fastest_point_meeting_the_target_else_the_most_accurat
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, demo_dataset):
-    from vecdial.indexer.build import BuildSettings
-    from vecdial.indexer.collection import Collection
+    from vecdial.indexer.jobs.build import BuildSettings
+    from vecdial.indexer.disk.collection import Collection
 
     collection = Collection(tmp_path_factory.mktemp("sweep"), "demo")
     collection.build(demo_dataset, BuildSettings(), show_progress=False)
@@ -64,7 +64,7 @@ def test_auto_budget_resolves_to_the_swept_choice(swept):
 
 
 def test_auto_budget_without_a_sweep_says_how_to_get_one(tmp_path, tiny_dataset):
-    from vecdial.indexer.collection import Collection
+    from vecdial.indexer.disk.collection import Collection
 
     collection = Collection(tmp_path, "c")
     collection.build(tiny_dataset, show_progress=False)

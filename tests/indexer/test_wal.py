@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vecdial.indexer.wal import FRAME, GroupCommit, WalRecord, WriteAheadLog, encode_record
+from vecdial.indexer.live.wal import FRAME, GroupCommit, WalRecord, WriteAheadLog, encode_record
 
 
 def upsert(ids, dim=4, seed=0, texts=None) -> WalRecord:
@@ -89,7 +89,7 @@ def test_a_failed_append_leaves_no_partial_frame(tmp_path, monkeypatch):
     def disk_error(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr("vecdial.indexer.wal.os.fdatasync", disk_error)
+    monkeypatch.setattr("vecdial.indexer.live.wal.os.fdatasync", disk_error)
     with pytest.raises(OSError):
         log.append([encode_record(upsert([2]))])
     assert log.size() == size

@@ -6,15 +6,15 @@ import pytest
 
 
 def slow_down_builds(monkeypatch, seconds: float) -> None:
-    import vecdial.indexer.jobs
+    import vecdial.indexer.jobs.reindex
 
-    real_build = vecdial.indexer.jobs.build_version
+    real_build = vecdial.indexer.jobs.reindex.build_version
 
     def slow_build(*args, **kwargs):
         time.sleep(seconds)
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(vecdial.indexer.jobs, "build_version", slow_build)
+    monkeypatch.setattr(vecdial.indexer.jobs.reindex, "build_version", slow_build)
 
 
 def wait_for(client, job_id, timeout=60.0) -> dict:

@@ -12,13 +12,13 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import validate_name
-from vecdial.indexer.describe import dense_costs, describe_modes
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import validate_name
+from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.jobs import resolve_settings, settings_of
-from vecdial.indexer.live import LiveCollection
-from vecdial.indexer.readers import Dataset, read_input
+from vecdial.indexer.jobs.reindex import resolve_settings, settings_of
+from vecdial.indexer.live.collection import LiveCollection
+from vecdial.indexer.io.readers import Dataset, read_input
 from vecdial.service.api.deps import LiveDep, RegistryDep, SettingsDep
 from vecdial.service.encode import text_queries_supported
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND

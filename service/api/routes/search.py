@@ -6,7 +6,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 
 from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.live import LiveResult, LiveSnapshot
+from vecdial.indexer.live.collection import LiveResult, LiveSnapshot
 from vecdial.service import metrics
 from vecdial.service.api.deps import LiveDep, SettingsDep, check_k, check_texts
 from vecdial.service.encode import encode_for

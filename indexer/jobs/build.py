@@ -19,16 +19,16 @@ from typing import Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from vecdial.indexer.atomic import fsync_dir, fsync_tree, make_public
+from vecdial.indexer.disk.atomic import fsync_dir, fsync_tree, make_public
 from vecdial.indexer.codecs.binary import fit_binary
 from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
-from vecdial.indexer.manifest import BinaryParams, DenseParams, Manifest, file_entry, write_manifest
-from vecdial.indexer.readers import Dataset, check_dataset
-from vecdial.indexer.sparse_build import SparseSettings, build_sparse
+from vecdial.indexer.disk.manifest import BinaryParams, DenseParams, Manifest, file_entry, write_manifest
+from vecdial.indexer.io.readers import Dataset, check_dataset
+from vecdial.indexer.jobs.sparse_build import SparseSettings, build_sparse
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, build_hnsw
 from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, prefix_sq_norms, split_blocks
 from vecdial.indexer.vectors import check_finite, normalize_rows, unit_sample
-from vecdial.indexer.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
+from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
 
 TMP_PREFIX = ".tmp-"
 

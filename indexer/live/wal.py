@@ -36,7 +36,7 @@ from typing import Generic, Literal, TypeVar
 
 import numpy as np
 
-from vecdial.indexer.atomic import fsync_dir, write_atomic
+from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
 
 MAGIC = b"VDW1"
 FRAME = struct.Struct("<4sII")

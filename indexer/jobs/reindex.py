@@ -34,18 +34,18 @@ from typing import Any, Literal
 
 import numpy as np
 
-from vecdial.indexer.atomic import write_text_atomic
-from vecdial.indexer.build import BuildSettings, build_version
-from vecdial.indexer.collection import Collection
+from vecdial.indexer.disk.atomic import write_text_atomic
+from vecdial.indexer.jobs.build import BuildSettings, build_version
+from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
-from vecdial.indexer.live import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
-from vecdial.indexer.locks import FileLock, is_locked
-from vecdial.indexer.manifest import Manifest
-from vecdial.indexer.readers import Dataset
-from vecdial.indexer.search import Searcher
-from vecdial.indexer.sparse_build import SparseSettings
-from vecdial.indexer.version import Version, open_version
-from vecdial.indexer.wal import WAL_SUFFIX, WriteAheadLog, wal_path
+from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
+from vecdial.indexer.disk.locks import FileLock, is_locked
+from vecdial.indexer.disk.manifest import Manifest
+from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.plan.execute import Searcher
+from vecdial.indexer.jobs.sparse_build import SparseSettings
+from vecdial.indexer.disk.version import Version, open_version
+from vecdial.indexer.live.wal import WAL_SUFFIX, WriteAheadLog, wal_path
 
 log = logging.getLogger("vecdial.jobs")
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vecdial.indexer.budget import Budget, format_budget, parse_budget
-from vecdial.indexer.metrics import mrr_at_k, ndcg_at_k, recall_at_k
-from vecdial.indexer.search import Searcher
+from vecdial.indexer.plan.budget import Budget, format_budget, parse_budget
+from vecdial.indexer.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from vecdial.indexer.plan.execute import Searcher
 
 
 @dataclass

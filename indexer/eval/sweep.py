@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vecdial.indexer.atomic import write_text_atomic
-from vecdial.indexer.budget import AutoBudget, Budget, format_budget, parse_budget
+from vecdial.indexer.disk.atomic import write_text_atomic
+from vecdial.indexer.plan.budget import AutoBudget, Budget, format_budget, parse_budget
 from vecdial.indexer.errors import BudgetError
-from vecdial.indexer.metrics import recall_at_k
-from vecdial.indexer.version import Version
+from vecdial.indexer.eval.metrics import recall_at_k
+from vecdial.indexer.disk.version import Version
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vecdial.indexer.search import Searcher
+    from vecdial.indexer.plan.execute import Searcher
 
 SWEEP_FILE = "sweep.json"
 DENSE_DIMS = (32, 64, 128, 256)

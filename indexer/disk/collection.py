@@ -12,11 +12,11 @@ import re
 import shutil
 from pathlib import Path
 
-from vecdial.indexer.atomic import write_text_atomic
-from vecdial.indexer.build import TMP_PREFIX, BuildSettings, build_version
+from vecdial.indexer.disk.atomic import write_text_atomic
+from vecdial.indexer.jobs.build import TMP_PREFIX, BuildSettings, build_version
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound
-from vecdial.indexer.readers import Dataset
-from vecdial.indexer.version import Version, open_version
+from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.disk.version import Version, open_version
 
 CURRENT_FILE = "CURRENT"
 VERSIONS_DIR = "versions"

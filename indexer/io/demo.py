@@ -3,7 +3,7 @@
 Why it exists: compressed embeddings must be judged by retrieval quality
 (nDCG@10 / MRR@10 against human-meaningful relevance), not only by agreement with
 exact search. The data is built by `scripts/make_demo_corpus.py`; see
-`indexer/demo_data/README.md`.
+`indexer/io/demo_data/README.md`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vecdial.indexer.atomic import save_npy_atomic
+from vecdial.indexer.disk.atomic import save_npy_atomic
 from vecdial.models.encoder import MODEL_NAME, encode_texts
 
-_DATA = resources.files("indexer") / "demo_data"
+_DATA = resources.files(__package__) / "demo_data"
 _CORPUS_FILE = "corpus.jsonl.gz"
 _QUERIES_FILE = "queries.jsonl.gz"
 _QRELS_FILE = "qrels.tsv"

@@ -16,7 +16,7 @@ import numpy as np
 from vecdial.indexer.codecs.binary import BinaryCodec, code_bytes_for
 from vecdial.indexer.codecs.rotation import Rotation
 from vecdial.indexer.errors import CorruptIndex
-from vecdial.indexer.manifest import Manifest, read_manifest, verify_files
+from vecdial.indexer.disk.manifest import Manifest, read_manifest, verify_files
 from vecdial.indexer.stores.binary import BinaryStore
 from vecdial.indexer.stores.blocks import BlockStore
 from vecdial.indexer.stores.sparse import SparseStore, open_sparse_store

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vecdial.indexer.budget import MAX_RESCORE
-from vecdial.indexer.sweep import load_sweep
-from vecdial.indexer.version import Version
+from vecdial.indexer.plan.budget import MAX_RESCORE
+from vecdial.indexer.eval.sweep import load_sweep
+from vecdial.indexer.disk.version import Version
 
 
 @dataclass(frozen=True)

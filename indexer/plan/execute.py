@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from vecdial.indexer.budget import (
+from vecdial.indexer.plan.budget import (
     BinaryBudget,
     Budget,
     DenseBudget,
@@ -25,9 +25,9 @@ from vecdial.indexer.budget import (
     parse_budget,
 )
 from vecdial.indexer.errors import BudgetError, InvalidInput
-from vecdial.indexer.sweep import resolve_budget
+from vecdial.indexer.eval.sweep import resolve_budget
 from vecdial.indexer.vectors import as_query_matrix, normalize_rows
-from vecdial.indexer.version import Version
+from vecdial.indexer.disk.version import Version
 
 MAX_K = 10_000
 

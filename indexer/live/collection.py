@@ -27,20 +27,20 @@ from pathlib import Path
 
 import numpy as np
 
-from vecdial.indexer.budget import MAX_RESCORE, Budget, parse_budget
-from vecdial.indexer.build import BuildSettings
-from vecdial.indexer.collection import CURRENT_FILE, Collection
+from vecdial.indexer.plan.budget import MAX_RESCORE, Budget, parse_budget
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.disk.collection import CURRENT_FILE, Collection
 from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
-from vecdial.indexer.locks import FileLock, is_locked
-from vecdial.indexer.readers import Dataset
-from vecdial.indexer.search import MAX_K, Explain, Searcher, StageReport, compile_plan
-from vecdial.indexer.segment import Segment, SegmentView, search_segment
+from vecdial.indexer.disk.locks import FileLock, is_locked
+from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.plan.execute import MAX_K, Explain, Searcher, StageReport, compile_plan
+from vecdial.indexer.live.segment import Segment, SegmentView, search_segment
 from vecdial.indexer.stores.blocks import BLOCKS_FILE
-from vecdial.indexer.sweep import resolve_budget
-from vecdial.indexer.topk import topk
+from vecdial.indexer.eval.sweep import resolve_budget
+from vecdial.indexer.stores.topk import topk
 from vecdial.indexer.vectors import as_query_matrix, check_finite, normalize_rows
-from vecdial.indexer.version import Version, open_version
-from vecdial.indexer.wal import GroupCommit, WalRecord, WriteAheadLog, encode_record, wal_path
+from vecdial.indexer.disk.version import Version, open_version
+from vecdial.indexer.live.wal import GroupCommit, WalRecord, WriteAheadLog, encode_record, wal_path
 
 log = logging.getLogger("vecdial.live")
 

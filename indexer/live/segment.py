@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vecdial.indexer.search import Stage, keep_best
+from vecdial.indexer.plan.execute import Stage, keep_best
 from vecdial.indexer.stores.sparse import unit_weights
-from vecdial.indexer.topk import topk
-from vecdial.indexer.version import Version
+from vecdial.indexer.stores.topk import topk
+from vecdial.indexer.disk.version import Version
 
 # Bounds the (queries, rows, code bytes) buffer of one Hamming chunk.
 HAMMING_CHUNK_BYTES = 32 << 20

@@ -1,0 +1,1 @@
+"""Quality and cost: metrics, evaluation against exact search and relevance, sweeps."""

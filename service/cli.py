@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+import vecdial
+
 from vecdial.indexer.jobs.build import BuildSettings
-from vecdial.indexer.disk.collection import Collection, list_collections
+from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import InvalidInput, VecdialError
 from vecdial.indexer.io.readers import FORMATS, Dataset, read_input
 from vecdial.indexer.jobs.sparse_build import SparseSettings
@@ -81,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("-c", "--collection", required=True)
     sweep.add_argument("--queries", default="documents", help="'documents' (a sample of the collection's own vectors), 'demo', or an .npy of query vectors")
     sweep.add_argument("-n", type=int, default=300, help="queries to sample with --queries documents")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(run=_sweep)
 
     info = commands.add_parser("info", help="describe a collection (or list them)")
@@ -144,44 +147,36 @@ def _demo_dataset(show_progress: bool) -> Dataset:
     return Dataset(np.asarray(corpus.doc_ids), doc_vectors, list(corpus.doc_texts), source_model=MODEL_NAME)
 
 
-def _query_vectors(version, text: str | None, vector_file: Path | None) -> np.ndarray:
-    if vector_file is not None:
-        try:
-            return np.load(vector_file, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"cannot read query vectors from {vector_file}: {exc}") from None
-    from vecdial.models.encoder import MODEL_NAME, encode_texts
+def _vectors_file(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read query vectors from {path}: {exc}") from None
 
-    if version.manifest.source_model != MODEL_NAME:
-        raise InvalidInput(
-            f"collection vectors come from {version.manifest.source_model or 'an unknown model'}, "
-            f"not the bundled {MODEL_NAME}: search it with --vector"
-        )
-    if not text or not text.strip():
-        raise InvalidInput("query text is empty")
-    return encode_texts([text])
+
+def _open(args: argparse.Namespace, verify_checksums: bool = False) -> vecdial.Collection:
+    return vecdial.connect(args.data_dir, verify_checksums=verify_checksums).open(args.collection)
 
 
 def _search(args: argparse.Namespace) -> int:
-    from vecdial.indexer.plan.execute import Searcher
-
-    version = Collection(args.data_dir, args.collection).open()
-    queries = _query_vectors(version, args.text, args.vector)
-    result = Searcher(version).search(queries, k=args.k, budget=args.budget)
+    collection = _open(args)
+    queries = _vectors_file(args.vector) if args.vector is not None else args.text
+    result = collection.search(queries, k=args.k, budget=args.budget, with_text=not args.json)
     if args.json:
-        hits = [[{"id": i, "score": float(s)} for i, s in zip(ids, scores)] for ids, scores in zip(result.ids, result.scores)]
-        print(json.dumps({"hits": hits, "explain": result.explain.to_dict()}, indent=2))
+        body = result.to_dict()
+        if len(result) == 1:  # the HTTP API's shapes: one query -> hits, a batch -> results
+            body = {"hits": body["results"][0], "explain": body["explain"]}
+        print(json.dumps(body, indent=2))
     else:
-        print_hits(version, result)
+        print_hits(result)
+        explain = result.explain
+        stages = ", ".join(f"{s.stage} -> {s.candidates} in {s.ms:.2f} ms, {s.bytes_read} B" for s in explain.stages)
+        print(f"budget {explain.budget}: {stages}; total {explain.total_ms:.2f} ms")
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from vecdial.indexer.eval.evaluate import evaluate
-    from vecdial.indexer.plan.execute import Searcher
-    from vecdial.indexer.eval.sweep import candidate_budgets
-
-    version = Collection(args.data_dir, args.collection).open()
+    collection = _open(args)
     qrels = None
     if args.queries == "demo":
         from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
@@ -190,44 +185,27 @@ def _eval(args: argparse.Namespace) -> int:
         _, queries = demo_embeddings()
         qrels = [corpus.qrels.get(qid, {}) for qid in corpus.query_ids]
     else:
-        queries = _query_vectors(version, None, Path(args.queries))
-    rows = evaluate(Searcher(version), queries, args.budgets or candidate_budgets(version), qrels)
-    print_eval_table(rows, title=f"{args.collection}: {version.size} vectors, {len(queries)} queries")
+        queries = _vectors_file(Path(args.queries))
+    rows = collection.evaluate(queries, args.budgets, qrels)
+    print_eval_table(rows, title=f"{args.collection}: {collection.info().size} vectors, {len(queries)} queries")
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from vecdial.indexer.plan.execute import Searcher
-    from vecdial.indexer.eval.sweep import run_sweep, sample_documents, save_sweep
-
-    version = Collection(args.data_dir, args.collection).open()
-    exclude = None
-    if args.queries == "documents":
-        exclude, queries = sample_documents(version, args.n)
-    elif args.queries == "demo":
-        from vecdial.indexer.io.demo import demo_embeddings
-
-        queries = demo_embeddings()[1]
-    else:
-        queries = _query_vectors(version, None, Path(args.queries))
-    points = run_sweep(Searcher(version), queries, exclude_rows=exclude)
-    path = save_sweep(version, points, args.queries)
-    print_sweep_table(points, title=f"{args.collection}: {len(queries)} queries ({args.queries}), one at a time")
-    print(f"saved to {path}; search with budget auto:target_recall=0.95 to use it")
+    collection = _open(args)
+    queries = args.queries if args.queries in ("documents", "demo") else _vectors_file(Path(args.queries))
+    points = collection.sweep(queries, n=args.n, show_progress=not args.quiet)
+    print_sweep_table(points, title=f"{args.collection}: {collection.info().swept_on}, one query at a time")
+    print("saved beside the version; search with budget auto:target_recall=0.95 to use it")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     if not args.collection:
-        for name in list_collections(args.data_dir):
+        for name in vecdial.connect(args.data_dir).list():
             print(name)
         return 0
-    collection = Collection(args.data_dir, args.collection)
-    version = collection.open(verify_checksums=args.verify)
-    manifest = version.manifest.model_dump(exclude={"files"})
-    manifest["version"] = version.path.name
-    manifest["bytes"] = {name: entry.bytes for name, entry in version.manifest.files.items()}
-    print(json.dumps(manifest, indent=2))
+    print(json.dumps(_open(args, verify_checksums=args.verify).info().to_dict(), indent=2))
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.live.collection import LiveSnapshot
+from vecdial.indexer.live.snapshot import LiveSnapshot
 
 
 def encode_for(snapshot: LiveSnapshot, texts: list[str]) -> np.ndarray:

@@ -59,7 +59,7 @@ class CollectionCollector(Collector):
         for live in self._collections():
             snap = live.snapshot()
             size.add_metric([snap.name], snap.size)
-            segment.add_metric([snap.name], snap.segment.alive_count)
+            segment.add_metric([snap.name], snap.segment.live)
             deleted.add_metric([snap.name], len(snap.dead_rows))
             info.add_metric([snap.name, snap.version_name], 1)
         return [size, segment, deleted, info]

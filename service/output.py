@@ -5,10 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from vecdial import Hits, SweepPoint
 from vecdial.indexer.eval.evaluate import EvalRow
-from vecdial.indexer.plan.execute import SearchResult
-from vecdial.indexer.eval.sweep import SweepPoint
-from vecdial.indexer.disk.version import Version
 
 
 def _console() -> Console:
@@ -46,18 +44,17 @@ def print_sweep_table(points: list[SweepPoint], title: str) -> None:
     _console().print(table)
 
 
-def print_hits(version: Version, result: SearchResult) -> None:
+def print_hits(result: Hits) -> None:
+    """result: searched with_text=True."""
     console = _console()
-    for q, (rows, scores) in enumerate(zip(result.rows, result.scores)):
-        valid = rows >= 0
-        table = Table(title=f"query {q}" if len(result.rows) > 1 else None)
+    for q in range(len(result)):
+        table = Table(title=f"query {q}" if len(result) > 1 else None)
         table.add_column("rank", justify="right")
         table.add_column("score", justify="right")
         table.add_column("id")
         table.add_column("text", overflow="ellipsis", no_wrap=True, max_width=70)
-        texts = version.texts(rows[valid])
-        for rank, (doc_id, score, text) in enumerate(zip(result.ids[q], scores[valid], texts), start=1):
-            table.add_row(str(rank), f"{score:.4f}", str(doc_id), (text or "").replace("\n", " "))
+        for rank, hit in enumerate(result[q], start=1):
+            table.add_row(str(rank), f"{hit['score']:.4f}", str(hit["id"]), (hit.get("text") or "").replace("\n", " "))
         console.print(table)
     stages = ", ".join(f"{s.stage} -> {s.candidates} in {s.ms:.2f} ms, {s.bytes_read} B" for s in result.explain.stages)
     console.print(f"budget {result.explain.budget}: {stages}; total {result.explain.total_ms:.2f} ms")

@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from vecdial.indexer.plan.budget import Budget, ExactBudget, parse_budget
+from vecdial.indexer.modes.dense import ExactBudget
+from vecdial.indexer.plan.budget import Budget, parse_budget
 from vecdial.indexer.errors import BudgetError
 
 Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
@@ -83,6 +84,10 @@ class Explain(BaseModel):
     stages: list[StageReport]
     bytes_scanned: int = Field(description="Sum of bytes_read over stages, per query.")
     total_ms: float
+    version_rows: int = Field(description="Live rows of the version searched.")
+    segment_rows: int = Field(description="Live rows written since the version was built, searched too.")
+    deleted_rows: int = Field(description="Version rows deleted or overwritten since it was built (never returned).")
+    calibration: str | None = Field(None, description="For auto budgets: the sweep the choice was made on.")
 
 
 class SearchResponse(BaseModel):

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import vecdial
+
 from vecdial.indexer.jobs.build import BuildSettings
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.io.readers import Dataset
@@ -31,6 +33,17 @@ def demo_vectors() -> tuple[np.ndarray, np.ndarray]:
 def demo_dataset(demo_corpus, demo_vectors) -> Dataset:
     docs, _ = demo_vectors
     return Dataset(np.asarray(demo_corpus.doc_ids), docs, list(demo_corpus.doc_texts), source_model="sentence-transformers/all-MiniLM-L6-v2")
+
+
+def handle_of(collection: Collection) -> vecdial.Collection:
+    """The live front-door handle on a collection built by a fixture."""
+    return vecdial.connect(collection.path.parent).open(collection.name)
+
+
+@pytest.fixture(scope="session")
+def handle():
+    """collection (on disk) -> its `vecdial.Collection` handle."""
+    return handle_of
 
 
 def _build(root: Path, name: str, dataset: Dataset, **settings) -> Collection:

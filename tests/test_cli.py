@@ -34,7 +34,7 @@ def test_build_from_npy_then_search_finds_the_vector_itself(capsys, tmp_path, da
     code, out, _ = run(capsys, data_dir, "search", "-c", "vecs", "--vector", tmp_path / "q.npy", "-b", "binary:rescore=10", "-k", "3", "--json")
     result = json.loads(out)
     assert code == 0
-    assert result["hits"][0][0]["id"] == 7
+    assert result["hits"][0]["id"] == 7
     assert [s["stage"] for s in result["explain"]["stages"]] == ["binary:bits=384", "rescore:dim=384"]
 
 
@@ -48,7 +48,7 @@ def test_fvecs_and_float16_npy_inputs_build_the_same_index(capsys, tmp_path, dat
     hits = []
     for name in ("a", "b"):
         _, out, _ = run(capsys, data_dir, "search", "-c", name, "--vector", tmp_path / "q.npy", "-k", "5", "--json")
-        hits.append([[h["id"] for h in row] for row in json.loads(out)["hits"]])
+        hits.append([[h["id"] for h in row] for row in json.loads(out)["results"]])
     assert hits[0] == hits[1]
 
 
@@ -70,7 +70,7 @@ def test_jsonl_texts_are_encoded_and_searchable_by_text(capsys, tmp_path, data_d
     (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     assert run(capsys, data_dir, "build", tmp_path / "docs.jsonl", "--quiet")[0] == 0
     _, out, _ = run(capsys, data_dir, "search", "-c", "docs", "--text", "memory safety in systems languages", "-k", "1", "--json")
-    assert json.loads(out)["hits"][0][0]["id"] == "rust"
+    assert json.loads(out)["hits"][0]["id"] == "rust"
 
 
 def test_info_describes_the_collection(capsys, tmp_path, data_dir, tiny_dataset):
@@ -78,7 +78,7 @@ def test_info_describes_the_collection(capsys, tmp_path, data_dir, tiny_dataset)
     run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet", "--rotation", "identity")
     code, out, _ = run(capsys, data_dir, "info", "-c", "vecs", "--verify")
     info = json.loads(out)
-    assert code == 0 and info["count"] == 300 and info["dim"] == 384 and info["rotation"] == "identity"
+    assert code == 0 and info["size"] == 300 and info["dim"] == 384 and info["settings"]["rotation"] == "identity"
     assert run(capsys, data_dir, "info")[1].split() == ["vecs"]
 
 

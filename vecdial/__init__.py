@@ -1,1 +1,42 @@
-"""vecdial."""
+"""vecdial: compressed-embedding retrieval where each query chooses its own budget.
+
+    import vecdial
+
+    db = vecdial.connect("vecdial-data")
+    docs = db.create("docs", texts=["parse a date", "sort a list"], ids=["a", "b"])
+    hits = docs.search("turn a string into a datetime", k=1, budget="binary:rescore=10")
+    hits.ids, hits.scores, hits.explain
+
+The same objects serve the command line and the HTTP service.
+"""
+
+from vecdial.api import Collection, Database, Info, Job, connect
+from vecdial.indexer.errors import (
+    AlreadyExists,
+    BudgetError,
+    CorruptIndex,
+    InvalidInput,
+    NotFound,
+    UnsupportedFormat,
+    VecdialError,
+)
+from vecdial.indexer.plan.calibration import SweepPoint
+from vecdial.indexer.plan.execute import Explain, Hits
+
+__all__ = [
+    "AlreadyExists",
+    "BudgetError",
+    "Collection",
+    "CorruptIndex",
+    "Database",
+    "Explain",
+    "Hits",
+    "Info",
+    "InvalidInput",
+    "Job",
+    "NotFound",
+    "SweepPoint",
+    "UnsupportedFormat",
+    "VecdialError",
+    "connect",
+]

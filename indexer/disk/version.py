@@ -49,6 +49,15 @@ class Version:
     def size(self) -> int:
         return self.manifest.count
 
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def sparse_index(self):
+        """The postings over this version's sparse codes (None without sparse codes)."""
+        return None if self.sparse is None else self.sparse.index
+
     def id_list(self, rows: np.ndarray) -> list:
         """Store rows -> user ids as Python values (int or str)."""
         picked = self.ids[rows]

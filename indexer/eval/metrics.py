@@ -7,15 +7,15 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+def recall_at_k(found: Sequence[Sequence], truth: Sequence[Sequence], k: int) -> float:
     """Mean fraction of the true top-k found in the first k results.
 
-    found: (nq, >=k) rows returned; truth: (nq, >=k) rows of exact search; -1 pads.
+    found[i]: query i's ids (or rows) returned, best first; truth[i]: those of exact search.
     """
-    hits = 0
-    for got, want in zip(found[:, :k], truth[:, :k]):
-        want = want[want >= 0]
-        hits += len(np.intersect1d(got[got >= 0], want)) / max(len(want), 1)
+    hits = 0.0
+    for got, want in zip(found, truth):
+        want = set(list(want)[:k])
+        hits += len(want.intersection(list(got)[:k])) / max(len(want), 1)
     return hits / len(found)
 
 

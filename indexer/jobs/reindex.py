@@ -42,7 +42,7 @@ from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reinde
 from vecdial.indexer.disk.locks import FileLock, is_locked
 from vecdial.indexer.disk.manifest import Manifest
 from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.plan.execute import Searcher
+from vecdial.indexer.plan.execute import View, search
 from vecdial.indexer.jobs.sparse_build import SparseSettings
 from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.live.wal import WAL_SUFFIX, WriteAheadLog, wal_path
@@ -422,7 +422,7 @@ def validate_version(version: Version, vectors: np.ndarray) -> None:
     if version.size != len(vectors):
         raise CorruptIndex(f"new version holds {version.size} vectors, expected {len(vectors)}")
     rows = np.unique(np.linspace(0, len(vectors) - 1, num=min(VALIDATION_QUERIES, len(vectors))).astype(np.int64))
-    result = Searcher(version).search(np.asarray(vectors[rows], dtype=np.float32), k=1, budget="exact")
+    result = search(View(version, version.name), np.asarray(vectors[rows], dtype=np.float32), k=1, budget="exact")
     worst = float(result.scores[:, 0].min())
     if worst < 0.99:
         raise CorruptIndex(f"new version failed validation: a stored vector's best match scores {worst:.3f}, expected ~1")

@@ -21,26 +21,26 @@ import logging
 import os
 import shutil
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.plan.budget import MAX_RESCORE, Budget, parse_budget
-from vecdial.indexer.jobs.build import BuildSettings
 from vecdial.indexer.disk.collection import CURRENT_FILE, Collection
-from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
 from vecdial.indexer.disk.locks import FileLock, is_locked
-from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.plan.execute import MAX_K, Explain, Searcher, StageReport, compile_plan
-from vecdial.indexer.live.segment import Segment, SegmentView, search_segment
-from vecdial.indexer.stores.blocks import BLOCKS_FILE
-from vecdial.indexer.eval.sweep import resolve_budget
-from vecdial.indexer.stores.topk import topk
-from vecdial.indexer.vectors import as_query_matrix, check_finite, normalize_rows
+from vecdial.indexer.disk.sweep_file import read_sweep, sweep_path
 from vecdial.indexer.disk.version import Version, open_version
+from vecdial.indexer.errors import AlreadyExists, NotFound
+from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.live.checks import check_ids, check_texts, check_vectors
+from vecdial.indexer.live.segment import Segment
+from vecdial.indexer.live.snapshot import LiveSnapshot
 from vecdial.indexer.live.wal import GroupCommit, WalRecord, WriteAheadLog, encode_record, wal_path
+from vecdial.indexer.plan.execute import Hits, View
+from vecdial.indexer.stores.alive import AliveRows
+from vecdial.indexer.stores.blocks import BLOCKS_FILE
 
 log = logging.getLogger("vecdial.live")
 
@@ -71,125 +71,6 @@ class WriteResult:
     deleted: int
     size: int
     version: str
-
-
-@dataclass
-class LiveResult:
-    """Per query, best first: ids, scores (float) and, if asked, stored texts."""
-
-    ids: list[list]
-    scores: list[list[float]]
-    texts: list[list[str | None]] | None
-    explain: Explain
-    version: str
-
-
-@dataclass(frozen=True)
-class LiveSnapshot:
-    """Everything one search needs, never modified: share it freely between threads.
-
-    dead_rows: sorted int64 version rows that are deleted or overwritten;
-    wal_end: bytes of the version's log replayed into this snapshot.
-    """
-
-    name: str
-    version: Version
-    version_name: str
-    wal_end: int
-    dead_rows: np.ndarray
-    segment: SegmentView
-
-    @property
-    def size(self) -> int:
-        return self.version.size - len(self.dead_rows) + self.segment.alive_count
-
-    def alive_version_rows(self) -> np.ndarray:
-        """Version rows still served, ascending."""
-        return np.setdiff1d(np.arange(self.version.size), self.dead_rows, assume_unique=True)
-
-    def search(self, queries: np.ndarray, k: int = 10, budget: Budget | str | dict = "exact", with_text: bool = False) -> LiveResult:
-        """queries: (dim,) or (nq, dim) float; the best k live vectors per query under the budget."""
-        if not 0 < k <= MAX_K:
-            raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
-        requested = parse_budget(budget)
-        version = self.version
-        q = normalize_rows(as_query_matrix(queries, version.dim), "query")
-        budget = resolve_budget(requested, version)  # `auto` -> the budget the sweep chose
-        # Validates the budget before any work. The segment is not bounded by the
-        # version's size, so its stages keep their unclamped candidate counts.
-        segment_plan = compile_plan(budget, version, k, limit=k * MAX_RESCORE)
-        started = time.perf_counter()
-        # Ask the version for enough extra candidates that deleted rows cannot crowd out live ones.
-        k_version = min(k + len(self.dead_rows), MAX_K)
-        base = Searcher(version).search(q, k_version, requested)
-        if len(self.dead_rows) == 0 and self.segment.alive_count == 0:
-            return self._result(base.rows, base.scores, None, None, base.explain, with_text, k)
-        t0 = time.perf_counter()
-        q_rotated = version.rotation.apply(q)
-        seg_rows, seg_scores, seg_bytes = search_segment(self.segment, segment_plan, q, q_rotated)
-        stages = list(base.explain.stages)
-        stages.append(StageReport("segment", int(seg_rows.shape[1]), seg_bytes, _ms(t0)))
-        explain = Explain(budget=base.explain.budget, stages=stages)
-        result = self._result(base.rows, base.scores, seg_rows, seg_scores, explain, with_text, k)
-        explain.total_ms = _ms(started)
-        return result
-
-    def _result(
-        self,
-        rows: np.ndarray,
-        scores: np.ndarray,
-        seg_rows: np.ndarray | None,
-        seg_scores: np.ndarray | None,
-        explain: Explain,
-        with_text: bool,
-        k: int,
-    ) -> LiveResult:
-        """Drop dead version rows, merge with segment hits, keep the best k, map rows to ids."""
-        t0 = time.perf_counter()
-        live = rows >= 0
-        if len(self.dead_rows):
-            live &= ~_member(rows, self.dead_rows)
-        merged = np.where(live, scores, -np.inf).astype(np.float32)
-        if seg_rows is not None:
-            merged = np.hstack([merged, seg_scores])
-        positions, best = topk(merged, k)
-        width = rows.shape[1]
-        ids: list[list] = []
-        out_scores: list[list[float]] = []
-        texts: list[list[str | None]] | None = [] if with_text else None
-        for qi, (q_pos, q_scores) in enumerate(zip(positions, best)):
-            found = np.isfinite(q_scores)
-            q_pos, q_scores = q_pos[found], q_scores[found]
-            q_ids: list = [None] * len(q_pos)
-            q_texts: list[str | None] = [None] * len(q_pos)
-            v_slots = np.flatnonzero(q_pos < width)
-            v_rows = rows[qi, q_pos[v_slots]]
-            for slot, value in zip(v_slots, self.version.id_list(v_rows)):
-                q_ids[slot] = value
-            if with_text:
-                for slot, text in zip(v_slots, self.version.texts(v_rows)):
-                    q_texts[slot] = text
-            for slot in np.flatnonzero(q_pos >= width):
-                seg_row = int(seg_rows[qi, q_pos[slot] - width])
-                q_ids[slot] = self.segment.ids[seg_row]
-                q_texts[slot] = self.segment.texts[seg_row]
-            ids.append(q_ids)
-            out_scores.append([float(s) for s in q_scores])
-            if texts is not None:
-                texts.append(q_texts)
-        if seg_rows is not None or len(self.dead_rows):
-            explain.stages.append(StageReport("merge", max((len(i) for i in ids), default=0), 0, _ms(t0)))
-        return LiveResult(ids, out_scores, texts, explain, self.version_name)
-
-
-def _member(rows: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
-    """Elementwise `rows in sorted_values`, vectorised."""
-    pos = np.searchsorted(sorted_values, rows)
-    return sorted_values[np.minimum(pos, len(sorted_values) - 1)] == rows
-
-
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 3)
 
 
 class _IdIndex:
@@ -243,8 +124,8 @@ class LiveCollection:
         """(flushes, writes) so far: writes / flushes is the mean group-commit batch."""
         return self._commit.flushes, self._commit.items
 
-    def search(self, queries: np.ndarray, k: int = 10, budget: Budget | str | dict = "exact", with_text: bool = False) -> LiveResult:
-        return self._snapshot.search(queries, k, budget, with_text)
+    def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", *, with_text: bool = False, threads: int | None = None) -> Hits:
+        return self._snapshot.search(queries, k, budget, with_text=with_text, threads=threads)
 
     def refresh(self) -> bool:
         """Catch up with writes and swaps made by other processes; two `stat`s when there are none.
@@ -256,6 +137,11 @@ class LiveCollection:
         """
         stamp = self._current_stamp()
         if stamp == self._stamp and self._wal.size() == self._wal_seen:
+            if self._sweep_stamp() != self._sweep_seen:
+                with self._lock:
+                    self._load_sweep()
+                    self._publish()
+                return True
             return False
         before = self._snapshot
         if stamp != self._stamp:
@@ -274,6 +160,12 @@ class LiveCollection:
             self._sync()
         return self._snapshot is not before
 
+    def sweep_changed(self) -> None:
+        """Serve the sweep just written beside the version (other processes see it on refresh)."""
+        with self._lock:
+            self._load_sweep()
+            self._publish()
+
     def upsert(self, ids: list, vectors: np.ndarray, texts: list[str | None] | None = None) -> WriteResult:
         """Add or replace vectors by id; durable and searchable when this returns."""
         return self._commit.submit(self._upsert_record(ids, vectors, texts))
@@ -288,12 +180,7 @@ class LiveCollection:
         manifest = self._snapshot.version.manifest
         ids = check_ids(ids, manifest.id_kind)
         unit = check_vectors(vectors, len(ids), manifest.dim)
-        if texts is not None:
-            if len(texts) != len(ids):
-                raise InvalidInput(f"got {len(texts)} texts for {len(ids)} ids: send one text (or null) per id")
-            if any(t is not None and not isinstance(t, str) for t in texts):
-                raise InvalidInput("texts must be strings or null")
-        return WalRecord("upsert", ids, unit, list(texts) if texts is not None else None)
+        return WalRecord("upsert", ids, unit, check_texts(texts, len(ids)))
 
     def _flush(self, records: list[WalRecord]) -> list[WriteResult | Exception]:
         """One group commit: lock, catch up, append every record, one fdatasync, apply, publish."""
@@ -342,7 +229,9 @@ class LiveCollection:
         self._version_name = key[0]
         self._segment = Segment(version)
         self._dead = np.zeros(0, dtype=np.int64)
+        self._alive: AliveRows | None = None
         self._ids: _IdIndex | None = None
+        self._load_sweep()
         self._wal = WriteAheadLog(wal_path(wal_dir(self.collection), key[0]))
         self._wal_seen = self._wal.size()
         scan = self._wal.read(0)
@@ -362,20 +251,36 @@ class LiveCollection:
         newly_dead = np.setdiff1d(in_version, self._dead, assume_unique=False)
         if len(newly_dead):
             self._dead = np.union1d(self._dead, newly_dead)
+            self._alive = None  # remade by the next publish
         if record.op == "upsert":
             self._segment.add(record.ids, record.vectors, record.texts)
             return len(record.ids), 0
         return 0, len(newly_dead) + self._segment.remove(record.ids)
 
     def _publish(self) -> None:
-        self._snapshot = LiveSnapshot(
-            name=self.name,
+        if self._alive is None and len(self._dead):
+            dead = np.zeros(self._version.size, dtype=bool)
+            dead[self._dead] = True
+            self._alive = AliveRows(dead)
+        view = View(
             version=self._version,
-            version_name=self._version_name,
-            wal_end=self._wal_end,
-            dead_rows=self._dead,
+            name=self._version_name,
+            alive=self._alive,
             segment=self._segment.view(),
+            sweep=self._sweep[0] if self._sweep else None,
+            sweep_source=self._sweep[1] if self._sweep else None,
         )
+        self._snapshot = LiveSnapshot(name=self.name, view=view, wal_end=self._wal_end, dead_rows=self._dead)
+
+    def _sweep_stamp(self) -> int | None:
+        try:
+            return sweep_path(self._version.path).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def _load_sweep(self) -> None:
+        self._sweep_seen = self._sweep_stamp()
+        self._sweep = read_sweep(self._version.path) if self._sweep_seen is not None else None
 
     def _current_stamp(self) -> tuple:
         """Changes whenever CURRENT is replaced (by rename: a new inode)."""
@@ -398,39 +303,7 @@ class LiveCollection:
             raise NotFound(f"collection {self.name!r} does not exist (dropped?)") from None
 
 
-def check_ids(ids: list, id_kind: str) -> list:
-    """Ids as plain Python values of the collection's kind, each once, or InvalidInput."""
-    if len(ids) == 0:
-        raise InvalidInput("no ids given")
-    out: list = []
-    for i, value in enumerate(ids):
-        if id_kind == "int":
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise InvalidInput(f"ids[{i}] is {value!r}: this collection has integer ids")
-            out.append(int(value))
-        else:
-            if not isinstance(value, str) or not value:
-                raise InvalidInput(f"ids[{i}] is {value!r}: this collection has non-empty string ids")
-            out.append(value)
-    if len(set(out)) != len(out):
-        raise InvalidInput("an id appears twice in one request: send each id once")
-    return out
-
-
-def check_vectors(vectors: np.ndarray, count: int, dim: int) -> np.ndarray:
-    """(count, dim) finite, non-zero vectors -> float32 unit rows, or InvalidInput saying which row."""
-    x = np.asarray(vectors, dtype=np.float32)
-    if x.ndim == 1 and count == 1:
-        x = x[None, :]
-    if x.ndim != 2 or x.shape[0] != count:
-        raise InvalidInput(f"got {x.shape[0] if x.ndim else 0} vectors for {count} ids: send one vector per id")
-    if x.shape[1] != dim:
-        raise InvalidInput(f"vectors have {x.shape[1]} dimensions, the collection has {dim}")
-    check_finite(x, "vector")
-    return normalize_rows(x, "vector")
-
-
-def create_collection(collection: Collection, dataset: Dataset, settings: BuildSettings = BuildSettings()) -> Path:
+def create_collection(collection: Collection, dataset: Dataset, settings: BuildSettings = BuildSettings(), show_progress: bool = False) -> Path:
     """Build a new collection; AlreadyExists if one of that name is there (checked under the write lock)."""
     created_dir = not collection.path.exists()
     collection.path.mkdir(parents=True, exist_ok=True)
@@ -438,7 +311,7 @@ def create_collection(collection: Collection, dataset: Dataset, settings: BuildS
         with FileLock(write_lock_path(collection)):
             if collection.exists():
                 raise AlreadyExists(f"collection {collection.name!r} exists already: drop it first, or reindex it")
-            return collection.build(dataset, settings, show_progress=False, replace=False)
+            return collection.build(dataset, settings, show_progress=show_progress, replace=False)
     except BaseException:
         if created_dir and not collection.exists():
             shutil.rmtree(collection.path, ignore_errors=True)

@@ -1,89 +1,74 @@
 """Budgets: what one query may spend, in one form for the CLI, HTTP and Python.
 
 The string form (`dense:dim=64`, `binary:rescore=10`, `sparse:active=32,rescore=10`,
-`funnel:binary*40>128*10>full`, `auto:target_recall=0.95`) and the JSON form (`{"mode": "dense", "dim": 64}`)
-parse to the same pydantic models.
+`funnel:binary*40>128*10>full`, `auto:target_recall=0.95`) and the JSON form
+(`{"mode": "dense", "dim": 64}`) parse to the same frozen pydantic models. The
+modes come from the registry (`indexer.modes`); `funnel` and `auto` compose them.
+A lone number after the colon sets the mode's first knob (`dense:64`, `binary:20`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.modes import MODES, Mode
+from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
 
-MAX_RESCORE = 1000
+__all__ = ["MAX_RESCORE", "AutoBudget", "Budget", "FunnelBudget", "FunnelStage", "format_budget", "parse_budget"]
 
-
-class _Budget(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExactBudget(_Budget):
-    """Every dim of every vector: the reference other budgets are measured against."""
-
-    mode: Literal["exact"] = "exact"
+# Modes that find candidates and so may head a funnel stage (exact is `full`).
+_STAGE_KINDS = tuple(name for name, mode in MODES.items() if type(mode).candidates is not Mode.candidates)
 
 
-class DenseBudget(_Budget):
-    """Cosine over the first `dim` (rotated) dims: cost and bytes read follow `dim`."""
-
-    mode: Literal["dense"] = "dense"
-    dim: int = Field(gt=0, description="Leading dims to score with.")
-
-
-class BinaryBudget(_Budget):
-    """Hamming shortlist of k x rescore codes, rescored with full vectors (0: no rescoring)."""
-
-    mode: Literal["binary"] = "binary"
-    rescore: int = Field(10, ge=0, le=MAX_RESCORE, description="Shortlist size as a multiple of k.")
-
-
-class SparseBudget(_Budget):
-    """Inverted-index search with the query's top `active` sparse units."""
-
-    mode: Literal["sparse"] = "sparse"
-    active: int = Field(gt=0, description="Active units used per query and per document.")
-    rescore: int = Field(0, ge=0, le=MAX_RESCORE, description="Shortlist multiple of k rescored with full vectors.")
-
-
-class FunnelStage(_Budget):
-    """One stage of a funnel: `binary`, `sparse` (with `active`) or `dense` (with `dim`)."""
-
-    kind: Literal["binary", "dense", "sparse"]
-    dim: int | None = Field(None, gt=0, description="Dims for a dense stage; default all.")
-    active: int | None = Field(None, gt=0, description="Active units for a sparse stage.")
-    keep: int | None = Field(None, gt=0, le=MAX_RESCORE, description="Candidates kept, as a multiple of k; the last stage keeps k.")
-
-
-class FunnelBudget(_Budget):
+class FunnelBudget(BudgetModel):
     """Adaptive retrieval: a cheap shortlist, then dense rescoring at growing dims."""
 
     mode: Literal["funnel"] = "funnel"
     stages: list[FunnelStage] = Field(min_length=1, max_length=8)
 
+    @field_validator("stages")
+    @classmethod
+    def _known_kinds(cls, stages: list[FunnelStage]) -> list[FunnelStage]:
+        for stage in stages:
+            if stage.kind not in _STAGE_KINDS:
+                raise ValueError(f"unknown stage kind {stage.kind!r}: use one of {', '.join(_STAGE_KINDS)}")
+        return stages
 
-class AutoBudget(_Budget):
+
+class AutoBudget(BudgetModel):
     """The cheapest budget whose measured recall@10 meets the target (needs `vecdial sweep`)."""
 
     mode: Literal["auto"] = "auto"
     target_recall: float = Field(0.95, gt=0, le=1, description="Recall@10 against exact search to reach.")
 
 
-Budget = Annotated[
-    Union[ExactBudget, DenseBudget, BinaryBudget, SparseBudget, FunnelBudget, AutoBudget],
-    Field(discriminator="mode"),
-]
-_ADAPTER: TypeAdapter[Budget] = TypeAdapter(Budget)
+_MODELS = tuple(mode.budget for mode in MODES.values()) + (FunnelBudget, AutoBudget)
+Budget = Annotated[Union[_MODELS], Field(discriminator="mode")]  # type: ignore[valid-type]
+_ADAPTER: TypeAdapter = TypeAdapter(Budget)
+_BY_MODE = {model.model_fields["mode"].default: model for model in _MODELS}
 
 
-def parse_budget(spec: str | dict | _Budget) -> Budget:
+def parse_budget(spec: str | dict | BudgetModel) -> Any:
     """Parse a budget from its string form, its JSON form or a model (returned as is)."""
-    if isinstance(spec, _Budget):
-        return spec  # type: ignore[return-value]
+    if isinstance(spec, BudgetModel):
+        return spec
+    if isinstance(spec, str):
+        return _parse_string(spec)
+    return _validate(spec, spec)
+
+
+@lru_cache(maxsize=1024)
+def _parse_string(spec: str) -> Any:
+    """Strings repeat (every HTTP search names its budget): each is parsed once per process."""
+    return _validate(_string_to_dict(spec), spec)
+
+
+def _validate(data: Any, spec: Any) -> Any:
     try:
-        data = _string_to_dict(spec) if isinstance(spec, str) else spec
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -91,56 +76,70 @@ def parse_budget(spec: str | dict | _Budget) -> Budget:
         raise BudgetError(f"invalid budget {spec!r}: {where}: {first['msg']}") from None
 
 
-def format_budget(budget: Budget) -> str:
+def format_budget(budget: BudgetModel) -> str:
     """The string form of a budget, as accepted by parse_budget."""
     if isinstance(budget, FunnelBudget):
         return "funnel:" + ">".join(_format_stage(s) for s in budget.stages)
     knobs = budget.model_dump(exclude={"mode"})
     if not knobs:
-        return budget.mode
-    return f"{budget.mode}:" + ",".join(f"{key}={value}" for key, value in knobs.items())
+        return budget.mode  # type: ignore[attr-defined]
+    return f"{budget.mode}:" + ",".join(f"{key}={value}" for key, value in knobs.items())  # type: ignore[attr-defined]
 
 
 def _string_to_dict(spec: str) -> dict:
     mode, _, rest = spec.strip().partition(":")
     if mode == "funnel":
         return {"mode": "funnel", "stages": [_parse_stage(s) for s in rest.split(">") if s]}
-    if mode == "dense" and rest.isdigit():
-        return {"mode": "dense", "dim": int(rest)}
     knobs: dict[str, object] = {"mode": mode}
+    model = _BY_MODE.get(mode)
+    if rest.strip().replace(".", "", 1).isdigit() and model is not None:
+        first = [name for name in model.model_fields if name != "mode"]
+        if first:
+            knobs[first[0]] = _number(rest.strip(), spec, rest)
+            return knobs
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")
-        try:
-            number = float(value) if "." in value else int(value)
-        except ValueError:
-            raise BudgetError(f"invalid budget {spec!r}: expected key=number, got {item!r}") from None
         if not sep:
             raise BudgetError(f"invalid budget {spec!r}: expected key=number, got {item!r}")
-        knobs[key.strip()] = number
+        knobs[key.strip()] = _number(value.strip(), spec, item)
     return knobs
 
 
+def _number(value: str, spec: str, item: str) -> int | float:
+    try:
+        return float(value) if "." in value else int(value)
+    except ValueError:
+        raise BudgetError(f"invalid budget {spec!r}: expected key=number, got {item!r}") from None
+
+
 def _parse_stage(token: str) -> dict:
-    """`binary*40`, `sparse32*20`, `128*10`, `full`: kind/size, then `*keep`."""
+    """`binary*40`, `sparse32*20`, `128*10`, `full`: a mode and its size, then `*keep`."""
     head, _, keep = token.strip().partition("*")
     stage: dict[str, object] = {}
     if keep:
         if not keep.isdigit():
             raise BudgetError(f"invalid funnel stage {token!r}: keep must be an integer")
         stage["keep"] = int(keep)
-    if head == "binary":
-        stage["kind"] = "binary"
-    elif head == "full":
+    kind = head.rstrip("0123456789")
+    size = head[len(kind) :]
+    if head == "full":
         stage["kind"] = "dense"
-    elif head.startswith("sparse") and head[6:].isdigit():
-        stage.update(kind="sparse", active=int(head[6:]))
-    elif head.isdigit():
-        stage.update(kind="dense", dim=int(head))
+    elif not kind and size:
+        stage.update(kind="dense", dim=int(size))
+    elif kind in _STAGE_KINDS and (not size or MODES[kind].knob):
+        stage["kind"] = kind
+        if size:
+            stage[MODES[kind].knob] = int(size)  # type: ignore[index]
     else:
-        raise BudgetError(f"invalid funnel stage {token!r}: use binary, sparseN, a dim, or full")
+        raise BudgetError(f"invalid funnel stage {token!r}: use {', '.join(k for k in _STAGE_KINDS if k != 'dense')}, a mode with its size (sparse32), a dim, or full")
     return stage
 
 
 def _format_stage(stage: FunnelStage) -> str:
-    head = {"binary": "binary", "sparse": f"sparse{stage.active}", "dense": str(stage.dim) if stage.dim else "full"}[stage.kind]
+    knob = MODES[stage.kind].knob
+    size = getattr(stage, knob) if knob else None
+    if stage.kind == "dense":
+        head = str(size) if size else "full"
+    else:
+        head = f"{stage.kind}{size or ''}"
     return f"{head}*{stage.keep}" if stage.keep else head

@@ -1,50 +1,32 @@
-"""Search: a budget compiled into a plan of stages, each one reported in `explain`.
+"""The one executor: every search, of a version alone or of a live collection, runs here.
 
-A plan is one candidate stage (a dense scan, a Hamming scan or an inverted-index
-scan) followed by zero or more rescoring stages over the survivors. Every budget
-is such a plan, so every search explains itself the same way.
+A search validates k, the budget and the queries once, resolves `auto` once
+(through the sweep its view carries), compiles the plan once, then runs each
+stage over every part of the view (the version's rows minus deletions, and the
+rows written since, held in the same store classes) and merges the parts' best
+rows with FAISS heaps. Deletions are masked inside the stages, so a search
+returns k hits whenever k live items exist.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.plan.budget import (
-    BinaryBudget,
-    Budget,
-    DenseBudget,
-    ExactBudget,
-    FunnelBudget,
-    FunnelStage,
-    SparseBudget,
-    format_budget,
-    parse_budget,
-)
-from vecdial.indexer.errors import BudgetError, InvalidInput
-from vecdial.indexer.eval.sweep import resolve_budget
+from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.modes import MODES, Part, Query
+from vecdial.indexer.native import search_threads
+from vecdial.indexer.plan.budget import format_budget, parse_budget
+from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
+from vecdial.indexer.plan.compile import compile_plan
+from vecdial.indexer.stores.alive import AliveRows
+from vecdial.indexer.stores.topk import topk
 from vecdial.indexer.vectors import as_query_matrix, normalize_rows
-from vecdial.indexer.disk.version import Version
 
 MAX_K = 10_000
-
-
-@dataclass(frozen=True)
-class Stage:
-    """kind: dense | binary | sparse; size: dims or active units; keep: candidates out per query."""
-
-    kind: str
-    size: int
-    keep: int
-    rescore: bool
-
-    @property
-    def label(self) -> str:
-        knob = {"dense": "dim", "sparse": "active", "binary": "bits"}[self.kind]
-        return f"{'rescore' if self.rescore else self.kind}:{knob}={self.size}"
 
 
 @dataclass
@@ -57,150 +39,180 @@ class StageReport:
 
 @dataclass
 class Explain:
+    """How a search spent its budget: the budget as run (`auto -> chosen`), the version that
+    answered, per stage the candidates kept, bytes read per query and time; the live rows
+    searched in the version and in the write segment, the version rows deleted since it was
+    built, and for `auto` the calibration it was chosen on."""
+
     budget: str
+    version: str
     stages: list[StageReport] = field(default_factory=list)
+    bytes_scanned: int = 0
     total_ms: float = 0.0
+    version_rows: int = 0
+    segment_rows: int = 0
+    deleted_rows: int = 0
+    calibration: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-@dataclass
-class SearchResult:
-    """rows/scores: (nq, k') with k' <= k; ids: the user ids of rows, per query."""
+@dataclass(frozen=True)
+class View:
+    """What one search runs over, never modified: share it between threads.
 
-    rows: np.ndarray
+    version: the serving Version; alive: its rows still served (None: all);
+    segment: rows written since it was built (stores plus `ids`, `texts`), or None;
+    sweep: the version's measured points, for `auto`; name: the version's name.
+    """
+
+    version: Any
+    name: str
+    alive: AliveRows | None = None
+    segment: Any = None
+    sweep: tuple[SweepPoint, ...] | None = None
+    sweep_source: str | None = None
+
+    def parts(self) -> list[Part]:
+        parts = [Part(self.version, self.alive)]
+        if self.segment is not None and self.segment.live:
+            parts.append(Part(self.segment, self.segment.alive))
+        return parts
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Best first, per query. ids: (nq, k) array of the collection's ids (int64, or object
+    holding str), scores: (nq, k) float32; where a query found fewer than k hits the row
+    is padded (score -inf). texts: per query, if asked for."""
+
+    ids: np.ndarray
     scores: np.ndarray
-    ids: list[list]
+    found: np.ndarray
+    texts: list[list[str | None]] | None
     explain: Explain
 
+    def __len__(self) -> int:
+        return len(self.ids)
 
-def compile_plan(budget: Budget, version: Version, k: int, limit: int | None = None) -> list[Stage]:
-    """Turn a budget into stages valid for this version, or raise BudgetError.
+    def __getitem__(self, query: int) -> list[dict]:
+        """Query `query`'s hits as dicts of id, score (and text)."""
+        n = int(self.found[query])
+        ids, scores = self.ids[query, :n].tolist(), self.scores[query, :n].tolist()
+        texts = self.texts[query] if self.texts is not None else None
+        return [{"id": i, "score": s, **({"text": texts[j]} if texts is not None else {})} for j, (i, s) in enumerate(zip(ids, scores))]
 
-    Each stage keeps at most `limit` candidates per query (default: the version's
-    size); a store of another size, such as the write segment, passes its own.
-    """
-    n, dim = version.size if limit is None else limit, version.dim
-    if isinstance(budget, ExactBudget):
-        return [Stage("dense", dim, min(k, n), rescore=False)]
-    if isinstance(budget, DenseBudget):
-        return [Stage("dense", _check_dim(budget.dim, dim), min(k, n), rescore=False)]
-    if isinstance(budget, BinaryBudget):
-        stages = [FunnelStage(kind="binary", keep=budget.rescore or None)]
-    elif isinstance(budget, SparseBudget):
-        stages = [FunnelStage(kind="sparse", active=budget.active, keep=budget.rescore or None)]
-    else:
-        assert isinstance(budget, FunnelBudget)
-        stages = list(budget.stages)
-    if stages[-1].keep is not None:
-        stages.append(FunnelStage(kind="dense"))
-    return _funnel(stages, version, k, n)
+    def id_lists(self) -> list[list]:
+        """Per query, the ids found (no padding), as Python values."""
+        return [self.ids[q, : int(n)].tolist() for q, n in enumerate(self.found)]
+
+    def to_dict(self) -> dict:
+        """The JSON shape the CLI prints and the HTTP API returns for a batch."""
+        return {"results": [self[q] for q in range(len(self))], "explain": self.explain.to_dict()}
 
 
-def _funnel(stages: list[FunnelStage], version: Version, k: int, limit: int) -> list[Stage]:
-    plan = []
-    for i, stage in enumerate(stages):
-        last = i == len(stages) - 1
-        keep = min(k if last else k * (stage.keep or 1), limit)
-        if i > 0 and stage.kind != "dense":
-            raise BudgetError(f"funnel stage {i + 1} is {stage.kind}: only the first stage may be binary or sparse")
-        if stage.kind == "dense":
-            size = _check_dim(stage.dim or version.dim, version.dim)
-        elif stage.kind == "binary":
-            size = version.dim
-        else:
-            size = _check_active(stage.active, version)
-        plan.append(Stage(stage.kind, size, keep, rescore=i > 0))
-    return plan
+def search(view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", *, with_text: bool = False, threads: int | None = None) -> Hits:
+    """The best k live items per query under the budget. queries: (dim,) or (nq, dim) float."""
+    if not 0 < k <= MAX_K:
+        raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
+    version = view.version
+    requested = parse_budget(budget)
+    used = resolve_budget(requested, view.sweep)
+    plan = compile_plan(used, version, k)
+    unit = normalize_rows(as_query_matrix(queries, version.dim), "query")
+    with search_threads(threads if len(unit) > 1 else None):
+        return _run(view, plan, Query(unit, version), k, requested, used, with_text)
 
 
-def _check_dim(dim: int, max_dim: int) -> int:
-    if not 0 < dim <= max_dim:
-        raise BudgetError(f"dim={dim} is out of range: this collection has dims 1..{max_dim}")
-    return dim
+def _run(view: View, plan, query: Query, k: int, requested, used, with_text: bool) -> Hits:
+    started = time.perf_counter()
+    parts = view.parts()
+    explain = Explain(budget=_describe(requested, used), version=view.name, version_rows=parts[0].live)
+    explain.deleted_rows = view.version.size - parts[0].live
+    explain.segment_rows = parts[1].live if len(parts) > 1 else 0
+    if requested is not used:
+        explain.calibration = view.sweep_source
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for stage in plan:
+        t0 = time.perf_counter()
+        mode = MODES[stage.mode]
+        kept = read = 0
+        for i, part in enumerate(parts):
+            keep = min(stage.keep, part.live)
+            if keep == 0:
+                rows, scores, part_read = _nothing(len(query.unit))
+                found[i:i + 1] = [(rows, scores)]
+            elif stage.rescore:
+                rows, scores, part_read = MODES["dense"].rescore(part, query, found[i][0], stage.size, keep)  # type: ignore[attr-defined]
+                found[i] = (rows, scores)
+            else:
+                rows, scores, part_read = mode.candidates(part, query, stage.size, keep)
+                found.append((rows, scores))
+            kept += rows.shape[1]
+            read += part_read
+        explain.stages.append(StageReport(stage.label, kept, read, _ms(t0)))
+    hits = _merge(view, found, k, with_text)
+    explain.bytes_scanned = sum(s.bytes_read for s in explain.stages)
+    explain.total_ms = _ms(started)
+    return Hits(hits[0], hits[1], hits[2], hits[3], explain)
 
 
-def _check_active(active: int | None, version: Version) -> int:
-    if version.sparse is None:
-        raise BudgetError("this collection has no sparse codes: rebuild it with sparse codes enabled to use sparse budgets")
-    limit = version.sparse.max_active
-    if active is None or not 0 < active <= limit:
-        raise BudgetError(f"active={active} is out of range: this collection's sparse codes have 1..{limit} active units")
-    return active
+def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int, with_text: bool):
+    """Each part's best rows -> the best k of the union, as ids (and texts)."""
+    version = view.version
+    rows, scores = found[0]
+    if len(found) > 1:
+        seg_rows, seg_scores = found[1]
+        offset = np.where(seg_rows >= 0, seg_rows + version.size, -1)
+        positions, scores = topk(np.hstack([scores, seg_scores]), k)
+        rows = np.take_along_axis(np.hstack([rows, offset]), np.maximum(positions, 0), axis=1)
+    valid = np.isfinite(scores) & (rows >= 0)
+    counts = valid.sum(axis=1)
+    ids = _ids(view, np.where(valid, rows, -1))
+    texts = _texts(view, rows, counts) if with_text else None
+    return ids, np.where(valid, scores, -np.inf).astype(np.float32), counts, texts
 
 
-class Searcher:
-    """Runs budgets against one version. Stateless apart from the version it holds."""
-
-    def __init__(self, version: Version):
-        self.version = version
-
-    def search(self, queries: np.ndarray, k: int = 10, budget: Budget | str | dict = "exact") -> SearchResult:
-        """queries: (dim,) or (nq, dim) float; returns the best k per query under the budget."""
-        if not 0 < k <= MAX_K:
-            raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
-        version = self.version
-        requested = parse_budget(budget)
-        budget = resolve_budget(requested, version)
-        plan = compile_plan(budget, version, k)
-        started = time.perf_counter()
-        query = _Queries(normalize_rows(as_query_matrix(queries, version.dim), "query"), version)
-        explain = Explain(budget=_describe(requested, budget))
-        rows = scores = None
-        for stage in plan:
-            t0 = time.perf_counter()
-            rows, scores, read = self._run_stage(stage, query, rows)
-            explain.stages.append(
-                StageReport(
-                    stage=stage.label,
-                    candidates=int(rows.shape[1]),
-                    bytes_read=read,
-                    ms=round((time.perf_counter() - t0) * 1000, 3),
-                )
-            )
-        explain.total_ms = round((time.perf_counter() - started) * 1000, 3)
-        ids = [version.id_list(r[r >= 0]) for r in rows]
-        return SearchResult(rows=rows, scores=scores.astype(np.float32), ids=ids, explain=explain)
-
-    def _run_stage(self, stage: Stage, query: "_Queries", rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
-        """One stage -> (rows, scores, bytes of index data read per query)."""
-        version = self.version
-        nq = len(query.unit)
-        if stage.kind == "binary":
-            found, distances = version.binary.search(version.binary_codec.encode(query.unit), stage.keep)
-            return found, 1.0 - 2.0 * distances.astype(np.float32) / stage.size, version.size * version.binary.code_bytes
-        if stage.kind == "sparse":
-            found, scores, total = version.sparse.search(query.unit, stage.size, stage.keep)
-            return found, scores, total // nq
-        if not stage.rescore:
-            found, scores = version.dense.scan(query.rotated, stage.size, stage.keep)
-            return found, scores, version.size * version.dense.bytes_per_vector(stage.size)
-        candidates = int((rows >= 0).sum()) // nq
-        found, scores = keep_best(rows, version.dense.score_rows(query.rotated, rows, stage.size), stage.keep)
-        return found, scores, candidates * version.dense.bytes_per_vector(stage.size)
+def _ids(view: View, rows: np.ndarray) -> np.ndarray:
+    """rows (nq, k): version rows, then segment rows from version.size on; -1 pads."""
+    version = view.version
+    int_ids = version.manifest.id_kind == "int"
+    out = np.full(rows.shape, -1 if int_ids else None, dtype=np.int64 if int_ids else object)
+    in_version = (rows >= 0) & (rows < version.size)
+    if in_version.any():
+        picked = np.asarray(version.ids[rows[in_version]])
+        out[in_version] = picked if int_ids else picked.astype(object)
+    in_segment = rows >= version.size
+    if in_segment.any():
+        seg_ids = view.segment.ids
+        out[in_segment] = [seg_ids[r] for r in (rows[in_segment] - version.size).tolist()]
+    return out
 
 
-class _Queries:
-    """Unit query vectors, and their rotation computed once when a dense stage needs it."""
+def _texts(view: View, rows: np.ndarray, counts: np.ndarray) -> list[list[str | None]]:
+    version = view.version
+    out = []
+    for q_rows, n in zip(rows, counts):
+        q_rows = q_rows[:n]
+        texts = version.texts(np.minimum(q_rows, version.size - 1))
+        for j, row in enumerate(q_rows.tolist()):
+            if row >= version.size:
+                texts[j] = view.segment.texts[row - version.size]
+        out.append(texts)
+    return out
 
-    def __init__(self, unit: np.ndarray, version: Version):
-        self.unit = unit
-        self._version = version
 
-    @cached_property
-    def rotated(self) -> np.ndarray:
-        return self._version.rotation.apply(self.unit)
+def _nothing(nq: int) -> tuple[np.ndarray, np.ndarray, int]:
+    return np.zeros((nq, 0), dtype=np.int64), np.zeros((nq, 0), dtype=np.float32), 0
 
 
-def _describe(requested: Budget, used: Budget) -> str:
+def _describe(requested, used) -> str:
     """The budget as run; an auto budget shows what it resolved to."""
-    if requested == used:
+    if requested is used:
         return format_budget(used)
     return f"{format_budget(requested)} -> {format_budget(used)}"
 
 
-def keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
-    """Reorder candidates by their new scores and keep the best `keep` per query."""
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
-    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)

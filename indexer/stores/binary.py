@@ -12,6 +12,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from vecdial.indexer.stores.alive import AliveRows
+
 CODES_FILE = "binary_codes.npy"
 HNSW_FILE = "binary_hnsw.faiss"
 
@@ -36,19 +38,34 @@ class BinaryStore:
     def open(cls, directory: Path, kind: str = "flat") -> "BinaryStore":
         codes = np.load(directory / CODES_FILE)
         if kind == "hnsw":
-            index = faiss.read_index_binary(str(directory / HNSW_FILE))
-        else:
-            index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
-            index.add(np.ascontiguousarray(codes))
-        return cls(index, int(codes.shape[1]), kind)
+            return cls(faiss.read_index_binary(str(directory / HNSW_FILE)), int(codes.shape[1]), kind)
+        return cls.from_codes(codes)
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray) -> "BinaryStore":
+        """A flat store over (N, bytes) uint8 codes held in RAM (copied into FAISS)."""
+        index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
+        index.add(np.ascontiguousarray(codes))
+        return cls(index, int(codes.shape[1]), "flat")
 
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, codes: np.ndarray, k: int, ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """codes: (nq, bytes) uint8 -> rows (nq, k) int64 (-1 padding), Hamming distances (nq, k) int32."""
+    def search(
+        self, codes: np.ndarray, k: int, alive: AliveRows | None = None, ef_search: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """codes: (nq, bytes) uint8 -> rows (nq, k) int64 (-1 padding), Hamming distances (nq, k) int32.
+
+        alive: the rows that may be returned; FAISS skips the others inside the
+        scan (or the graph walk), so k live rows come back whenever k exist.
+        """
+        params = None
         if self.kind == "hnsw":
-            self.index.hnsw.efSearch = max(ef_search or 0, k)
-        distances, rows = self.index.search(np.ascontiguousarray(codes), min(k, self.size))
+            params = faiss.SearchParametersHNSW(efSearch=max(ef_search or 0, k))
+        if alive is not None:
+            params = params or faiss.SearchParameters()
+            params.sel = alive.selector
+        distances, rows = self.index.search(np.ascontiguousarray(codes), min(k, self.size), params=params)
         return rows.astype(np.int64), distances
+

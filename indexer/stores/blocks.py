@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.topk import TopK
 
 BLOCKS_FILE = "dense_blocks.npy"
@@ -99,16 +100,19 @@ class BlockStore:
             self._inverse_norm_cache[dim] = cached
         return cached
 
-    def scan(self, queries: np.ndarray, dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Best k rows by cosine over the first `dim` dims.
+    def scan(self, queries: np.ndarray, dim: int, k: int, alive: AliveRows | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Best k live rows by cosine over the first `dim` dims.
 
-        queries: (nq, >=dim) float32, rotated like the store.
-        Returns rows (nq, k) int64 and scores (nq, k) float32.
+        queries: (nq, >=dim) float32, rotated like the store; alive: the rows that
+        may be returned (None: all).
+        Returns rows (nq, k) int64 and scores (nq, k) float32 (-1 / -inf pad when
+        fewer than k rows are live).
         """
         q = _unit_prefix(queries, dim)
         used = self._blocks_for(dim)
         parts = [self.blocks[b] for b in range(used)]
         inv_norms = self._inverse_norms(dim, parts)
+        dead = None if alive is None else alive.dead
         rows_out, scores_out = [], []
         for start in range(0, len(q), QUERY_CHUNK):
             qc = q[start : start + QUERY_CHUNK]
@@ -120,6 +124,8 @@ class BlockStore:
                 last = min(first + tile, self.size)
                 scores = _prefix_dot([part[first:last] for part in parts], qc, dim, self.block)
                 scores *= inv_norms[first:last]
+                if dead is not None:
+                    scores[:, dead[first:last]] = -np.inf
                 heap.add(scores, first)
             rows, best = heap.result()
             rows_out.append(rows)

@@ -17,7 +17,6 @@ from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, Unsuppo
 from vecdial.indexer.disk.manifest import MANIFEST_FILE
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.plan.execute import Searcher
 
 
 def build(tmp_path, dataset, name="c", **settings) -> Collection:
@@ -35,11 +34,11 @@ def test_built_collection_opens_with_manifest_describing_it(tmp_path, tiny_datas
     assert list_collections(tmp_path) == ["c"]
 
 
-def test_search_returns_ids_and_texts_as_given(tmp_path, tiny_dataset):
-    version = build(tmp_path, tiny_dataset).open()
-    result = Searcher(version).search(np.asarray(tiny_dataset.vectors[42]), k=3)
+def test_search_returns_ids_and_texts_as_given(tmp_path, tiny_dataset, handle):
+    collection = build(tmp_path, tiny_dataset)
+    result = handle(collection).search(np.asarray(tiny_dataset.vectors[42]), k=3, with_text=True)
     assert result.ids[0][0] == tiny_dataset.ids[42]
-    assert version.texts(result.rows[0][:1]) == [tiny_dataset.texts[42]]
+    assert result.texts[0][:1] == [tiny_dataset.texts[42]]
 
 
 def test_rebuild_swaps_versions_and_keeps_two(tmp_path, tiny_dataset):
@@ -152,13 +151,13 @@ def test_killed_build_leaves_the_previous_version_serving(tmp_path, demo_dataset
     assert collection.open().size == 50
 
 
-def test_hnsw_binary_index_and_float16_store_keep_quality(tmp_path, demo_dataset, demo_vectors):
+def test_hnsw_binary_index_and_float16_store_keep_quality(tmp_path, demo_dataset, demo_vectors, handle):
     """The options trade a little accuracy for speed or bytes; rescored results stay near exact."""
     queries = demo_vectors[1][:200]
-    default = Searcher(build(tmp_path, demo_dataset, "default").open())
-    compact = Searcher(build(tmp_path, demo_dataset, "compact", binary_index="hnsw", dtype="float16").open())
-    assert compact.version.manifest.binary.index == "hnsw"
-    assert compact.version.dense.blocks.dtype == np.float16
-    exact = default.search(queries, 10, "exact").rows
-    assert recall_at_k(compact.search(queries, 10, "exact").rows, exact, 10) > 0.99
-    assert recall_at_k(compact.search(queries, 10, "binary:rescore=10").rows, exact, 10) > 0.93
+    default = handle(build(tmp_path, demo_dataset, "default"))
+    compact = handle(build(tmp_path, demo_dataset, "compact", binary_index="hnsw", dtype="float16"))
+    assert compact.info().settings["binary_index"] == "hnsw"
+    assert compact.live.snapshot().version.dense.blocks.dtype == np.float16
+    exact = default.search(queries, 10, "exact").id_lists()
+    assert recall_at_k(compact.search(queries, 10, "exact").id_lists(), exact, 10) > 0.99
+    assert recall_at_k(compact.search(queries, 10, "binary:rescore=10").id_lists(), exact, 10) > 0.93

@@ -25,7 +25,7 @@ def test_reindex_folds_writes_into_a_new_version(tiny_data_dir, live, tiny_datas
     assert (status.from_version, status.to_version, status.vectors) == ("v000001", "v000002", 300)
     fresh = LiveCollection.open(tiny_data_dir, "tiny").snapshot()
     assert fresh.version.manifest.dense.dtype == "float16"
-    assert fresh.segment.n == 0 and len(fresh.dead_rows) == 0 and fresh.version.size == 300
+    assert fresh.segment.size == 0 and len(fresh.dead_rows) == 0 and fresh.version.size == 300
     result = fresh.search(outside_vectors[0], k=1, with_text=True)
     assert result.ids == [["new"]] and result.texts == [["new text"]]
     assert tiny_dataset.ids[0] not in fresh.search(tiny_dataset.vectors[0], k=5).ids[0]
@@ -41,7 +41,7 @@ def test_unchanged_settings_are_kept(tiny_data_dir):
 
 def test_writes_made_during_a_reindex_survive_the_swap(tiny_data_dir, live, outside_vectors):
     def write_while_building(status: JobStatus) -> None:
-        if status.phase == "build" and live.snapshot().segment.n == 0:
+        if status.phase == "build" and live.snapshot().segment.size == 0:
             live.upsert(["during"], outside_vectors[:1])
 
     status = start_reindex(tiny_data_dir, "tiny", {}, on_update=write_while_building).run()

@@ -36,7 +36,7 @@ def test_overwriting_an_id_replaces_its_vector(live, tiny_dataset, outside_vecto
     target = tiny_dataset.ids[7]
     live.upsert([target], outside_vectors[:1])
     assert target not in live.search(tiny_dataset.vectors[7], k=3).ids[0]
-    hits = live.search(outside_vectors[0], k=300).ids[0]
+    hits = live.search(outside_vectors[0], k=300).ids[0].tolist()
     assert hits[0] == target and hits.count(target) == 1
     assert live.snapshot().size == 300
 
@@ -52,7 +52,7 @@ def test_exact_results_equal_a_collection_built_from_the_same_live_vectors(tmp_p
     queries = np.concatenate([outside_vectors[3:], tiny_dataset.vectors[::37]])
     got = live.search(queries, k=10)
     want = LiveCollection.open(tmp_path, "rebuilt").search(queries, k=10)
-    assert got.ids == want.ids
+    assert got.id_lists() == want.id_lists()
     np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
 
 
@@ -117,7 +117,7 @@ def test_searches_keep_the_old_version_while_another_thread_opens_the_new_one(ti
     opener.start()
     assert opening.wait(10)
     assert live.refresh() is False  # does not wait for the opener
-    assert live.search(tiny_dataset.vectors[0], k=1).version == "v000001"
+    assert live.search(tiny_dataset.vectors[0], k=1).explain.version == "v000001"
     release.set()
     opener.join()
     assert live.snapshot().version_name == "v000002"
@@ -166,13 +166,16 @@ def test_invalid_upserts_are_refused_with_what_to_change(live, ids, vectors, mes
 
 
 def test_auto_budgets_resolve_through_the_sweep_for_the_segment_too(live, outside_vectors):
-    from vecdial.indexer.eval.sweep import SweepPoint, save_sweep
+    from vecdial.indexer.disk.sweep_file import write_sweep
+    from vecdial.indexer.plan.calibration import SweepPoint
 
-    save_sweep(live.snapshot().version, [SweepPoint("binary:rescore=5", 0.97, 0.1, 48.0)], "documents")
+    write_sweep(live.snapshot().version.path, [SweepPoint("binary:rescore=5", 0.97, 0.1, 48.0)], "documents")
+    live.refresh()  # a sweep written by anyone is served after a refresh
     live.upsert(["new"], outside_vectors[:1])
     result = live.search(outside_vectors[0], k=3, budget="auto:target_recall=0.9")
     assert result.ids[0][0] == "new"
     assert result.explain.budget.endswith("-> binary:rescore=5")
+    assert result.explain.calibration == "documents"
 
 
 def test_k_and_budget_are_checked_before_any_work(live, tiny_dataset):
@@ -190,10 +193,13 @@ def test_k_beyond_the_version_includes_segment_hits(live, tiny_dataset, outside_
     assert len(result.ids[0]) == 302 and {"x", "y"} <= set(result.ids[0])
 
 
-def test_explain_reports_the_segment_and_the_merge(live, outside_vectors):
+def test_explain_reports_the_rows_of_the_version_and_the_segment(live, tiny_dataset, outside_vectors):
     live.upsert(["new"], outside_vectors[:1])
-    stages = [s.stage for s in live.search(outside_vectors[0], k=3, budget="binary:rescore=10").explain.stages]
-    assert stages == ["binary:bits=384", "rescore:dim=384", "segment", "merge"]
+    live.delete([tiny_dataset.ids[0], tiny_dataset.ids[1]])
+    explain = live.search(outside_vectors[0], k=3, budget="binary:rescore=10").explain
+    assert [s.stage for s in explain.stages] == ["binary:bits=384", "rescore:dim=384"]
+    assert (explain.version_rows, explain.segment_rows, explain.deleted_rows) == (298, 1, 2)
+    assert explain.stages[0].candidates == 30 + 1  # k x rescore from the version, all the segment has
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +238,12 @@ def test_create_refuses_an_existing_name_and_drop_removes_everything(tmp_path, t
         live.refresh()
     with pytest.raises(NotFound):
         drop_collection(collection)
+
+
+@pytest.mark.parametrize("budget", MODES)
+def test_k_hits_come_back_whenever_k_live_items_exist_however_many_were_deleted(live, tiny_dataset, budget):
+    survivors = list(tiny_dataset.ids[:10])
+    live.delete(list(tiny_dataset.ids[10:]))
+    hits = live.search(tiny_dataset.vectors[150], k=10, budget=budget)
+    assert sorted(hits.id_lists()[0]) == sorted(survivors)
+    assert hits.explain.deleted_rows == 290

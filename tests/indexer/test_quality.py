@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from vecdial.indexer.eval.metrics import ndcg_at_k, recall_at_k
-from vecdial.indexer.plan.execute import Searcher
 
 
 @pytest.fixture(scope="module")
@@ -25,32 +24,32 @@ def qrels(demo_corpus):
 
 
 @pytest.fixture(scope="module")
-def rotated(demo_collection):
-    return Searcher(demo_collection.open())
+def rotated(demo_collection, handle):
+    return handle(demo_collection)
 
 
 @pytest.fixture(scope="module")
-def plain(plain_demo_collection):
-    return Searcher(plain_demo_collection.open())
+def plain(plain_demo_collection, handle):
+    return handle(plain_demo_collection)
 
 
 @pytest.fixture(scope="module")
 def exact_rows(rotated, queries):
-    return rotated.search(queries, k=10, budget="exact").rows
+    return rotated.search(queries, k=10, budget="exact").id_lists()
 
 
 def recall(searcher, queries, exact_rows, budget) -> float:
-    return recall_at_k(searcher.search(queries, k=10, budget=budget).rows, exact_rows, 10)
+    return recall_at_k(searcher.search(queries, k=10, budget=budget).id_lists(), exact_rows, 10)
 
 
-def test_exact_search_agrees_with_brute_force_cosine(rotated, queries, demo_vectors, exact_rows):
+def test_exact_search_agrees_with_brute_force_cosine(rotated, queries, demo_vectors, demo_corpus, exact_rows):
     docs = demo_vectors[0]
-    brute = np.argsort(-(queries @ docs.T), axis=1)[:, :10]
+    brute = np.asarray(demo_corpus.doc_ids)[np.argsort(-(queries @ docs.T), axis=1)[:, :10]].tolist()
     assert recall_at_k(exact_rows, brute, 10) > 0.999
 
 
 def test_exact_search_finds_relevant_documents(rotated, queries, qrels):
-    assert ndcg_at_k(rotated.search(queries, k=10, budget="exact").ids, qrels) >= 0.58
+    assert ndcg_at_k(rotated.search(queries, k=10, budget="exact").id_lists(), qrels) >= 0.58
 
 
 def test_more_dims_never_recall_less(rotated, queries, exact_rows):
@@ -69,7 +68,7 @@ def test_pca_rotation_beats_plain_truncation_on_minilm(rotated, plain, queries, 
     """MiniLM is not Matryoshka-trained: its raw prefixes are poor, the rotated ones are not."""
     budget = f"dense:dim={dim}"
     assert recall(rotated, queries, exact_rows, budget) >= recall(plain, queries, exact_rows, budget) + 0.15
-    assert ndcg_at_k(rotated.search(queries, 10, budget).ids, qrels) > ndcg_at_k(plain.search(queries, 10, budget).ids, qrels)
+    assert ndcg_at_k(rotated.search(queries, 10, budget).id_lists(), qrels) > ndcg_at_k(plain.search(queries, 10, budget).id_lists(), qrels)
 
 
 def test_rescoring_never_ranks_worse_than_the_shortlist_alone(rotated, queries, exact_rows):
@@ -80,14 +79,14 @@ def test_rescoring_never_ranks_worse_than_the_shortlist_alone(rotated, queries, 
 
 def test_rescoring_keeps_the_best_of_the_shortlist_per_query(rotated, queries):
     """Per query: the rescored top-k is the exact top-k of the Hamming shortlist."""
-    version = rotated.version
+    version = rotated.live.snapshot().version
     shortlist = version.binary.search(version.binary_codec.encode(queries), 40)[0]
     rescored = rotated.search(queries, k=10, budget="binary:rescore=4")
     docs = version.rotation.apply(queries)
     for q in range(0, len(queries), 50):
         full = np.asarray(version.dense.score_rows(docs[q : q + 1], shortlist[q : q + 1], version.dim))[0]
         expected = shortlist[q][np.argsort(-full, kind="stable")[:10]]
-        assert set(rescored.rows[q]) == set(expected)
+        assert set(rescored.ids[q].tolist()) == set(version.ids[expected].tolist())
 
 
 @pytest.mark.parametrize("budget, floor", [("binary:rescore=0", 0.60), ("binary:rescore=4", 0.90), ("binary:rescore=10", 0.97), ("funnel:binary*20>128*4>full", 0.98)])
@@ -96,8 +95,8 @@ def test_binary_recall_floors(rotated, queries, exact_rows, budget, floor):
 
 
 def test_binary_rescoring_recovers_exact_relevance(rotated, queries, qrels):
-    exact = ndcg_at_k(rotated.search(queries, 10, "exact").ids, qrels)
-    assert ndcg_at_k(rotated.search(queries, 10, "binary:rescore=10").ids, qrels) >= exact - 0.005
+    exact = ndcg_at_k(rotated.search(queries, 10, "exact").id_lists(), qrels)
+    assert ndcg_at_k(rotated.search(queries, 10, "binary:rescore=10").id_lists(), qrels) >= exact - 0.005
 
 
 def test_explain_reports_bytes_that_follow_the_budget(rotated, queries):

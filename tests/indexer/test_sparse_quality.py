@@ -11,28 +11,28 @@ import pytest
 from vecdial.indexer.jobs.build import BuildSettings
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.eval.metrics import recall_at_k
-from vecdial.indexer.plan.execute import Searcher
+import vecdial
 from vecdial.indexer.jobs.sparse_build import SparseSettings
 
 
 @pytest.fixture(scope="module")
-def sparse_searcher(tmp_path_factory, demo_dataset) -> Searcher:
+def sparse_searcher(tmp_path_factory, demo_dataset) -> vecdial.Collection:
     collection = Collection(tmp_path_factory.mktemp("sparse"), "demo")
     collection.build(demo_dataset, BuildSettings(sparse=SparseSettings(hidden_mult=4)), show_progress=False)
-    return Searcher(collection.open())
+    return vecdial.connect(collection.path.parent).open("demo")
 
 
 @pytest.fixture(scope="module")
 def exact_rows(sparse_searcher, demo_vectors):
-    return sparse_searcher.search(demo_vectors[1], 10, "exact").rows
+    return sparse_searcher.search(demo_vectors[1], 10, "exact").id_lists()
 
 
 def recall(searcher, queries, exact_rows, budget) -> float:
-    return recall_at_k(searcher.search(queries, 10, budget).rows, exact_rows, 10)
+    return recall_at_k(searcher.search(queries, 10, budget).id_lists(), exact_rows, 10)
 
 
 def test_training_leaves_few_dead_units(sparse_searcher):
-    train = sparse_searcher.version.manifest.sparse["train"]
+    train = sparse_searcher.live.snapshot().version.manifest.sparse["train"]
     assert train["dead_fraction"] < 0.3 and train["val_nmse"] < 0.45
 
 

@@ -3,8 +3,10 @@
 import pytest
 
 from vecdial.indexer.errors import BudgetError
-from vecdial.indexer.plan.execute import Searcher
-from vecdial.indexer.eval.sweep import SweepPoint, choose, load_sweep, mark_pareto, run_sweep, sample_documents, save_sweep
+import vecdial
+from vecdial.indexer.disk.sweep_file import read_sweep
+from vecdial.indexer.eval.sweep import sample_documents
+from vecdial.indexer.plan.calibration import SweepPoint, choose, mark_pareto
 
 
 def point(budget, recall, ms):
@@ -30,10 +32,7 @@ def swept(tmp_path_factory, demo_dataset):
 
     collection = Collection(tmp_path_factory.mktemp("sweep"), "demo")
     collection.build(demo_dataset, BuildSettings(), show_progress=False)
-    version = collection.open()
-    rows, queries = sample_documents(version, 150)
-    points = run_sweep(Searcher(version), queries, exclude_rows=rows, timed_queries=10)
-    save_sweep(version, points, "documents")
+    points = vecdial.connect(collection.path.parent).open("demo").sweep(n=150, show_progress=False)
     return collection, points
 
 
@@ -50,14 +49,18 @@ def test_sweep_measures_every_budget_and_exact_is_perfect(swept):
     assert recall["exact"] == 1.0
     assert recall["dense:dim=32"] < recall["dense:dim=128"] < 1.0
     assert recall["binary:rescore=0"] < recall["binary:rescore=10"]
-    assert any(p.pareto for p in points)
+    front = {p.budget for p in points if p.pareto}
+    assert "exact" in front or recall["exact"] <= max(p.recall_at_10 for p in points if p.pareto)
+    for p in points:  # nothing on the front is beaten on both axes
+        if p.budget in front:
+            assert not any(q.recall_at_10 > p.recall_at_10 and q.ms_per_query < p.ms_per_query for q in points)
 
 
 def test_auto_budget_resolves_to_the_swept_choice(swept):
     collection, points = swept
     version = collection.open()
-    assert load_sweep(version) == points
-    result = Searcher(version).search(sample_documents(version, 3)[1], 10, "auto:target_recall=0.9")
+    assert read_sweep(version.path)[0] == tuple(points)
+    result = vecdial.connect(collection.path.parent).open("demo").search(sample_documents(version, 3)[1], 10, "auto:target_recall=0.9")
     chosen = choose(points, 0.9)
     assert result.explain.budget == f"auto:target_recall=0.9 -> {chosen.budget}"
     assert chosen.recall_at_10 >= 0.9
@@ -69,4 +72,4 @@ def test_auto_budget_without_a_sweep_says_how_to_get_one(tmp_path, tiny_dataset)
     collection = Collection(tmp_path, "c")
     collection.build(tiny_dataset, show_progress=False)
     with pytest.raises(BudgetError, match="vecdial sweep"):
-        Searcher(collection.open()).search(tiny_dataset.vectors[:1], 10, "auto")
+        vecdial.connect(tmp_path).open("c").search(tiny_dataset.vectors[:1], 10, "auto")

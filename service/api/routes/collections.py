@@ -112,7 +112,7 @@ def describe(collection: LiveCollection, settings: Settings) -> CollectionInfo:
         size=snapshot.size,
         dim=version.dim,
         version_size=version.size,
-        segment_size=snapshot.segment.alive_count,
+        segment_size=snapshot.segment.live,
         deleted=len(snapshot.dead_rows),
         id_kind=manifest.id_kind,
         source_model=manifest.source_model,
@@ -120,7 +120,7 @@ def describe(collection: LiveCollection, settings: Settings) -> CollectionInfo:
         has_texts=manifest.has_texts,
         created_at=manifest.created_at,
         settings={k: v for k, v in build.items() if k not in ("sample_size", "batch_size", "seed")},
-        modes=[ModeInfo(**vars(mode)) for mode in describe_modes(version)],
+        modes=[ModeInfo(**vars(mode)) for mode in describe_modes(version, swept=snapshot.view.sweep is not None)],
         dense_bytes_per_vector=dense_costs(version),
         max_k=settings.max_k,
     )

@@ -6,13 +6,14 @@ import numpy as np
 from fastapi import APIRouter, Request
 
 from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.live.collection import LiveResult, LiveSnapshot
+from vecdial import Hits
+from vecdial.indexer.live.snapshot import LiveSnapshot
 from vecdial.service import metrics
 from vecdial.service.api.deps import LiveDep, SettingsDep, check_k, check_texts
 from vecdial.service.encode import encode_for
 from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
 from vecdial.service.native import ensure_thread_limits
-from vecdial.service.schemas import BatchSearchRequest, BatchSearchResponse, Explain, Hit, Query, SearchRequest, SearchResponse, StageReport
+from vecdial.service.schemas import BatchSearchRequest, BatchSearchResponse, Explain, Hit, Query, SearchRequest, SearchResponse
 from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses={**COMMON_ERRORS, **NOT_FOUND})
@@ -41,7 +42,7 @@ def search_batch(body: BatchSearchRequest, collection: LiveDep, settings: Settin
 
 def _run(
     snapshot: LiveSnapshot, queries: np.ndarray, k: int, body: SearchRequest | BatchSearchRequest, request: Request, settings: Settings
-) -> LiveResult:
+) -> Hits:
     ensure_thread_limits(settings.native_threads)
     mode = body.budget.mode
     request.state.log_extra = {"collection": snapshot.name, "mode": mode, "queries": len(queries)}
@@ -68,17 +69,9 @@ def _query_matrix(snapshot: LiveSnapshot, queries: list[Query], settings: Settin
     return matrix
 
 
-def _hits(result: LiveResult, query: int) -> list[Hit]:
-    texts = result.texts[query] if result.texts is not None else [None] * len(result.ids[query])
-    return [Hit(id=i, score=s, text=t) for i, s, t in zip(result.ids[query], result.scores[query], texts)]
+def _hits(result: Hits, query: int) -> list[Hit]:
+    return [Hit(**hit) for hit in result[query]]
 
 
-def _explain(result: LiveResult) -> Explain:
-    stages = [StageReport(**vars(stage)) for stage in result.explain.stages]
-    return Explain(
-        budget=result.explain.budget,
-        version=result.version,
-        stages=stages,
-        bytes_scanned=sum(s.bytes_read for s in stages),
-        total_ms=result.explain.total_ms,
-    )
+def _explain(result: Hits) -> Explain:
+    return Explain.model_validate(result.explain.to_dict())

@@ -1,0 +1,35 @@
+"""The sweep stored beside a version (`sweep.json`): derived data, not among its checksummed files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from vecdial.indexer.disk.atomic import write_text_atomic
+from vecdial.indexer.errors import CorruptIndex
+from vecdial.indexer.plan.calibration import SweepPoint
+
+SWEEP_FILE = "sweep.json"
+
+
+def sweep_path(version_dir: Path) -> Path:
+    return Path(version_dir) / SWEEP_FILE
+
+
+def write_sweep(version_dir: Path, points: list[SweepPoint], queries: str) -> Path:
+    path = sweep_path(version_dir)
+    write_text_atomic(path, json.dumps({"queries": queries, "points": [asdict(p) for p in points]}, indent=2))
+    return path
+
+
+def read_sweep(version_dir: Path) -> tuple[tuple[SweepPoint, ...], str] | None:
+    """(points, what the queries were) or None if the version was never swept."""
+    path = sweep_path(version_dir)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(SweepPoint(**p) for p in raw["points"]), str(raw.get("queries", "unknown"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptIndex(f"{path} is not a readable sweep ({exc}): run `vecdial sweep` again") from None

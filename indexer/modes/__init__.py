@@ -1,0 +1,14 @@
+"""The registry of budget modes. A new mode is one module beside these and one line here.
+
+Budgets (their union and string form), plans, the executor, describe and the
+sweep all iterate `MODES`; nothing else is keyed on mode names.
+"""
+
+from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
+from vecdial.indexer.modes.binary import BINARY
+from vecdial.indexer.modes.dense import DENSE, EXACT
+from vecdial.indexer.modes.sparse import SPARSE
+
+MODES: dict[str, Mode] = {mode.name: mode for mode in (EXACT, DENSE, BINARY, SPARSE)}
+
+__all__ = ["MODES", "Mode", "ModeInfo", "Part", "Query"]

@@ -1,0 +1,102 @@
+"""What a mode is: one codec's budget knobs, its candidate stage, its cost and its sweep points.
+
+A mode module defines a `Mode` subclass and registers an instance in
+`indexer.modes`; budgets, plans, the executor (over the version and the write
+segment alike), describe and the sweep all iterate that registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage
+from vecdial.indexer.stores.alive import AliveRows
+
+
+@dataclass(frozen=True)
+class ModeInfo:
+    """One budget mode: knob -> (min, max), and bytes of index data a candidate scan reads per vector."""
+
+    mode: str
+    knobs: dict[str, tuple[int | float, int | float]] = field(default_factory=dict)
+    bytes_per_vector: int | None = None
+    note: str = ""
+
+
+class Stores(Protocol):
+    """The stores of one part: a version's (memory-mapped) or the write segment's (in RAM)."""
+
+    size: int
+    dense: Any  # BlockStore
+    binary: Any  # BinaryStore
+    sparse_index: Any  # SparseIndex | None
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows one search scans with the same store code: `stores`, minus the dead rows in `alive`."""
+
+    stores: Stores
+    alive: AliveRows | None = None
+
+    @property
+    def live(self) -> int:
+        return self.stores.size if self.alive is None else self.alive.count
+
+
+class Query:
+    """The queries of one search, with every form a stage needs made once and shared by all parts.
+
+    unit: (nq, dim) float32 unit vectors; `version` supplies the codecs (rotation,
+    binary thresholds, sparse encoder) every part was encoded with.
+    """
+
+    def __init__(self, unit: np.ndarray, version: Any):
+        self.unit = unit
+        self.version = version
+        self._forms: dict[Any, Any] = {}
+
+    def form(self, key: Any, make: Any) -> Any:
+        """`make()` the first time `key` is asked for, then the same value."""
+        value = self._forms.get(key)
+        if value is None:
+            value = self._forms[key] = make()
+        return value
+
+    @property
+    def rotated(self) -> np.ndarray:
+        return self.form("rotated", lambda: self.version.rotation.apply(self.unit))
+
+
+class Mode:
+    """A budget mode. Subclasses set the class attributes and override what they serve."""
+
+    name: ClassVar[str]
+    budget: ClassVar[type[BudgetModel]]
+    knob: ClassVar[str | None] = None  # the size knob of its funnel stages ("dim", "active") or None
+    size_label: ClassVar[str | None] = None  # how explain names a stage's size (default: the knob)
+
+    def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
+        """The stages a budget of this mode is; a last stage with `keep` is rescored at full dim."""
+        raise NotImplementedError
+
+    def max_size(self, version: Any) -> int:
+        """The largest stage size this version serves; BudgetError if it cannot serve the mode."""
+        raise NotImplementedError
+
+    def default_size(self, version: Any) -> int:
+        return self.max_size(version)
+
+    def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """The best `keep` live rows of `part` -> rows (nq, keep) int64 (-1 pad), scores (nq, keep)
+        float32 (-inf pad), bytes of index data read per query."""
+        raise NotImplementedError
+
+    def describe(self, version: Any) -> ModeInfo | None:
+        return None
+
+    def sweep_budgets(self, version: Any) -> list[str]:
+        return []

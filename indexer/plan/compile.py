@@ -1,0 +1,50 @@
+"""A budget compiled into a plan: one candidate stage, then zero or more rescoring stages.
+
+Every budget is such a plan, so every search explains itself the same way. Stage
+sizes are checked against the version here, before any work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.modes import MODES
+from vecdial.indexer.plan.budget import AutoBudget, FunnelBudget, FunnelStage
+
+
+@dataclass(frozen=True)
+class Stage:
+    """mode: a registered mode that finds candidates (or `dense`, rescoring);
+    size: dims, bits or active units; keep: candidates out per query."""
+
+    mode: str
+    size: int
+    keep: int
+    rescore: bool
+
+    @property
+    def label(self) -> str:
+        mode = MODES[self.mode]
+        return f"{'rescore' if self.rescore else self.mode}:{mode.size_label or mode.knob}={self.size}"
+
+
+def compile_plan(budget, version, k: int) -> tuple[Stage, ...]:
+    """Stages valid for this version (each keeps at most k x its multiple), or BudgetError."""
+    if isinstance(budget, AutoBudget):
+        raise BudgetError("an auto budget must be resolved through the sweep before it is compiled")
+    stages = list(budget.stages) if isinstance(budget, FunnelBudget) else MODES[budget.mode].funnel(budget)
+    if stages[-1].keep is not None:
+        stages.append(FunnelStage(kind="dense"))
+    plan = []
+    for i, stage in enumerate(stages):
+        if i > 0 and stage.kind != "dense":
+            raise BudgetError(f"funnel stage {i + 1} is {stage.kind}: only the first stage may be {' or '.join(k for k in MODES if k not in ('dense', 'exact'))}")
+        mode = MODES[stage.kind]
+        largest = mode.max_size(version)
+        size = (getattr(stage, mode.knob) if mode.knob else None) or mode.default_size(version)
+        if not 0 < size <= largest:
+            raise BudgetError(f"{mode.knob}={size} is out of range: this collection serves {mode.knob} 1..{largest}")
+        keep = k if i == len(stages) - 1 else k * (stage.keep or 1)
+        plan.append(Stage(stage.kind, size, keep, rescore=i > 0))
+    return tuple(plan)

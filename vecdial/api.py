@@ -1,0 +1,354 @@
+"""The front door: `connect(data_dir)` -> a Database of Collections.
+
+A Collection handle is live: every search sees every write acknowledged so far
+(by this process or any other: a search first catches up with the collection's
+log and CURRENT pointer, a few `stat` calls when nothing changed). The command
+line and the HTTP service use these same objects.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from vecdial.indexer.disk.collection import Collection as CollectionDir
+from vecdial.indexer.disk.collection import list_collections, validate_name
+from vecdial.indexer.disk.sweep_file import write_sweep
+from vecdial.indexer.errors import InvalidInput, NotFound
+from vecdial.indexer.eval.evaluate import EvalRow, evaluate
+from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
+from vecdial.indexer.io.readers import Dataset, read_input
+from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.jobs.reindex import JobStatus, JobStore, ReindexJob, resolve_settings, settings_of, start_reindex
+from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_collection, drop_collection
+from vecdial.indexer.modes import ModeInfo
+from vecdial.indexer.plan.calibration import SweepPoint
+from vecdial.indexer.plan.describe import dense_costs, describe_modes
+from vecdial.indexer.plan.execute import Hits
+
+Texts = Sequence[str]
+
+
+def connect(data_dir: str | Path = "vecdial-data", *, verify_checksums: bool = False) -> "Database":
+    """Open a directory of collections (created on the first `create`)."""
+    return Database(Path(data_dir), verify_checksums=verify_checksums)
+
+
+@dataclass(frozen=True)
+class Info:
+    """What a collection holds and serves: one shape for Python, the CLI (`info --json`) and HTTP."""
+
+    name: str
+    version: str
+    size: int
+    dim: int
+    version_size: int
+    segment_size: int
+    deleted: int
+    id_kind: str
+    source_model: str | None
+    text_queries: bool
+    has_texts: bool
+    created_at: str
+    settings: dict[str, Any]
+    modes: list[ModeInfo] = field(default_factory=list)
+    dense_bytes_per_vector: dict[int, int] = field(default_factory=dict)
+    swept_on: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Database:
+    """The collections of one data directory. Handles are shared: opening a name twice
+    returns the same live collection."""
+
+    def __init__(self, data_dir: Path, verify_checksums: bool = False):
+        self.data_dir = Path(data_dir)
+        self.verify_checksums = verify_checksums
+        self._open: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+        self._jobs = JobStore(self.data_dir)
+
+    def list(self) -> list[str]:
+        """Names of the collections in the directory, sorted."""
+        return list_collections(self.data_dir)
+
+    def open(self, name: str) -> "Collection":
+        """The named collection; NotFound if there is none."""
+        validate_name(name)
+        with self._lock:
+            handle = self._open.get(name)
+            if handle is None:
+                handle = self._open[name] = Collection(self, LiveCollection.open(self.data_dir, name, self.verify_checksums))
+        return handle
+
+    def create(
+        self,
+        name: str,
+        vectors: np.ndarray | None = None,
+        *,
+        texts: Texts | None = None,
+        ids: Sequence | np.ndarray | None = None,
+        path: str | Path | None = None,
+        format: str | None = None,
+        source_model: str | None = None,
+        settings: BuildSettings | dict | None = None,
+        replace: bool = False,
+        show_progress: bool = True,
+    ) -> "Collection":
+        """Build a collection from vectors (n, dim), from texts alone (encoded with the bundled
+        model), or from a file (`path`: .npy, .fvecs, .parquet, .jsonl of texts).
+
+        ids: one per row (default 0..n-1); texts given with vectors are stored and
+        returned with hits. replace=True builds a new version over an existing
+        collection (its writes since the last version are dropped); otherwise an
+        existing name is AlreadyExists.
+        """
+        dataset = _dataset(vectors, texts, ids, path, format, source_model, show_progress)
+        build = _settings(settings)
+        collection = CollectionDir(self.data_dir, name)
+        if replace and collection.exists():
+            collection.build(dataset, build, show_progress=show_progress)
+        else:
+            create_collection(collection, dataset, build, show_progress=show_progress)
+        return self.open(name)
+
+    def drop(self, name: str) -> None:
+        """Delete a collection, its versions and its log; refused while a reindex of it runs."""
+        drop_collection(CollectionDir(self.data_dir, name))
+        with self._lock:
+            self._open.pop(name, None)
+
+    def job(self, job_id: str) -> JobStatus:
+        """A reindex job's status, whichever process runs it."""
+        return self._jobs.load(job_id)
+
+    def jobs(self, limit: int = 100) -> list[JobStatus]:
+        return self._jobs.list(limit)
+
+    def forget(self, name: str) -> None:
+        """Drop this process's handle (after the collection was dropped elsewhere)."""
+        with self._lock:
+            self._open.pop(name, None)
+
+
+class Collection:
+    """One live collection: search, write, sweep, reindex, describe."""
+
+    def __init__(self, db: Database, live: LiveCollection):
+        self.db = db
+        self.live = live
+
+    @property
+    def name(self) -> str:
+        return self.live.name
+
+    def __repr__(self) -> str:
+        return f"<vecdial.Collection {self.name!r} ({self.live.snapshot().size} items)>"
+
+    def search(
+        self,
+        queries: str | Texts | np.ndarray,
+        k: int = 10,
+        budget: Any = "exact",
+        *,
+        with_text: bool = False,
+        threads: int | None = None,
+    ) -> Hits:
+        """The best k live items per query under the budget.
+
+        queries: a text, a list of texts (encoded with the bundled model), a vector
+        (dim,) or a matrix (nq, dim). budget: string form (`binary:rescore=10`),
+        JSON form or a budget model. threads: native threads for a batch (a single
+        query always runs on one).
+        """
+        self.live.refresh()
+        snapshot = self.live.snapshot()
+        if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
+            queries = self.encode([queries] if isinstance(queries, str) else list(queries))
+        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads)
+
+    def encode(self, texts: Texts) -> np.ndarray:
+        """(len(texts), dim) float32 unit vectors, for a collection built with the bundled model."""
+        from vecdial.models.encoder import MODEL_NAME, encode_texts
+
+        source = self.live.snapshot().version.manifest.source_model
+        if source != MODEL_NAME:
+            raise InvalidInput(
+                f"collection {self.name!r} holds vectors from {source or 'an unknown model'}, not the bundled "
+                f"{MODEL_NAME}, so it cannot encode text: send vectors instead"
+            )
+        if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+            raise InvalidInput("query text is empty: send words to search for")
+        return encode_texts(list(texts))
+
+    def upsert(self, ids: Sequence, vectors: np.ndarray | None = None, *, texts: Sequence[str | None] | None = None) -> WriteResult:
+        """Add or replace items by id; durable (fsynced) and searchable when this returns.
+        Without vectors, `texts` are encoded with the bundled model."""
+        if vectors is None:
+            if texts is None or any(t is None for t in texts):
+                raise InvalidInput("send vectors, or a text for every item to encode")
+            vectors = self.encode(list(texts))  # type: ignore[arg-type]
+        self.live.refresh()
+        return self.live.upsert(list(ids), vectors, list(texts) if texts is not None else None)
+
+    def delete(self, ids: Sequence) -> WriteResult:
+        """Remove items by id (unknown ids are ignored); durable when this returns."""
+        self.live.refresh()
+        return self.live.delete(list(ids))
+
+    def sweep(
+        self,
+        queries: str | np.ndarray = "documents",
+        *,
+        n: int = 300,
+        budgets: list[str] | None = None,
+        show_progress: bool = True,
+    ) -> list[SweepPoint]:
+        """Measure recall@10 and one-query latency of many budgets, store the result beside the
+        version and serve `auto` budgets from it. queries: "documents" (n stored vectors, each
+        leaving itself out), "demo" (the shipped demo queries) or an (nq, dim) array."""
+        self.live.refresh()
+        snapshot = self.live.snapshot()
+        version = snapshot.version
+        exclude = None
+        if isinstance(queries, str) and queries == "documents":
+            exclude, matrix = sample_documents(version, n)
+            source = f"documents ({len(matrix)} stored vectors)"
+        elif isinstance(queries, str) and queries == "demo":
+            from vecdial.indexer.io.demo import demo_embeddings
+
+            matrix, source = demo_embeddings(show_progress=show_progress)[1], "demo queries"
+        elif isinstance(queries, str):
+            raise InvalidInput(f"queries={queries!r}: use 'documents', 'demo' or an array of query vectors")
+        else:
+            matrix, source = np.asarray(queries, dtype=np.float32), f"user queries ({len(queries)})"
+        points = run_sweep(snapshot.view, matrix, budgets or candidate_budgets(version), exclude, show_progress=show_progress)
+        write_sweep(version.path, points, f"{source}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        self.live.sweep_changed()
+        return points
+
+    def evaluate(self, queries: np.ndarray, budgets: list | None = None, qrels: list[dict] | None = None) -> list[EvalRow]:
+        """Recall@10/@100 against exact search (and nDCG/MRR@10 with relevance judgments) per budget."""
+        self.live.refresh()
+        view = self.live.snapshot().view
+        return evaluate(view, np.asarray(queries, dtype=np.float32), budgets or candidate_budgets(view.version), qrels)
+
+    def reindex(self, settings: BuildSettings | dict | None = None, *, wait: bool = False, show_progress: bool = True) -> "Job":
+        """Rebuild with new settings beside the serving version, then swap atomically.
+        Searches and writes go on meanwhile. wait=True blocks (with a progress bar)."""
+        changes = settings if isinstance(settings, dict) else _changes(settings)
+        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self.live))
+        job.start()
+        if wait:
+            job.wait(show_progress=show_progress)
+        return job
+
+    def info(self) -> Info:
+        self.live.refresh()
+        snapshot = self.live.snapshot()
+        version, manifest = snapshot.version, snapshot.version.manifest
+        from vecdial.models.encoder import MODEL_NAME
+
+        return Info(
+            name=self.name,
+            version=snapshot.version_name,
+            size=snapshot.size,
+            dim=version.dim,
+            version_size=version.size,
+            segment_size=snapshot.segment.live,
+            deleted=len(snapshot.dead_rows),
+            id_kind=manifest.id_kind,
+            source_model=manifest.source_model,
+            text_queries=manifest.source_model == MODEL_NAME,
+            has_texts=manifest.has_texts,
+            created_at=manifest.created_at,
+            settings=asdict(settings_of(manifest)),
+            modes=describe_modes(version, swept=snapshot.view.sweep is not None),
+            dense_bytes_per_vector=dense_costs(version),
+            swept_on=snapshot.view.sweep_source,
+        )
+
+
+class Job:
+    """A reindex running in a background thread of this process."""
+
+    def __init__(self, job: ReindexJob):
+        self._job = job
+
+    @property
+    def id(self) -> str:
+        return self._job.id
+
+    @property
+    def status(self) -> JobStatus:
+        return self._job.status
+
+    def start(self) -> None:
+        self._job.start()
+
+    def cancel(self) -> None:
+        """Stop at the next batch; the serving version stays."""
+        self._job.cancel()
+
+    def wait(self, timeout: float | None = None, *, show_progress: bool = True) -> JobStatus:
+        """Block until the job ends (or `timeout` seconds pass); Ctrl-C cancels it."""
+        from tqdm.auto import tqdm
+
+        thread = self._job.thread
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with tqdm(total=100, desc=f"reindex {self._job.collection.name}", unit="%", disable=not show_progress) as bar:
+            try:
+                while thread is not None and thread.is_alive():
+                    thread.join(0.2)
+                    bar.n = int(self.status.progress * 100)
+                    bar.set_postfix_str(self.status.phase, refresh=True)
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+            except KeyboardInterrupt:
+                self.cancel()
+                if thread is not None:
+                    thread.join()
+                raise
+        return self.status
+
+
+def _dataset(vectors, texts, ids, path, fmt, source_model, show_progress: bool) -> Dataset:
+    if path is not None:
+        if vectors is not None or texts is not None:
+            raise InvalidInput("give either a file path or vectors/texts, not both")
+        return read_input(Path(path), fmt, show_progress=show_progress)
+    if vectors is None:
+        if not texts:
+            raise InvalidInput("give vectors, texts to encode, or a file path")
+        from vecdial.models.encoder import MODEL_NAME, encode_texts
+
+        vectors, source_model = encode_texts(list(texts), show_progress=show_progress), MODEL_NAME
+    matrix = np.asarray(vectors)
+    if matrix.ndim != 2:
+        raise InvalidInput(f"vectors must be a (n, dim) matrix, got shape {matrix.shape}")
+    id_array = np.arange(len(matrix)) if ids is None else np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids)
+    if id_array.dtype.kind not in "iuU":
+        raise InvalidInput("ids must be all integers or all strings")
+    return Dataset(id_array, matrix, list(texts) if texts is not None else None, source_model=source_model)
+
+
+def _settings(settings: BuildSettings | dict | None) -> BuildSettings:
+    if settings is None:
+        return BuildSettings()
+    if isinstance(settings, dict):
+        return resolve_settings(BuildSettings(), settings)
+    return settings
+
+
+def _changes(settings: BuildSettings | None) -> dict:
+    return {} if settings is None else {key: value for key, value in asdict(settings).items()}
+
+
+__all__ = ["Collection", "Database", "Info", "Job", "connect", "NotFound"]

@@ -42,16 +42,19 @@ def limit_blas_threads(count: int = 1) -> None:
             _blas_limited = True
 
 
+def single_threaded() -> None:
+    """Make this thread's next search single-threaded: two attribute reads once set."""
+    if not _blas_limited:
+        limit_blas_threads(1)
+    set_omp_threads(1)
+
+
 @contextmanager
-def search_threads(threads: int | None) -> Iterator[None]:
-    """Run one search with `threads` native threads (None or 1: single-threaded)."""
-    limit_blas_threads(1)
-    if not threads or threads <= 1:
-        set_omp_threads(1)
-        yield
-        return
+def search_threads(threads: int) -> Iterator[None]:
+    """Run one batch search with `threads` native threads, then back to one."""
     from threadpoolctl import threadpool_limits
 
+    limit_blas_threads(1)
     set_omp_threads(threads)
     try:
         with threadpool_limits(threads, user_api="blas"):

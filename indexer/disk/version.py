@@ -40,6 +40,7 @@ class Version:
     binary: BinaryStore
     sparse: SparseStore | None = None
     _text_offsets: np.ndarray | None = field(default=None, repr=False)
+    plans: dict = field(default_factory=dict, repr=False)  # compiled plans, see plan.compile.compile_cached
 
     @property
     def dim(self) -> int:

@@ -101,6 +101,7 @@ class LiveCollection:
         self._opening = threading.Lock()  # one reader thread opens a swapped-in version at a time
         self._commit: GroupCommit[WalRecord, WriteResult] = GroupCommit(self._flush)
         self._key: tuple[str, int] | None = None
+        self._current_file = str(collection.path / CURRENT_FILE)  # stat on every refresh
         self.reloads = 0
         stamp = self._current_stamp()
         key = self._current_key()
@@ -274,18 +275,19 @@ class LiveCollection:
 
     def _sweep_stamp(self) -> int | None:
         try:
-            return sweep_path(self._version.path).stat().st_mtime_ns
+            return os.stat(self._sweep_file).st_mtime_ns
         except FileNotFoundError:
             return None
 
     def _load_sweep(self) -> None:
+        self._sweep_file = str(sweep_path(self._version.path))
         self._sweep_seen = self._sweep_stamp()
         self._sweep = read_sweep(self._version.path) if self._sweep_seen is not None else None
 
     def _current_stamp(self) -> tuple:
         """Changes whenever CURRENT is replaced (by rename: a new inode)."""
         try:
-            st = os.stat(self.collection.path / CURRENT_FILE)
+            st = os.stat(self._current_file)
         except FileNotFoundError:
             raise NotFound(f"collection {self.name!r} does not exist (dropped?)") from None
         return (st.st_ino, st.st_mtime_ns, st.st_size)

@@ -99,11 +99,12 @@ class WriteAheadLog:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._path = str(self.path)  # os.stat on a str: every search's refresh asks for the size
 
     def size(self) -> int:
         """Bytes on disk now (0 when nothing was ever written)."""
         try:
-            return self.path.stat().st_size
+            return os.stat(self._path).st_size
         except FileNotFoundError:
             return 0
 

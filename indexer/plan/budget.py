@@ -28,11 +28,11 @@ class FunnelBudget(BudgetModel):
     """Adaptive retrieval: a cheap shortlist, then dense rescoring at growing dims."""
 
     mode: Literal["funnel"] = "funnel"
-    stages: list[FunnelStage] = Field(min_length=1, max_length=8)
+    stages: tuple[FunnelStage, ...] = Field(min_length=1, max_length=8)
 
     @field_validator("stages")
     @classmethod
-    def _known_kinds(cls, stages: list[FunnelStage]) -> list[FunnelStage]:
+    def _known_kinds(cls, stages: tuple[FunnelStage, ...]) -> tuple[FunnelStage, ...]:
         for stage in stages:
             if stage.kind not in _STAGE_KINDS:
                 raise ValueError(f"unknown stage kind {stage.kind!r}: use one of {', '.join(_STAGE_KINDS)}")

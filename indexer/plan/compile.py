@@ -29,6 +29,21 @@ class Stage:
         return f"{'rescore' if self.rescore else self.mode}:{mode.size_label or mode.knob}={self.size}"
 
 
+PLAN_CACHE_SIZE = 256
+
+
+def compile_cached(budget, version, k: int) -> tuple[Stage, ...]:
+    """compile_plan, remembered per version: a plan depends only on (budget, version, k),
+    and services repeat the same few budgets."""
+    cache = version.plans
+    plan = cache.get((budget, k))
+    if plan is None:
+        if len(cache) >= PLAN_CACHE_SIZE:
+            cache.clear()
+        plan = cache[(budget, k)] = compile_plan(budget, version, k)
+    return plan
+
+
 def compile_plan(budget, version, k: int) -> tuple[Stage, ...]:
     """Stages valid for this version (each keeps at most k x its multiple), or BudgetError."""
     if isinstance(budget, AutoBudget):

@@ -11,6 +11,7 @@ returns k hits whenever k live items exist.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,10 +19,10 @@ import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.modes import MODES, Part, Query
-from vecdial.indexer.native import search_threads
+from vecdial.indexer.native import search_threads, single_threaded
 from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
-from vecdial.indexer.plan.compile import compile_plan
+from vecdial.indexer.plan.compile import compile_cached
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.topk import topk
 from vecdial.indexer.vectors import as_query_matrix, normalize_rows
@@ -119,9 +120,12 @@ def search(view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", 
     version = view.version
     requested = parse_budget(budget)
     used = resolve_budget(requested, view.sweep)
-    plan = compile_plan(used, version, k)
+    plan = compile_cached(used, version, k)
     unit = normalize_rows(as_query_matrix(queries, version.dim), "query")
-    with search_threads(threads if len(unit) > 1 else None):
+    if threads is None or threads <= 1 or len(unit) == 1:
+        single_threaded()
+        return _run(view, plan, Query(unit, version), k, requested, used, with_text)
+    with search_threads(threads):
         return _run(view, plan, Query(unit, version), k, requested, used, with_text)
 
 
@@ -178,12 +182,15 @@ def _ids(view: View, rows: np.ndarray) -> np.ndarray:
     """rows (nq, k): version rows, then segment rows from version.size on; -1 pads."""
     version = view.version
     int_ids = version.manifest.id_kind == "int"
+    in_segment = rows >= version.size
+    if not in_segment.any() and rows.size and rows.min() >= 0:  # the common case: all found in the version
+        picked = version.ids[rows]
+        return np.asarray(picked, dtype=np.int64) if int_ids else picked.astype(object)
     out = np.full(rows.shape, -1 if int_ids else None, dtype=np.int64 if int_ids else object)
-    in_version = (rows >= 0) & (rows < version.size)
+    in_version = (rows >= 0) & ~in_segment
     if in_version.any():
         picked = np.asarray(version.ids[rows[in_version]])
         out[in_version] = picked if int_ids else picked.astype(object)
-    in_segment = rows >= version.size
     if in_segment.any():
         seg_ids = view.segment.ids
         out[in_segment] = [seg_ids[r] for r in (rows[in_segment] - version.size).tolist()]
@@ -207,6 +214,7 @@ def _nothing(nq: int) -> tuple[np.ndarray, np.ndarray, int]:
     return np.zeros((nq, 0), dtype=np.int64), np.zeros((nq, 0), dtype=np.float32), 0
 
 
+@lru_cache(maxsize=1024)
 def _describe(requested, used) -> str:
     """The budget as run; an auto budget shows what it resolved to."""
     if requested is used:

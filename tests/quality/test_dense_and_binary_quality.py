@@ -12,6 +12,8 @@ import pytest
 
 from vecdial.indexer.eval.metrics import ndcg_at_k, recall_at_k
 
+pytestmark = pytest.mark.quality  # measured floors: the slower set, which CI runs too
+
 
 @pytest.fixture(scope="module")
 def queries(demo_vectors):

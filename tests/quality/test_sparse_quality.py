@@ -14,6 +14,8 @@ from vecdial.indexer.eval.metrics import recall_at_k
 import vecdial
 from vecdial.indexer.jobs.sparse_build import SparseSettings
 
+pytestmark = pytest.mark.quality  # measured floors: the slower set, which CI runs too
+
 
 @pytest.fixture(scope="module")
 def sparse_searcher(tmp_path_factory, demo_dataset) -> vecdial.Collection:

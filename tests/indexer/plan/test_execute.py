@@ -1,0 +1,69 @@
+"""The one executor: exact means exact, parts merge into one ranking, deletions never cost hits,
+and single queries stay on one native thread."""
+
+import threading
+
+import faiss
+import numpy as np
+import pytest
+
+from vecdial.indexer.plan.execute import View, search
+
+BUDGETS = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
+
+
+@pytest.fixture(scope="module")
+def view(demo_collection):
+    version = demo_collection.open()
+    return View(version, version.name)
+
+
+def test_exact_equals_brute_force_cosine_on_real_vectors(view, demo_dataset, demo_vectors):
+    queries = demo_vectors[1][:50]
+    hits = search(view, queries, k=10, budget="exact")
+    docs = np.asarray(demo_dataset.vectors)
+    brute = queries @ docs.T
+    best = np.argsort(-brute, axis=1)[:, :10]
+    np.testing.assert_allclose(hits.scores, np.take_along_axis(brute, best, axis=1), atol=1e-5)
+    assert (hits.ids == demo_dataset.ids[best]).mean() > 0.999  # ties aside
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_hits_are_best_first_with_one_row_per_query(view, demo_vectors, budget):
+    hits = search(view, demo_vectors[1][:20], k=7, budget=budget)
+    assert hits.ids.shape == hits.scores.shape == (20, 7)
+    assert (np.diff(hits.scores, axis=1) <= 1e-6).all()
+    assert (hits.found == 7).all() and len(hits) == 20 and len(hits[3]) == 7
+
+
+def test_a_stored_vector_finds_itself_first_in_every_mode(view, demo_dataset):
+    for budget in BUDGETS:
+        assert search(view, demo_dataset.vectors[123], k=1, budget=budget).ids[0, 0] == demo_dataset.ids[123]
+
+
+def test_k_above_the_collection_size_returns_every_item_once(tiny_data_dir, live):
+    hits = live.search(np.asarray(live.snapshot().version.dense.blocks[0, 0:1, :1].repeat(384, axis=1)) + 0.01, k=1000)
+    assert hits.found[0] == 300 and len(set(hits.id_lists()[0])) == 300
+
+
+def test_a_single_query_never_starts_a_thread_team(view, demo_vectors):
+    seen = []
+
+    def one_query() -> None:
+        faiss.omp_set_num_threads(2)
+        search(view, demo_vectors[1][0], k=10, budget="binary:rescore=10")
+        seen.append(faiss.omp_get_max_threads())
+        search(view, demo_vectors[1][:64], k=10, budget="exact", threads=2)
+        seen.append(faiss.omp_get_max_threads())
+
+    worker = threading.Thread(target=one_query)
+    worker.start()
+    worker.join()
+    assert seen == [1, 1], "one query runs on one thread; a batch's threads are given back"
+
+
+def test_a_batch_with_threads_answers_like_one_thread(view, demo_vectors):
+    queries = demo_vectors[1][:200]
+    one = search(view, queries, k=10, budget="binary:rescore=10")
+    two = search(view, queries, k=10, budget="binary:rescore=10", threads=2)
+    assert one.id_lists() == two.id_lists()

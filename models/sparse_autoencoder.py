@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vecdial.models.torch_threads import encoding_threads, torch_threads
+
 WEIGHTS_FILE = "sae_weights.npz"
 FORMAT_VERSION = 1
 GATHER_MAX_K = 16
@@ -160,7 +162,7 @@ class SparseAutoencoder(nn.Module):
     # ------------------------------------------------------------------ numpy
     @torch.no_grad()
     def encode_topk(
-        self, x: np.ndarray, k: int | None = None, batch_size: int = 4096
+        self, x: np.ndarray, k: int | None = None, batch_size: int = 4096, threads: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Sparse codes of embeddings, each row's units sorted by value descending.
 
@@ -168,6 +170,9 @@ class SparseAutoencoder(nn.Module):
         The first ``active`` columns are the code's top-``active`` units, so an
         index built at ``k`` serves any smaller budget by truncation. Units
         zeroed by the ReLU keep value 0 (their index is then arbitrary).
+        threads: torch threads for the call, restored after. None: one thread
+        for fewer than ``SMALL_BATCH`` (64) rows, a few queries being too little
+        work to share; else ``OMP_NUM_THREADS`` if set, else torch's current count.
         """
         k = self._check_k(self.k if k is None else k)
         x = np.asarray(x)
@@ -181,12 +186,13 @@ class SparseAutoencoder(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            for start in range(0, n, batch_size):
-                # A copy: x may be a read-only memory map, which torch will not wrap.
-                xb = torch.from_numpy(np.array(x[start : start + batch_size], dtype=np.float32))
-                idx, val = self.topk(self.pre_activations(xb), k)
-                out_idx[start : start + len(xb)] = idx.numpy()
-                out_val[start : start + len(xb)] = val.numpy()
+            with torch_threads(encoding_threads(n, threads)):
+                for start in range(0, n, batch_size):
+                    # A copy: x may be a read-only memory map, which torch will not wrap.
+                    xb = torch.from_numpy(np.array(x[start : start + batch_size], dtype=np.float32))
+                    idx, val = self.topk(self.pre_activations(xb), k)
+                    out_idx[start : start + len(xb)] = idx.numpy()
+                    out_val[start : start + len(xb)] = val.numpy()
         finally:
             self.train(was_training)
         return out_idx, out_val

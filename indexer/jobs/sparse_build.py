@@ -62,10 +62,15 @@ def build_sparse(
     settings: SparseSettings,
     show_progress: bool = True,
     batch_size: int = 8192,
+    threads: int | None = None,
 ) -> dict:
     """Train on up to train_size of vectors (N, dim) (or the codec sample when it already
     holds them all), encode all vectors, write postings.
 
+    threads: torch threads for training and encoding (None: OMP_NUM_THREADS if set, else
+    torch's current count); the caller's count is restored afterwards. Not part of the
+    manifest: it belongs to the machine, not the index (training is reproducible for a
+    given seed and thread count).
     Returns the manifest entry: model config and a training summary.
     """
     from vecdial.models.train_sparse import TrainConfig, train_sparse_autoencoder
@@ -81,6 +86,7 @@ def build_sparse(
         flops_coef=settings.flops_coef,
         time_limit_s=settings.time_limit_s,
         seed=settings.seed,
+        threads=threads,
     )
     model, report = train_sparse_autoencoder(training, config=config, show_progress=show_progress)
     n = len(vectors)
@@ -90,7 +96,7 @@ def build_sparse(
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             unit = normalize_rows(np.asarray(vectors[start:stop], dtype=np.float32))
-            indices[start:stop], values[start:stop] = model.encode_topk(unit, model.k)
+            indices[start:stop], values[start:stop] = model.encode_topk(unit, model.k, threads=threads)
             progress.update(stop - start)
     for name, array in build_postings(indices, values, model.hidden).items():
         np.save(out / name, array)

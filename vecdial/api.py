@@ -24,7 +24,8 @@ from vecdial.indexer.eval.evaluate import EvalRow, evaluate
 from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
 from vecdial.indexer.io.readers import Dataset, read_input
 from vecdial.indexer.jobs.build import BuildSettings
-from vecdial.indexer.jobs.reindex import JobStatus, JobStore, ReindexJob, resolve_settings, settings_of, start_reindex
+from vecdial.indexer.jobs.reindex import ReindexJob, resolve_settings, settings_of, start_reindex
+from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_collection, drop_collection
 from vecdial.indexer.modes import ModeInfo
 from vecdial.indexer.plan.calibration import SweepPoint

@@ -20,139 +20,100 @@ the others; the job checks both between batches.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import re
 import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.disk.atomic import write_text_atomic
-from vecdial.indexer.jobs.build import build_version
+from vecdial.indexer.jobs.build import BuildSettings, build_version
 from vecdial.indexer.disk.collection import Collection
-from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
+from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, VecdialError
 from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
-from vecdial.indexer.disk.locks import FileLock, is_locked
+from vecdial.indexer.disk.locks import FileLock
+from vecdial.indexer.disk.manifest import Manifest
 from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.jobs.store import JobStateName, JobStatus, JobStore
 from vecdial.indexer.plan.execute import View, search
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.jobs.sparse_build import SparseSettings
 from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.live.wal import WAL_SUFFIX, WriteAheadLog, wal_path
 
 log = logging.getLogger("vecdial.jobs")
 
-JOBS_DIR = ".jobs"
 EXPORT_PREFIX = ".reindex-"
-KEEP_FINISHED_JOBS = 200
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 REPORT_EVERY_S = 0.25
 VALIDATION_QUERIES = 32
 
-JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-FINISHED = ("succeeded", "failed", "cancelled")
 # Share of the progress bar each phase fills.
 PHASES = {"snapshot": (0.0, 0.02), "export": (0.02, 0.25), "build": (0.25, 0.9), "validate": (0.9, 0.97), "swap": (0.97, 1.0)}
+SETTING_CHOICES = {
+    "rotation": ("pca", "identity"),
+    "dtype": ("float32", "float16"),
+    "binary_index": ("flat", "hnsw"),
+}
 
 
 class JobCancelled(Exception):
     """Raised inside a job when cancellation was asked for; never leaves the job."""
 
 
-@dataclass
-class JobStatus:
-    """What a job is doing, as every process sees it."""
-
-    id: str
-    collection: str
-    settings: dict[str, Any]
-    kind: str = "reindex"
-    state: JobStateName = "queued"
-    phase: str = "queued"
-    progress: float = 0.0
-    message: str = ""
-    from_version: str | None = None
-    to_version: str | None = None
-    vectors: int | None = None
-    created_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    finished_at: float | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED
+def settings_of(manifest: Manifest) -> BuildSettings:
+    """The build settings a version was made with (what a reindex changes from)."""
+    sparse = None
+    if manifest.sparse is not None and isinstance(manifest.sparse.get("settings"), dict):
+        sparse = SparseSettings(**manifest.sparse["settings"])
+    return BuildSettings(
+        rotation=manifest.rotation,
+        block=manifest.dense.block,
+        dtype=manifest.dense.dtype,
+        binary_center=manifest.binary.center,
+        binary_index=manifest.binary.index,
+        sparse=sparse,
+    )
 
 
-class JobStore:
-    """Job statuses on disk, one JSON file each, written atomically."""
+def resolve_settings(base: BuildSettings, changes: dict[str, Any]) -> BuildSettings:
+    """base with `changes` applied; InvalidInput naming any unknown setting or bad value.
 
-    def __init__(self, data_dir: Path):
-        self.dir = Path(data_dir) / JOBS_DIR
-
-    def lock_path(self, job_id: str) -> Path:
-        return self.dir / f"{job_id}.lock"
-
-    def save(self, status: JobStatus) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.dir / f"{status.id}.json", json.dumps(dataclasses.asdict(status)))
-
-    def load(self, job_id: str) -> JobStatus:
-        if not JOB_ID.fullmatch(job_id):
-            raise NotFound(f"job {job_id!r} does not exist (job ids are 32 hex digits)")
-        try:
-            raw = json.loads((self.dir / f"{job_id}.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotFound(f"job {job_id!r} does not exist") from None
-        status = JobStatus(**raw)
-        if not status.finished and not is_locked(self.lock_path(job_id)):
-            status.state, status.message = "failed", "the process running this job exited before it finished"
-            status.finished_at = status.finished_at or time.time()
-        return status
-
-    def list(self, limit: int = 100) -> list[JobStatus]:
-        """Newest first."""
-        if not self.dir.is_dir():
-            return []
-        statuses = []
-        for path in self.dir.glob("*.json"):
-            try:
-                statuses.append(self.load(path.stem))
-            except (NotFound, ValueError, TypeError):
-                continue
-        return sorted(statuses, key=lambda s: s.created_at, reverse=True)[:limit]
-
-    def request_cancel(self, job_id: str) -> JobStatus:
-        status = self.load(job_id)
-        if not status.finished:
-            (self.dir / f"{job_id}.cancel").touch()
-        return status
-
-    def cancel_requested(self, job_id: str) -> bool:
-        return (self.dir / f"{job_id}.cancel").exists()
-
-    def prune(self, keep: int = KEEP_FINISHED_JOBS) -> None:
-        """Forget the oldest finished jobs beyond `keep`."""
-        finished = [s for s in self.list(limit=10**9) if s.finished]
-        for status in finished[keep:]:
-            for suffix in (".json", ".lock", ".cancel"):
-                (self.dir / f"{status.id}{suffix}").unlink(missing_ok=True)
+    `sparse` takes False (no sparse codes) or a dict of SparseSettings fields,
+    applied over the base's sparse settings (or the defaults).
+    """
+    known = {f.name for f in dataclasses.fields(BuildSettings)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise InvalidInput(f"unknown reindex setting(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
+    for name, choices in SETTING_CHOICES.items():
+        if name in changes and changes[name] not in choices:
+            raise InvalidInput(f"{name}={changes[name]!r} is not valid: use one of {', '.join(choices)}")
+    for name in ("block", "sample_size", "batch_size"):
+        if name in changes and (not isinstance(changes[name], int) or changes[name] <= 0):
+            raise InvalidInput(f"{name}={changes[name]!r} is not valid: use a positive integer")
+    changes = dict(changes)
+    if "sparse" in changes:
+        changes["sparse"] = _sparse_settings(base.sparse, changes["sparse"])
+    return dataclasses.replace(base, **changes)
 
 
-# Until vecdial/api.py moves to BuildSettings.from_manifest(...).model_dump() and
-# BuildSettings.changed: it calls dataclasses.asdict on what settings_of returns.
-_SettingsRecord = dataclasses.make_dataclass("_SettingsRecord", list(BuildSettings.model_fields), frozen=True)
-resolve_settings = BuildSettings.changed
-
-
-def settings_of(manifest: Any) -> Any:
-    """BuildSettings.from_manifest as a plain dataclass; remove with its last caller."""
-    return _SettingsRecord(**BuildSettings.from_manifest(manifest).model_dump())
+def _sparse_settings(base: SparseSettings | None, change: Any) -> SparseSettings | None:
+    if change is None or change is False:
+        return None
+    if isinstance(change, SparseSettings):
+        return change
+    if change is True:
+        change = {}
+    if not isinstance(change, dict):
+        raise InvalidInput(f"sparse={change!r} is not valid: use false, or an object of sparse settings")
+    known = {f.name for f in dataclasses.fields(SparseSettings)}
+    unknown = sorted(set(change) - known)
+    if unknown:
+        raise InvalidInput(f"unknown sparse setting(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
+    return dataclasses.replace(base or SparseSettings(), **change)
 
 
 class ReindexJob:
@@ -200,8 +161,8 @@ class ReindexJob:
             live = self.live or LiveCollection(self.collection)
             live.refresh()  # every write acknowledged so far, by any process
             snapshot = live.snapshot()
-            settings = BuildSettings.from_manifest(snapshot.version.manifest).changed(self.changes)
-            self._update(from_version=snapshot.version_name, settings=settings.model_dump())
+            settings = resolve_settings(settings_of(snapshot.version.manifest), self.changes)
+            self._update(from_version=snapshot.version_name, settings=dataclasses.asdict(settings))
             export = self.collection.path / f"{EXPORT_PREFIX}{self.id}.npy"
             exported = self._export(snapshot, export)
             reads = len(exported.ids) + min(len(exported.ids), settings.sample_size)  # the sample, then every batch
@@ -333,7 +294,7 @@ def start_reindex(
     """
     collection = Collection(data_dir, name)
     collection.current_version_name()  # NotFound early
-    BuildSettings().changed(changes)
+    resolve_settings(BuildSettings(), changes)
     job = ReindexJob(collection, changes, store or JobStore(data_dir), on_update, live)
     if not job._collection_lock.acquire(blocking=False):  # held until the job ends
         running = [s.id for s in job.store.list() if s.collection == name and not s.finished]

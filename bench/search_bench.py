@@ -28,12 +28,11 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from vecdial.indexer.plan.budget import parse_budget
-from vecdial.indexer.jobs.build import BuildSettings
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.eval.metrics import ndcg_at_k, recall_at_k
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.plan.execute import Searcher, compile_plan
-from vecdial.indexer.jobs.sparse_build import SparseSettings
+from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
 
 BUDGETS = {
     "pca": [
@@ -123,7 +122,7 @@ def build(cache: Path, data: BenchSet, kind: str) -> Searcher:
     if not collection.exists():
         settings = BuildSettings(
             rotation="identity" if kind == "plain" else "pca",
-            sparse=SparseSettings(k=64) if kind == "sparse" else None,
+            sparse=SparseSettings(max_active=64) if kind == "sparse" else None,
         )
         collection.build(Dataset(data.doc_ids, data.docs), settings)
     searcher = Searcher(collection.open(verify_checksums=False))

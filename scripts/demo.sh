@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 VECDIAL_DATA_DIR=${VECDIAL_DATA_DIR:-vecdial-data}
-.venv/bin/vecdial build --demo --sparse --sparse-hidden-mult 4
+.venv/bin/vecdial build --demo --sparse --hidden-mult 4
 .venv/bin/vecdial eval --collection demo
 .venv/bin/vecdial sweep --collection demo
 .venv/bin/vecdial search --collection demo --text "parse a date string" --budget binary:rescore=10

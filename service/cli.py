@@ -11,16 +11,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import numpy as np
 
 import vecdial
 
-from vecdial.indexer.jobs.build import BuildSettings
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import InvalidInput, VecdialError
 from vecdial.indexer.io.readers import FORMATS, Dataset, read_input
-from vecdial.indexer.jobs.sparse_build import SparseSettings
+from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, flat_changes
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
 
@@ -52,15 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--demo", action="store_true", help="build from the demo corpus shipped with vecdial")
     build.add_argument("-c", "--collection", help="collection name (default: the input's file stem, or 'demo')")
     build.add_argument("--format", choices=FORMATS, help="input format (default: from the file suffix)")
-    build.add_argument("--rotation", choices=["pca", "identity"], default="pca", help="learned PCA rotation makes any model truncatable (default pca)")
-    build.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="precision of the full-vector store")
-    build.add_argument("--block", type=int, default=32, help="dims per column block of the dense store")
-    build.add_argument("--binary-center", action="store_true", help="binarize around per-dim medians instead of zero")
-    build.add_argument("--binary-index", choices=["flat", "hnsw"], default="flat", help="FAISS binary index for the Hamming shortlist")
-    build.add_argument("--sparse", action="store_true", help="also learn sparse codes (CSR autoencoder) for sparse:active=N budgets")
-    build.add_argument("--sparse-k", type=int, default=32, help="active units per sparse code; any budget up to it is served")
-    build.add_argument("--sparse-hidden-mult", type=int, default=8, help="sparse code width as a multiple of the dim")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_settings_flags(build, show_defaults=True)
     build.set_defaults(run=_build)
 
     search = commands.add_parser("search", help="search a collection with a budget")
@@ -91,19 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--verify", action="store_true", help="also verify every file's checksum")
     info.set_defaults(run=_info)
 
-    reindex = commands.add_parser("reindex", help="rebuild a collection with new compression settings, then swap it in (safe while serving)")
+    reindex = commands.add_parser(
+        "reindex",
+        help="rebuild a collection with new compression settings, then swap it in (safe while serving)",
+        description="Rebuild a collection with new compression settings, then swap it in. Settings not given keep their current value.",
+    )
     reindex.add_argument("-c", "--collection", required=True)
-    reindex.add_argument("--rotation", choices=["pca", "identity"], help="default: keep the current setting (same for every option)")
-    reindex.add_argument("--dtype", choices=["float32", "float16"])
-    reindex.add_argument("--block", type=int)
-    reindex.add_argument("--binary-center", action=argparse.BooleanOptionalAction, default=None)
-    reindex.add_argument("--binary-index", choices=["flat", "hnsw"])
-    reindex.add_argument("--sample-size", type=int)
-    reindex.add_argument("--seed", type=int)
-    reindex.add_argument("--sparse", action=argparse.BooleanOptionalAction, default=None, help="learn sparse codes (--no-sparse: drop them)")
-    reindex.add_argument("--sparse-k", type=int, help="active units per sparse code")
-    reindex.add_argument("--sparse-hidden-mult", type=int, help="sparse code width as a multiple of the dim")
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_settings_flags(reindex, show_defaults=False)
     reindex.set_defaults(run=_reindex)
 
     serve = commands.add_parser("serve", help="run the HTTP API (uvicorn) over the data directory")
@@ -116,23 +104,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_settings_flags(parser: argparse.ArgumentParser, show_defaults: bool) -> None:
+    """One flag per BuildSettings knob (`settings.KNOBS`), typed and explained by its field.
+
+    Every flag defaults to None (not given), so the same flags serve a build (over the
+    defaults) and a reindex (over the current settings).
+    """
+    groups = {
+        False: parser.add_argument_group("compression settings"),
+        True: parser.add_argument_group("sparse codes", "any of these turns sparse codes on"),
+    }
+    for knob in KNOBS:
+        help_text = knob.info.description or ""
+        if show_defaults:
+            default = knob.info.default
+            if knob.annotation is bool:
+                default = "on" if default else "off"
+            help_text += f" (default {default})"
+        options: dict = {"dest": knob.name, "default": None, "help": help_text.replace("%", "%%")}
+        if knob.annotation is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif get_origin(knob.annotation) is Literal:
+            options["choices"] = list(get_args(knob.annotation))
+        else:
+            options["type"] = knob.annotation
+        groups[knob.sparse].add_argument(knob.flag, **options)
+
+
+def settings_changes(args: argparse.Namespace) -> dict:
+    """The settings flags given, as `BuildSettings.changed` takes them."""
+    return flat_changes({knob.name: getattr(args, knob.name) for knob in KNOBS})
+
+
 def _build(args: argparse.Namespace) -> int:
     if args.demo == (args.input is not None):
         raise InvalidInput("give either an input file or --demo")
+    settings = BuildSettings().changed(settings_changes(args))  # before reading a possibly large input
     if args.demo:
         dataset = _demo_dataset(show_progress=not args.quiet)
         name = args.collection or "demo"
     else:
         dataset = read_input(args.input, args.format, show_progress=not args.quiet)
         name = args.collection or args.input.stem
-    settings = BuildSettings(
-        rotation=args.rotation,
-        dtype=args.dtype,
-        block=args.block,
-        binary_center=args.binary_center,
-        binary_index=args.binary_index,
-        sparse=SparseSettings(k=args.sparse_k, hidden_mult=args.sparse_hidden_mult) if args.sparse else None,
-    )
     path = Collection(args.data_dir, name).build(dataset, settings, show_progress=not args.quiet)
     print(f"built collection {name!r}: {len(dataset.ids)} vectors of {dataset.vectors.shape[1]} dims -> {path}")
     return 0
@@ -214,13 +227,7 @@ def _reindex(args: argparse.Namespace) -> int:
 
     from vecdial.indexer.jobs.reindex import JobStatus, start_reindex
 
-    knobs = ("rotation", "dtype", "block", "binary_center", "binary_index", "sample_size", "seed")
-    changes: dict = {knob: getattr(args, knob) for knob in knobs if getattr(args, knob) is not None}
-    sparse = {"k": args.sparse_k, "hidden_mult": args.sparse_hidden_mult}
-    if args.sparse is False:
-        changes["sparse"] = False
-    elif args.sparse or any(v is not None for v in sparse.values()):
-        changes["sparse"] = {key: value for key, value in sparse.items() if value is not None}
+    changes = settings_changes(args)
     bar = tqdm(total=100, desc=f"reindex {args.collection}", unit="%", disable=args.quiet)
 
     def show(status: JobStatus) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.collection import Collection, list_collections, validate_name
 from vecdial.indexer.errors import NotFound, VecdialError
 from vecdial.indexer.jobs.reindex import JobStatus, JobStore, ReindexJob, start_reindex

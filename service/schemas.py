@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic.fields import FieldInfo
 
 from vecdial.indexer.modes.dense import ExactBudget
 from vecdial.indexer.plan.budget import Budget, parse_budget
 from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
 
 Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
 Vector = Annotated[list[float], Field(min_length=1, description="Embedding; its length must equal the collection's dim.")]
@@ -100,52 +102,77 @@ class BatchSearchResponse(BaseModel):
     explain: Explain
 
 
-class SparseOptions(_Body):
-    """Learned sparse codes; fields left out keep their current value (or the default)."""
-
-    enabled: bool = Field(True, description="false: build without sparse codes (drops `sparse` budgets).")
-    k: int | None = Field(None, ge=1, le=1024, description="Active units per code; any sparse budget up to k is served.")
-    hidden_mult: int | None = Field(None, ge=1, le=64, description="Code width as a multiple of the dim.")
-    max_epochs: int | None = Field(None, ge=1)
-    time_limit_s: float | None = Field(None, gt=0, description="Training time limit.")
-    seed: int | None = None
+def _leave_out_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # a knob left out keeps its value; null is not a value
 
 
-class BuildOptions(_Body):
-    """Compression settings; any left out keep their current value (or the default, for a new collection)."""
+def _changes_model(name: str, doc: str, fields: dict[str, tuple[Any, FieldInfo]], base: type[BaseModel] = _Body) -> type[BaseModel]:
+    """A model of knobs that may each be left out, typed and documented as the settings model has them.
 
-    rotation: Literal["pca", "identity"] | None = Field(None, description="pca makes prefixes of any model good low-dim summaries.")
-    dtype: Literal["float32", "float16"] | None = Field(None, description="Precision of the full-vector store.")
-    block: int | None = Field(None, ge=8, le=1024, description="Dims per column block of the dense store.")
-    binary_center: bool | None = Field(None, description="Binarize around per-dim medians instead of zero.")
-    binary_index: Literal["flat", "hnsw"] | None = Field(None, description="FAISS index for the Hamming shortlist.")
-    sample_size: int | None = Field(None, ge=100, description="Vectors the codecs are fitted on.")
-    seed: int | None = None
-    sparse: SparseOptions | None = Field(None, description="Sparse codes for `sparse` budgets: settings to train them with.")
+    Read it with `model_dump(exclude_unset=True)`: only the knobs that were sent.
+    """
+    definitions = {
+        knob: (
+            Annotated[(annotation, *info.metadata)] if info.metadata else annotation,
+            Field(None, description=info.description, json_schema_extra=_leave_out_default),
+        )
+        for knob, (annotation, info) in fields.items()
+    }
+    return create_model(name, __base__=base, __doc__=doc, __module__=__name__, **definitions)
 
+
+SparseChanges = _changes_model(
+    "SparseChanges",
+    "Sparse code settings to change; any left out keep their current value (or the default).",
+    {name: (info.annotation, info) for name, info in SparseSettings.model_fields.items()},
+)
+
+
+def _sparse_change(value: Any) -> Any:
+    if isinstance(value, dict):
+        return SparseChanges.model_validate(value)  # its errors keep their place: sparse.max_active
+    if not isinstance(value, bool):
+        raise ValueError("use false (no sparse codes), true, or an object of sparse settings")
+    return value
+
+
+_SPARSE_CHANGE = Field(
+    description="Learned sparse codes for sparse:active=N budgets: true trains them (with the current settings, or the defaults), "
+    "false drops them, an object changes some of their settings (and turns them on).",
+)
+
+
+class _SettingsChanges(_Body):
     def changes(self) -> dict[str, Any]:
-        """The settings to change, as `indexer.jobs.resolve_settings` takes them."""
-        changes = self.model_dump(exclude_none=True, exclude={"sparse"})
-        if self.sparse is not None:
-            sparse = self.sparse.model_dump(exclude_none=True, exclude={"enabled"})
-            changes["sparse"] = sparse if self.sparse.enabled else False
-        return changes
+        """The knobs sent, as `BuildSettings.changed` takes them."""
+        return self.model_dump(exclude_unset=True)
 
 
-class UploadOptions(_Body):
-    """Query parameters of an upload: the file's format, and compression settings (defaults if left out)."""
+SettingsChanges = _changes_model(
+    "SettingsChanges",
+    "Compression settings to change; any left out keep their current value (or the default, for a new collection).",
+    {
+        name: (Annotated[SparseChanges | bool, BeforeValidator(_sparse_change)], _SPARSE_CHANGE) if name == "sparse" else (info.annotation, info)
+        for name, info in BuildSettings.model_fields.items()
+    },
+    base=_SettingsChanges,
+)
 
+
+class _UploadOptions(_Body):
     format: Literal["npy", "fvecs", "parquet", "jsonl"] = Field(description="npy, fvecs, parquet (a `vector` column) or jsonl (texts).")
-    rotation: Literal["pca", "identity"] | None = None
-    dtype: Literal["float32", "float16"] | None = None
-    block: int | None = Field(None, ge=8, le=1024)
-    binary_center: bool | None = None
-    binary_index: Literal["flat", "hnsw"] | None = None
-    sample_size: int | None = Field(None, ge=100)
-    seed: int | None = None
 
     def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True, exclude={"format"})
+        """The knobs sent, as `BuildSettings.changed` takes them."""
+        return flat_changes(self.model_dump(exclude_unset=True, exclude={"format"}))
+
+
+UploadOptions = _changes_model(
+    "UploadOptions",
+    "Query parameters of an upload: the file's format, and compression settings under their flat (CLI) names; defaults if left out.",
+    {knob.name: (knob.annotation, knob.info) for knob in KNOBS},
+    base=_UploadOptions,
+)
 
 
 class CreateCollectionRequest(_Body):
@@ -154,7 +181,7 @@ class CreateCollectionRequest(_Body):
     ids: list[Id] | None = Field(None, description="One per vector; default 0..n-1.")
     texts: list[str | None] | None = Field(None, description="Optional text per vector, returned with hits.")
     source_model: str | None = Field(None, description="Model that made the vectors; the bundled model's name enables text queries.")
-    settings: BuildOptions = BuildOptions()
+    settings: SettingsChanges = Field(default_factory=SettingsChanges, description="Compression settings; defaults for any left out.")
 
 
 class UpsertItem(_Body):

@@ -1,5 +1,6 @@
 """The command line: build, search, eval and info on real files; errors as one line and exit 2."""
 
+import argparse
 import json
 
 import numpy as np
@@ -7,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from vecdial.indexer.jobs.settings import KNOBS
 from vecdial.service.cli import main
 
 
@@ -119,3 +121,47 @@ def test_eval_prints_quality_per_budget_on_the_demo(capsys, data_dir, demo_datas
     code, out, _ = run(capsys, data_dir, "eval", "-c", "demo", "-b", "exact", "dense:dim=64")
     assert code == 0
     assert "exact" in out and "dense:dim=64" in out and "nDCG@10" in out
+
+
+def settings_flags(command: str) -> set[str]:
+    """The flags of a subcommand's settings groups."""
+    from vecdial.service.cli import _parser
+
+    subparsers = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    groups = [g for g in subparsers.choices[command]._action_groups if g.title in ("compression settings", "sparse codes")]
+    return {flag for group in groups for action in group._group_actions for flag in action.option_strings}
+
+
+@pytest.mark.parametrize("command", ["build", "reindex"])
+def test_build_and_reindex_take_exactly_one_flag_per_settings_knob(command):
+    expected = {knob.flag for knob in KNOBS} | {f"--no-{knob.flag[2:]}" for knob in KNOBS if knob.annotation is bool}
+    assert settings_flags(command) == expected
+    assert {"--rotation", "--dtype", "--block", "--binary-center", "--binary-index", "--sample-size", "--seed"} <= expected
+    assert {"--sparse", "--no-sparse", "--max-active", "--hidden-mult"} <= expected
+
+
+def test_settings_flags_become_the_changes_the_model_takes():
+    from vecdial.service.cli import _parser, settings_changes
+
+    args = _parser().parse_args(["reindex", "-c", "x", "--no-binary-center", "--block", "64", "--max-active", "16"])
+    assert settings_changes(args) == {"binary_center": False, "block": 64, "sparse": {"max_active": 16}}
+    assert settings_changes(_parser().parse_args(["reindex", "-c", "x", "--no-sparse"])) == {"sparse": False}
+    assert settings_changes(_parser().parse_args(["reindex", "-c", "x"])) == {}
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--block", "4"], "block=4 is not valid: use a value >= 8"),
+        (["--no-sparse", "--max-active", "16"], "switched off but max_active given"),
+    ],
+)
+def test_bad_settings_flags_are_refused_before_the_input_is_read(capsys, data_dir, flags, says):
+    code, _, err = run(capsys, data_dir, "build", "never-read.npy", *flags)
+    assert code == 2 and says in err
+
+
+def test_the_old_sparse_k_flag_is_gone(capsys, data_dir):
+    with pytest.raises(SystemExit):
+        main(["--data-dir", str(data_dir), "build", "--demo", "--sparse-k", "16"])
+    assert "unrecognized arguments: --sparse-k" in capsys.readouterr().err

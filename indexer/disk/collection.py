@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 
 from vecdial.indexer.disk.atomic import write_text_atomic
-from vecdial.indexer.jobs.build import TMP_PREFIX, BuildSettings, build_version
+from vecdial.indexer.jobs.build import TMP_PREFIX, build_version
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.disk.version import Version, open_version

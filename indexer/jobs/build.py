@@ -12,9 +12,7 @@ import datetime as dt
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -24,28 +22,14 @@ from vecdial.indexer.codecs.binary import fit_binary
 from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
 from vecdial.indexer.disk.manifest import BinaryParams, DenseParams, Manifest, file_entry, write_manifest
 from vecdial.indexer.io.readers import Dataset, check_dataset
-from vecdial.indexer.jobs.sparse_build import SparseSettings, build_sparse
+from vecdial.indexer.jobs.settings import BuildSettings  # re-exported until indexer/live/collection.py and vecdial/api.py move
+from vecdial.indexer.jobs.sparse_build import build_sparse
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, build_hnsw
 from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, prefix_sq_norms, split_blocks
 from vecdial.indexer.vectors import check_finite, normalize_rows, unit_sample
 from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
 
 TMP_PREFIX = ".tmp-"
-
-
-@dataclass(frozen=True)
-class BuildSettings:
-    """How a version is compressed. Defaults are what measured best on the demo data."""
-
-    rotation: Literal["pca", "identity"] = "pca"
-    block: int = 32
-    dtype: Literal["float32", "float16"] = "float32"
-    binary_center: bool = False
-    binary_index: Literal["flat", "hnsw"] = "flat"
-    sample_size: int = 50_000
-    batch_size: int = 8192
-    seed: int = 0
-    sparse: SparseSettings | None = None
 
 
 def build_version(

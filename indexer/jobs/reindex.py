@@ -31,16 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.jobs.build import BuildSettings, build_version
+from vecdial.indexer.jobs.build import build_version
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, VecdialError
 from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
 from vecdial.indexer.disk.locks import FileLock
-from vecdial.indexer.disk.manifest import Manifest
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.store import JobStateName, JobStatus, JobStore
 from vecdial.indexer.plan.execute import View, search
-from vecdial.indexer.jobs.sparse_build import SparseSettings
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.live.wal import WAL_SUFFIX, WriteAheadLog, wal_path
 
@@ -52,68 +51,21 @@ VALIDATION_QUERIES = 32
 
 # Share of the progress bar each phase fills.
 PHASES = {"snapshot": (0.0, 0.02), "export": (0.02, 0.25), "build": (0.25, 0.9), "validate": (0.9, 0.97), "swap": (0.97, 1.0)}
-SETTING_CHOICES = {
-    "rotation": ("pca", "identity"),
-    "dtype": ("float32", "float16"),
-    "binary_index": ("flat", "hnsw"),
-}
 
 
 class JobCancelled(Exception):
     """Raised inside a job when cancellation was asked for; never leaves the job."""
 
 
-def settings_of(manifest: Manifest) -> BuildSettings:
-    """The build settings a version was made with (what a reindex changes from)."""
-    sparse = None
-    if manifest.sparse is not None and isinstance(manifest.sparse.get("settings"), dict):
-        sparse = SparseSettings(**manifest.sparse["settings"])
-    return BuildSettings(
-        rotation=manifest.rotation,
-        block=manifest.dense.block,
-        dtype=manifest.dense.dtype,
-        binary_center=manifest.binary.center,
-        binary_index=manifest.binary.index,
-        sparse=sparse,
-    )
+# Until vecdial/api.py moves to BuildSettings.from_manifest(...).model_dump() and
+# BuildSettings.changed: it calls dataclasses.asdict on what settings_of returns.
+_SettingsRecord = dataclasses.make_dataclass("_SettingsRecord", list(BuildSettings.model_fields), frozen=True)
+resolve_settings = BuildSettings.changed
 
 
-def resolve_settings(base: BuildSettings, changes: dict[str, Any]) -> BuildSettings:
-    """base with `changes` applied; InvalidInput naming any unknown setting or bad value.
-
-    `sparse` takes False (no sparse codes) or a dict of SparseSettings fields,
-    applied over the base's sparse settings (or the defaults).
-    """
-    known = {f.name for f in dataclasses.fields(BuildSettings)}
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise InvalidInput(f"unknown reindex setting(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
-    for name, choices in SETTING_CHOICES.items():
-        if name in changes and changes[name] not in choices:
-            raise InvalidInput(f"{name}={changes[name]!r} is not valid: use one of {', '.join(choices)}")
-    for name in ("block", "sample_size", "batch_size"):
-        if name in changes and (not isinstance(changes[name], int) or changes[name] <= 0):
-            raise InvalidInput(f"{name}={changes[name]!r} is not valid: use a positive integer")
-    changes = dict(changes)
-    if "sparse" in changes:
-        changes["sparse"] = _sparse_settings(base.sparse, changes["sparse"])
-    return dataclasses.replace(base, **changes)
-
-
-def _sparse_settings(base: SparseSettings | None, change: Any) -> SparseSettings | None:
-    if change is None or change is False:
-        return None
-    if isinstance(change, SparseSettings):
-        return change
-    if change is True:
-        change = {}
-    if not isinstance(change, dict):
-        raise InvalidInput(f"sparse={change!r} is not valid: use false, or an object of sparse settings")
-    known = {f.name for f in dataclasses.fields(SparseSettings)}
-    unknown = sorted(set(change) - known)
-    if unknown:
-        raise InvalidInput(f"unknown sparse setting(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
-    return dataclasses.replace(base or SparseSettings(), **change)
+def settings_of(manifest: Any) -> Any:
+    """BuildSettings.from_manifest as a plain dataclass; remove with its last caller."""
+    return _SettingsRecord(**BuildSettings.from_manifest(manifest).model_dump())
 
 
 class ReindexJob:
@@ -161,8 +113,8 @@ class ReindexJob:
             live = self.live or LiveCollection(self.collection)
             live.refresh()  # every write acknowledged so far, by any process
             snapshot = live.snapshot()
-            settings = resolve_settings(settings_of(snapshot.version.manifest), self.changes)
-            self._update(from_version=snapshot.version_name, settings=dataclasses.asdict(settings))
+            settings = BuildSettings.from_manifest(snapshot.version.manifest).changed(self.changes)
+            self._update(from_version=snapshot.version_name, settings=settings.model_dump())
             export = self.collection.path / f"{EXPORT_PREFIX}{self.id}.npy"
             exported = self._export(snapshot, export)
             reads = len(exported.ids) + min(len(exported.ids), settings.sample_size)  # the sample, then every batch
@@ -294,7 +246,7 @@ def start_reindex(
     """
     collection = Collection(data_dir, name)
     collection.current_version_name()  # NotFound early
-    resolve_settings(BuildSettings(), changes)
+    BuildSettings().changed(changes)
     job = ReindexJob(collection, changes, store or JobStore(data_dir), on_update, live)
     if not job._collection_lock.acquire(blocking=False):  # held until the job ends
         running = [s.id for s in job.store.list() if s.collection == name and not s.finished]

@@ -8,35 +8,14 @@ queries are encoded by the same model at search time.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from vecdial.indexer.jobs.settings import SparseSettings
 from vecdial.indexer.stores.sparse import build_postings
 from vecdial.indexer.vectors import normalize_rows, unit_sample
-
-
-@dataclass(frozen=True)
-class SparseSettings:
-    """Knobs of the sparse codes; the model's own training knobs keep their measured defaults."""
-
-    k: int = 32
-    hidden_mult: int = 8
-    # 8 epochs with a light distillation term measured best within the time budget
-    # (117k MiniLM vectors, 32 units: recall@10 0.56 vs 0.41 with coefficient 1.0).
-    max_epochs: int = 8
-    contrastive_coef: float = 0.1
-    # Balanced unit usage: 7x fewer postings read at 32 units for 0.02 recall@10 (117k WordNet).
-    flops_coef: float = 0.05
-    train_size: int = 200_000
-    # Small collections get more epochs, up to this many optimizer steps in all: on the
-    # 2k-document demo, 8 epochs (16 steps) left 41% of units dead and sparse-32
-    # recall@10 at 0.34; 60 epochs gave 0.55 (dense-32: 0.55) in 50 s.
-    min_steps: int = 120
-    time_limit_s: float = 540.0
-    seed: int = 0
 
 
 def nested_budgets(k: int, smallest: int = 8) -> tuple[int, ...]:
@@ -77,9 +56,9 @@ def build_sparse(
 
     training = unit_sample(vectors, settings.train_size, settings.seed) if len(vectors) > len(sample) else sample
     config = TrainConfig(
-        k=settings.k,
-        k_multi=4 * settings.k,
-        nested_ks=nested_budgets(settings.k),
+        k=settings.max_active,
+        k_multi=4 * settings.max_active,
+        nested_ks=nested_budgets(settings.max_active),
         hidden_mult=settings.hidden_mult,
         max_epochs=epochs_for(settings, len(training), TrainConfig.batch_size),
         contrastive_coef=settings.contrastive_coef,
@@ -103,7 +82,7 @@ def build_sparse(
     model_config = model.save(out)
     return {
         "model": model_config,
-        "settings": asdict(settings),
+        "settings": settings.model_dump(),
         "train": {
             "seconds": round(report.seconds, 1),
             "epochs": report.epochs,

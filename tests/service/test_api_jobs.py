@@ -79,7 +79,10 @@ def test_jobs_are_listed_newest_first(client):
     "path, body, status, fragment",
     [
         ("/v1/collections/tiny/reindex", {"dtype": "int4"}, 422, "dtype"),
-        ("/v1/collections/tiny/reindex", {"sparse": {"k": 0}}, 422, "sparse.k: Input should be greater than or equal to 1"),
+        ("/v1/collections/tiny/reindex", {"sparse": {"max_active": 0}}, 422, "sparse.max_active: Input should be greater than or equal to 1"),
+        ("/v1/collections/tiny/reindex", {"sparse": {"k": 16}}, 422, "sparse.k: Extra inputs are not permitted"),
+        ("/v1/collections/tiny/reindex", {"sparse": "yes"}, 422, "sparse: use false (no sparse codes), true, or an object"),
+        ("/v1/collections/tiny/reindex", {"block": None}, 422, "block: Input should be a valid integer"),
         ("/v1/collections/nope/reindex", {}, 404, "does not exist"),
     ],
 )

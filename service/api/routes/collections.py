@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -12,11 +11,10 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from vecdial.indexer.jobs.build import BuildSettings
 from vecdial.indexer.disk.collection import validate_name
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.jobs.reindex import resolve_settings, settings_of
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.live.collection import LiveCollection
 from vecdial.indexer.io.readers import Dataset, read_input
 from vecdial.service.api.deps import LiveDep, RegistryDep, SettingsDep
@@ -53,7 +51,7 @@ def create_collection(body: CreateCollectionRequest, registry: RegistryDep, sett
             "upload a file to /v1/collections/{name}/upload instead"
         )
     dataset = _dataset(body)
-    build = resolve_settings(BuildSettings(), body.settings.changes())
+    build = BuildSettings().changed(body.settings.changes())
     return describe(registry.create(body.name, dataset, build), settings)
 
 
@@ -81,6 +79,7 @@ async def upload_collection(
     """Streams the body to a temp file beside the collections, then builds (JSONL texts are
     encoded with the bundled model). Bodies up to the server's max_upload_bytes."""
     validate_name(name)  # before reading a possibly large body
+    build = BuildSettings().changed(options.changes())
     upload_dir = Path(settings.data_dir) / UPLOAD_DIR
     upload_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=upload_dir, suffix=f".{options.format}")
@@ -88,7 +87,6 @@ async def upload_collection(
         with os.fdopen(fd, "wb") as handle:
             async for chunk in request.stream():
                 handle.write(chunk)
-        build = resolve_settings(BuildSettings(), options.changes())
         live = await run_in_threadpool(_build_from_file, registry, name, Path(tmp), options.format, build)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -105,7 +103,7 @@ def drop_collection(name: str, registry: RegistryDep) -> Response:
 def describe(collection: LiveCollection, settings: Settings) -> CollectionInfo:
     snapshot = collection.snapshot()
     version, manifest = snapshot.version, snapshot.version.manifest
-    build = dataclasses.asdict(settings_of(manifest))
+    build = BuildSettings.from_manifest(manifest).model_dump()
     return CollectionInfo(
         name=snapshot.name,
         version=snapshot.version_name,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from vecdial.indexer.jobs.reindex import JobStatus
 from vecdial.service.api.deps import JobsDep
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
-from vecdial.service.schemas import BuildOptions, Job
+from vecdial.service.schemas import Job, SettingsChanges
 
 router = APIRouter(prefix="/v1", tags=["jobs"], responses={**COMMON_ERRORS, **NOT_FOUND})
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["jobs"], responses={**COMMON_ERRORS, **NO
     response_model=Job,
     responses=CONFLICT,
 )
-def reindex(name: str, body: BuildOptions, jobs: JobsDep) -> Job:
+def reindex(name: str, body: SettingsChanges, jobs: JobsDep) -> Job:
     """Starts a background job: the live vectors (including every acknowledged write) are
     re-encoded into a new version beside the serving one, validated, and swapped in with
     one atomic rename. Searches continue throughout and never see a half-built index; a

@@ -5,12 +5,11 @@ import threading
 import numpy as np
 import pytest
 
-from vecdial.indexer.jobs.build import BuildSettings
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import AlreadyExists, BudgetError, InvalidInput, NotFound
 from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection, wal_dir
 from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.jobs.sparse_build import SparseSettings
+from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
 from vecdial.indexer.live.wal import WriteAheadLog, wal_path
 
 MODES = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
@@ -207,9 +206,15 @@ def sparse_dir(tmp_path_factory, demo_dataset):
     """300 vectors with (briefly trained) sparse codes."""
     root = tmp_path_factory.mktemp("sparse")
     dataset = Dataset(demo_dataset.ids[:300], np.asarray(demo_dataset.vectors[:300]))
-    settings = BuildSettings(sparse=SparseSettings(k=16, hidden_mult=1, max_epochs=1, time_limit_s=3))
+    settings = BuildSettings(sparse=SparseSettings(max_active=16, hidden_mult=1, max_epochs=1, time_limit_s=3))
     Collection(root, "sparse").build(dataset, settings, show_progress=False)
     return root
+
+
+def test_a_build_records_its_sparse_settings_under_max_active(sparse_dir):
+    recorded = Collection(sparse_dir, "sparse").open().manifest.sparse["settings"]
+    assert recorded["max_active"] == 16 and "k" not in recorded
+    assert BuildSettings.from_manifest(Collection(sparse_dir, "sparse").open().manifest).sparse.max_active == 16
 
 
 @pytest.mark.parametrize("budget", ["sparse:active=8", "sparse:active=16,rescore=5"])

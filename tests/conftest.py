@@ -9,7 +9,7 @@ import pytest
 
 import vecdial
 
-from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.io.readers import Dataset
 

@@ -23,8 +23,8 @@ from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.eval.evaluate import EvalRow, evaluate
 from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
 from vecdial.indexer.io.readers import Dataset, read_input
-from vecdial.indexer.jobs.build import BuildSettings
-from vecdial.indexer.jobs.reindex import ReindexJob, resolve_settings, settings_of, start_reindex
+from vecdial.indexer.jobs.reindex import ReindexJob, start_reindex
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_collection, drop_collection
 from vecdial.indexer.modes import ModeInfo
@@ -270,7 +270,7 @@ class Collection:
             text_queries=manifest.source_model == MODEL_NAME,
             has_texts=manifest.has_texts,
             created_at=manifest.created_at,
-            settings=asdict(settings_of(manifest)),
+            settings=BuildSettings.from_manifest(manifest).model_dump(),
             modes=describe_modes(version, swept=snapshot.view.sweep is not None),
             dense_bytes_per_vector=dense_costs(version),
             swept_on=snapshot.view.sweep_source,
@@ -344,12 +344,12 @@ def _settings(settings: BuildSettings | dict | None) -> BuildSettings:
     if settings is None:
         return BuildSettings()
     if isinstance(settings, dict):
-        return resolve_settings(BuildSettings(), settings)
+        return BuildSettings().changed(settings)
     return settings
 
 
 def _changes(settings: BuildSettings | None) -> dict:
-    return {} if settings is None else {key: value for key, value in asdict(settings).items()}
+    return {} if settings is None else settings.model_dump()
 
 
 __all__ = ["Collection", "Database", "Info", "Job", "connect", "NotFound"]

@@ -22,7 +22,7 @@ from vecdial.indexer.codecs.binary import fit_binary
 from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
 from vecdial.indexer.disk.manifest import BinaryParams, DenseParams, Manifest, file_entry, write_manifest
 from vecdial.indexer.io.readers import Dataset, check_dataset
-from vecdial.indexer.jobs.settings import BuildSettings  # re-exported until indexer/live/collection.py and vecdial/api.py move
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.sparse_build import build_sparse
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, build_hnsw
 from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, prefix_sq_norms, split_blocks

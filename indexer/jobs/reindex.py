@@ -57,17 +57,6 @@ class JobCancelled(Exception):
     """Raised inside a job when cancellation was asked for; never leaves the job."""
 
 
-# Until vecdial/api.py moves to BuildSettings.from_manifest(...).model_dump() and
-# BuildSettings.changed: it calls dataclasses.asdict on what settings_of returns.
-_SettingsRecord = dataclasses.make_dataclass("_SettingsRecord", list(BuildSettings.model_fields), frozen=True)
-resolve_settings = BuildSettings.changed
-
-
-def settings_of(manifest: Any) -> Any:
-    """BuildSettings.from_manifest as a plain dataclass; remove with its last caller."""
-    return _SettingsRecord(**BuildSettings.from_manifest(manifest).model_dump())
-
-
 class ReindexJob:
     """One reindex of one collection. Make it with `start_reindex` (locks taken), then
     `run()` in the foreground or `start()` in a thread; `cancel()` from anywhere."""

@@ -33,7 +33,7 @@ from vecdial.indexer.disk.sweep_file import read_sweep, sweep_path
 from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.errors import AlreadyExists, NotFound
 from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.live.checks import check_ids, check_texts, check_vectors
 from vecdial.indexer.live.segment import Segment
 from vecdial.indexer.live.snapshot import LiveSnapshot

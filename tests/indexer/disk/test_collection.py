@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from vecdial.indexer.jobs.build import BuildSettings
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.collection import Collection, list_collections
 from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
 from vecdial.indexer.disk.manifest import MANIFEST_FILE
@@ -129,7 +129,7 @@ def test_killed_build_leaves_the_previous_version_serving(tmp_path, demo_dataset
         f"""
         import numpy as np
         from pathlib import Path
-        from vecdial.indexer.jobs.build import BuildSettings
+        from vecdial.indexer.jobs.settings import BuildSettings
         from vecdial.indexer.disk.collection import Collection
         from vecdial.indexer.io.readers import read_input
         Collection(Path({str(tmp_path)!r}), "c").build(read_input(Path({str(tmp_path / 'big.npy')!r})), BuildSettings(batch_size=2000), show_progress=False)

@@ -27,7 +27,7 @@ def test_choose_takes_the_fastest_point_meeting_the_target_else_the_most_accurat
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, demo_dataset):
-    from vecdial.indexer.jobs.build import BuildSettings
+    from vecdial.indexer.jobs.settings import BuildSettings
     from vecdial.indexer.disk.collection import Collection
 
     collection = Collection(tmp_path_factory.mktemp("sweep"), "demo")

@@ -1,0 +1,82 @@
+"""The front door: `vecdial.connect(dir)` -> Database -> live Collection handles."""
+
+import numpy as np
+import pytest
+
+import vecdial
+from vecdial.indexer.jobs.settings import BuildSettings
+
+
+@pytest.fixture
+def db(tmp_path) -> vecdial.Database:
+    return vecdial.connect(tmp_path / "data")
+
+
+def test_create_from_vectors_then_search_returns_arrays_and_an_explain(db, tiny_dataset):
+    docs = db.create("docs", np.asarray(tiny_dataset.vectors), ids=tiny_dataset.ids, texts=tiny_dataset.texts, show_progress=False)
+    hits = docs.search(tiny_dataset.vectors[:3], k=4, budget="dense:dim=64", with_text=True)
+    assert hits.ids.shape == hits.scores.shape == (3, 4) and hits.scores.dtype == np.float32
+    assert hits.ids[:, 0].tolist() == list(tiny_dataset.ids[:3])
+    assert hits[0][0] == {"id": tiny_dataset.ids[0], "score": pytest.approx(1.0, abs=1e-5), "text": tiny_dataset.texts[0]}
+    assert hits.explain.budget == "dense:dim=64" and hits.explain.stages[0].stage == "dense:dim=64"
+    assert db.list() == ["docs"] and db.open("docs") is docs
+
+
+def test_integer_ids_come_back_as_an_int64_array(db, tiny_dataset):
+    docs = db.create("docs", np.asarray(tiny_dataset.vectors), show_progress=False)
+    hits = docs.search(tiny_dataset.vectors[17], k=2, budget="binary:rescore=10")
+    assert hits.ids.dtype == np.int64 and hits.ids[0, 0] == 17
+
+
+def test_a_second_process_handle_sees_writes_made_through_the_first(db, tmp_path, tiny_dataset, outside_vectors):
+    docs = db.create("docs", np.asarray(tiny_dataset.vectors), ids=tiny_dataset.ids, show_progress=False)
+    other = vecdial.connect(tmp_path / "data").open("docs")  # another Database: shares only the disk
+    docs.upsert(["new"], outside_vectors[:1])
+    docs.delete([tiny_dataset.ids[5]])
+    assert other.search(outside_vectors[0], k=1).ids[0, 0] == "new"
+    assert tiny_dataset.ids[5] not in other.search(tiny_dataset.vectors[5], k=5).id_lists()[0]
+    assert other.info().size == 300
+
+
+def test_reindex_with_new_settings_swaps_and_keeps_every_write(db, tiny_dataset, outside_vectors):
+    docs = db.create("docs", np.asarray(tiny_dataset.vectors), ids=tiny_dataset.ids, show_progress=False)
+    docs.upsert(["new"], outside_vectors[:1])
+    status = docs.reindex(BuildSettings(dtype="float16"), wait=True, show_progress=False).status
+    assert status.state == "succeeded", status.message
+    info = docs.info()
+    assert info.settings["dtype"] == "float16" and info.version == "v000002"
+    assert (info.size, info.version_size, info.segment_size) == (301, 301, 0)
+    assert docs.reindex({"rotation": "identity"}, wait=True, show_progress=False).status.state == "succeeded"
+    assert docs.info().settings["rotation"] == "identity"
+
+
+def test_info_describes_modes_and_costs_in_one_shape(db, tiny_dataset):
+    info = db.create("docs", np.asarray(tiny_dataset.vectors), show_progress=False).info().to_dict()
+    assert [m["mode"] for m in info["modes"]] == ["exact", "dense", "binary", "funnel"]
+    assert info["dense_bytes_per_vector"][64] < info["dense_bytes_per_vector"][384]
+    assert info["swept_on"] is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, says",
+    [
+        ({}, vecdial.InvalidInput, "give vectors, texts to encode, or a file path"),
+        ({"vectors": np.zeros((2, 4), np.float32), "path": "x.npy"}, vecdial.InvalidInput, "not both"),
+        ({"vectors": np.ones((2, 4), np.float32), "settings": {"dtype": "int4"}}, vecdial.InvalidInput, "dtype"),
+        ({"vectors": np.ones(4, np.float32)}, vecdial.InvalidInput, r"\(n, dim\) matrix"),
+    ],
+)
+def test_bad_creates_say_what_to_change(db, kwargs, error, says):
+    with pytest.raises(error, match=says):
+        db.create("docs", show_progress=False, **kwargs)
+    assert db.list() == []
+
+
+def test_an_existing_name_is_refused_unless_replaced_and_drop_removes_it(db, tiny_dataset):
+    db.create("docs", np.asarray(tiny_dataset.vectors), show_progress=False)
+    with pytest.raises(vecdial.AlreadyExists):
+        db.create("docs", np.asarray(tiny_dataset.vectors), show_progress=False)
+    db.drop("docs")
+    assert db.list() == []
+    with pytest.raises(vecdial.NotFound):
+        db.open("docs")

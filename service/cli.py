@@ -17,9 +17,8 @@ import numpy as np
 
 import vecdial
 
-from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import InvalidInput, VecdialError
-from vecdial.indexer.io.readers import FORMATS, Dataset, read_input
+from vecdial.indexer.io.readers import FORMATS
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, flat_changes
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
@@ -140,24 +139,22 @@ def _build(args: argparse.Namespace) -> int:
     if args.demo == (args.input is not None):
         raise InvalidInput("give either an input file or --demo")
     settings = BuildSettings().changed(settings_changes(args))  # before reading a possibly large input
+    db, progress = vecdial.connect(args.data_dir), not args.quiet
     if args.demo:
-        dataset = _demo_dataset(show_progress=not args.quiet)
-        name = args.collection or "demo"
+        from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+        from vecdial.models.encoder import MODEL_NAME
+
+        corpus, name = load_demo_corpus(), args.collection or "demo"
+        vectors = demo_embeddings(show_progress=progress)[0]
+        collection = db.create(
+            name, vectors, ids=corpus.doc_ids, texts=corpus.doc_texts, source_model=MODEL_NAME, settings=settings, replace=True, show_progress=progress
+        )
     else:
-        dataset = read_input(args.input, args.format, show_progress=not args.quiet)
         name = args.collection or args.input.stem
-    path = Collection(args.data_dir, name).build(dataset, settings, show_progress=not args.quiet)
-    print(f"built collection {name!r}: {len(dataset.ids)} vectors of {dataset.vectors.shape[1]} dims -> {path}")
+        collection = db.create(name, path=args.input, format=args.format, settings=settings, replace=True, show_progress=progress)
+    info = collection.info()
+    print(f"built collection {name!r}: {info.size} vectors of {info.dim} dims -> version {info.version}")
     return 0
-
-
-def _demo_dataset(show_progress: bool) -> Dataset:
-    from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
-    from vecdial.models.encoder import MODEL_NAME
-
-    corpus = load_demo_corpus()
-    doc_vectors, _ = demo_embeddings(show_progress=show_progress)
-    return Dataset(np.asarray(corpus.doc_ids), doc_vectors, list(corpus.doc_texts), source_model=MODEL_NAME)
 
 
 def _vectors_file(path: Path) -> np.ndarray:
@@ -223,27 +220,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from vecdial.indexer.jobs.reindex import JobStatus, start_reindex
-
-    changes = settings_changes(args)
-    bar = tqdm(total=100, desc=f"reindex {args.collection}", unit="%", disable=args.quiet)
-
-    def show(status: JobStatus) -> None:
-        bar.n = int(status.progress * 100)
-        bar.set_postfix_str(status.phase, refresh=True)
-
-    job = start_reindex(args.data_dir, args.collection, changes, on_update=show)
-    thread = job.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.2)
-    except KeyboardInterrupt:
-        job.cancel()  # stops at the next batch and cleans up
-        thread.join()
-    bar.close()
-    status = job.status
+    status = _open(args).reindex(settings_changes(args), wait=True, show_progress=not args.quiet).status
     if status.state == "succeeded":
         print(f"reindexed {args.collection!r}: {status.message}")
         return 0

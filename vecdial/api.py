@@ -299,7 +299,8 @@ class Job:
         self._job.cancel()
 
     def wait(self, timeout: float | None = None, *, show_progress: bool = True) -> JobStatus:
-        """Block until the job ends (or `timeout` seconds pass); Ctrl-C cancels it."""
+        """Block until the job ends (or `timeout` seconds pass). Ctrl-C cancels the job, waits
+        for it to clean up and returns its status (`cancelled`, the old version serving)."""
         from tqdm.auto import tqdm
 
         thread = self._job.thread
@@ -316,7 +317,6 @@ class Job:
                 self.cancel()
                 if thread is not None:
                     thread.join()
-                raise
         return self.status
 
 

@@ -11,12 +11,13 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+import vecdial
 from vecdial.service.api.routes import api_router, ops
 from vecdial.service.errors import install_error_handlers
 from vecdial.service.logs import configure_logging
 from vecdial.service.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from vecdial.service.native import limit_native_threads
-from vecdial.service.registry import CollectionRegistry, JobBoard
+from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.settings import Settings
 
 log = logging.getLogger("vecdial.app")
@@ -42,16 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
     limit_native_threads(settings.native_threads)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    registry = CollectionRegistry(settings.data_dir, settings.verify_checksums, settings.refresh_interval_ms / 1000)
-    jobs = JobBoard(registry)
+    db = vecdial.connect(settings.data_dir, verify_checksums=settings.verify_checksums)
+    collections, jobs = Collections(db), JobBoard(db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if settings.preload:
-            await run_in_threadpool(registry.preload)
+            await run_in_threadpool(collections.preload)
         app.state.lifecycle = "ready"
-        log.info("ready", extra={"data_dir": str(settings.data_dir), "collections": len(registry.loaded())})
+        log.info("ready", extra={"data_dir": str(settings.data_dir), "collections": len(collections.loaded())})
         try:
             yield
         finally:
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.registry = registry
+    app.state.collections = collections
     app.state.jobs = jobs
     app.state.lifecycle = "starting"
     install_error_handlers(app)

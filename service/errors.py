@@ -55,7 +55,7 @@ def _doc(description: str) -> dict:
 
 # For route decorators: documents the error responses in the OpenAPI schema.
 COMMON_ERRORS = {
-    400: _doc("Malformed JSON."),
+    400: _doc("Malformed JSON, or a `*_b64` field that is not base64."),
     401: _doc("Missing or wrong API key (when the server requires one)."),
     413: _doc("Request body too large."),
     422: _doc("Invalid input: wrong vector length, NaN/inf, bad budget, k or batch over the limit, unknown field."),
@@ -78,18 +78,23 @@ def status_for(exc: VecdialError) -> tuple[int, str]:
 
 
 def describe_validation_error(exc: RequestValidationError) -> tuple[int, str, str]:
-    """(status, code, message) for a request pydantic rejected; malformed JSON is a 400."""
+    """(status, code, message) for a request pydantic rejected; malformed JSON or base64 is a 400."""
     errors = exc.errors()
     first = errors[0] if errors else {"type": "", "loc": (), "msg": "invalid request"}
     if first["type"] == "json_invalid":
         position = first.get("ctx", {}).get("error", "")
         return 400, "malformed_json", f"request body is not valid JSON ({position}): send a JSON object"
-    parts = []
-    for error in errors[:3]:
-        where = ".".join(str(p) for p in error["loc"] if p != "body") or "body"
-        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    encoded = next((error for error in errors if error["type"] == "base64_invalid"), None)
+    if encoded is not None:
+        return 400, "malformed_base64", f"{_where(encoded)} {encoded['msg']}"
+    parts = [f"{_where(error)}: {error['msg'].removeprefix('Value error, ')}" for error in errors[:3]]
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     return 422, "invalid_input", "; ".join(parts) + more
+
+
+def _where(error: dict) -> str:
+    """`queries.1.vector` for loc ("body", "queries", 1, "vector")."""
+    return ".".join(str(p) for p in error["loc"] if p != "body") or "body"
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -16,7 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vecdial.indexer.live.collection import LiveCollection
+import vecdial
+from vecdial.indexer.errors import VecdialError
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -42,9 +43,9 @@ SWAPS = Counter("vecdial_version_swaps", "Times a worker moved a collection to a
 
 
 class CollectionCollector(Collector):
-    """Sizes of the collections this process holds, computed at scrape time."""
+    """Sizes of the collections this process holds, read from `Collection.info()` at scrape time."""
 
-    def __init__(self, collections: Callable[[], Iterable[LiveCollection]]):
+    def __init__(self, collections: Callable[[], Iterable[vecdial.Collection]]):
         self._collections = collections
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
@@ -56,16 +57,19 @@ class CollectionCollector(Collector):
             "vecdial_collection_deleted_vectors", "Version rows deleted or overwritten since it was built.", labels=["collection"]
         )
         info = GaugeMetricFamily("vecdial_collection_version_info", "The version a collection serves (value 1).", labels=["collection", "version"])
-        for live in self._collections():
-            snap = live.snapshot()
-            size.add_metric([snap.name], snap.size)
-            segment.add_metric([snap.name], snap.segment.live)
-            deleted.add_metric([snap.name], len(snap.dead_rows))
-            info.add_metric([snap.name, snap.version_name], 1)
+        for collection in self._collections():
+            try:
+                described = collection.info()
+            except VecdialError:  # dropped by another process since: no longer served
+                continue
+            size.add_metric([described.name], described.size)
+            segment.add_metric([described.name], described.segment_size)
+            deleted.add_metric([described.name], described.deleted)
+            info.add_metric([described.name, described.version], 1)
         return [size, segment, deleted, info]
 
 
-def render(collections: Callable[[], Iterable[LiveCollection]]) -> tuple[bytes, str]:
+def render(collections: Callable[[], Iterable[vecdial.Collection]]) -> tuple[bytes, str]:
     """The exposition text for /metrics and its content type."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

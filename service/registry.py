@@ -1,139 +1,143 @@
-"""What one server process holds open: its collections and the jobs it runs.
+"""What one server process holds: a `vecdial.Database`, the handles it serves, the jobs it runs.
 
-Collections are opened once and cached as `LiveCollection`s. Before a request
-uses one, the registry asks it to `refresh()`: two `stat` calls when nothing
-changed; a replay of new log records when another worker wrote; a reopen when
-CURRENT names a new version (a reindex swapped, possibly in another process).
-That is how every worker serves every acknowledged write and every swap.
+Handles are `vecdial.Collection`s from `db.open(name)`, opened once per process.
+A handle catches up with its collection's log and CURRENT pointer before every
+search and write (a few `stat` calls, ~4 us, when nothing changed), so every
+worker serves every acknowledged write and every swap, whichever process made it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from pathlib import Path
 from typing import Any
 
-from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.disk.collection import Collection, list_collections, validate_name
-from vecdial.indexer.errors import NotFound, VecdialError
-from vecdial.indexer.jobs.reindex import JobStatus, JobStore, ReindexJob, start_reindex
-from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection
-from vecdial.indexer.io.readers import Dataset
+import vecdial
+from vecdial.indexer.errors import VecdialError
+from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.service import metrics
 
 log = logging.getLogger("vecdial.registry")
 
 
-class CollectionRegistry:
-    """Open collections of one data directory, shared by every request of this process."""
+class Collections:
+    """The collections of one data directory, as this process serves them."""
 
-    def __init__(self, data_dir: Path, verify_checksums: bool = False, refresh_interval_s: float = 0.0):
-        self.data_dir = Path(data_dir)
-        self.verify_checksums = verify_checksums
-        self.refresh_interval_s = refresh_interval_s
-        self._open: dict[str, LiveCollection] = {}
-        self._checked: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._opening: dict[str, threading.Lock] = {}
+    def __init__(self, db: vecdial.Database):
+        self.db = db
+        self._handles: dict[str, vecdial.Collection] = {}
+        self._dims: dict[str, int] = {}
+        self._versions: dict[str, str] = {}
 
     def names(self) -> list[str]:
-        return list_collections(self.data_dir)
+        return self.db.list()
 
-    def loaded(self) -> list[LiveCollection]:
-        return list(self._open.values())
+    def loaded(self) -> list[vecdial.Collection]:
+        return list(self._handles.values())
 
-    def get(self, name: str) -> LiveCollection:
-        """The named collection, current with every write and swap on disk; NotFound if there is none."""
-        validate_name(name)
-        live = self._open.get(name)
-        if live is None:
-            return self._load(name)
-        now = time.monotonic()
-        if now - self._checked.get(name, 0.0) >= self.refresh_interval_s:
-            before = live.snapshot().version_name
-            try:
-                live.refresh()
-            except NotFound:
-                self._forget(name)
-                raise
-            self._checked[name] = now
-            if live.snapshot().version_name != before:
-                metrics.SWAPS.labels(name).inc()
-                log.info("collection moved to a new version", extra={"collection": name, "version": live.snapshot().version_name})
-        return live
+    def cached(self, name: str) -> vecdial.Collection | None:
+        """The handle if this process has opened `name` already: a dict lookup, never I/O."""
+        return self._handles.get(name)
+
+    def open(self, name: str) -> vecdial.Collection:
+        """Open (or return) the handle; blocking I/O the first time. NotFound if there is none."""
+        handle = self._handles.get(name)
+        if handle is None:
+            handle = self.db.open(name)
+            self._remember(handle)
+        return handle
+
+    def dim(self, name: str) -> int:
+        """The dim of a collection opened by this process (fixed across its versions)."""
+        return self._dims[name]
 
     def preload(self) -> None:
         """Open every collection now, so first queries do not pay for it; log (not raise) failures."""
         for name in self.names():
             try:
-                self.get(name)
+                self.open(name)
             except VecdialError as exc:
                 log.error("cannot open collection at startup: %s", exc, extra={"collection": name})
 
-    def create(self, name: str, dataset: Dataset, settings: BuildSettings) -> LiveCollection:
-        create_collection(Collection(self.data_dir, name), dataset, settings)
-        return self.get(name)
+    def create(self, name: str, **kwargs: Any) -> vecdial.Collection:
+        """`Database.create(name, **kwargs)`, without progress bars; the new handle is served at once."""
+        handle = self.db.create(name, show_progress=False, **kwargs)
+        self._remember(handle)
+        return handle
 
     def drop(self, name: str) -> None:
-        drop_collection(Collection(self.data_dir, name))
-        self._forget(name)
+        self.db.drop(name)
+        self.forget(name)
 
-    def _load(self, name: str) -> LiveCollection:
-        with self._lock:
-            gate = self._opening.setdefault(name, threading.Lock())
-        with gate:  # one opener per name; others wait and share its result
-            live = self._open.get(name)
-            if live is None:
-                live = LiveCollection(Collection(self.data_dir, name), self.verify_checksums)
-                self._open[name] = live
-                self._checked[name] = time.monotonic()
-        return live
+    def forget(self, name: str) -> None:
+        """Drop this process's handle (the collection is gone, or was dropped elsewhere)."""
+        self._handles.pop(name, None)
+        self._dims.pop(name, None)
+        self._versions.pop(name, None)
+        self.db.forget(name)
 
-    def _forget(self, name: str) -> None:
-        self._open.pop(name, None)
-        self._checked.pop(name, None)
+    def served(self, name: str, version: str) -> None:
+        """Note the version that just answered: a change means a swap reached this worker."""
+        before = self._versions.get(name)
+        if before != version:
+            self._versions[name] = version
+            if before is not None:
+                metrics.SWAPS.labels(name).inc()
+                log.info("collection moved to a new version", extra={"collection": name, "version": version})
+
+    def _remember(self, handle: vecdial.Collection) -> None:
+        info = handle.info()
+        self._dims[handle.name] = info.dim
+        self._versions[handle.name] = info.version
+        self._handles[handle.name] = handle
 
 
 class JobBoard:
-    """Starts reindex jobs in background threads and answers for every job on disk."""
+    """Reindex jobs: started here through `Collection.reindex`, reported for every process
+    through `Database.job(s)`. Keeps this process's running jobs to cancel them."""
 
-    def __init__(self, registry: CollectionRegistry):
-        self.registry = registry
-        self.data_dir = registry.data_dir
-        self.store = JobStore(self.data_dir)
-        self._running: dict[str, ReindexJob] = {}
+    def __init__(self, db: vecdial.Database):
+        self.db = db
+        self._running: dict[str, vecdial.Job] = {}
+        self._lock = threading.Lock()
 
-    def start_reindex(self, name: str, changes: dict[str, Any]) -> JobStatus:
-        live = self.registry.get(name)  # validates the name; NotFound if there is no such collection
-        job = start_reindex(self.data_dir, name, changes, self.store, on_update=self._on_update, live=live)
-        self._running[job.id] = job
-        job.start()
+    def start_reindex(self, collection: vecdial.Collection, changes: dict[str, Any]) -> JobStatus:
+        job = collection.reindex(changes, show_progress=False)
+        with self._lock:
+            self._running[job.id] = job
         return job.status
 
     def get(self, job_id: str) -> JobStatus:
-        return self.store.load(job_id)
+        self.settle()
+        return self.db.job(job_id)
 
     def list(self, limit: int = 100) -> list[JobStatus]:
-        return self.store.list(limit)
+        self.settle()
+        return self.db.jobs(limit)
 
     def cancel(self, job_id: str) -> JobStatus:
         """Ask a job to stop at its next batch; works for jobs of other workers too."""
         job = self._running.get(job_id)
         if job is not None:
             job.cancel()
-        return self.store.request_cancel(job_id)
+        # The front door cancels only jobs of this process (`Job.cancel`); a job of another
+        # worker is asked through its cancel marker, which it polls between batches.
+        return JobStore(self.db.data_dir).request_cancel(job_id)
+
+    def settle(self) -> None:
+        """Count this process's finished jobs (by kind and final state) and let them go."""
+        with self._lock:
+            finished = [job for job in self._running.values() if job.status.finished]
+            for job in finished:
+                del self._running[job.id]
+        for job in finished:
+            metrics.JOBS.labels(job.status.kind, job.status.state).inc()
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Cancel this process's running jobs and wait for them to clean up."""
-        for job in list(self._running.values()):
+        running = list(self._running.values())
+        for job in running:
             job.cancel()
-        for job in list(self._running.values()):
-            if job.thread is not None:
-                job.thread.join(timeout)
-
-    def _on_update(self, status: JobStatus) -> None:
-        if status.finished:
-            self._running.pop(status.id, None)
-            metrics.JOBS.labels(status.kind, status.state).inc()
+        for job in running:
+            job.wait(timeout, show_progress=False)
+        self.settle()

@@ -2,7 +2,8 @@
 
 Budgets reuse `indexer.budget.Budget`, so the JSON form here, the CLI's string
 form and Python all parse to the same models; a budget may also be sent as its
-string form (`"binary:rescore=10"`).
+string form (`"binary:rescore=10"`). Vectors are validated as whole arrays
+(`service.vectors`), sent as JSON lists or as base64 of little-endian float32.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from vecdial.indexer.modes.dense import ExactBudget
 from vecdial.indexer.plan.budget import Budget, parse_budget
 from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
+from vecdial.service.vectors import Vector, VectorB64
 
 Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
-Vector = Annotated[list[float], Field(min_length=1, description="Embedding; its length must equal the collection's dim.")]
 
 
 def _budget_from_string(value: Any) -> Any:
@@ -42,15 +43,16 @@ class _Body(BaseModel):
 
 
 class Query(_Body):
-    """One query: a vector, or a text encoded with the bundled model."""
+    """One query: a vector (as a list, or as base64 of float32), or a text encoded with the bundled model."""
 
     vector: Vector | None = None
+    vector_b64: VectorB64 | None = None
     text: str | None = Field(None, min_length=1, description="Only for collections built with the bundled text model.")
 
     @model_validator(mode="after")
     def _one_of(self) -> "Query":
-        if (self.vector is None) == (self.text is None):
-            raise ValueError("send exactly one of `vector` or `text`")
+        if sum(value is not None for value in (self.vector, self.vector_b64, self.text)) != 1:
+            raise ValueError("send exactly one of `vector`, `vector_b64` or `text`")
         return self
 
 
@@ -61,10 +63,22 @@ class SearchRequest(Query):
 
 
 class BatchSearchRequest(_Body):
-    queries: list[Query] = Field(min_length=1, description="Queries answered together (up to the server's max_batch).")
+    """Many queries under one budget: `queries`, or all vectors at once as `vectors_b64` with their `dim`."""
+
+    queries: list[Query] | None = Field(None, min_length=1, description="Queries answered together (up to the server's max_batch).")
+    vectors_b64: VectorB64 | None = Field(None, description="All query vectors as one (n, dim) row-major array: base64 of little-endian float32.")
+    dim: int | None = Field(None, ge=1, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
     k: int = Field(10, ge=1)
     budget: BudgetField = ExactBudget()
     with_text: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "BatchSearchRequest":
+        if (self.queries is None) == (self.vectors_b64 is None):
+            raise ValueError("send exactly one of `queries` or `vectors_b64` (with `dim`)")
+        if (self.vectors_b64 is None) != (self.dim is None):
+            raise ValueError("send `dim` with `vectors_b64`, and only with it")
+        return self
 
 
 class Hit(BaseModel):
@@ -226,6 +240,8 @@ class CollectionSummary(BaseModel):
 
 
 class CollectionInfo(CollectionSummary):
+    """`vecdial.Info` plus this server's max_k: one describe shape for Python, `vecdial info --json` and HTTP."""
+
     version_size: int = Field(description="Vectors in the serving version.")
     segment_size: int = Field(description="Vectors written since it was built (in the write-ahead log).")
     deleted: int = Field(description="Version vectors deleted or overwritten since.")
@@ -237,7 +253,8 @@ class CollectionInfo(CollectionSummary):
     settings: dict[str, Any] = Field(description="Compression settings of the serving version.")
     modes: list[ModeInfo]
     dense_bytes_per_vector: dict[int, int] = Field(description="dim -> bytes a dense scan reads per vector.")
-    max_k: int
+    swept_on: str | None = Field(None, description="The queries of the sweep `auto` budgets are served from, if any.")
+    max_k: int = Field(description="This server's largest k.")
 
 
 class Job(BaseModel):

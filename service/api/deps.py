@@ -1,36 +1,38 @@
 """Dependencies injected into route handlers: settings, auth, collections, jobs.
 
-Handlers declare what they need (`registry: Registry`, `collection: LiveDep`)
-and never reach for globals, so tests build an app per settings object.
+Handlers declare what they need (`collections: CollectionsDep`, `collection:
+CollectionDep`) and never reach for globals, so tests build an app per settings object.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.live.collection import LiveCollection
+import vecdial
+from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.service.errors import Unauthorized
-from vecdial.service.registry import CollectionRegistry, JobBoard
+from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="The server's API key, if it was started with one.")
 
 
 # Dependencies that never block are `async`: FastAPI runs sync ones in the thread pool,
-# one hop per dependency per request.
+# one hop per dependency per request, and a search should pay for one hop only (its own).
 
 
 async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_registry(request: Request) -> CollectionRegistry:
-    return request.app.state.registry
+async def get_collections(request: Request) -> Collections:
+    return request.app.state.collections
 
 
 async def get_jobs(request: Request) -> JobBoard:
@@ -38,7 +40,7 @@ async def get_jobs(request: Request) -> JobBoard:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RegistryDep = Annotated[CollectionRegistry, Depends(get_registry)]
+CollectionsDep = Annotated[Collections, Depends(get_collections)]
 JobsDep = Annotated[JobBoard, Depends(get_jobs)]
 
 
@@ -55,17 +57,19 @@ async def require_api_key(
         raise Unauthorized("this server needs an API key: send the header `Authorization: Bearer <api key>`")
 
 
-def get_collection(name: str, request: Request, registry: RegistryDep) -> LiveCollection:
-    """The collection named in the path, refreshed with every write and swap on disk.
-
-    Sync (in the thread pool): a refresh may open a newly swapped-in version.
-    """
-    live = registry.get(name)
+async def get_collection(name: str, request: Request, collections: CollectionsDep) -> AsyncIterator[vecdial.Collection]:
+    """The `vecdial.Collection` named in the path. Opened in the thread pool the first time
+    only (then a dict lookup); a handle whose collection turns out dropped is forgotten."""
+    handle = collections.cached(name) or await run_in_threadpool(collections.open, name)
     request.state.log_extra = {"collection": name}
-    return live
+    try:
+        yield handle
+    except NotFound:
+        collections.forget(name)
+        raise
 
 
-LiveDep = Annotated[LiveCollection, Depends(get_collection)]
+CollectionDep = Annotated[vecdial.Collection, Depends(get_collection)]
 
 
 def check_k(k: int, settings: Settings) -> int:

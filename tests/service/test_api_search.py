@@ -1,10 +1,20 @@
-"""POST /v1/collections/{name}/search and /search/batch: hits, explain, budgets, errors."""
+"""POST /v1/collections/{name}/search and /search/batch: hits, explain, budgets, vector encodings, errors."""
 
+import base64
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 
+import vecdial
+
 SEARCH = "/v1/collections/tiny/search"
+
+
+def b64(vectors) -> str:
+    """Little-endian float32 bytes, base64: the `vector_b64` / `vectors_b64` wire form."""
+    return base64.b64encode(np.asarray(vectors, dtype="<f4").tobytes()).decode()
 BUDGETS = [
     {"mode": "exact"},
     {"mode": "dense", "dim": 64},
@@ -28,7 +38,20 @@ def test_explain_reports_budget_candidates_time_and_bytes_per_stage(client, insi
     explain = client.post(SEARCH, json={"vector": inside[0], "k": 10, "budget": {"mode": "binary", "rescore": 4}}).json()["explain"]
     assert explain["budget"] == "binary:rescore=4"
     assert [(s["stage"], s["candidates"]) for s in explain["stages"]] == [("binary:bits=384", 40), ("rescore:dim=384", 10)]
-    assert all(s["ms"] >= 0 and s["bytes_read"] > 0 for s in explain["stages"]) and explain["total_ms"] > 0
+    modes = {mode["mode"]: mode for mode in client.get("/v1/collections/tiny").json()["modes"]}
+    # every one of the 300 binary codes is scanned; then only the 40 candidates' full vectors are read
+    assert explain["stages"][0]["bytes_read"] == 300 * modes["binary"]["bytes_per_vector"]
+    assert 0 < explain["stages"][1]["bytes_read"] <= 40 * modes["exact"]["bytes_per_vector"]
+    assert 0 < sum(s["ms"] for s in explain["stages"]) <= explain["total_ms"]
+
+
+def test_explain_is_exactly_the_python_explain(client, inside, handle, tiny_data_dir):
+    body = client.post(SEARCH, json={"vector": inside[0], "k": 3, "budget": "dense:dim=64"}).json()
+    fields = [field.name for field in dataclasses.fields(vecdial.Explain)]
+    assert list(body["explain"]) == fields
+    assert list(body) == ["hits", "explain"] and list(body["hits"][0]) == ["id", "score"]
+    assert (body["explain"]["version_rows"], body["explain"]["segment_rows"], body["explain"]["deleted_rows"]) == (300, 0, 0)
+    assert body["explain"]["calibration"] is None
 
 
 def test_dense_budgets_read_bytes_in_proportion_to_dim(client, inside):
@@ -58,7 +81,29 @@ def test_search_by_text_uses_the_bundled_model(client, demo_dataset):
 def test_text_search_on_a_collection_of_foreign_vectors_says_to_send_vectors(client, outside):
     client.post("/v1/collections", json={"name": "foreign", "vectors": outside})
     response = client.post("/v1/collections/foreign/search", json={"text": "anything"})
-    assert response.status_code == 422 and "send `vector` instead of `text`" in response.json()["message"]
+    assert response.status_code == 422 and "cannot encode text: send vectors instead" in response.json()["message"]
+
+
+def test_a_base64_vector_gives_the_same_answer_as_the_list(client, inside):
+    for budget in ("exact", "binary:rescore=10"):
+        as_list = client.post(SEARCH, json={"vector": inside[8], "k": 5, "budget": budget}).json()
+        as_b64 = client.post(SEARCH, json={"vector_b64": b64(inside[8]), "k": 5, "budget": budget}).json()
+        assert as_b64["hits"] == as_list["hits"]
+
+
+def test_a_batch_may_send_every_vector_as_one_base64_array(client, inside, demo_dataset):
+    body = {"vectors_b64": b64(inside[:4]), "dim": 384, "k": 2, "budget": "dense:dim=128"}
+    results = client.post(SEARCH + "/batch", json=body).json()["results"]
+    assert [hits[0]["id"] for hits in results] == list(demo_dataset.ids[:4])
+    as_queries = client.post(SEARCH + "/batch", json={"queries": [{"vector": v} for v in inside[:4]], "k": 2, "budget": "dense:dim=128"})
+    assert as_queries.json()["results"] == results
+
+
+def test_a_batch_may_mix_vectors_base64_and_text(client, inside, demo_dataset):
+    queries = [{"vector": inside[1]}, {"vector_b64": b64(inside[2])}, {"text": demo_dataset.texts[3]}]
+    results = client.post(SEARCH + "/batch", json={"queries": queries, "k": 3}).json()["results"]
+    assert [hits[0]["id"] for hits in results[:2]] == list(demo_dataset.ids[1:3])
+    assert demo_dataset.ids[3] in [hit["id"] for hit in results[2]]
 
 
 def test_batch_search_answers_each_query_in_order(client, inside, demo_dataset):
@@ -73,6 +118,14 @@ def test_batch_search_answers_each_query_in_order(client, inside, demo_dataset):
     "body, status, fragment",
     [
         ({"vector": [0.1, 0.2, 0.3]}, 422, "vector has 3 numbers, the collection has 384 dims"),
+        ({"vector_b64": b64([0.1, 0.2, 0.3])}, 422, "vector_b64 has 3 numbers, the collection has 384 dims"),
+        ({"vector_b64": b64([0.5] * 384)[:-4]}, 422, "vector_b64: decodes to 1533 bytes, not a whole number of float32"),
+        ({"vector_b64": "not base64!"}, 400, "vector_b64 is not valid base64"),
+        ({"vector": [0.5] * 383 + ["half"]}, 422, "vector: send a flat list of numbers"),
+        ({"vector": [0.5] * 383 + [None]}, 422, "vector: holds null at index 383"),
+        ({"vector": [[0.5] * 384]}, 422, "vector: send one flat list of numbers, got shape (1, 384)"),
+        ({"vector": []}, 422, "vector: is empty"),
+        ({"vector": None, "k": 3}, 422, "send exactly one of `vector`, `vector_b64` or `text`"),
         ({"vector": [1.0] * 384, "budget": {"mode": "fancy"}}, 422, "does not match any of the expected tags"),
         ({"vector": [1.0] * 384, "budget": {"mode": "dense", "dim": 999}}, 422, "dim=999 is out of range"),
         ({"vector": [1.0] * 384, "budget": "binary:rescore=many"}, 422, "invalid budget 'binary:rescore=many'"),
@@ -80,7 +133,8 @@ def test_batch_search_answers_each_query_in_order(client, inside, demo_dataset):
         ({"vector": [1.0] * 384, "k": 0}, 422, "k: Input should be greater than or equal to 1"),
         ({"vector": [1.0] * 384, "k": 5000}, 422, "k=5000 is above this server's limit of 1000"),
         ({"vector": [0.0] * 384}, 422, "all zeros"),
-        ({"k": 3}, 422, "send exactly one of `vector` or `text`"),
+        ({"k": 3}, 422, "send exactly one of `vector`, `vector_b64` or `text`"),
+        ({"vector": [1.0] * 384, "vector_b64": b64([1.0] * 384)}, 422, "send exactly one of"),
         ({"vector": [1.0] * 384, "colour": "red"}, 422, "colour: Extra inputs are not permitted"),
         ({"text": "x" * 3000}, 422, "over this server's limit of 2000"),
     ],
@@ -92,10 +146,14 @@ def test_bad_searches_get_a_4xx_saying_what_to_change(client, body, status, frag
 
 
 def test_nan_and_infinite_values_are_refused(client):
-    for token in ("NaN", "Infinity", "1e999"):
+    for token in ("NaN", "Infinity", "-Infinity", "1e999"):
         raw = '{"vector": [' + ", ".join(["0.5"] * 383 + [token]) + "]}"
         response = client.post(SEARCH, content=raw, headers={"content-type": "application/json"})
-        assert response.status_code == 422 and "NaN or infinite" in response.json()["message"]
+        assert response.status_code == 422
+        assert response.json()["message"].startswith("vector: contains NaN or infinite values (first at index 383)")
+    packed = b64([0.5] * 100 + [float("nan")] + [0.5] * 283)
+    response = client.post(SEARCH, json={"vector_b64": packed})
+    assert response.status_code == 422 and "vector_b64: contains NaN or infinite values (first at index 100)" in response.json()["message"]
 
 
 def test_malformed_json_is_a_400(client):
@@ -120,11 +178,27 @@ def test_a_batch_over_the_limit_is_refused(make_client, inside):
     client = make_client(max_batch=2)
     response = client.post(SEARCH + "/batch", json={"queries": [{"vector": inside[0]}] * 3})
     assert response.status_code == 422 and "batch limit of 2" in response.json()["message"]
+    response = client.post(SEARCH + "/batch", json={"vectors_b64": b64(inside[:3]), "dim": 384})
+    assert response.status_code == 422 and "batch limit of 2" in response.json()["message"]
 
 
-def test_batch_errors_name_the_query(client, inside):
-    response = client.post(SEARCH + "/batch", json={"queries": [{"vector": inside[0]}, {"vector": [1.0, 2.0]}]})
-    assert response.status_code == 422 and "queries[1].vector has 2 numbers" in response.json()["message"]
+@pytest.mark.parametrize(
+    "body, status, fragment",
+    [
+        ({"queries": [{"vector": [0.5] * 384}, {"vector": [1.0, 2.0]}]}, 422, "queries[1].vector has 2 numbers"),
+        ({"queries": [{"vector": [0.5] * 384}, {"vector_b64": b64([1.0, 2.0])}]}, 422, "queries[1].vector_b64 has 2 numbers"),
+        ({"queries": [{"vector": [0.5] * 384}, {"vector": [0.5] * 383 + [None]}]}, 422, "queries.1.vector: holds null at index 383"),
+        ({"queries": [{"vector_b64": "%%%"}]}, 400, "queries.0.vector_b64 is not valid base64"),
+        ({"vectors_b64": b64(np.full((2, 384), 0.5)), "dim": 768}, 422, "dim=768, the collection has 384 dims"),
+        ({"vectors_b64": b64(np.full(500, 0.5)), "dim": 384}, 422, "vectors_b64 holds 500 numbers, not a whole number of 384-dim vectors"),
+        ({"vectors_b64": b64(np.full(384, 0.5))}, 422, "send `dim` with `vectors_b64`"),
+        ({"vectors_b64": b64(np.full(384, 0.5)), "dim": 384, "queries": [{"vector": [0.5] * 384}]}, 422, "exactly one of `queries` or `vectors_b64`"),
+        ({"k": 3}, 422, "exactly one of `queries` or `vectors_b64`"),
+    ],
+)
+def test_bad_batches_name_the_query_or_field(client, body, status, fragment):
+    response = client.post(SEARCH + "/batch", json=body)
+    assert response.status_code == status and fragment in response.json()["message"], response.json()
 
 
 def test_unknown_collection_is_a_404(client, inside):

@@ -1,4 +1,4 @@
-"""Reindex jobs: start one, watch its progress, cancel it."""
+"""Reindex jobs: start one (`Collection.reindex`), watch its progress (`Database.job`), cancel it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 from fastapi import APIRouter, Query, status
 
 from vecdial.indexer.jobs.reindex import JobStatus
-from vecdial.service.api.deps import JobsDep
+from vecdial.service.api.deps import CollectionDep, JobsDep
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
 from vecdial.service.schemas import Job, SettingsChanges
 
@@ -21,13 +21,13 @@ router = APIRouter(prefix="/v1", tags=["jobs"], responses={**COMMON_ERRORS, **NO
     response_model=Job,
     responses=CONFLICT,
 )
-def reindex(name: str, body: SettingsChanges, jobs: JobsDep) -> Job:
+def reindex(collection: CollectionDep, body: SettingsChanges, jobs: JobsDep) -> Job:
     """Starts a background job: the live vectors (including every acknowledged write) are
     re-encoded into a new version beside the serving one, validated, and swapped in with
     one atomic rename. Searches continue throughout and never see a half-built index; a
     failed or cancelled job leaves the old version serving. Settings left out keep their
     current values. One reindex per collection at a time (409 otherwise)."""
-    return _job(jobs.start_reindex(name, body.changes()))
+    return _job(jobs.start_reindex(collection, body.changes()))
 
 
 @router.get("/jobs", summary="List jobs, newest first", response_model=list[Job])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from vecdial.service import metrics
-from vecdial.service.api.deps import RegistryDep
+from vecdial.service.api.deps import CollectionsDep, JobsDep
 from vecdial.service.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -19,16 +19,17 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", summary="Readiness", response_model=Readiness, responses={503: {"model": Readiness, "description": "Starting or stopping."}})
-def readyz(request: Request, registry: RegistryDep) -> Response:
+def readyz(request: Request, collections: CollectionsDep) -> Response:
     """200 once every collection is open and the data directory is readable; 503 before and while stopping."""
     state = request.app.state.lifecycle
-    ready = state == "ready" and registry.data_dir.is_dir()
-    body = Readiness(status=state if state != "ready" or ready else "starting", collections=len(registry.loaded()))
+    ready = state == "ready" and collections.db.data_dir.is_dir()
+    body = Readiness(status=state if state != "ready" or ready else "starting", collections=len(collections.loaded()))
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-def prometheus(registry: RegistryDep) -> Response:
+def prometheus(collections: CollectionsDep, jobs: JobsDep) -> Response:
     """Latency histograms by budget mode and route, requests, errors, writes, jobs, collection sizes."""
-    payload, content_type = metrics.render(registry.loaded)
+    jobs.settle()  # count jobs that finished since the last look
+    payload, content_type = metrics.render(collections.loaded)
     return Response(payload, media_type=content_type)

@@ -1,77 +1,98 @@
-"""Search a collection by vector or text, one query or a batch, under a per-request budget."""
+"""Search a collection by vector or text, one query or a batch, under a per-request budget.
+
+The response is what `vecdial search --json` prints: `{"hits", "explain"}` for one
+query, `Hits.to_dict()` (`{"results", "explain"}`) for a batch, where `explain`
+is `Hits.explain.to_dict()`. Rendered by orjson straight from those dicts: the
+response models below document the shape and are not re-validated per request.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
+import vecdial
 from vecdial.indexer.errors import InvalidInput
-from vecdial import Hits
-from vecdial.indexer.live.snapshot import LiveSnapshot
 from vecdial.service import metrics
-from vecdial.service.api.deps import LiveDep, SettingsDep, check_k, check_texts
-from vecdial.service.encode import encode_for
+from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep, check_k, check_texts
+from vecdial.service.api.fast_json import FastJSONResponse, FastJSONRoute
 from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
 from vecdial.service.native import ensure_thread_limits
-from vecdial.service.schemas import BatchSearchRequest, BatchSearchResponse, Explain, Hit, Query, SearchRequest, SearchResponse
+from vecdial.service.registry import Collections
+from vecdial.service.schemas import BatchSearchRequest, BatchSearchResponse, Query, SearchRequest, SearchResponse
 from vecdial.service.settings import Settings
+from vecdial.service.vectors import matrix_from_b64
 
-router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses={**COMMON_ERRORS, **NOT_FOUND})
+router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses={**COMMON_ERRORS, **NOT_FOUND}, route_class=FastJSONRoute)
 
 
-@router.post("/search", summary="Search by vector or text", response_model=SearchResponse, response_model_exclude_none=True)
-def search(body: SearchRequest, collection: LiveDep, settings: SettingsDep, request: Request) -> SearchResponse:
+@router.post("/search", summary="Search by vector or text", response_model=SearchResponse)
+def search(body: SearchRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> Response:
     """The k best hits for one query, and an `explain` block: the budget used, and per
-    stage the candidates kept, the time taken and the bytes of index data read."""
-    snapshot = collection.snapshot()
-    queries = _query_matrix(snapshot, [body], settings)
-    result = _run(snapshot, queries, check_k(body.k, settings), body, request, settings)
-    return SearchResponse(hits=_hits(result, 0), explain=_explain(result))
+    stage the candidates kept, the time taken and the bytes of index data read.
+    Send the vector as `vector` (a list of numbers) or, cheaper to parse, as
+    `vector_b64` (base64 of little-endian float32)."""
+    k = check_k(body.k, settings)
+    queries = _query_matrix(collection, [body], collections.dim(collection.name), settings)
+    hits = _run(collection, collections, queries, k, body, request, settings)
+    return FastJSONResponse({"hits": hits[0], "explain": hits.explain.to_dict()})
 
 
-@router.post("/search/batch", summary="Search many queries at once", response_model=BatchSearchResponse, response_model_exclude_none=True)
-def search_batch(body: BatchSearchRequest, collection: LiveDep, settings: SettingsDep, request: Request) -> BatchSearchResponse:
-    """Answers every query with one pass over the index: cheaper per query than single searches."""
-    if len(body.queries) > settings.max_batch:
-        raise InvalidInput(f"{len(body.queries)} queries is over this server's batch limit of {settings.max_batch}: split the batch")
-    snapshot = collection.snapshot()
-    queries = _query_matrix(snapshot, body.queries, settings)
-    result = _run(snapshot, queries, check_k(body.k, settings), body, request, settings)
-    return BatchSearchResponse(results=[_hits(result, i) for i in range(len(result.ids))], explain=_explain(result))
+@router.post("/search/batch", summary="Search many queries at once", response_model=BatchSearchResponse)
+def search_batch(
+    body: BatchSearchRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request
+) -> Response:
+    """Answers every query with one pass over the index: cheaper per query than single searches.
+    Send `queries` (each a vector, vector_b64 or text), or every vector at once as
+    `vectors_b64` with their `dim`."""
+    k = check_k(body.k, settings)
+    dim = collections.dim(collection.name)
+    if body.vectors_b64 is not None:
+        queries = matrix_from_b64(body.vectors_b64, body.dim, dim)  # type: ignore[arg-type]
+    else:
+        queries = _query_matrix(collection, body.queries, dim, settings)  # type: ignore[arg-type]
+    if len(queries) > settings.max_batch:
+        raise InvalidInput(f"{len(queries)} queries is over this server's batch limit of {settings.max_batch}: split the batch")
+    return FastJSONResponse(_run(collection, collections, queries, k, body, request, settings).to_dict())
 
 
 def _run(
-    snapshot: LiveSnapshot, queries: np.ndarray, k: int, body: SearchRequest | BatchSearchRequest, request: Request, settings: Settings
-) -> Hits:
+    collection: vecdial.Collection,
+    collections: Collections,
+    queries: np.ndarray,
+    k: int,
+    body: SearchRequest | BatchSearchRequest,
+    request: Request,
+    settings: Settings,
+) -> vecdial.Hits:
     ensure_thread_limits(settings.native_threads)
     mode = body.budget.mode
-    request.state.log_extra = {"collection": snapshot.name, "mode": mode, "queries": len(queries)}
-    result = snapshot.search(queries, k, body.budget, with_text=body.with_text)
-    metrics.SEARCH_SECONDS.labels(mode).observe(result.explain.total_ms / 1000)
+    request.state.log_extra = {"collection": collection.name, "mode": mode, "queries": len(queries)}
+    hits = collection.search(queries, k, body.budget, with_text=body.with_text)
+    collections.served(collection.name, hits.explain.version)
+    metrics.SEARCH_SECONDS.labels(mode).observe(hits.explain.total_ms / 1000)
     metrics.SEARCH_QUERIES.labels(mode).inc(len(queries))
-    return result
+    return hits
 
 
-def _query_matrix(snapshot: LiveSnapshot, queries: list[Query], settings: Settings) -> np.ndarray:
+def _query_matrix(collection: vecdial.Collection, queries: list[Query], dim: int, settings: Settings) -> np.ndarray:
     """(nq, dim) float32: vectors as sent, texts encoded; a wrong length names the query."""
-    dim = snapshot.version.dim
+    if len(queries) > settings.max_batch:
+        raise InvalidInput(f"{len(queries)} queries is over this server's batch limit of {settings.max_batch}: split the batch")
     matrix = np.empty((len(queries), dim), dtype=np.float32)
-    text_rows = [i for i, q in enumerate(queries) if q.text is not None]
+    text_rows = []
     for i, query in enumerate(queries):
-        if query.vector is not None:
-            if len(query.vector) != dim:
-                where = "vector" if len(queries) == 1 else f"queries[{i}].vector"
-                raise InvalidInput(f"{where} has {len(query.vector)} numbers, the collection has {dim} dims: send {dim}")
-            matrix[i] = query.vector
+        vector = query.vector if query.vector is not None else query.vector_b64
+        if vector is None:
+            text_rows.append(i)
+            continue
+        if len(vector) != dim:
+            field = "vector" if query.vector is not None else "vector_b64"
+            where = field if len(queries) == 1 else f"queries[{i}].{field}"
+            raise InvalidInput(f"{where} has {len(vector)} numbers, the collection has {dim} dims: send {dim}")
+        matrix[i] = vector
     if text_rows:
         texts = check_texts([queries[i].text for i in text_rows], settings)  # type: ignore[misc]
-        matrix[text_rows] = encode_for(snapshot, texts)
+        matrix[text_rows] = collection.encode(texts)
     return matrix
-
-
-def _hits(result: Hits, query: int) -> list[Hit]:
-    return [Hit(**hit) for hit in result[query]]
-
-
-def _explain(result: Hits) -> Explain:
-    return Explain.model_validate(result.explain.to_dict())

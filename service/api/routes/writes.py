@@ -7,25 +7,24 @@ from fastapi import APIRouter, Request
 
 from vecdial.indexer.errors import InvalidInput
 from vecdial.service import metrics
-from vecdial.service.api.deps import LiveDep, SettingsDep, check_texts
-from vecdial.service.encode import encode_for
+from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep, check_texts
+from vecdial.service.api.fast_json import FastJSONRoute
 from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
 from vecdial.service.native import ensure_thread_limits
 from vecdial.service.schemas import DeleteRequest, UpsertRequest, WriteResponse
 from vecdial.service.settings import Settings
 
-router = APIRouter(prefix="/v1/collections/{name}/vectors", tags=["writes"], responses={**COMMON_ERRORS, **NOT_FOUND})
+router = APIRouter(prefix="/v1/collections/{name}/vectors", tags=["writes"], responses={**COMMON_ERRORS, **NOT_FOUND}, route_class=FastJSONRoute)
 
 
 @router.post("/upsert", summary="Add or replace vectors", response_model=WriteResponse)
-def upsert(body: UpsertRequest, collection: LiveDep, settings: SettingsDep, request: Request) -> WriteResponse:
+def upsert(body: UpsertRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> WriteResponse:
     """Each item is stored under its id, replacing any vector that id had. The response comes
     after the write is in the write-ahead log on disk (fsync), and the next search in any
     mode sees it. Items without a vector have their text encoded with the bundled model."""
     _check_batch(len(body.items), settings)
     ensure_thread_limits(settings.native_threads)
-    snapshot = collection.snapshot()
-    dim = snapshot.version.dim
+    dim = collections.dim(collection.name)
     vectors = np.empty((len(body.items), dim), dtype=np.float32)
     to_encode = []
     for i, item in enumerate(body.items):
@@ -38,18 +37,20 @@ def upsert(body: UpsertRequest, collection: LiveDep, settings: SettingsDep, requ
     texts = [item.text for item in body.items]
     check_texts([t for t in texts if t is not None], settings, what="item text")
     if to_encode:
-        vectors[to_encode] = encode_for(snapshot, [texts[i] for i in to_encode])  # type: ignore[misc]
-    result = collection.upsert([item.id for item in body.items], vectors, texts if any(t is not None for t in texts) else None)
+        vectors[to_encode] = collection.encode([texts[i] for i in to_encode])  # type: ignore[misc]
+    result = collection.upsert([item.id for item in body.items], vectors, texts=texts if any(t is not None for t in texts) else None)
+    collections.served(collection.name, result.version)
     metrics.WRITES.labels("upsert").inc(result.upserted)
     request.state.log_extra = {"collection": collection.name, "items": len(body.items)}
     return WriteResponse(**vars(result))
 
 
 @router.post("/delete", summary="Delete vectors by id", response_model=WriteResponse)
-def delete(body: DeleteRequest, collection: LiveDep, settings: SettingsDep, request: Request) -> WriteResponse:
+def delete(body: DeleteRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> WriteResponse:
     """Removes the ids from every search, durably; ids that are not there are ignored."""
     _check_batch(len(body.ids), settings)
     result = collection.delete(body.ids)
+    collections.served(collection.name, result.version)
     metrics.WRITES.labels("delete").inc(result.deleted)
     request.state.log_extra = {"collection": collection.name, "items": len(body.ids)}
     return WriteResponse(**vars(result))

@@ -1,9 +1,9 @@
 """Request and response bodies of the HTTP API, separate from how things are stored.
 
-Budgets reuse `indexer.budget.Budget`, so the JSON form here, the CLI's string
-form and Python all parse to the same models; a budget may also be sent as its
-string form (`"binary:rescore=10"`). Vectors are validated as whole arrays
-(`service.vectors`), sent as JSON lists or as base64 of little-endian float32.
+A budget is passed as sent (string or JSON form) to `vecdial.Collection.search`,
+whose one parser serves the CLI, HTTP and Python alike. Vectors are validated as
+whole arrays (`service.vectors`), sent as JSON lists or as base64 of
+little-endian float32.
 """
 
 from __future__ import annotations
@@ -13,28 +13,21 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
-from vecdial.indexer.modes.dense import ExactBudget
-from vecdial.indexer.plan.budget import Budget, parse_budget
-from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
 from vecdial.service.vectors import Vector, VectorB64
 
 Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
 
 
-def _budget_from_string(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return parse_budget(value)
-        except BudgetError as exc:
-            raise ValueError(str(exc)) from None
-    return value
-
-
 BudgetField = Annotated[
-    Budget,
-    BeforeValidator(_budget_from_string, json_schema_input_type=Budget | str),
-    Field(description='What the query may spend: {"mode": "exact"|"dense"|"binary"|"sparse"|"funnel", ...knobs}, or the string form "dense:dim=64".'),
+    str | dict[str, Any],
+    Field(
+        description="What the query may spend, in the string form (`exact`, `dense:dim=64`, `binary:rescore=10`, "
+        "`sparse:active=32,rescore=10`, `funnel:binary*40>128*10>full`, `auto:target_recall=0.95`) or the JSON form "
+        '(`{"mode": "dense", "dim": 64}`). GET /v1/collections/{name} lists the modes a collection serves and '
+        "each knob's range; an invalid budget is a 422 `invalid_budget` saying what to change.",
+        examples=["binary:rescore=10", {"mode": "dense", "dim": 64}],
+    ),
 ]
 
 
@@ -58,7 +51,7 @@ class Query(_Body):
 
 class SearchRequest(Query):
     k: int = Field(10, ge=1, description="Hits to return (up to the server's max_k).")
-    budget: BudgetField = ExactBudget()
+    budget: BudgetField = "exact"
     with_text: bool = Field(False, description="Include each hit's stored text.")
 
 
@@ -69,7 +62,7 @@ class BatchSearchRequest(_Body):
     vectors_b64: VectorB64 | None = Field(None, description="All query vectors as one (n, dim) row-major array: base64 of little-endian float32.")
     dim: int | None = Field(None, ge=1, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
     k: int = Field(10, ge=1)
-    budget: BudgetField = ExactBudget()
+    budget: BudgetField = "exact"
     with_text: bool = False
 
     @model_validator(mode="after")

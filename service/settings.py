@@ -15,8 +15,6 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from vecdial.indexer.plan.execute import MAX_K
-
 SETTINGS_FILE_ENV = "VECDIAL_SETTINGS_FILE"
 MiB = 1 << 20
 
@@ -39,7 +37,7 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(8 * MiB, ge=1024, description="Largest JSON request body.")
     max_upload_bytes: int = Field(2048 * MiB, ge=1024, description="Largest uploaded input file.")
-    max_k: int = Field(1000, ge=1, le=MAX_K, description="Largest k a search may ask for.")
+    max_k: int = Field(1000, ge=1, description="Largest k a search may ask for (the library's own ceiling applies above it).")
     max_batch: int = Field(256, ge=1, description="Most queries in one batch search.")
     max_write_batch: int = Field(1000, ge=1, description="Most ids in one upsert or delete.")
     max_create_vectors: int = Field(100_000, ge=1, description="Most vectors in a JSON create (upload a file for more).")

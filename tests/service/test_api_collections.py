@@ -1,9 +1,12 @@
 """Collections: list, describe, create from vectors or an uploaded file, drop; names validated."""
 
 import io
+import json
 
 import numpy as np
 import pytest
+
+import vecdial
 
 
 def test_list_shows_each_collection_with_size_and_dim(client):
@@ -90,3 +93,13 @@ def test_drop_removes_the_collection(client, tiny_data_dir):
     assert not (tiny_data_dir / "tiny").exists()
     assert client.get("/v1/collections/tiny").status_code == 404
     assert client.delete("/v1/collections/tiny").status_code == 404
+
+
+
+def test_describe_is_the_python_info_plus_the_server_max_k(client, tiny_data_dir, demo_dataset):
+    client.post("/v1/collections/tiny/vectors/delete", json={"ids": [demo_dataset.ids[0]]})
+    served = client.get("/v1/collections/tiny").json()
+    assert served.pop("max_k") == 1000
+    info = vecdial.connect(tiny_data_dir).open("tiny").info()
+    assert (info.size, info.deleted) == (299, 1)
+    assert served == json.loads(json.dumps(info.to_dict()))  # as JSON: tuples become lists, int keys strings

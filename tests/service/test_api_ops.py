@@ -107,6 +107,18 @@ def test_openapi_documents_every_endpoint_model_and_error(client):
     search = schema["paths"]["/v1/collections/{name}/search"]["post"]
     assert {"400", "401", "404", "413", "422", "500"} <= set(search["responses"])
     assert search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    assert search["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/SearchResponse")
     models = schema["components"]["schemas"]
-    assert {"SearchRequest", "SearchResponse", "Explain", "DenseBudget", "FunnelBudget", "Job", "CollectionInfo", "ErrorBody"} <= set(models)
+    assert {"SearchRequest", "BatchSearchRequest", "SearchResponse", "Explain", "StageReport", "Job", "CollectionInfo", "ErrorBody"} <= set(models)
     assert "bearer" in str(schema["components"]["securitySchemes"]).lower()
+
+
+def test_openapi_describes_every_field_of_a_search_request(client):
+    models = client.get("/openapi.json").json()["components"]["schemas"]
+    single, batch = models["SearchRequest"]["properties"], models["BatchSearchRequest"]["properties"]
+    assert set(single) == {"vector", "vector_b64", "text", "k", "budget", "with_text"}
+    vector = next(schema for schema in single["vector"]["anyOf"] if schema.get("type") == "array")
+    packed = next(schema for schema in single["vector_b64"]["anyOf"] if schema.get("type") == "string")
+    assert vector["items"] == {"type": "number"} and "little-endian float32" in packed["description"]
+    assert "binary:rescore=10" in single["budget"]["description"] and single["budget"]["default"] == "exact"
+    assert set(batch) == {"queries", "vectors_b64", "dim", "k", "budget", "with_text"}

@@ -1,7 +1,8 @@
-"""A real `vecdial serve` on 127.0.0.1: writes survive kill -9, workers see each other's swaps."""
+"""A real `vecdial serve` on 127.0.0.1: writes survive kill -9 and reach the CLI, workers see each other's swaps."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
+
+from vecdial.service.cli import main as vecdial_cli
 
 
 def free_port() -> int:
@@ -74,6 +78,22 @@ def test_acknowledged_writes_survive_kill_9_and_restart(tiny_data_dir, inside, o
         assert top_hit(client, outside[0], "dense:dim=64")["hits"][0]["id"] == "durable"
         assert top_hit(client, inside[0])["hits"][0]["id"] != demo_dataset.ids[0]
         assert 'vecdial_collection_vectors{collection="tiny"} 300.0' in client.get("/metrics").text
+
+
+def test_the_cli_sees_every_write_the_server_acknowledged(tiny_data_dir, inside, outside, demo_dataset, tmp_path, capsys):
+    deleted = demo_dataset.ids[6]
+    np.save(tmp_path / "q.npy", np.asarray([outside[4], inside[6]], dtype=np.float32))  # the new item's vector, the deleted one's
+    with vecdial_serve(tiny_data_dir) as (client, _):
+        assert client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": "fresh", "vector": outside[4]}]}).status_code == 200
+        assert client.post("/v1/collections/tiny/vectors/delete", json={"ids": [deleted]}).json()["deleted"] == 1
+        for budget in ("exact", "binary:rescore=10", "dense:dim=64", "funnel:binary*20>128*4>full"):  # the server still runs
+            code = vecdial_cli(["--data-dir", str(tiny_data_dir), "search", "-c", "tiny", "--vector", str(tmp_path / "q.npy"), "-b", budget, "-k", "20", "--json"])
+            printed = json.loads(capsys.readouterr().out)
+            assert code == 0
+            found = [[hit["id"] for hit in hits] for hits in printed["results"]]
+            assert found[0][0] == "fresh", budget
+            assert all(deleted not in ids for ids in found), budget
+            assert (printed["explain"]["segment_rows"], printed["explain"]["deleted_rows"]) == (1, 1)
 
 
 def test_cli_reindex_under_load_swaps_in_every_worker_without_errors(tiny_data_dir, inside, outside, demo_dataset):

@@ -67,9 +67,9 @@ def _run(
     settings: Settings,
 ) -> vecdial.Hits:
     ensure_thread_limits(settings.native_threads)
-    mode = body.budget.mode
-    request.state.log_extra = {"collection": collection.name, "mode": mode, "queries": len(queries)}
     hits = collection.search(queries, k, body.budget, with_text=body.with_text)
+    mode = hits.explain.budget.split(":", 1)[0]  # as requested: `auto:... -> dense:dim=64` counts as auto
+    request.state.log_extra = {"collection": collection.name, "mode": mode, "queries": len(queries)}
     collections.served(collection.name, hits.explain.version)
     metrics.SEARCH_SECONDS.labels(mode).observe(hits.explain.total_ms / 1000)
     metrics.SEARCH_QUERIES.labels(mode).inc(len(queries))

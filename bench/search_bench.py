@@ -127,7 +127,7 @@ def build(cache: Path, data: BenchSet, kind: str) -> Searcher:
         collection.build(Dataset(data.doc_ids, data.docs), settings)
     searcher = Searcher(collection.open(verify_checksums=False))
     if kind == "sparse":
-        train = searcher.version.manifest.sparse["train"]
+        train = searcher.version.manifest.codecs["sparse"]["train"]
         print(f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs, val nMSE {train['val_nmse']}, dead latents {train['dead_fraction']:.1%}")
     return searcher
 

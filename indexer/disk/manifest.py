@@ -15,24 +15,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from vecdial.indexer.errors import CorruptIndex, UnsupportedFormat
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 
 
 class FileEntry(BaseModel):
     bytes: int
     sha256: str
-
-
-class DenseParams(BaseModel):
-    block: int = 32
-    dtype: Literal["float32", "float16"] = "float32"
-
-
-class BinaryParams(BaseModel):
-    center: bool = False
-    index: Literal["flat", "hnsw"] = "flat"
-    hnsw_m: int = 32
 
 
 class Manifest(BaseModel):
@@ -44,10 +33,7 @@ class Manifest(BaseModel):
     dim: int
     count: int
     id_kind: Literal["int", "str"]
-    rotation: Literal["pca", "identity"]
-    dense: DenseParams
-    binary: BinaryParams
-    sparse: dict[str, Any] | None = None
+    codecs: dict[str, dict[str, Any]] = Field(description="Mode name -> what its build recorded (see indexer/modes).")
     has_texts: bool = False
     files: dict[str, FileEntry] = {}
 
@@ -82,12 +68,24 @@ def read_manifest(directory: Path) -> Manifest:
         raise UnsupportedFormat(
             f"{path} has format version {version}; this vecdial reads up to {FORMAT_VERSION}: upgrade vecdial"
         )
+    if version == 1:
+        raw = upgrade_v1(raw)
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise CorruptIndex(f"{path}: field {where}: {first['msg']}") from None
+
+
+def upgrade_v1(raw: dict) -> dict:
+    """Format 1 kept each mode's parameters in its own field; format 2 keys them by mode."""
+    raw = dict(raw)
+    codecs = {"dense": {"rotation": raw.pop("rotation", "pca"), **raw.pop("dense", {})}, "binary": raw.pop("binary", {})}
+    sparse = raw.pop("sparse", None)
+    if sparse is not None:
+        codecs["sparse"] = sparse
+    return {**raw, "format_version": FORMAT_VERSION, "codecs": codecs}
 
 
 def verify_files(directory: Path, manifest: Manifest, checksums: bool) -> None:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.codecs.binary import BinaryCodec, code_bytes_for
 from vecdial.indexer.codecs.rotation import Rotation
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.disk.manifest import Manifest, read_manifest, verify_files
-from vecdial.indexer.stores.binary import BinaryStore
+from vecdial.indexer.modes import MODES
 from vecdial.indexer.stores.blocks import BlockStore
-from vecdial.indexer.stores.sparse import SparseStore, open_sparse_store
 
 IDS_FILE = "ids.npy"
 CODEC_FILE = "codecs.npz"
@@ -29,18 +28,18 @@ TEXT_OFFSETS_FILE = "text_offsets.npy"
 
 @dataclass
 class Version:
-    """A searchable, read-only index version."""
+    """A searchable, read-only index version: its ids, texts, and each mode's store (`store(name)`)."""
 
     path: Path
     manifest: Manifest
     ids: np.ndarray
-    rotation: Rotation
-    binary_codec: BinaryCodec
-    dense: BlockStore
-    binary: BinaryStore
-    sparse: SparseStore | None = None
+    stores: dict[str, Any]
     _text_offsets: np.ndarray | None = field(default=None, repr=False)
     plans: dict = field(default_factory=dict, repr=False)  # compiled plans, see plan.compile.compile_cached
+
+    def store(self, mode: str) -> Any:
+        """That mode's store (see indexer/modes), or None if this version was built without it."""
+        return self.stores.get(mode)
 
     @property
     def dim(self) -> int:
@@ -55,9 +54,22 @@ class Version:
         return self.path.name
 
     @property
-    def sparse_index(self):
-        """The postings over this version's sparse codes (None without sparse codes)."""
-        return None if self.sparse is None else self.sparse.index
+    def rotation(self) -> Rotation:
+        return self.stores["dense"].rotation
+
+    @property
+    def dense(self) -> BlockStore:
+        """The full vectors, rotated, in column blocks."""
+        return self.stores["dense"].blocks
+
+    @property
+    def binary(self) -> Any:
+        return self.stores["binary"].store
+
+    @property
+    def sparse(self) -> Any:
+        """The sparse autoencoder and its postings (None without sparse codes)."""
+        return self.stores.get("sparse")
 
     def id_list(self, rows: np.ndarray) -> list:
         """Store rows -> user ids as Python values (int or str)."""
@@ -78,50 +90,22 @@ class Version:
 
 
 def open_version(path: Path, verify_checksums: bool = True) -> Version:
-    """Open and validate a version directory; raise CorruptIndex on any mismatch."""
+    """Open and validate a version directory; raise CorruptIndex on any mismatch.
+
+    Each mode recorded in the manifest opens its own store (indexer/modes) and checks it.
+    """
     manifest = read_manifest(path)
     verify_files(path, manifest, checksums=verify_checksums)
+    unknown = sorted(set(manifest.codecs) - set(MODES))
+    if unknown or "dense" not in manifest.codecs:
+        raise CorruptIndex(f"{path}: modes {unknown or ['dense']} are unknown or missing here; upgrade vecdial or rebuild the index")
     try:
         codecs = dict(np.load(path / CODEC_FILE, allow_pickle=False))
         ids = np.load(path / IDS_FILE, mmap_mode="r", allow_pickle=False)
-        dense = BlockStore.open(path, manifest.dim)
-        binary = BinaryStore.open(path, manifest.binary.index)
         offsets = np.load(path / TEXT_OFFSETS_FILE) if manifest.has_texts else None
+        stores = {name: MODES[name].open(path, params, manifest, codecs) for name, params in manifest.codecs.items()}
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise CorruptIndex(f"{path}: cannot read index files ({exc}); rebuild the index") from None
-    _check_shapes(path, manifest, ids, dense, binary)
-    sparse = None
-    if manifest.sparse is not None:
-        try:
-            sparse = open_sparse_store(path, manifest.sparse, manifest.count)
-        except (OSError, ValueError, KeyError) as exc:
-            raise CorruptIndex(f"{path}: cannot read the sparse codes ({exc}); rebuild the index") from None
-        if sparse.index.size != manifest.count or len(sparse.index.indptr) != sparse.model.hidden + 1:
-            raise CorruptIndex(f"{path}: sparse index does not match its model or the collection size")
-    return Version(
-        path=path,
-        manifest=manifest,
-        ids=ids,
-        rotation=Rotation.from_arrays(codecs),
-        binary_codec=BinaryCodec.from_arrays(codecs),
-        dense=dense,
-        binary=binary,
-        sparse=sparse,
-        _text_offsets=offsets,
-    )
-
-
-def _check_shapes(path: Path, manifest: Manifest, ids: np.ndarray, dense: BlockStore, binary: BinaryStore) -> None:
-    n, dim = manifest.count, manifest.dim
-    expected_blocks = -(-dim // manifest.dense.block)
-    problems = []
-    if ids.shape != (n,):
-        problems.append(f"ids has shape {ids.shape}, expected ({n},)")
-    if dense.blocks.shape != (expected_blocks, n, manifest.dense.block):
-        problems.append(f"dense blocks have shape {dense.blocks.shape}, expected {(expected_blocks, n, manifest.dense.block)}")
-    if dense.prefix_sq.shape != (expected_blocks, n):
-        problems.append(f"prefix norms have shape {dense.prefix_sq.shape}, expected {(expected_blocks, n)}")
-    if binary.size != n or binary.code_bytes != code_bytes_for(dim):
-        problems.append(f"binary index holds {binary.size} codes of {binary.code_bytes} bytes, expected {n} of {code_bytes_for(dim)}")
-    if problems:
-        raise CorruptIndex(f"{path}: " + "; ".join(problems))
+    if ids.shape != (manifest.count,):
+        raise CorruptIndex(f"{path}: ids has shape {ids.shape}, expected ({manifest.count},)")
+    return Version(path=path, manifest=manifest, ids=ids, stores=stores, _text_offsets=offsets)

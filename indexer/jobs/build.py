@@ -18,16 +18,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vecdial.indexer.disk.atomic import fsync_dir, fsync_tree, make_public
-from vecdial.indexer.codecs.binary import fit_binary
-from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
-from vecdial.indexer.disk.manifest import BinaryParams, DenseParams, Manifest, file_entry, write_manifest
+from vecdial.indexer.disk.manifest import Manifest, file_entry, write_manifest
+from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
 from vecdial.indexer.io.readers import Dataset, check_dataset
 from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.jobs.sparse_build import build_sparse
-from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, build_hnsw
-from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, prefix_sq_norms, split_blocks
+from vecdial.indexer.modes import MODES
 from vecdial.indexer.vectors import check_finite, normalize_rows, unit_sample
-from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
 
 TMP_PREFIX = ".tmp-"
 
@@ -66,51 +62,32 @@ def remove_stale_builds(versions_dir: Path) -> None:
 
 
 def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_progress: bool) -> Manifest:
+    """Fit every registered mode on one sample, feed each the input once, batch by batch."""
     vectors = dataset.vectors
     n, dim = vectors.shape
     sample = unit_sample(vectors, settings.sample_size, settings.seed)
-    rotation: Rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(dim)
-    binary_codec = fit_binary(sample, center=settings.binary_center)
-    np.savez(out / CODEC_FILE, **rotation.to_arrays(), **binary_codec.to_arrays())
+    builders = {name: b for name, mode in MODES.items() if (b := mode.builder(sample, n, out, settings)) is not None}
     np.save(out / IDS_FILE, dataset.ids)
-
-    n_blocks = -(-dim // settings.block)
-    blocks = np.lib.format.open_memmap(out / BLOCKS_FILE, mode="w+", dtype=settings.dtype, shape=(n_blocks, n, settings.block))
-    norms = np.lib.format.open_memmap(out / NORMS_FILE, mode="w+", dtype=np.float32, shape=(n_blocks, n))
-    codes = np.lib.format.open_memmap(out / CODES_FILE, mode="w+", dtype=np.uint8, shape=(n, binary_codec.code_bytes))
     with tqdm(total=n, desc="encoding", unit="vec", disable=not show_progress) as progress:
         for start in range(0, n, settings.batch_size):
             stop = min(start + settings.batch_size, n)
             batch = np.asarray(vectors[start:stop], dtype=np.float32)
             check_finite(batch, f"input vector (batch at {start})")
             unit = normalize_rows(batch, f"input vector (batch at {start})")
-            rotated = rotation.apply(unit)
-            blocks[:, start:stop, :] = split_blocks(rotated, settings.block)
-            norms[:, start:stop] = prefix_sq_norms(rotated, settings.block)
-            codes[start:stop] = binary_codec.encode(unit)
+            for builder in builders.values():
+                builder.add(start, unit)
             progress.update(stop - start)
-    for array in (blocks, norms, codes):
-        array.flush()
-    if settings.binary_index == "hnsw":
-        import faiss
-
-        faiss.write_index_binary(build_hnsw(np.asarray(codes)), str(out / HNSW_FILE))
-    del blocks, norms, codes
+    codecs = {name: builder.finish(vectors, show_progress) for name, builder in builders.items()}
+    np.savez(out / CODEC_FILE, **{key: array for builder in builders.values() for key, array in builder.codec_arrays().items()})
     if dataset.texts is not None:
         _write_texts(out, dataset.texts)
-    sparse_params = None
-    if settings.sparse is not None:
-        sparse_params = build_sparse(vectors, sample, out, settings.sparse, show_progress)
     return Manifest(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         source_model=dataset.source_model,
         dim=dim,
         count=n,
         id_kind="int" if dataset.ids.dtype.kind in "iu" else "str",
-        rotation=settings.rotation,
-        dense=DenseParams(block=settings.block, dtype=settings.dtype),
-        binary=BinaryParams(center=settings.binary_center, index=settings.binary_index),
-        sparse=sparse_params,
+        codecs=codecs,
         has_texts=dataset.texts is not None,
     )
 

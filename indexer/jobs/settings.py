@@ -93,19 +93,20 @@ class BuildSettings(_Settings):
         reindex changes from). sample_size, batch_size and seed are not recorded: defaults.
         A manifest written before the rename names max_active `k`; both are read."""
         sparse = None
-        recorded = (manifest.sparse or {}).get("settings")
+        recorded = manifest.codecs.get("sparse", {}).get("settings")
         if isinstance(recorded, dict):
             renamed = {RENAMED_SPARSE.get(key, key): value for key, value in recorded.items()}
             try:
                 sparse = SparseSettings.model_validate(renamed)
             except ValidationError as exc:
                 raise CorruptIndex(f"manifest sparse settings: {_describe(exc.errors()[0])}; rebuild the index") from None
+        dense, binary = manifest.codecs["dense"], manifest.codecs.get("binary", {})
         return cls(
-            rotation=manifest.rotation,
-            block=manifest.dense.block,
-            dtype=manifest.dense.dtype,
-            binary_center=manifest.binary.center,
-            binary_index=manifest.binary.index,
+            rotation=dense.get("rotation", "pca"),
+            block=dense.get("block", 32),
+            dtype=dense.get("dtype", "float32"),
+            binary_center=binary.get("center", False),
+            binary_index=binary.get("index", "flat"),
             sparse=sparse,
         )
 

@@ -1,12 +1,13 @@
-"""The write segment: vectors upserted since the serving version was built, in the
-version's own store classes.
+"""The write segment: vectors upserted since the serving version was built, kept by every
+registered mode exactly as the version's build keeps them.
 
-Rows are rotated with the version's rotation, stored in column blocks of the
-version's dtype, binarized with its codec and sparse-coded with its encoder, so
-a `SegmentView` is searched by the same stage code as the version (`indexer.modes`)
-and scores from both are on one scale: a merged top-k is the top-k of the union.
+Each mode (indexer/modes) encodes new rows with the version's own codecs (its
+rotation and block dtype, its binary thresholds, its sparse encoder) and serves
+them through the same store classes, so a `SegmentView` is searched by the same
+stage code as the version and scores from both are on one scale: a merged
+top-k is the top-k of the union.
 
-Rows are append-only: a view is the first `n` rows plus an alive mask, and later
+Rows are append-only: a view is the first `n` rows plus a dead mask, and later
 appends never change what an existing view sees (arrays grow by copying, masks
 are copied on write). Searches run on views without locks; only the writer path
 (one thread at a time) calls `add` and `remove`.
@@ -14,19 +15,17 @@ are copied on write). Searches run on views without locks; only the writer path
 
 from __future__ import annotations
 
-import threading
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
+from vecdial.indexer.modes import MODES
 from vecdial.indexer.stores.alive import AliveRows
-from vecdial.indexer.stores.binary import BinaryStore
-from vecdial.indexer.stores.blocks import BlockStore, prefix_sq_norms, split_blocks
-from vecdial.indexer.stores.sparse import SparseIndex
 
 
 class SegmentView:
-    """An immutable snapshot of the first n segment rows, with the stores a search scans.
+    """An immutable snapshot of the first n segment rows, with each mode's store made on demand.
 
     ids/texts: lists of at least n items (only the first n belong to the view);
     unit: (n, dim) float32 unit rows as written; dead: (n,) bool.
@@ -39,25 +38,22 @@ class SegmentView:
         self.texts = segment.texts
         self.unit = segment._unit[:n]
         self.dead = dead
-        self.dense = BlockStore(segment._blocks[:, :n], segment._prefix_sq[:, :n], segment.version.dim)
-        self._codes = segment._codes[:n]
         self.live = int(n - np.count_nonzero(dead))
+        self._stores: dict[str, Any] = {}
+
+    def store(self, mode: str) -> Any:
+        """That mode's store over this view's rows (made once per view, when first searched)."""
+        found = self._stores.get(mode)
+        if found is None:
+            rows = self.segment.rows.get(mode)
+            if rows is None:
+                return None
+            found = self._stores[mode] = rows.store(self.size)
+        return found
 
     @cached_property
     def alive(self) -> AliveRows | None:
         return AliveRows(self.dead) if self.live < self.size else None
-
-    @cached_property
-    def binary(self) -> BinaryStore:
-        return BinaryStore.from_codes(self._codes)
-
-    @cached_property
-    def sparse_index(self) -> SparseIndex | None:
-        sparse = self.segment.version.sparse
-        if sparse is None:
-            return None
-        units, weights = self.segment.sparse_codes(self.size)
-        return SparseIndex.from_codes(units, weights, int(sparse.model.hidden))
 
     def alive_rows(self) -> np.ndarray:
         return np.flatnonzero(~self.dead)
@@ -66,21 +62,15 @@ class SegmentView:
 class Segment:
     """Append-only rows for one version; written by one thread at a time (the WAL writer)."""
 
-    def __init__(self, version):
+    def __init__(self, version: Any):
         self.version = version
-        dense = version.dense
-        self._blocks = np.zeros((dense.blocks.shape[0], 0, dense.block), dtype=dense.blocks.dtype)
-        self._prefix_sq = np.zeros((dense.blocks.shape[0], 0), dtype=np.float32)
+        self.rows = {name: rows for name, mode in MODES.items() if (rows := mode.segment_rows(version)) is not None}
         self._unit = np.zeros((0, version.dim), dtype=np.float32)
-        self._codes = np.zeros((0, version.binary.code_bytes), dtype=np.uint8)
         self._dead = np.zeros(0, dtype=bool)
         self._n = 0
         self.ids: list = []
         self.texts: list[str | None] = []
         self.row_of: dict = {}
-        self._sparse_lock = threading.Lock()
-        self._sparse_units: np.ndarray | None = None
-        self._sparse_weights: np.ndarray | None = None
 
     def view(self) -> SegmentView:
         return SegmentView(self, self._n, self._dead[: self._n])
@@ -91,17 +81,13 @@ class Segment:
         old = [self.row_of[i] for i in ids if i in self.row_of]
         if old:
             self._kill(np.asarray(old))
-        count = len(ids)
-        self._reserve(self._n + count)
-        start, stop = self._n, self._n + count
-        rotated = self.version.rotation.apply(unit)
-        block = self.version.dense.block
-        self._blocks[:, start:stop, :] = split_blocks(rotated, block)
-        self._prefix_sq[:, start:stop] = prefix_sq_norms(rotated, block)
+        start, stop = self._n, self._n + len(ids)
+        self._reserve(stop)
         self._unit[start:stop] = unit
-        self._codes[start:stop] = self.version.binary_codec.encode(unit)
+        for rows in self.rows.values():
+            rows.add(start, unit)
         self.ids.extend(ids)
-        self.texts.extend(texts if texts is not None else [None] * count)
+        self.texts.extend(texts if texts is not None else [None] * len(ids))
         for offset, key in enumerate(ids):
             self.row_of[key] = start + offset
         self._n = stop
@@ -120,29 +106,12 @@ class Segment:
         self._dead = dead
 
     def _reserve(self, needed: int) -> None:
-        capacity = self._dead.shape[0]
+        capacity = len(self._dead)
         if needed <= capacity:
             return
         capacity = max(needed, 2 * capacity, 64)
         # New arrays, old ones untouched: views made earlier keep reading theirs.
-        for name, axis in (("_blocks", 1), ("_prefix_sq", 1), ("_unit", 0), ("_codes", 0), ("_dead", 0)):
-            old = getattr(self, name)
-            shape = list(old.shape)
-            shape[axis] = capacity
-            grown = np.zeros(shape, dtype=old.dtype)
-            index = (slice(None),) * axis + (slice(0, self._n),)
-            grown[index] = old[index]
-            setattr(self, name, grown)
-
-    def sparse_codes(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(units, weights), each (n, max_active), best first: the first n rows' sparse codes,
-        made by the version's encoder once and cached (only sparse searches need them)."""
-        with self._sparse_lock:
-            done = 0 if self._sparse_units is None else len(self._sparse_units)
-            if done < n:
-                units, weights = self.version.sparse.encode(self._unit[done:n])
-                parts = [] if self._sparse_units is None else [(self._sparse_units, self._sparse_weights)]
-                parts.append((np.asarray(units, dtype=np.int32), np.asarray(weights, dtype=np.float32)))
-                self._sparse_units = np.concatenate([u for u, _ in parts])
-                self._sparse_weights = np.concatenate([w for _, w in parts])
-            return self._sparse_units[:n], self._sparse_weights[:n]  # type: ignore[index]
+        unit = np.zeros((capacity, self._unit.shape[1]), dtype=np.float32)
+        dead = np.zeros(capacity, dtype=bool)
+        unit[: self._n], dead[: self._n] = self._unit[: self._n], self._dead[: self._n]
+        self._unit, self._dead = unit, dead

@@ -1,13 +1,16 @@
-"""What a mode is: one codec's budget knobs, its candidate stage, its cost and its sweep points.
+"""What a mode is: one codec's budget knobs, its candidate stage, how it is built, opened and
+kept for new writes, its cost and its sweep points.
 
 A mode module defines a `Mode` subclass and registers an instance in
-`indexer.modes`; budgets, plans, the executor (over the version and the write
-segment alike), describe and the sweep all iterate that registry.
+`indexer.modes`; budgets, plans, the build, opening a version (with its shape
+checks), the write segment, the executor, describe and the sweep all iterate
+that registry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -30,9 +33,32 @@ class Stores(Protocol):
     """The stores of one part: a version's (memory-mapped) or the write segment's (in RAM)."""
 
     size: int
-    dense: Any  # BlockStore
-    binary: Any  # BinaryStore
-    sparse_index: Any  # SparseIndex | None
+
+    def store(self, mode: str) -> Any:
+        """That mode's store over this part's rows (None if the part has none)."""
+
+
+class Builder(Protocol):
+    """Writes one mode's files during a build, fed every input batch once, in order."""
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        """Rows start.. of the input as (b, dim) float32 unit vectors."""
+
+    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+        """Flush the files; return what the manifest records for this mode. vectors: all (N, dim)."""
+
+    def codec_arrays(self) -> dict[str, np.ndarray]:
+        """Learned parameters kept in the version's codecs.npz."""
+
+
+class SegmentRows(Protocol):
+    """One mode's codes for rows written since a version was built, append-only."""
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        """Encode rows start.. (b, dim) unit float32 as the version's build would."""
+
+    def store(self, n: int) -> Any:
+        """The first n rows as this mode's store; later adds never change it."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,19 @@ class Mode:
         """The best `keep` live rows of `part` -> rows (nq, keep) int64 (-1 pad), scores (nq, keep)
         float32 (-inf pad), bytes of index data read per query."""
         raise NotImplementedError
+
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> Builder | None:
+        """Fit on `sample` (s, dim) unit vectors and start this mode's files for n rows in `out`;
+        None if the mode stores nothing or the settings leave it out."""
+        return None
+
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> Any:
+        """This mode's store in a version directory, checked against the manifest (CorruptIndex)."""
+        raise NotImplementedError
+
+    def segment_rows(self, version: Any) -> SegmentRows | None:
+        """Where writes made since `version` keep this mode's codes (None: the mode needs none)."""
+        return None
 
     def describe(self, version: Any) -> ModeInfo | None:
         return None

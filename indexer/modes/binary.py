@@ -3,13 +3,18 @@ rescored with the full float vectors (R=0: Hamming order alone)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from vecdial.indexer.codecs.binary import BinaryCodec, code_bytes_for, fit_binary
+from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, build_hnsw
 
 SWEEP_RESCORES = (0, 2, 5, 10, 20)
 
@@ -33,8 +38,8 @@ class Binary(Mode):
         return version.dim
 
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
-        codes = query.form("binary", lambda: query.version.binary_codec.encode(query.unit))
-        store = part.stores.binary
+        codes = query.form("binary", lambda: query.version.store("binary").codec.encode(query.unit))
+        store = part.stores.store("binary").store
         rows, distances = store.search(codes, keep, part.alive)
         scores = np.where(rows >= 0, 1.0 - 2.0 * distances.astype(np.float32) / size, -np.inf).astype(np.float32)
         return rows, scores, part.stores.size * store.code_bytes
@@ -42,10 +47,76 @@ class Binary(Mode):
     def describe(self, version) -> ModeInfo:
         full = version.dense.bytes_per_vector(version.dim)
         note = f"Hamming shortlist of k x rescore, each candidate rescored reads {full} bytes"
-        return ModeInfo("binary", {"rescore": (0, MAX_RESCORE)}, version.binary.code_bytes, note)
+        return ModeInfo("binary", {"rescore": (0, MAX_RESCORE)}, version.store("binary").store.code_bytes, note)
 
     def sweep_budgets(self, version) -> list[str]:
         return [f"binary:rescore={r}" for r in SWEEP_RESCORES]
+
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "BinaryBuilder":
+        return BinaryBuilder(fit_binary(sample, center=settings.binary_center), n, out, settings)
+
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "BinaryIndex":
+        store = BinaryStore.open(path, params.get("index", "flat"))
+        if store.size != manifest.count or store.code_bytes != code_bytes_for(manifest.dim):
+            raise CorruptIndex(
+                f"{path}: binary index holds {store.size} codes of {store.code_bytes} bytes, "
+                f"expected {manifest.count} of {code_bytes_for(manifest.dim)}; rebuild the index"
+            )
+        return BinaryIndex(BinaryCodec.from_arrays(codecs), store)
+
+    def segment_rows(self, version) -> "BinaryRows":
+        return BinaryRows(version.store("binary").codec)
+
+
+@dataclass(frozen=True)
+class BinaryIndex:
+    """codec: the thresholds bits are taken at; store: the FAISS index over every row's code."""
+
+    codec: BinaryCodec
+    store: BinaryStore
+
+
+class BinaryBuilder:
+    """Packs every input batch into sign bits; a graph over them at the end if asked for."""
+
+    def __init__(self, codec: BinaryCodec, n: int, out: Path, settings: Any):
+        self.codec, self.out = codec, out
+        self.params = {"center": settings.binary_center, "index": settings.binary_index}
+        self._codes = np.lib.format.open_memmap(out / CODES_FILE, mode="w+", dtype=np.uint8, shape=(n, codec.code_bytes))
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        self._codes[start : start + len(unit)] = self.codec.encode(unit)
+
+    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+        self._codes.flush()
+        if self.params["index"] == "hnsw":
+            import faiss
+
+            faiss.write_index_binary(build_hnsw(np.asarray(self._codes)), str(self.out / HNSW_FILE))
+        del self._codes
+        return self.params
+
+    def codec_arrays(self) -> dict[str, np.ndarray]:
+        return self.codec.to_arrays()
+
+
+class BinaryRows:
+    """Codes of rows written since a version was built; a flat FAISS index per store asked for."""
+
+    def __init__(self, codec: BinaryCodec):
+        self.codec = codec
+        self._codes = np.zeros((0, codec.code_bytes), dtype=np.uint8)
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        stop = start + len(unit)
+        if stop > len(self._codes):
+            grown = np.zeros((max(stop, 2 * len(self._codes), 64), self.codec.code_bytes), dtype=np.uint8)
+            grown[:start] = self._codes[:start]
+            self._codes = grown
+        self._codes[start:stop] = self.codec.encode(unit)
+
+    def store(self, n: int) -> BinaryIndex:
+        return BinaryIndex(self.codec, BinaryStore.from_codes(self._codes[:n]))
 
 
 BINARY = Binary()

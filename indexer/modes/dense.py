@@ -1,18 +1,25 @@
 """Dense modes: `exact` and `dense:dim=D`, cosine over the first D rotated dims of the block store.
 
-The same mode rescores every funnel's survivors: a gather of the candidates'
-first D dims from the (memory-mapped) blocks.
+The dense mode owns the full vectors: rotated (PCA, or identity) and kept in
+column blocks, so any prefix is served from one copy. It rescores every
+funnel's survivors: a gather of the candidates' first D dims from the
+(memory-mapped) blocks.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
+from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage
+from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, BlockStore, prefix_sq_norms, split_blocks
 
 SWEEP_DIMS = (32, 64, 128, 256)
 
@@ -42,13 +49,13 @@ class Dense(Mode):
         return version.dim
 
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
-        dense = part.stores.dense
+        dense = part.stores.store("dense").blocks
         rows, scores = dense.scan(query.rotated, size, keep, part.alive)
         return rows, scores, part.stores.size * dense.bytes_per_vector(size)
 
     def rescore(self, part: Part, query: Query, rows: np.ndarray, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Candidates rows (nq, c) (-1 pad) rescored at `size` dims; the best `keep` per query."""
-        dense = part.stores.dense
+        dense = part.stores.store("dense").blocks
         candidates = int(np.count_nonzero(rows >= 0)) // max(len(rows), 1)
         found, scores = keep_best(rows, dense.score_rows(query.rotated, rows, size), keep)
         return found, scores, candidates * dense.bytes_per_vector(size)
@@ -59,6 +66,23 @@ class Dense(Mode):
 
     def sweep_budgets(self, version) -> list[str]:
         return [f"dense:dim={d}" for d in SWEEP_DIMS if d < version.dim]
+
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "DenseBuilder":
+        rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(sample.shape[1])
+        return DenseBuilder(rotation, n, out, settings)
+
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "DenseIndex":
+        blocks = BlockStore.open(path, manifest.dim)
+        n_blocks, block = -(-manifest.dim // params["block"]), params["block"]
+        if blocks.blocks.shape != (n_blocks, manifest.count, block) or blocks.prefix_sq.shape != (n_blocks, manifest.count):
+            raise CorruptIndex(
+                f"{path}: dense blocks {blocks.blocks.shape} / norms {blocks.prefix_sq.shape}, "
+                f"expected {(n_blocks, manifest.count, block)} / {(n_blocks, manifest.count)}; rebuild the index"
+            )
+        return DenseIndex(Rotation.from_arrays(codecs), blocks)
+
+    def segment_rows(self, version) -> "DenseRows":
+        return DenseRows(version.store("dense"))
 
 
 class Exact(Mode):
@@ -88,6 +112,70 @@ def dense_costs(version) -> dict[int, int]:
     block = version.dense.block
     dims = sorted({*range(block, version.dim + 1, block), version.dim})
     return {dim: version.dense.bytes_per_vector(dim) for dim in dims}
+
+
+@dataclass(frozen=True)
+class DenseIndex:
+    """rotation: the orthonormal basis rows are stored in; blocks: the rotated rows in column blocks."""
+
+    rotation: Rotation
+    blocks: BlockStore
+
+
+class DenseBuilder:
+    """Rotates every input batch and writes it into column blocks and prefix norms."""
+
+    def __init__(self, rotation: Rotation, n: int, out: Path, settings: Any):
+        self.rotation, self.block = rotation, settings.block
+        self.params = {"rotation": settings.rotation, "block": settings.block, "dtype": settings.dtype}
+        shape = (-(-rotation.dim // settings.block), n, settings.block)
+        self._blocks = np.lib.format.open_memmap(out / BLOCKS_FILE, mode="w+", dtype=settings.dtype, shape=shape)
+        self._norms = np.lib.format.open_memmap(out / NORMS_FILE, mode="w+", dtype=np.float32, shape=shape[:2])
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        rotated = self.rotation.apply(unit)
+        stop = start + len(unit)
+        self._blocks[:, start:stop, :] = split_blocks(rotated, self.block)
+        self._norms[:, start:stop] = prefix_sq_norms(rotated, self.block)
+
+    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+        self._blocks.flush()
+        self._norms.flush()
+        del self._blocks, self._norms  # unmapped before the directory is fsynced and renamed
+        return self.params
+
+    def codec_arrays(self) -> dict[str, np.ndarray]:
+        return self.rotation.to_arrays()
+
+
+class DenseRows:
+    """Rows written since a version was built, in its rotation, blocks and dtype.
+
+    Block-major arrays grow by copying, so a store made for the first n rows
+    keeps reading the arrays it was made from.
+    """
+
+    def __init__(self, index: DenseIndex):
+        self.index = index
+        blocks = index.blocks
+        self._blocks = np.zeros((blocks.blocks.shape[0], 0, blocks.block), dtype=blocks.blocks.dtype)
+        self._norms = np.zeros((blocks.blocks.shape[0], 0), dtype=np.float32)
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        stop = start + len(unit)
+        if stop > self._blocks.shape[1]:
+            capacity = max(stop, 2 * self._blocks.shape[1], 64)
+            blocks = np.zeros((self._blocks.shape[0], capacity, self._blocks.shape[2]), dtype=self._blocks.dtype)
+            norms = np.zeros((self._norms.shape[0], capacity), dtype=np.float32)
+            blocks[:, :start], norms[:, :start] = self._blocks[:, :start], self._norms[:, :start]
+            self._blocks, self._norms = blocks, norms
+        rotated = self.index.rotation.apply(unit)
+        block = self.index.blocks.block
+        self._blocks[:, start:stop, :] = split_blocks(rotated, block)
+        self._norms[:, start:stop] = prefix_sq_norms(rotated, block)
+
+    def store(self, n: int) -> DenseIndex:
+        return DenseIndex(self.index.rotation, BlockStore(self._blocks[:, :n], self._norms[:, :n], self.index.blocks.dim))
 
 
 EXACT = Exact()

@@ -6,14 +6,17 @@ posting list), so any A up to the trained `max_active` is served from one index.
 
 from __future__ import annotations
 
-from typing import Literal
+import threading
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.errors import BudgetError, CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.stores.sparse import SparseIndex, SparseStore, open_sparse_store
 
 SWEEP_ACTIVES = (8, 16, 32, 64)
 
@@ -41,7 +44,7 @@ class Sparse(Mode):
 
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
         units, weights = query.form(("sparse", size), lambda: query.version.sparse.encode(query.unit, size))
-        rows, scores, total = part.stores.sparse_index.search(units, weights, size, keep, part.alive)
+        rows, scores, total = part.stores.store("sparse").index.search(units, weights, size, keep, part.alive)
         return rows, scores, total // max(len(units), 1)
 
     def describe(self, version) -> ModeInfo | None:
@@ -56,6 +59,75 @@ class Sparse(Mode):
             return []
         actives = [a for a in SWEEP_ACTIVES if a <= version.sparse.max_active]
         return [f"sparse:active={a}" for a in actives] + [f"sparse:active={a},rescore=10" for a in actives]
+
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "SparseBuilder | None":
+        return None if settings.sparse is None else SparseBuilder(sample, out, settings.sparse)
+
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> SparseStore:
+        try:
+            store = open_sparse_store(path, params, manifest.count)
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorruptIndex(f"{path}: cannot read the sparse codes ({exc}); rebuild the index") from None
+        if store.index.size != manifest.count or len(store.index.indptr) != store.model.hidden + 1:
+            raise CorruptIndex(f"{path}: sparse index does not match its model or the collection size")
+        return store
+
+    def segment_rows(self, version) -> "SparseRows | None":
+        store = version.store("sparse")
+        return None if store is None else SparseRows(store)
+
+
+class SparseBuilder:
+    """Trains the sparse autoencoder on the frozen embeddings once every other file is written,
+    then encodes every vector and inverts the codes into postings."""
+
+    def __init__(self, sample: np.ndarray, out: Path, settings: Any):
+        self.sample, self.out, self.settings = sample, out, settings
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        pass  # trained and encoded in finish(): the model needs the whole sample first
+
+    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+        from vecdial.indexer.jobs.sparse_build import build_sparse
+
+        return build_sparse(vectors, self.sample, self.out, self.settings, show_progress)
+
+    def codec_arrays(self) -> dict[str, np.ndarray]:
+        return {}  # the model's weights are files of their own
+
+
+class SparseRows:
+    """Rows written since a version was built: encoded by its model when a search first needs
+    them (only sparse searches do), once, then indexed like the version's postings."""
+
+    def __init__(self, store: SparseStore):
+        self.model_store = store
+        dim = int(store.model.dim)
+        self._unit = np.zeros((0, dim), dtype=np.float32)
+        self._lock = threading.Lock()
+        self._units: np.ndarray | None = None
+        self._weights: np.ndarray | None = None
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        stop = start + len(unit)
+        if stop > len(self._unit):
+            grown = np.zeros((max(stop, 2 * len(self._unit), 64), self._unit.shape[1]), dtype=np.float32)
+            grown[:start] = self._unit[:start]
+            self._unit = grown
+        self._unit[start:stop] = unit
+
+    def store(self, n: int) -> SparseStore:
+        with self._lock:
+            done = 0 if self._units is None else len(self._units)
+            if done < n:
+                units, weights = self.model_store.encode(self._unit[done:n])
+                parts = [] if self._units is None else [(self._units, self._weights)]
+                parts.append((np.asarray(units, dtype=np.int32), np.asarray(weights, dtype=np.float32)))
+                self._units = np.concatenate([u for u, _ in parts])
+                self._weights = np.concatenate([w for _, w in parts])
+            units, weights = self._units[:n], self._weights[:n]  # type: ignore[index]
+        index = SparseIndex.from_codes(units, weights, int(self.model_store.model.hidden))
+        return SparseStore(self.model_store.model, index)
 
 
 SPARSE = Sparse()

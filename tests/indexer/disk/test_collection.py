@@ -29,7 +29,7 @@ def test_built_collection_opens_with_manifest_describing_it(tmp_path, tiny_datas
     collection = build(tmp_path, tiny_dataset)
     version = collection.open()
     assert version.size == 300 and version.dim == 384
-    assert version.manifest.id_kind == "str" and version.manifest.rotation == "pca"
+    assert version.manifest.id_kind == "str" and version.manifest.codecs["dense"]["rotation"] == "pca"
     assert set(version.manifest.files) >= {"dense_blocks.npy", "binary_codes.npy", "ids.npy", "codecs.npz"}
     assert list_collections(tmp_path) == ["c"]
 
@@ -161,3 +161,18 @@ def test_hnsw_binary_index_and_float16_store_keep_quality(tmp_path, demo_dataset
     exact = default.search(queries, 10, "exact").id_lists()
     assert recall_at_k(compact.search(queries, 10, "exact").id_lists(), exact, 10) > 0.99
     assert recall_at_k(compact.search(queries, 10, "binary:rescore=10").id_lists(), exact, 10) > 0.93
+
+
+def test_a_version_written_in_format_1_still_opens_and_searches(tmp_path, tiny_dataset):
+    """Format 1 kept each mode's parameters in fields of their own; format 2 keys them by mode."""
+    import json
+
+    collection = build(tmp_path, tiny_dataset)
+    path = collection.versions_dir / collection.current_version_name() / "manifest.json"
+    raw = json.loads(path.read_text())
+    codecs = raw.pop("codecs")
+    raw.update(format_version=1, rotation=codecs["dense"].pop("rotation"), dense=codecs["dense"], binary=codecs["binary"])
+    path.write_text(json.dumps(raw))
+    version = collection.open(verify_checksums=True)
+    assert version.manifest.format_version == 2 and version.manifest.codecs["dense"]["rotation"] == "pca"
+    assert version.dense.blocks.shape[1] == 300 and version.binary.size == 300

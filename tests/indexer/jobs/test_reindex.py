@@ -25,7 +25,7 @@ def test_reindex_folds_writes_into_a_new_version(tiny_data_dir, live, tiny_datas
     assert status.state == "succeeded" and status.progress == 1.0
     assert (status.from_version, status.to_version, status.vectors) == ("v000001", "v000002", 300)
     fresh = LiveCollection.open(tiny_data_dir, "tiny").snapshot()
-    assert fresh.version.manifest.dense.dtype == "float16"
+    assert fresh.version.manifest.codecs["dense"]["dtype"] == "float16"
     assert fresh.segment.size == 0 and len(fresh.dead_rows) == 0 and fresh.version.size == 300
     result = fresh.search(outside_vectors[0], k=1, with_text=True)
     assert result.ids == [["new"]] and result.texts == [["new text"]]
@@ -36,7 +36,7 @@ def test_unchanged_settings_are_kept(tiny_data_dir):
     start_reindex(tiny_data_dir, "tiny", {"rotation": "identity"}).run()
     status = start_reindex(tiny_data_dir, "tiny", {"block": 64}).run()
     manifest = LiveCollection.open(tiny_data_dir, "tiny").snapshot().version.manifest
-    assert (manifest.rotation, manifest.dense.block) == ("identity", 64)
+    assert (manifest.codecs["dense"]["rotation"], manifest.codecs["dense"]["block"]) == ("identity", 64)
     assert status.settings["rotation"] == "identity"
 
 

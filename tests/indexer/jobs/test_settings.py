@@ -3,14 +3,17 @@
 import pydantic
 import pytest
 
-from vecdial.indexer.disk.manifest import BinaryParams, DenseParams, Manifest
+from vecdial.indexer.disk.manifest import Manifest
 from vecdial.indexer.errors import CorruptIndex, InvalidInput
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
 
 
-def manifest_with(sparse: dict | None = None, **fields) -> Manifest:
-    base = dict(created_at="2024-01-01T00:00:00+00:00", dim=384, count=10, id_kind="int", rotation="pca")
-    return Manifest(**{**base, **fields}, dense=DenseParams(), binary=BinaryParams(), sparse=sparse)
+def manifest_with(sparse: dict | None = None, rotation: str = "pca", **fields) -> Manifest:
+    codecs = {"dense": {"rotation": rotation, "block": 32, "dtype": "float32"}, "binary": {"center": False, "index": "flat"}}
+    if sparse is not None:
+        codecs["sparse"] = sparse
+    base = dict(created_at="2024-01-01T00:00:00+00:00", dim=384, count=10, id_kind="int", codecs=codecs)
+    return Manifest(**{**base, **fields})
 
 
 def test_defaults_are_the_measured_ones():

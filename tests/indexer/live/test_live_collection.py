@@ -212,7 +212,7 @@ def sparse_dir(tmp_path_factory, demo_dataset):
 
 
 def test_a_build_records_its_sparse_settings_under_max_active(sparse_dir):
-    recorded = Collection(sparse_dir, "sparse").open().manifest.sparse["settings"]
+    recorded = Collection(sparse_dir, "sparse").open().manifest.codecs["sparse"]["settings"]
     assert recorded["max_active"] == 16 and "k" not in recorded
     assert BuildSettings.from_manifest(Collection(sparse_dir, "sparse").open().manifest).sparse.max_active == 16
 

@@ -42,6 +42,8 @@ def test_segment_stores_hold_the_rows_as_a_build_writes_them(version, tiny_datas
     segment = Segment(version)
     segment.add(["a"], np.asarray(tiny_dataset.vectors[7:8]), None)
     view = segment.view()
-    np.testing.assert_allclose(view.dense.blocks[:, 0], version.dense.blocks[:, 7], atol=1e-6)  # BLAS rounding of one row vs a batch
-    np.testing.assert_allclose(view.dense.prefix_sq[:, 0], version.dense.prefix_sq[:, 7], rtol=1e-6)
-    assert view.binary.search(version.binary_codec.encode(np.asarray(tiny_dataset.vectors[7:8])), 1)[1][0, 0] == 0
+    dense = view.store("dense").blocks
+    np.testing.assert_allclose(dense.blocks[:, 0], version.dense.blocks[:, 7], atol=1e-6)  # BLAS rounding of one row vs a batch
+    np.testing.assert_allclose(dense.prefix_sq[:, 0], version.dense.prefix_sq[:, 7], rtol=1e-6)
+    binary = view.store("binary")
+    assert binary.store.search(binary.codec.encode(np.asarray(tiny_dataset.vectors[7:8])), 1)[1][0, 0] == 0

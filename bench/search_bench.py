@@ -31,7 +31,8 @@ from vecdial.indexer.plan.budget import parse_budget
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.eval.metrics import ndcg_at_k, recall_at_k
 from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.plan.execute import Searcher, compile_plan
+import vecdial
+from vecdial.indexer.plan.compile import compile_plan
 from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
 
 BUDGETS = {
@@ -98,17 +99,17 @@ def timed_qps(run, queries: np.ndarray, single: int) -> tuple[float, float]:
     return batch, single / (time.perf_counter() - started)
 
 
-def resident_bytes(searcher: Searcher, budget: str) -> float:
+def resident_bytes(searcher: vecdial.Collection, budget: str) -> float:
     """Measured bytes per vector a budget keeps hot in RAM: what its first stage scans, plus ids.
 
     Rescoring reads a few full rows per query from the memory map; those count
     in 'read B/query/vec', not here.
     """
-    version = searcher.version
+    version = searcher.live.snapshot().version
     first = compile_plan(parse_budget(budget), version, 10)[0]
-    if first.kind == "binary":
+    if first.mode == "binary":
         scanned = faiss.serialize_index_binary(version.binary.index).nbytes
-    elif first.kind == "sparse":
+    elif first.mode == "sparse":
         scanned = version.sparse.resident_bytes
     else:
         blocks = -(-first.size // version.dense.block)
@@ -116,7 +117,7 @@ def resident_bytes(searcher: Searcher, budget: str) -> float:
     return (scanned + version.ids.nbytes) / version.size
 
 
-def build(cache: Path, data: BenchSet, kind: str) -> Searcher:
+def build(cache: Path, data: BenchSet, kind: str) -> vecdial.Collection:
     """The collection for one row group, built once and cached; a sparse build's time is printed."""
     collection = Collection(cache, f"{data.name}-{kind}-{len(data.docs)}")
     if not collection.exists():
@@ -125,9 +126,9 @@ def build(cache: Path, data: BenchSet, kind: str) -> Searcher:
             sparse=SparseSettings(max_active=64) if kind == "sparse" else None,
         )
         collection.build(Dataset(data.doc_ids, data.docs), settings)
-    searcher = Searcher(collection.open(verify_checksums=False))
+    searcher = vecdial.connect(cache).open(collection.name)
     if kind == "sparse":
-        train = searcher.version.manifest.codecs["sparse"]["train"]
+        train = searcher.live.snapshot().version.manifest.codecs["sparse"]["train"]
         print(f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs, val nMSE {train['val_nmse']}, dead latents {train['dead_fraction']:.1%}")
     return searcher
 
@@ -175,13 +176,13 @@ def run(args: argparse.Namespace) -> None:
             result = searcher.search(queries, k=10, budget=budget)
             read = sum(s.bytes_read for s in result.explain.stages) / len(docs)
             batch, one = timed_qps(lambda q: searcher.search(q, k=10, budget=budget), queries, single)
-            ndcg = ndcg_at_k(result.ids, data.qrels) if data.qrels else None
+            ndcg = ndcg_at_k(result.id_lists(), data.qrels) if data.qrels else None
             table.add_row(
                 kind,
                 budget,
                 f"{resident_bytes(searcher, budget):.0f}",
                 f"{read:.1f}",
-                f"{recall_at_k(result.rows, truth, 10):.3f}",
+                f"{recall_at_k(result.id_lists(), [data.doc_ids[r] for r in truth], 10):.3f}",
                 _f(ndcg),
                 f"{batch:.0f}",
                 f"{batch / flat_batch:.2f}",

@@ -16,6 +16,7 @@ COPY pyproject.toml README.md ./
 COPY indexer ./indexer
 COPY models ./models
 COPY service ./service
+COPY vecdial ./vecdial
 RUN pip install --no-cache-dir '.[all]'
 
 VOLUME /data

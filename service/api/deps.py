@@ -7,7 +7,6 @@ CollectionDep`) and never reach for globals, so tests build an app per settings 
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import InvalidInput, NotFound
+from vecdial.indexer.errors import InvalidInput
 from vecdial.service.errors import Unauthorized
 from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.settings import Settings
@@ -57,16 +56,13 @@ async def require_api_key(
         raise Unauthorized("this server needs an API key: send the header `Authorization: Bearer <api key>`")
 
 
-async def get_collection(name: str, request: Request, collections: CollectionsDep) -> AsyncIterator[vecdial.Collection]:
-    """The `vecdial.Collection` named in the path. Opened in the thread pool the first time
-    only (then a dict lookup); a handle whose collection turns out dropped is forgotten."""
+async def get_collection(name: str, request: Request, collections: CollectionsDep) -> vecdial.Collection:
+    """The `vecdial.Collection` named in the path: opened in the thread pool the first time,
+    then a dict lookup. (A handle whose collection turns out dropped is forgotten by the
+    NotFound error handler.)"""
     handle = collections.cached(name) or await run_in_threadpool(collections.open, name)
     request.state.log_extra = {"collection": name}
-    try:
-        yield handle
-    except NotFound:
-        collections.forget(name)
-        raise
+    return handle
 
 
 CollectionDep = Annotated[vecdial.Collection, Depends(get_collection)]

@@ -110,7 +110,14 @@ def test_openapi_documents_every_endpoint_model_and_error(client):
     assert search["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/SearchResponse")
     models = schema["components"]["schemas"]
     assert {"SearchRequest", "BatchSearchRequest", "SearchResponse", "Explain", "StageReport", "Job", "CollectionInfo", "ErrorBody"} <= set(models)
+    assert "securitySchemes" not in schema["components"]  # this server has no API key
+
+
+def test_openapi_documents_the_bearer_key_of_a_server_that_has_one(make_client):
+    schema = make_client(api_key="s3cret").get("/openapi.json").json()
     assert "bearer" in str(schema["components"]["securitySchemes"]).lower()
+    assert schema["paths"]["/v1/collections/{name}/search"]["post"]["security"]
+    assert "security" not in schema["paths"]["/healthz"]["get"]
 
 
 def test_openapi_describes_every_field_of_a_search_request(client):

@@ -205,3 +205,13 @@ def test_unknown_collection_is_a_404(client, inside):
     response = client.post("/v1/collections/nope/search", json={"vector": inside[0]})
     assert response.status_code == 404 and response.json() == {"error": "not_found", "message": response.json()["message"]}
     assert "'nope' does not exist" in response.json()["message"]
+
+
+def test_a_collection_dropped_and_rebuilt_elsewhere_is_served_afresh(client, tiny_data_dir, inside, outside):
+    assert client.post(SEARCH, json={"vector": inside[0]}).status_code == 200  # this server holds a handle
+    other = vecdial.connect(tiny_data_dir)  # another process, as far as the server can tell
+    other.drop("tiny")
+    response = client.post(SEARCH, json={"vector": inside[0]})
+    assert response.status_code == 404 and "does not exist" in response.json()["message"]
+    other.create("tiny", np.asarray(outside), ids=[f"new-{i}" for i in range(len(outside))], show_progress=False)
+    assert client.post(SEARCH, json={"vector": outside[3], "k": 1}).json()["hits"][0]["id"] == "new-3"

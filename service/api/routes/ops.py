@@ -13,7 +13,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     """200 while the process can answer at all."""
     return Health(status="ok")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 import vecdial
 from vecdial.indexer.errors import InvalidInput
@@ -28,14 +29,20 @@ router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses={
 
 
 @router.post("/search", summary="Search by vector or text", response_model=SearchResponse)
-def search(body: SearchRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> Response:
+async def search(body: SearchRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> Response:
     """The k best hits for one query, and an `explain` block: the budget used, and per
     stage the candidates kept, the time taken and the bytes of index data read.
     Send the vector as `vector` (a list of numbers) or, cheaper to parse, as
     `vector_b64` (base64 of little-endian float32)."""
     k = check_k(body.k, settings)
-    queries = _query_matrix(collection, [body], collections.dim(collection.name), settings)
-    hits = _run(collection, collections, queries, k, body, request, settings)
+    dim = collections.dim(collection.name)
+
+    def run() -> vecdial.Hits:
+        return _run(collection, collections, _query_matrix(collection, [body], dim, settings), k, body, request, settings)
+
+    quick = body.text is None and collections.quick(collection.name, body.budget)
+    hits = run() if quick else await run_in_threadpool(run)
+    collections.timed(collection.name, hits.explain)
     return FastJSONResponse({"hits": hits[0], "explain": hits.explain.to_dict()})
 
 

@@ -1,0 +1,34 @@
+"""What one server process keeps: handles, their dims, and which searches run on the event loop."""
+
+import vecdial
+from vecdial.service.registry import INLINE_MS, Collections
+
+
+def explain(budget: str, ms: float) -> vecdial.Explain:
+    return vecdial.Explain(budget=budget, version="v000001", total_ms=ms)
+
+
+def test_searches_run_on_the_event_loop_only_once_measured_quick(tiny_data_dir):
+    collections = Collections(vecdial.connect(tiny_data_dir))
+    assert not collections.quick("tiny", "binary:rescore=10")  # never measured: the thread pool
+    collections.timed("tiny", explain("binary:rescore=10", INLINE_MS / 4))
+    assert collections.quick("tiny", "binary:rescore=40") and collections.quick("tiny", {"mode": "binary", "rescore": 5})
+    assert not collections.quick("tiny", "exact") and not collections.quick("other", "binary:rescore=10")
+    collections.timed("tiny", explain("binary:rescore=1000", INLINE_MS * 3))  # the last measure decides
+    assert not collections.quick("tiny", "binary:rescore=10")
+
+
+def test_an_auto_budget_is_timed_as_auto_whatever_it_resolved_to(tiny_data_dir):
+    collections = Collections(vecdial.connect(tiny_data_dir))
+    collections.timed("tiny", explain("auto:target_recall=0.9 -> dense:dim=64", 0.1))
+    assert collections.quick("tiny", "auto:target_recall=0.9") and not collections.quick("tiny", "dense:dim=64")
+
+
+def test_open_remembers_the_dim_and_forget_drops_everything(tiny_data_dir):
+    collections = Collections(vecdial.connect(tiny_data_dir))
+    assert collections.cached("tiny") is None
+    handle = collections.open("tiny")
+    assert collections.cached("tiny") is handle and collections.dim("tiny") == 384 and collections.loaded() == [handle]
+    collections.timed("tiny", explain("exact", 0.1))
+    collections.forget("tiny")
+    assert collections.cached("tiny") is None and collections.loaded() == [] and not collections.quick("tiny", "exact")

@@ -82,6 +82,19 @@ def test_an_unreadable_upload_is_a_422_and_leaves_nothing(client):
     assert client.get("/v1/collections/junk").status_code == 404
 
 
+@pytest.mark.parametrize("name, status, fragment", [("tiny", 409, "exists already"), (".hidden", 422, "invalid collection name")])
+def test_an_upload_to_a_taken_or_invalid_name_is_refused_before_the_body_is_read(client, name, status, fragment):
+    read = []
+
+    def body():  # a streamed body: its chunks are only pulled if the server reads it
+        read.append(True)
+        yield b"\0" * 1024
+
+    response = client.post(f"/v1/collections/{name}/upload?format=npy", content=body())
+    assert response.status_code == status and fragment in response.json()["message"]
+    assert read == [] and client.get("/v1/collections/tiny").json()["size"] == 300
+
+
 def test_an_upload_over_its_limit_is_a_413(make_client):
     client = make_client(max_upload_bytes=2048)
     response = client.post("/v1/collections/big/upload?format=npy", content=b"\0" * 4096)

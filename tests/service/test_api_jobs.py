@@ -38,6 +38,19 @@ def test_reindex_runs_in_the_background_and_swaps_in_the_new_version(client, out
     assert client.post("/v1/collections/tiny/search", json={"vector": outside[0], "k": 1}).json()["hits"][0]["id"] == "new"
 
 
+def finished_jobs_counted(client, state: str) -> float:
+    """vecdial_jobs_total{kind="reindex",state=...} from /metrics (0 if not yet there)."""
+    prefix = f'vecdial_jobs_total{{kind="reindex",state="{state}"}} '
+    return next((float(line[len(prefix):]) for line in client.get("/metrics").text.splitlines() if line.startswith(prefix)), 0.0)
+
+
+def test_finished_jobs_are_counted_once_by_final_state(client):
+    before = finished_jobs_counted(client, "succeeded")
+    wait_for(client, client.post("/v1/collections/tiny/reindex", json={"block": 64}).json()["id"])
+    assert finished_jobs_counted(client, "succeeded") == before + 1
+    assert finished_jobs_counted(client, "succeeded") == before + 1  # a second scrape counts nothing new
+
+
 def test_searches_during_a_reindex_never_fail(client, inside, demo_dataset, monkeypatch):
     slow_down_builds(monkeypatch, seconds=0.5)
     job_id = client.post("/v1/collections/tiny/reindex", json={"rotation": "identity"}).json()["id"]

@@ -102,6 +102,9 @@ class Exact(Mode):
 def keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
     """Reorder candidates (nq, c) by their new scores and keep the best `keep` per query."""
     nq, c = scores.shape
+    if nq == 1:
+        order = np.argsort(-scores[0], kind="stable")[:keep]
+        return rows[:, order], scores[:, order]
     # Flat indices: take_along_axis costs more in Python than the sort itself at these sizes.
     flat = (np.argsort(-scores, axis=1, kind="stable")[:, :keep] + (np.arange(nq) * c)[:, None]).ravel()
     return rows.ravel()[flat].reshape(nq, -1), scores.ravel()[flat].reshape(nq, -1)

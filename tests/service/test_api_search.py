@@ -156,9 +156,15 @@ def test_nan_and_infinite_values_are_refused(client):
     assert response.status_code == 422 and "vector_b64: contains NaN or infinite values (first at index 100)" in response.json()["message"]
 
 
-def test_malformed_json_is_a_400(client):
-    response = client.post(SEARCH, content=b'{"vector": [1, 2', headers={"content-type": "application/json"})
-    assert response.status_code == 400 and response.json()["error"] == "malformed_json"
+@pytest.mark.parametrize("path", [SEARCH, SEARCH + "/batch"])
+def test_malformed_json_is_a_400_and_a_missing_or_non_object_body_a_422(client, path):
+    for raw in (b'{"vector": [1, 2', b"{'vector': [1]}"):
+        response = client.post(path, content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 400 and response.json()["error"] == "malformed_json"
+        assert response.json()["message"].startswith("request body is not valid JSON (")
+    for raw, fragment in ((b"", "body: Field required"), (b"[1, 2]", "valid dictionary")):
+        response = client.post(path, content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 422 and fragment in response.json()["message"]
 
 
 def test_an_oversized_body_is_a_413(make_client):

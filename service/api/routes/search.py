@@ -17,7 +17,7 @@ import vecdial
 from vecdial.indexer.errors import InvalidInput
 from vecdial.service import metrics
 from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep, check_k, check_texts
-from vecdial.service.api.fast_json import FastJSONResponse, FastJSONRoute
+from vecdial.service.api.fast_json import FastJSONResponse, FastJSONRoute, json_body, read_body
 from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
 from vecdial.service.native import ensure_thread_limits
 from vecdial.service.registry import Collections
@@ -28,12 +28,13 @@ from vecdial.service.vectors import matrix_from_b64
 router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses={**COMMON_ERRORS, **NOT_FOUND}, route_class=FastJSONRoute)
 
 
-@router.post("/search", summary="Search by vector or text", response_model=SearchResponse)
-async def search(body: SearchRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> Response:
+@router.post("/search", summary="Search by vector or text", response_model=SearchResponse, openapi_extra=json_body(SearchRequest))
+async def search(collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> Response:
     """The k best hits for one query, and an `explain` block: the budget used, and per
     stage the candidates kept, the time taken and the bytes of index data read.
     Send the vector as `vector` (a list of numbers) or, cheaper to parse, as
     `vector_b64` (base64 of little-endian float32)."""
+    body = await read_body(request, SearchRequest)  # the hot path: FastAPI's body handling costs ~0.15 ms here
     k = check_k(body.k, settings)
     dim = collections.dim(collection.name)
 

@@ -51,9 +51,10 @@ class Collections:
             self._remember(handle)
         return handle
 
-    def dim(self, name: str) -> int:
-        """The dim of a collection opened by this process (fixed across its versions)."""
-        return self._dims[name]
+    def dim(self, handle: vecdial.Collection) -> int:
+        """The collection's dim (fixed across its versions), remembered when it was opened."""
+        dim = self._dims.get(handle.name)
+        return dim if dim is not None else handle.info().dim  # forgotten meanwhile: ask (NotFound if dropped)
 
     def preload(self) -> None:
         """Open every collection now, so first queries do not pay for it; log (not raise) failures."""

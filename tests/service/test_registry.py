@@ -1,5 +1,7 @@
 """What one server process keeps: handles, their dims, and which searches run on the event loop."""
 
+import pytest
+
 import vecdial
 from vecdial.service.registry import INLINE_MS, Collections
 
@@ -28,7 +30,17 @@ def test_open_remembers_the_dim_and_forget_drops_everything(tiny_data_dir):
     collections = Collections(vecdial.connect(tiny_data_dir))
     assert collections.cached("tiny") is None
     handle = collections.open("tiny")
-    assert collections.cached("tiny") is handle and collections.dim("tiny") == 384 and collections.loaded() == [handle]
+    assert collections.cached("tiny") is handle and collections.dim(handle) == 384 and collections.loaded() == [handle]
     collections.timed("tiny", explain("exact", 0.1))
     collections.forget("tiny")
     assert collections.cached("tiny") is None and collections.loaded() == [] and not collections.quick("tiny", "exact")
+    assert collections.dim(handle) == 384  # a request still holding the handle gets its answer, not a KeyError
+
+
+def test_the_dim_of_a_handle_whose_collection_was_dropped_meanwhile_is_not_found(tiny_data_dir):
+    collections = Collections(vecdial.connect(tiny_data_dir))
+    handle = collections.open("tiny")
+    vecdial.connect(tiny_data_dir).drop("tiny")
+    collections.forget("tiny")
+    with pytest.raises(vecdial.NotFound):
+        collections.dim(handle)

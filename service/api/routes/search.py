@@ -36,7 +36,7 @@ async def search(collection: CollectionDep, collections: CollectionsDep, setting
     `vector_b64` (base64 of little-endian float32)."""
     body = await read_body(request, SearchRequest)  # the hot path: FastAPI's body handling costs ~0.15 ms here
     k = check_k(body.k, settings)
-    dim = collections.dim(collection.name)
+    dim = collections.dim(collection)
 
     def run() -> vecdial.Hits:
         return _run(collection, collections, _query_matrix(collection, [body], dim, settings), k, body, request, settings)
@@ -55,13 +55,11 @@ def search_batch(
     Send `queries` (each a vector, vector_b64 or text), or every vector at once as
     `vectors_b64` with their `dim`."""
     k = check_k(body.k, settings)
-    dim = collections.dim(collection.name)
+    dim = collections.dim(collection)
     if body.vectors_b64 is not None:
-        queries = matrix_from_b64(body.vectors_b64, body.dim, dim)  # type: ignore[arg-type]
+        queries = _check_batch(matrix_from_b64(body.vectors_b64, body.dim, dim), settings)  # type: ignore[arg-type]
     else:
         queries = _query_matrix(collection, body.queries, dim, settings)  # type: ignore[arg-type]
-    if len(queries) > settings.max_batch:
-        raise InvalidInput(f"{len(queries)} queries is over this server's batch limit of {settings.max_batch}: split the batch")
     return FastJSONResponse(_run(collection, collections, queries, k, body, request, settings).to_dict())
 
 
@@ -86,9 +84,7 @@ def _run(
 
 def _query_matrix(collection: vecdial.Collection, queries: list[Query], dim: int, settings: Settings) -> np.ndarray:
     """(nq, dim) float32: vectors as sent, texts encoded; a wrong length names the query."""
-    if len(queries) > settings.max_batch:
-        raise InvalidInput(f"{len(queries)} queries is over this server's batch limit of {settings.max_batch}: split the batch")
-    matrix = np.empty((len(queries), dim), dtype=np.float32)
+    matrix = _check_batch(np.empty((len(queries), dim), dtype=np.float32), settings)  # before encoding any text
     text_rows = []
     for i, query in enumerate(queries):
         vector = query.vector if query.vector is not None else query.vector_b64
@@ -104,3 +100,9 @@ def _query_matrix(collection: vecdial.Collection, queries: list[Query], dim: int
         texts = check_texts([queries[i].text for i in text_rows], settings)  # type: ignore[misc]
         matrix[text_rows] = collection.encode(texts)
     return matrix
+
+
+def _check_batch(queries: np.ndarray, settings: Settings) -> np.ndarray:
+    if len(queries) > settings.max_batch:
+        raise InvalidInput(f"{len(queries)} queries is over this server's batch limit of {settings.max_batch}: split the batch")
+    return queries

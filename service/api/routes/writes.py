@@ -24,7 +24,7 @@ def upsert(body: UpsertRequest, collection: CollectionDep, collections: Collecti
     mode sees it. Items without a vector have their text encoded with the bundled model."""
     _check_batch(len(body.items), settings)
     ensure_thread_limits(settings.native_threads)
-    dim = collections.dim(collection.name)
+    dim = collections.dim(collection)
     vectors = np.empty((len(body.items), dim), dtype=np.float32)
     to_encode = []
     for i, item in enumerate(body.items):

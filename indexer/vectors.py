@@ -27,22 +27,35 @@ def as_query_matrix(queries: np.ndarray, dim: int) -> np.ndarray:
 
 
 def check_finite(x: np.ndarray, what: str) -> None:
-    """Raise InvalidInput naming the first row that holds NaN or inf."""
+    """Raise InvalidInput naming the first row that holds NaN or inf (or, read as float32, a value past its +-3.4e38)."""
     bad = ~np.isfinite(x).all(axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InvalidInput(f"{what} row {row} contains NaN or infinite values")
+        raise InvalidInput(f"{what} row {row} contains NaN or infinite values (or values beyond float32's range, 3.4e38): send finite numbers")
 
 
 def normalize_rows(x: np.ndarray, what: str = "vector") -> np.ndarray:
-    """Return x / ||x|| row-wise as float32; zero rows are an error (no direction)."""
+    """Return x / ||x|| row-wise as float32; rows with no direction are an error naming the row.
+
+    The norm is taken and the division done in float64: in float32, components of
+    1e20 overflow the norm to inf (the row would silently become zeros) and
+    components of 1e-30 underflow it to 0. x: (n, d) finite.
+    """
     x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    zero = norms[:, 0] == 0
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    zero = norms == 0
     if zero.any():
         row = int(np.flatnonzero(zero)[0])
         raise InvalidInput(f"{what} row {row} is all zeros and has no direction")
-    return x / norms
+    if norms.min() > 1e-30 and norms.max() < 1e30:  # 1/norm is a normal float32: scale in float32 (2x faster)
+        unit = x * (1.0 / norms).astype(np.float32)[:, None]
+    else:
+        unit = (x / norms[:, None]).astype(np.float32)
+    bad = ~(np.isfinite(unit).all(axis=1) & (unit != 0).any(axis=1))
+    if bad.any():  # cannot happen for finite rows with a float64 norm; a guard, not a path
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInput(f"{what} row {row} cannot be normalised to a finite unit vector: rescale it")
+    return unit
 
 
 def unit_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -52,6 +65,7 @@ def unit_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
         rows = np.arange(n)
     else:
         rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-    sample = np.asarray(vectors[rows], dtype=np.float32)
+    with np.errstate(over="ignore"):  # past float32's range: inf, refused by check_finite
+        sample = np.asarray(vectors[rows], dtype=np.float32)
     check_finite(sample, "input vector")
     return normalize_rows(sample, "input vector")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.live.checks import MAX_DIM, check_id_array, check_text_values, id_array
 
 FORMATS = ("npy", "fvecs", "parquet", "jsonl")
 
@@ -42,13 +43,23 @@ def read_input(path: Path, fmt: str | None = None, show_progress: bool = True) -
 
 
 def check_dataset(dataset: Dataset) -> None:
+    """What any build takes in, refused (InvalidInput, naming the item) before anything is written:
+    a non-empty (N, D) matrix with D <= MAX_DIM, N unique ids and texts as `live/checks.py` says.
+    Vector rows (finite, with a direction) are checked batch by batch as the build reads them."""
     n = len(dataset.vectors)
     if dataset.vectors.ndim != 2 or n == 0 or dataset.vectors.shape[1] == 0:
         raise InvalidInput(f"input holds no vectors (shape {dataset.vectors.shape}); expected a non-empty (N, D) matrix")
+    if dataset.vectors.shape[1] > MAX_DIM:
+        raise InvalidInput(f"input vectors have {dataset.vectors.shape[1]} dimensions; vecdial holds at most {MAX_DIM}: reduce them first")
     if len(dataset.ids) != n:
         raise InvalidInput(f"input has {len(dataset.ids)} ids for {n} vectors")
+    check_id_array(dataset.ids, "input ids")
     if len(np.unique(dataset.ids)) != n:
         raise InvalidInput("input ids are not unique")
+    if dataset.texts is not None:
+        if len(dataset.texts) != n:
+            raise InvalidInput(f"input has {len(dataset.texts)} texts for {n} vectors: give one text (or None) per vector")
+        check_text_values(dataset.texts, "input texts")
 
 
 def read_npy(path: Path) -> Dataset:
@@ -112,12 +123,14 @@ def read_jsonl_texts(path: Path, show_progress: bool = True) -> Dataset:
                 raise InvalidInput(f"{path}:{number}: 'text' must be a non-empty string")
             ids.append(record.get("id", len(ids)))
             texts.append(text)
+    check_text_values(texts, f"{path}: texts")
+    ids_array = _ids_from(ids)  # before the (slow) encoding
     vectors = encode_texts(texts, show_progress=show_progress)
-    return Dataset(_ids_from(ids), vectors, texts, source_model=MODEL_NAME)
+    return Dataset(ids_array, vectors, texts, source_model=MODEL_NAME)
 
 
 def _ids_from(values: list) -> np.ndarray:
-    """Ints stay ints; anything else becomes strings."""
+    """Ints stay ints (within int64); anything else becomes strings; checked as build ids."""
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-        return np.asarray(values, dtype=np.int64)
-    return np.asarray([str(v) for v in values])
+        return id_array(values, "input ids")
+    return id_array([str(v) for v in values], "input ids")

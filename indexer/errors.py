@@ -28,3 +28,11 @@ class CorruptIndex(VecdialError):
 
 class UnsupportedFormat(CorruptIndex):
     """The index was written by a newer vecdial than this one."""
+
+
+class DamagedLog(CorruptIndex):
+    """A collection's write-ahead log holds damaged bytes between or after valid records.
+
+    Searches go on over every valid record; writes and reindexes are refused (appending
+    or folding the log could lose what is left) until `vecdial repair -c NAME` salvages it.
+    """

@@ -13,6 +13,12 @@ catches up with the log and the CURRENT pointer, appends, fsyncs and only then
 is acknowledged; a reader's `refresh()` stats CURRENT and the log and replays
 what it has not seen. So a write acknowledged by any process is seen by the
 next search in every process that refreshes before searching.
+
+A damaged log (`frames.py`) is never cut or skipped silently: the collection serves
+every valid record, those after the damage too (what `repair` keeps), reports it in
+`damaged` and refuses writes and reindexes (DamagedLog) until `repair()`. Damage is
+found where the log is read (open, catch-up, a full `repair(dry_run=True)` scan),
+and confirmed under the write lock, so a write in progress never passes for it.
 """
 
 from __future__ import annotations
@@ -31,13 +37,14 @@ from vecdial.indexer.disk.collection import CURRENT_FILE, Collection
 from vecdial.indexer.disk.locks import FileLock, is_locked
 from vecdial.indexer.disk.sweep_file import read_sweep, sweep_path
 from vecdial.indexer.disk.version import Version, open_version
-from vecdial.indexer.errors import AlreadyExists, NotFound
+from vecdial.indexer.errors import AlreadyExists, DamagedLog, NotFound
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.live.checks import check_ids, check_texts, check_vectors
+from vecdial.indexer.live.checks import check_ids, check_page, check_texts, check_vectors
+from vecdial.indexer.live.repair import RepairReport, damage_message, salvage_log
 from vecdial.indexer.live.segment import Segment
-from vecdial.indexer.live.snapshot import LiveSnapshot
-from vecdial.indexer.live.wal import GroupCommit, WalRecord, WriteAheadLog, encode_record, wal_path
+from vecdial.indexer.live.snapshot import IdIndex, LiveSnapshot, page_ids
+from vecdial.indexer.live.wal import GroupCommit, WalRecord, WalScan, WriteAheadLog, encode_record, wal_path
 from vecdial.indexer.plan.execute import Hits, View
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.blocks import BLOCKS_FILE
@@ -73,24 +80,6 @@ class WriteResult:
     version: str
 
 
-class _IdIndex:
-    """User id -> version row, by binary search over the sorted ids (no per-id Python objects)."""
-
-    def __init__(self, ids: np.ndarray):
-        ids = np.asarray(ids)
-        self.order = np.argsort(ids, kind="stable")
-        self.sorted = ids[self.order]
-
-    def rows(self, keys: list) -> np.ndarray:
-        """Version rows of keys, -1 where a key is not in the version."""
-        if len(self.sorted) == 0:
-            return np.full(len(keys), -1, dtype=np.int64)
-        wanted = np.asarray(keys)
-        pos = np.minimum(np.searchsorted(self.sorted, wanted), len(self.sorted) - 1)
-        found = self.sorted[pos] == wanted
-        return np.where(found, self.order[pos], -1).astype(np.int64)
-
-
 class LiveCollection:
     """A collection open for search and writes in this process; see the module docstring."""
 
@@ -101,6 +90,7 @@ class LiveCollection:
         self._opening = threading.Lock()  # one reader thread opens a swapped-in version at a time
         self._commit: GroupCommit[WalRecord, WriteResult] = GroupCommit(self._flush)
         self._key: tuple[str, int] | None = None
+        self._damage: list[tuple[int, int]] = []  # byte ranges of the current log found damaged
         self._current_file = str(collection.path / CURRENT_FILE)  # stat on every refresh
         self.reloads = 0
         stamp = self._current_stamp()
@@ -137,7 +127,7 @@ class LiveCollection:
         dropped. Returns True if the snapshot changed.
         """
         stamp = self._current_stamp()
-        if stamp == self._stamp and self._wal.size() == self._wal_seen:
+        if stamp == self._stamp and self._wal.stamp() == self._wal_seen:
             if self._sweep_stamp() != self._sweep_seen:
                 with self._lock:
                     self._load_sweep()
@@ -167,13 +157,57 @@ class LiveCollection:
             self._load_sweep()
             self._publish()
 
+    @property
+    def damaged(self) -> str | None:
+        """None, or what in the log is damaged and what to run (DamagedLog's message)."""
+        damage = self._damage
+        return damage_message(self.name, self._wal.path, damage) if damage else None
+
+    def check_writable(self) -> None:
+        """DamagedLog if the log is damaged: appending after damage, or folding it, could lose what is left."""
+        message = self.damaged
+        if message is not None:
+            raise DamagedLog(message)
+
     def upsert(self, ids: list, vectors: np.ndarray, texts: list[str | None] | None = None) -> WriteResult:
         """Add or replace vectors by id; durable and searchable when this returns."""
-        return self._commit.submit(self._upsert_record(ids, vectors, texts))
+        record = self._upsert_record(ids, vectors, texts)
+        self.check_writable()
+        return self._commit.submit(record)
 
     def delete(self, ids: list) -> WriteResult:
         """Remove vectors by id (ids that do not exist are ignored); durable when this returns."""
-        return self._commit.submit(WalRecord("delete", check_ids(ids, self._snapshot.version.manifest.id_kind)))
+        record = WalRecord("delete", check_ids(ids, self._snapshot.version.manifest.id_kind))
+        self.check_writable()
+        return self._commit.submit(record)
+
+    def ids(self, after: Any = None, limit: int = 1000) -> tuple[list, Any]:
+        """(up to `limit` live ids in ascending order, all greater than `after`; the cursor for
+        the next page, or None after the last). See `snapshot.page_ids`."""
+        snapshot = self._snapshot
+        after, limit = check_page(after, limit, snapshot.version.manifest.id_kind)
+        return page_ids(self._id_index(snapshot.version), snapshot.dead_rows, snapshot.segment, after, limit)
+
+    def repair(self, dry_run: bool = False) -> RepairReport:
+        """Scan the whole log; unless dry_run, salvage its valid records into a new log (see repair.py)
+        and serve them, writable again. Refused (AlreadyExists) while a reindex of the collection runs."""
+        with self._lock, FileLock(write_lock_path(self.collection)):
+            self._sync(locked=True)
+            reindex = FileLock(reindex_lock_path(self.collection))
+            if not dry_run and not reindex.acquire(blocking=False):
+                raise AlreadyExists(f"a reindex of {self.name!r} is running: wait for it to end (or cancel it), then repair")
+            try:
+                scan = self._wal.read(0)
+                report = salvage_log(self.name, self._wal, scan, dry_run)
+                if report.repaired:
+                    self._replay(locked=True)
+                else:
+                    self._damage = list(scan.damage)  # a full scan may find damage in bytes read before it appeared
+            finally:
+                reindex.release()
+        if report.damaged:
+            log.error("%s", report.summary().replace("\n", "; "))
+        return report
 
     # -- writer side: everything below runs under self._lock --------------------------------
 
@@ -186,40 +220,69 @@ class LiveCollection:
     def _flush(self, records: list[WalRecord]) -> list[WriteResult | Exception]:
         """One group commit: lock, catch up, append every record, one fdatasync, apply, publish."""
         with self._lock, FileLock(write_lock_path(self.collection)):
-            self._sync()
+            self._sync(locked=True)
+            if self._damage:
+                return [DamagedLog(self.damaged) for _ in records]
             if self._wal.size() > self._wal_end:
-                dropped = self._wal.size() - self._wal_end
-                log.warning("%s: dropping a torn tail of %d bytes from %s", self.name, dropped, self._wal.path)
-                self._wal.truncate(self._wal_end)
+                dropped = self._wal.cut_torn_tail(self._wal_end)  # checks again: never cuts a valid frame or damage
+                log.warning("%s: dropped a torn tail of %d bytes (a write never acknowledged) from %s", self.name, dropped, self._wal.path)
             end = self._wal.append([encode_record(r) for r in records])
             counts = [self._apply(r) for r in records]
-            self._wal_end = self._wal_seen = end
+            self._wal_end, self._wal_seen = end, self._wal.stamp()
             self._publish()
             size, version = self._snapshot.size, self._snapshot.version_name
             return [WriteResult(up, gone, size, version) for up, gone in counts]
 
-    def _sync(self) -> None:
-        """Reload if CURRENT names another version, then replay log records not seen yet."""
+    def _sync(self, locked: bool = False) -> None:
+        """Reload if CURRENT names another version, then replay log records not seen yet.
+        locked: the caller holds the collection's write lock."""
         stamp = self._current_stamp()
         if stamp != self._stamp:
             key = self._current_key()
             if key != self._key:
-                self._install(key, self._open(key), stamp)
+                self._install(key, self._open(key), stamp, locked)
                 return
             self._stamp = stamp
-        size = self._wal.size()
-        if size != self._wal_seen:
-            scan = self._wal.read(self._wal_end)
-            for record in scan.records:
-                self._apply(record)
-            self._wal_end, self._wal_seen = scan.end, size
-            if scan.records:
-                self._publish()
+        if self._wal.stamp() == self._wal_seen:
+            return
+        start = self._wal_end
+        scan = self._scan(start, locked)
+        if self._wal_seen[0] and scan.stamp[0] != self._wal_seen[0]:
+            self._replay(locked)  # the log was replaced (repaired elsewhere): offsets start over
+            return
+        for record in scan.records:
+            self._apply(record)
+        self._wal_end, self._wal_seen = scan.end, scan.stamp
+        self._note_damage(start, scan)
+        if scan.records:
+            self._publish()
+
+    def _scan(self, start: int, locked: bool) -> WalScan:
+        """The log from `start`; damage seen without the write lock is confirmed under it."""
+        scan = self._wal.read(start)
+        if scan.damage and not locked:
+            with FileLock(write_lock_path(self.collection)):
+                scan = self._wal.read(start)
+        return scan
+
+    def _note_damage(self, start: int, scan: WalScan) -> None:
+        """Damage found by a scan from `start` replaces what earlier scans said about those bytes."""
+        damage = [r for r in self._damage if r[0] < start] + scan.damage
+        if scan.damage:
+            log.error("%s", damage_message(self.name, self._wal.path, damage))
+        self._damage = damage
+
+    def _id_index(self, version: Version) -> IdIndex:
+        if version is not self._version:  # a snapshot of a version swapped out since
+            return IdIndex(version.ids)
+        if self._ids is None:
+            self._ids = IdIndex(version.ids)
+        return self._ids
 
     def _open(self, key: tuple[str, int]) -> Version:
         return open_version(self.collection.versions_dir / key[0], self.verify_checksums)
 
-    def _install(self, key: tuple[str, int], version: Version, stamp: tuple) -> None:
+    def _install(self, key: tuple[str, int], version: Version, stamp: tuple, locked: bool = False) -> None:
         """Serve `version` with a fresh segment replayed from its whole log (no-op if it already is)."""
         if key == self._key:
             return
@@ -228,26 +291,29 @@ class LiveCollection:
         self._key, self._stamp = key, stamp
         self._version = version
         self._version_name = key[0]
-        self._segment = Segment(version)
-        self._dead = np.zeros(0, dtype=np.int64)
-        self._alive: AliveRows | None = None
-        self._ids: _IdIndex | None = None
+        self._ids: IdIndex | None = None
         self._load_sweep()
         self._wal = WriteAheadLog(wal_path(wal_dir(self.collection), key[0]))
-        self._wal_seen = self._wal.size()
-        scan = self._wal.read(0)
+        self._replay(locked)
+
+    def _replay(self, locked: bool) -> None:
+        """A fresh segment and deletion set, replayed from the whole log of the serving version."""
+        self._segment = Segment(self._version)
+        self._dead = np.zeros(0, dtype=np.int64)
+        self._alive: AliveRows | None = None
+        scan = self._scan(0, locked)
         for record in scan.records:
             self._apply(record)
-        self._wal_end = scan.end
+        self._wal_end, self._wal_seen = scan.end, scan.stamp
+        self._damage = []
+        self._note_damage(0, scan)
         if scan.trailing:
             log.warning("%s: %d bytes at the end of %s are not a whole record (ignored)", self.name, scan.trailing, self._wal.path)
         self._publish()
 
     def _apply(self, record: WalRecord) -> tuple[int, int]:
         """Fold one record into the writer state; return (upserted, deleted)."""
-        if self._ids is None:
-            self._ids = _IdIndex(self._version.ids)
-        rows = self._ids.rows(record.ids)
+        rows = self._id_index(self._version).rows(record.ids)
         in_version = rows[rows >= 0]
         newly_dead = np.setdiff1d(in_version, self._dead, assume_unique=False)
         if len(newly_dead):

@@ -58,6 +58,13 @@ class SegmentView:
     def alive_rows(self) -> np.ndarray:
         return np.flatnonzero(~self.dead)
 
+    @cached_property
+    def sorted_live_ids(self) -> np.ndarray:
+        """The live rows' ids, sorted (int64 or str): what id listings merge with the version's."""
+        ids = [self.ids[r] for r in self.alive_rows()]
+        kind = self.segment.version.manifest.id_kind
+        return np.sort(np.asarray(ids, dtype=np.int64 if kind == "int" else str))
+
 
 class Segment:
     """Append-only rows for one version; written by one thread at a time (the WAL writer)."""

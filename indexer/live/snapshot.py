@@ -50,3 +50,52 @@ class LiveSnapshot:
     def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", *, with_text: bool = False, threads: int | None = None) -> Hits:
         """queries: (dim,) or (nq, dim) float; the best k live items per query under the budget."""
         return search(self.view, queries, k, budget, with_text=with_text, threads=threads)
+
+
+class IdIndex:
+    """A version's ids sorted once: user id -> version row by binary search (no per-id Python
+    objects), and the sorted order id listings page through. order: (n,) rows by id; sorted: (n,) ids."""
+
+    def __init__(self, ids: np.ndarray):
+        ids = np.asarray(ids)
+        self.order = np.argsort(ids, kind="stable")
+        self.sorted = ids[self.order]
+
+    def rows(self, keys: list) -> np.ndarray:
+        """Version rows of keys, -1 where a key is not in the version."""
+        if len(self.sorted) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        wanted = np.asarray(keys)
+        pos = np.minimum(np.searchsorted(self.sorted, wanted), len(self.sorted) - 1)
+        found = self.sorted[pos] == wanted
+        return np.where(found, self.order[pos], -1).astype(np.int64)
+
+
+def page_ids(index: IdIndex, dead_rows: np.ndarray, segment: SegmentView, after: Any, limit: int) -> tuple[list, Any]:
+    """One page of a snapshot's live ids: version rows not deleted and live segment rows.
+
+    Sorted order (numeric for integer ids, by code point for string ids), not write
+    order: a cursor is the last id of a page, so paging stays exact across writes
+    made between pages (an id written meanwhile appears iff it sorts after the
+    cursor; no id is listed twice). Returns (up to `limit` ids greater than `after`,
+    the cursor for the next page or None when none is left). O(limit) per page
+    over the version, plus a sort of the live segment ids once per snapshot.
+    """
+    want = limit + 1  # one more than a page tells whether another page follows
+    start = 0 if after is None else int(np.searchsorted(index.sorted, after, side="right"))
+    picked: list[np.ndarray] = []
+    found = 0
+    while found < want and start < len(index.sorted):
+        stop = min(start + max(2 * want, 1024), len(index.sorted))
+        alive = ~np.isin(index.order[start:stop], dead_rows)
+        chunk = index.sorted[start:stop][alive]
+        picked.append(chunk)
+        found += len(chunk)
+        start = stop
+    from_segment = segment.sorted_live_ids
+    if after is not None:
+        from_segment = from_segment[int(np.searchsorted(from_segment, after, side="right")) :]
+    merged = np.concatenate([*picked, from_segment[:want]]) if picked else from_segment[:want]
+    merged = np.sort(merged, kind="stable")[:want]
+    page = merged[:limit].tolist()
+    return page, (page[-1] if len(merged) > limit else None)

@@ -5,18 +5,12 @@ in one append-only file per version, `<collection>/wal/<version>.log`. Opening
 the collection replays it; the next reindex folds it into a new version and
 starts that version's log with only the records written after its snapshot.
 
-A record is one frame:
-
-```
-magic b"VDW1" | payload bytes (u32 LE) | crc32(payload) (u32 LE) | payload
-payload = meta bytes (u32 LE) | meta JSON {"op", "ids", "texts", "shape"} | float32 LE vectors
-```
-
-A frame is written whole and fdatasync'ed before the write is acknowledged, so
-the only damage a crash can leave is a torn last frame (short, or failing its
-checksum). Readers stop at the first frame that is not whole and valid, and
-never crash on it: a torn frame was never acknowledged. Writers, who hold the
-collection's write lock, cut such a tail off before appending after it.
+A record is one checksummed frame (`frames.py`, which also says how a scan tells
+a torn tail from damage). A frame is written whole and fdatasync'ed before the
+write is acknowledged, so the only thing a crash leaves is a torn last frame: it
+was never acknowledged, readers skip it, and writers (who hold the collection's
+write lock) cut it off before appending, after checking again that it is torn
+and nothing else. Damaged bytes are never cut: see `repair.py`.
 
 Concurrent writers share fsyncs through `GroupCommit`: while one batch is being
 flushed, later writes queue up and go to disk together in the next flush.
@@ -24,68 +18,20 @@ flushed, later writes queue up and go to disk together in the next flush.
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import threading
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
-
-import numpy as np
+from typing import Generic, TypeVar
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
+from vecdial.indexer.errors import DamagedLog
+from vecdial.indexer.live.frames import FRAME, MAGIC, META, WalRecord, WalScan, decode_record, encode_record, scan_frames
 
-MAGIC = b"VDW1"
-FRAME = struct.Struct("<4sII")
-META = struct.Struct("<I")
+__all__ = ["FRAME", "MAGIC", "META", "GroupCommit", "WalRecord", "WalScan", "WriteAheadLog", "decode_record", "encode_record", "wal_path"]
+
 WAL_SUFFIX = ".log"
-
-
-@dataclass(frozen=True)
-class WalRecord:
-    """One acknowledged write. vectors: (len(ids), dim) float32 unit rows for upserts, None for deletes."""
-
-    op: Literal["upsert", "delete"]
-    ids: list
-    vectors: np.ndarray | None = None
-    texts: list[str | None] | None = None
-
-
-@dataclass(frozen=True)
-class WalScan:
-    """Whole records read from `start`; `end` is the offset just past the last of them.
-
-    trailing: bytes after `end` that do not (yet) form a whole valid frame: a
-    frame another process is writing right now, or the torn tail of a crash.
-    """
-
-    records: list[WalRecord]
-    end: int
-    trailing: int
-
-
-def encode_record(record: WalRecord) -> bytes:
-    """A record as one framed, checksummed byte string, ready to append."""
-    shape = None if record.vectors is None else list(record.vectors.shape)
-    meta = json.dumps({"op": record.op, "ids": list(record.ids), "texts": record.texts, "shape": shape}, ensure_ascii=False)
-    meta_bytes = meta.encode("utf-8")
-    vectors = b"" if record.vectors is None else np.ascontiguousarray(record.vectors, dtype="<f4").tobytes()
-    payload = META.pack(len(meta_bytes)) + meta_bytes + vectors
-    return FRAME.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
-
-
-def decode_record(payload: bytes) -> WalRecord:
-    """The inverse of encode_record, given a payload whose checksum has been verified."""
-    (meta_len,) = META.unpack_from(payload)
-    meta = json.loads(payload[META.size : META.size + meta_len].decode("utf-8"))
-    vectors = None
-    if meta["shape"] is not None:
-        data = payload[META.size + meta_len :]
-        vectors = np.frombuffer(data, dtype="<f4").reshape(meta["shape"]).astype(np.float32)
-    return WalRecord(op=meta["op"], ids=meta["ids"], vectors=vectors, texts=meta["texts"])
 
 
 def wal_path(wal_dir: Path, version_name: str) -> Path:
@@ -103,35 +49,25 @@ class WriteAheadLog:
 
     def size(self) -> int:
         """Bytes on disk now (0 when nothing was ever written)."""
+        return self.stamp()[1]
+
+    def stamp(self) -> tuple[int, int]:
+        """(inode, size) now, (0, 0) if there is no log: a new inode means the log was replaced (repaired)."""
         try:
-            return os.stat(self._path).st_size
+            st = os.stat(self._path)
         except FileNotFoundError:
-            return 0
+            return (0, 0)
+        return (st.st_ino, st.st_size)
 
     def read(self, start: int = 0) -> WalScan:
-        """Every whole, valid record from byte `start` on; stops at the first that is not."""
-        records: list[WalRecord] = []
+        """Every whole, valid record from byte `start` (a frame boundary) on, with damage and torn tail told apart."""
         try:
             handle = open(self.path, "rb")
         except FileNotFoundError:
-            return WalScan(records, start, 0)
+            return WalScan([], start)
         with handle:
-            size = os.fstat(handle.fileno()).st_size
-            handle.seek(start)
-            offset = start
-            while offset + FRAME.size <= size:
-                magic, length, crc = FRAME.unpack(handle.read(FRAME.size))
-                if magic != MAGIC or offset + FRAME.size + length > size:
-                    break
-                payload = handle.read(length)
-                if len(payload) != length or zlib.crc32(payload) != crc:
-                    break
-                try:
-                    records.append(decode_record(payload))
-                except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-                    break
-                offset += FRAME.size + length
-        return WalScan(records, offset, size - offset)
+            st = os.fstat(handle.fileno())
+            return scan_frames(handle.fileno(), start, (st.st_ino, st.st_size))
 
     def append(self, frames: Sequence[bytes]) -> int:
         """Append encoded records and make them durable with one fdatasync; return the new end.
@@ -160,7 +96,7 @@ class WriteAheadLog:
         return before + len(data)
 
     def truncate(self, offset: int) -> None:
-        """Cut the file at `offset`: drops a torn tail left by a writer that crashed."""
+        """Cut the file at `offset`, unchecked: writers use `cut_torn_tail`."""
         fd = os.open(self.path, os.O_WRONLY)
         try:
             os.ftruncate(fd, offset)
@@ -168,16 +104,38 @@ class WriteAheadLog:
         finally:
             os.close(fd)
 
+    def cut_torn_tail(self, end: int) -> int:
+        """Cut what follows `end` (the end of the last valid frame) if, and only if, it is a torn tail.
+
+        Returns the bytes cut. Raises DamagedLog, cutting nothing, if those bytes hold
+        a valid frame or damage. The caller holds the collection's write lock, so no
+        write is in progress and the bytes are what a crash left.
+        """
+        scan = self.read(end)
+        if scan.records or scan.damage:
+            raise DamagedLog(
+                f"{self.path}: refusing to cut bytes {end}-{scan.stamp[1]}: they hold "
+                f"{len(scan.records)} valid records and {scan.damaged_bytes} damaged bytes, not a torn write"
+            )
+        if scan.trailing:
+            self.truncate(end)
+        return scan.trailing
+
     def copy_tail(self, start: int, end: int, target: Path) -> None:
         """Write bytes [start, end) of this log as the whole of `target`, atomically.
 
         Used at a version swap: the new version's log starts with exactly the
         records written after the reindex snapshot. The file is complete and
         fsynced before it gets its name, so a crash leaves either no new log or
-        a whole one.
+        a whole one. Raises DamagedLog if the log holds damaged bytes after
+        `start`: a swap must not fold a damaged log away (repair it first).
         """
         data = b""
         if end > start:
+            scan = self.read(start)
+            if scan.damage:
+                first = scan.damage[0]
+                raise DamagedLog(f"{self.path} is damaged at bytes {first[0]}-{first[1]}: repair it before reindexing")
             with open(self.path, "rb") as handle:
                 handle.seek(start)
                 data = handle.read(end - start)

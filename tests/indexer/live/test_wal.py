@@ -1,4 +1,4 @@
-"""The write-ahead log: framed records, torn tails dropped (never fatal), group commit."""
+"""The write-ahead log: framed records, torn tails dropped (never fatal), damage told apart, group commit."""
 
 import threading
 import time
@@ -53,22 +53,25 @@ def test_a_torn_last_record_is_dropped_not_fatal(tmp_path):
     assert scan.end == whole and scan.trailing > 0
 
 
-def test_a_record_failing_its_checksum_ends_the_replay(tmp_path):
+def test_a_last_record_failing_its_checksum_is_damage_not_a_torn_tail(tmp_path):
     log = WriteAheadLog(tmp_path / "v1.log")
     whole = log.append([encode_record(upsert([1]))])
     log.append([encode_record(upsert([2]))])
     with open(log.path, "r+b") as handle:
         handle.seek(whole + FRAME.size + 3)
         handle.write(b"\xff")
-    assert [r.ids for r in log.read().records] == [[1]]
+    scan = log.read()
+    assert [r.ids for r in scan.records] == [[1]]
+    assert scan.damage == [(whole, log.size())] and scan.trailing == 0
 
 
-def test_garbage_after_the_last_record_is_ignored(tmp_path):
+def test_garbage_after_the_last_record_is_damage_not_a_torn_tail(tmp_path):
     log = WriteAheadLog(tmp_path / "v1.log")
-    log.append([encode_record(upsert([1]))])
+    whole = log.append([encode_record(upsert([1]))])
     with open(log.path, "ab") as handle:
         handle.write(b"\x00garbage" * 10)
-    assert [r.ids for r in log.read().records] == [[1]]
+    scan = log.read()
+    assert [r.ids for r in scan.records] == [[1]] and scan.damage == [(whole, log.size())]
 
 
 def test_truncate_cuts_a_torn_tail_so_appends_follow_whole_records(tmp_path):
@@ -118,6 +121,7 @@ def test_any_truncation_replays_a_prefix_of_whole_records(tmp_path_factory, coun
     ends = np.cumsum([len(f) for f in frames])
     assert len(scan.records) == int((ends <= keep).sum())
     assert all(same(a, b) for a, b in zip(scan.records, records))
+    assert scan.damage == [] and scan.end + scan.trailing == keep  # a cut is a torn tail, never damage
 
 
 def test_group_commit_gives_every_writer_its_own_result():

@@ -113,24 +113,33 @@ def decode_record(payload: bytes) -> WalRecord:
     data = payload[META.size + meta_len :]
     vectors = None
     if op == "upsert":
-        if not (isinstance(shape, list) and len(shape) == 2 and shape[0] == len(ids) and all(isinstance(s, int) for s in shape)):
-            raise ValueError(f"not a record: vectors of shape {shape} for {len(ids)} ids")
-        if len(data) != 4 * shape[0] * shape[1]:
-            raise ValueError("not a record: vector bytes do not match the shape")
-        vectors = np.frombuffer(data, dtype="<f4").reshape(shape).astype(np.float32)
+        if type(shape) is not list or len(shape) != 2 or shape[0] != len(ids) or type(shape[1]) is not int or len(data) != 4 * len(ids) * shape[1]:
+            raise ValueError(f"not a record: {len(data)} vector bytes of shape {shape} for {len(ids)} ids")
+        vectors = np.frombuffer(data, dtype="<f4").reshape(len(ids), shape[1]).astype(np.float32)
     elif shape is not None or data:
         raise ValueError("not a record: a delete with vectors")
     return WalRecord(op=op, ids=ids, vectors=vectors, texts=texts)
 
 
 class _Bytes:
-    """Positioned reads of one open file, bounded by the size it had when the scan began."""
+    """Reads of one open file, bounded by the size it had when the scan began, through a
+    window of SCAN_CHUNK bytes (a healthy log is read front to back in few system calls)."""
 
     def __init__(self, fd: int, size: int):
         self.fd, self.size = fd, size
+        self._start, self._window = 0, b""
 
     def read(self, offset: int, n: int) -> bytes:
         n = max(0, min(n, self.size - offset))
+        at = offset - self._start
+        if 0 <= at and at + n <= len(self._window):
+            return self._window[at : at + n]
+        if n > SCAN_CHUNK:
+            return self._pread(offset, n)
+        self._start, self._window = offset, self._pread(offset, min(SCAN_CHUNK, self.size - offset))
+        return self._window[:n]
+
+    def _pread(self, offset: int, n: int) -> bytes:
         parts, got = [], 0
         while got < n:
             part = os.pread(self.fd, min(n - got, _READ_MAX), offset + got)

@@ -121,3 +121,13 @@ def test_any_flipped_bit_is_reported_as_damage_and_costs_only_its_own_record(tmp
     assert len(scan.records) == len(frames) - 1 and scan.trailing == 0
     assert [r.ids for r in scan.records] == [list(range(c)) for i, c in enumerate(counts) if i != hit]
     assert any(a <= offset < b for a, b in scan.damage)
+
+
+def test_records_larger_than_the_read_window_and_straddling_it_read_back(tmp_path):
+    log = WriteAheadLog(tmp_path / "v1.log")
+    records = [upsert(list(range(700)), dim=384, seed=1), upsert([1]), upsert(list(range(300)), dim=384, seed=2), upsert([2])]
+    log.append([encode_record(r) for r in records])  # 1.08 MB, then a frame across the 1 MiB window
+    flip(log.path, log.size() - 5)
+    scan = log.read()
+    assert [len(r.ids) for r in scan.records] == [700, 1, 300] and len(scan.damage) == 1
+    assert np.array_equal(scan.records[2].vectors, records[2].vectors)

@@ -36,6 +36,7 @@ class Manifest(BaseModel):
     codecs: dict[str, dict[str, Any]] = Field(description="Mode name -> what its build recorded (see indexer/modes).")
     has_texts: bool = False
     files: dict[str, FileEntry] = {}
+    checksum: str | None = Field(None, description="sha256 of every other field (canonical JSON), checked at every open.")
 
 
 def file_entry(path: Path) -> FileEntry:
@@ -50,7 +51,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_digest(raw: dict) -> str:
+    """sha256 of a manifest's fields but `checksum`, as canonical JSON: any change to a value
+    (a flipped digit in `dim`, in a codec parameter, in a file's sha256) changes it."""
+    body = {key: value for key, value in raw.items() if key != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def write_manifest(directory: Path, manifest: Manifest) -> None:
+    """Write manifest.json with its own checksum (the manifest is the one file not listed in itself)."""
+    manifest.checksum = manifest_digest(manifest.model_dump(mode="json"))
     (directory / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
 
 
@@ -69,7 +79,12 @@ def read_manifest(directory: Path) -> Manifest:
             f"{path} has format version {version}; this vecdial reads up to {FORMAT_VERSION}: upgrade vecdial"
         )
     if version == 1:
-        raw = upgrade_v1(raw)
+        try:
+            raw = upgrade_v1(raw)
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise CorruptIndex(f"{path}: a format 1 manifest that cannot be read ({exc}); rebuild the index") from None
+    elif isinstance(raw, dict) and raw.get("checksum") is not None and raw["checksum"] != manifest_digest(raw):
+        raise CorruptIndex(f"{path} fails its checksum: changed after the build (damaged on disk or edited); rebuild the index")
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
@@ -79,23 +94,12 @@ def read_manifest(directory: Path) -> Manifest:
 
 
 def upgrade_v1(raw: dict) -> dict:
-    """Format 1 kept each mode's parameters in its own field; format 2 keys them by mode."""
+    """Format 1 kept each mode's parameters in its own field; format 2 keys them by mode.
+    (Format 1 manifests carried no checksum of their own.)"""
     raw = dict(raw)
+    raw.pop("checksum", None)
     codecs = {"dense": {"rotation": raw.pop("rotation", "pca"), **raw.pop("dense", {})}, "binary": raw.pop("binary", {})}
     sparse = raw.pop("sparse", None)
     if sparse is not None:
         codecs["sparse"] = sparse
     return {**raw, "format_version": FORMAT_VERSION, "codecs": codecs}
-
-
-def verify_files(directory: Path, manifest: Manifest, checksums: bool) -> None:
-    """Every listed file exists with its recorded size (and, if asked, its sha256)."""
-    for name, entry in manifest.files.items():
-        path = directory / name
-        if not path.is_file():
-            raise CorruptIndex(f"{directory}: file {name} listed in the manifest is missing")
-        size = path.stat().st_size
-        if size != entry.bytes:
-            raise CorruptIndex(f"{directory}: file {name} has {size} bytes, the manifest says {entry.bytes} (truncated or replaced)")
-        if checksums and sha256_file(path) != entry.sha256:
-            raise CorruptIndex(f"{directory}: file {name} fails its checksum (corrupted on disk)")

@@ -16,7 +16,8 @@ import numpy as np
 
 from vecdial.indexer.codecs.rotation import Rotation
 from vecdial.indexer.errors import CorruptIndex
-from vecdial.indexer.disk.manifest import Manifest, read_manifest, verify_files
+from vecdial.indexer.disk.integrity import read_file, verify_files
+from vecdial.indexer.disk.manifest import Manifest, read_manifest
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.stores.blocks import BlockStore
 
@@ -85,27 +86,49 @@ class Version:
             for row in rows:
                 start, end = self._text_offsets[row], self._text_offsets[row + 1]
                 handle.seek(int(start))
-                out.append(json.loads(handle.read(int(end - start))))
+                try:
+                    out.append(json.loads(handle.read(int(end - start))))
+                except ValueError as exc:  # checked at open; changed on disk since
+                    raise CorruptIndex(f"{self.path}: file {TEXTS_FILE} has an unreadable text at row {row} ({exc})") from None
         return out
 
 
 def open_version(path: Path, verify_checksums: bool = True) -> Version:
-    """Open and validate a version directory; raise CorruptIndex on any mismatch.
+    """Open and validate a version directory; raise CorruptIndex naming the file on any mismatch.
 
-    Each mode recorded in the manifest opens its own store (indexer/modes) and checks it.
+    verify_checksums: sha256 every file (once per process per version, see disk/integrity.py);
+    sizes and .npy headers are checked either way. Each mode recorded in the manifest opens
+    its own store (indexer/modes) and checks it.
     """
     manifest = read_manifest(path)
     verify_files(path, manifest, checksums=verify_checksums)
     unknown = sorted(set(manifest.codecs) - set(MODES))
     if unknown or "dense" not in manifest.codecs:
         raise CorruptIndex(f"{path}: modes {unknown or ['dense']} are unknown or missing here; upgrade vecdial or rebuild the index")
-    try:
-        codecs = dict(np.load(path / CODEC_FILE, allow_pickle=False))
-        ids = np.load(path / IDS_FILE, mmap_mode="r", allow_pickle=False)
-        offsets = np.load(path / TEXT_OFFSETS_FILE) if manifest.has_texts else None
-        stores = {name: MODES[name].open(path, params, manifest, codecs) for name, params in manifest.codecs.items()}
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise CorruptIndex(f"{path}: cannot read index files ({exc}); rebuild the index") from None
+    codecs = read_file(path, CODEC_FILE, lambda p: dict(np.load(p, allow_pickle=False)))
+    ids = read_file(path, IDS_FILE, lambda p: np.load(p, mmap_mode="r", allow_pickle=False))
     if ids.shape != (manifest.count,):
-        raise CorruptIndex(f"{path}: ids has shape {ids.shape}, expected ({manifest.count},)")
+        raise CorruptIndex(f"{path}: file {IDS_FILE} has shape {ids.shape}, expected ({manifest.count},)")
+    offsets = _text_offsets(path, manifest) if manifest.has_texts else None
+    stores = {}
+    for name, params in manifest.codecs.items():
+        try:
+            stores[name] = MODES[name].open(path, params, manifest, codecs)
+        except CorruptIndex:
+            raise
+        except Exception as exc:  # whatever a damaged file makes a reader raise
+            files = ", ".join(f for f in manifest.files if f.startswith(name)) or "its files"
+            raise CorruptIndex(f"{path}: the {name} store ({files}) cannot be read ({type(exc).__name__}: {exc}); rebuild the index") from None
     return Version(path=path, manifest=manifest, ids=ids, stores=stores, _text_offsets=offsets)
+
+
+def _text_offsets(path: Path, manifest: Manifest) -> np.ndarray:
+    """Byte offsets of each text in texts.jsonl: count + 1 of them, ascending, ending at its size."""
+    offsets = read_file(path, TEXT_OFFSETS_FILE, lambda p: np.load(p, allow_pickle=False))
+    texts = path / TEXTS_FILE
+    size = texts.stat().st_size if texts.is_file() else -1
+    if offsets.shape != (manifest.count + 1,) or offsets.dtype.kind not in "iu":
+        raise CorruptIndex(f"{path}: file {TEXT_OFFSETS_FILE} has shape {offsets.shape} ({offsets.dtype}), expected ({manifest.count + 1},) integers")
+    if offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 0):
+        raise CorruptIndex(f"{path}: file {TEXT_OFFSETS_FILE} does not match {TEXTS_FILE} ({size} bytes); rebuild the index")
+    return offsets

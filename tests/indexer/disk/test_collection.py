@@ -94,10 +94,21 @@ def test_newer_format_asks_for_an_upgrade(tmp_path, tiny_dataset):
         Collection(tmp_path, "c").open()
 
 
+def test_an_edited_manifest_fails_its_own_checksum(tmp_path, tiny_dataset):
+    version = build(tmp_path, tiny_dataset).open()
+    manifest = json.loads((version.path / MANIFEST_FILE).read_text())
+    manifest["codecs"]["dense"]["block"] += 1
+    (version.path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(CorruptIndex, match="manifest.json fails its checksum"):
+        Collection(tmp_path, "c").open(verify_checksums=False)
+
+
 def test_manifest_with_wrong_dims_is_rejected(tmp_path, tiny_dataset):
+    """A manifest from before manifests had a checksum still has its shapes checked."""
     version = build(tmp_path, tiny_dataset).open()
     manifest = json.loads((version.path / MANIFEST_FILE).read_text())
     manifest["dim"] = 768
+    del manifest["checksum"]
     (version.path / MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(CorruptIndex, match="expected"):
         Collection(tmp_path, "c").open(verify_checksums=False)

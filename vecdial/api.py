@@ -26,6 +26,7 @@ from vecdial.indexer.io.readers import Dataset, read_input
 from vecdial.indexer.jobs.reindex import ReindexJob, start_reindex
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.store import JobStatus, JobStore
+from vecdial.indexer.jobs.swap import clean_leftovers
 from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_collection, drop_collection
 from vecdial.indexer.modes import ModeInfo
 from vecdial.indexer.plan.calibration import SweepPoint
@@ -86,12 +87,16 @@ class Database:
         return list_collections(self.data_dir)
 
     def open(self, name: str) -> "Collection":
-        """The named collection; NotFound if there is none."""
+        """The named collection; NotFound if there is none, CorruptIndex (naming the file) if
+        its serving version is damaged. Opening first clears what killed jobs left behind."""
         validate_name(name)
         with self._lock:
             handle = self._open.get(name)
             if handle is None:
-                handle = self._open[name] = Collection(self, LiveCollection.open(self.data_dir, name, self.verify_checksums))
+                collection = CollectionDir(self.data_dir, name)
+                if collection.exists():
+                    clean_leftovers(collection)
+                handle = self._open[name] = Collection(self, LiveCollection(collection, self.verify_checksums))
         return handle
 
     def create(
@@ -122,6 +127,7 @@ class Database:
         if replace and collection.exists():
             collection.build(dataset, build, show_progress=show_progress)
         else:
+            clean_leftovers(collection)  # a create or drop that was killed may have left files
             create_collection(collection, dataset, build, show_progress=show_progress)
         return self.open(name)
 

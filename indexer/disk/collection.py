@@ -1,28 +1,38 @@
 """A collection on disk: immutable versions and a CURRENT pointer swapped atomically.
 
 ```
-<data_dir>/<name>/CURRENT          # the serving version's name, replaced by rename
-<data_dir>/<name>/versions/v000001 # manifest.json + data files, never modified
+<data_dir>/<name>/CURRENT             # the serving version's name, replaced by rename
+<data_dir>/<name>/versions/v000001    # manifest.json + data files, never modified
+<data_dir>/<name>/versions/.tmp-<tok> # a build in progress (or killed): never a version
 ```
+
+A version gets its name only when it is published: under the collection's write
+lock, the staged build is renamed to the next free name and CURRENT is pointed at
+it in the same critical section. So every version named at or below CURRENT has
+served, and a name above CURRENT can only be the leftover of a process killed
+inside that section: `publish` and `remove_orphans` delete those before anything
+else counts them, and pruning keeps CURRENT and the version that served before it.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-from vecdial.indexer.disk.atomic import write_text_atomic
-from vecdial.indexer.jobs.build import TMP_PREFIX, build_version
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.disk.atomic import fsync_dir, write_text_atomic
+from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound
 from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.disk.version import Version, open_version
+from vecdial.indexer.jobs.build import build_version
+from vecdial.indexer.jobs.settings import BuildSettings
 
 CURRENT_FILE = "CURRENT"
 VERSIONS_DIR = "versions"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-KEEP_VERSIONS = 2
+VERSION_NAME = re.compile(r"^v(\d{6,})$")
+KEEP_VERSIONS = 2  # CURRENT and the version that served before it
 
 
 def validate_name(name: str) -> str:
@@ -32,6 +42,12 @@ def validate_name(name: str) -> str:
             f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
         )
     return name
+
+
+def version_number(name: str) -> int:
+    """v000042 -> 42; -1 for a name that is not a version's."""
+    match = VERSION_NAME.fullmatch(name)
+    return int(match.group(1)) if match else -1
 
 
 class Collection:
@@ -53,6 +69,10 @@ class Collection:
             name = (self.path / CURRENT_FILE).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             raise NotFound(f"collection {self.name!r} does not exist in {self.path.parent}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorruptIndex(f"collection {self.name!r}: file {CURRENT_FILE} cannot be read ({exc})") from None
+        if version_number(name) < 0:
+            raise CorruptIndex(f"collection {self.name!r}: file {CURRENT_FILE} holds {name[:40]!r}, not a version name")
         if not (self.versions_dir / name).is_dir():
             raise CorruptIndex(f"collection {self.name!r} points at version {name!r}, which is missing")
         return name
@@ -68,44 +88,83 @@ class Collection:
         show_progress: bool = True,
         replace: bool = True,
     ) -> Path:
-        """Build a new version and make it current; the old one serves until the swap."""
+        """Build a new version and make it current; the old one serves until the swap.
+
+        The unlocked primitive: the caller holds the collection's write lock, or nobody
+        else uses the collection (a new one, a test). Over a live collection use
+        `jobs.replace.replace_build`, which refuses to drop acknowledged writes.
+        """
         if self.exists() and not replace:
             raise AlreadyExists(f"collection {self.name!r} exists already; drop it or reindex it")
-        path = build_version(dataset, self.versions_dir, self._next_version_name(), settings, show_progress)
-        open_version(path, verify_checksums=True)  # validate before anyone can see it
-        self.swap_to(path.name)
-        return path
+        with build_version(dataset, self.versions_dir, settings, show_progress) as staged:
+            open_version(staged.path, verify_checksums=True)  # validate before anyone can see it
+            return self.versions_dir / self.publish(staged.path)
+
+    def publish(self, staged: Path, before_current: Callable[[str], None] | None = None) -> str:
+        """Name a staged, validated version and make it current; return its name.
+
+        The caller holds the collection's write lock. `before_current(name)` runs between
+        the rename and the swap of CURRENT (a reindex starts the new version's log there).
+        Killed anywhere in here, the process leaves either the old CURRENT (and a version
+        above it, an orphan the next publish removes) or the new one.
+        """
+        current = self._current_or_none()
+        names = self.version_names()
+        number = max([version_number(n) for n in names] + [version_number(current) if current else 0]) + 1
+        self.remove_orphans()
+        name = f"v{number:06d}"
+        final = self.versions_dir / name
+        staged.rename(final)
+        fsync_dir(self.versions_dir)
+        try:
+            if before_current is not None:
+                before_current(name)
+            write_text_atomic(self.path / CURRENT_FILE, name + "\n")
+        except BaseException:
+            if self._current_or_none() != name:
+                shutil.rmtree(final, ignore_errors=True)
+            raise
+        self._prune()
+        return name
 
     def swap_to(self, version_name: str) -> None:
-        """Point CURRENT at a built version in one rename, then prune old versions."""
+        """Point CURRENT at an existing version in one rename, then prune old versions."""
         write_text_atomic(self.path / CURRENT_FILE, version_name + "\n")
         self._prune()
+
+    def remove_orphans(self) -> list[str]:
+        """Delete versions above CURRENT (all of them if there is no CURRENT): made by a
+        process killed between naming a version and swapping CURRENT, never served.
+        The caller holds the write lock (a publish in progress is not an orphan)."""
+        current = self._current_or_none()
+        limit = version_number(current) if current else 0
+        orphans = [n for n in self.version_names() if version_number(n) > limit]
+        for name in orphans:
+            shutil.rmtree(self.versions_dir / name, ignore_errors=True)
+        return orphans
 
     def drop(self) -> None:
         if not self.path.exists():
             raise NotFound(f"collection {self.name!r} does not exist in {self.path.parent}")
         shutil.rmtree(self.path)
 
-    def _version_names(self) -> list[str]:
+    def version_names(self) -> list[str]:
+        """Published version directories (staging ones excluded), oldest first."""
         if not self.versions_dir.is_dir():
             return []
-        return sorted(p.name for p in self.versions_dir.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))
+        names = [p.name for p in self.versions_dir.iterdir() if version_number(p.name) >= 0 and p.is_dir()]
+        return sorted(names, key=version_number)
 
-    def next_version_name(self) -> str:
-        """The name the next build or reindex of this collection writes its version under."""
-        return self._next_version_name()
-
-    def _next_version_name(self) -> str:
-        names = self._version_names()
-        last = int(names[-1][1:]) if names else 0
-        return f"v{last + 1:06d}"
+    def _current_or_none(self) -> str | None:
+        return self.current_version_name() if self.exists() else None
 
     def _prune(self) -> None:
-        """Keep the newest versions; readers still holding an older one keep their maps (POSIX)."""
-        current = self.current_version_name()
-        for name in self._version_names()[:-KEEP_VERSIONS]:
-            if name != current:
-                shutil.rmtree(self.versions_dir / name, ignore_errors=True)
+        """Keep CURRENT and the newest versions below it; readers still holding an older one
+        keep their maps (POSIX). Versions above CURRENT are left to `remove_orphans`."""
+        current = version_number(self.current_version_name())
+        older = [n for n in self.version_names() if version_number(n) < current]
+        for name in older[: max(len(older) - (KEEP_VERSIONS - 1), 0)]:
+            shutil.rmtree(self.versions_dir / name, ignore_errors=True)
 
 
 def list_collections(data_dir: Path) -> list[str]:

@@ -51,6 +51,17 @@ class FileLock:
     def held(self) -> bool:
         return self._fd is not None
 
+    def on_current_file(self) -> bool:
+        """True if the held lock is on the file at `path` now, not on one that someone
+        unlinked (and maybe made again) between our open and our flock."""
+        if self._fd is None:
+            return False
+        try:
+            held, now = os.fstat(self._fd), os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
     def __enter__(self) -> "FileLock":
         self.acquire()
         return self

@@ -1,23 +1,31 @@
-"""Build job: inputs -> fit codecs on a sample -> encode batches -> a new version.
+"""Build job: inputs -> fit codecs on a sample -> encode batches -> a staged version.
 
-Everything is written into a hidden temp directory beside the live versions,
-fsynced, and renamed into place only when whole. A build killed at any point
-leaves the previous version serving and at most a stale temp directory, which
-the next build removes.
+Everything is written into a hidden staging directory beside the versions
+(`versions/.tmp-<token>`), fsynced, and handed back as a `StagedVersion`. It is
+not a version until the caller publishes it: under the collection's write lock
+it is renamed to the next free name right before CURRENT is pointed at it (see
+disk/collection.py). A build killed at any point leaves the previous version
+serving and at most a staging directory whose lock nobody holds, which the next
+build (or the next open, see jobs/swap.py) removes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from vecdial.indexer.disk.atomic import fsync_dir, fsync_tree, make_public
+from vecdial.indexer.disk.atomic import fsync_tree
+from vecdial.indexer.disk.integrity import remember_verified
+from vecdial.indexer.disk.locks import FileLock
+from vecdial.indexer.errors import NotFound
 from vecdial.indexer.disk.manifest import Manifest, file_entry, write_manifest
 from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
 from vecdial.indexer.io.readers import Dataset, check_dataset
@@ -25,40 +33,105 @@ from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.vectors import check_finite, normalize_rows, unit_sample
 
+log = logging.getLogger("vecdial.jobs")
+
 TMP_PREFIX = ".tmp-"
+LOCK_SUFFIX = ".lock"
+
+
+class StagedVersion:
+    """A whole version under a temporary name, held by the process that built it.
+
+    The builder holds `.tmp-<token>.lock` from before the directory exists until it is
+    published (renamed away) or discarded, so a cleaner removes only what builders that
+    died left: it removes a staging directory or a lone lock only while holding that lock
+    itself. Use as a context manager: leaving it discards whatever was not published.
+    """
+
+    def __init__(self, versions_dir: Path):
+        while True:
+            token = uuid.uuid4().hex[:16]
+            self.path = Path(versions_dir) / f"{TMP_PREFIX}{token}"
+            self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
+            self._lock.acquire()
+            if self._lock.on_current_file():  # else a cleaner removed it between our open and flock
+                break
+            self._lock.release()
+        try:
+            self.path.mkdir()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Remove the staging directory if it is still here, then let go of its lock."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.path.unlink(missing_ok=True)
+        self._lock.release()
+
+    def __enter__(self) -> "StagedVersion":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
 
 def build_version(
     dataset: Dataset,
     versions_dir: Path,
-    version_name: str,
     settings: BuildSettings = BuildSettings(),
     show_progress: bool = True,
-) -> Path:
-    """Write dataset as versions_dir/version_name, atomically; return its path."""
+) -> StagedVersion:
+    """Write dataset as a staged version in versions_dir: complete, fsynced, checksummed."""
     check_dataset(dataset)
     versions_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_builds(versions_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{version_name}-", dir=versions_dir))
+    removed = remove_stale_builds(versions_dir)
+    if removed:
+        log.warning("%s: removed staging directories of builds that died: %s", versions_dir.parent.name, ", ".join(removed))
+    staged = StagedVersion(versions_dir)
     try:
-        manifest = _write_files(dataset, tmp, settings, show_progress)
-        manifest.files = {p.name: file_entry(p) for p in sorted(tmp.iterdir())}
-        write_manifest(tmp, manifest)
-        fsync_tree(tmp)
-        make_public(tmp)
-        final = versions_dir / version_name
-        tmp.rename(final)
-        fsync_dir(versions_dir)
-        return final
+        manifest = _write_files(dataset, staged.path, settings, show_progress)
+        manifest.files = {p.name: file_entry(p) for p in sorted(staged.path.iterdir())}
+        write_manifest(staged.path, manifest)
+        fsync_tree(staged.path)
+        remember_verified(staged.path, manifest)  # the hashes were just computed from these files
+        return staged
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        staged.close()
         raise
 
 
-def remove_stale_builds(versions_dir: Path) -> None:
-    """Delete temp directories that builds killed earlier left behind."""
-    for stale in versions_dir.glob(f"{TMP_PREFIX}*"):
-        shutil.rmtree(stale, ignore_errors=True)
+def remove_stale_builds(versions_dir: Path) -> list[str]:
+    """Delete staging directories and lone staging locks whose builder is gone; return their names.
+
+    Safe while other builds run: a live builder holds its lock, and each removal happens
+    while holding that lock (a builder that loses the race to a lone lock's removal sees
+    its lock file gone and takes another name).
+    """
+    removed = []
+    if not versions_dir.is_dir():
+        return removed
+    for entry in sorted(versions_dir.glob(f"{TMP_PREFIX}*")):
+        lock_path = entry if entry.name.endswith(LOCK_SUFFIX) else entry.with_name(entry.name + LOCK_SUFFIX)
+        staging = lock_path.with_name(lock_path.name[: -len(LOCK_SUFFIX)])
+        if not entry.exists() or (entry == lock_path and staging.exists()):
+            continue  # gone already, or handled with its directory
+        lock = FileLock(lock_path)
+        try:
+            if not lock.acquire(blocking=False):
+                continue
+        except NotFound:  # versions_dir itself went away (the collection was dropped)
+            return removed
+        try:
+            if staging.is_dir():
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                staging.unlink(missing_ok=True)
+            lock_path.unlink(missing_ok=True)
+        finally:
+            lock.release()
+        removed.append(entry.name)
+    return removed
 
 
 def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_progress: bool) -> Manifest:

@@ -1,14 +1,16 @@
 """Reindex jobs: rebuild a live collection with new compression settings, then swap.
 
-snapshot (version + log prefix, minus deletes) -> export full vectors in batches
--> `build_version` (the one build path) -> validate -> under the write lock: start
-the new version's log with the records written since the snapshot, point CURRENT
-at the new version -> prune.
+snapshot (version + log prefix, minus deletes; its checksums verified, so a damaged
+version is never folded into a fresh one) -> export full vectors in batches ->
+`build_version` (the one build path, staged under a temp name) -> validate -> under
+the write lock (`swap.swap_in`): name the version, start its log with the records
+written since the snapshot, point CURRENT at it -> prune.
 
 Searches never wait for a job and never see a half-built index: the new version
 is invisible until CURRENT names it, and every reader keeps the snapshot it
 started with. A failed or cancelled job removes what it built and leaves the old
-version (and its log) serving.
+version (and its log) serving; a killed one leaves leftovers that the next job or
+open removes (`swap.clean_leftovers`) and that no job mistakes for a version.
 
 Job statuses are JSON files under `<data_dir>/.jobs/`, so every server worker
 and the CLI see every job; a job holds `<id>.lock` while it runs, so a status
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 import threading
 import time
 import uuid
@@ -31,21 +32,22 @@ from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.jobs.build import build_version
 from vecdial.indexer.disk.collection import Collection
-from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, VecdialError
-from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
+from vecdial.indexer.disk.integrity import verify_files
 from vecdial.indexer.disk.locks import FileLock
-from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.jobs.store import JobStateName, JobStatus, JobStore
-from vecdial.indexer.plan.execute import View, search
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.version import Version, open_version
-from vecdial.indexer.live.wal import WAL_SUFFIX, WriteAheadLog, wal_path
+from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, VecdialError
+from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.jobs.build import StagedVersion, build_version
+from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.jobs.store import JobStateName, JobStatus, JobStore
+from vecdial.indexer.jobs.swap import EXPORT_PREFIX, clean_leftovers, swap_in
+from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
+from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.plan.execute import View, search
 
 log = logging.getLogger("vecdial.jobs")
 
-EXPORT_PREFIX = ".reindex-"
 REPORT_EVERY_S = 0.25
 VALIDATION_QUERIES = 32
 
@@ -95,13 +97,14 @@ class ReindexJob:
 
     def run(self) -> JobStatus:
         """Run to the end; never raises (the outcome is in the returned status)."""
-        built: Path | None = None
+        staged: StagedVersion | None = None
         export: Path | None = None
         try:
             self._update(state="running", phase="snapshot", started_at=time.time())
-            live = self.live or LiveCollection(self.collection)
+            live = self.live or LiveCollection(self.collection, verify_checksums=True)
             live.refresh()  # every write acknowledged so far, by any process
             snapshot = live.snapshot()
+            verify_files(snapshot.version.path, snapshot.version.manifest)  # once per version per process
             settings = BuildSettings.from_manifest(snapshot.version.manifest).changed(self.changes)
             self._update(from_version=snapshot.version_name, settings=settings.model_dump())
             export = self.collection.path / f"{EXPORT_PREFIX}{self.id}.npy"
@@ -110,12 +113,10 @@ class ReindexJob:
             watched = WatchedVectors(exported.vectors, lambda rows: self._progress("build", rows / reads))
             dataset = dataclasses.replace(exported, vectors=watched)
             self._update(phase="build", vectors=len(dataset.ids))
-            name = self.collection.next_version_name()
-            built = build_version(dataset, self.collection.versions_dir, name, settings, show_progress=False)
-            self._update(phase="validate", to_version=name)
-            validate_version(open_version(built, verify_checksums=True), exported.vectors)
-            self._swap(snapshot, name)
-            built = None
+            staged = build_version(dataset, self.collection.versions_dir, settings, show_progress=False)
+            self._update(phase="validate")
+            validate_version(open_version(staged.path, verify_checksums=True), exported.vectors)
+            name = self._swap(snapshot, staged)
             self._finish("succeeded", f"{snapshot.version_name} -> {name}: {len(dataset.ids)} vectors")
         except JobCancelled:
             self._finish("cancelled", "cancelled; the previous version keeps serving")
@@ -125,9 +126,8 @@ class ReindexJob:
             log.exception("reindex %s of %s failed", self.id, self.collection.name)
             self._finish("failed", f"{type(exc).__name__}: {exc}")
         finally:
-            if built is not None and not self._serving(built.name):
-                shutil.rmtree(built, ignore_errors=True)
-                wal_path(wal_dir(self.collection), built.name).unlink(missing_ok=True)
+            if staged is not None:
+                staged.close()  # removes it unless it was published
             if export is not None:
                 export.unlink(missing_ok=True)
             self.store.dir.joinpath(f"{self.id}.cancel").unlink(missing_ok=True)
@@ -164,8 +164,9 @@ class ReindexJob:
             texts = version.texts(rows) + [segment.texts[r] for r in seg_rows]
         return Dataset(ids, np.load(path, mmap_mode="r"), texts, source_model=version.manifest.source_model)
 
-    def _swap(self, snapshot: LiveSnapshot, name: str) -> None:
-        """The only step that touches what readers see: one rename, under the write lock."""
+    def _swap(self, snapshot: LiveSnapshot, staged: StagedVersion) -> str:
+        """The only step that touches what readers see, under the write lock: name the
+        version, start its log with the writes made since the snapshot, swap CURRENT."""
         self._update(phase="swap")
         self._check_cancel()  # last chance; after this the job completes
         with FileLock(write_lock_path(self.collection)):
@@ -176,15 +177,9 @@ class ReindexJob:
                 )
             old_log = WriteAheadLog(wal_path(wal_dir(self.collection), snapshot.version_name))
             tail = old_log.read(snapshot.wal_end)
-            old_log.copy_tail(snapshot.wal_end, tail.end, wal_path(wal_dir(self.collection), name))
-            self.collection.swap_to(name)
-        prune_logs(self.collection)
-
-    def _serving(self, version_name: str) -> bool:
-        try:
-            return self.collection.current_version_name() == version_name
-        except VecdialError:
-            return False
+            name = swap_in(self.collection, staged, lambda target: old_log.copy_tail(snapshot.wal_end, tail.end, target))
+        self.status.to_version = name
+        return name
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -240,13 +235,12 @@ def start_reindex(
     if not job._collection_lock.acquire(blocking=False):  # held until the job ends
         running = [s.id for s in job.store.list() if s.collection == name and not s.finished]
         raise AlreadyExists(
-            f"a reindex of {name!r} is running already ({'job ' + running[0] if running else 'started elsewhere'}): wait for it or cancel it"
+            f"a reindex or build of {name!r} is running already ({'job ' + running[0] if running else 'started elsewhere'}): wait for it or cancel it"
         )
     try:
         job.store.dir.mkdir(parents=True, exist_ok=True)
         job._job_lock.acquire()
-        for stale in collection.path.glob(f"{EXPORT_PREFIX}*.npy"):  # left by a job that died
-            stale.unlink(missing_ok=True)
+        clean_leftovers(collection, job_lock_held=True)  # what jobs killed earlier left behind
         job.store.prune()
         job._update()
     except BaseException:
@@ -280,16 +274,6 @@ def validate_version(version: Version, vectors: np.ndarray) -> None:
     worst = float(result.scores[:, 0].min())
     if worst < 0.99:
         raise CorruptIndex(f"new version failed validation: a stored vector's best match scores {worst:.3f}, expected ~1")
-
-
-def prune_logs(collection: Collection) -> None:
-    """Remove logs whose version is gone (pruned or never swapped in)."""
-    directory = wal_dir(collection)
-    if not directory.is_dir():
-        return
-    for path in directory.glob(f"*{WAL_SUFFIX}"):
-        if not (collection.versions_dir / path.stem).is_dir():
-            path.unlink(missing_ok=True)
 
 
 class WatchedVectors:

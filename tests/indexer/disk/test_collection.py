@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.collection import Collection, list_collections
+from vecdial.indexer.disk.version import open_version
+from vecdial.indexer.jobs.build import build_version, remove_stale_builds
 from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
 from vecdial.indexer.disk.manifest import MANIFEST_FILE
 from vecdial.indexer.eval.metrics import recall_at_k
@@ -187,3 +190,31 @@ def test_a_version_written_in_format_1_still_opens_and_searches(tmp_path, tiny_d
     version = collection.open(verify_checksums=True)
     assert version.manifest.format_version == 2 and version.manifest.codecs["dense"]["rotation"] == "pca"
     assert version.dense.blocks.shape[1] == 300 and version.binary.size == 300
+
+
+def test_a_version_above_current_is_an_orphan_removed_before_a_name_is_chosen(tmp_path, tiny_dataset):
+    """A process killed between naming a version and swapping CURRENT leaves one above CURRENT:
+    it never served, so it must not count as the previous version nor keep its name."""
+    collection = build(tmp_path, tiny_dataset)
+    shutil.copytree(collection.versions_dir / "v000001", collection.versions_dir / "v000002")
+    collection.build(tiny_dataset, show_progress=False)
+    assert collection.current_version_name() == "v000003"
+    assert collection.version_names() == ["v000001", "v000003"]
+
+
+def test_a_staged_build_is_no_version_until_published(tmp_path, tiny_dataset):
+    collection = build(tmp_path, tiny_dataset)
+    with build_version(tiny_dataset, collection.versions_dir, show_progress=False) as staged:
+        assert collection.version_names() == ["v000001"] and staged.path.name.startswith(".tmp-")
+        assert open_version(staged.path).size == 300
+        assert remove_stale_builds(collection.versions_dir) == [], "a live builder's directory is not stale"
+    assert sorted(p.name for p in collection.versions_dir.iterdir()) == ["v000001"]
+
+
+def test_staging_left_by_dead_builders_is_removed_lock_and_all(tmp_path, tiny_dataset):
+    collection = build(tmp_path, tiny_dataset)
+    (collection.versions_dir / ".tmp-dead").mkdir()
+    (collection.versions_dir / ".tmp-dead" / "dense_blocks.npy").write_bytes(b"half")
+    (collection.versions_dir / ".tmp-renamed.lock").touch()  # its directory was published, then the builder died
+    assert remove_stale_builds(collection.versions_dir) == [".tmp-dead", ".tmp-renamed.lock"]
+    assert collection.version_names() == ["v000001"] and len(list(collection.versions_dir.iterdir())) == 1

@@ -129,6 +129,13 @@ def test_a_file_damaged_after_this_process_verified_it_is_caught_at_the_next_ope
         open_default(tiny_data_dir)
 
 
+@pytest.mark.parametrize("content", [b"", b"v0000\n", b"\xff\xfe", b"../../etc\n", b"v000009\n"])
+def test_a_garbled_current_pointer_is_corrupt(tiny_data_dir, content):
+    (tiny_data_dir / "tiny" / "CURRENT").write_bytes(content)
+    with pytest.raises(CorruptIndex, match="CURRENT|missing"):
+        open_default(tiny_data_dir)
+
+
 def test_one_broken_collection_leaves_the_others_serving(tiny_data_dir, version_dir, tiny_dataset):
     shutil.copytree(tiny_data_dir / "tiny", tiny_data_dir / "other")
     flip(version_dir / "binary_codes.npy", 1000)

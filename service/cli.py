@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("-c", "--collection", help="collection name (default: the input's file stem, or 'demo')")
     build.add_argument("--format", choices=FORMATS, help="input format (default: from the file suffix)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.add_argument(
+        "--discard-writes",
+        action="store_true",
+        help="replace an existing collection even if it holds writes made since its version (they are lost; reindex keeps them)",
+    )
     add_settings_flags(build, show_defaults=True)
     build.set_defaults(run=_build)
 
@@ -147,11 +152,21 @@ def _build(args: argparse.Namespace) -> int:
         corpus, name = load_demo_corpus(), args.collection or "demo"
         vectors = demo_embeddings(show_progress=progress)[0]
         collection = db.create(
-            name, vectors, ids=corpus.doc_ids, texts=corpus.doc_texts, source_model=MODEL_NAME, settings=settings, replace=True, show_progress=progress
+            name,
+            vectors,
+            ids=corpus.doc_ids,
+            texts=corpus.doc_texts,
+            source_model=MODEL_NAME,
+            settings=settings,
+            replace=True,
+            discard_writes=args.discard_writes,
+            show_progress=progress,
         )
     else:
         name = args.collection or args.input.stem
-        collection = db.create(name, path=args.input, format=args.format, settings=settings, replace=True, show_progress=progress)
+        collection = db.create(
+            name, path=args.input, format=args.format, settings=settings, replace=True, discard_writes=args.discard_writes, show_progress=progress
+        )
     info = collection.info()
     print(f"built collection {name!r}: {info.size} vectors of {info.dim} dims -> version {info.version}")
     return 0

@@ -80,3 +80,13 @@ def test_an_existing_name_is_refused_unless_replaced_and_drop_removes_it(db, tin
     assert db.list() == []
     with pytest.raises(vecdial.NotFound):
         db.open("docs")
+
+
+def test_a_replacing_create_refuses_to_drop_acknowledged_writes_unless_told(db, tiny_dataset, outside_vectors):
+    docs = db.create("docs", np.asarray(tiny_dataset.vectors), ids=tiny_dataset.ids, show_progress=False)
+    docs.upsert(["new"], outside_vectors[:1])
+    with pytest.raises(vecdial.AlreadyExists, match="1 writes since its version v000001: reindex it"):
+        db.create("docs", np.asarray(tiny_dataset.vectors[:100]), ids=tiny_dataset.ids[:100], replace=True, show_progress=False)
+    assert docs.search(outside_vectors[0], k=1).ids[0, 0] == "new"
+    replaced = db.create("docs", np.asarray(tiny_dataset.vectors[:100]), ids=tiny_dataset.ids[:100], replace=True, discard_writes=True, show_progress=False)
+    assert replaced is docs and (docs.info().size, docs.info().version) == (100, "v000002")

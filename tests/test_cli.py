@@ -165,3 +165,15 @@ def test_the_old_sparse_k_flag_is_gone(capsys, data_dir):
     with pytest.raises(SystemExit):
         main(["--data-dir", str(data_dir), "build", "--demo", "--sparse-k", "16"])
     assert "unrecognized arguments: --sparse-k" in capsys.readouterr().err
+
+
+def test_build_over_acknowledged_writes_is_refused_unless_discard_writes(capsys, tmp_path, data_dir, tiny_dataset, outside_vectors):
+    import vecdial
+
+    np.save(tmp_path / "vecs.npy", tiny_dataset.vectors)
+    assert run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet")[0] == 0
+    vecdial.connect(data_dir).open("vecs").upsert([1000], outside_vectors[:1])
+    code, _, err = run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet")
+    assert code == 2 and "'vecs' has 1 writes since its version v000001" in err and "--discard-writes" in err
+    code, out, _ = run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet", "--discard-writes")
+    assert code == 0 and "300 vectors of 384 dims -> version v000002" in out

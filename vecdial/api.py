@@ -24,6 +24,7 @@ from vecdial.indexer.eval.evaluate import EvalRow, evaluate
 from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
 from vecdial.indexer.io.readers import Dataset, read_input
 from vecdial.indexer.jobs.reindex import ReindexJob, start_reindex
+from vecdial.indexer.jobs.replace import replace_build
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers
@@ -111,6 +112,7 @@ class Database:
         source_model: str | None = None,
         settings: BuildSettings | dict | None = None,
         replace: bool = False,
+        discard_writes: bool = False,
         show_progress: bool = True,
     ) -> "Collection":
         """Build a collection from vectors (n, dim), from texts alone (encoded with the bundled
@@ -118,14 +120,15 @@ class Database:
 
         ids: one per row (default 0..n-1); texts given with vectors are stored and
         returned with hits. replace=True builds a new version over an existing
-        collection (its writes since the last version are dropped); otherwise an
-        existing name is AlreadyExists.
+        collection, refused (AlreadyExists) while it holds writes acknowledged since its
+        version unless discard_writes=True (reindex folds them in instead); without
+        replace an existing name is AlreadyExists.
         """
         dataset = _dataset(vectors, texts, ids, path, format, source_model, show_progress)
         build = _settings(settings)
         collection = CollectionDir(self.data_dir, name)
         if replace and collection.exists():
-            collection.build(dataset, build, show_progress=show_progress)
+            replace_build(collection, dataset, build, discard_writes=discard_writes, show_progress=show_progress)
         else:
             clean_leftovers(collection)  # a create or drop that was killed may have left files
             create_collection(collection, dataset, build, show_progress=show_progress)

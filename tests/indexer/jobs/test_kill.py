@@ -1,4 +1,4 @@
-"""SIGKILL a reindex at each step that leaves something on disk.
+"""SIGKILL a reindex or a replacing build at each step that leaves something on disk.
 
 A child process runs the job with one function replaced by a SIGKILL to itself, so
 it dies exactly there (no `finally`, no cleanup) after acknowledging writes. Then,
@@ -36,14 +36,14 @@ CHILD = textwrap.dedent(
 
     import vecdial
     from vecdial.indexer.disk import collection as disk_collection
-    from vecdial.indexer.jobs import build, reindex
+    from vecdial.indexer.jobs import build, reindex, replace
     from vecdial.indexer.live import wal
 
     real_replace = os.replace
     kills = {
         "export-written": lambda: setattr(reindex, "full_vectors", die),
         "staging": lambda: setattr(build, "file_entry", die),
-        "staged": lambda: setattr(reindex, "validate_version", die),
+        "staged": lambda: setattr(reindex, "validate_version", die) if kind == "reindex" else setattr(replace, "open_version", die),
         "renamed": lambda: setattr(wal.WriteAheadLog, "copy_tail", die),
         "renamed-and-logged": lambda: setattr(disk_collection, "write_text_atomic", die),
         "current-half-written": lambda: setattr(os, "replace", lambda a, b: die() if Path(b).name == "CURRENT" else real_replace(a, b)),
@@ -76,6 +76,7 @@ CHILD = textwrap.dedent(
 )
 
 REINDEX_POINTS = ["export-written", "staging", "staged", "renamed", "renamed-and-logged", "current-half-written", "swapped-not-pruned"]
+BUILD_POINTS = ["staging", "staged", "renamed-and-logged", "current-half-written", "swapped-not-pruned"]
 
 
 def kill_at(tiny_data_dir, kind: str, point: str, extra: np.ndarray) -> list[tuple[str, int]]:
@@ -132,6 +133,13 @@ def test_a_reindex_killed_at_any_step_loses_nothing(tiny_data_dir, tiny_dataset,
     assert ("child-before", 0) in acked
     acknowledged = {"parent": outside_vectors[2], **{name: outside_vectors[row] for name, row in acked}}
     check_survived(tiny_data_dir, acknowledged, [(tiny_dataset.ids[0], tiny_dataset.vectors[0])], {300, 301, 302})
+
+
+@pytest.mark.parametrize("point", BUILD_POINTS)
+def test_a_replacing_build_killed_at_any_step_leaves_a_whole_version(tiny_data_dir, tiny_dataset, point):
+    np.save(tiny_data_dir.parent / "rebuild.npy", np.asarray(tiny_dataset.vectors[:200]))
+    kill_at(tiny_data_dir, "build", point, np.zeros((2, 384), np.float32))
+    check_survived(tiny_data_dir, {}, [], {300, 200})
 
 
 def test_a_killed_child_really_left_leftovers_for_the_open_to_clear(tiny_data_dir, outside_vectors):

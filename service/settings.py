@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         description="Unused, kept so settings files that set it still load: every search and write now catches up with "
         "other processes' writes and swaps first (`vecdial.Collection`; ~4 us when nothing changed).",
     )
-    verify_checksums: bool = Field(False, description="sha256 every index file when a worker opens a version (slow on big collections).")
+    verify_checksums: bool = Field(True, description="sha256 every index file the first time a worker opens a version (once per version per process: ~0.17 s on 117k x 384).")
     preload: bool = Field(True, description="Open every collection at startup, before /readyz reports ready.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = Field(True, description="One JSON object per log line (else plain text).")

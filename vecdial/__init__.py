@@ -21,12 +21,17 @@ from vecdial.indexer.errors import (
     UnsupportedFormat,
     VecdialError,
 )
+from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
+from vecdial.indexer.plan.budget import Budget, format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint
-from vecdial.indexer.plan.execute import Explain, Hits
+from vecdial.indexer.plan.execute import MAX_K, Explain, Hits
 
 __all__ = [
+    "MAX_K",
     "AlreadyExists",
+    "Budget",
     "BudgetError",
+    "BuildSettings",
     "Collection",
     "CorruptIndex",
     "DamagedLog",
@@ -37,8 +42,11 @@ __all__ = [
     "InvalidInput",
     "Job",
     "NotFound",
+    "SparseSettings",
     "SweepPoint",
     "UnsupportedFormat",
     "VecdialError",
     "connect",
+    "format_budget",
+    "parse_budget",
 ]

@@ -15,6 +15,7 @@ from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, build_hnsw
+from vecdial.indexer.stores.rows import room_for
 
 SWEEP_RESCORES = (0, 2, 5, 10, 20)
 
@@ -109,10 +110,7 @@ class BinaryRows:
 
     def add(self, start: int, unit: np.ndarray) -> None:
         stop = start + len(unit)
-        if stop > len(self._codes):
-            grown = np.zeros((max(stop, 2 * len(self._codes), 64), self.codec.code_bytes), dtype=np.uint8)
-            grown[:start] = self._codes[:start]
-            self._codes = grown
+        self._codes = room_for(self._codes, start, stop)
         self._codes[start:stop] = self.codec.encode(unit)
 
     def store(self, n: int) -> BinaryIndex:

@@ -20,6 +20,7 @@ from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage
 from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, BlockStore, prefix_sq_norms, split_blocks
+from vecdial.indexer.stores.rows import room_for
 
 SWEEP_DIMS = (32, 64, 128, 256)
 
@@ -166,12 +167,8 @@ class DenseRows:
 
     def add(self, start: int, unit: np.ndarray) -> None:
         stop = start + len(unit)
-        if stop > self._blocks.shape[1]:
-            capacity = max(stop, 2 * self._blocks.shape[1], 64)
-            blocks = np.zeros((self._blocks.shape[0], capacity, self._blocks.shape[2]), dtype=self._blocks.dtype)
-            norms = np.zeros((self._norms.shape[0], capacity), dtype=np.float32)
-            blocks[:, :start], norms[:, :start] = self._blocks[:, :start], self._norms[:, :start]
-            self._blocks, self._norms = blocks, norms
+        self._blocks = room_for(self._blocks, start, stop, axis=1)
+        self._norms = room_for(self._norms, start, stop, axis=1)
         rotated = self.index.rotation.apply(unit)
         block = self.index.blocks.block
         self._blocks[:, start:stop, :] = split_blocks(rotated, block)

@@ -16,6 +16,7 @@ from pydantic import Field
 from vecdial.indexer.errors import BudgetError, CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.stores.rows import room_for
 from vecdial.indexer.stores.sparse import SparseIndex, SparseStore, open_sparse_store
 
 SWEEP_ACTIVES = (8, 16, 32, 64)
@@ -110,10 +111,7 @@ class SparseRows:
 
     def add(self, start: int, unit: np.ndarray) -> None:
         stop = start + len(unit)
-        if stop > len(self._unit):
-            grown = np.zeros((max(stop, 2 * len(self._unit), 64), self._unit.shape[1]), dtype=np.float32)
-            grown[:start] = self._unit[:start]
-            self._unit = grown
+        self._unit = room_for(self._unit, start, stop)
         self._unit[start:stop] = unit
 
     def store(self, n: int) -> SparseStore:

@@ -1,4 +1,4 @@
-"""The `vecdial` command line: build, search, eval, info, reindex, serve.
+"""The `vecdial` command line: build, search, eval, info, reindex, repair, serve.
 
 Thin over the library: parse arguments, call indexer/models, print. Every
 VecdialError becomes one line on stderr and exit code 2.
@@ -97,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
     add_settings_flags(reindex, show_defaults=False)
     reindex.set_defaults(run=_reindex)
+
+    repair = commands.add_parser(
+        "repair",
+        help="check a collection's write-ahead log; salvage every valid record from a damaged one",
+        description="Scan the collection's write-ahead log. If it is damaged, keep the damaged file beside it (renamed), "
+        "write every valid record into a new log and take writes again. Exit code 1 when --dry-run finds something to repair.",
+    )
+    repair.add_argument("-c", "--collection", required=True)
+    repair.add_argument("--dry-run", action="store_true", help="report what is damaged; change nothing")
+    repair.add_argument("--json", action="store_true", help="print the report as JSON")
+    repair.set_defaults(run=_repair)
 
     serve = commands.add_parser("serve", help="run the HTTP API (uvicorn) over the data directory")
     serve.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="where collections live (also a global option)")
@@ -243,6 +254,12 @@ def _reindex(args: argparse.Namespace) -> int:
         print(f"vecdial: reindex cancelled; {args.collection!r} still serves {status.from_version}", file=sys.stderr)
         return 130
     raise VecdialError(f"reindex of {args.collection!r} failed: {status.message}")
+
+
+def _repair(args: argparse.Namespace) -> int:
+    report = _open(args).repair(dry_run=args.dry_run)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 1 if args.dry_run and report.needed else 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -28,7 +28,9 @@ from vecdial.indexer.jobs.replace import replace_build
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers
+from vecdial.indexer.live.checks import check_ids, check_texts, id_array
 from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_collection, drop_collection
+from vecdial.indexer.live.repair import RepairReport
 from vecdial.indexer.modes import ModeInfo
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
@@ -67,9 +69,14 @@ class Info:
     modes: list[ModeInfo] = field(default_factory=list)
     dense_bytes_per_vector: dict[int, int] = field(default_factory=dict)
     swept_on: str | None = None
+    damaged: str | None = None  # what in the log is damaged and what to run; writes are refused meanwhile
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As JSON-ready dicts; `damaged` only when set (the HTTP describe shape does not carry it yet)."""
+        out = asdict(self)
+        if out["damaged"] is None:
+            del out["damaged"]
+        return out
 
 
 class Database:
@@ -206,17 +213,32 @@ class Collection:
     def upsert(self, ids: Sequence, vectors: np.ndarray | None = None, *, texts: Sequence[str | None] | None = None) -> WriteResult:
         """Add or replace items by id; durable (fsynced) and searchable when this returns.
         Without vectors, `texts` are encoded with the bundled model."""
+        ids = list(ids)
+        check_ids(ids, self.live.snapshot().version.manifest.id_kind)  # all checked before encoding
+        check_texts(texts, len(ids))
         if vectors is None:
             if texts is None or any(t is None for t in texts):
                 raise InvalidInput("send vectors, or a text for every item to encode")
             vectors = self.encode(list(texts))  # type: ignore[arg-type]
         self.live.refresh()
-        return self.live.upsert(list(ids), vectors, list(texts) if texts is not None else None)
+        return self.live.upsert(ids, vectors, list(texts) if texts is not None else None)
 
     def delete(self, ids: Sequence) -> WriteResult:
         """Remove items by id (unknown ids are ignored); durable when this returns."""
         self.live.refresh()
         return self.live.delete(list(ids))
+
+    def ids(self, after: Any = None, limit: int = 1000) -> tuple[list, Any]:
+        """One page of live ids, ascending (numbers, or strings by code point), all after `after`:
+        (ids, cursor). Pass the cursor as `after` for the next page; it is None after the last.
+        Sorted order keeps paging exact across writes between pages. limit: 1..10000."""
+        self.live.refresh()
+        return self.live.ids(after, limit)
+
+    def repair(self, *, dry_run: bool = False) -> RepairReport:
+        """Scan the whole write-ahead log and report damage; unless dry_run, salvage every valid
+        record into a new log (the damaged file is kept beside it) and take writes again."""
+        return self.live.repair(dry_run=dry_run)
 
     def sweep(
         self,
@@ -259,6 +281,8 @@ class Collection:
         """Rebuild with new settings beside the serving version, then swap atomically.
         Searches and writes go on meanwhile. wait=True blocks (with a progress bar)."""
         changes = settings if isinstance(settings, dict) else _changes(settings)
+        self.live.refresh()
+        self.live.check_writable()  # a reindex would fold a damaged log away: DamagedLog until repaired
         job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self.live))
         job.start()
         if wait:
@@ -288,6 +312,7 @@ class Collection:
             modes=describe_modes(version, swept=snapshot.view.sweep is not None),
             dense_bytes_per_vector=dense_costs(version),
             swept_on=snapshot.view.sweep_source,
+            damaged=self.live.damaged,
         )
 
 
@@ -342,16 +367,19 @@ def _dataset(vectors, texts, ids, path, fmt, source_model, show_progress: bool) 
     if vectors is None:
         if not texts:
             raise InvalidInput("give vectors, texts to encode, or a file path")
+        check_texts(texts, len(texts))
         from vecdial.models.encoder import MODEL_NAME, encode_texts
 
         vectors, source_model = encode_texts(list(texts), show_progress=show_progress), MODEL_NAME
-    matrix = np.asarray(vectors)
+    try:
+        with np.errstate(over="ignore"):  # past float32's range: inf, refused by the build's checks
+            matrix = np.asarray(vectors) if isinstance(vectors, np.ndarray) else np.asarray(vectors, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise InvalidInput("vectors must be a (n, dim) matrix of numbers, with rows of one length") from None
     if matrix.ndim != 2:
         raise InvalidInput(f"vectors must be a (n, dim) matrix, got shape {matrix.shape}")
-    id_array = np.arange(len(matrix)) if ids is None else np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids)
-    if id_array.dtype.kind not in "iuU":
-        raise InvalidInput("ids must be all integers or all strings")
-    return Dataset(id_array, matrix, list(texts) if texts is not None else None, source_model=source_model)
+    ids = np.arange(len(matrix)) if ids is None else id_array(ids)  # checked as writes' ids are
+    return Dataset(ids, matrix, list(texts) if texts is not None else None, source_model=source_model)
 
 
 def _settings(settings: BuildSettings | dict | None) -> BuildSettings:

@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="describe a collection (or list them)")
     info.add_argument("-c", "--collection", help="collection name; omit to list all")
-    info.add_argument("--verify", action="store_true", help="also verify every file's checksum")
+    info.add_argument("--verify", action="store_true", help="verify every file's checksum (done on every open now; kept for scripts that pass it)")
     info.set_defaults(run=_info)
 
     reindex = commands.add_parser(
@@ -190,8 +190,9 @@ def _vectors_file(path: Path) -> np.ndarray:
         raise InvalidInput(f"cannot read query vectors from {path}: {exc}") from None
 
 
-def _open(args: argparse.Namespace, verify_checksums: bool = False) -> vecdial.Collection:
-    return vecdial.connect(args.data_dir, verify_checksums=verify_checksums).open(args.collection)
+def _open(args: argparse.Namespace) -> vecdial.Collection:
+    """Checksums are verified when a version is first opened (the library's default)."""
+    return vecdial.connect(args.data_dir).open(args.collection)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -205,9 +206,6 @@ def _search(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2))
     else:
         print_hits(result)
-        explain = result.explain
-        stages = ", ".join(f"{s.stage} -> {s.candidates} in {s.ms:.2f} ms, {s.bytes_read} B" for s in explain.stages)
-        print(f"budget {explain.budget}: {stages}; total {explain.total_ms:.2f} ms")
     return 0
 
 
@@ -241,7 +239,7 @@ def _info(args: argparse.Namespace) -> int:
         for name in vecdial.connect(args.data_dir).list():
             print(name)
         return 0
-    print(json.dumps(_open(args, verify_checksums=args.verify).info().to_dict(), indent=2))
+    print(json.dumps(_open(args).info().to_dict(), indent=2))
     return 0
 
 

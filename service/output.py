@@ -57,4 +57,4 @@ def print_hits(result: Hits) -> None:
             table.add_row(str(rank), f"{hit['score']:.4f}", str(hit["id"]), (hit.get("text") or "").replace("\n", " "))
         console.print(table)
     stages = ", ".join(f"{s.stage} -> {s.candidates} in {s.ms:.2f} ms, {s.bytes_read} B" for s in result.explain.stages)
-    console.print(f"budget {result.explain.budget}: {stages}; total {result.explain.total_ms:.2f} ms")
+    console.print(f"budget {result.explain.budget}: {stages}; total {result.explain.total_ms:.2f} ms", soft_wrap=True)

@@ -9,6 +9,7 @@ rotation is orthonormal, so at full dim every score is unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -23,8 +24,14 @@ class Rotation:
     def dim(self) -> int:
         return int(self.matrix.shape[0])
 
+    @cached_property
+    def identity(self) -> bool:
+        return bool(np.array_equal(self.matrix, np.eye(self.dim, dtype=self.matrix.dtype)))
+
     def apply(self, x: np.ndarray) -> np.ndarray:
-        """x: (n, dim) float32 -> (n, dim) float32 in the rotated basis."""
+        """x: (n, dim) float32 -> (n, dim) float32 in the rotated basis (plain truncation: x itself)."""
+        if self.identity:
+            return np.ascontiguousarray(x, dtype=np.float32)
         return np.ascontiguousarray(x @ self.matrix, dtype=np.float32)
 
     def to_arrays(self) -> dict[str, np.ndarray]:

@@ -106,7 +106,8 @@ def open_version(path: Path, verify_checksums: bool = True) -> Version:
     if unknown or "dense" not in manifest.codecs:
         raise CorruptIndex(f"{path}: modes {unknown or ['dense']} are unknown or missing here; upgrade vecdial or rebuild the index")
     codecs = read_file(path, CODEC_FILE, lambda p: dict(np.load(p, allow_pickle=False)))
-    ids = read_file(path, IDS_FILE, lambda p: np.load(p, mmap_mode="r", allow_pickle=False))
+    # np.asarray drops the memmap subclass (same pages): its Python __getitem__ costs every search.
+    ids = read_file(path, IDS_FILE, lambda p: np.asarray(np.load(p, mmap_mode="r", allow_pickle=False)))
     if ids.shape != (manifest.count,):
         raise CorruptIndex(f"{path}: file {IDS_FILE} has shape {ids.shape}, expected ({manifest.count},)")
     offsets = _text_offsets(path, manifest) if manifest.has_texts else None

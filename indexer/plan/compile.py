@@ -7,6 +7,7 @@ sizes are checked against the version here, before any work.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.modes import MODES
@@ -23,8 +24,9 @@ class Stage:
     keep: int
     rescore: bool
 
-    @property
+    @cached_property
     def label(self) -> str:
+        """How explain names the stage: made once per compiled plan, not per search."""
         mode = MODES[self.mode]
         return f"{'rescore' if self.rescore else self.mode}:{mode.size_label or mode.knob}={self.size}"
 

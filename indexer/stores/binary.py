@@ -67,5 +67,5 @@ class BinaryStore:
             params = params or faiss.SearchParameters()
             params.sel = alive.selector
         distances, rows = self.index.search(np.ascontiguousarray(codes), min(k, self.size), params=params)
-        return rows.astype(np.int64), distances
+        return np.asarray(rows, dtype=np.int64), distances  # FAISS labels are int64 already: no copy
 

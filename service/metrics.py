@@ -37,6 +37,11 @@ SEARCH_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS, registry=REGISTRY,
 )
 SEARCH_QUERIES = Counter("vecdial_search_queries", "Queries answered, by budget mode (a batch counts each query).", ["mode"], registry=REGISTRY)
+ENCODE_SECONDS = Histogram(
+    "vecdial_encode_duration_seconds", "Time the bundled model spent encoding one request's texts.",
+    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)
+ENCODE_TEXTS = Counter("vecdial_encoded_texts", "Texts encoded with the bundled model (queries and upserted items).", registry=REGISTRY)
 WRITES = Counter("vecdial_writes", "Vectors upserted or deleted (acknowledged, durable).", ["op"], registry=REGISTRY)
 JOBS = Counter("vecdial_jobs", "Jobs finished in this server, by kind and final state.", ["kind", "state"], registry=REGISTRY)
 SWAPS = Counter("vecdial_version_swaps", "Times a worker moved a collection to a newly swapped-in version.", ["collection"], registry=REGISTRY)

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     max_write_batch: int = Field(1000, ge=1, description="Most ids in one upsert or delete.")
     max_create_vectors: int = Field(100_000, ge=1, description="Most vectors in a JSON create (upload a file for more).")
     max_text_chars: int = Field(2000, ge=1, description="Longest query or item text, in characters.")
+    max_encode_chars: int = Field(
+        50_000, ge=1, description="Most characters of text one request may have encoded, summed over its queries or items (~25 max-length texts)."
+    )
+    max_create_dim: int = Field(
+        8192, ge=1, le=8192, description="Largest vector dim a new collection may have (the library holds at most 8192)."
+    )
 
     refresh_interval_ms: int = Field(
         0,

@@ -72,12 +72,3 @@ def check_k(k: int, settings: Settings) -> int:
     if k > settings.max_k:
         raise InvalidInput(f"k={k} is above this server's limit of {settings.max_k}: ask for fewer hits")
     return k
-
-
-def check_texts(texts: list[str], settings: Settings, what: str = "text") -> list[str]:
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise InvalidInput(f"{what} {i} is empty: send words to search for")
-        if len(text) > settings.max_text_chars:
-            raise InvalidInput(f"{what} {i} has {len(text)} characters, over this server's limit of {settings.max_text_chars}: shorten it")
-    return texts

@@ -27,12 +27,17 @@ Model = TypeVar("Model", bound=BaseModel)
 
 def loads(body: bytes) -> Any:
     """orjson; on its refusal the stdlib, which also reads NaN, Infinity and 1e999: read that way
-    they reach the vector checks, whose 422 names the field. Malformed JSON raises the stdlib's
-    JSONDecodeError (orjson's subclasses it too), which FastAPI and `read_body` make a 400."""
+    they reach the vector checks, whose 422 names the field. Malformed JSON (or bytes that are not
+    UTF-8) raises the stdlib's JSONDecodeError (orjson's subclasses it too), which FastAPI and
+    `read_body` make a 400."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(body)
+    except UnicodeDecodeError as exc:  # bytes that are not UTF-8: malformed JSON too, not a server error
+        raise json.JSONDecodeError(f"body is not UTF-8 (byte {exc.start}: {exc.reason})", "", exc.start) from None
 
 
 async def read_body(request: Request, model: type[Model]) -> Model:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
+from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound, VecdialError
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
@@ -49,7 +51,7 @@ def create_collection(body: CreateCollectionRequest, collections: CollectionsDep
             "upload a file to /v1/collections/{name}/upload instead"
         )
     build = BuildSettings().changed(body.settings.changes())
-    return describe(collections.create(body.name, settings=build, **_items(body)), settings)
+    return describe(collections.create(body.name, settings=build, **_items(body, settings)), settings)
 
 
 @router.post(
@@ -84,7 +86,7 @@ async def upload_collection(
         with os.fdopen(fd, "wb") as handle:
             async for chunk in request.stream():
                 handle.write(chunk)
-        created = await run_in_threadpool(lambda: collections.create(name, path=Path(tmp), format=options.format, settings=build))
+        created = await run_in_threadpool(_create_from_upload, collections, name, Path(tmp), options.format, build)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return describe(created, settings)
@@ -102,6 +104,31 @@ def describe(collection: vecdial.Collection, settings: Settings) -> CollectionIn
     return CollectionInfo(**collection.info().to_dict(), max_k=settings.max_k)
 
 
+# What the file readers raise on bytes that are not a file of the declared format (an empty
+# .npy: EOFError; an .npz sent as npy: AttributeError; bad parquet: pyarrow's ArrowInvalid, a
+# ValueError; non-UTF-8 JSONL: UnicodeDecodeError, a ValueError too). OSError stays a 500:
+# a full disk is the server's problem, not the client's.
+UNREADABLE = (ValueError, EOFError, AttributeError, KeyError, IndexError, TypeError, zipfile.BadZipFile, pickle.UnpicklingError)
+
+
+def _create_from_upload(collections: Collections, name: str, path: Path, fmt: str, build: BuildSettings) -> vecdial.Collection:
+    """`Database.create` from the uploaded file; a file it cannot read is a 422 that names the
+    upload, never the server's temporary path."""
+    try:
+        return collections.create(name, path=path, format=fmt, settings=build)
+    except VecdialError as exc:
+        raise type(exc)(_without_path(str(exc), path)) from None
+    except UNREADABLE as exc:
+        reason = _without_path(str(exc), path) or type(exc).__name__
+        if isinstance(exc, AttributeError):  # np.load gave an NpzFile or a pickle-free object, not an array
+            reason = "it holds an archive (.npz?), not one (N, D) array"
+        raise InvalidInput(f"the uploaded file is not a readable {fmt} file ({reason}): check its contents and the `format` parameter") from None
+
+
+def _without_path(message: str, path: Path) -> str:
+    return message.replace(str(path), "the uploaded file").replace(path.name, "the uploaded file")
+
+
 def _refuse_early(collections: Collections, name: str) -> None:
     """An invalid name is a 422 and a taken one a 409, before the upload is read."""
     try:
@@ -111,12 +138,15 @@ def _refuse_early(collections: Collections, name: str) -> None:
     raise AlreadyExists(f"collection {name!r} exists already: drop it first, or reindex it")
 
 
-def _items(body: CreateCollectionRequest) -> dict:
+def _items(body: CreateCollectionRequest, settings: Settings) -> dict:
     """The body's vectors, ids, texts and source model, as `Database.create` takes them."""
     n = len(body.vectors)
     dims = {len(v) for v in body.vectors}
     if len(dims) != 1:
         raise InvalidInput(f"vectors have different lengths ({', '.join(map(str, sorted(dims)))}): send one dim for all")
+    (dim,) = dims
+    if dim > settings.max_create_dim:
+        raise InvalidInput(f"vectors have {dim} dims, over this server's limit of {settings.max_create_dim}: reduce them first (e.g. PCA)")
     ids = body.ids if body.ids is not None else list(range(n))
     if len(ids) != n:
         raise InvalidInput(f"got {len(ids)} ids for {n} vectors: send one id per vector")

@@ -16,8 +16,9 @@ from starlette.concurrency import run_in_threadpool
 import vecdial
 from vecdial.indexer.errors import InvalidInput
 from vecdial.service import metrics
-from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep, check_k, check_texts
+from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep, check_k
 from vecdial.service.api.fast_json import FastJSONResponse, FastJSONRoute, json_body, read_body
+from vecdial.service.encoding import check_texts, encode
 from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
 from vecdial.service.native import ensure_thread_limits
 from vecdial.service.registry import Collections
@@ -98,7 +99,7 @@ def _query_matrix(collection: vecdial.Collection, queries: list[Query], dim: int
         matrix[i] = vector
     if text_rows:
         texts = check_texts([queries[i].text for i in text_rows], settings)  # type: ignore[misc]
-        matrix[text_rows] = collection.encode(texts)
+        matrix[text_rows] = encode(collection, texts, dim)
     return matrix
 
 

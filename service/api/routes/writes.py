@@ -7,8 +7,9 @@ from fastapi import APIRouter, Request
 
 from vecdial.indexer.errors import InvalidInput
 from vecdial.service import metrics
-from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep, check_texts
+from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
+from vecdial.service.encoding import check_texts, encode
 from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
 from vecdial.service.native import ensure_thread_limits
 from vecdial.service.schemas import DeleteRequest, UpsertRequest, WriteResponse
@@ -37,7 +38,7 @@ def upsert(body: UpsertRequest, collection: CollectionDep, collections: Collecti
     texts = [item.text for item in body.items]
     check_texts([t for t in texts if t is not None], settings, what="item text")
     if to_encode:
-        vectors[to_encode] = collection.encode([texts[i] for i in to_encode])  # type: ignore[misc]
+        vectors[to_encode] = encode(collection, [texts[i] for i in to_encode], dim)  # type: ignore[misc]
     result = collection.upsert([item.id for item in body.items], vectors, texts=texts if any(t is not None for t in texts) else None)
     collections.served(collection.name, result.version)
     metrics.WRITES.labels("upsert").inc(result.upserted)

@@ -15,7 +15,7 @@ import vecdial
 from vecdial.service.api.routes import include_routes
 from vecdial.service.errors import install_error_handlers
 from vecdial.service.logs import configure_logging
-from vecdial.service.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from vecdial.service.middleware import AuthMiddleware, BodyLimitMiddleware, RequestLogMiddleware
 from vecdial.service.native import limit_native_threads
 from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.settings import Settings
@@ -34,7 +34,8 @@ Compressed-embedding search where every query chooses its budget.
   swapped in atomically while searches continue.
 
 Errors are `{"error": code, "message": what to change}`. When the server has an API
-key, every `/v1` route needs `Authorization: Bearer <key>`.
+key, every route but `/healthz` and `/readyz` (and `/metrics` with `metrics_public`)
+needs `Authorization: Bearer <key>`, this page and the schema included.
 """
 
 
@@ -73,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, forget=collections.forget)
     include_routes(app, settings)
     app.add_middleware(BodyLimitMiddleware, limit_for=_body_limits(settings))
+    if settings.api_key is not None:  # inside the request log, so refusals are logged and counted
+        app.add_middleware(AuthMiddleware, api_key=settings.api_key.get_secret_value(), open_paths=_open_paths(settings))
+        _document_api_key(app, _open_paths(settings))
     app.add_middleware(RequestLogMiddleware)
     return app
 
@@ -87,3 +91,29 @@ def _body_limits(settings: Settings) -> Callable[[str], int]:
         return settings.max_upload_bytes if path.endswith("/upload") else settings.max_body_bytes
 
     return limit_for
+
+
+def _open_paths(settings: Settings) -> frozenset[str]:
+    """Paths served without the API key: the probes an orchestrator sends, and /metrics if opened to a scraper."""
+    return frozenset({"/healthz", "/readyz"} | ({"/metrics"} if settings.metrics_public else set()))
+
+
+def _document_api_key(app: FastAPI, open_paths: frozenset[str]) -> None:
+    """The OpenAPI schema names the bearer key on every operation that needs it."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["APIKey"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The server's API key.",
+            }
+            for path, item in schema["paths"].items():
+                for operation in item.values():
+                    if path not in open_paths:
+                        operation["security"] = [{"APIKey": []}]
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

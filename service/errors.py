@@ -38,10 +38,6 @@ class ErrorBody(BaseModel):
     message: str = Field(description="What went wrong and what to change.")
 
 
-class Unauthorized(Exception):
-    """No or a wrong API key."""
-
-
 class BodyTooLarge(StarletteHTTPException):
     """A request body over the configured limit. An HTTPException, so that FastAPI's body
     reader lets it through instead of turning it into a generic 400."""
@@ -114,10 +110,6 @@ def install_error_handlers(app: FastAPI, forget: Callable[[str], None] = lambda 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(request, *describe_validation_error(exc))
-
-    @app.exception_handler(Unauthorized)
-    async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
-        return error_response(request, 401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:

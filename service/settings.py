@@ -33,7 +33,10 @@ class Settings(BaseSettings):
         1, ge=1, le=256, description="BLAS/OpenMP threads per search; concurrency comes from `threads`, and nested pools thrash."
     )
 
-    api_key: SecretStr | None = Field(None, description="If set, /v1 requires `Authorization: Bearer <api_key>`.")
+    api_key: SecretStr | None = Field(
+        None, description="If set, every path but /healthz and /readyz requires `Authorization: Bearer <api_key>` (docs and /metrics too)."
+    )
+    metrics_public: bool = Field(False, description="Serve /metrics without the API key, e.g. to a Prometheus scraper on a private network.")
 
     max_body_bytes: int = Field(8 * MiB, ge=1024, description="Largest JSON request body.")
     max_upload_bytes: int = Field(2048 * MiB, ge=1024, description="Largest uploaded input file.")

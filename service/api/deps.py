@@ -1,4 +1,4 @@
-"""Dependencies injected into route handlers: settings, auth, collections, jobs.
+"""Dependencies injected into route handlers: settings, collections, jobs.
 
 Handlers declare what they need (`collections: CollectionsDep`, `collection:
 CollectionDep`) and never reach for globals, so tests build an app per settings object.
@@ -6,21 +6,15 @@ CollectionDep`) and never reach for globals, so tests build an app per settings 
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
 from vecdial.indexer.errors import InvalidInput
-from vecdial.service.errors import Unauthorized
 from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.settings import Settings
-
-_bearer = HTTPBearer(auto_error=False, description="The server's API key, if it was started with one.")
-
 
 # Dependencies that never block are `async`: FastAPI runs sync ones in the thread pool,
 # one hop per dependency per request, and a search should pay for one hop only (its own).
@@ -41,19 +35,6 @@ async def get_jobs(request: Request) -> JobBoard:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CollectionsDep = Annotated[Collections, Depends(get_collections)]
 JobsDep = Annotated[JobBoard, Depends(get_jobs)]
-
-
-async def require_api_key(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """With an api_key configured, every /v1 request must send `Authorization: Bearer <key>`."""
-    if settings.api_key is None:
-        return
-    expected = settings.api_key.get_secret_value().encode()
-    given = credentials.credentials.encode() if credentials is not None else b""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
-        raise Unauthorized("this server needs an API key: send the header `Authorization: Bearer <api key>`")
 
 
 async def get_collection(name: str, request: Request, collections: CollectionsDep) -> vecdial.Collection:

@@ -66,7 +66,32 @@ def test_with_an_api_key_v1_needs_the_bearer_token(make_client, inside):
     assert wrong.status_code == 401
     right = client.post("/v1/collections/tiny/search", json=search, headers={"Authorization": "Bearer s3cret"})
     assert right.status_code == 200
-    assert client.get("/healthz").status_code == 200 and client.get("/metrics").status_code == 200
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/docs", "/redoc", "/openapi.json", "/v1/collections", "/v1/jobs", "/no/such/route"])
+def test_with_an_api_key_every_path_but_the_probes_needs_it(make_client, path):
+    client = make_client(api_key="s3cret")
+    refused = client.get(path)
+    assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
+    assert client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
+    allowed = client.get(path, headers={"Authorization": "Bearer s3cret"})
+    assert allowed.status_code == (404 if path == "/no/such/route" else 200)
+
+
+def test_metrics_public_opens_only_metrics_to_a_scraper(make_client):
+    client = make_client(api_key="s3cret", metrics_public=True)
+    assert client.get("/metrics").status_code == 200 and "vecdial_http_requests" in client.get("/metrics").text
+    assert client.get("/openapi.json").status_code == 401 and client.get("/v1/collections").status_code == 401
+
+
+def test_the_key_is_checked_before_the_body_is_parsed(make_client):
+    client = make_client(api_key="s3cret")
+    malformed = {"content": b"{not json", "headers": {"content-type": "application/json"}}
+    assert client.post("/v1/collections/tiny/search", **malformed).status_code == 401
+    assert client.post("/v1/collections/tiny/vectors/upsert", **malformed).status_code == 401
+    authorized = {**malformed, "headers": {**malformed["headers"], "Authorization": "Bearer s3cret"}}
+    assert client.post("/v1/collections/tiny/search", **authorized).status_code == 400
 
 
 def test_settings_come_from_env_over_a_toml_file(tmp_path, monkeypatch):
@@ -114,10 +139,11 @@ def test_openapi_documents_every_endpoint_model_and_error(client):
 
 
 def test_openapi_documents_the_bearer_key_of_a_server_that_has_one(make_client):
-    schema = make_client(api_key="s3cret").get("/openapi.json").json()
+    schema = make_client(api_key="s3cret").get("/openapi.json", headers={"Authorization": "Bearer s3cret"}).json()
     assert "bearer" in str(schema["components"]["securitySchemes"]).lower()
     assert schema["paths"]["/v1/collections/{name}/search"]["post"]["security"]
-    assert "security" not in schema["paths"]["/healthz"]["get"]
+    assert schema["paths"]["/metrics"]["get"]["security"]
+    assert "security" not in schema["paths"]["/healthz"]["get"] and "security" not in schema["paths"]["/readyz"]["get"]
 
 
 def test_openapi_describes_every_field_of_a_search_request(client):

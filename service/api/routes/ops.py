@@ -1,4 +1,4 @@
-"""Operations: liveness, readiness and Prometheus metrics (never behind the API key)."""
+"""Operations: liveness and readiness (never behind the API key), Prometheus metrics (behind it unless `metrics_public`)."""
 
 from __future__ import annotations
 

@@ -19,14 +19,18 @@ from vecdial.service.settings import Settings
 
 
 def check_texts(texts: list[str], settings: Settings, what: str = "text") -> list[str]:
-    """Each text non-blank and within max_text_chars, and all of them within max_encode_chars."""
-    total = 0
+    """Each text non-blank and within max_text_chars."""
     for i, text in enumerate(texts):
         if not text.strip():
             raise InvalidInput(f"{what} {i} is empty: send words to search for")
         if len(text) > settings.max_text_chars:
             raise InvalidInput(f"{what} {i} has {len(text)} characters, over this server's limit of {settings.max_text_chars}: shorten it")
-        total += len(text)
+    return texts
+
+
+def check_encode_budget(texts: list[str], settings: Settings) -> list[str]:
+    """The texts one request has encoded, within max_encode_chars in all."""
+    total = sum(len(text) for text in texts)
     if total > settings.max_encode_chars:
         raise InvalidInput(
             f"the texts of this request have {total} characters in all, over this server's limit of {settings.max_encode_chars} "

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vecdial.indexer.errors import AlreadyExists, BudgetError, CorruptIndex, InvalidInput, NotFound, VecdialError
+from vecdial.service.deadline import Busy, TimedOut
 
 log = logging.getLogger("vecdial.http")
 
@@ -57,6 +58,11 @@ COMMON_ERRORS = {
     413: _doc("Request body too large."),
     422: _doc("Invalid input: wrong vector length, NaN/inf, bad budget, k or batch over the limit, unknown field."),
     500: _doc("Server-side failure, e.g. an index file on disk is damaged."),
+}
+# For routes whose work runs under request_timeout_s (`service.deadline`).
+TIMEOUTS = {
+    503: _doc("Every worker thread stayed busy until request_timeout_s: retry later (see Retry-After)."),
+    504: _doc("The work took longer than request_timeout_s; it may still complete in the background."),
 }
 NOT_FOUND = {404: _doc("No such collection or job.")}
 CONFLICT = {409: _doc("Conflicts with the current state: the collection exists, or a reindex of it runs.")}
@@ -110,6 +116,15 @@ def install_error_handlers(app: FastAPI, forget: Callable[[str], None] = lambda 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(request, *describe_validation_error(exc))
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> JSONResponse:
+        return error_response(request, 503, "busy", str(exc), headers={"Retry-After": "1"})
+
+    @app.exception_handler(TimedOut)
+    async def timed_out(request: Request, exc: TimedOut) -> JSONResponse:
+        log.warning("request timed out: %s", exc, extra={"path": request.url.path})
+        return error_response(request, 504, "timeout", str(exc))
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:

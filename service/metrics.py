@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -42,6 +42,14 @@ ENCODE_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS, registry=REGISTRY,
 )
 ENCODE_TEXTS = Counter("vecdial_encoded_texts", "Texts encoded with the bundled model (queries and upserted items).", registry=REGISTRY)
+TIMEOUTS = Counter(
+    "vecdial_request_timeouts", "Requests answered at request_timeout_s: busy (no thread came free, 503) or timeout (504).",
+    ["work", "reason"], registry=REGISTRY,
+)
+OVERRUNNING = Gauge(
+    "vecdial_overrunning_work", "Searches or encodes still running in a worker thread after their request timed out.",
+    registry=REGISTRY, multiprocess_mode="livesum",
+)
 WRITES = Counter("vecdial_writes", "Vectors upserted or deleted (acknowledged, durable).", ["op"], registry=REGISTRY)
 JOBS = Counter("vecdial_jobs", "Jobs finished in this server, by kind and final state.", ["kind", "state"], registry=REGISTRY)
 SWAPS = Counter("vecdial_version_swaps", "Times a worker moved a collection to a newly swapped-in version.", ["collection"], registry=REGISTRY)

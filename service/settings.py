@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     max_encode_chars: int = Field(
         50_000, ge=1, description="Most characters of text one request may have encoded, summed over its queries or items (~25 max-length texts)."
     )
+    request_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest a search or a text encode may take, waiting for a worker thread included: past it the client gets "
+        "a 503 (no thread came free) or 504 (still running; the work finishes in the background, holding its thread).",
+    )
     max_create_dim: int = Field(
         8192, ge=1, le=8192, description="Largest vector dim a new collection may have (the library holds at most 8192)."
     )

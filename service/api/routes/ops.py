@@ -19,7 +19,7 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", summary="Readiness", response_model=Readiness, responses={503: {"model": Readiness, "description": "Starting or stopping."}})
-def readyz(request: Request, collections: CollectionsDep) -> Response:
+async def readyz(request: Request, collections: CollectionsDep) -> Response:
     """200 once every collection is open and the data directory is readable; 503 before and while stopping."""
     state = request.app.state.lifecycle
     ready = state == "ready" and collections.db.data_dir.is_dir()
@@ -28,8 +28,10 @@ def readyz(request: Request, collections: CollectionsDep) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-def prometheus(collections: CollectionsDep, jobs: JobsDep) -> Response:
-    """Latency histograms by budget mode and route, requests, errors, writes, jobs, collection sizes."""
+async def prometheus(collections: CollectionsDep, jobs: JobsDep) -> Response:
+    """Latency histograms by budget mode and route, requests, errors, writes, jobs, collection sizes.
+    On the event loop (a few stat calls per collection), so a scrape is answered while every
+    worker thread is busy: that is when it matters most."""
     jobs.settle()  # count jobs that finished since the last look
     payload, content_type = metrics.render(collections.loaded)
     return Response(payload, media_type=content_type)

@@ -11,22 +11,25 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 import vecdial
 from vecdial.indexer.errors import InvalidInput
 from vecdial.service import metrics
 from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep, check_k
 from vecdial.service.api.fast_json import FastJSONResponse, FastJSONRoute, json_body, read_body
-from vecdial.service.encoding import check_texts, encode
-from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
+from vecdial.service.encoding import check_encode_budget, check_texts, encode
+from vecdial.service.deadline import run_within
+from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND, TIMEOUTS
 from vecdial.service.native import ensure_thread_limits
 from vecdial.service.registry import Collections
 from vecdial.service.schemas import BatchSearchRequest, BatchSearchResponse, Query, SearchRequest, SearchResponse
 from vecdial.service.settings import Settings
 from vecdial.service.vectors import matrix_from_b64
 
-router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses={**COMMON_ERRORS, **NOT_FOUND}, route_class=FastJSONRoute)
+router = APIRouter(
+    prefix="/v1/collections/{name}", tags=["search"], responses={**COMMON_ERRORS, **NOT_FOUND, **TIMEOUTS}, route_class=FastJSONRoute
+)
+AFTER_TIMEOUT = "ask for less (a smaller k, a cheaper budget, fewer queries or shorter texts), or retry later"
 
 
 @router.post("/search", summary="Search by vector or text", response_model=SearchResponse, openapi_extra=json_body(SearchRequest))
@@ -43,13 +46,13 @@ async def search(collection: CollectionDep, collections: CollectionsDep, setting
         return _run(collection, collections, _query_matrix(collection, [body], dim, settings), k, body, request, settings)
 
     quick = body.text is None and collections.quick(collection.name, body.budget)
-    hits = run() if quick else await run_in_threadpool(run)
+    hits = run() if quick else await run_within(settings.request_timeout_s, run, "search", AFTER_TIMEOUT)
     collections.timed(collection.name, hits.explain)
     return FastJSONResponse({"hits": hits[0], "explain": hits.explain.to_dict()})
 
 
 @router.post("/search/batch", summary="Search many queries at once", response_model=BatchSearchResponse)
-def search_batch(
+async def search_batch(
     body: BatchSearchRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request
 ) -> Response:
     """Answers every query with one pass over the index: cheaper per query than single searches.
@@ -57,11 +60,16 @@ def search_batch(
     `vectors_b64` with their `dim`."""
     k = check_k(body.k, settings)
     dim = collections.dim(collection)
-    if body.vectors_b64 is not None:
-        queries = _check_batch(matrix_from_b64(body.vectors_b64, body.dim, dim), settings)  # type: ignore[arg-type]
-    else:
-        queries = _query_matrix(collection, body.queries, dim, settings)  # type: ignore[arg-type]
-    return FastJSONResponse(_run(collection, collections, queries, k, body, request, settings).to_dict())
+
+    def run() -> vecdial.Hits:
+        if body.vectors_b64 is not None:
+            queries = _check_batch(matrix_from_b64(body.vectors_b64, body.dim, dim), settings)  # type: ignore[arg-type]
+        else:
+            queries = _query_matrix(collection, body.queries, dim, settings)  # type: ignore[arg-type]
+        return _run(collection, collections, queries, k, body, request, settings)
+
+    hits = await run_within(settings.request_timeout_s, run, "search", AFTER_TIMEOUT)
+    return FastJSONResponse(hits.to_dict())
 
 
 def _run(
@@ -98,7 +106,7 @@ def _query_matrix(collection: vecdial.Collection, queries: list[Query], dim: int
             raise InvalidInput(f"{where} has {len(vector)} numbers, the collection has {dim} dims: send {dim}")
         matrix[i] = vector
     if text_rows:
-        texts = check_texts([queries[i].text for i in text_rows], settings)  # type: ignore[misc]
+        texts = check_encode_budget(check_texts([queries[i].text for i in text_rows], settings), settings)  # type: ignore[misc]
         matrix[text_rows] = encode(collection, texts, dim)
     return matrix
 

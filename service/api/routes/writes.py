@@ -9,22 +9,23 @@ from vecdial.indexer.errors import InvalidInput
 from vecdial.service import metrics
 from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
-from vecdial.service.encoding import check_texts, encode
-from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND
+from vecdial.service.deadline import run_within
+from vecdial.service.encoding import check_encode_budget, check_texts, encode
+from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND, TIMEOUTS
 from vecdial.service.native import ensure_thread_limits
 from vecdial.service.schemas import DeleteRequest, UpsertRequest, WriteResponse
 from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections/{name}/vectors", tags=["writes"], responses={**COMMON_ERRORS, **NOT_FOUND}, route_class=FastJSONRoute)
+AFTER_TIMEOUT = "the write may still complete; an upsert by id can be sent again safely, or send fewer items per request"
 
 
-@router.post("/upsert", summary="Add or replace vectors", response_model=WriteResponse)
-def upsert(body: UpsertRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> WriteResponse:
+@router.post("/upsert", summary="Add or replace vectors", response_model=WriteResponse, responses=TIMEOUTS)
+async def upsert(body: UpsertRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> WriteResponse:
     """Each item is stored under its id, replacing any vector that id had. The response comes
     after the write is in the write-ahead log on disk (fsync), and the next search in any
     mode sees it. Items without a vector have their text encoded with the bundled model."""
     _check_batch(len(body.items), settings)
-    ensure_thread_limits(settings.native_threads)
     dim = collections.dim(collection)
     vectors = np.empty((len(body.items), dim), dtype=np.float32)
     to_encode = []
@@ -37,9 +38,15 @@ def upsert(body: UpsertRequest, collection: CollectionDep, collections: Collecti
             vectors[i] = item.vector
     texts = [item.text for item in body.items]
     check_texts([t for t in texts if t is not None], settings, what="item text")
-    if to_encode:
-        vectors[to_encode] = encode(collection, [texts[i] for i in to_encode], dim)  # type: ignore[misc]
-    result = collection.upsert([item.id for item in body.items], vectors, texts=texts if any(t is not None for t in texts) else None)
+    check_encode_budget([texts[i] for i in to_encode], settings)  # type: ignore[misc]
+
+    def write():  # blocking: encoding, then the fsynced append
+        ensure_thread_limits(settings.native_threads)
+        if to_encode:
+            vectors[to_encode] = encode(collection, [texts[i] for i in to_encode], dim)  # type: ignore[misc]
+        return collection.upsert([item.id for item in body.items], vectors, texts=texts if any(t is not None for t in texts) else None)
+
+    result = await run_within(settings.request_timeout_s, write, "upsert", AFTER_TIMEOUT)
     collections.served(collection.name, result.version)
     metrics.WRITES.labels("upsert").inc(result.upserted)
     request.state.log_extra = {"collection": collection.name, "items": len(body.items)}

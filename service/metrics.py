@@ -58,8 +58,9 @@ SWAPS = Counter("vecdial_version_swaps", "Times a worker moved a collection to a
 class CollectionCollector(Collector):
     """Sizes of the collections this process holds, read from `Collection.info()` at scrape time."""
 
-    def __init__(self, collections: Callable[[], Iterable[vecdial.Collection]]):
+    def __init__(self, collections: Callable[[], Iterable[vecdial.Collection]], broken: Callable[[], dict[str, str]] = dict):
         self._collections = collections
+        self._broken = broken
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         size = GaugeMetricFamily("vecdial_collection_vectors", "Live vectors searchable in a collection.", labels=["collection"])
@@ -79,11 +80,16 @@ class CollectionCollector(Collector):
             segment.add_metric([described.name], described.segment_size)
             deleted.add_metric([described.name], described.deleted)
             info.add_metric([described.name, described.version], 1)
-        return [size, segment, deleted, info]
+        broken = GaugeMetricFamily(
+            "vecdial_collection_broken", "1 for a collection that exists but cannot be opened (see /readyz for why).", labels=["collection"]
+        )
+        for name in self._broken():
+            broken.add_metric([name], 1)
+        return [size, segment, deleted, info, broken]
 
 
-def render(collections: Callable[[], Iterable[vecdial.Collection]]) -> tuple[bytes, str]:
-    """The exposition text for /metrics and its content type."""
+def render(collections: Callable[[], Iterable[vecdial.Collection]], broken: Callable[[], dict[str, str]] = dict) -> tuple[bytes, str]:
+    """The exposition text for /metrics and its content type; `broken`: collections that cannot be opened."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -91,7 +97,7 @@ def render(collections: Callable[[], Iterable[vecdial.Collection]]) -> tuple[byt
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_Forward(REGISTRY))
-    registry.register(CollectionCollector(collections))
+    registry.register(CollectionCollector(collections, broken))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 import vecdial
-from vecdial.indexer.errors import VecdialError
+from vecdial.indexer.errors import CorruptIndex, VecdialError
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.service import metrics
 
@@ -32,6 +32,7 @@ class Collections:
         self._dims: dict[str, int] = {}
         self._versions: dict[str, str] = {}
         self._search_ms: dict[tuple[str, str], float] = {}
+        self.broken: dict[str, str] = {}  # name -> why it cannot be opened (a damaged file, named)
 
     def names(self) -> list[str]:
         return self.db.list()
@@ -47,7 +48,11 @@ class Collections:
         """Open (or return) the handle; blocking I/O the first time. NotFound if there is none."""
         handle = self._handles.get(name)
         if handle is None:
-            handle = self.db.open(name)
+            try:
+                handle = self.db.open(name)
+            except CorruptIndex as exc:
+                self.broken[name] = self._relative(str(exc))
+                raise
             self._remember(handle)
         return handle
 
@@ -57,12 +62,28 @@ class Collections:
         return dim if dim is not None else handle.info().dim  # forgotten meanwhile: ask (NotFound if dropped)
 
     def preload(self) -> None:
-        """Open every collection now, so first queries do not pay for it; log (not raise) failures."""
+        """Open every collection now, so first queries do not pay for it. One that cannot be
+        opened (a bad checksum, a truncated file, anything else) is logged and kept in `broken`
+        for /readyz and /metrics, and the others serve: one damaged collection never keeps the
+        server from starting. A later request to it tries again (it may have been rebuilt)."""
         for name in self.names():
             try:
                 self.open(name)
-            except VecdialError as exc:
-                log.error("cannot open collection at startup: %s", exc, extra={"collection": name})
+            except Exception as exc:  # noqa: BLE001 - isolation is the point: whatever it is, it is this collection's
+                if not isinstance(exc, VecdialError):
+                    self.broken[name] = self._relative(f"{type(exc).__name__}: {exc}")
+                log.error("cannot open collection at startup: %s", self.broken.get(name, exc), extra={"collection": name})
+
+    def unservable(self) -> dict[str, str]:
+        """Collections that exist but could not be opened, with why (not those dropped since)."""
+        if not self.broken:
+            return {}
+        present = set(self.names())
+        return {name: error for name, error in self.broken.items() if name in present}
+
+    def _relative(self, message: str) -> str:
+        """Errors name files inside the data dir relative to it, not by the server's absolute path."""
+        return message.replace(str(self.db.data_dir) + "/", "")
 
     def create(self, name: str, **kwargs: Any) -> vecdial.Collection:
         """`Database.create(name, **kwargs)`, without progress bars; the new handle is served at once."""
@@ -77,6 +98,7 @@ class Collections:
     def forget(self, name: str) -> None:
         """Drop this process's handle (the collection is gone, or was dropped elsewhere)."""
         self._handles.pop(name, None)
+        self.broken.pop(name, None)
         self._dims.pop(name, None)
         self._versions.pop(name, None)
         self._search_ms = {key: ms for key, ms in self._search_ms.items() if key[0] != name}
@@ -109,6 +131,7 @@ class Collections:
 
     def _remember(self, handle: vecdial.Collection) -> None:
         info = handle.info()
+        self.broken.pop(handle.name, None)
         self._dims[handle.name] = info.dim
         self._versions[handle.name] = info.version
         self._handles[handle.name] = handle

@@ -272,5 +272,8 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "starting", "stopping"]
-    collections: int
+    status: Literal["ready", "starting", "stopping", "degraded"] = Field(
+        description="degraded: some collection exists but cannot be opened (see `broken`); the others serve."
+    )
+    collections: int = Field(description="Collections this process serves.")
+    broken: dict[str, str] = Field(default_factory=dict, description="Collection -> why it cannot be opened (e.g. the damaged file).")

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound, VecdialError
+from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
@@ -29,9 +29,13 @@ UPLOAD_DIR = ".uploads"
 
 @router.get("", summary="List collections", response_model=list[CollectionSummary])
 def list_collections(collections: CollectionsDep) -> list[CollectionSummary]:
+    """The collections this server can serve; one that cannot be opened is left out (GET /readyz lists it, and why)."""
     out = []
     for name in collections.names():
-        info = collections.open(name).info()
+        try:
+            info = collections.open(name).info()
+        except (CorruptIndex, NotFound):  # damaged (now in collections.broken), or dropped since it was listed
+            continue
         out.append(CollectionSummary(name=name, version=info.version, size=info.size, dim=info.dim))
     return out
 

@@ -18,12 +18,21 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", summary="Readiness", response_model=Readiness, responses={503: {"model": Readiness, "description": "Starting or stopping."}})
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Starting, stopping, or a collection cannot be opened (listed in `broken`)."}},
+)
 async def readyz(request: Request, collections: CollectionsDep) -> Response:
-    """200 once every collection is open and the data directory is readable; 503 before and while stopping."""
+    """200 once every collection is open and the data directory is readable; 503 before, while
+    stopping, and while a collection that exists cannot be opened (`broken` says which and why:
+    the healthy ones serve meanwhile)."""
     state = request.app.state.lifecycle
-    ready = state == "ready" and collections.db.data_dir.is_dir()
-    body = Readiness(status=state if state != "ready" or ready else "starting", collections=len(collections.loaded()))
+    broken = collections.unservable() if state == "ready" else {}
+    ready = state == "ready" and collections.db.data_dir.is_dir() and not broken
+    status = "degraded" if broken else state if state != "ready" or ready else "starting"
+    body = Readiness(status=status, collections=len(collections.loaded()), broken=broken)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
@@ -33,5 +42,5 @@ async def prometheus(collections: CollectionsDep, jobs: JobsDep) -> Response:
     On the event loop (a few stat calls per collection), so a scrape is answered while every
     worker thread is busy: that is when it matters most."""
     jobs.settle()  # count jobs that finished since the last look
-    payload, content_type = metrics.render(collections.loaded)
+    payload, content_type = metrics.render(collections.loaded, collections.unservable)
     return Response(payload, media_type=content_type)

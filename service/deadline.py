@@ -17,7 +17,6 @@ from typing import TypeVar
 
 import anyio
 import anyio.to_thread
-
 from vecdial.service import metrics
 
 T = TypeVar("T")
@@ -73,7 +72,7 @@ async def run_within(seconds: float, func: Callable[[], T], what: str, after_tim
             except RuntimeError:  # the loop closed meanwhile (shutdown): nothing left to release
                 pass
 
-    with anyio.move_on_after(max(deadline - anyio.current_time(), 0.0)) as running:
+    with anyio.move_on_after(max(deadline - anyio.current_time(), 0.0)):
         return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=_spawn_limiter())
     with lock:
         if not state["done"]:

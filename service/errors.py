@@ -95,6 +95,12 @@ def describe_validation_error(exc: RequestValidationError) -> tuple[int, str, st
     return 422, "invalid_input", "; ".join(parts) + more
 
 
+def _relative(request: Request, message: str) -> str:
+    """A message naming files inside the data dir names them relative to it: clients never see server paths."""
+    collections = getattr(request.app.state, "collections", None)
+    return message.replace(f"{collections.db.data_dir}/", "") if collections is not None else message
+
+
 def _where(error: dict) -> str:
     """`queries.1.vector` for loc ("body", "queries", 1, "vector")."""
     return ".".join(str(p) for p in error["loc"] if p != "body") or "body"
@@ -111,7 +117,7 @@ def install_error_handlers(app: FastAPI, forget: Callable[[str], None] = lambda 
             forget(request.path_params["name"])
         if status >= 500:
             log.error("request failed: %s", exc, extra={"path": request.url.path, "error": code})
-        return error_response(request, status, code, str(exc))
+        return error_response(request, status, code, _relative(request, str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -88,3 +88,11 @@ def test_a_create_over_the_dim_limit_is_a_clear_422(make_client):
     response = narrow.post("/v1/collections", json={"name": "wide", "vectors": [[0.5] * 600, [0.25] * 600]})
     assert response.status_code == 422 and "600 dims, over this server's limit of 512" in response.json()["message"]
     assert default.get("/v1/collections/wide").status_code == 404
+
+
+def test_an_upload_over_the_dim_limit_is_a_clear_422(client):
+    buffer = io.BytesIO()
+    np.save(buffer, np.full((2, 9000), 0.01, np.float32))
+    response = client.post("/v1/collections/wide/upload?format=npy", content=buffer.getvalue())
+    assert response.status_code == 422 and "8192" in response.json()["message"] and "uploads" not in response.json()["message"]
+    assert client.get("/v1/collections/wide").status_code == 404

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vecdial.indexer.errors import AlreadyExists, BudgetError, CorruptIndex, InvalidInput, NotFound, VecdialError
+from vecdial.indexer.errors import AlreadyExists, BudgetError, CorruptIndex, DamagedLog, InvalidInput, NotFound, VecdialError
 from vecdial.service.deadline import Busy, TimedOut
 
 log = logging.getLogger("vecdial.http")
@@ -27,6 +27,7 @@ STATUS_OF: list[tuple[type[VecdialError], int, str]] = [
     (InvalidInput, 422, "invalid_input"),
     (NotFound, 404, "not_found"),
     (AlreadyExists, 409, "conflict"),
+    (DamagedLog, 409, "damaged_log"),  # searches still serve; writes wait for `vecdial repair`
     (CorruptIndex, 500, "corrupt_index"),
     (VecdialError, 500, "error"),
 ]

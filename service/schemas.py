@@ -247,7 +247,13 @@ class CollectionInfo(CollectionSummary):
     modes: list[ModeInfo]
     dense_bytes_per_vector: dict[int, int] = Field(description="dim -> bytes a dense scan reads per vector.")
     swept_on: str | None = Field(None, description="The queries of the sweep `auto` budgets are served from, if any.")
+    damaged: str | None = Field(None, description="What in the write-ahead log is damaged and what to run (`vecdial repair`); writes are refused until then.")
     max_k: int = Field(description="This server's largest k.")
+
+
+class IdPage(BaseModel):
+    ids: list[Id] = Field(description="Live ids, ascending (numbers, or strings by code point).")
+    next: Id | None = Field(description="Pass as `after` for the next page; null after the last page.")
 
 
 class Job(BaseModel):

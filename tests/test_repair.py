@@ -61,7 +61,7 @@ def test_repair_keeps_the_damaged_file_and_takes_writes_again(damaged, demo_data
     report = docs.repair()
     assert report.repaired and report.records == 29 and report.damaged == [spans[10]]
     assert open(report.backup, "rb").read() == before and BACKUP_INFIX in report.backup
-    assert docs.info().damaged is None and "damaged" not in docs.info().to_dict()
+    assert docs.info().damaged is None and docs.info().to_dict()["damaged"] is None
     docs.upsert(["new"], demo_dataset.vectors[900:901])
     assert docs.search(demo_dataset.vectors[900], k=1).ids[0, 0] == "new"
     other = vecdial.connect(data_dir).open("tiny")  # another process: sees the repaired log and the write

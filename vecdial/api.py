@@ -72,11 +72,7 @@ class Info:
     damaged: str | None = None  # what in the log is damaged and what to run; writes are refused meanwhile
 
     def to_dict(self) -> dict[str, Any]:
-        """As JSON-ready dicts; `damaged` only when set (the HTTP describe shape does not carry it yet)."""
-        out = asdict(self)
-        if out["damaged"] is None:
-            del out["damaged"]
-        return out
+        return asdict(self)
 
 
 class Database:

@@ -8,6 +8,7 @@ ROUTES = {
     ("get", "/v1/collections"),
     ("post", "/v1/collections"),
     ("get", "/v1/collections/{name}"),
+    ("get", "/v1/collections/{name}/ids"),
     ("delete", "/v1/collections/{name}"),
     ("post", "/v1/collections/{name}/upload"),
     ("post", "/v1/collections/{name}/search"),

@@ -20,7 +20,7 @@ from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
 from vecdial.service.registry import Collections
-from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, UploadOptions
+from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, IdPage, UploadOptions
 from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses={**COMMON_ERRORS}, route_class=FastJSONRoute)
@@ -44,6 +44,23 @@ def list_collections(collections: CollectionsDep) -> list[CollectionSummary]:
 def describe_collection(collection: CollectionDep, settings: SettingsDep) -> CollectionInfo:
     """Size, dims, the budget modes it serves with their knob ranges, and bytes per vector per mode."""
     return describe(collection, settings)
+
+
+@router.get("/{name}/ids", summary="List ids, a page at a time", response_model=IdPage, responses=NOT_FOUND)
+def list_ids(
+    collection: CollectionDep,
+    after: Annotated[str | None, Query(description="The `next` of the previous page (omit for the first page).")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Ids per page.")] = 1000,
+) -> IdPage:
+    """Every live id (version rows not deleted, and rows written since), ascending; paging
+    stays exact across writes made between pages."""
+    cursor: int | str | None = after
+    if after is not None and collection.info().id_kind == "int":
+        if not after.lstrip("-").isdigit():
+            raise InvalidInput(f"after={after!r}: this collection has integer ids, send the `next` of the previous page")
+        cursor = int(after)
+    ids, next_cursor = collection.ids(cursor, limit)
+    return IdPage(ids=ids, next=next_cursor)
 
 
 @router.post("", summary="Create a collection from vectors", status_code=status.HTTP_201_CREATED, response_model=CollectionInfo, responses=CONFLICT)

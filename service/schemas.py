@@ -283,3 +283,7 @@ class Readiness(BaseModel):
     )
     collections: int = Field(description="Collections this process serves.")
     broken: dict[str, str] = Field(default_factory=dict, description="Collection -> why it cannot be opened (e.g. the damaged file).")
+    damaged: dict[str, str] = Field(
+        default_factory=dict,
+        description="Collection -> what in its write-ahead log is damaged: it serves searches, refuses writes until `vecdial repair`.",
+    )

@@ -167,6 +167,11 @@ class Collection:
     def name(self) -> str:
         return self.live.name
 
+    @property
+    def damaged(self) -> str | None:
+        """What in the write-ahead log is damaged and what to run, or None (cheap: no refresh)."""
+        return self.live.damaged
+
     def __repr__(self) -> str:
         return f"<vecdial.Collection {self.name!r} ({self.live.snapshot().size} items)>"
 

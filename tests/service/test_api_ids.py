@@ -41,3 +41,5 @@ def test_writes_to_a_damaged_log_get_a_409_while_searches_and_describe_go_on(tin
     assert "vecdial repair" in response.json()["message"]
     assert "vecdial repair" in client.get("/v1/collections/tiny").json()["damaged"]
     assert client.post("/v1/collections/tiny/search", json={"vector": outside[5], "k": 1}).json()["hits"][0]["id"] == "new5"
+    readiness = client.get("/readyz")
+    assert readiness.status_code == 200 and "vecdial repair" in readiness.json()["damaged"]["tiny"]

@@ -27,7 +27,7 @@ ROUTES = {
 
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "collections": 1, "broken": {}}
+    assert client.get("/readyz").json() == {"status": "ready", "collections": 1, "broken": {}, "damaged": {}}
 
 
 def test_metrics_expose_latency_by_mode_requests_errors_and_sizes(client, inside):

@@ -54,5 +54,5 @@ def test_readiness_returns_once_the_broken_collections_are_gone(make_client, dam
     assert client.get("/readyz").status_code == 503
     for name in ("crc", "cut"):
         assert client.delete(f"/v1/collections/{name}").status_code == 204
-    assert client.get("/readyz").json() == {"status": "ready", "collections": 1, "broken": {}}
+    assert client.get("/readyz").json() == {"status": "ready", "collections": 1, "broken": {}, "damaged": {}}
     assert "vecdial_collection_broken{" not in client.get("/metrics").text

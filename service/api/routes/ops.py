@@ -32,7 +32,8 @@ async def readyz(request: Request, collections: CollectionsDep) -> Response:
     broken = collections.unservable() if state == "ready" else {}
     ready = state == "ready" and collections.db.data_dir.is_dir() and not broken
     status = "degraded" if broken else state if state != "ready" or ready else "starting"
-    body = Readiness(status=status, collections=len(collections.loaded()), broken=broken)
+    damaged = {c.name: c.damaged for c in collections.loaded() if c.damaged}
+    body = Readiness(status=status, collections=len(collections.loaded()), broken=broken, damaged=damaged)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 

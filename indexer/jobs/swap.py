@@ -22,7 +22,7 @@ from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.errors import NotFound, VecdialError
 from vecdial.indexer.jobs.build import StagedVersion, remove_stale_builds
 from vecdial.indexer.live.collection import reindex_lock_path, wal_dir, write_lock_path
-from vecdial.indexer.live.wal import WAL_SUFFIX, wal_path
+from vecdial.indexer.live.wal import WAL_SUFFIX, WITNESS_SUFFIX, wal_path
 
 log = logging.getLogger("vecdial.jobs")
 
@@ -58,7 +58,7 @@ def remove_orphan_logs(collection: Collection) -> list[str]:
         return []
     current = version_number(collection.current_version_name()) if collection.exists() else 0
     removed = []
-    for path in directory.glob(f"*{WAL_SUFFIX}"):
+    for path in [*directory.glob(f"*{WAL_SUFFIX}"), *directory.glob(f"*{WITNESS_SUFFIX}")]:  # logs and their witnesses
         if version_number(path.stem) > current or not (collection.versions_dir / path.stem).is_dir():
             path.unlink(missing_ok=True)
             removed.append(f"wal/{path.name}")

@@ -103,6 +103,7 @@ def salvage_log(name: str, log: WriteAheadLog, scan: WalScan, dry_run: bool) -> 
         return RepairReport(**report, backup=None, repaired=True, dry_run=False)
     backup = _keep(log.path)
     _rewrite(log.path, scan.spans)
+    log.rewitness()  # the salvaged log is the acknowledged state from now on
     return RepairReport(**report, backup=str(backup), repaired=True, dry_run=False)
 
 

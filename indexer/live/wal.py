@@ -12,6 +12,13 @@ was never acknowledged, readers skip it, and writers (who hold the collection's
 write lock) cut it off before appending, after checking again that it is torn
 and nothing else. Damaged bytes are never cut: see `repair.py`.
 
+A log cut short exactly at a frame boundary would look like a shorter, healthy
+log. So after each durable append the log's (inode, end) is written to a witness
+beside it (`<version>.end`). The witness needs no fsync: it is written only
+after the bytes it vouches for are durable, so it is never ahead of them, and a
+stale one (a crash before it was written) is merely behind. A log shorter than
+its witness has lost acknowledged records: that is damage, reported as such.
+
 Concurrent writers share fsyncs through `GroupCommit`: while one batch is being
 flushed, later writes queue up and go to disk together in the next flush.
 """
@@ -19,6 +26,7 @@ flushed, later writes queue up and go to disk together in the next flush.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +40,8 @@ from vecdial.indexer.live.frames import FRAME, MAGIC, META, WalRecord, WalScan, 
 __all__ = ["FRAME", "MAGIC", "META", "GroupCommit", "WalRecord", "WalScan", "WriteAheadLog", "decode_record", "encode_record", "wal_path"]
 
 WAL_SUFFIX = ".log"
+WITNESS_SUFFIX = ".end"
+_WITNESS = struct.Struct("<QQ")  # (inode, acknowledged end) of the log
 
 
 def wal_path(wal_dir: Path, version_name: str) -> Path:
@@ -46,6 +56,7 @@ class WriteAheadLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._path = str(self.path)  # os.stat on a str: every search's refresh asks for the size
+        self.witness_path = self.path.with_suffix(WITNESS_SUFFIX)
 
     def size(self) -> int:
         """Bytes on disk now (0 when nothing was ever written)."""
@@ -61,13 +72,38 @@ class WriteAheadLog:
 
     def read(self, start: int = 0) -> WalScan:
         """Every whole, valid record from byte `start` (a frame boundary) on, with damage and torn tail told apart."""
+        witness = self.witnessed()  # before the log's size: a healthy log is never shorter
         try:
             handle = open(self.path, "rb")
         except FileNotFoundError:
             return WalScan([], start)
         with handle:
             st = os.fstat(handle.fileno())
-            return scan_frames(handle.fileno(), start, (st.st_ino, st.st_size))
+            scan = scan_frames(handle.fileno(), start, (st.st_ino, st.st_size))
+        if witness is not None and witness[0] == st.st_ino and witness[1] > st.st_size:
+            scan.damage.append((st.st_size, witness[1]))  # acknowledged bytes that are gone
+        return scan
+
+    def witnessed(self) -> tuple[int, int] | None:
+        """(inode, end) of the log as of its last acknowledged append, if recorded."""
+        try:
+            with open(self.witness_path, "rb") as handle:
+                data = handle.read(_WITNESS.size)
+        except FileNotFoundError:
+            return None
+        return _WITNESS.unpack(data) if len(data) == _WITNESS.size else None
+
+    def rewitness(self) -> None:
+        """Vouch for the log as it is now (after a repair replaced it)."""
+        st = os.stat(self._path)
+        self._witness(st.st_ino, st.st_size)
+
+    def _witness(self, inode: int, end: int) -> None:
+        fd = os.open(self.witness_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, _WITNESS.pack(inode, end), 0)
+        finally:
+            os.close(fd)
 
     def append(self, frames: Sequence[bytes]) -> int:
         """Append encoded records and make them durable with one fdatasync; return the new end.
@@ -79,7 +115,8 @@ class WriteAheadLog:
         created = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            before = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            before = st.st_size
             try:
                 data = b"".join(frames)
                 written = 0
@@ -89,6 +126,7 @@ class WriteAheadLog:
             except BaseException:
                 os.ftruncate(fd, before)
                 raise
+            self._witness(st.st_ino, before + len(data))
         finally:
             os.close(fd)
         if created:
@@ -140,6 +178,7 @@ class WriteAheadLog:
                 handle.seek(start)
                 data = handle.read(end - start)
         write_atomic(Path(target), lambda out: out.write(data))
+        WriteAheadLog(Path(target)).rewitness()  # the copied records are acknowledged writes too
 
 
 T = TypeVar("T")

@@ -46,7 +46,7 @@ def test_every_kind_of_leftover_is_removed_and_logged(live, outside_vectors, cap
     )
     assert "removed what interrupted jobs left behind" in caplog.text and "versions/v000002" in caplog.text
     assert sorted(p.name for p in collection.versions_dir.iterdir()) == ["v000001"]
-    assert sorted(p.name for p in wal_dir(collection).iterdir()) == ["v000001.log"]
+    assert sorted(p.name for p in wal_dir(collection).iterdir()) == ["v000001.end", "v000001.log"]  # the log and its witness
     assert LiveCollection(collection).search(outside_vectors[0], k=1).ids == [["kept"]]
     assert clean_leftovers(collection) == []
 

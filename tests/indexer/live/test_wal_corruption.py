@@ -119,6 +119,9 @@ def overlapping(w: Written, start: int, stop: int) -> set[int]:
 
 
 def reset(w: Written, data: bytes) -> None:
+    """The pristine log acknowledged (its witness says so), then damaged into `data`."""
+    w.log.path.write_bytes(w.pristine)
+    w.log.rewitness()
     w.log.path.write_bytes(data)
     for backup in w.log.path.parent.glob(f"*{BACKUP_INFIX}*"):
         backup.unlink()
@@ -187,23 +190,29 @@ def test_zeroed_blocks_lose_only_the_writes_they_cover(written, demo_dataset):
     print(f"\nzeroed blocks: 20 cases, all detected; {lost} writes lost, all inside the zeroed bytes")
 
 
-def test_a_cut_anywhere_serves_every_write_before_it_and_the_next_write_cuts_only_the_partial_one(written, demo_dataset):
+def test_a_log_cut_short_is_damage_even_at_a_record_boundary(written, demo_dataset):
+    """Acknowledged records past a cut are gone: the witness of the acknowledged end says so,
+    loudly, wherever the cut falls; repair keeps every record before it and takes writes again."""
     rng = np.random.default_rng(13)
     size = len(written.pristine)
     cuts = [x.span[0] for x in written.writes] + [int(c) for c in rng.integers(size, size=60)]
-    for cut in cuts:
+    for case, cut in enumerate(cuts):
         reset(written, written.pristine[:cut])
         whole = [i for i, x in enumerate(written.writes) if x.span[1] <= cut]
-        end = written.writes[whole[-1]].span[1] if whole else 0
         lost = set(range(len(written.writes))) - set(whole)
         live = LiveCollection.open(written.dir, "tiny")
+        assert live.damaged is not None and "vecdial repair -c tiny" in live.damaged
+        assert_serves(live, written, lost)  # every write before the cut
+        with pytest.raises(DamagedLog):
+            live.upsert(["refused"], demo_dataset.vectors[901:902])
+        if case % 10:
+            continue
+        report = live.repair()
+        assert report.repaired and report.records == len(whole)
         assert live.damaged is None
-        assert_serves(live, written, lost)
-        live.upsert(["after-cut"], demo_dataset.vectors[901:902])
-        scan = written.log.read()
-        assert scan.damage == [] and scan.trailing == 0 and len(scan.records) == len(whole) + 1
-        assert written.log.path.read_bytes()[:end] == written.pristine[:end]  # nothing before the partial frame cut
-    print(f"\ncuts: {len(cuts)} cases; every whole write before each cut served, no damage reported")
+        live.upsert(["after-repair"], demo_dataset.vectors[901:902])
+        assert written.log.read().damage == []
+    print(f"\ncuts: {len(cuts)} cases, every one reported as damage; every write before each cut served")
 
 
 def test_a_reader_open_before_the_repair_follows_the_new_log(written, demo_dataset):

@@ -52,12 +52,24 @@ def test_a_damaged_header_of_the_last_record_is_damage_not_a_torn_tail(tmp_path,
 
 
 def test_a_partial_last_record_is_a_torn_tail(tmp_path):
+    """A crash during an append leaves part of a frame that was never acknowledged."""
     log, spans = written(tmp_path)
     data = log.path.read_bytes()
     for keep in (1, len(MAGIC), FRAME.size - 1, FRAME.size, FRAME.size + 7, spans[4][1] - spans[4][0] - 1):
-        log.path.write_bytes(data[: spans[4][0] + keep])
+        log.path.write_bytes(data[: spans[4][0]])
+        log.rewitness()  # four records acknowledged
+        log.path.write_bytes(data[: spans[4][0] + keep])  # the fifth torn mid-append
         scan = log.read()
         assert len(scan.records) == 4 and scan.damage == [] and scan.trailing == keep
+
+
+def test_an_acknowledged_last_record_cut_short_is_damage(tmp_path):
+    log, spans = written(tmp_path)
+    data = log.path.read_bytes()
+    for cut in (spans[4][0], spans[4][0] + FRAME.size, spans[4][1] - 1):  # at the boundary, inside the frame
+        log.path.write_bytes(data[:cut])
+        scan = log.read()
+        assert len(scan.records) == 4 and scan.damage == [(cut, len(data))]
 
 
 def test_a_zeroed_block_across_records_loses_only_the_records_it_touches(tmp_path):

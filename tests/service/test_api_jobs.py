@@ -1,17 +1,22 @@
 """Reindex jobs over HTTP: start, watch, cancel; searches keep answering through the swap."""
 
+import threading
 import time
 
 import pytest
 
 
-def slow_down_builds(monkeypatch, seconds: float) -> None:
+def slow_down_builds(monkeypatch, seconds: float, until: threading.Event | None = None) -> None:
+    """Builds start `seconds` late, or when `until` is set (at most 30 s)."""
     import vecdial.indexer.jobs.reindex
 
     real_build = vecdial.indexer.jobs.reindex.build_version
 
     def slow_build(*args, **kwargs):
-        time.sleep(seconds)
+        if until is not None:
+            until.wait(30)
+        else:
+            time.sleep(seconds)
         return real_build(*args, **kwargs)
 
     monkeypatch.setattr(vecdial.indexer.jobs.reindex, "build_version", slow_build)
@@ -72,9 +77,11 @@ def test_a_second_reindex_of_the_same_collection_is_a_409(client):
 
 
 def test_a_cancelled_reindex_leaves_the_old_version_serving(client, monkeypatch):
-    slow_down_builds(monkeypatch, seconds=1.0)  # the cancel lands before the build reads its batches
+    cancelled = threading.Event()
+    slow_down_builds(monkeypatch, seconds=0, until=cancelled)  # the build reads no batch before the cancel lands
     job_id = client.post("/v1/collections/tiny/reindex", json={}).json()["id"]
     assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+    cancelled.set()
     job = wait_for(client, job_id)
     assert job["state"] == "cancelled" and "previous version keeps serving" in job["message"]
     assert client.get("/v1/collections/tiny").json()["version"] == "v000001"

@@ -3,15 +3,14 @@
 The service gets its parallelism from request threads. If every request thread
 also starts a BLAS or OpenMP team, a 2-core machine runs dozens of spinning
 threads and a 0.5 ms search takes 40 ms. BLAS pools are process-wide and set
-once; OpenMP's thread count is a per-thread setting, so each request thread
-sets it once, on its first search or write.
+once; OpenMP's thread count is a per-thread setting, kept by the library's own
+per-thread record (`vecdial.indexer.native`), so the service and the searches it
+runs never disagree about a thread's team size.
 """
 
 from __future__ import annotations
 
-import threading
-
-_local = threading.local()
+from vecdial.indexer.native import set_omp_threads
 
 
 def limit_native_threads(count: int) -> None:
@@ -27,8 +26,4 @@ def limit_native_threads(count: int) -> None:
 
 def ensure_thread_limits(count: int) -> None:
     """This thread's OpenMP team size (FAISS); cheap after the first call in a thread."""
-    if getattr(_local, "omp_threads", None) != count:
-        import faiss
-
-        faiss.omp_set_num_threads(count)
-        _local.omp_threads = count
+    set_omp_threads(count)

@@ -201,12 +201,9 @@ def _texts(view: View, rows: np.ndarray, counts: np.ndarray) -> list[list[str | 
     version = view.version
     out = []
     for q_rows, n in zip(rows, counts):
-        q_rows = q_rows[:n]
-        texts = version.texts(np.minimum(q_rows, version.size - 1))
-        for j, row in enumerate(q_rows.tolist()):
-            if row >= version.size:
-                texts[j] = view.segment.texts[row - version.size]
-        out.append(texts)
+        q_rows = q_rows[:n].tolist()
+        stored = iter(version.texts([row for row in q_rows if row < version.size]))  # the version's only: one read each
+        out.append([next(stored) if row < version.size else view.segment.texts[row - version.size] for row in q_rows])
     return out
 
 

@@ -28,7 +28,6 @@ class Collections:
 
     def __init__(self, db: vecdial.Database):
         self.db = db
-        self._handles: dict[str, vecdial.Collection] = {}
         self._dims: dict[str, int] = {}
         self._versions: dict[str, str] = {}
         self._search_ms: dict[tuple[str, str], float] = {}
@@ -38,15 +37,15 @@ class Collections:
         return self.db.list()
 
     def loaded(self) -> list[vecdial.Collection]:
-        return list(self._handles.values())
+        return self.db.opened()
 
     def cached(self, name: str) -> vecdial.Collection | None:
         """The handle if this process has opened `name` already: a dict lookup, never I/O."""
-        return self._handles.get(name)
+        return self.db.handle(name)
 
     def open(self, name: str) -> vecdial.Collection:
         """Open (or return) the handle; blocking I/O the first time. NotFound if there is none."""
-        handle = self._handles.get(name)
+        handle = self.db.handle(name)
         if handle is None:
             try:
                 handle = self.db.open(name)
@@ -97,7 +96,6 @@ class Collections:
 
     def forget(self, name: str) -> None:
         """Drop this process's handle (the collection is gone, or was dropped elsewhere)."""
-        self._handles.pop(name, None)
         self.broken.pop(name, None)
         self._dims.pop(name, None)
         self._versions.pop(name, None)
@@ -134,7 +132,6 @@ class Collections:
         self.broken.pop(handle.name, None)
         self._dims[handle.name] = info.dim
         self._versions[handle.name] = info.version
-        self._handles[handle.name] = handle
 
 
 class JobBoard:

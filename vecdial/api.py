@@ -103,6 +103,14 @@ class Database:
                 handle = self._open[name] = Collection(self, LiveCollection(collection, self.verify_checksums))
         return handle
 
+    def opened(self) -> list["Collection"]:
+        """The handles opened so far, without any I/O."""
+        return list(self._open.values())
+
+    def handle(self, name: str) -> "Collection | None":
+        """The handle if `name` is open already: a dict lookup, never I/O."""
+        return self._open.get(name)
+
     def create(
         self,
         name: str,

@@ -23,9 +23,10 @@ from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.eval.evaluate import EvalRow, evaluate
 from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
 from vecdial.indexer.io.readers import Dataset, read_input
-from vecdial.indexer.jobs.reindex import ReindexJob, start_reindex
+from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.replace import replace_build
 from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.job import Job
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers
 from vecdial.indexer.live.checks import check_ids, check_texts, id_array
@@ -323,49 +324,6 @@ class Collection:
             swept_on=snapshot.view.sweep_source,
             damaged=self.live.damaged,
         )
-
-
-class Job:
-    """A reindex running in a background thread of this process."""
-
-    def __init__(self, job: ReindexJob):
-        self._job = job
-
-    @property
-    def id(self) -> str:
-        return self._job.id
-
-    @property
-    def status(self) -> JobStatus:
-        return self._job.status
-
-    def start(self) -> None:
-        self._job.start()
-
-    def cancel(self) -> None:
-        """Stop at the next batch; the serving version stays."""
-        self._job.cancel()
-
-    def wait(self, timeout: float | None = None, *, show_progress: bool = True) -> JobStatus:
-        """Block until the job ends (or `timeout` seconds pass). Ctrl-C cancels the job, waits
-        for it to clean up and returns its status (`cancelled`, the old version serving)."""
-        from tqdm.auto import tqdm
-
-        thread = self._job.thread
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with tqdm(total=100, desc=f"reindex {self._job.collection.name}", unit="%", disable=not show_progress) as bar:
-            try:
-                while thread is not None and thread.is_alive():
-                    thread.join(0.2)
-                    bar.n = int(self.status.progress * 100)
-                    bar.set_postfix_str(self.status.phase, refresh=True)
-                    if deadline is not None and time.monotonic() > deadline:
-                        break
-            except KeyboardInterrupt:
-                self.cancel()
-                if thread is not None:
-                    thread.join()
-        return self.status
 
 
 def _dataset(vectors, texts, ids, path, fmt, source_model, show_progress: bool) -> Dataset:

@@ -133,3 +133,18 @@ def _text_offsets(path: Path, manifest: Manifest) -> np.ndarray:
     if offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 0):
         raise CorruptIndex(f"{path}: file {TEXT_OFFSETS_FILE} does not match {TEXTS_FILE} ({size} bytes); rebuild the index")
     return offsets
+
+
+def full_vectors(version: Version, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), dim) float32 unit vectors of the given rows, in the input basis.
+
+    The dense store holds rotated vectors in column blocks; the rotation is
+    orthonormal, so rotated @ matrix.T undoes it. rows: ascending int64.
+    """
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        picked = version.dense.blocks[:, int(rows[0]) : int(rows[-1]) + 1, :]
+    else:
+        picked = version.dense.blocks[:, rows, :]
+    n_blocks, n, block = picked.shape
+    rotated = np.asarray(picked, dtype=np.float32).transpose(1, 0, 2).reshape(n, n_blocks * block)[:, : version.dim]
+    return np.ascontiguousarray(rotated @ version.rotation.matrix.T, dtype=np.float32)

@@ -14,6 +14,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from vecdial.indexer.disk.version import full_vectors
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.budget import format_budget, parse_budget
@@ -32,9 +33,7 @@ def sample_documents(version, n: int, seed: int = 0) -> tuple[np.ndarray, np.nda
     """(rows (n,), vectors (n, dim)): stored documents in the original basis, to use as queries."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(version.size, size=min(n, version.size), replace=False))
-    used = version.dense.blocks.shape[0]
-    rotated = version.dense.blocks[:, rows, :].transpose(1, 0, 2).reshape(len(rows), used * version.dense.block)[:, : version.dim]
-    return rows, np.asarray(rotated, dtype=np.float32) @ version.rotation.matrix.T
+    return rows, full_vectors(version, rows)
 
 
 def run_sweep(

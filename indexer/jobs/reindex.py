@@ -35,7 +35,7 @@ import numpy as np
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.integrity import verify_files
 from vecdial.indexer.disk.locks import FileLock
-from vecdial.indexer.disk.version import Version, open_version
+from vecdial.indexer.disk.version import Version, full_vectors, open_version
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, VecdialError
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.build import StagedVersion, build_version
@@ -248,21 +248,6 @@ def start_reindex(
         job._collection_lock.release()
         raise
     return job
-
-
-def full_vectors(version: Version, rows: np.ndarray) -> np.ndarray:
-    """(len(rows), dim) float32 unit vectors of the given rows, in the input basis.
-
-    The dense store holds rotated vectors in column blocks; the rotation is
-    orthonormal, so rotated @ matrix.T undoes it. rows: ascending int64.
-    """
-    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-        picked = version.dense.blocks[:, int(rows[0]) : int(rows[-1]) + 1, :]
-    else:
-        picked = version.dense.blocks[:, rows, :]
-    n_blocks, n, block = picked.shape
-    rotated = np.asarray(picked, dtype=np.float32).transpose(1, 0, 2).reshape(n, n_blocks * block)[:, : version.dim]
-    return np.ascontiguousarray(rotated @ version.rotation.matrix.T, dtype=np.float32)
 
 
 def validate_version(version: Version, vectors: np.ndarray) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
 
 
-def as_query_matrix(queries: np.ndarray, dim: int) -> np.ndarray:
+def as_query_matrix(queries: np.ndarray, dim: int, check: bool = True) -> np.ndarray:
     """Validate queries and return them as a C-contiguous (nq, dim) float32 matrix.
 
     Accepts one vector (dim,) or a batch (nq, dim). Rejects wrong dimensions,
-    empty batches, NaN/inf and all-zero vectors with a message saying which row.
+    empty batches and (with `check`; normalize_rows checks too) NaN/inf, with a
+    message saying which row.
     """
     q = np.asarray(queries, dtype=np.float32)
     if q.ndim == 1:
@@ -22,7 +26,8 @@ def as_query_matrix(queries: np.ndarray, dim: int) -> np.ndarray:
         raise InvalidInput("no query vectors given")
     if q.shape[1] != dim:
         raise InvalidInput(f"query has {q.shape[1]} dimensions, the collection has {dim}")
-    check_finite(q, "query")
+    if check:
+        check_finite(q, "query")
     return np.ascontiguousarray(q)
 
 
@@ -30,32 +35,61 @@ def check_finite(x: np.ndarray, what: str) -> None:
     """Raise InvalidInput naming the first row that holds NaN or inf (or, read as float32, a value past its +-3.4e38)."""
     bad = ~np.isfinite(x).all(axis=1)
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InvalidInput(f"{what} row {row} contains NaN or infinite values (or values beyond float32's range, 3.4e38): send finite numbers")
+        _not_finite(int(np.flatnonzero(bad)[0]), what)
+
+
+def _not_finite(row: int, what: str) -> None:
+    raise InvalidInput(f"{what} row {row} contains NaN or infinite values (or values beyond float32's range, 3.4e38): send finite numbers")
 
 
 def normalize_rows(x: np.ndarray, what: str = "vector") -> np.ndarray:
     """Return x / ||x|| row-wise as float32; rows with no direction are an error naming the row.
 
-    The norm is taken and the division done in float64: in float32, components of
-    1e20 overflow the norm to inf (the row would silently become zeros) and
-    components of 1e-30 underflow it to 0. x: (n, d) finite.
+    x: (n, d). NaN or inf is an error naming the row too. The norm is summed and
+    the division done in float64: in float32, components of 1e20 overflow the
+    norm to inf (the row would silently become zeros) and components of 1e-30
+    underflow it to 0. One compiled pass: for one query the dozen numpy calls it
+    replaces cost 40 us on a busy cache, more than a rescoring.
     """
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-    zero = norms == 0
-    if zero.any():
-        row = int(np.flatnonzero(zero)[0])
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise InvalidInput(f"expected a matrix of vectors, got shape {x.shape}")
+    unit = np.empty_like(x)
+    row, problem = _unit_rows(x, unit)
+    if problem == _NOT_FINITE:
+        _not_finite(row, what)
+    if problem == _ZERO:
         raise InvalidInput(f"{what} row {row} is all zeros and has no direction")
-    if norms.min() > 1e-30 and norms.max() < 1e30:  # 1/norm is a normal float32: scale in float32 (2x faster)
-        unit = x * (1.0 / norms).astype(np.float32)[:, None]
-    else:
-        unit = (x / norms[:, None]).astype(np.float32)
-    bad = ~(np.isfinite(unit).all(axis=1) & (unit != 0).any(axis=1))
-    if bad.any():  # cannot happen for finite rows with a float64 norm; a guard, not a path
-        row = int(np.flatnonzero(bad)[0])
+    if problem == _VANISHED:  # cannot happen for finite rows with a float64 norm; a guard, not a path
         raise InvalidInput(f"{what} row {row} cannot be normalised to a finite unit vector: rescale it")
     return unit
+
+
+_NOT_FINITE, _ZERO, _VANISHED = 1, 2, 3
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _unit_rows(x: np.ndarray, out: np.ndarray) -> tuple[int, int]:  # pragma: no cover - compiled
+    """out = x / ||x|| per row; returns (first bad row, its problem) or (-1, 0)."""
+    for i in range(x.shape[0]):
+        total = 0.0
+        for j in range(x.shape[1]):
+            value = x[i, j]
+            if not math.isfinite(value):
+                return i, _NOT_FINITE
+            wide = np.float64(value)
+            total += wide * wide
+        if total == 0.0:
+            return i, _ZERO
+        inverse = 1.0 / math.sqrt(total)
+        nonzero = False
+        for j in range(x.shape[1]):
+            scaled = np.float32(np.float64(x[i, j]) * inverse)
+            out[i, j] = scaled
+            nonzero = nonzero or scaled != 0
+        if not nonzero:
+            return i, _VANISHED
+    return -1, 0
 
 
 def unit_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -121,7 +121,7 @@ def search(view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", 
     requested = parse_budget(budget)
     used = resolve_budget(requested, view.sweep)
     plan = compile_cached(used, version, k)
-    unit = normalize_rows(as_query_matrix(queries, version.dim), "query")
+    unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
         return _run(view, plan, Query(unit, version), k, requested, used, with_text)

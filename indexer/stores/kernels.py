@@ -1,0 +1,85 @@
+"""Compiled loops (numba) for the column-block layout, where BLAS calls are the wrong shape.
+
+The dense store keeps rows as `[n_blocks][N][block]` so that any prefix of dims
+is one contiguous read. BLAS sees that as one gemv per 32-wide block, and a dot
+product of 32 floats is too short for its kernels: on 117k x 384 one query took
+15.0 ms that way against 12.0 ms for faiss.IndexFlatIP over row-major data. One
+loop that walks each row's blocks in turn takes 13.0 ms. Gathering candidate
+rows for rescoring has the same shape: numpy's take + matmul copies every row
+first, this loop reads them in place (48 us against 76 us for 100 rows, cold).
+
+All loops are single-threaded (no `parallel`), compiled on first use and cached
+on disk. Arrays are float32; callers keep a numpy path for float16 blocks.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Reassociation lets the compiler vectorise the sums; no NaN or inf reaches these loops
+# (stored rows and queries are checked finite), but they are not assumed away.
+_JIT = {"nogil": True, "cache": True, "boundscheck": False, "fastmath": {"reassoc", "contract"}}
+
+
+@numba.njit(**_JIT)
+def scan_one(blocks: np.ndarray, query: np.ndarray, used: int, first: int, last: int, inv_norms: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """out[r - first] = cosine of `query` and row r over the used blocks, for rows first..last-1.
+
+    blocks: (n_blocks, N, block); query: (>= used * block,) any norm, zero past the
+    prefix's end; inv_norms: (N,) 1 / each row's prefix norm; out: (last - first,).
+    """
+    width = blocks.shape[2]
+    inv_query = np.float32(1.0) / max(np.sqrt(np.sum(query[: used * width] ** 2)), np.float32(1e-12))
+    for r in range(first, last):
+        total = np.float32(0.0)
+        for b in range(used):
+            offset = b * width
+            for j in range(width):
+                total += blocks[b, r, j] * query[offset + j]
+        out[r - first] = total * inv_norms[r] * inv_query
+
+
+@numba.njit(**_JIT)
+def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
+    """out[q, c] = cosine of queries[q] and row rows[q, c] over the first `dim` dims; -inf where rows < 0.
+
+    blocks: (n_blocks, N, block); prefix_sq: (n_blocks, N) squared norms up to each
+    block's end; queries: (nq, >= used * block) prefixes of any norm, zero past `dim`;
+    rows: (nq, c) int64; out: (nq, c) float32.
+    """
+    width = blocks.shape[2]
+    full = dim // width
+    rest = dim - full * width
+    used = full + (1 if rest else 0)
+    # Candidates are scattered rows, each `used` pieces in blocks far apart: cache misses.
+    # A first pass that only touches every piece keeps many misses in flight at once
+    # (the scoring loop alone waits on them a few at a time): 48 us instead of 76 for
+    # 100 rows of 384 dims.
+    touched = np.float32(0.0)
+    for q in range(rows.shape[0]):
+        for c in range(rows.shape[1]):
+            r = rows[q, c]
+            if r >= 0:
+                for b in range(used):
+                    touched += blocks[b, r, 0] + blocks[b, r, width - 1]
+                if full:
+                    touched += prefix_sq[full - 1, r]
+    for q in range(rows.shape[0]):
+        inv_query = np.float32(1.0) / max(np.sqrt(np.sum(queries[q, : used * width] ** 2)), np.float32(1e-12))
+        for c in range(rows.shape[1]):
+            r = rows[q, c]
+            if r < 0:
+                out[q, c] = -np.inf
+                continue
+            total = np.float32(0.0)
+            for b in range(used):
+                offset = b * width
+                for j in range(width):
+                    total += blocks[b, r, j] * queries[q, offset + j]
+            sq = prefix_sq[full - 1, r] if full else np.float32(0.0)
+            for j in range(rest):
+                value = blocks[full, r, j]
+                sq += value * value
+            out[q, c] = total * inv_query / max(np.sqrt(sq), np.float32(1e-12))
+    return touched  # returned so the touching pass is not optimised away

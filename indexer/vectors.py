@@ -26,8 +26,9 @@ def as_query_matrix(queries: np.ndarray, dim: int, check: bool = True) -> np.nda
         raise InvalidInput("no query vectors given")
     if q.shape[1] != dim:
         raise InvalidInput(f"query has {q.shape[1]} dimensions, the collection has {dim}")
-    if check:
-        check_finite(q, "query")
+    if not check:
+        return q  # normalize_rows checks and makes it contiguous in one pass
+    check_finite(q, "query")
     return np.ascontiguousarray(q)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from vecdial.indexer.disk.collection import CURRENT_FILE, Collection
 from vecdial.indexer.disk.locks import FileLock, is_locked
-from vecdial.indexer.disk.sweep_file import read_sweep, sweep_path
+from vecdial.indexer.disk.sweep_file import read_sweep
 from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.errors import AlreadyExists, DamagedLog, NotFound
 from vecdial.indexer.io.readers import Dataset
@@ -339,16 +339,16 @@ class LiveCollection:
         )
         self._snapshot = LiveSnapshot(name=self.name, view=view, wal_end=self._wal_end, dead_rows=self._dead)
 
-    def _sweep_stamp(self) -> int | None:
-        try:
-            return os.stat(self._sweep_file).st_mtime_ns
-        except FileNotFoundError:
-            return None
+    def _sweep_stamp(self) -> int:
+        """The version directory's mtime: a sweep lands there by rename, and nothing else does
+        once the version is built. (Stat-ing a sweep file that is mostly absent raised an
+        exception on every search.)"""
+        return os.stat(self._version_dir).st_mtime_ns
 
     def _load_sweep(self) -> None:
-        self._sweep_file = str(sweep_path(self._version.path))
+        self._version_dir = str(self._version.path)
         self._sweep_seen = self._sweep_stamp()
-        self._sweep = read_sweep(self._version.path) if self._sweep_seen is not None else None
+        self._sweep = read_sweep(self._version.path)
 
     def _current_stamp(self) -> tuple:
         """Changes whenever CURRENT is replaced (by rename: a new inode)."""

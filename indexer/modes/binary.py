@@ -42,7 +42,10 @@ class Binary(Mode):
         codes = query.form("binary", lambda: query.version.store("binary").codec.encode(query.unit))
         store = part.stores.store("binary").store
         rows, distances = store.search(codes, keep, part.alive)
-        scores = np.where(rows >= 0, 1.0 - 2.0 * distances.astype(np.float32) / size, -np.inf).astype(np.float32)
+        scores = distances.astype(np.float32)
+        scores *= -2.0 / size
+        scores += 1.0
+        scores[rows < 0] = -np.inf
         return rows, scores, part.stores.size * store.code_bytes
 
     def describe(self, version) -> ModeInfo:

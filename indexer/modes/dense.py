@@ -58,7 +58,7 @@ class Dense(Mode):
         """Candidates rows (nq, c) (-1 pad) rescored at `size` dims; the best `keep` per query."""
         dense = part.stores.store("dense").blocks
         candidates = int(np.count_nonzero(rows >= 0)) // max(len(rows), 1)
-        found, scores = keep_best(rows, dense.score_rows(query.rotated, rows, size), keep)
+        found, scores = dense.best_rows(query.rotated, rows, size, min(keep, rows.shape[1]))
         return found, scores, candidates * dense.bytes_per_vector(size)
 
     def describe(self, version) -> ModeInfo:
@@ -98,17 +98,6 @@ class Exact(Mode):
 
     def sweep_budgets(self, version) -> list[str]:
         return ["exact"]
-
-
-def keep_best(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
-    """Reorder candidates (nq, c) by their new scores and keep the best `keep` per query."""
-    nq, c = scores.shape
-    if nq == 1:
-        order = np.argsort(-scores[0], kind="stable")[:keep]
-        return rows[:, order], scores[:, order]
-    # Flat indices: take_along_axis costs more in Python than the sort itself at these sizes.
-    flat = (np.argsort(-scores, axis=1, kind="stable")[:, :keep] + (np.arange(nq) * c)[:, None]).ravel()
-    return rows.ravel()[flat].reshape(nq, -1), scores.ravel()[flat].reshape(nq, -1)
 
 
 def dense_costs(version) -> dict[int, int]:

@@ -148,6 +148,20 @@ class BlockStore:
         padded[:, :dim] = queries[:, :dim]
         return padded
 
+    def best_rows(self, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates rows (nq, c) (-1 pad) rescored over the first `dim` dims; each query's best
+        `keep` <= c, best first (ties in candidate order) -> rows (nq, keep) int64, scores float32."""
+        if self.blocks.dtype != np.float32:
+            scores = self.score_rows(queries, rows, dim)
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
+            return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        out_rows = np.empty((len(rows), keep), dtype=np.int64)
+        out_scores = np.empty((len(rows), keep), dtype=np.float32)
+        padded = self._padded(queries, dim, self._blocks_for(dim))
+        kernels.best_rows(self.blocks, self.prefix_sq, padded, rows, dim, keep, out_rows, out_scores)
+        return out_rows, out_scores
+
     def score_rows(self, queries: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
         """Cosine over the first `dim` dims for given candidate rows.
 

@@ -83,3 +83,16 @@ def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, r
                 sq += value * value
             out[q, c] = total * inv_query / max(np.sqrt(sq), np.float32(1e-12))
     return touched  # returned so the touching pass is not optimised away
+
+
+@numba.njit(**_JIT)
+def best_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Rescore candidates as `score_rows` does and keep each query's best `keep`, best first
+    (ties in candidate order). out_rows: (nq, keep) int64; out_scores: (nq, keep) float32."""
+    scores = np.empty(rows.shape, dtype=np.float32)
+    score_rows(blocks, prefix_sq, queries, rows, dim, scores)
+    for q in range(rows.shape[0]):
+        order = np.argsort(-scores[q], kind="mergesort")
+        for i in range(keep):
+            out_rows[q, i] = rows[q, order[i]]
+            out_scores[q, i] = scores[q, order[i]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,7 +56,18 @@ class Explain:
     calibration: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As dataclasses.asdict, written out: asdict deep-copies every field, ~0.1 ms a search."""
+        return {
+            "budget": self.budget,
+            "version": self.version,
+            "stages": [{"stage": s.stage, "candidates": s.candidates, "bytes_read": s.bytes_read, "ms": s.ms} for s in self.stages],
+            "bytes_scanned": self.bytes_scanned,
+            "total_ms": self.total_ms,
+            "version_rows": self.version_rows,
+            "segment_rows": self.segment_rows,
+            "deleted_rows": self.deleted_rows,
+            "calibration": self.calibration,
+        }
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from vecdial.service.settings import Settings
 
 
 def include_routes(app: FastAPI, settings: Settings) -> None:
-    """Every router straight on the app: each level of nesting is one more routing pass per request."""
-    for module in (ops, collections, search, writes, jobs):
+    """Every router straight on the app: each level of nesting is one more routing pass per request.
+    Search first: a request is matched against the routes in order, and searches are most requests."""
+    for module in (search, writes, collections, jobs, ops):
         app.include_router(module.router)

@@ -1,6 +1,7 @@
 """The one executor: exact means exact, parts merge into one ranking, deletions never cost hits,
 and single queries stay on one native thread."""
 
+import dataclasses
 import threading
 
 import faiss
@@ -34,6 +35,13 @@ def test_hits_are_best_first_with_one_row_per_query(view, demo_vectors, budget):
     assert hits.ids.shape == hits.scores.shape == (20, 7)
     assert (np.diff(hits.scores, axis=1) <= 1e-6).all()
     assert (hits.found == 7).all() and len(hits) == 20 and len(hits[3]) == 7
+
+
+@pytest.mark.parametrize("budget", ["exact", "funnel:binary*20>128*4>full"])
+def test_explain_as_a_dict_carries_every_field(view, demo_vectors, budget):
+    explain = search(view, demo_vectors[1][:2], k=5, budget=budget).explain
+    assert explain.to_dict() == dataclasses.asdict(explain)
+    assert len(explain.to_dict()["stages"]) == len(explain.stages) >= 1
 
 
 def test_a_stored_vector_finds_itself_first_in_every_mode(view, demo_dataset):

@@ -1,0 +1,1 @@
+"""Helpers of bench/peers_bench.py: the peer systems, their timing and RAM probes, the report."""

@@ -135,14 +135,14 @@ def add_settings_flags(parser: argparse.ArgumentParser, show_defaults: bool) -> 
             default = knob.info.default
             if knob.annotation is bool:
                 default = "on" if default else "off"
-            help_text += f" (default {default})"
+            help_text += f" (default {'automatic' if default is None else default})"
         options: dict = {"dest": knob.name, "default": None, "help": help_text.replace("%", "%%")}
         if knob.annotation is bool:
             options["action"] = argparse.BooleanOptionalAction
         elif get_origin(knob.annotation) is Literal:
             options["choices"] = list(get_args(knob.annotation))
-        else:
-            options["type"] = knob.annotation
+        else:  # `int | None` takes an int
+            options["type"] = next((t for t in get_args(knob.annotation) if t is not type(None)), knob.annotation)
         groups[knob.sparse].add_argument(knob.flag, **options)
 
 

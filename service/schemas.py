@@ -235,6 +235,7 @@ class CollectionSummary(BaseModel):
 class CollectionInfo(CollectionSummary):
     """`vecdial.Info` plus this server's max_k: one describe shape for Python, `vecdial info --json` and HTTP."""
 
+    partitions: int = Field(description="Cells the serving version's rows are stored in; budgets with `probe` read that many at most (0: not partitioned).")
     version_size: int = Field(description="Vectors in the serving version.")
     segment_size: int = Field(description="Vectors written since it was built (in the write-ahead log).")
     deleted: int = Field(description="Version vectors deleted or overwritten since.")

@@ -58,6 +58,7 @@ class Info:
     version: str
     size: int
     dim: int
+    partitions: int  # cells the version's rows are stored in: `probe` reads up to this many (0: none)
     version_size: int
     segment_size: int
     deleted: int
@@ -310,6 +311,7 @@ class Collection:
             version=snapshot.version_name,
             size=snapshot.size,
             dim=version.dim,
+            partitions=manifest.partitions,
             version_size=version.size,
             segment_size=snapshot.segment.live,
             deleted=len(snapshot.dead_rows),

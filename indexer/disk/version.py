@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from vecdial.indexer.codecs.partition import Partitions
 from vecdial.indexer.codecs.rotation import Rotation
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.disk.integrity import read_file, verify_files
@@ -36,6 +37,7 @@ class Version:
     ids: np.ndarray
     stores: dict[str, Any]
     _text_offsets: np.ndarray | None = field(default=None, repr=False)
+    partitions: Partitions | None = None  # the cells rows are stored in (codecs/partition.py)
     plans: dict = field(default_factory=dict, repr=False)  # compiled plans, see plan.compile.compile_cached
 
     def store(self, mode: str) -> Any:
@@ -120,7 +122,24 @@ def open_version(path: Path, verify_checksums: bool = True) -> Version:
         except Exception as exc:  # whatever a damaged file makes a reader raise
             files = ", ".join(f for f in manifest.files if f.startswith(name)) or "its files"
             raise CorruptIndex(f"{path}: the {name} store ({files}) cannot be read ({type(exc).__name__}: {exc}); rebuild the index") from None
-    return Version(path=path, manifest=manifest, ids=ids, stores=stores, _text_offsets=offsets)
+    return Version(path=path, manifest=manifest, ids=ids, stores=stores, _text_offsets=offsets, partitions=_partitions(path, manifest, codecs))
+
+
+def _partitions(path: Path, manifest: Manifest, codecs: dict[str, np.ndarray]) -> Partitions | None:
+    if not manifest.partitions:
+        return None
+    partitions = Partitions.from_arrays(codecs)
+    offsets = None if partitions is None else partitions.offsets
+    if (
+        offsets is None
+        or partitions.centroids.shape != (manifest.partitions, manifest.dim)
+        or offsets.shape != (manifest.partitions + 1,)
+        or offsets[0] != 0
+        or offsets[-1] != manifest.count
+        or (np.diff(offsets) < 0).any()
+    ):
+        raise CorruptIndex(f"{path}: the partitions in {CODEC_FILE} do not match the manifest's {manifest.partitions} cells of {manifest.count} rows; rebuild the index")
+    return partitions
 
 
 def _text_offsets(path: Path, manifest: Manifest) -> np.ndarray:

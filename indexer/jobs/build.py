@@ -22,6 +22,7 @@ from types import TracebackType
 import numpy as np
 from tqdm.auto import tqdm
 
+from vecdial.indexer.codecs.partition import Assigner, Partitions, auto_count, faiss_vectors, fit_centroids
 from vecdial.indexer.disk.atomic import fsync_tree
 from vecdial.indexer.disk.integrity import remember_verified
 from vecdial.indexer.disk.locks import FileLock
@@ -135,25 +136,26 @@ def remove_stale_builds(versions_dir: Path) -> list[str]:
 
 
 def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_progress: bool) -> Manifest:
-    """Fit every registered mode on one sample, feed each the input once, batch by batch."""
-    vectors = dataset.vectors
-    n, dim = vectors.shape
-    sample = unit_sample(vectors, settings.sample_size, settings.seed)
+    """Fit every registered mode on one sample, feed each the input once, batch by batch, in the
+    order of the partitions' cells (see codecs/partition.py) when the version has them."""
+    n, dim = dataset.vectors.shape
+    sample = unit_sample(dataset.vectors, settings.sample_size, settings.seed)
+    partitions, order = _partition(dataset.vectors, sample, settings, show_progress)
+    vectors = dataset.vectors if order is None else Reordered(dataset.vectors, order)
     builders = {name: b for name, mode in MODES.items() if (b := mode.builder(sample, n, out, settings)) is not None}
-    np.save(out / IDS_FILE, dataset.ids)
+    np.save(out / IDS_FILE, dataset.ids if order is None else dataset.ids[order])
     with tqdm(total=n, desc="encoding", unit="vec", disable=not show_progress) as progress:
         for start in range(0, n, settings.batch_size):
             stop = min(start + settings.batch_size, n)
-            batch = np.asarray(vectors[start:stop], dtype=np.float32)
-            check_finite(batch, f"input vector (batch at {start})")
-            unit = normalize_rows(batch, f"input vector (batch at {start})")
+            unit = _unit_batch(vectors[start:stop], start)
             for builder in builders.values():
                 builder.add(start, unit)
             progress.update(stop - start)
     codecs = {name: builder.finish(vectors, show_progress) for name, builder in builders.items()}
-    np.savez(out / CODEC_FILE, **{key: array for builder in builders.values() for key, array in builder.codec_arrays().items()})
+    arrays = {key: array for builder in builders.values() for key, array in builder.codec_arrays().items()}
+    np.savez(out / CODEC_FILE, **arrays, **(partitions.to_arrays() if partitions is not None else {}))
     if dataset.texts is not None:
-        _write_texts(out, dataset.texts)
+        _write_texts(out, dataset.texts if order is None else [dataset.texts[i] for i in order.tolist()])
     return Manifest(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         source_model=dataset.source_model,
@@ -161,8 +163,57 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
         count=n,
         id_kind="int" if dataset.ids.dtype.kind in "iu" else "str",
         codecs=codecs,
+        partitions=partitions.count if partitions is not None else 0,
         has_texts=dataset.texts is not None,
     )
+
+
+def _unit_batch(batch: np.ndarray, start: int) -> np.ndarray:
+    batch = np.asarray(batch, dtype=np.float32)
+    check_finite(batch, f"input vector (batch at {start})")
+    return normalize_rows(batch, f"input vector (batch at {start})")
+
+
+def _partition(vectors: np.ndarray, sample: np.ndarray, settings: BuildSettings, show_progress: bool) -> tuple[Partitions | None, np.ndarray | None]:
+    """Learn the cells and assign every row: (partitions, the input row stored at each position),
+    or (None, None) for a version without partitions."""
+    n = len(vectors)
+    count = auto_count(n) if settings.partitions is None else settings.partitions
+    if count <= 1:
+        return None, None
+    assign = Assigner(fit_centroids(sample, count, settings.seed))
+    cells = np.empty(n, dtype=np.int64)
+    with tqdm(total=n, desc="partitioning", unit="vec", disable=not show_progress) as progress:
+        for start in range(0, n, settings.batch_size):
+            stop = min(start + settings.batch_size, n)
+            cells[start:stop] = assign(_unit_batch(vectors[start:stop], start))
+            progress.update(stop - start)
+    count = assign.index.ntotal
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cells, minlength=count), out=offsets[1:])
+    order = np.argsort(cells, kind="stable")
+    centroids = faiss_vectors(assign.index)
+    return Partitions(centroids, offsets), order
+
+
+class Reordered:
+    """Rows of `vectors` (N, dim) in the order `order` (N,): what every builder reads, so each
+    store holds its rows cell after cell. Reads each batch's rows in ascending order (a memory
+    map is read forward), then puts them in place."""
+
+    def __init__(self, vectors: np.ndarray, order: np.ndarray):
+        self.vectors, self.order = vectors, order
+        self.shape, self.dtype, self.ndim = vectors.shape, vectors.dtype, 2
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        wanted = self.order[key]
+        ascending = np.argsort(wanted, kind="stable")
+        out = np.empty((len(wanted), self.shape[1]), dtype=self.dtype)
+        out[ascending] = self.vectors[wanted[ascending]]
+        return out
 
 
 def _write_texts(out: Path, texts: list[str]) -> None:

@@ -64,6 +64,10 @@ class BuildSettings(_Settings):
     # Measured slightly worse than sign bits on the demo, so off by default.
     binary_center: bool = Field(False, description="Binarize around per-dim medians instead of zero.")
     binary_index: Literal["flat", "hnsw"] = Field("flat", description="FAISS index for the Hamming shortlist.")
+    partitions: int | None = Field(
+        None, ge=0, le=65_536,
+        description="k-means cells the rows are stored in, so budgets with `probe` read only the cells near each query; unset: 2 sqrt(n) (none below 1,024 rows); 0: none.",
+    )
     sample_size: int = Field(50_000, ge=100, description="Vectors the codecs are fitted on.")
     batch_size: int = Field(8192, ge=1, description="Vectors encoded per batch (memory use, not results).")
     seed: int = Field(0, ge=0, description="Seed of the sample the codecs are fitted on.")
@@ -107,6 +111,7 @@ class BuildSettings(_Settings):
             dtype=dense.get("dtype", "float32"),
             binary_center=binary.get("center", False),
             binary_index=binary.get("index", "flat"),
+            partitions=manifest.partitions or None,  # none recorded: let the new size decide
             sparse=sparse,
         )
 

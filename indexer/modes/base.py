@@ -63,10 +63,12 @@ class SegmentRows(Protocol):
 
 @dataclass(frozen=True)
 class Part:
-    """Rows one search scans with the same store code: `stores`, minus the dead rows in `alive`."""
+    """Rows one search scans with the same store code: `stores`, minus the dead rows in `alive`;
+    with `ranges` (starts, stops: (nq, P) int64), only each query's probed cells' rows."""
 
     stores: Stores
     alive: AliveRows | None = None
+    ranges: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def live(self) -> int:

@@ -13,7 +13,7 @@ from pydantic import Field
 from vecdial.indexer.codecs.binary import BinaryCodec, code_bytes_for, fit_binary
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
-from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, build_hnsw
 from vecdial.indexer.stores.rows import room_for
 
@@ -25,6 +25,7 @@ class BinaryBudget(BudgetModel):
 
     mode: Literal["binary"] = "binary"
     rescore: int = Field(10, ge=0, le=MAX_RESCORE, description="Shortlist size as a multiple of k.")
+    probe: int | float | None = probe_field()
 
 
 class Binary(Mode):
@@ -41,6 +42,9 @@ class Binary(Mode):
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
         codes = query.form("binary", lambda: query.version.store("binary").codec.encode(query.unit))
         store = part.stores.store("binary").store
+        if part.ranges is not None:
+            rows, scores, compared = store.search_ranges(codes, keep, *part.ranges, size, part.alive)
+            return rows, scores, compared // len(rows) * store.code_bytes
         rows, distances = store.search(codes, keep, part.alive)
         scores = distances.astype(np.float32)
         scores *= -2.0 / size

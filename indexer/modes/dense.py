@@ -18,7 +18,7 @@ from pydantic import Field
 from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
-from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage
+from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, BlockStore, prefix_sq_norms, split_blocks
 from vecdial.indexer.stores.rows import room_for
 
@@ -36,6 +36,7 @@ class DenseBudget(BudgetModel):
 
     mode: Literal["dense"] = "dense"
     dim: int = Field(gt=0, description="Leading dims to score with.")
+    probe: int | float | None = probe_field()
 
 
 class Dense(Mode):
@@ -51,6 +52,9 @@ class Dense(Mode):
 
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
         dense = part.stores.store("dense").blocks
+        if part.ranges is not None:
+            rows, scores, scored = dense.scan_ranges(query.rotated, size, keep, *part.ranges, part.alive)
+            return rows, scores, scored // len(rows) * dense.bytes_per_vector(size)
         rows, scores = dense.scan(query.rotated, size, keep, part.alive)
         return rows, scores, part.stores.size * dense.bytes_per_vector(size)
 

@@ -1,7 +1,7 @@
 """Budgets: what one query may spend, in one form for the CLI, HTTP and Python.
 
-The string form (`dense:dim=64`, `binary:rescore=10`, `sparse:active=32,rescore=10`,
-`funnel:binary*40>128*10>full`, `auto:target_recall=0.95`) and the JSON form
+The string form (`dense:dim=64`, `binary:rescore=10,probe=16`, `sparse:active=32,rescore=10`,
+`funnel:binary*40>128*10>full,probe=0.05`, `auto:target_recall=0.95`) and the JSON form
 (`{"mode": "dense", "dim": 64}`) parse to the same frozen pydantic models. The
 modes come from the registry (`indexer.modes`); `funnel` and `auto` compose them.
 A lone number after the colon sets the mode's first knob (`dense:64`, `binary:20`).
@@ -16,7 +16,7 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.modes import MODES, Mode
-from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 
 __all__ = ["MAX_RESCORE", "AutoBudget", "Budget", "FunnelBudget", "FunnelStage", "format_budget", "parse_budget"]
 
@@ -29,6 +29,7 @@ class FunnelBudget(BudgetModel):
 
     mode: Literal["funnel"] = "funnel"
     stages: tuple[FunnelStage, ...] = Field(min_length=1, max_length=8)
+    probe: int | float | None = probe_field()
 
     @field_validator("stages")
     @classmethod
@@ -79,8 +80,9 @@ def _validate(data: Any, spec: Any) -> Any:
 def format_budget(budget: BudgetModel) -> str:
     """The string form of a budget, as accepted by parse_budget."""
     if isinstance(budget, FunnelBudget):
-        return "funnel:" + ">".join(_format_stage(s) for s in budget.stages)
-    knobs = budget.model_dump(exclude={"mode"})
+        probe = f",probe={budget.probe}" if budget.probe is not None else ""
+        return "funnel:" + ">".join(_format_stage(s) for s in budget.stages) + probe
+    knobs = budget.model_dump(exclude={"mode"}, exclude_none=True)
     if not knobs:
         return budget.mode  # type: ignore[attr-defined]
     return f"{budget.mode}:" + ",".join(f"{key}={value}" for key, value in knobs.items())  # type: ignore[attr-defined]
@@ -88,8 +90,9 @@ def format_budget(budget: BudgetModel) -> str:
 
 def _string_to_dict(spec: str) -> dict:
     mode, _, rest = spec.strip().partition(":")
-    if mode == "funnel":
-        return {"mode": "funnel", "stages": [_parse_stage(s) for s in rest.split(">") if s]}
+    if mode == "funnel":  # funnel:binary*40>128*10>full[,probe=16]
+        stages, *knobs = rest.split(",")
+        return {"mode": "funnel", "stages": [_parse_stage(s) for s in stages.split(">") if s], **_knobs(knobs, spec)}
     knobs: dict[str, object] = {"mode": mode}
     model = _BY_MODE.get(mode)
     if rest.strip().replace(".", "", 1).isdigit() and model is not None:
@@ -97,7 +100,12 @@ def _string_to_dict(spec: str) -> dict:
         if first:
             knobs[first[0]] = _number(rest.strip(), spec, rest)
             return knobs
-    for item in filter(None, rest.split(",")):
+    return {**knobs, **_knobs(rest.split(","), spec)}
+
+
+def _knobs(items: list[str], spec: str) -> dict[str, int | float]:
+    knobs = {}
+    for item in filter(None, items):
         key, sep, value = item.partition("=")
         if not sep:
             raise BudgetError(f"invalid budget {spec!r}: expected key=number, got {item!r}")

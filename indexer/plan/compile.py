@@ -17,18 +17,21 @@ from vecdial.indexer.plan.budget import AutoBudget, FunnelBudget, FunnelStage
 @dataclass(frozen=True)
 class Stage:
     """mode: a registered mode that finds candidates (or `dense`, rescoring);
-    size: dims, bits or active units; keep: candidates out per query."""
+    size: dims, bits or active units; keep: candidates out per query;
+    probe: partitions read per query (0: every row)."""
 
     mode: str
     size: int
     keep: int
     rescore: bool
+    probe: int = 0
 
     @cached_property
     def label(self) -> str:
         """How explain names the stage: made once per compiled plan, not per search."""
         mode = MODES[self.mode]
-        return f"{'rescore' if self.rescore else self.mode}:{mode.size_label or mode.knob}={self.size}"
+        probe = f",probe={self.probe}" if self.probe else ""
+        return f"{'rescore' if self.rescore else self.mode}:{mode.size_label or mode.knob}={self.size}{probe}"
 
 
 PLAN_CACHE_SIZE = 256
@@ -63,5 +66,15 @@ def compile_plan(budget, version, k: int) -> tuple[Stage, ...]:
         if not 0 < size <= largest:
             raise BudgetError(f"{mode.knob}={size} is out of range: this collection serves {mode.knob} 1..{largest}")
         keep = k if i == len(stages) - 1 else k * (stage.keep or 1)
-        plan.append(Stage(stage.kind, size, keep, rescore=i > 0))
+        plan.append(Stage(stage.kind, size, keep, rescore=i > 0, probe=_cells(budget, version) if i == 0 else 0))
     return tuple(plan)
+
+
+def _cells(budget, version) -> int:
+    """Partitions the first stage reads per query, from the budget's `probe` (0: every row)."""
+    probe = getattr(budget, "probe", None)
+    if probe is None:
+        return 0
+    if version.partitions is None:
+        raise BudgetError("probe: this collection's rows are not partitioned (built before partitions, or with partitions=0); reindex it to use probe")
+    return version.partitions.cells_for(probe)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -162,6 +162,8 @@ def _run(view: View, plan, query: Query, k: int, requested, used, with_text: boo
                 rows, scores, part_read = MODES["dense"].rescore(part, query, found[i][0], stage.size, keep)  # type: ignore[attr-defined]
                 found[i] = (rows, scores)
             else:
+                if stage.probe and part.stores is view.version:  # only the version's rows are in cells
+                    part = _probed(part, query, stage.probe)
                 rows, scores, part_read = mode.candidates(part, query, stage.size, keep)
                 found.append((rows, scores))
             kept += rows.shape[1]
@@ -171,6 +173,12 @@ def _run(view: View, plan, query: Query, k: int, requested, used, with_text: boo
     explain.bytes_scanned = sum(s.bytes_read for s in explain.stages)
     explain.total_ms = _ms(started)
     return Hits(hits[0], hits[1], hits[2], hits[3], explain)
+
+
+def _probed(part: Part, query: Query, cells: int) -> Part:
+    """The part restricted to the row ranges of each query's `cells` nearest partitions."""
+    ranges = query.form(("cells", cells), lambda: part.stores.partitions.ranges(query.unit, cells))
+    return replace(part, ranges=ranges)
 
 
 def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int, with_text: bool):

@@ -6,9 +6,20 @@ budget model without importing the registry that collects them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_RESCORE = 1000
+
+
+def probe_field() -> Any:
+    """The `probe` knob every budget that finds candidates takes (see codecs/partition.py)."""
+    return Field(
+        None,
+        gt=0,
+        description="Partitions read per query: a count (16), or a fraction of them below 1 (0.05); unset: every row.",
+    )
 
 
 class BudgetModel(BaseModel):

@@ -12,6 +12,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.stores import kernels
 from vecdial.indexer.stores.alive import AliveRows
 
 CODES_FILE = "binary_codes.npy"
@@ -51,6 +53,25 @@ class BinaryStore:
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
+
+    def search_ranges(
+        self, codes: np.ndarray, k: int, starts: np.ndarray, stops: np.ndarray, bits: int, alive: AliveRows | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Nearest k live codes among rows starts[q, p] .. stops[q, p] - 1 (the probed cells).
+
+        codes: (nq, bytes) uint8 queries. Returns rows (nq, k) int64 (-1 pad), scores
+        1 - 2 Hamming / bits (nq, k) float32 (-inf pad), and the codes compared.
+        """
+        if self.kind != "flat":
+            raise BudgetError("probe needs the flat binary index: this collection's binary codes are in a graph (binary_index=hnsw)")
+        word = np.uint64 if self.code_bytes % 8 == 0 else np.uint32  # every fast width is whole 32-bit words
+        stored = faiss.rev_swig_ptr(self.index.xb.data(), self.size * self.code_bytes).view(word).reshape(self.size, -1)
+        queries = np.ascontiguousarray(codes).view(word)
+        rows = np.empty((len(codes), k), dtype=np.int64)
+        scores = np.empty((len(codes), k), dtype=np.float32)
+        dead = alive.dead if alive is not None else np.zeros(0, dtype=bool)
+        compared = kernels.hamming_ranges(stored, queries, bits, starts, stops, dead, rows, scores)
+        return rows, scores, int(compared)
 
     def search(
         self, codes: np.ndarray, k: int, alive: AliveRows | None = None, ef_search: int | None = None

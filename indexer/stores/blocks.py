@@ -141,6 +141,22 @@ class BlockStore:
             scores_out.append(best)
         return np.vstack(rows_out), np.vstack(scores_out)
 
+    def scan_ranges(
+        self, queries: np.ndarray, dim: int, k: int, starts: np.ndarray, stops: np.ndarray, alive: AliveRows | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """`scan` over rows starts[q, p] .. stops[q, p] - 1 of each query only (the probed cells).
+
+        starts, stops: (nq, P) int64. Returns rows (nq, k), scores (nq, k) and the rows scored.
+        """
+        used = self._blocks_for(dim)
+        inv_norms = self._inverse_norms(dim, [self.blocks[b] for b in range(used)])
+        blocks = self.blocks if self.blocks.dtype == np.float32 else self.blocks[:used].astype(np.float32)
+        rows = np.empty((len(queries), k), dtype=np.int64)
+        scores = np.empty((len(queries), k), dtype=np.float32)
+        dead = alive.dead if alive is not None else np.zeros(0, dtype=bool)
+        scored = kernels.scan_ranges(blocks, self._padded(queries, dim, used), used, starts, stops, inv_norms, dead, rows, scores)
+        return rows, scores, int(scored)
+
     def _padded(self, queries: np.ndarray, dim: int, used: int) -> np.ndarray:
         """(nq, used * block): query prefixes zero-padded to whole blocks, so the dims past
         `dim` in a partly used block add nothing."""

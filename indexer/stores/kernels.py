@@ -15,6 +15,7 @@ on disk. Arrays are float32; callers keep a numpy path for float16 blocks.
 from __future__ import annotations
 
 import numba
+from numba.extending import intrinsic
 import numpy as np
 
 # Reassociation lets the compiler vectorise the sums; no NaN or inf reaches these loops
@@ -96,3 +97,122 @@ def best_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, ro
         for i in range(keep):
             out_rows[q, i] = rows[q, order[i]]
             out_scores[q, i] = scores[q, order[i]]
+
+
+# --- scans over row ranges: the cells a probed search reads (codecs/partition.py) --------------
+
+
+@numba.njit(**_JIT)
+def _keep(scores: np.ndarray, rows: np.ndarray, size: int, score: float, row: int) -> int:  # pragma: no cover - compiled
+    """Offer (score, row) to a min-heap of the best `len(scores)` (root: the worst kept); the new size."""
+    k = scores.shape[0]
+    if size < k:
+        i = size
+        while i > 0:
+            parent = (i - 1) // 2
+            if scores[parent] <= score:
+                break
+            scores[i], rows[i] = scores[parent], rows[parent]
+            i = parent
+        scores[i], rows[i] = score, row
+        return size + 1
+    if score <= scores[0]:
+        return size
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= k:
+            break
+        if child + 1 < k and scores[child + 1] < scores[child]:
+            child += 1
+        if scores[child] >= score:
+            break
+        scores[i], rows[i] = scores[child], rows[child]
+        i = child
+    scores[i], rows[i] = score, row
+    return size
+
+
+@numba.njit(**_JIT)
+def _best_first(scores: np.ndarray, rows: np.ndarray, size: int, out_rows: np.ndarray, out_scores: np.ndarray) -> None:  # pragma: no cover - compiled
+    """A heap's `size` entries into out_rows/out_scores best first (ties by row); -1 / -inf after."""
+    order = np.argsort(-scores[:size], kind="mergesort")
+    for i in range(size):
+        out_rows[i] = rows[order[i]]
+        out_scores[i] = scores[order[i]]
+    for i in range(size, out_rows.shape[0]):
+        out_rows[i] = -1
+        out_scores[i] = -np.inf
+
+
+@numba.njit(**_JIT)
+def scan_ranges(blocks: np.ndarray, queries: np.ndarray, used: int, starts: np.ndarray, stops: np.ndarray, inv_norms: np.ndarray, dead: np.ndarray, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Best len(out_rows[q]) live rows by cosine over the used blocks, among rows starts[q, p] ..
+    stops[q, p] - 1 of every range p; returns the rows scored.
+
+    queries: (nq, >= used * block) any norm, zero past the prefix's end; inv_norms: (N,);
+    dead: (N,) bool, or (0,) when every row is live; out_rows (nq, k) int64, out_scores
+    (nq, k) float32, best first, -1 / -inf padded.
+    """
+    width = blocks.shape[2]
+    k = out_rows.shape[1]
+    masked = dead.shape[0] > 0
+    scored = 0
+    heap_scores = np.empty(k, dtype=np.float32)
+    heap_rows = np.empty(k, dtype=np.int64)
+    for q in range(queries.shape[0]):
+        inv_query = np.float32(1.0) / max(np.sqrt(np.sum(queries[q, : used * width] ** 2)), np.float32(1e-12))
+        size = 0
+        for p in range(starts.shape[1]):
+            for r in range(starts[q, p], stops[q, p]):
+                if masked and dead[r]:
+                    continue
+                total = np.float32(0.0)
+                for b in range(used):
+                    offset = b * width
+                    for j in range(width):
+                        total += blocks[b, r, j] * queries[q, offset + j]
+                size = _keep(heap_scores, heap_rows, size, total * inv_norms[r] * inv_query, r)
+            scored += stops[q, p] - starts[q, p]
+        _best_first(heap_scores, heap_rows, size, out_rows[q], out_scores[q])
+    return scored
+
+
+@intrinsic
+def _popcount(typingctx, value):  # pragma: no cover - compiled
+    """The CPU's population count of a uint64 (LLVM ctpop)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return value(value), codegen
+
+
+@numba.njit(**_JIT)
+def hamming_ranges(codes: np.ndarray, queries: np.ndarray, bits: int, starts: np.ndarray, stops: np.ndarray, dead: np.ndarray, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Nearest len(out_rows[q]) live codes by Hamming distance among the ranges' rows, scored
+    1 - 2 distance / bits (best first, -1 / -inf padded); returns the codes compared.
+
+    codes: (N, words) uint64 packed bits; queries: (nq, words) uint64; starts, stops: (nq, P);
+    dead: (N,) bool or (0,).
+    """
+    words = codes.shape[1]
+    k = out_rows.shape[1]
+    masked = dead.shape[0] > 0
+    scored = 0
+    scale = np.float32(2.0 / bits)
+    heap_scores = np.empty(k, dtype=np.float32)
+    heap_rows = np.empty(k, dtype=np.int64)
+    for q in range(queries.shape[0]):
+        size = 0
+        for p in range(starts.shape[1]):
+            for r in range(starts[q, p], stops[q, p]):
+                if masked and dead[r]:
+                    continue
+                distance = np.uint64(0)
+                for w in range(words):
+                    distance += _popcount(codes[r, w] ^ queries[q, w])
+                size = _keep(heap_scores, heap_rows, size, np.float32(1.0) - scale * np.float32(distance), r)
+            scored += stops[q, p] - starts[q, p]
+        _best_first(heap_scores, heap_rows, size, out_rows[q], out_scores[q])
+    return scored

@@ -38,8 +38,10 @@ def swept(tmp_path_factory, demo_dataset):
 
 def test_sampled_documents_are_the_stored_vectors(swept, demo_dataset):
     collection, _ = swept
-    rows, vectors = sample_documents(collection.open(), 20)
-    expected = demo_dataset.vectors[rows]
+    version = collection.open()
+    rows, vectors = sample_documents(version, 20)
+    position = {item: i for i, item in enumerate(demo_dataset.ids.tolist())}  # rows are stored cell by cell
+    expected = demo_dataset.vectors[[position[item] for item in version.ids[rows].tolist()]]
     assert abs(vectors - expected).max() < 1e-5
 
 

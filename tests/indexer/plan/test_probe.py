@@ -1,0 +1,90 @@
+"""Partitioned storage: rows are stored cell by cell, and `probe` reads only the cells nearest
+each query, in every mode that finds candidates, with deletions and writes still honoured."""
+
+import numpy as np
+import pytest
+
+import vecdial
+from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.plan.budget import format_budget, parse_budget
+
+PROBED = ["dense:dim=64,probe={p}", "binary:rescore=10,probe={p}", "binary:rescore=0,probe={p}", "funnel:64*10>full,probe={p}"]
+
+
+@pytest.fixture(scope="module")
+def demo(demo_collection):
+    return vecdial.connect(demo_collection.path.parent).open(demo_collection.name)
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean share of each query's true ids found (a probe of small cells may find fewer than k)."""
+    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / t.shape[0] for f, t in zip(found, truth)]))
+
+
+def test_rows_are_stored_cell_by_cell_in_their_nearest_cell(demo_collection, demo_dataset):
+    version = demo_collection.open()
+    cells = version.partitions
+    assert cells.count == version.manifest.partitions > 1 and cells.offsets[-1] == version.size
+    position = {item: i for i, item in enumerate(demo_dataset.ids.tolist())}
+    stored = np.asarray(demo_dataset.vectors)[[position[i] for i in version.ids.tolist()]]
+    unit = stored / np.linalg.norm(stored, axis=1, keepdims=True)
+    nearest = cells.nearest(unit.astype(np.float32), 1)[:, 0]
+    assert (np.diff(nearest) >= 0).all()  # cell after cell
+    assert (np.searchsorted(cells.offsets, np.arange(version.size), side="right") - 1 == nearest).all()
+
+
+@pytest.mark.parametrize("budget", PROBED)
+def test_probing_every_cell_answers_as_the_full_scan(demo, demo_vectors, budget):
+    queries = demo_vectors[1][:40]
+    every = demo.search(queries, k=10, budget=budget.format(p=demo.info().to_dict().get("partitions") or 10_000))
+    full = demo.search(queries, k=10, budget=budget.replace(",probe={p}", ""))
+    np.testing.assert_allclose(every.scores, full.scores, atol=1e-5)
+    if "rescore=0" not in budget:  # Hamming distances tie often, and ties may come in any order
+        assert (every.ids == full.ids).mean() > 0.99
+
+
+@pytest.mark.parametrize("budget", PROBED)
+def test_more_cells_find_more_of_the_true_neighbours_and_read_less_than_a_scan(demo, demo_vectors, budget):
+    queries = demo_vectors[1]
+    truth = demo.search(queries, k=10, budget="exact").ids
+    recalls = [recall(demo.search(queries, k=10, budget=budget.format(p=p)).ids, truth) for p in (1, 4, 16)]
+    assert recalls[0] < recalls[1] < recalls[2]
+    probed = demo.search(queries[:1], k=10, budget=budget.format(p=4)).explain.stages[0]
+    scanned = demo.search(queries[:1], k=10, budget=budget.replace(",probe={p}", "")).explain.stages[0]
+    assert "probe=4" in probed.stage and 0 < probed.bytes_read < scanned.bytes_read / 5
+
+
+def test_a_fraction_probes_that_share_of_the_cells(demo, demo_vectors):
+    cells = demo.info().to_dict()["partitions"]
+    stage = demo.search(demo_vectors[1][:1], k=5, budget="dense:dim=32,probe=0.1").explain.stages[0]
+    assert stage.stage.endswith(f"probe={int(np.ceil(0.1 * cells))}")
+
+
+def test_deleted_and_new_items_are_honoured_when_probing(tmp_path, tiny_dataset, outside_vectors):
+    col = vecdial.connect(tmp_path).create("cells", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False)
+    assert col.info().partitions == 8
+    first = col.search(outside_vectors[0], k=10, budget="binary:rescore=10,probe=4")
+    col.delete(first.ids[0, :5].tolist())
+    col.upsert(["new-item"], outside_vectors[:1])
+    again = col.search(outside_vectors[0], k=10, budget="binary:rescore=10,probe=4")
+    assert again.ids[0, 0] == "new-item" and again.found[0] == 10  # the write segment is searched whole
+    assert not set(first.ids[0, :5].tolist()) & set(again.ids[0].tolist())
+
+
+def test_probe_on_a_collection_without_partitions_says_to_reindex(tmp_path, tiny_dataset):
+    col = vecdial.connect(tmp_path).create("flat", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=0), show_progress=False)
+    assert col.search(tiny_dataset.vectors[0], k=3, budget="dense:dim=32").ids[0, 0] == tiny_dataset.ids[0]
+    with pytest.raises(BudgetError, match="not partitioned.*reindex"):
+        col.search(tiny_dataset.vectors[0], k=3, budget="dense:dim=32,probe=4")
+
+
+@pytest.mark.parametrize("spec", ["binary:rescore=10,probe=16", "dense:dim=64,probe=0.05", "funnel:binary*40>128*10>full,probe=8"])
+def test_probe_round_trips_through_the_string_form(spec):
+    assert format_budget(parse_budget(spec)) == spec
+    assert parse_budget(format_budget(parse_budget(spec))) == parse_budget(spec)
+
+
+@pytest.mark.parametrize("spec, says", [("dense:dim=64,probe=0", "greater than 0"), ("binary:rescore=5,probe=2.5", "whole number")])
+def test_bad_probes_are_refused(demo, demo_vectors, spec, says):
+    with pytest.raises(BudgetError, match=says):
+        demo.search(demo_vectors[1][:1], k=5, budget=spec)

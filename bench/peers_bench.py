@@ -29,7 +29,8 @@ recall@10 against IndexFlatIP on the same unit vectors, and resident RAM per vec
 in a fresh process (for vecdial: heap + memory-mapped index pages touched). Then the
 fastest setting per system at R@10 0.90 / 0.95 / 0.99, whether any peer is both
 faster and smaller (resident bytes, vecdial's mapped pages counted) than vecdial's
-fastest there, and a plot of recall vs one-query QPS with the Pareto front (--plot).
+fastest there, and a plot of recall vs one-query QPS with the Pareto front (--plot;
+the rows go to the same path with .json).
 
 Run time, 2 cores: WordNet with the full grid ~15 minutes (builds ~3 min, timings
 ~8 min, RAM probes ~3 min). wordnet-1m (bench/datasets/wordnet_1m.py, built on first
@@ -41,8 +42,10 @@ over the true neighbours that are real WordNet rows.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import faiss
@@ -51,7 +54,8 @@ from threadpoolctl import threadpool_limits
 
 from bench.peers.measure import Pair, measure_ram, recall, time_pairs
 from bench.peers.report import Row, plot, print_report
-from bench.peers.systems import GRIDS, K, PEERS, available
+from bench.peers.registry import PEERS, available
+from bench.peers.systems import GRIDS, K
 
 # vecdial budgets run by default; new budget kinds (partition probes, RaBitQ codes) go here or on
 # the command line, and ones this vecdial does not know yet are skipped with a note.
@@ -212,6 +216,7 @@ def main() -> None:
         + (f" R@10 real: over true neighbours among the {n_real:,} real rows." if n_real else "")
     )
     print_report(rows, title, caption, notes)
+    args.plot.with_suffix(".json").write_text(json.dumps({"title": title, "rows": [asdict(r) for r in rows], "notes": notes}, indent=1))
     where = plot(rows, args.plot, title)
     print(f"plot: {where}" if where else "plot: matplotlib is not installed (pip install 'vecdial[bench]'): no plot")
     print(f"whole run: {time.perf_counter() - started:.0f} s")

@@ -25,7 +25,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.overhead_bench import _rss_kib
-from bench.peers.systems import PEERS, Search
+from bench.peers.registry import PEERS
+from bench.peers.systems import Search
 
 
 @dataclass

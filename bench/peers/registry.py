@@ -1,0 +1,98 @@
+"""The registry of the peers bench's systems: vecdial (through the front door) and its peers."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from bench.peers.systems import (
+    K,
+    BinaryFlat,
+    Flat,
+    HnswSQ8,
+    IvfPQ,
+    IvfRaBitQ,
+    IvfRaBitQFastScan,
+    Peer,
+    Setting,
+    STBinaryInt8,
+    USearchI8,
+    _quantize_embeddings,
+)
+
+# --- vecdial, through the front door ---------------------------------------------------------
+
+
+class Vecdial(Peer):
+    key, name = "vecdial", "vecdial"
+
+    def __init__(self, budgets: list[str] | None = None, data_dir: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        from bench.peers_bench import VECDIAL_BUDGETS
+
+        self.budgets = list(budgets or VECDIAL_BUDGETS)
+        self.data_dir = data_dir
+
+    def build(self, docs):
+        from bench.front_door import create_collection
+
+        if self.data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="vecdial-peers-")
+            self.data_dir = self._tmp.name
+        self.col = create_collection(Path(self.data_dir), "peers", np.ascontiguousarray(docs), np.arange(len(docs), dtype=np.int64))
+
+    def settings(self):
+        """The budgets this collection answers; one that fails to parse or to search is skipped with a note."""
+        out = []
+        probe = np.zeros((1, self.col.info().dim), dtype=np.float32)
+        probe[0, 0] = 1.0
+        for budget in self.budgets:
+            try:
+                self.col.search(probe, k=K, budget=budget)
+            except Exception as exc:  # noqa: BLE001 - any failure means: not measurable here
+                self.notes.append(f"vecdial budget {budget!r} skipped: {type(exc).__name__}: {exc}")
+                continue
+            out.append(Setting(budget, {"budget": budget}))
+        return out
+
+    def searcher(self, knobs):
+        from bench.front_door import hit_ids
+
+        col, budget = self.col, knobs["budget"]
+        return lambda q: hit_ids(col.search(q, k=K, budget=budget))
+
+    def save(self, folder):
+        (folder / "data_dir").write_text(str(self.data_dir))
+
+    def load(self, folder):
+        from bench.front_door import open_collection
+
+        self.data_dir = (folder / "data_dir").read_text()
+        self.col = open_collection(Path(self.data_dir), "peers")
+
+
+PEERS: dict[str, type[Peer]] = {
+    cls.key: cls for cls in (Flat, HnswSQ8, IvfPQ, IvfRaBitQ, IvfRaBitQFastScan, BinaryFlat, USearchI8, STBinaryInt8, Vecdial)
+}
+
+
+def available(key: str) -> str | None:
+    """None if the peer can run in this environment, else why not."""
+    if key == "usearch-i8":
+        try:
+            import usearch.index  # noqa: F401
+        except ImportError:
+            return "usearch is not installed (pip install 'vecdial[bench]'): skipped"
+    if key == "ivf-rabitq-refine" and not hasattr(faiss, "IndexIVFRaBitQ"):
+        return f"faiss {faiss.__version__} has no IndexIVFRaBitQ: skipped"
+    if key == "ivf-rabitq-fs-refine" and not hasattr(faiss, "IndexIVFRaBitQFastScan"):
+        return f"faiss {faiss.__version__} has no IndexIVFRaBitQFastScan: skipped"
+    if key == "st-binary-int8":
+        try:
+            _quantize_embeddings()
+        except ImportError:
+            return "sentence-transformers is not installed: skipped"
+    return None

@@ -11,12 +11,14 @@ on both sides.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vecdial.indexer.stores.alive import AliveRows
+from vecdial.indexer.stores.sparse_kernels import search_postings
 
 INDPTR_FILE = "sparse_indptr.npy"
 DOCS_FILE = "sparse_docs.npy"
@@ -107,49 +109,46 @@ class SparseIndex:
         117k MiniLM vectors: recall@10 at 32 units 0.51 vs 0.45), and both sides
         are renormalised at the budget, as truncated Matryoshka vectors are.
 
+        One compiled loop (stores.sparse_kernels) walks the postings of all queries,
+        deletions masked inside it; ties go to the lower row.
         units/weights: (nq, >=active) the queries' codes, units sorted by weight descending;
         alive: the documents that may be returned (None: all).
-        Returns rows (nq, keep) int64 (-1 padding), scores (nq, keep) float32, and the
-        bytes of postings read in all.
+        Returns rows (nq, keep) int64 (-1 padding), scores (nq, keep) float32 (-inf padding),
+        best first, only documents sharing a unit with the query, and the bytes of postings
+        read in all (doc id, value and norm per posting).
         """
         nq = len(units)
-        inv_norms = self.inv_norms[active - 1]
-        rows = np.full((nq, keep), -1, dtype=np.int64)
-        scores = np.full((nq, keep), -np.inf, dtype=np.float32)
-        bytes_read = 0
-        for q in range(nq):
-            docs, contributions = self._postings(units[q, :active], unit_weights(weights[q, :active]), active)
-            contributions *= inv_norms[docs]
-            bytes_read += docs.nbytes * 3  # doc id, value and norm per posting
-            if len(docs) == 0:
-                continue
-            # A dense accumulator is one memset; bincount adds the postings in C.
-            totals = np.bincount(docs, weights=contributions, minlength=self.size)
-            if alive is not None:
-                totals[alive.dead] = 0.0
-            take = min(keep, len(docs))
-            best = np.argpartition(-totals, take - 1)[:take]
-            best = best[np.argsort(-totals[best], kind="stable")]
-            best = best[totals[best] > 0]
-            rows[q, : len(best)] = best
-            scores[q, : len(best)] = totals[best]
-        return rows, scores, bytes_read
+        rows = np.empty((nq, keep), dtype=np.int64)
+        scores = np.empty((nq, keep), dtype=np.float32)
+        if nq == 0:
+            return rows, scores, 0
+        q_units = np.ascontiguousarray(units[:, :active], dtype=np.int32)
+        q_weights = np.ascontiguousarray(weights[:, :active], dtype=np.float32)
+        dead = _NO_DEAD if alive is None else alive.dead
+        acc, touched = _scratch(self.size)
+        read = search_postings(
+            self.indptr, self.docs, self.values, self.rank_cum, self.inv_norms[active - 1],
+            q_units, q_weights, active, dead, acc, touched, rows, scores,
+        )
+        return rows, scores, int(read) * 12
 
-    def _postings(self, units: np.ndarray, weights: np.ndarray, active: int) -> tuple[np.ndarray, np.ndarray]:
-        """Concatenated posting prefixes of the query's units, and weight x value per posting."""
-        live = weights > 0
-        units, weights = units[live].astype(np.int64), weights[live]
-        starts = self.indptr[units]
-        lengths = self.rank_cum[units, active].astype(np.int64)
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
-        # Positions of every posting prefix, without a Python loop over units.
-        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-        positions = np.arange(total) + offsets
-        docs = np.asarray(self.docs[positions])
-        values = np.asarray(self.values[positions]) * np.repeat(weights, lengths)
-        return docs, values
+
+_NO_DEAD = np.zeros(0, dtype=bool)
+_local = threading.local()
+
+
+def _scratch(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's zeroed score accumulator and touched list, of at least `size` documents.
+
+    Per thread, so concurrent searches (the kernel runs without the GIL) never share
+    one; kept between searches, so a query pays no O(N) allocation or memset. The
+    kernel leaves the accumulator zeroed again.
+    """
+    acc = getattr(_local, "acc", None)
+    if acc is None or len(acc) < size:
+        acc = _local.acc = np.zeros(max(size, 1024), dtype=np.float32)
+        _local.touched = np.empty(len(acc) + 1, dtype=np.int32)  # +1: the kernel's unconditional write
+    return acc, _local.touched
 
 
 @dataclass

@@ -25,7 +25,10 @@ from vecdial.indexer.plan.execute import View, search
 def candidate_budgets(version) -> list[str]:
     """The budgets worth measuring for this version: every registered mode's points, and a funnel."""
     budgets = [budget for mode in MODES.values() if mode.name != "exact" for budget in mode.sweep_budgets(version)]
-    budgets.append("funnel:binary*20>128*4>full" if version.dim > 128 else "funnel:binary*20>full")
+    funnel = "funnel:binary*20>128*4>full" if version.dim > 128 else "funnel:binary*20>full"
+    budgets.append(funnel)
+    if version.partitions is not None:
+        budgets.append(funnel + ",probe=0.2")
     return budgets + ["exact"]
 
 

@@ -17,7 +17,9 @@ from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, pr
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, build_hnsw
 from vecdial.indexer.stores.rows import room_for
 
-SWEEP_RESCORES = (0, 2, 5, 10, 20)
+SWEEP_RESCORES = (0, 2, 5, 10, 20, 40)
+# (rescore, probe) points a partitioned version is also measured at.
+SWEEP_PROBED = ((20, 0.05), (20, 0.1), (40, 0.2), (40, 0.3))
 
 
 class BinaryBudget(BudgetModel):
@@ -58,7 +60,8 @@ class Binary(Mode):
         return ModeInfo("binary", {"rescore": (0, MAX_RESCORE)}, version.store("binary").store.code_bytes, note)
 
     def sweep_budgets(self, version) -> list[str]:
-        return [f"binary:rescore={r}" for r in SWEEP_RESCORES]
+        probed = [f"binary:rescore={r},probe={p}" for r, p in SWEEP_PROBED] if version.partitions is not None else []
+        return [f"binary:rescore={r}" for r in SWEEP_RESCORES] + probed
 
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "BinaryBuilder":
         return BinaryBuilder(fit_binary(sample, center=settings.binary_center), n, out, settings)

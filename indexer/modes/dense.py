@@ -70,7 +70,8 @@ class Dense(Mode):
         return ModeInfo("dense", {"dim": (1, version.dim)}, version.dense.bytes_per_vector(min(64, version.dim)), f"bytes follow dim: {costs}")
 
     def sweep_budgets(self, version) -> list[str]:
-        return [f"dense:dim={d}" for d in SWEEP_DIMS if d < version.dim]
+        probed = [f"dense:dim={d},probe=0.2" for d in SWEEP_DIMS[1:3] if d < version.dim] if version.partitions is not None else []
+        return [f"dense:dim={d}" for d in SWEEP_DIMS if d < version.dim] + probed
 
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "DenseBuilder":
         rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(sample.shape[1])

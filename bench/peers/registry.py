@@ -21,6 +21,7 @@ from bench.peers.systems import (
     STBinaryInt8,
     USearchI8,
     _quantize_embeddings,
+    threads,
 )
 
 # --- vecdial, through the front door ---------------------------------------------------------
@@ -42,7 +43,8 @@ class Vecdial(Peer):
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="vecdial-peers-")
             self.data_dir = self._tmp.name
-        self.col = create_collection(Path(self.data_dir), "peers", np.ascontiguousarray(docs), np.arange(len(docs), dtype=np.int64))
+        with threads(self.build_threads):
+            self.col = create_collection(Path(self.data_dir), "peers", np.ascontiguousarray(docs), np.arange(len(docs), dtype=np.int64))
 
     def settings(self):
         """The budgets this collection answers; one that fails to parse or to search is skipped with a note."""

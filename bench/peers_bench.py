@@ -32,11 +32,13 @@ faster and smaller (resident bytes, vecdial's mapped pages counted) than vecdial
 fastest there, and a plot of recall vs one-query QPS with the Pareto front (--plot;
 the rows go to the same path with .json).
 
-Run time, 2 cores: WordNet with the full grid ~15 minutes (builds ~3 min, timings
-~8 min, RAM probes ~3 min). wordnet-1m (bench/datasets/wordnet_1m.py, built on first
-use, ~1 min) with `--grid small --build-threads 2`: about an hour, most of it
-building the HNSW graphs and the 1M-row batch timings; R@10 real is then the recall
-over the true neighbours that are real WordNet rows.
+Run time, 2 cores: WordNet with the full grid ~8-10 minutes (builds ~4 min, of which
+~35 s is the shared k-means, timings ~3 min, RAM probes ~2 min). wordnet-1m
+(bench/datasets/wordnet_1m.py, built on first use, ~20 s) with `--grid small
+--build-threads 2` and a shorter system/budget list: ~45-60 minutes, most of it
+building the two HNSW graphs (~10 min each on a busy 2-core box) and the 1M-row
+flat/exact timings; R@10 real is then the recall over the true neighbours that are
+real WordNet rows.
 """
 
 from __future__ import annotations

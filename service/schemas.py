@@ -96,7 +96,7 @@ class Explain(BaseModel):
     version_rows: int = Field(description="Live rows of the version searched.")
     segment_rows: int = Field(description="Live rows written since the version was built, searched too.")
     deleted_rows: int = Field(description="Version rows deleted or overwritten since it was built (never returned).")
-    calibration: str | None = Field(None, description="For auto budgets: the sweep the choice was made on.")
+    calibration: str | None = Field(None, description="For auto budgets: the chosen budget's calibrated recall@10, its 95% lower bound, latency and bytes, and the queries it was calibrated on.")
 
 
 class SearchResponse(BaseModel):

@@ -18,7 +18,7 @@ from vecdial.indexer.disk.version import full_vectors
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.budget import format_budget, parse_budget
-from vecdial.indexer.plan.calibration import SweepPoint, mark_pareto
+from vecdial.indexer.plan.calibration import SweepPoint, mark_pareto, recall_lower_bound
 from vecdial.indexer.plan.execute import View, search
 
 
@@ -60,12 +60,16 @@ def run_sweep(
     for spec in tqdm(budgets, desc="sweep", unit="budget", disable=not show_progress):
         budget = parse_budget(spec)
         hits = search(view, queries, 10 + extra, budget)
+        found = _drop(hits.id_lists(), exclude)
+        per_query = [recall_at_k([got], [want], 10) for got, want in zip(found, truth)]
         points.append(
             SweepPoint(
                 budget=format_budget(budget),
-                recall_at_10=round(recall_at_k(_drop(hits.id_lists(), exclude), truth, 10), 4),
+                recall_at_10=round(float(np.mean(per_query)), 4),
                 ms_per_query=round(_median_ms(view, queries[:timed_queries], budget), 4),
                 bytes_read_per_vector=round(hits.explain.bytes_scanned / version.size, 2),
+                recall_lower=round(recall_lower_bound(per_query), 4),
+                queries=len(per_query),
             )
         )
     return mark_pareto(points)

@@ -41,10 +41,13 @@ class FunnelBudget(BudgetModel):
 
 
 class AutoBudget(BudgetModel):
-    """The cheapest budget whose measured recall@10 meets the target (needs `vecdial sweep`)."""
+    """The fastest swept budget whose recall@10 lower bound meets the target within the limits
+    given (needs `vecdial sweep`)."""
 
     mode: Literal["auto"] = "auto"
-    target_recall: float = Field(0.95, gt=0, le=1, description="Recall@10 against exact search to reach.")
+    target_recall: float = Field(0.95, gt=0, le=1, description="Recall@10 against exact search to reach (its 95% lower bound over the calibration queries).")
+    max_latency_ms: float | None = Field(None, gt=0, description="Calibrated one-query latency allowed, ms.")
+    max_bytes_per_vector: float | None = Field(None, gt=0, description="Index bytes read per stored vector allowed.")
 
 
 _MODELS = tuple(mode.budget for mode in MODES.values()) + (FunnelBudget, AutoBudget)

@@ -1,10 +1,20 @@
 """Calibration: measured (recall, latency) points of budgets, their Pareto front, and how
 `auto:target_recall=R` picks one. Pure: the sweep that measures them is in `eval.sweep`,
-the file they are stored in is owned by `disk`."""
+the file they are stored in is owned by `disk`.
+
+A recall measured on a few hundred queries is an estimate: `auto` trusts a budget
+only when the one-sided 95% lower bound of its recall meets the target, so the
+choice holds on queries like the calibration ones rather than on average over
+the lucky ones."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
 
 from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.plan.budget import AutoBudget, parse_budget
@@ -12,11 +22,34 @@ from vecdial.indexer.plan.budget import AutoBudget, parse_budget
 
 @dataclass(frozen=True)
 class SweepPoint:
+    """One measured budget. recall_lower: one-sided 95% lower bound of recall@10 over the
+    `queries` calibration queries (None in sweeps made before bounds: the mean stands in)."""
+
     budget: str
     recall_at_10: float
     ms_per_query: float
     bytes_read_per_vector: float
     pareto: bool = False
+    recall_lower: float | None = None
+    queries: int | None = None
+
+    @property
+    def trusted_recall(self) -> float:
+        return self.recall_at_10 if self.recall_lower is None else self.recall_lower
+
+    def describe(self) -> str:
+        bound = f" (95% lower bound {self.recall_lower:.3f} over {self.queries} queries)" if self.recall_lower is not None else ""
+        return f"{self.budget}: recall@10 {self.recall_at_10:.3f}{bound}, {self.ms_per_query:.3f} ms, {self.bytes_read_per_vector:g} bytes read per vector"
+
+
+def recall_lower_bound(per_query: Sequence[float]) -> float:
+    """One-sided 95% lower bound of the mean of per-query recalls (normal approximation,
+    clipped to [0, 1]): mean - 1.645 sd / sqrt(n)."""
+    values = np.asarray(per_query, dtype=np.float64)
+    if len(values) < 2:
+        return float(values.mean()) if len(values) else 0.0
+    bound = values.mean() - 1.645 * values.std(ddof=1) / math.sqrt(len(values))
+    return float(min(max(bound, 0.0), 1.0))
 
 
 def mark_pareto(points: list[SweepPoint]) -> list[SweepPoint]:
@@ -30,18 +63,35 @@ def mark_pareto(points: list[SweepPoint]) -> list[SweepPoint]:
     return [SweepPoint(**{**asdict(p), "pareto": p.budget in front}) for p in points]
 
 
-def choose(points: list[SweepPoint] | tuple[SweepPoint, ...], target_recall: float) -> SweepPoint:
-    """The fastest point that met the target; if none did, the most accurate one."""
-    meeting = [p for p in points if p.recall_at_10 >= target_recall]
+def choose(points: Sequence[SweepPoint], target_recall: float, max_latency_ms: float | None = None, max_bytes_per_vector: float | None = None) -> SweepPoint:
+    """The fastest point whose recall lower bound meets the target within the limits given;
+    BudgetError naming the closest point when none does."""
+    within = [
+        p
+        for p in points
+        if (max_latency_ms is None or p.ms_per_query <= max_latency_ms)
+        and (max_bytes_per_vector is None or p.bytes_read_per_vector <= max_bytes_per_vector)
+    ]
+    meeting = [p for p in within if p.trusted_recall >= target_recall]
     if meeting:
-        return min(meeting, key=lambda p: p.ms_per_query)
-    return max(points, key=lambda p: (p.recall_at_10, -p.ms_per_query))
+        return min(meeting, key=lambda p: (p.ms_per_query, -p.trusted_recall))
+    limits = "".join(
+        f", {name}={value:g}" for name, value in (("max_latency_ms", max_latency_ms), ("max_bytes_per_vector", max_bytes_per_vector)) if value is not None
+    )
+    closest = max(within or points, key=lambda p: (p.trusted_recall, -p.ms_per_query))
+    where = "within those limits" if within else "at all within the limits; the most accurate measured"
+    raise BudgetError(
+        f"no calibrated budget meets target_recall={target_recall:g}{limits}: the closest {where} is {closest.describe()}. "
+        "Ask for less, or sweep with more candidates or your own queries (`vecdial sweep --queries`)"
+    )
 
 
-def resolve_budget(budget, sweep: tuple[SweepPoint, ...] | None):
-    """Replace `auto` by the budget the sweep chose; other budgets pass through."""
+def resolve_budget(budget, sweep: tuple[SweepPoint, ...] | None) -> tuple[Any, SweepPoint | None]:
+    """(the budget to run, the sweep point it was chosen by): `auto` is replaced by the budget
+    the sweep chose; other budgets pass through with None."""
     if not isinstance(budget, AutoBudget):
-        return budget
+        return budget, None
     if not sweep:
         raise BudgetError("auto budgets need a sweep of this collection: run `vecdial sweep -c <name>` first")
-    return parse_budget(choose(sweep, budget.target_recall).budget)
+    point = choose(sweep, budget.target_recall, budget.max_latency_ms, budget.max_bytes_per_vector)
+    return parse_budget(point.budget), point

@@ -17,5 +17,6 @@ def describe_modes(version, swept: bool) -> list[ModeInfo]:
     modes = [info for mode in MODES.values() if (info := mode.describe(version)) is not None]
     modes.append(ModeInfo("funnel", {"stages": (1, 8)}, version.binary.code_bytes, "binary or sparse shortlist, then dense rescoring stages"))
     if swept:
-        modes.append(ModeInfo("auto", {"target_recall": (0, 1)}, None, "the fastest swept budget whose recall@10 meets the target"))
+        knobs = {"target_recall": (0, 1), "max_latency_ms": (0, 60_000), "max_bytes_per_vector": (0, version.dense.bytes_per_vector(version.dim))}
+        modes.append(ModeInfo("auto", knobs, None, "the fastest swept budget whose recall@10 lower bound meets the target within the limits"))
     return modes

@@ -28,6 +28,9 @@ from vecdial.indexer.stores.topk import topk
 from vecdial.indexer.vectors import as_query_matrix, normalize_rows
 
 MAX_K = 10_000
+# Stored documents find their neighbours more easily than real queries do (measured at 1M:
+# a budget swept at 0.944 delivered 0.838 on real queries), so explain says so.
+OPTIMISTIC = " (stored documents as queries: optimistic for real ones; sweep with your own queries)"
 
 
 @dataclass
@@ -130,24 +133,26 @@ def search(view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", 
         raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
     version = view.version
     requested = parse_budget(budget)
-    used = resolve_budget(requested, view.sweep)
+    used, point = resolve_budget(requested, view.sweep)
     plan = compile_cached(used, version, k)
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
-        return _run(view, plan, Query(unit, version), k, requested, used, with_text)
+        return _run(view, plan, Query(unit, version), k, requested, used, point, with_text)
     with search_threads(threads):
-        return _run(view, plan, Query(unit, version), k, requested, used, with_text)
+        return _run(view, plan, Query(unit, version), k, requested, used, point, with_text)
 
 
-def _run(view: View, plan, query: Query, k: int, requested, used, with_text: bool) -> Hits:
+def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, with_text: bool) -> Hits:
     started = time.perf_counter()
     parts = view.parts()
     explain = Explain(budget=_describe(requested, used), version=view.name, version_rows=parts[0].live)
     explain.deleted_rows = view.version.size - parts[0].live
     explain.segment_rows = parts[1].live if len(parts) > 1 else 0
-    if requested is not used:
-        explain.calibration = view.sweep_source
+    if point is not None:
+        explain.calibration = f"{point.describe()}; calibrated on {view.sweep_source}"
+        if (view.sweep_source or "").startswith("documents"):
+            explain.calibration += OPTIMISTIC
     found: list[tuple[np.ndarray, np.ndarray]] = []
     for stage in plan:
         t0 = time.perf_counter()

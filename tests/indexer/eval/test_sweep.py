@@ -9,8 +9,8 @@ from vecdial.indexer.eval.sweep import sample_documents
 from vecdial.indexer.plan.calibration import SweepPoint, choose, mark_pareto
 
 
-def point(budget, recall, ms):
-    return SweepPoint(budget=budget, recall_at_10=recall, ms_per_query=ms, bytes_read_per_vector=0)
+def point(budget, recall, ms, lower=None, read=0):
+    return SweepPoint(budget=budget, recall_at_10=recall, ms_per_query=ms, bytes_read_per_vector=read, recall_lower=lower, queries=None if lower is None else 200)
 
 
 def test_pareto_front_keeps_only_points_nothing_beats():
@@ -18,11 +18,31 @@ def test_pareto_front_keeps_only_points_nothing_beats():
     assert [p.budget for p in points if p.pareto] == ["a", "c", "d"]
 
 
-def test_choose_takes_the_fastest_point_meeting_the_target_else_the_most_accurate():
+def test_choose_takes_the_fastest_point_meeting_the_target():
     points = [point("a", 0.6, 1.0), point("c", 0.9, 3.0), point("c2", 0.95, 2.5), point("d", 1.0, 9.0)]
     assert choose(points, 0.9).budget == "c2"
     assert choose(points, 0.5).budget == "a"
-    assert choose([point("a", 0.6, 1.0), point("b", 0.8, 2.0)], 0.99).budget == "b"
+
+
+def test_choose_trusts_the_lower_bound_not_the_mean():
+    points = [point("lucky", 0.951, 1.0, lower=0.93), point("sure", 0.97, 2.0, lower=0.955)]
+    assert choose(points, 0.95).budget == "sure"
+    assert choose(points, 0.93).budget == "lucky"
+
+
+def test_choose_keeps_within_latency_and_bytes_limits():
+    points = [point("fast", 0.9, 0.5, 0.89, read=64), point("big", 0.99, 1.0, 0.985, read=1536), point("slow", 0.99, 5.0, 0.985, read=80)]
+    assert choose(points, 0.95).budget == "big"
+    assert choose(points, 0.95, max_bytes_per_vector=100).budget == "slow"
+    assert choose(points, 0.85, max_latency_ms=0.6).budget == "fast"
+
+
+def test_no_point_meeting_the_target_is_a_budget_error_naming_the_closest():
+    points = [point("a", 0.6, 1.0, 0.55), point("b", 0.8, 2.0, 0.78)]
+    with pytest.raises(BudgetError, match=r"target_recall=0.99: the closest within those limits is b: recall@10 0.800 \(95% lower bound 0.780"):
+        choose(points, 0.99)
+    with pytest.raises(BudgetError, match="max_latency_ms=1.5: the closest within those limits is a"):
+        choose(points, 0.7, max_latency_ms=1.5)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +85,14 @@ def test_auto_budget_resolves_to_the_swept_choice(swept):
     result = vecdial.connect(collection.path.parent).open("demo").search(sample_documents(version, 3)[1], 10, "auto:target_recall=0.9")
     chosen = choose(points, 0.9)
     assert result.explain.budget == f"auto:target_recall=0.9 -> {chosen.budget}"
-    assert chosen.recall_at_10 >= 0.9
+    assert chosen.recall_lower >= 0.9 and chosen.queries == 150 and chosen.recall_lower <= chosen.recall_at_10
+    assert result.explain.calibration.startswith(f"{chosen.budget}: recall@10 ") and "95% lower bound" in result.explain.calibration
+
+
+def test_every_swept_point_carries_its_lower_bound(swept):
+    _, points = swept
+    assert all(0 <= p.recall_lower <= p.recall_at_10 <= 1 and p.queries == 150 for p in points)
+    assert any(p.recall_lower < p.recall_at_10 - 0.005 for p in points)  # bounds are not the mean
 
 
 def test_auto_budget_without_a_sweep_says_how_to_get_one(tmp_path, tiny_dataset):

@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     reindex.add_argument("-c", "--collection", required=True)
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    reindex.add_argument("--min-recall", dest="min_recall", type=float, help="swap the new version in only if the gate budget's recall@10 (95%% lower bound) meets this")
+    reindex.add_argument("--budget", help="the budget the recall gate measures (default binary:rescore=10)")
     add_settings_flags(reindex, show_defaults=False)
     reindex.set_defaults(run=_reindex)
 
@@ -244,7 +246,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    status = _open(args).reindex(settings_changes(args), wait=True, show_progress=not args.quiet).status
+    status = _open(args).reindex(settings_changes(args), min_recall=args.min_recall, budget=args.budget, wait=True, show_progress=not args.quiet).status
     if status.state == "succeeded":
         print(f"reindexed {args.collection!r}: {status.message}")
         return 0

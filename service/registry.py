@@ -143,8 +143,8 @@ class JobBoard:
         self._running: dict[str, vecdial.Job] = {}
         self._lock = threading.Lock()
 
-    def start_reindex(self, collection: vecdial.Collection, changes: dict[str, Any]) -> JobStatus:
-        job = collection.reindex(changes, show_progress=False)
+    def start_reindex(self, collection: vecdial.Collection, changes: dict[str, Any], min_recall: float | None = None, budget: str | None = None) -> JobStatus:
+        job = collection.reindex(changes, min_recall=min_recall, budget=budget, show_progress=False)
         with self._lock:
             self._running[job.id] = job
         return job.status

@@ -155,14 +155,31 @@ class _SettingsChanges(_Body):
         return self.model_dump(exclude_unset=True)
 
 
+_SETTINGS_FIELDS = {
+    name: (Annotated[SparseChanges | bool, BeforeValidator(_sparse_change)], _SPARSE_CHANGE) if name == "sparse" else (info.annotation, info)
+    for name, info in BuildSettings.model_fields.items()
+}
 SettingsChanges = _changes_model(
     "SettingsChanges",
     "Compression settings to change; any left out keep their current value (or the default, for a new collection).",
-    {
-        name: (Annotated[SparseChanges | bool, BeforeValidator(_sparse_change)], _SPARSE_CHANGE) if name == "sparse" else (info.annotation, info)
-        for name, info in BuildSettings.model_fields.items()
-    },
+    _SETTINGS_FIELDS,
     base=_SettingsChanges,
+)
+
+
+class _ReindexRequest(_SettingsChanges):
+    min_recall: float | None = Field(None, gt=0, le=1, description="Swap the new version in only if the gate budget's recall@10 (95% lower bound, measured on stored documents) meets this.")
+    budget: str | None = Field(None, description="The budget the recall gate measures (string form); default binary:rescore=10.")
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True, exclude={"min_recall", "budget"})
+
+
+ReindexRequest = _changes_model(
+    "ReindexRequest",
+    "Compression settings to change (any left out keep their current value), and an optional recall gate.",
+    _SETTINGS_FIELDS,
+    base=_ReindexRequest,
 )
 
 

@@ -288,13 +288,23 @@ class Collection:
         view = self.live.snapshot().view
         return evaluate(view, np.asarray(queries, dtype=np.float32), budgets or candidate_budgets(view.version), qrels)
 
-    def reindex(self, settings: BuildSettings | dict | None = None, *, wait: bool = False, show_progress: bool = True) -> "Job":
+    def reindex(
+        self,
+        settings: BuildSettings | dict | None = None,
+        *,
+        min_recall: float | None = None,
+        budget: str | None = None,
+        wait: bool = False,
+        show_progress: bool = True,
+    ) -> "Job":
         """Rebuild with new settings beside the serving version, then swap atomically.
-        Searches and writes go on meanwhile. wait=True blocks (with a progress bar)."""
+        Searches and writes go on meanwhile. wait=True blocks (with a progress bar).
+        min_recall: swap only if `budget`'s (default binary:rescore=10) recall@10 lower bound
+        on the new version meets it; the new version is swept, so `auto` keeps working."""
         changes = settings if isinstance(settings, dict) else _changes(settings)
         self.live.refresh()
         self.live.check_writable()  # a reindex would fold a damaged log away: DamagedLog until repaired
-        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self.live))
+        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self.live, min_recall=min_recall, budget=budget))
         job.start()
         if wait:
             job.wait(show_progress=show_progress)

@@ -52,11 +52,18 @@ REPORT_EVERY_S = 0.25
 VALIDATION_QUERIES = 32
 
 # Share of the progress bar each phase fills.
-PHASES = {"snapshot": (0.0, 0.02), "export": (0.02, 0.25), "build": (0.25, 0.9), "validate": (0.9, 0.97), "swap": (0.97, 1.0)}
+PHASES = {"snapshot": (0.0, 0.02), "export": (0.02, 0.25), "build": (0.25, 0.88), "validate": (0.88, 0.9), "calibrate": (0.9, 0.98), "swap": (0.98, 1.0)}
+# Stored documents the new version is calibrated on (each leaving itself out), for the recall gate and auto.
+CALIBRATION_QUERIES = 300
+DEFAULT_GATE_BUDGET = "binary:rescore=10"
 
 
 class JobCancelled(Exception):
     """Raised inside a job when cancellation was asked for; never leaves the job."""
+
+
+class RecallGateFailed(VecdialError):
+    """The new version's calibrated recall is below the job's min_recall: it is not swapped in."""
 
 
 class ReindexJob:
@@ -70,9 +77,12 @@ class ReindexJob:
         store: JobStore,
         on_update: Callable[[JobStatus], None] | None = None,
         live: LiveCollection | None = None,
+        min_recall: float | None = None,
+        budget: str | None = None,
     ):
         self.collection = collection
         self.changes = dict(changes)
+        self.min_recall, self.budget = min_recall, budget
         self.store = store
         self.on_update = on_update
         self.live = live
@@ -115,9 +125,11 @@ class ReindexJob:
             self._update(phase="build", vectors=len(dataset.ids))
             staged = build_version(dataset, self.collection.versions_dir, settings, show_progress=False)
             self._update(phase="validate")
-            validate_version(open_version(staged.path, verify_checksums=True), exported.vectors)
+            built = open_version(staged.path, verify_checksums=True)
+            validate_version(built, exported.vectors)
+            gate = self._calibrate(built, swept=snapshot.view.sweep is not None)
             name = self._swap(snapshot, staged)
-            self._finish("succeeded", f"{snapshot.version_name} -> {name}: {len(dataset.ids)} vectors")
+            self._finish("succeeded", f"{snapshot.version_name} -> {name}: {len(dataset.ids)} vectors{gate}")
         except JobCancelled:
             self._finish("cancelled", "cancelled; the previous version keeps serving")
         except VecdialError as exc:
@@ -136,6 +148,34 @@ class ReindexJob:
         return self.status
 
     # -- phases ------------------------------------------------------------------------------
+
+    def _calibrate(self, version: Version, swept: bool) -> str:
+        """Sweep the new version (so `auto` keeps working after the swap) when the old one was
+        swept or a recall gate was asked for; with `min_recall`, refuse a version whose gate
+        budget's recall lower bound falls short (RecallGateFailed: the job fails saying why,
+        the old version keeps serving). Returns what the gate measured, for the job's message."""
+        if self.min_recall is None and not swept:
+            return ""
+        from vecdial.indexer.disk.sweep_file import write_sweep
+        from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
+        from vecdial.indexer.plan.budget import format_budget, parse_budget
+
+        self._update(phase="calibrate")
+        gate = format_budget(parse_budget(self.budget or DEFAULT_GATE_BUDGET))
+        budgets = candidate_budgets(version)
+        budgets = budgets if gate in budgets else [gate, *budgets]
+        exclude, queries = sample_documents(version, CALIBRATION_QUERIES)
+        points = run_sweep(View(version, version.name), queries, budgets, exclude)
+        write_sweep(version.path, points, f"documents ({len(queries)} stored vectors), at reindex {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        if self.min_recall is None:
+            return ""
+        point = next(p for p in points if p.budget == gate)
+        if point.trusted_recall < self.min_recall:
+            raise RecallGateFailed(
+                f"the new version misses min_recall={self.min_recall:g}: {point.describe()}; "
+                "it was discarded and the previous version keeps serving"
+            )
+        return f"; recall gate met: {point.describe()}"
 
     def _export(self, snapshot: LiveSnapshot, path: Path, batch: int = 8192) -> Dataset:
         """Live vectors (version rows not deleted, then the segment) as one memory-mapped .npy."""
@@ -220,18 +260,29 @@ def start_reindex(
     store: JobStore | None = None,
     on_update: Callable[[JobStatus], None] | None = None,
     live: LiveCollection | None = None,
+    min_recall: float | None = None,
+    budget: str | None = None,
 ) -> ReindexJob:
     """Check the request, take the collection's reindex lock and record the job as queued.
 
     `live`: the collection already open in this process, if any (saves opening
-    the version a second time). Raises NotFound (no such collection),
+    the version a second time). `min_recall`: swap the new version in only if the
+    95% lower bound of recall@10 of `budget` (default binary:rescore=10), measured on
+    stored documents, meets it. Raises NotFound (no such collection),
     InvalidInput (bad settings) or AlreadyExists (a reindex of this collection
     is running) before anything starts.
     """
     collection = Collection(data_dir, name)
     collection.current_version_name()  # NotFound early
     BuildSettings().changed(changes)
-    job = ReindexJob(collection, changes, store or JobStore(data_dir), on_update, live)
+    if min_recall is not None and not 0 < min_recall <= 1:
+        raise InvalidInput(f"min_recall={min_recall}: give a recall@10 between 0 and 1")
+    if budget is not None:
+        from vecdial.indexer.plan.budget import AutoBudget, parse_budget
+
+        if isinstance(parse_budget(budget), AutoBudget):  # BudgetError for a bad one, before anything starts
+            raise InvalidInput("budget: name the budget the gate measures (auto is chosen by the sweep the gate makes)")
+    job = ReindexJob(collection, changes, store or JobStore(data_dir), on_update, live, min_recall, budget)
     if not job._collection_lock.acquire(blocking=False):  # held until the job ends
         running = [s.id for s in job.store.list() if s.collection == name and not s.finished]
         raise AlreadyExists(

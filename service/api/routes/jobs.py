@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from vecdial.indexer.jobs.store import JobStatus
 from vecdial.service.api.deps import CollectionDep, JobsDep
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
-from vecdial.service.schemas import Job, SettingsChanges
+from vecdial.service.schemas import Job, ReindexRequest
 
 router = APIRouter(prefix="/v1", tags=["jobs"], responses={**COMMON_ERRORS, **NOT_FOUND})
 
@@ -21,13 +21,15 @@ router = APIRouter(prefix="/v1", tags=["jobs"], responses={**COMMON_ERRORS, **NO
     response_model=Job,
     responses=CONFLICT,
 )
-def reindex(collection: CollectionDep, body: SettingsChanges, jobs: JobsDep) -> Job:
+def reindex(collection: CollectionDep, body: ReindexRequest, jobs: JobsDep) -> Job:
     """Starts a background job: the live vectors (including every acknowledged write) are
     re-encoded into a new version beside the serving one, validated, and swapped in with
     one atomic rename. Searches continue throughout and never see a half-built index; a
     failed or cancelled job leaves the old version serving. Settings left out keep their
-    current values. One reindex per collection at a time (409 otherwise)."""
-    return _job(jobs.start_reindex(collection, body.changes()))
+    current values. One reindex per collection at a time (409 otherwise). With
+    `min_recall`, the new version is swapped in only if the `budget`'s calibrated
+    recall@10 meets it; otherwise the job fails saying what it measured."""
+    return _job(jobs.start_reindex(collection, body.changes(), body.min_recall, body.budget))
 
 
 @router.get("/jobs", summary="List jobs, newest first", response_model=list[Job])

@@ -176,7 +176,10 @@ def sparse_gram(indices: torch.Tensor, values: torch.Tensor, hidden: int) -> tor
     """Inner products z_a . z_b of sparse codes (m, k) -> (m, m), in O(m^2 k).
 
     Row a's k units pick k rows of the dense codes' transpose, so the dense
-    (m, hidden) x (hidden, m) product is never formed.
+    (m, hidden) x (hidden, m) product is never formed; one embedding_bag sums
+    them without materialising the (m, k, m) gather either.
     """
+    m, k = indices.shape
     dense_t = to_dense(indices, values, hidden).t().contiguous()  # (hidden, m)
-    return torch.bmm(values.unsqueeze(1), dense_t[indices]).squeeze(1)
+    offsets = torch.arange(m, dtype=torch.long) * k
+    return F.embedding_bag(indices.reshape(-1), dense_t, offsets, mode="sum", per_sample_weights=values.reshape(-1))

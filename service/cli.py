@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--queries", default="documents", help="'documents' (a sample of the collection's own vectors), 'demo', or an .npy of query vectors")
     sweep.add_argument("-n", type=int, default=300, help="queries to sample with --queries documents")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--report", nargs="+", default=[], metavar="FILE", help="also write the sweep as .json, .csv, .png (recall vs latency) or .html (a self-contained page)")
     sweep.set_defaults(run=_sweep)
 
     info = commands.add_parser("info", help="describe a collection (or list them)")
@@ -228,11 +229,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    for path in args.report:  # before minutes of sweeping
+        if Path(path).suffix.lower() not in vecdial.REPORT_FORMATS:
+            raise InvalidInput(f"--report {path}: name a {', '.join(vecdial.REPORT_FORMATS)} file")
     collection = _open(args)
     queries = args.queries if args.queries in ("documents", "demo") else _vectors_file(Path(args.queries))
     points = collection.sweep(queries, n=args.n, show_progress=not args.quiet)
     print_sweep_table(points, title=f"{args.collection}: {collection.info().swept_on}, one query at a time")
     print("saved beside the version; search with budget auto:target_recall=0.95 to use it")
+    for path in args.report:
+        print(f"report written to {collection.report(path)}")
     return 0
 
 

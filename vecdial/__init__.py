@@ -21,6 +21,7 @@ from vecdial.indexer.errors import (
     UnsupportedFormat,
     VecdialError,
 )
+from vecdial.indexer.eval.report import FORMATS as REPORT_FORMATS
 from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
 from vecdial.indexer.plan.budget import Budget, format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidInput",
     "Job",
     "NotFound",
+    "REPORT_FORMATS",
     "SparseSettings",
     "SweepPoint",
     "UnsupportedFormat",

@@ -282,6 +282,17 @@ class Collection:
         self.live.sweep_changed()
         return points
 
+    def report(self, path: Path | str) -> Path:
+        """Write the stored sweep as a report: .json, .csv, .png (recall against latency, the
+        Pareto front, auto's choices) or a self-contained .html page, by the path's suffix."""
+        from vecdial.indexer.eval.report import write_report
+
+        self.live.refresh()
+        view = self.live.snapshot().view
+        if not view.sweep:
+            raise InvalidInput(f"collection {self.name!r} has no sweep to report: run `vecdial sweep -c {self.name}` first")
+        return write_report(view.sweep, path, f"{self.name} ({view.name}, {view.version.size:,} vectors): recall@10 against latency", view.sweep_source or "unknown queries")
+
     def evaluate(self, queries: np.ndarray, budgets: list | None = None, qrels: list[dict] | None = None) -> list[EvalRow]:
         """Recall@10/@100 against exact search (and nDCG/MRR@10 with relevance judgments) per budget."""
         self.live.refresh()

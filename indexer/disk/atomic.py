@@ -69,5 +69,9 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    write_atomic(path, lambda handle: handle.write(data))
+
+
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     write_atomic(path, lambda handle: np.save(handle, array))

@@ -19,10 +19,13 @@ from vecdial.service import metrics
 from vecdial.service.errors import BodyTooLarge
 
 log = logging.getLogger("vecdial.access")
+UI_PREFIX = "/ui/"  # the explorer's static page and assets
 
 
 class AuthMiddleware:
-    """With an API key, every path but `open_paths` needs `Authorization: Bearer <key>`.
+    """With an API key, every path but `open_paths` (and the explorer's static files under
+    /ui/, which hold no data: the page asks for the key and sends it) needs
+    `Authorization: Bearer <key>`.
 
     Checked before routing and before a byte of the body is read: an unauthenticated
     client learns nothing (no 400 for its malformed JSON, no 404 for a wrong path) and
@@ -35,7 +38,7 @@ class AuthMiddleware:
         self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        if scope["type"] != "http" or scope["path"] in self.open_paths or scope["path"].startswith(UI_PREFIX) or scope["path"] == UI_PREFIX[:-1]:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")

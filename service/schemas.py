@@ -274,6 +274,21 @@ class IdPage(BaseModel):
     next: Id | None = Field(description="Pass as `after` for the next page; null after the last page.")
 
 
+class SweepPointModel(BaseModel):
+    budget: str
+    recall_at_10: float = Field(description="Mean recall@10 against exact search over the calibration queries.")
+    recall_lower: float | None = Field(description="One-sided 95% lower bound of recall@10: what auto trusts.")
+    queries: int | None = Field(description="Calibration queries measured.")
+    ms_per_query: float = Field(description="Median latency of one query at a time.")
+    bytes_read_per_vector: float
+    pareto: bool = Field(description="No other point is both faster and more accurate.")
+
+
+class SweepPoints(BaseModel):
+    queries: str | None = Field(description="What the points were calibrated on, and when; null if never swept.")
+    points: list[SweepPointModel]
+
+
 class Job(BaseModel):
     id: str
     kind: str

@@ -282,6 +282,12 @@ class Collection:
         self.live.sweep_changed()
         return points
 
+    def sweep_points(self) -> tuple[str | None, list[SweepPoint]]:
+        """(what the serving version was calibrated on, its measured points); (None, []) if never swept."""
+        self.live.refresh()
+        view = self.live.snapshot().view
+        return view.sweep_source, list(view.sweep or ())
+
     def report(self, path: Path | str) -> Path:
         """Write the stored sweep as a report: .json, .csv, .png (recall against latency, the
         Pareto front, auto's choices) or a self-contained .html page, by the path's suffix."""

@@ -6,6 +6,7 @@ from vecdial.service.settings import Settings
 
 ROUTES = {
     ("get", "/v1/collections"),
+    ("get", "/v1/collections/{name}/sweep"),
     ("post", "/v1/collections"),
     ("get", "/v1/collections/{name}"),
     ("get", "/v1/collections/{name}/ids"),

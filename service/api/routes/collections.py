@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import tempfile
@@ -20,7 +21,7 @@ from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
 from vecdial.service.registry import Collections
-from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, IdPage, UploadOptions
+from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, IdPage, SweepPoints, UploadOptions
 from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses={**COMMON_ERRORS}, route_class=FastJSONRoute)
@@ -44,6 +45,15 @@ def list_collections(collections: CollectionsDep) -> list[CollectionSummary]:
 def describe_collection(collection: CollectionDep, settings: SettingsDep) -> CollectionInfo:
     """Size, dims, the budget modes it serves with their knob ranges, and bytes per vector per mode."""
     return describe(collection, settings)
+
+
+@router.get("/{name}/sweep", summary="The measured tradeoff auto chooses from", response_model=SweepPoints, responses=NOT_FOUND)
+def sweep_points(collection: CollectionDep) -> dict:
+    """Every budget the last sweep measured (recall@10, its 95% lower bound, ms per query,
+    bytes read per vector, Pareto front) and what it was calibrated on; no points if the
+    serving version was never swept (`vecdial sweep`)."""
+    source, points = collection.sweep_points()
+    return {"queries": source, "points": [dataclasses.asdict(p) for p in points]}
 
 
 @router.get("/{name}/ids", summary="List ids, a page at a time", response_model=IdPage, responses=NOT_FOUND)

@@ -257,11 +257,13 @@ class Collection:
         *,
         n: int = 300,
         budgets: list[str] | None = None,
+        max_seconds: float | None = None,
         show_progress: bool = True,
     ) -> list[SweepPoint]:
         """Measure recall@10 and one-query latency of many budgets, store the result beside the
         version and serve `auto` budgets from it. queries: "documents" (n stored vectors, each
-        leaving itself out), "demo" (the shipped demo queries) or an (nq, dim) array."""
+        leaving itself out), "demo" (the shipped demo queries) or an (nq, dim) array. Knobs are then
+        bisected near recall targets 0.9/0.95/0.99; max_seconds bounds the whole sweep."""
         self.live.refresh()
         snapshot = self.live.snapshot()
         version = snapshot.version
@@ -277,7 +279,7 @@ class Collection:
             raise InvalidInput(f"queries={queries!r}: use 'documents', 'demo' or an array of query vectors")
         else:
             matrix, source = np.asarray(queries, dtype=np.float32), f"user queries ({len(queries)})"
-        points = run_sweep(snapshot.view, matrix, budgets or candidate_budgets(version), exclude, show_progress=show_progress)
+        points = run_sweep(snapshot.view, matrix, budgets or candidate_budgets(version), exclude, show_progress=show_progress, max_seconds=max_seconds)
         write_sweep(version.path, points, f"{source}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
         self.live.sweep_changed()
         return points

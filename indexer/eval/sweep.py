@@ -18,8 +18,14 @@ from vecdial.indexer.disk.version import full_vectors
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.budget import format_budget, parse_budget
+from vecdial.indexer.plan.knobs import BudgetModel
 from vecdial.indexer.plan.calibration import SweepPoint, mark_pareto, recall_lower_bound
 from vecdial.indexer.plan.execute import View, search
+
+
+# Recall targets the sweep refines around, and how many bisection rounds it spends on them.
+TARGETS = (0.9, 0.95, 0.99)
+REFINE_ROUNDS = 3
 
 
 def candidate_budgets(version) -> list[str]:
@@ -46,33 +52,75 @@ def run_sweep(
     exclude_rows: np.ndarray | None = None,
     timed_queries: int = 50,
     show_progress: bool = False,
+    refine: bool = True,
+    max_seconds: float | None = None,
 ) -> list[SweepPoint]:
     """Recall@10 against exact and one-query-at-a-time latency for each budget; Pareto front marked.
 
-    queries: (nq, dim); exclude_rows: (nq,) a version row to drop from query i's results (its own document).
+    queries: (nq, dim); exclude_rows: (nq,) a version row to drop from query i's results (its own
+    document). refine: then bisect each mode's refinable knob between measured points that bracket
+    a recall target (TARGETS), so the cheapest budget meeting it is not missed between grid points.
+    max_seconds: stop measuring new budgets past this time (what was measured is kept).
     """
     version = view.version
-    budgets = budgets or candidate_budgets(version)
+    budgets = list(budgets or candidate_budgets(version))
     exclude = None if exclude_rows is None else np.asarray(version.ids[exclude_rows])
     extra = 0 if exclude is None else 1
     truth = _drop(search(view, queries, 10 + extra, "exact").id_lists(), exclude)
-    points = []
-    for spec in tqdm(budgets, desc="sweep", unit="budget", disable=not show_progress):
-        budget = parse_budget(spec)
-        hits = search(view, queries, 10 + extra, budget)
-        found = _drop(hits.id_lists(), exclude)
-        per_query = [recall_at_k([got], [want], 10) for got, want in zip(found, truth)]
-        points.append(
-            SweepPoint(
-                budget=format_budget(budget),
-                recall_at_10=round(float(np.mean(per_query)), 4),
-                ms_per_query=round(_median_ms(view, queries[:timed_queries], budget), 4),
-                bytes_read_per_vector=round(hits.explain.bytes_scanned / version.size, 2),
-                recall_lower=round(recall_lower_bound(per_query), 4),
-                queries=len(per_query),
-            )
-        )
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    points: list[SweepPoint] = []
+    with tqdm(total=len(budgets), desc="sweep", unit="budget", disable=not show_progress) as progress:
+        for round_ in range(1 + (REFINE_ROUNDS if refine else 0)):
+            todo = budgets if round_ == 0 else refine_budgets(points)
+            if not todo:
+                break
+            progress.total = progress.n + len(todo) if round_ else progress.total
+            for spec in todo:
+                if deadline is not None and time.monotonic() > deadline:
+                    return mark_pareto(points)
+                points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries))
+                progress.update(1)
     return mark_pareto(points)
+
+
+def refine_budgets(points: list[SweepPoint], targets: tuple[float, ...] = TARGETS) -> list[str]:
+    """Budgets not yet measured halfway between two measured budgets of one family (the same
+    mode and knobs but its refinable one) whose recall lower bounds bracket a target."""
+    families: dict[tuple, list[tuple[int, float, BudgetModel]]] = {}
+    for point in points:
+        budget = parse_budget(point.budget)
+        knob = getattr(MODES.get(getattr(budget, "mode", "")), "refine", None)
+        if knob is None or not isinstance(getattr(budget, knob, None), int):
+            continue
+        key = (budget.mode, tuple(sorted((k, str(v)) for k, v in budget.model_dump().items() if k != knob)))
+        families.setdefault(key, []).append((getattr(budget, knob), point.trusted_recall, budget))
+    measured = {p.budget for p in points}
+    new: list[str] = []
+    for family in families.values():
+        family.sort(key=lambda item: item[0])
+        knob = MODES[family[0][2].mode].refine
+        for (low, low_recall, budget), (high, high_recall, _) in zip(family, family[1:]):
+            if high - low > 1 and any(low_recall < t <= high_recall for t in targets):
+                spec = format_budget(budget.model_copy(update={knob: (low + high) // 2}))
+                if spec not in measured and spec not in new:
+                    new.append(spec)
+    return new
+
+
+def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], exclude, extra: int, timed_queries: int) -> SweepPoint:
+    """One budget's point: recall@10 (mean and lower bound) over every query, latency over the first few."""
+    budget = parse_budget(spec)
+    hits = search(view, queries, 10 + extra, budget)
+    found = _drop(hits.id_lists(), exclude)
+    per_query = [recall_at_k([got], [want], 10) for got, want in zip(found, truth)]
+    return SweepPoint(
+        budget=format_budget(budget),
+        recall_at_10=round(float(np.mean(per_query)), 4),
+        ms_per_query=round(_median_ms(view, queries[:timed_queries], budget), 4),
+        bytes_read_per_vector=round(hits.explain.bytes_scanned / view.version.size, 2),
+        recall_lower=round(recall_lower_bound(per_query), 4),
+        queries=len(per_query),
+    )
 
 
 def _median_ms(view: View, queries: np.ndarray, budget) -> float:

@@ -106,6 +106,7 @@ class Mode:
     budget: ClassVar[type[BudgetModel]]
     knob: ClassVar[str | None] = None  # the size knob of its funnel stages ("dim", "active") or None
     size_label: ClassVar[str | None] = None  # how explain names a stage's size (default: the knob)
+    refine: ClassVar[str | None] = None  # the integer knob a sweep bisects between points that bracket a recall target
 
     def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
         """The stages a budget of this mode is; a last stage with `keep` is rescored at full dim."""

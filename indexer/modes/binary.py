@@ -34,6 +34,7 @@ class Binary(Mode):
     name = "binary"
     budget = BinaryBudget
     size_label = "bits"
+    refine = "rescore"
 
     def funnel(self, budget: BinaryBudget) -> list[FunnelStage]:
         return [FunnelStage(kind="binary", keep=budget.rescore or None)]

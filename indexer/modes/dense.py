@@ -43,6 +43,7 @@ class Dense(Mode):
     name = "dense"
     budget = DenseBudget
     knob = "dim"
+    refine = "dim"
 
     def funnel(self, budget: DenseBudget) -> list[FunnelStage]:
         return [FunnelStage(kind="dense", dim=budget.dim)]

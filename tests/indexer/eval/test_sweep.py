@@ -5,7 +5,7 @@ import pytest
 from vecdial.indexer.errors import BudgetError
 import vecdial
 from vecdial.indexer.disk.sweep_file import read_sweep
-from vecdial.indexer.eval.sweep import sample_documents
+from vecdial.indexer.eval.sweep import refine_budgets, run_sweep, sample_documents
 from vecdial.indexer.plan.calibration import SweepPoint, choose, mark_pareto
 
 
@@ -102,3 +102,22 @@ def test_auto_budget_without_a_sweep_says_how_to_get_one(tmp_path, tiny_dataset)
     collection.build(tiny_dataset, show_progress=False)
     with pytest.raises(BudgetError, match="vecdial sweep"):
         vecdial.connect(tmp_path).open("c").search(tiny_dataset.vectors[:1], 10, "auto")
+
+
+def test_refinement_bisects_the_knob_between_points_that_bracket_a_target():
+    points = [point("binary:rescore=5", 0.93, 1.0, 0.92), point("binary:rescore=20", 0.97, 2.0, 0.96), point("binary:rescore=40", 0.995, 3.0, 0.99)]
+    assert refine_budgets(points) == ["binary:rescore=12", "binary:rescore=30"]  # 0.95 lies in 5..20, 0.99 in 20..40
+    probed = [point("binary:rescore=10,probe=8", 0.85, 1.0, 0.84), point("binary:rescore=20,probe=8", 0.93, 2.0, 0.92)]
+    assert refine_budgets(probed) == ["binary:rescore=15,probe=8"]  # a family keeps its other knobs
+    assert refine_budgets([point("dense:dim=64", 0.5, 1.0, 0.5), point("dense:dim=65", 0.95, 1.0, 0.95)]) == []  # nothing between
+
+
+def test_a_refined_sweep_measures_the_points_between(swept):
+    collection, _ = swept
+    view = vecdial.connect(collection.path.parent).open("demo").live.snapshot().view
+    queries = sample_documents(view.version, 60)
+    grid = ["binary:rescore=0", "binary:rescore=40"]
+    points = run_sweep(view, queries[1], grid, queries[0])
+    assert [p.budget for p in points][:2] == grid and len(points) > 2  # bisected toward the targets
+    assert all(p.budget.startswith("binary:rescore=") for p in points)
+    assert run_sweep(view, queries[1], grid, queries[0], max_seconds=0) == []  # bounded: nothing past the deadline

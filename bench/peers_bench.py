@@ -74,6 +74,11 @@ VECDIAL_BUDGETS = [
     "binary:rescore=20",
     "binary:rescore=40",
     "funnel:binary*40>128*10>full",
+    # partitioned: only the cells nearest each query (collections of 1,024+ rows have cells)
+    "dense:dim=64,probe=0.1",
+    "binary:rescore=20,probe=0.1",
+    "binary:rescore=40,probe=0.3",
+    "funnel:binary*40>128*5>full,probe=0.2",
     "sparse:active=32",
     "sparse:active=64",
 ]

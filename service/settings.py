@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     )
     verify_checksums: bool = Field(True, description="sha256 every index file the first time a worker opens a version (once per version per process: ~0.17 s on 117k x 384).")
     preload: bool = Field(True, description="Open every collection at startup, before /readyz reports ready.")
+    query_sample_rate: float = Field(
+        0.0, ge=0, le=1,
+        description="Share of one-query searches whose vector is kept beside the collection, so `vecdial sweep --queries traffic` calibrates auto on real queries; 0: none kept.",
+    )
+    query_sample_size: int = Field(10_000, ge=10, le=1_000_000, description="Most query vectors kept per collection.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = Field(True, description="One JSON object per log line (else plain text).")
 

@@ -18,10 +18,11 @@ import numpy as np
 
 from vecdial.indexer.disk.collection import Collection as CollectionDir
 from vecdial.indexer.disk.collection import list_collections, validate_name
+from vecdial.indexer.disk.query_sample import append_queries
 from vecdial.indexer.disk.sweep_file import write_sweep
 from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.eval.evaluate import EvalRow, evaluate
-from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
+from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sweep_queries
 from vecdial.indexer.io.readers import Dataset, read_input
 from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.replace import replace_build
@@ -36,6 +37,7 @@ from vecdial.indexer.modes import ModeInfo
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import Hits
+from vecdial.indexer.vectors import as_query_matrix
 
 Texts = Sequence[str]
 
@@ -262,23 +264,13 @@ class Collection:
     ) -> list[SweepPoint]:
         """Measure recall@10 and one-query latency of many budgets, store the result beside the
         version and serve `auto` budgets from it. queries: "documents" (n stored vectors, each
-        leaving itself out), "demo" (the shipped demo queries) or an (nq, dim) array. Knobs are then
+        leaving itself out), "traffic" (the sample of real searches a service keeps when its
+        query_sample_rate is set), "demo" (the shipped demo queries) or an (nq, dim) array. Knobs are then
         bisected near recall targets 0.9/0.95/0.99; max_seconds bounds the whole sweep."""
         self.live.refresh()
         snapshot = self.live.snapshot()
         version = snapshot.version
-        exclude = None
-        if isinstance(queries, str) and queries == "documents":
-            exclude, matrix = sample_documents(version, n)
-            source = f"documents ({len(matrix)} stored vectors)"
-        elif isinstance(queries, str) and queries == "demo":
-            from vecdial.indexer.io.demo import demo_embeddings
-
-            matrix, source = demo_embeddings(show_progress=show_progress)[1], "demo queries"
-        elif isinstance(queries, str):
-            raise InvalidInput(f"queries={queries!r}: use 'documents', 'demo' or an array of query vectors")
-        else:
-            matrix, source = np.asarray(queries, dtype=np.float32), f"user queries ({len(queries)})"
+        matrix, exclude, source = sweep_queries(version, queries, n, self.live.collection.path, show_progress)
         points = run_sweep(snapshot.view, matrix, budgets or candidate_budgets(version), exclude, show_progress=show_progress, max_seconds=max_seconds)
         write_sweep(version.path, points, f"{source}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
         self.live.sweep_changed()
@@ -289,6 +281,11 @@ class Collection:
         self.live.refresh()
         view = self.live.snapshot().view
         return view.sweep_source, list(view.sweep or ())
+
+    def keep_queries(self, queries: np.ndarray, limit: int = 10_000) -> int:
+        """Add (n, dim) query vectors to the collection's traffic sample (kept up to `limit` rows),
+        for `sweep(queries="traffic")`; returns the rows kept."""
+        return append_queries(self.live.collection.path, as_query_matrix(queries, self.live.snapshot().version.dim), limit)
 
     def report(self, path: Path | str) -> Path:
         """Write the stored sweep as a report: .json, .csv, .png (recall against latency, the

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vecdial.indexer.disk.version import full_vectors
+from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.budget import format_budget, parse_budget
@@ -36,6 +37,28 @@ def candidate_budgets(version) -> list[str]:
     if version.partitions is not None:
         budgets.append(funnel + ",probe=0.2")
     return budgets + ["exact"]
+
+
+def sweep_queries(version, queries: str | np.ndarray, n: int, collection_dir, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(queries (nq, dim), the version row each must leave out or None, what they are) for a sweep
+    asked for with "documents", "traffic", "demo" or an (nq, dim) array."""
+    if isinstance(queries, str) and queries == "documents":
+        rows, matrix = sample_documents(version, n)
+        return matrix, rows, f"documents ({len(matrix)} stored vectors)"
+    if isinstance(queries, str) and queries == "traffic":
+        from vecdial.indexer.disk.query_sample import read_queries
+
+        matrix = read_queries(collection_dir, version.dim)
+        if len(matrix) < 10:
+            raise InvalidInput(f"the traffic sample holds {len(matrix)} queries: serve with query_sample_rate above 0 (e.g. VECDIAL_QUERY_SAMPLE_RATE=0.05) and sweep once it has some")
+        return matrix[-n:] if n else matrix, None, f"traffic ({min(len(matrix), n or len(matrix))} sampled real queries)"
+    if isinstance(queries, str) and queries == "demo":
+        from vecdial.indexer.io.demo import demo_embeddings
+
+        return demo_embeddings(show_progress=show_progress)[1], None, "demo queries"
+    if isinstance(queries, str):
+        raise InvalidInput(f"queries={queries!r}: use 'documents', 'traffic', 'demo' or an array of query vectors")
+    return np.asarray(queries, dtype=np.float32), None, f"user queries ({len(queries)})"
 
 
 def sample_documents(version, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

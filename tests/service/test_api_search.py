@@ -221,3 +221,17 @@ def test_a_collection_dropped_and_rebuilt_elsewhere_is_served_afresh(client, tin
     assert response.status_code == 404 and "does not exist" in response.json()["message"]
     other.create("tiny", np.asarray(outside), ids=[f"new-{i}" for i in range(len(outside))], show_progress=False)
     assert client.post(SEARCH, json={"vector": outside[3], "k": 1}).json()["hits"][0]["id"] == "new-3"
+
+
+def test_a_server_keeps_a_sample_of_its_queries_only_when_asked(make_client, inside, tiny_data_dir):
+    from vecdial.indexer.disk.query_sample import read_queries
+
+    plain = make_client()
+    plain.post("/v1/collections/tiny/search", json={"vector": inside[0], "k": 3}).raise_for_status()
+    assert len(read_queries(tiny_data_dir / "tiny", 384)) == 0  # off by default
+    sampling = make_client(query_sample_rate=1.0, query_sample_size=10)
+    for vector in inside + inside[:5]:
+        sampling.post("/v1/collections/tiny/search", json={"vector": vector, "k": 3, "budget": "binary:rescore=5"}).raise_for_status()
+    kept = read_queries(tiny_data_dir / "tiny", 384)
+    assert kept.shape == (10, 384)  # bounded
+    np.testing.assert_allclose(kept[0], inside[0], rtol=1e-6)

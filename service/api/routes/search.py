@@ -8,6 +8,8 @@ response models below document the shape and are not re-validated per request.
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -46,12 +48,17 @@ async def search(name: str, request: Request) -> Response:
     k = check_k(body.k, settings)
     dim = collections.dim(collection)
 
+    asked: list[np.ndarray] = []  # the query as searched (a text encoded), for the traffic sample
+
     def run() -> vecdial.Hits:
-        return _run(collection, collections, _query_matrix(collection, [body], dim, settings), k, body, request, settings)
+        asked.append(_query_matrix(collection, [body], dim, settings))
+        return _run(collection, collections, asked[0], k, body, request, settings)
 
     quick = body.text is None and collections.quick(collection.name, body.budget)
     hits = run() if quick else await run_within(settings.request_timeout_s, run, "search", AFTER_TIMEOUT)
     collections.timed(collection.name, hits.explain)
+    if settings.query_sample_rate and random.random() < settings.query_sample_rate:
+        collection.keep_queries(asked[0], settings.query_sample_size)  # opt-in: see Settings.query_sample_rate
     return FastJSONResponse({"hits": hits[0], "explain": hits.explain.to_dict()})
 
 

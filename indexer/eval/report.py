@@ -89,12 +89,16 @@ def to_png(points: Sequence[SweepPoint], title: str) -> bytes:
 def to_html(points: Sequence[SweepPoint], title: str, source: str) -> str:
     """One page, no outside assets: the plot inlined, the table, auto's choices."""
     image = base64.b64encode(to_png(points, title)).decode("ascii")
+    gap = any(p.documents_recall is not None for p in points)
     rows = "".join(
         f"<tr class='{'front' if p.pareto else ''}'><td>{html.escape(p.budget)}</td><td>{p.recall_at_10:.3f}</td>"
         f"<td>{'' if p.recall_lower is None else f'{p.recall_lower:.3f}'}</td><td>{p.ms_per_query:.3f}</td>"
-        f"<td>{p.bytes_read_per_vector:g}</td><td>{'yes' if p.pareto else ''}</td></tr>"
+        f"<td>{p.bytes_read_per_vector:g}</td><td>{'yes' if p.pareto else ''}</td>"
+        + (f"<td>{'' if p.documents_recall is None else f'{p.documents_recall:.3f} ({p.documents_recall - p.recall_at_10:+.3f})'}</td>" if gap else "")
+        + "</tr>"
         for p in sorted(points, key=lambda p: p.ms_per_query)
     )
+    gap_head = "<th>recall with documents as queries (gap)</th>" if gap else ""
     chosen = "".join(
         f"<li><code>auto:target_recall={t:g}</code> &rarr; {html.escape(p.describe()) if p else 'no measured budget meets it'}</li>" for t, p in choices(points).items()
     )
@@ -107,7 +111,7 @@ tr.front td{{font-weight:600}}img{{max-width:100%}}</style></head>
 the lower bound is one-sided 95% over the calibration queries, and it is what <code>auto</code> trusts.</p>
 <img alt="recall against latency" src="data:image/png;base64,{image}">
 <h2>What auto chooses</h2><ul>{chosen}</ul>
-<h2>Every budget measured</h2><table><tr><th>budget</th><th>recall@10</th><th>lower bound</th><th>ms/query</th><th>bytes read/vector</th><th>Pareto</th></tr>{rows}</table>
+<h2>Every budget measured</h2><table><tr><th>budget</th><th>recall@10</th><th>lower bound</th><th>ms/query</th><th>bytes read/vector</th><th>Pareto</th>{gap_head}</tr>{rows}</table>
 </body></html>
 """
 

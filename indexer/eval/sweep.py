@@ -9,6 +9,7 @@ through the same executor, single-threaded, as the service runs searches.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -104,6 +105,19 @@ def run_sweep(
                 points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries))
                 progress.update(1)
     return mark_pareto(points)
+
+
+def with_documents_recall(view: View, points: list[SweepPoint], n: int) -> list[SweepPoint]:
+    """The points with `documents_recall`: each budget's recall@10 with n stored documents as
+    queries (each leaving itself out), beside its recall on the real queries it was swept on."""
+    rows, queries = sample_documents(view.version, n)
+    exclude = np.asarray(view.version.ids[rows])
+    truth = _drop(search(view, queries, 11, "exact").id_lists(), exclude)
+    out = []
+    for point in points:
+        found = _drop(search(view, queries, 11, point.budget).id_lists(), exclude)
+        out.append(dataclasses.replace(point, documents_recall=round(recall_at_k(found, truth, 10), 4)))
+    return out
 
 
 def refine_budgets(points: list[SweepPoint], targets: tuple[float, ...] = TARGETS) -> list[str]:

@@ -23,7 +23,9 @@ from vecdial.indexer.plan.budget import AutoBudget, parse_budget
 @dataclass(frozen=True)
 class SweepPoint:
     """One measured budget. recall_lower: one-sided 95% lower bound of recall@10 over the
-    `queries` calibration queries (None in sweeps made before bounds: the mean stands in)."""
+    `queries` calibration queries (None in sweeps made before bounds: the mean stands in);
+    documents_recall: when the queries were real, recall@10 of stored documents as queries,
+    so the optimism of document calibration is measured, not assumed."""
 
     budget: str
     recall_at_10: float
@@ -32,6 +34,7 @@ class SweepPoint:
     pareto: bool = False
     recall_lower: float | None = None
     queries: int | None = None
+    documents_recall: float | None = None  # with real queries: the same budget's recall on stored documents (the gap)
 
     @property
     def trusted_recall(self) -> float:

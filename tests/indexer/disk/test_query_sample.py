@@ -31,6 +31,8 @@ def test_a_sweep_on_traffic_calibrates_on_the_kept_queries(tmp_path, demo_datase
     assert col.keep_queries(demo_vectors[1][:50]) == 50
     points = col.sweep(queries="traffic", n=40, budgets=["binary:rescore=0", "exact"], show_progress=False)
     assert [p.queries for p in points][:2] == [40, 40]
+    assert all(p.documents_recall is not None for p in points) and points[-1].documents_recall == 1.0  # the gap, measured
     assert col.info().swept_on.startswith("traffic (40 sampled real queries)")
     explain = col.search(demo_vectors[1][0], k=5, budget="auto:target_recall=0.5").explain
     assert "calibrated on traffic" in explain.calibration and "optimistic" not in explain.calibration
+    assert "recall with documents as queries (gap)" in col.report(tmp_path / "gap.html").read_text()

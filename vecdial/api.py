@@ -22,7 +22,7 @@ from vecdial.indexer.disk.query_sample import append_queries
 from vecdial.indexer.disk.sweep_file import write_sweep
 from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.eval.evaluate import EvalRow, evaluate
-from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sweep_queries, with_documents_recall
+from vecdial.indexer.eval.sweep import candidate_budgets, resumable_sweep, sweep_queries, with_documents_recall
 from vecdial.indexer.io.readers import Dataset, read_input
 from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.replace import replace_build
@@ -271,7 +271,7 @@ class Collection:
         snapshot = self.live.snapshot()
         version = snapshot.version
         matrix, exclude, source = sweep_queries(version, queries, n, self.live.collection.path, show_progress)
-        points = run_sweep(snapshot.view, matrix, budgets or candidate_budgets(version), exclude, show_progress=show_progress, max_seconds=max_seconds)
+        points = resumable_sweep(snapshot.view, matrix, budgets or candidate_budgets(version), exclude, show_progress=show_progress, max_seconds=max_seconds)
         if exclude is None:  # real queries: measure how optimistic documents would have been
             points = with_documents_recall(snapshot.view, points, n)
         write_sweep(version.path, points, f"{source}, {time.strftime('%Y-%m-%d %H:%M:%S')}")

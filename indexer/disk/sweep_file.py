@@ -33,3 +33,24 @@ def read_sweep(version_dir: Path) -> tuple[tuple[SweepPoint, ...], str] | None:
         return None
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptIndex(f"{path} is not a readable sweep ({exc}): run `vecdial sweep` again") from None
+
+
+PARTIAL_FILE = "sweep.partial.json"
+
+
+def write_partial(version_dir: Path, key: str, points: list[SweepPoint]) -> None:
+    """The points a running sweep has measured so far, for `read_partial` to resume from."""
+    write_text_atomic(Path(version_dir) / PARTIAL_FILE, json.dumps({"key": key, "points": [asdict(p) for p in points]}))
+
+
+def read_partial(version_dir: Path, key: str) -> list[SweepPoint]:
+    """Points an interrupted sweep on the same queries (`key`) measured; [] if none or unreadable."""
+    try:
+        raw = json.loads((Path(version_dir) / PARTIAL_FILE).read_text(encoding="utf-8"))
+        return [SweepPoint(**p) for p in raw["points"]] if raw.get("key") == key else []
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def remove_partial(version_dir: Path) -> None:
+    (Path(version_dir) / PARTIAL_FILE).unlink(missing_ok=True)

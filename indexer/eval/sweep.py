@@ -10,11 +10,14 @@ through the same executor, single-threaded, as the service runs searches.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
+from collections.abc import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from vecdial.indexer.disk.sweep_file import read_partial, remove_partial, write_partial
 from vecdial.indexer.disk.version import full_vectors
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.eval.metrics import recall_at_k
@@ -78,6 +81,8 @@ def run_sweep(
     show_progress: bool = False,
     refine: bool = True,
     max_seconds: float | None = None,
+    done: list[SweepPoint] | None = None,
+    on_point: Callable[[list[SweepPoint]], None] | None = None,
 ) -> list[SweepPoint]:
     """Recall@10 against exact and one-query-at-a-time latency for each budget; Pareto front marked.
 
@@ -85,6 +90,8 @@ def run_sweep(
     document). refine: then bisect each mode's refinable knob between measured points that bracket
     a recall target (TARGETS), so the cheapest budget meeting it is not missed between grid points.
     max_seconds: stop measuring new budgets past this time (what was measured is kept).
+    done: points an interrupted sweep on the same queries measured (reused, not measured again);
+    on_point: called with every point so far after each one is measured (to save progress).
     """
     version = view.version
     budgets = list(budgets or candidate_budgets(version))
@@ -92,6 +99,7 @@ def run_sweep(
     extra = 0 if exclude is None else 1
     truth = _drop(search(view, queries, 10 + extra, "exact").id_lists(), exclude)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    measured = {p.budget: p for p in done or ()}
     points: list[SweepPoint] = []
     with tqdm(total=len(budgets), desc="sweep", unit="budget", disable=not show_progress) as progress:
         for round_ in range(1 + (REFINE_ROUNDS if refine else 0)):
@@ -100,11 +108,28 @@ def run_sweep(
                 break
             progress.total = progress.n + len(todo) if round_ else progress.total
             for spec in todo:
-                if deadline is not None and time.monotonic() > deadline:
+                if spec in measured:
+                    points.append(measured[spec])
+                elif deadline is not None and time.monotonic() > deadline:
                     return mark_pareto(points)
-                points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries))
+                else:
+                    points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries))
+                    if on_point is not None:
+                        on_point(points)
                 progress.update(1)
     return mark_pareto(points)
+
+
+def resumable_sweep(view: View, queries: np.ndarray, budgets: list[str], exclude_rows: np.ndarray | None = None, **options) -> list[SweepPoint]:
+    """run_sweep that saves each point beside the version as it is measured, so a sweep
+    interrupted (killed, or stopped by max_seconds) and run again on the same queries and
+    budgets measures only what is left. The saved progress is removed once it completes."""
+    path = view.version.path
+    key = hashlib.sha256(queries.tobytes() + repr(budgets).encode()).hexdigest()
+    points = run_sweep(view, queries, budgets, exclude_rows, done=read_partial(path, key), on_point=lambda so_far: write_partial(path, key, so_far), **options)
+    if {format_budget(parse_budget(b)) for b in budgets} <= {p.budget for p in points}:  # not stopped early
+        remove_partial(path)
+    return points
 
 
 def with_documents_recall(view: View, points: list[SweepPoint], n: int) -> list[SweepPoint]:

@@ -1,5 +1,7 @@
 """Sweep and auto budgets: measured trade-offs, the Pareto front, and picking by target recall."""
 
+import json
+
 import pytest
 
 from vecdial.indexer.errors import BudgetError
@@ -121,3 +123,26 @@ def test_a_refined_sweep_measures_the_points_between(swept):
     assert [p.budget for p in points][:2] == grid and len(points) > 2  # bisected toward the targets
     assert all(p.budget.startswith("binary:rescore=") for p in points)
     assert run_sweep(view, queries[1], grid, queries[0], max_seconds=0) == []  # bounded: nothing past the deadline
+
+
+def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, tiny_dataset, monkeypatch):
+    import vecdial.indexer.eval.sweep as sweep_module
+    from vecdial.indexer.disk.sweep_file import PARTIAL_FILE
+
+    col = vecdial.connect(tmp_path).create("t", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, show_progress=False)
+    budgets = ["binary:rescore=0", "binary:rescore=5", "dense:dim=64", "exact"]
+    saved = sweep_module.write_partial
+
+    def killed_after_two(path, key, points):
+        saved(path, key, points)
+        if len(points) == 2:
+            raise KeyboardInterrupt  # the sweep is killed here
+
+    monkeypatch.setattr(sweep_module, "write_partial", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        col.sweep(n=30, budgets=budgets, show_progress=False)
+    first_two = json.loads((col.live.snapshot().version.path / PARTIAL_FILE).read_text())["points"]
+    monkeypatch.setattr(sweep_module, "write_partial", saved)
+    points = col.sweep(n=30, budgets=budgets, show_progress=False)
+    assert [p.ms_per_query for p in points[:2]] == [p["ms_per_query"] for p in first_two]  # reused, not measured again
+    assert [p.budget for p in points[:4]] == budgets and not (col.live.snapshot().version.path / PARTIAL_FILE).exists()

@@ -17,7 +17,7 @@ from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, pr
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, build_hnsw
 from vecdial.indexer.stores.rows import room_for
 
-SWEEP_RESCORES = (0, 2, 5, 10, 20, 40)
+SWEEP_RESCORES = (0, 2, 5, 10, 20, 40, 100)
 # (rescore, probe) points a partitioned version is also measured at.
 SWEEP_PROBED = ((20, 0.05), (20, 0.1), (40, 0.2), (40, 0.3))
 

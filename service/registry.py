@@ -12,12 +12,31 @@ import logging
 import threading
 from typing import Any
 
+import numpy as np
+
 import vecdial
 from vecdial.indexer.errors import CorruptIndex, VecdialError
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.service import metrics
 
 log = logging.getLogger("vecdial.registry")
+
+
+def warm_up(handle: vecdial.Collection) -> None:
+    """Run one search of each kind the collection serves, so the compiled kernels are loaded
+    (on a fresh install: compiled, ~1 s each) before /readyz says ready, not during a request."""
+    info = handle.info()
+    query = np.random.default_rng(0).normal(size=info.dim).astype(np.float32)
+    budgets = ["exact", "binary:rescore=1", "binary:rescore=0", f"dense:dim={min(32, info.dim)}"]
+    if info.partitions:
+        budgets += ["binary:rescore=1,probe=1", f"dense:dim={min(32, info.dim)},probe=1"]
+    if any(mode.mode == "sparse" for mode in info.modes):
+        budgets.append("sparse:active=1,rescore=1")
+    for budget in budgets:
+        try:
+            handle.search(query, k=1, budget=budget)
+        except VecdialError as exc:  # a mode this version cannot serve: nothing to warm
+            log.debug("warm-up %s of %s skipped: %s", budget, handle.name, exc)
 
 # One-vector searches measured faster than this run on the event loop (see `Collections.quick`).
 INLINE_MS = 2.0
@@ -67,7 +86,7 @@ class Collections:
         server from starting. A later request to it tries again (it may have been rebuilt)."""
         for name in self.names():
             try:
-                self.open(name)
+                warm_up(self.open(name))
             except Exception as exc:  # noqa: BLE001 - isolation is the point: whatever it is, it is this collection's
                 if not isinstance(exc, VecdialError):
                     self.broken[name] = self._relative(f"{type(exc).__name__}: {exc}")

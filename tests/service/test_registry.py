@@ -44,3 +44,24 @@ def test_the_dim_of_a_handle_whose_collection_was_dropped_meanwhile_is_not_found
     collections.forget("tiny")
     with pytest.raises(vecdial.NotFound):
         collections.dim(handle)
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_startup_loads_the_compiled_kernels_before_ready(tiny_data_dir, preload):
+    """In a fresh process: with preload, the one-query kernels are loaded by startup, not by a request."""
+    import subprocess
+    import sys
+
+    code = (
+        "from fastapi.testclient import TestClient\n"
+        "from vecdial.service.app import create_app\n"
+        "from vecdial.service.settings import Settings\n"
+        "from vecdial.indexer.stores import kernels\n"
+        f"client = TestClient(create_app(Settings(data_dir={str(tiny_data_dir)!r}, log_level='warning', preload={preload})))\n"
+        "client.__enter__()\n"
+        "print(len(kernels.scan_one.signatures), len(kernels.best_rows.signatures))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = [int(n) > 0 for n in done.stdout.split()[-2:]]
+    assert loaded == ([True, True] if preload else [False, False])

@@ -115,6 +115,10 @@ function drawPlot() {
   const svg = $("plot");
   if (!state.sweep) return (svg.innerHTML = "");
   const points = state.sweep.points;
+  const current = points.find((p) => p.budget === state.ran);
+  $("setting").textContent = !state.ran ? "" : current
+    ? `${current.budget}: calibrated recall@10 ${current.recall_at_10.toFixed(3)}` + (current.recall_lower == null ? "" : ` (95% lower bound ${current.recall_lower.toFixed(3)})`) + `, ${current.ms_per_query.toFixed(3)} ms per query`
+    : `${state.ran} was not measured by the sweep: no calibrated recall for it`;
   const W = 640, H = 320, L = 48, B = 30;
   const xs = points.map((p) => Math.log10(Math.max(p.ms_per_query, 1e-4)));
   const ys = points.map((p) => p.recall_at_10);

@@ -79,6 +79,7 @@ def test_a_person_searches_and_compares_settings_in_the_explorer(browser, tiny_d
         explain = browser.find_element(By.ID, "explain").text
         assert "binary:bits=384" in explain and "rescore:dim=384" in explain
         assert browser.find_element(By.CSS_SELECTOR, "#plot circle.current").get_attribute("data-budget") == "binary:rescore=10"
+        assert browser.find_element(By.ID, "setting").text.startswith("binary:rescore=10: calibrated recall@10 ")  # and its bound
 
         set_control(browser, "mode", "auto")
         set_control(browser, "target", 0.9)

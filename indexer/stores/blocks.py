@@ -150,11 +150,22 @@ class BlockStore:
         """
         used = self._blocks_for(dim)
         inv_norms = self._inverse_norms(dim, [self.blocks[b] for b in range(used)])
-        blocks = self.blocks if self.blocks.dtype == np.float32 else self.blocks[:used].astype(np.float32)
+        padded = self._padded(queries, dim, used)
+        dead = alive.dead if alive is not None else np.zeros(0, dtype=bool)
         rows = np.empty((len(queries), k), dtype=np.int64)
         scores = np.empty((len(queries), k), dtype=np.float32)
-        dead = alive.dead if alive is not None else np.zeros(0, dtype=bool)
-        scored = kernels.scan_ranges(blocks, self._padded(queries, dim, used), used, starts, stops, inv_norms, dead, rows, scores)
+        if self.blocks.dtype == np.float32:
+            scored = kernels.scan_ranges(self.blocks, padded, used, starts, stops, inv_norms, dead, rows, scores)
+            return rows, scores, int(scored)
+        # float16 blocks: the compiled loops read float32, so each query's probed rows (not the
+        # whole store) are copied out as float32 first.
+        scored = 0
+        for q in range(len(queries)):
+            picked = np.concatenate([np.arange(a, b) for a, b in zip(starts[q], stops[q])]) if starts.shape[1] else np.zeros(0, np.int64)
+            block_rows = np.ascontiguousarray(self.blocks[:used][:, picked, :], dtype=np.float32)
+            span = np.array([[0]], dtype=np.int64), np.array([[len(picked)]], dtype=np.int64)
+            scored += kernels.scan_ranges(block_rows, padded[q : q + 1], used, *span, inv_norms[picked], dead[picked] if dead.size else dead, rows[q : q + 1], scores[q : q + 1])
+            rows[q] = np.where(rows[q] >= 0, picked[np.maximum(rows[q], 0)], -1)
         return rows, scores, int(scored)
 
     def _padded(self, queries: np.ndarray, dim: int, used: int) -> np.ndarray:

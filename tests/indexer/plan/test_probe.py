@@ -88,3 +88,13 @@ def test_probe_round_trips_through_the_string_form(spec):
 def test_bad_probes_are_refused(demo, demo_vectors, spec, says):
     with pytest.raises(BudgetError, match=says):
         demo.search(demo_vectors[1][:1], k=5, budget=spec)
+
+
+def test_float16_stores_probe_like_float32_ones(tmp_path, demo_dataset, demo_vectors):
+    """The compiled loops read float32: a float16 store copies out only the probed rows."""
+    made = {dtype: vecdial.connect(tmp_path / dtype).create("d", vectors=demo_dataset.vectors, ids=demo_dataset.ids, settings=vecdial.BuildSettings(dtype=dtype, partitions=40), show_progress=False) for dtype in ("float32", "float16")}
+    queries = demo_vectors[1][:20]
+    for budget in ("dense:dim=64,probe=4", "funnel:64*10>full,probe=4"):
+        a, b = (made[d].search(queries, k=10, budget=budget) for d in ("float32", "float16"))
+        assert (a.ids == b.ids).mean() > 0.95 and np.allclose(a.scores, b.scores, atol=2e-3)
+        assert b.explain.stages[0].bytes_read < made["float16"].search(queries[:1], k=10, budget=budget.split(",probe")[0] if "funnel" not in budget else "funnel:64*10>full").explain.stages[0].bytes_read

@@ -11,7 +11,8 @@ space: cosine is the same before and after the dense store's rotation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import faiss
 import numpy as np
@@ -38,7 +39,6 @@ class Partitions:
 
     centroids: np.ndarray
     offsets: np.ndarray
-    _index: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def count(self) -> int:
@@ -52,14 +52,13 @@ class Partitions:
             raise BudgetError(f"probe={probe}: give a whole number of partitions, or a fraction below 1")
         return min(int(probe), self.count)
 
+    @cached_property
+    def index(self) -> faiss.IndexFlatIP:
+        return centroid_index(self.centroids)
+
     def nearest(self, unit: np.ndarray, cells: int) -> np.ndarray:
         """unit: (nq, dim) float32 unit queries -> (nq, cells) int64 cell numbers, nearest first."""
-        if not self._index:
-            index = faiss.IndexFlatIP(self.centroids.shape[1])
-            index.add(self.centroids)
-            self._index.append(index)
-        _, found = self._index[0].search(unit, cells)
-        return found
+        return self.index.search(np.ascontiguousarray(unit), cells)[1]
 
     def ranges(self, unit: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
         """Row ranges of each query's `cells` nearest cells: starts, stops (nq, cells) int64."""
@@ -87,18 +86,8 @@ def fit_centroids(sample: np.ndarray, count: int, seed: int) -> np.ndarray:
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
-class Assigner:
-    """Nearest centroid of each row, batch by batch."""
-
-    def __init__(self, centroids: np.ndarray):
-        self.index = faiss.IndexFlatIP(centroids.shape[1])
-        self.index.add(centroids)
-
-    def __call__(self, unit: np.ndarray) -> np.ndarray:
-        """unit: (b, dim) float32 unit rows -> (b,) int64 cell numbers."""
-        return self.index.search(np.ascontiguousarray(unit), 1)[1][:, 0]
-
-
-def faiss_vectors(index: faiss.IndexFlat) -> np.ndarray:
-    """The (ntotal, d) float32 rows a flat FAISS index holds, copied out."""
-    return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d).copy()
+def centroid_index(centroids: np.ndarray) -> faiss.IndexFlatIP:
+    """A FAISS flat inner-product index over (P, dim) centroids: the nearest cell of a unit row."""
+    index = faiss.IndexFlatIP(centroids.shape[1])
+    index.add(centroids)
+    return index

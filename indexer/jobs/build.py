@@ -22,7 +22,7 @@ from types import TracebackType
 import numpy as np
 from tqdm.auto import tqdm
 
-from vecdial.indexer.codecs.partition import Assigner, Partitions, auto_count, faiss_vectors, fit_centroids
+from vecdial.indexer.codecs.partition import Partitions, auto_count, centroid_index, fit_centroids
 from vecdial.indexer.disk.atomic import fsync_tree
 from vecdial.indexer.disk.integrity import remember_verified
 from vecdial.indexer.disk.locks import FileLock
@@ -181,18 +181,17 @@ def _partition(vectors: np.ndarray, sample: np.ndarray, settings: BuildSettings,
     count = auto_count(n) if settings.partitions is None else settings.partitions
     if count <= 1:
         return None, None
-    assign = Assigner(fit_centroids(sample, count, settings.seed))
+    centroids = fit_centroids(sample, count, settings.seed)
+    nearest = centroid_index(centroids)
     cells = np.empty(n, dtype=np.int64)
     with tqdm(total=n, desc="partitioning", unit="vec", disable=not show_progress) as progress:
         for start in range(0, n, settings.batch_size):
             stop = min(start + settings.batch_size, n)
-            cells[start:stop] = assign(_unit_batch(vectors[start:stop], start))
+            cells[start:stop] = nearest.search(_unit_batch(vectors[start:stop], start), 1)[1][:, 0]
             progress.update(stop - start)
-    count = assign.index.ntotal
-    offsets = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cells, minlength=count), out=offsets[1:])
+    offsets = np.zeros(len(centroids) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cells, minlength=len(centroids)), out=offsets[1:])
     order = np.argsort(cells, kind="stable")
-    centroids = faiss_vectors(assign.index)
     return Partitions(centroids, offsets), order
 
 

@@ -35,7 +35,9 @@ import numpy as np
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.integrity import verify_files
 from vecdial.indexer.disk.locks import FileLock
+from vecdial.indexer.disk.sweep_file import write_sweep
 from vecdial.indexer.disk.version import Version, full_vectors, open_version
+from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, VecdialError
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.build import StagedVersion, build_version
@@ -44,6 +46,7 @@ from vecdial.indexer.jobs.store import JobStateName, JobStatus, JobStore
 from vecdial.indexer.jobs.swap import EXPORT_PREFIX, clean_leftovers, swap_in
 from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
 from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.plan.budget import AutoBudget, format_budget, parse_budget
 from vecdial.indexer.plan.execute import View, search
 
 log = logging.getLogger("vecdial.jobs")
@@ -156,10 +159,6 @@ class ReindexJob:
         the old version keeps serving). Returns what the gate measured, for the job's message."""
         if self.min_recall is None and not swept:
             return ""
-        from vecdial.indexer.disk.sweep_file import write_sweep
-        from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
-        from vecdial.indexer.plan.budget import format_budget, parse_budget
-
         self._update(phase="calibrate")
         gate = format_budget(parse_budget(self.budget or DEFAULT_GATE_BUDGET))
         budgets = candidate_budgets(version)
@@ -278,8 +277,6 @@ def start_reindex(
     if min_recall is not None and not 0 < min_recall <= 1:
         raise InvalidInput(f"min_recall={min_recall}: give a recall@10 between 0 and 1")
     if budget is not None:
-        from vecdial.indexer.plan.budget import AutoBudget, parse_budget
-
         if isinstance(parse_budget(budget), AutoBudget):  # BudgetError for a bad one, before anything starts
             raise InvalidInput("budget: name the budget the gate measures (auto is chosen by the sweep the gate makes)")
     job = ReindexJob(collection, changes, store or JobStore(data_dir), on_update, live, min_recall, budget)

@@ -25,8 +25,6 @@ NORMS_FILE = "dense_prefix_sq.npy"
 QUERY_CHUNK = 128
 TILE_ELEMENTS = 1 << 18
 MIN_TILE = 2048
-# Rows one query scores before handing them to the top-k heap.
-ONE_QUERY_TILE = 1 << 16
 
 
 def split_blocks(x: np.ndarray, block: int) -> np.ndarray:
@@ -111,28 +109,25 @@ class BlockStore:
         Returns rows (nq, k) int64 and scores (nq, k) float32 (-1 / -inf pad when
         fewer than k rows are live).
         """
+        if len(queries) == 1 and self.blocks.dtype == np.float32:  # one query: one compiled pass, top k kept inside
+            every_row = np.zeros((1, 1), dtype=np.int64), np.full((1, 1), self.size, dtype=np.int64)
+            return self.scan_ranges(queries, dim, min(k, self.size), *every_row, alive)[:2]
         used = self._blocks_for(dim)
         parts = [self.blocks[b] for b in range(used)]
         inv_norms = self._inverse_norms(dim, parts)
         dead = None if alive is None else alive.dead
-        one = len(queries) == 1 and self.blocks.dtype == np.float32
-        q = queries if one else _unit_prefix(queries, dim)  # one query: the kernel divides by its norm
-        padded = self._padded(q, dim, used) if one else None
+        q = _unit_prefix(queries, dim)
         rows_out, scores_out = [], []
         for start in range(0, len(q), QUERY_CHUNK):
             qc = q[start : start + QUERY_CHUNK]
             heap = TopK(len(qc), min(k, self.size))
             # Tiles of rows keep the (queries x tile) accumulator in cache while
             # the blocks' contributions are summed into it.
-            tile = ONE_QUERY_TILE if one else max(MIN_TILE, TILE_ELEMENTS // len(qc))
+            tile = max(MIN_TILE, TILE_ELEMENTS // len(qc))
             for first in range(0, self.size, tile):
                 last = min(first + tile, self.size)
-                if one:
-                    scores = np.empty((1, last - first), dtype=np.float32)
-                    kernels.scan_one(self.blocks, padded[0], used, first, last, inv_norms, scores[0])
-                else:
-                    scores = _prefix_dot([part[first:last] for part in parts], qc, dim, self.block)
-                    scores *= inv_norms[first:last]
+                scores = _prefix_dot([part[first:last] for part in parts], qc, dim, self.block)
+                scores *= inv_norms[first:last]
                 if dead is not None:
                     scores[:, dead[first:last]] = -np.inf
                 heap.add(scores, first)

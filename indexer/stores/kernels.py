@@ -4,7 +4,8 @@ The dense store keeps rows as `[n_blocks][N][block]` so that any prefix of dims
 is one contiguous read. BLAS sees that as one gemv per 32-wide block, and a dot
 product of 32 floats is too short for its kernels: on 117k x 384 one query took
 15.0 ms that way against 12.0 ms for faiss.IndexFlatIP over row-major data. One
-loop that walks each row's blocks in turn takes 13.0 ms. Gathering candidate
+loop that walks each row's blocks in turn (`scan_ranges`, over every row or the
+probed cells' rows, keeping the top k itself) takes 13.0 ms. Gathering candidate
 rows for rescoring has the same shape: numpy's take + matmul copies every row
 first, this loop reads them in place (48 us against 76 us for 100 rows, cold).
 
@@ -21,24 +22,6 @@ import numpy as np
 # Reassociation lets the compiler vectorise the sums; no NaN or inf reaches these loops
 # (stored rows and queries are checked finite), but they are not assumed away.
 _JIT = {"nogil": True, "cache": True, "boundscheck": False, "fastmath": {"reassoc", "contract"}}
-
-
-@numba.njit(**_JIT)
-def scan_one(blocks: np.ndarray, query: np.ndarray, used: int, first: int, last: int, inv_norms: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """out[r - first] = cosine of `query` and row r over the used blocks, for rows first..last-1.
-
-    blocks: (n_blocks, N, block); query: (>= used * block,) any norm, zero past the
-    prefix's end; inv_norms: (N,) 1 / each row's prefix norm; out: (last - first,).
-    """
-    width = blocks.shape[2]
-    inv_query = np.float32(1.0) / max(np.sqrt(np.sum(query[: used * width] ** 2)), np.float32(1e-12))
-    for r in range(first, last):
-        total = np.float32(0.0)
-        for b in range(used):
-            offset = b * width
-            for j in range(width):
-                total += blocks[b, r, j] * query[offset + j]
-        out[r - first] = total * inv_norms[r] * inv_query
 
 
 @numba.njit(**_JIT)
@@ -135,7 +118,7 @@ def _keep(scores: np.ndarray, rows: np.ndarray, size: int, score: float, row: in
 
 @numba.njit(**_JIT)
 def _best_first(scores: np.ndarray, rows: np.ndarray, size: int, out_rows: np.ndarray, out_scores: np.ndarray) -> None:  # pragma: no cover - compiled
-    """A heap's `size` entries into out_rows/out_scores best first (ties by row); -1 / -inf after."""
+    """A heap's `size` entries into out_rows/out_scores best first (equal scores in heap order); -1 / -inf after."""
     order = np.argsort(-scores[:size], kind="mergesort")
     for i in range(size):
         out_rows[i] = rows[order[i]]

@@ -106,7 +106,8 @@ def run_sweep(
             todo = budgets if round_ == 0 else refine_budgets(points)
             if not todo:
                 break
-            progress.total = progress.n + len(todo) if round_ else progress.total
+            if round_:  # refinement points join the bar as they are found
+                progress.total = progress.n + len(todo)
             for spec in todo:
                 if spec in measured:
                     points.append(measured[spec])

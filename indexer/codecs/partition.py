@@ -60,11 +60,6 @@ class Partitions:
         """unit: (nq, dim) float32 unit queries -> (nq, cells) int64 cell numbers, nearest first."""
         return self.index.search(np.ascontiguousarray(unit), cells)[1]
 
-    def ranges(self, unit: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row ranges of each query's `cells` nearest cells: starts, stops (nq, cells) int64."""
-        found = self.nearest(unit, cells)
-        return self.offsets[found], self.offsets[found + 1]
-
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"partition_centroids": self.centroids, "partition_offsets": self.offsets}
 

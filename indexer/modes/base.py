@@ -64,11 +64,13 @@ class SegmentRows(Protocol):
 @dataclass(frozen=True)
 class Part:
     """Rows one search scans with the same store code: `stores`, minus the dead rows in `alive`;
-    with `ranges` (starts, stops: (nq, P) int64), only each query's probed cells' rows."""
+    with `ranges` (starts, stops: (nq, P) int64), only each query's probed cells' rows, which
+    are `cells` (nq, P) int64, nearest first (for modes that keep their own per-cell lists)."""
 
     stores: Stores
     alive: AliveRows | None = None
     ranges: tuple[np.ndarray, np.ndarray] | None = None
+    cells: np.ndarray | None = None
 
     @property
     def live(self) -> int:

@@ -182,8 +182,9 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
 
 def _probed(part: Part, query: Query, cells: int) -> Part:
     """The part restricted to the row ranges of each query's `cells` nearest partitions."""
-    ranges = query.form(("cells", cells), lambda: part.stores.partitions.ranges(query.unit, cells))
-    return replace(part, ranges=ranges)
+    partitions = part.stores.partitions
+    nearest = query.form(("cells", cells), lambda: partitions.nearest(query.unit, cells))
+    return replace(part, ranges=(partitions.offsets[nearest], partitions.offsets[nearest + 1]), cells=nearest)
 
 
 def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int, with_text: bool):

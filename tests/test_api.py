@@ -52,7 +52,7 @@ def test_reindex_with_new_settings_swaps_and_keeps_every_write(db, tiny_dataset,
 
 def test_info_describes_modes_and_costs_in_one_shape(db, tiny_dataset):
     info = db.create("docs", np.asarray(tiny_dataset.vectors), show_progress=False).info().to_dict()
-    assert [m["mode"] for m in info["modes"]] == ["exact", "dense", "binary", "funnel"]
+    assert [m["mode"] for m in info["modes"]] == ["exact", "dense", "binary", "rabitq", "funnel"]
     assert info["dense_bytes_per_vector"][64] < info["dense_bytes_per_vector"][384]
     assert info["swept_on"] is None
 

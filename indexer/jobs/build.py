@@ -142,7 +142,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
     sample = unit_sample(dataset.vectors, settings.sample_size, settings.seed)
     partitions, order = _partition(dataset.vectors, sample, settings, show_progress)
     vectors = dataset.vectors if order is None else Reordered(dataset.vectors, order)
-    builders = {name: b for name, mode in MODES.items() if (b := mode.builder(sample, n, out, settings)) is not None}
+    builders = {name: b for name, mode in MODES.items() if (b := mode.builder(sample, n, out, settings, partitions)) is not None}
     np.save(out / IDS_FILE, dataset.ids if order is None else dataset.ids[order])
     with tqdm(total=n, desc="encoding", unit="vec", disable=not show_progress) as progress:
         for start in range(0, n, settings.batch_size):

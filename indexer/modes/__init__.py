@@ -7,8 +7,9 @@ sweep all iterate `MODES`; nothing else is keyed on mode names.
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.modes.binary import BINARY
 from vecdial.indexer.modes.dense import DENSE, EXACT
+from vecdial.indexer.modes.rabitq import RABITQ
 from vecdial.indexer.modes.sparse import SPARSE
 
-MODES: dict[str, Mode] = {mode.name: mode for mode in (EXACT, DENSE, BINARY, SPARSE)}
+MODES: dict[str, Mode] = {mode.name: mode for mode in (EXACT, DENSE, BINARY, RABITQ, SPARSE)}
 
 __all__ = ["MODES", "Mode", "ModeInfo", "Part", "Query"]

@@ -126,9 +126,10 @@ class Mode:
         float32 (-inf pad), bytes of index data read per query."""
         raise NotImplementedError
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> Builder | None:
-        """Fit on `sample` (s, dim) unit vectors and start this mode's files for n rows in `out`;
-        None if the mode stores nothing or the settings leave it out."""
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, partitions: Any = None) -> Builder | None:
+        """Fit on `sample` (s, dim) unit vectors and start this mode's files for n rows in `out`
+        (fed in the order of `partitions`' cells when the version has them); None if the mode
+        stores nothing or the settings leave it out."""
         return None
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> Any:

@@ -15,7 +15,7 @@ from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.manifest import MANIFEST_FILE, file_entry
 from vecdial.indexer.errors import CorruptIndex
 
-DATA_FILES = ["binary_codes.npy", "codecs.npz", "dense_blocks.npy", "dense_prefix_sq.npy", "ids.npy", "text_offsets.npy", "texts.jsonl"]
+DATA_FILES = ["binary_codes.npy", "codecs.npz", "dense_blocks.npy", "dense_prefix_sq.npy", "ids.npy", "rabitq.faiss", "text_offsets.npy", "texts.jsonl"]
 
 
 @pytest.fixture
@@ -112,6 +112,14 @@ def test_a_broken_npz_is_corrupt_not_a_zip_error(tiny_data_dir, version_dir, dam
     relist(version_dir, "codecs.npz")
     with pytest.raises(CorruptIndex, match="codecs.npz"):
         vecdial.connect(tiny_data_dir, verify_checksums=verify).open("tiny")
+
+
+@pytest.mark.parametrize("damage", [lambda p: flip(p, 0, 0xFF), lambda p: flip(p, 8, 0x01), truncate, empty])
+def test_a_broken_rabitq_index_is_corrupt_and_named(tiny_data_dir, version_dir, damage):
+    damage(version_dir / "rabitq.faiss")
+    relist(version_dir, "rabitq.faiss")
+    with pytest.raises(CorruptIndex, match="rabitq.faiss"):
+        vecdial.connect(tiny_data_dir, verify_checksums=False).open("tiny")
 
 
 def test_texts_that_do_not_match_their_offsets_are_corrupt(tiny_data_dir, version_dir):

@@ -18,7 +18,7 @@ English stopword list come from scikit-learn's CountVectorizer (imported when ca
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp

@@ -16,8 +16,8 @@ queries weight 0.2 already makes the feature active in most exact top-10 hits (s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

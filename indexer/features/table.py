@@ -46,7 +46,7 @@ class FeatureTable:
 
     @property
     def units(self) -> int:
-        return int(len(self.frequency))
+        return len(self.frequency)
 
     @property
     def dead(self) -> np.ndarray:
@@ -97,7 +97,7 @@ class FeatureTable:
         return list(FILES)
 
     @classmethod
-    def load(cls, directory: str | Path, mmap: bool = False) -> "FeatureTable":
+    def load(cls, directory: str | Path, mmap: bool = False) -> FeatureTable:
         """Read a table written by :meth:`save`; ValueError if its parts disagree."""
         directory = Path(directory)
         mode = "r" if mmap else None

@@ -5,6 +5,11 @@ and `.scores_for(queries, rows)` at search; fuse with plan/fusion.py. Needs the
 `lexical` extra (bm25s), imported only when an index is written or opened.
 """
 
-from vecdial.indexer.lexical.index import LexicalIndex, open_lexical, tokenize, write_lexical
+from vecdial.indexer.lexical.index import (
+    LexicalIndex,
+    open_lexical,
+    tokenize,
+    write_lexical,
+)
 
 __all__ = ["LexicalIndex", "open_lexical", "tokenize", "write_lexical"]

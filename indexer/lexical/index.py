@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from vecdial.indexer.errors import CorruptIndex, InvalidInput
 from vecdial.indexer.stores.alive import AliveRows
 

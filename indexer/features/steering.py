@@ -2,15 +2,22 @@
 
 The autoencoder decodes linearly (x_hat = W_dec z + b_pre, unit-norm columns), so raising
 unit u's activation by w moves the reconstruction by w * W_dec[:, u]. "Disentangling Dense
-Embeddings with Sparse Autoencoders" steers search this way: encode the query, change a
-feature's activation, decode, keep the reconstruction error. That is the same as adding
-w * direction(u) to the query itself, which is what :func:`steer` does, then renormalises
-so every mode sees a unit query.
+Embeddings with Sparse Autoencoders" steers search by changing features' activations and
+mapping them back through the decoder; with a linear decoder and the query's own
+reconstruction error kept, that is adding w * direction(u) to the query itself, which is
+what :func:`steer` does, then renormalising so every mode sees a unit query.
 
-Scale: `weight` is the change of the unit's activation. Measured on the demo corpus
-(MiniLM, 768 units, 16 active): live activations average about 0.14, and on the 1,000
-queries weight 0.2 already makes the feature active in most exact top-10 hits (see
-``bench/features_report.py``); a negative weight steers away from the feature.
+Scale: the query has length 1 and the direction is normalised, so `weight` is the length
+added along the feature (the same as raising the unit's activation by `weight`, the
+decoder columns being unit-norm); a negative weight steers away. Measured on the demo
+corpus (``bench/features_report.py``, 1,000 queries, 20 features active in 0.5-5% of
+documents, exact top 10), share of hits with the feature active and top 10 kept:
+
+    weight             0      0.2    0.5    1.0
+    768 units, 16 on   0.022  0.040  0.114  0.473   (kept 1.0, 0.90, 0.74, 0.40)
+    3072 units, 32 on  0.011  0.020  0.053  0.220   (kept 1.0, 0.91, 0.79, 0.56)
+
+Live activations average about 0.14, so 0.1-0.3 nudges, 0.5-1 steers hard.
 """
 
 from __future__ import annotations

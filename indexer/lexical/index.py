@@ -11,9 +11,11 @@ pattern), English stopwords shipped with bm25s removed, no stemmer (nothing to
 download). Rows are indexed in the order given; a row without text has no
 postings and scores 0 for every query.
 
-Measured on WordNet (117,659 glosses, one thread, this machine): build 2.3 s,
-index 10 MB (80k terms), search 0.1 ms per 1-3 word query at k=100
-(`python -m bench.hybrid_bench`).
+Measured on WordNet (117,659 glosses, one thread, busy 2-core machine, three
+runs): build 2.3-3.5 s, index 9.8 MiB (80k terms), search 0.07-0.15 ms per 1-3
+word query in a batch at k=100, 0.14-0.26 ms one query at a time at k=10
+(`python -m bench.hybrid_bench`). A query's cost is
+its terms' postings plus one pass over an (N,) score vector.
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
-"""RaBitQ codes kept per partition cell (FAISS `IndexIVFRaBitQFastScan`).
+"""RaBitQ codes of every row in stored order (FAISS `IndexRaBitQFastScan`).
 
-A RaBitQ code is one bit a dim of the row's offset from its cell's centroid,
-plus two corrective factors, so the distance estimate is unbiased with a
-bounded error (Gao & Long, SIGMOD 2024) where plain sign bits are not: a
-shorter shortlist reaches the same recall after rescoring. FAISS's fast-scan
-kernel scores 32 codes at a time from lookup tables.
+A RaBitQ code is one bit a dim of the row's offset from the data's centre plus
+two corrective factors (56 bytes at 384 dims), so the distance estimate is
+unbiased with a bounded error (Gao & Long, SIGMOD 2024) where plain sign bits
+are not: a shorter shortlist reaches the same recall after rescoring. FAISS's
+fast-scan kernel scores 32 codes at a time from one lookup table per query.
 
-The index's lists are the version's own cells (its quantizer holds the
-partitions' centroids and every row is added under its row number), so a probed
-search hands FAISS the cells the executor already chose (`search_preassigned`):
-one centroid search serves every stage. A version without partitions keeps all
-rows in one list around the origin.
+The codes are one flat list, not per cell: FAISS's per-cell variant codes each
+row against its own cell's centroid, so every probed cell costs a new lookup
+table; on WordNet (686 cells) a scan of every cell that way ran 4x slower than
+this flat scan (measured, bench/peers_bench.py). The flat index takes no row
+selector, so masked rows (deletions, filters) widen the shortlist instead.
 """
 
 from __future__ import annotations
@@ -25,27 +25,20 @@ from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.stores.alive import AliveRows
 
 INDEX_FILE = "rabitq.faiss"
-BLOCK = 32  # codes a fast-scan step scores: FAISS's only supported block size for these codes
 
 
-def empty_index(centroids: np.ndarray | None, dim: int, bits: int, sample: np.ndarray) -> faiss.IndexIVFRaBitQFastScan:
-    """A trained index with no rows. centroids: (P, dim) unit cells or None (one cell at the
-    origin); sample: (s, dim) unit rows the codes' factors are trained on."""
-    cells = np.zeros((1, dim), dtype=np.float32) if centroids is None else centroids
-    quantizer = faiss.IndexFlatL2(dim)  # unit centroids: nearest by L2 is nearest by cosine
-    quantizer.add(np.ascontiguousarray(cells, dtype=np.float32))
-    index = faiss.IndexIVFRaBitQFastScan(quantizer, dim, len(cells), faiss.METRIC_L2, BLOCK, True, bits)
-    index.own_fields = True
-    quantizer.this.disown()  # the index frees it
+def empty_index(dim: int, sample: np.ndarray) -> faiss.IndexRaBitQFastScan:
+    """A trained index with no rows; sample: (s, dim) unit rows its centre is fitted on."""
+    index = faiss.IndexRaBitQFastScan(dim, faiss.METRIC_L2)  # unit rows: L2 order is cosine order
     index.train(np.ascontiguousarray(sample, dtype=np.float32))
     return index
 
 
 @dataclass
 class RabitqStore:
-    """index: every row's code under its row number, in the list of its cell."""
+    """index: every row's code, row r at position r."""
 
-    index: faiss.IndexIVFRaBitQFastScan
+    index: faiss.IndexRaBitQFastScan
 
     @property
     def size(self) -> int:
@@ -55,14 +48,9 @@ class RabitqStore:
     def code_bytes(self) -> int:
         return int(self.index.code_size)
 
-    @property
-    def cells(self) -> int:
-        return int(self.index.nlist)
-
-    def add(self, start: int, unit: np.ndarray) -> None:
-        """Rows start.. as (b, dim) float32 unit vectors."""
-        ids = np.arange(start, start + len(unit), dtype=np.int64)
-        self.index.add_with_ids(np.ascontiguousarray(unit, dtype=np.float32), ids)
+    def add(self, unit: np.ndarray) -> None:
+        """The next rows, as (b, dim) float32 unit vectors."""
+        self.index.add(np.ascontiguousarray(unit, dtype=np.float32))
 
     def save(self, directory: Path) -> None:
         faiss.write_index(self.index, str(directory / INDEX_FILE))
@@ -75,30 +63,29 @@ class RabitqStore:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise CorruptIndex(f"{path}: not a readable RaBitQ index ({str(exc).splitlines()[-1]}); rebuild the index") from None
-        if not isinstance(index, faiss.IndexIVFRaBitQFastScan) or index.ntotal != count or index.d != dim:
+        if not isinstance(index, faiss.IndexRaBitQFastScan) or index.ntotal != count or index.d != dim:
             raise CorruptIndex(f"{path}: holds {index.ntotal} codes of dim {index.d}, expected {count} of {dim}; rebuild the index")
         return cls(index)
 
-    def search(self, unit: np.ndarray, keep: int, cells: np.ndarray, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray]:
-        """The best `keep` rows of the listed cells by estimated cosine.
+    def search(self, unit: np.ndarray, keep: int, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray]:
+        """The best `keep` live rows by estimated cosine.
 
-        unit: (nq, dim) float32 unit queries; cells: (nq, P) int64 cell numbers to read.
-        -> rows (nq, keep) int64 (-1 pad), scores (nq, keep) float32 (-inf pad).
+        unit: (nq, dim) float32 unit queries -> rows (nq, keep) int64 (-1 pad), scores
+        (nq, keep) float32 (-inf pad). Masked rows are fetched and dropped: the shortlist
+        widens by their count.
         """
-        nq, probe = cells.shape
-        x = np.ascontiguousarray(unit, dtype=np.float32)
-        cells = np.ascontiguousarray(cells, dtype=np.int64)
-        centroid_distances = np.zeros(cells.shape, dtype=np.float32)  # unused by RaBitQ's estimator
-        distances = np.empty((nq, keep), dtype=np.float32)
-        rows = np.empty((nq, keep), dtype=np.int64)
-        params = faiss.IVFRaBitQSearchParameters()
-        params.nprobe = probe
-        if alive is not None:
-            params.sel = alive.selector
-        self.index.search_preassigned_c(
-            nq, faiss.swig_ptr(x), keep, faiss.swig_ptr(cells), faiss.swig_ptr(centroid_distances),
-            faiss.swig_ptr(distances), faiss.swig_ptr(rows), False, params,
-        )
+        masked = 0 if alive is None else self.size - alive.count
+        wide = min(keep + masked, self.size)
+        distances, rows = self.index.search(np.ascontiguousarray(unit, dtype=np.float32), wide)
         scores = 1.0 - 0.5 * distances  # unit rows: |q - x|^2 = 2 - 2 cos
         scores[rows < 0] = -np.inf
+        if masked:
+            dead = (rows >= 0) & alive.dead[np.maximum(rows, 0)]
+            scores[dead] = -np.inf
+            first = np.argsort(dead, axis=1, kind="stable")[:, :keep]  # live rows first, order kept
+            rows, scores = np.take_along_axis(rows, first, axis=1), np.take_along_axis(scores, first, axis=1)
+            rows[~np.isfinite(scores)] = -1
+        if wide < keep:
+            rows = np.pad(rows, ((0, 0), (0, keep - wide)), constant_values=-1)
+            scores = np.pad(scores, ((0, 0), (0, keep - wide)), constant_values=-np.inf)
         return rows, scores

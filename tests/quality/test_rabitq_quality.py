@@ -1,9 +1,9 @@
-"""RaBitQ shortlists on the shipped corpus: a better-ranked shortlist than sign bits at a
-smaller code, per cell, with deletions and new writes honoured.
+"""RaBitQ shortlists on the shipped corpus: a better-ranked shortlist than sign bits from a
+smaller code, with deletions and new writes honoured.
 
-Measured (2,032 docs, 1,000 queries, k=10, recall@10 vs exact, 90 cells):
-rabitq alone 0.770 (binary 0.640), rescore=2 0.942 (0.825), rescore=4 0.988 (0.931),
-rescore=5,probe=0.3 0.975 (0.945); codes 56 bytes a vector (binary 64).
+Measured (2,032 docs, 1,000 queries, k=10, recall@10 vs exact):
+rabitq alone 0.78 (binary 0.640), rescore=2 0.95 (0.825), rescore=4 0.99 (0.931);
+codes 56 bytes a vector (binary 64).
 """
 
 import numpy as np
@@ -48,26 +48,24 @@ def test_rabitq_codes_are_smaller_than_sign_bits(docs, queries):
     assert "rescore" in info["rabitq"].knobs
 
 
-def test_probing_reads_only_the_probed_cells_codes_and_keeps_recall(docs, queries, exact_rows):
-    everything = docs.search(queries[:50], k=10, budget="rabitq:rescore=5").explain.stages[0]
-    probed = docs.search(queries[:50], k=10, budget="rabitq:rescore=5,probe=0.3").explain.stages[0]
-    assert probed.stage.endswith(f"probe={int(np.ceil(0.3 * docs.info().partitions))}")
-    assert probed.bytes_read < 0.5 * everything.bytes_read
-    assert recall(docs, queries, exact_rows, "rabitq:rescore=5,probe=0.3") >= 0.95
+def test_probe_is_refused_with_the_knobs_rabitq_takes(docs, queries):
+    with pytest.raises(vecdial.InvalidInput, match="probe"):
+        docs.search(queries[:1], k=10, budget="rabitq:rescore=5,probe=0.3")
 
 
 def test_deleted_rows_never_return_and_new_rows_are_found(tmp_path, demo_dataset, queries):
     docs = vecdial.connect(tmp_path).create("docs", np.asarray(demo_dataset.vectors), ids=demo_dataset.ids, show_progress=False)
     first = docs.search(queries[:20], k=10, budget="rabitq:rescore=5").id_lists()
+    assert docs.search(queries[:20], k=10, budget="rabitq:rescore=5").explain.stages[0].stage == "rabitq:bits=384"
     docs.delete(sorted({hits[0] for hits in first}, key=str))
     docs.upsert(["new-0"] if docs.info().id_kind == "str" else [10**9], queries[:1])
-    after = docs.search(queries[:20], k=10, budget="rabitq:rescore=5,probe=0.2").id_lists()
+    after = docs.search(queries[:20], k=10, budget="rabitq:rescore=5").id_lists()
     assert not {hits[0] for hits in first} & {i for hits in after for i in hits}
     assert after[0][0] in ("new-0", 10**9)
 
 
 def test_a_collection_built_without_rabitq_codes_says_how_to_get_them(tmp_path, tiny_dataset):
-    docs = vecdial.connect(tmp_path).create("docs", np.asarray(tiny_dataset.vectors), settings={"rabitq_bits": 0}, show_progress=False)
+    docs = vecdial.connect(tmp_path).create("docs", np.asarray(tiny_dataset.vectors), settings={"rabitq": False}, show_progress=False)
     assert "rabitq" not in {m.mode for m in docs.info().modes}
-    with pytest.raises(vecdial.BudgetError, match="rabitq_bits=1"):
+    with pytest.raises(vecdial.BudgetError, match="rabitq=true"):
         docs.search(tiny_dataset.vectors[:1], k=5, budget="rabitq:rescore=5")

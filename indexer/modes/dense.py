@@ -54,10 +54,8 @@ class Dense(Mode):
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
         dense = part.stores.store("dense").blocks
         if part.ranges is not None:
-            rows, scores, scored = dense.scan_ranges(query.rotated, size, keep, *part.ranges, part.alive)
-            return rows, scores, scored // len(rows) * dense.bytes_per_vector(size)
-        rows, scores = dense.scan(query.rotated, size, keep, part.alive)
-        return rows, scores, part.stores.size * dense.bytes_per_vector(size)
+            return dense.scan_ranges(query.rotated, size, keep, *part.ranges, part.alive)
+        return dense.scan(query.rotated, size, keep, part.alive)
 
     def rescore(self, part: Part, query: Query, rows: np.ndarray, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Candidates rows (nq, c) (-1 pad) rescored at `size` dims; the best `keep` per query."""

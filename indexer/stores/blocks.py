@@ -101,17 +101,17 @@ class BlockStore:
             self._inverse_norm_cache[dim] = cached
         return cached
 
-    def scan(self, queries: np.ndarray, dim: int, k: int, alive: AliveRows | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def scan(self, queries: np.ndarray, dim: int, k: int, alive: AliveRows | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """Best k live rows by cosine over the first `dim` dims.
 
         queries: (nq, >=dim) float32, rotated like the store; alive: the rows that
         may be returned (None: all).
         Returns rows (nq, k) int64 and scores (nq, k) float32 (-1 / -inf pad when
-        fewer than k rows are live).
+        fewer than k rows are live), and the bytes read per query.
         """
         if len(queries) == 1 and self.blocks.dtype == np.float32:  # one query: one compiled pass, top k kept inside
             every_row = np.zeros((1, 1), dtype=np.int64), np.full((1, 1), self.size, dtype=np.int64)
-            return self.scan_ranges(queries, dim, min(k, self.size), *every_row, alive)[:2]
+            return self.scan_ranges(queries, dim, min(k, self.size), *every_row, alive)
         used = self._blocks_for(dim)
         parts = [self.blocks[b] for b in range(used)]
         inv_norms = self._inverse_norms(dim, parts)
@@ -134,14 +134,15 @@ class BlockStore:
             rows, best = heap.result()
             rows_out.append(rows)
             scores_out.append(best)
-        return np.vstack(rows_out), np.vstack(scores_out)
+        return np.vstack(rows_out), np.vstack(scores_out), self.size * self.bytes_per_vector(dim)
 
     def scan_ranges(
         self, queries: np.ndarray, dim: int, k: int, starts: np.ndarray, stops: np.ndarray, alive: AliveRows | None = None
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """`scan` over rows starts[q, p] .. stops[q, p] - 1 of each query only (the probed cells).
 
-        starts, stops: (nq, P) int64. Returns rows (nq, k), scores (nq, k) and the rows scored.
+        starts, stops: (nq, P) int64. Returns rows (nq, k), scores (nq, k) and the bytes read per
+        query (rows whose bound fell below the running top k stop early: kernels.PRUNE_EVERY).
         """
         used = self._blocks_for(dim)
         inv_norms = self._inverse_norms(dim, [self.blocks[b] for b in range(used)])
@@ -150,18 +151,24 @@ class BlockStore:
         rows = np.empty((len(queries), k), dtype=np.int64)
         scores = np.empty((len(queries), k), dtype=np.float32)
         if self.blocks.dtype == np.float32:
-            scored = kernels.scan_ranges(self.blocks, padded, used, starts, stops, inv_norms, dead, rows, scores)
-            return rows, scores, int(scored)
+            read = kernels.scan_ranges(self.blocks, self.prefix_sq, padded, used, starts, stops, inv_norms, dead, rows, scores)
+            return rows, scores, self._bytes_read(read, starts, stops)
         # float16 blocks: the compiled loops read float32, so each query's probed rows (not the
         # whole store) are copied out as float32 first.
-        scored = 0
+        read = 0
         for q in range(len(queries)):
             picked = np.concatenate([np.arange(a, b) for a, b in zip(starts[q], stops[q])]) if starts.shape[1] else np.zeros(0, np.int64)
             block_rows = np.ascontiguousarray(self.blocks[:used][:, picked, :], dtype=np.float32)
             span = np.array([[0]], dtype=np.int64), np.array([[len(picked)]], dtype=np.int64)
-            scored += kernels.scan_ranges(block_rows, padded[q : q + 1], used, *span, inv_norms[picked], dead[picked] if dead.size else dead, rows[q : q + 1], scores[q : q + 1])
+            prefix_sq = np.ascontiguousarray(self.prefix_sq[:used][:, picked])
+            read += kernels.scan_ranges(block_rows, prefix_sq, padded[q : q + 1], used, *span, inv_norms[picked], dead[picked] if dead.size else dead, rows[q : q + 1], scores[q : q + 1])
             rows[q] = np.where(rows[q] >= 0, picked[np.maximum(rows[q], 0)], -1)
-        return rows, scores, int(scored)
+        return rows, scores, self._bytes_read(read, starts, stops)
+
+    def _bytes_read(self, blocks_read: int, starts: np.ndarray, stops: np.ndarray) -> int:
+        """Per query: the blocks a pruned scan read, plus one norm per row it looked at."""
+        rows = int((stops - starts).sum())
+        return (blocks_read * self.block * self.blocks.dtype.itemsize + rows * self.prefix_sq.dtype.itemsize) // max(len(starts), 1)
 
     def _padded(self, queries: np.ndarray, dim: int, used: int) -> np.ndarray:
         """(nq, used * block): query prefixes zero-padded to whole blocks, so the dims past

@@ -5,7 +5,8 @@ is one contiguous read. BLAS sees that as one gemv per 32-wide block, and a dot
 product of 32 floats is too short for its kernels: on 117k x 384 one query took
 15.0 ms that way against 12.0 ms for faiss.IndexFlatIP over row-major data. One
 loop that walks each row's blocks in turn (`scan_ranges`, over every row or the
-probed cells' rows, keeping the top k itself) takes 13.0 ms. Gathering candidate
+probed cells' rows, keeping the top k itself) takes 13.0 ms, and skipping the later
+blocks of rows that cannot reach the top k (see PRUNE_EVERY) halves that again. Gathering candidate
 rows for rescoring has the same shape: numpy's take + matmul copies every row
 first, this loop reads them in place (48 us against 76 us for 100 rows, cold).
 
@@ -128,37 +129,63 @@ def _best_first(scores: np.ndarray, rows: np.ndarray, size: int, out_rows: np.nd
         out_scores[i] = -np.inf
 
 
-@numba.njit(**_JIT)
-def scan_ranges(blocks: np.ndarray, queries: np.ndarray, used: int, starts: np.ndarray, stops: np.ndarray, inv_norms: np.ndarray, dead: np.ndarray, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
-    """Best len(out_rows[q]) live rows by cosine over the used blocks, among rows starts[q, p] ..
-    stops[q, p] - 1 of every range p; returns the rows scored.
+# Pruned blocks: a row's cosine cannot exceed its partial dot product plus |q_rest| |x_rest|
+# (Cauchy-Schwarz; the Panorama bound), and after a PCA rotation the first blocks hold most
+# of the energy, so once the heap is full most rows fall below its worst score after a few
+# blocks and their later blocks are never read. WordNet, exact, one query: 26% of the blocks
+# read and 2.1x faster, top k identical. The bound is checked every PRUNE_EVERY blocks.
+PRUNE_EVERY = 2
+PRUNE_MARGIN = np.float32(1e-6)  # below float32 rounding of a unit-scale dot product: never drops a kept row
 
-    queries: (nq, >= used * block) any norm, zero past the prefix's end; inv_norms: (N,);
-    dead: (N,) bool, or (0,) when every row is live; out_rows (nq, k) int64, out_scores
-    (nq, k) float32, best first, -1 / -inf padded.
+
+@numba.njit(**_JIT)
+def scan_ranges(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, used: int, starts: np.ndarray, stops: np.ndarray, inv_norms: np.ndarray, dead: np.ndarray, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Best len(out_rows[q]) live rows by cosine over the used blocks, among rows starts[q, p] ..
+    stops[q, p] - 1 of every range p; returns the blocks read (rows scored x used at most).
+
+    blocks: (n_blocks, N, block); prefix_sq: (n_blocks, N) squared row norms up to each block's
+    end; queries: (nq, >= used * block) any norm, zero past the prefix's end; inv_norms: (N,)
+    over the prefix; dead: (N,) bool, or (0,) when every row is live; out_rows (nq, k) int64,
+    out_scores (nq, k) float32, best first, -1 / -inf padded. A row is dropped before its
+    later blocks once its bound falls below the worst of a full heap (see PRUNE_EVERY).
     """
     width = blocks.shape[2]
     k = out_rows.shape[1]
     masked = dead.shape[0] > 0
-    scored = 0
+    read = 0
     heap_scores = np.empty(k, dtype=np.float32)
     heap_rows = np.empty(k, dtype=np.int64)
+    query_rest = np.empty(used, dtype=np.float32)  # |q| over blocks b.. of the prefix
     for q in range(queries.shape[0]):
-        inv_query = np.float32(1.0) / max(np.sqrt(np.sum(queries[q, : used * width] ** 2)), np.float32(1e-12))
+        rest = np.float32(0.0)
+        for b in range(used - 1, -1, -1):
+            for j in range(width):
+                rest += queries[q, b * width + j] * queries[q, b * width + j]
+            query_rest[b] = np.sqrt(rest)
+        inv_query = np.float32(1.0) / max(query_rest[0], np.float32(1e-12))
         size = 0
         for p in range(starts.shape[1]):
             for r in range(starts[q, p], stops[q, p]):
                 if masked and dead[r]:
                     continue
+                scale = inv_norms[r] * inv_query
+                row_sq = np.float32(1.0) / (inv_norms[r] * inv_norms[r])
                 total = np.float32(0.0)
+                pruned = False
                 for b in range(used):
+                    if size == k and b > 0 and b % PRUNE_EVERY == 0:
+                        row_rest = np.sqrt(max(row_sq - prefix_sq[b - 1, r], np.float32(0.0)))
+                        if (total + query_rest[b] * row_rest) * scale < heap_scores[0] - PRUNE_MARGIN:
+                            pruned = True
+                            break
                     offset = b * width
                     for j in range(width):
                         total += blocks[b, r, j] * queries[q, offset + j]
-                size = _keep(heap_scores, heap_rows, size, total * inv_norms[r] * inv_query, r)
-            scored += stops[q, p] - starts[q, p]
+                    read += 1
+                if not pruned:
+                    size = _keep(heap_scores, heap_rows, size, total * scale, r)
         _best_first(heap_scores, heap_rows, size, out_rows[q], out_scores[q])
-    return scored
+    return read
 
 
 @intrinsic

@@ -102,6 +102,16 @@ def test_binary_rescoring_recovers_exact_relevance(rotated, queries, qrels):
 
 
 def test_explain_reports_bytes_that_follow_the_budget(rotated, queries):
-    full = rotated.search(queries[:1], 10, "exact").explain.stages[0].bytes_read
-    dim64 = rotated.search(queries[:1], 10, "dense:dim=64").explain.stages[0].bytes_read
+    full = rotated.search(queries[:2], 10, "exact").explain.stages[0].bytes_read
+    dim64 = rotated.search(queries[:2], 10, "dense:dim=64").explain.stages[0].bytes_read
     assert dim64 / full == pytest.approx(64 / 384, rel=0.05)
+
+
+def test_one_query_scans_skip_blocks_that_cannot_reach_the_top_k_and_stay_exact(rotated, queries, demo_vectors, demo_corpus):
+    docs, ids = demo_vectors[0], np.asarray(demo_corpus.doc_ids)
+    every_block = rotated.search(queries[:2], 10, "exact").explain.stages[0].bytes_read
+    for query in queries[:200]:
+        hits = rotated.search(query, 10, "exact")
+        scores = docs @ query
+        assert hits.explain.stages[0].bytes_read < 0.7 * every_block
+        assert hits.id_lists()[0] == ids[np.argsort(-scores, kind="stable")[:10]].tolist() or np.allclose(np.sort(scores)[-10:][::-1], hits.scores[0], atol=1e-5)

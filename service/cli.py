@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-b", "--budget", default="exact", help="e.g. exact, dense:dim=64, binary:rescore=10, funnel:binary*20>128*4>full")
     search.add_argument("-k", type=int, default=10, help="results per query")
     search.add_argument("--json", action="store_true", help="print hits and explain as JSON")
+    search.add_argument("--filter", type=_filter_arg, help='keep items whose payload matches, as JSON: \'{"module": "os", "chars": {"range": {"lt": 300}}}\' (eq, in, range, and/or/not)')
+    search.add_argument("--with-payload", dest="with_payload", action="store_true", help="show each hit's payload")
     search.set_defaults(run=_search)
 
     evaluate = commands.add_parser("eval", help="quality and cost of budgets against exact search")
@@ -161,6 +163,7 @@ def _build(args: argparse.Namespace) -> int:
     settings = BuildSettings().changed(settings_changes(args))  # before reading a possibly large input
     db, progress = vecdial.connect(args.data_dir), not args.quiet
     if args.demo:
+        from vecdial.indexer.filters.demo import demo_payloads
         from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
         from vecdial.models.encoder import MODEL_NAME
 
@@ -171,6 +174,7 @@ def _build(args: argparse.Namespace) -> int:
             vectors,
             ids=corpus.doc_ids,
             texts=corpus.doc_texts,
+            payloads=demo_payloads(corpus.doc_ids, corpus.doc_texts),
             source_model=MODEL_NAME,
             settings=settings,
             replace=True,
@@ -202,7 +206,7 @@ def _open(args: argparse.Namespace) -> vecdial.Collection:
 def _search(args: argparse.Namespace) -> int:
     collection = _open(args)
     queries = _vectors_file(args.vector) if args.vector is not None else args.text
-    result = collection.search(queries, k=args.k, budget=args.budget, with_text=not args.json)
+    result = collection.search(queries, k=args.k, budget=args.budget, with_text=not args.json, filter=args.filter, with_payload=args.with_payload)
     if args.json:
         body = result.to_dict()
         if len(result) == 1:  # the HTTP API's shapes: one query -> hits, a batch -> results
@@ -211,6 +215,17 @@ def _search(args: argparse.Namespace) -> int:
     else:
         print_hits(result)
     return 0
+
+
+def _filter_arg(text: str) -> dict:
+    """--filter's JSON (checked against the collection's payloads by the search itself)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg} at character {exc.pos}): quote the filter, e.g. '{{\"module\": \"os\"}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('a filter is a JSON object, e.g. \'{"module": "os"}\'')
+    return value
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rich.console import Console
 from rich.table import Table
 
@@ -52,9 +54,14 @@ def print_hits(result: Hits) -> None:
         table.add_column("rank", justify="right")
         table.add_column("score", justify="right")
         table.add_column("id")
-        table.add_column("text", overflow="ellipsis", no_wrap=True, max_width=70)
+        table.add_column("text", overflow="ellipsis", no_wrap=True, max_width=70 if result.payloads is None else 40)
+        if result.payloads is not None:
+            table.add_column("payload", overflow="fold")
         for rank, hit in enumerate(result[q], start=1):
-            table.add_row(str(rank), f"{hit['score']:.4f}", str(hit["id"]), (hit.get("text") or "").replace("\n", " "))
+            row = [str(rank), f"{hit['score']:.4f}", str(hit["id"]), (hit.get("text") or "").replace("\n", " ")]
+            table.add_row(*row, *([json.dumps(hit["payload"], ensure_ascii=False)] if result.payloads is not None else []))
         console.print(table)
     stages = ", ".join(f"{s.stage} -> {s.candidates} in {s.ms:.2f} ms, {s.bytes_read} B" for s in result.explain.stages)
-    console.print(f"budget {result.explain.budget}: {stages}; total {result.explain.total_ms:.2f} ms", soft_wrap=True)
+    applied = result.explain.filter
+    where = f"; filter: {applied['matched_rows']} items matched, applied by {applied['strategy']}" if applied else ""
+    console.print(f"budget {result.explain.budget}: {stages}; total {result.explain.total_ms:.2f} ms{where}", soft_wrap=True)

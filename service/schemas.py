@@ -31,6 +31,22 @@ BudgetField = Annotated[
 ]
 
 
+FilterField = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description='Keep only items whose payload matches: `{"field": value}` (equal), `{"field": {"in": [...]}}`, '
+        '`{"field": {"range": {"gte": 1, "lt": 9}}}` (numbers, ISO 8601 datetimes), `{"and": [...]}`, `{"or": [...]}`, '
+        '`{"not": {...}}`. Applied inside every stage of every budget, not after the top k; `explain.filter` says how. '
+        "An unknown field or a value of the wrong type is a 422 `invalid_input`.",
+        examples=[{"module": "os", "chars": {"range": {"lt": 300}}}],
+    ),
+]
+Payload = Annotated[
+    dict[str, Any],
+    Field(description="Field -> value: a string (keyword), an integer, a number, an ISO 8601 datetime or a list of strings. A field keeps one type per collection."),
+]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +69,8 @@ class SearchRequest(Query):
     k: int = Field(10, ge=1, description="Hits to return (up to the server's max_k).")
     budget: BudgetField = "exact"
     with_text: bool = Field(False, description="Include each hit's stored text.")
+    filter: FilterField = None
+    with_payload: bool = Field(False, description="Include each hit's payload.")
 
 
 class BatchSearchRequest(_Body):
@@ -64,6 +82,8 @@ class BatchSearchRequest(_Body):
     k: int = Field(10, ge=1)
     budget: BudgetField = "exact"
     with_text: bool = False
+    filter: FilterField = None
+    with_payload: bool = False
 
     @model_validator(mode="after")
     def _one_form(self) -> "BatchSearchRequest":
@@ -78,12 +98,19 @@ class Hit(BaseModel):
     id: Id
     score: float = Field(description="Similarity under the budget's last stage (cosine, or Hamming-based for binary without rescoring).")
     text: str | None = None
+    payload: dict[str, Any] | None = Field(None, description="The item's payload, with `with_payload` (datetimes as ISO 8601 strings).")
 
 
 class StageReport(BaseModel):
     stage: str = Field(description="e.g. dense:dim=64, binary:bits=384, rescore:dim=384, segment, merge.")
     candidates: int = Field(description="Candidates this stage kept per query.")
     bytes_read: int = Field(description="Bytes of index data this stage read per query.")
+    ms: float
+
+
+class FilterReport(BaseModel):
+    strategy: Literal["rows", "mask"] = Field(description="rows: few items matched, and just those were scored exactly; mask: every stage skipped the others inside its scan.")
+    matched_rows: int = Field(description="Live items the filter kept.")
     ms: float
 
 
@@ -97,6 +124,7 @@ class Explain(BaseModel):
     segment_rows: int = Field(description="Live rows written since the version was built, searched too.")
     deleted_rows: int = Field(description="Version rows deleted or overwritten since it was built (never returned).")
     calibration: str | None = Field(None, description="For auto budgets: the chosen budget's calibrated recall@10, its 95% lower bound, latency and bytes, and the queries it was calibrated on.")
+    filter: FilterReport | None = Field(None, description="How the filter was applied, if one was given.")
 
 
 class SearchResponse(BaseModel):
@@ -204,6 +232,7 @@ class CreateCollectionRequest(_Body):
     vectors: list[Vector] = Field(min_length=1)
     ids: list[Id] | None = Field(None, description="One per vector; default 0..n-1.")
     texts: list[str | None] | None = Field(None, description="Optional text per vector, returned with hits.")
+    payloads: list[Payload | None] | None = Field(None, description="Optional payload per vector, for filters and `with_payload`.")
     source_model: str | None = Field(None, description="Model that made the vectors; the bundled model's name enables text queries.")
     settings: SettingsChanges = Field(default_factory=SettingsChanges, description="Compression settings; defaults for any left out.")
 
@@ -212,6 +241,7 @@ class UpsertItem(_Body):
     id: Id
     vector: Vector | None = Field(None, description="Leave out to encode `text` with the bundled model.")
     text: str | None = Field(None, description="Stored with the vector; encoded if no vector is given.")
+    payload: Payload | None = Field(None, description="Stored with the vector (replacing the old item's payload).")
 
     @model_validator(mode="after")
     def _needs_content(self) -> "UpsertItem":

@@ -23,14 +23,15 @@ from vecdial.indexer.disk.sweep_file import write_sweep
 from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.eval.evaluate import EvalRow, evaluate
 from vecdial.indexer.eval.sweep import candidate_budgets, resumable_sweep, sweep_queries, with_documents_recall
-from vecdial.indexer.io.readers import Dataset, read_input
+from vecdial.indexer.io.readers import dataset_from
 from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.replace import replace_build
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.job import Job
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers
-from vecdial.indexer.live.checks import check_ids, check_texts, id_array
+from vecdial.indexer.filters.table import check_payloads
+from vecdial.indexer.live.checks import check_ids, check_texts
 from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_collection, drop_collection
 from vecdial.indexer.live.repair import RepairReport
 from vecdial.indexer.modes import ModeInfo
@@ -125,6 +126,7 @@ class Database:
         path: str | Path | None = None,
         format: str | None = None,
         source_model: str | None = None,
+        payloads: Sequence[dict | None] | None = None,
         settings: BuildSettings | dict | None = None,
         replace: bool = False,
         discard_writes: bool = False,
@@ -134,12 +136,13 @@ class Database:
         model), or from a file (`path`: .npy, .fvecs, .parquet, .jsonl of texts).
 
         ids: one per row (default 0..n-1); texts given with vectors are stored and
-        returned with hits. replace=True builds a new version over an existing
+        returned with hits; payloads: one dict of field -> value (or None) per row, for
+        filters and `with_payload` (a file's other columns are its payloads). replace=True builds a new version over an existing
         collection, refused (AlreadyExists) while it holds writes acknowledged since its
         version unless discard_writes=True (reindex folds them in instead); without
         replace an existing name is AlreadyExists.
         """
-        dataset = _dataset(vectors, texts, ids, path, format, source_model, show_progress)
+        dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=payloads, show_progress=show_progress)
         build = _settings(settings)
         collection = CollectionDir(self.data_dir, name)
         if replace and collection.exists():
@@ -195,19 +198,23 @@ class Collection:
         *,
         with_text: bool = False,
         threads: int | None = None,
+        filter: dict | None = None,
+        with_payload: bool = False,
     ) -> Hits:
-        """The best k live items per query under the budget.
+        """The best k live items per query under the budget, among those `filter` keeps.
 
         queries: a text, a list of texts (encoded with the bundled model), a vector
         (dim,) or a matrix (nq, dim). budget: string form (`binary:rescore=10`),
         JSON form or a budget model. threads: native threads for a batch (a single
-        query always runs on one).
+        query always runs on one). filter: on payloads, e.g. `{"module": "os",
+        "chars": {"range": {"lt": 300}}}` (eq, in, range, and/or/not). with_payload:
+        return each hit's payload.
         """
         self.live.refresh()
         snapshot = self.live.snapshot()
         if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
             queries = self.encode([queries] if isinstance(queries, str) else list(queries))
-        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads)
+        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload)
 
     def encode(self, texts: Texts) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors, for a collection built with the bundled model."""
@@ -223,18 +230,21 @@ class Collection:
             raise InvalidInput("query text is empty: send words to search for")
         return encode_texts(list(texts))
 
-    def upsert(self, ids: Sequence, vectors: np.ndarray | None = None, *, texts: Sequence[str | None] | None = None) -> WriteResult:
-        """Add or replace items by id; durable (fsynced) and searchable when this returns.
-        Without vectors, `texts` are encoded with the bundled model."""
+    def upsert(
+        self, ids: Sequence, vectors: np.ndarray | None = None, *, texts: Sequence[str | None] | None = None, payloads: Sequence[dict | None] | None = None
+    ) -> WriteResult:
+        """Add or replace items by id (an item replaced loses its old payload); durable (fsynced)
+        and searchable when this returns. Without vectors, `texts` are encoded with the bundled model."""
         ids = list(ids)
         check_ids(ids, self.live.snapshot().version.manifest.id_kind)  # all checked before encoding
         check_texts(texts, len(ids))
+        check_payloads(None if payloads is None else list(payloads), len(ids), self.live.snapshot().segment.payload_types)
         if vectors is None:
             if texts is None or any(t is None for t in texts):
                 raise InvalidInput("send vectors, or a text for every item to encode")
             vectors = self.encode(list(texts))  # type: ignore[arg-type]
         self.live.refresh()
-        return self.live.upsert(ids, vectors, list(texts) if texts is not None else None)
+        return self.live.upsert(ids, vectors, list(texts) if texts is not None else None, None if payloads is None else list(payloads))
 
     def delete(self, ids: Sequence) -> WriteResult:
         """Remove items by id (unknown ids are ignored); durable when this returns."""
@@ -354,29 +364,6 @@ class Collection:
             swept_on=snapshot.view.sweep_source,
             damaged=self.live.damaged,
         )
-
-
-def _dataset(vectors, texts, ids, path, fmt, source_model, show_progress: bool) -> Dataset:
-    if path is not None:
-        if vectors is not None or texts is not None:
-            raise InvalidInput("give either a file path or vectors/texts, not both")
-        return read_input(Path(path), fmt, show_progress=show_progress)
-    if vectors is None:
-        if not texts:
-            raise InvalidInput("give vectors, texts to encode, or a file path")
-        check_texts(texts, len(texts))
-        from vecdial.models.encoder import MODEL_NAME, encode_texts
-
-        vectors, source_model = encode_texts(list(texts), show_progress=show_progress), MODEL_NAME
-    try:
-        with np.errstate(over="ignore"):  # past float32's range: inf, refused by the build's checks
-            matrix = np.asarray(vectors) if isinstance(vectors, np.ndarray) else np.asarray(vectors, dtype=np.float32)
-    except (ValueError, TypeError):
-        raise InvalidInput("vectors must be a (n, dim) matrix of numbers, with rows of one length") from None
-    if matrix.ndim != 2:
-        raise InvalidInput(f"vectors must be a (n, dim) matrix, got shape {matrix.shape}")
-    ids = np.arange(len(matrix)) if ids is None else id_array(ids)  # checked as writes' ids are
-    return Dataset(ids, matrix, list(texts) if texts is not None else None, source_model=source_model)
 
 
 def _settings(settings: BuildSettings | dict | None) -> BuildSettings:

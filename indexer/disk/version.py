@@ -19,6 +19,7 @@ from vecdial.indexer.codecs.rotation import Rotation
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.disk.integrity import read_file, verify_files
 from vecdial.indexer.disk.manifest import Manifest, read_manifest
+from vecdial.indexer.filters.table import SCHEMA_FILE, PayloadTable
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.stores.blocks import BlockStore
 
@@ -30,7 +31,7 @@ TEXT_OFFSETS_FILE = "text_offsets.npy"
 
 @dataclass
 class Version:
-    """A searchable, read-only index version: its ids, texts, and each mode's store (`store(name)`)."""
+    """A searchable, read-only index version: its ids, texts, payloads, and each mode's store (`store(name)`)."""
 
     path: Path
     manifest: Manifest
@@ -39,6 +40,7 @@ class Version:
     _text_offsets: np.ndarray | None = field(default=None, repr=False)
     partitions: Partitions | None = None  # the cells rows are stored in (codecs/partition.py)
     plans: dict = field(default_factory=dict, repr=False)  # compiled plans, see plan.compile.compile_cached
+    payloads: PayloadTable = field(default_factory=lambda: PayloadTable(0), repr=False)  # memory-mapped columns (filters/table.py)
 
     def store(self, mode: str) -> Any:
         """That mode's store (see indexer/modes), or None if this version was built without it."""
@@ -122,7 +124,8 @@ def open_version(path: Path, verify_checksums: bool = True) -> Version:
         except Exception as exc:  # whatever a damaged file makes a reader raise
             files = ", ".join(f for f in manifest.files if f.startswith(name)) or "its files"
             raise CorruptIndex(f"{path}: the {name} store ({files}) cannot be read ({type(exc).__name__}: {exc}); rebuild the index") from None
-    return Version(path=path, manifest=manifest, ids=ids, stores=stores, _text_offsets=offsets, partitions=_partitions(path, manifest, codecs))
+    payloads = read_file(path, SCHEMA_FILE, lambda p: PayloadTable.open(path, manifest.count))
+    return Version(path=path, manifest=manifest, ids=ids, stores=stores, _text_offsets=offsets, partitions=_partitions(path, manifest, codecs), payloads=payloads)
 
 
 def _partitions(path: Path, manifest: Manifest, codecs: dict[str, np.ndarray]) -> Partitions | None:

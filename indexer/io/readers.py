@@ -1,7 +1,9 @@
-"""Input readers: every format becomes ids, a (N, D) matrix and optional texts.
+"""Input readers: every format becomes ids, a (N, D) matrix, optional texts and payloads.
 
 `.npy` and `.fvecs` are memory-mapped, so a build streams them in batches and
-never holds a second full copy. Parquet and text inputs are materialised once.
+never holds a second full copy. Parquet and text inputs are materialised once; their
+other columns (Parquet) or keys (JSONL) become payload fields (filters/values.py says
+which values are allowed).
 """
 
 from __future__ import annotations
@@ -13,19 +15,22 @@ from pathlib import Path
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.live.checks import MAX_DIM, check_id_array, check_text_values, id_array
+from vecdial.indexer.filters.table import PayloadTable
+from vecdial.indexer.live.checks import MAX_DIM, check_id_array, check_text_values, check_texts, id_array
 
 FORMATS = ("npy", "fvecs", "parquet", "jsonl")
 
 
 @dataclass
 class Dataset:
-    """ids: (N,) int64 or str; vectors: (N, D) float32/float16 (possibly memory-mapped)."""
+    """ids: (N,) int64 or str; vectors: (N, D) float32/float16 (possibly memory-mapped);
+    payloads: every row's payload fields, or None."""
 
     ids: np.ndarray
     vectors: np.ndarray
     texts: list[str] | None = None
     source_model: str | None = None
+    payloads: PayloadTable | None = None
 
 
 def read_input(path: Path, fmt: str | None = None, show_progress: bool = True) -> Dataset:
@@ -40,6 +45,38 @@ def read_input(path: Path, fmt: str | None = None, show_progress: bool = True) -
     dataset = readers[fmt](path)
     check_dataset(dataset)
     return dataset
+
+
+def dataset_from(
+    vectors: np.ndarray | None = None, *, texts: list | None = None, ids: np.ndarray | list | None = None, path: Path | str | None = None,
+    fmt: str | None = None, source_model: str | None = None, payloads: list | None = None, show_progress: bool = True,
+) -> Dataset:
+    """What `Database.create` builds from: vectors (n, dim) (with optional ids, texts and
+    payloads, one per row), texts alone (encoded with the bundled model) or a file."""
+    if path is not None:
+        if vectors is not None or texts is not None or payloads is not None:
+            raise InvalidInput("give either a file path (its other columns are payloads) or vectors/texts/payloads, not both")
+        return read_input(Path(path), fmt, show_progress=show_progress)
+    table = None
+    if vectors is None:
+        if not texts:
+            raise InvalidInput("give vectors, texts to encode, or a file path")
+        check_texts(texts, len(texts))
+        table = None if payloads is None else PayloadTable.from_dicts(list(payloads), len(texts))  # before the (slow) encoding
+        from vecdial.models.encoder import MODEL_NAME, encode_texts
+
+        vectors, source_model = encode_texts(list(texts), show_progress=show_progress), MODEL_NAME
+    try:
+        with np.errstate(over="ignore"):  # past float32's range: inf, refused by the build's checks
+            matrix = np.asarray(vectors) if isinstance(vectors, np.ndarray) else np.asarray(vectors, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise InvalidInput("vectors must be a (n, dim) matrix of numbers, with rows of one length") from None
+    if matrix.ndim != 2:
+        raise InvalidInput(f"vectors must be a (n, dim) matrix, got shape {matrix.shape}")
+    ids = np.arange(len(matrix)) if ids is None else id_array(ids)  # checked as writes' ids are
+    if payloads is not None and table is None:
+        table = PayloadTable.from_dicts(list(payloads), len(matrix))
+    return Dataset(ids, matrix, list(texts) if texts is not None else None, source_model=source_model, payloads=table)
 
 
 def check_dataset(dataset: Dataset) -> None:
@@ -60,6 +97,8 @@ def check_dataset(dataset: Dataset) -> None:
         if len(dataset.texts) != n:
             raise InvalidInput(f"input has {len(dataset.texts)} texts for {n} vectors: give one text (or None) per vector")
         check_text_values(dataset.texts, "input texts")
+    if dataset.payloads is not None and dataset.payloads.size != n:
+        raise InvalidInput(f"input has {dataset.payloads.size} payloads for {n} vectors: give one payload (or None) per vector")
 
 
 def read_npy(path: Path) -> Dataset:
@@ -88,7 +127,8 @@ def read_fvecs(path: Path) -> Dataset:
 
 
 def read_parquet(path: Path, vector_column: str = "vector", id_column: str = "id", text_column: str = "text") -> Dataset:
-    """Parquet with a list<float> column `vector`, optional `id` and `text` columns."""
+    """Parquet with a list<float> column `vector`, optional `id` and `text` columns; every other
+    column is a payload field (strings, integers, floats, timestamps, lists of strings)."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
@@ -102,14 +142,15 @@ def read_parquet(path: Path, vector_column: str = "vector", id_column: str = "id
     vectors = flat.reshape(len(column), -1 if len(column) else 0)
     ids = _ids_from(table.column(id_column).to_pylist()) if id_column in table.column_names else np.arange(len(vectors))
     texts = table.column(text_column).to_pylist() if text_column in table.column_names else None
-    return Dataset(ids, vectors, texts)
+    others = {name: table.column(name).to_pylist() for name in table.column_names if name not in (vector_column, id_column, text_column)}
+    return Dataset(ids, vectors, texts, payloads=_payloads(others, len(vectors), path))
 
 
 def read_jsonl_texts(path: Path, show_progress: bool = True) -> Dataset:
-    """JSONL of {"id": ..., "text": ...}, encoded with the bundled model."""
+    """JSONL of {"id": ..., "text": ..., other keys: payload fields}, encoded with the bundled model."""
     from vecdial.models.encoder import MODEL_NAME, encode_texts
 
-    ids, texts = [], []
+    ids, texts, payloads = [], [], []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -123,10 +164,21 @@ def read_jsonl_texts(path: Path, show_progress: bool = True) -> Dataset:
                 raise InvalidInput(f"{path}:{number}: 'text' must be a non-empty string")
             ids.append(record.get("id", len(ids)))
             texts.append(text)
+            payloads.append({key: value for key, value in record.items() if key not in ("id", "text")} or None)
     check_text_values(texts, f"{path}: texts")
     ids_array = _ids_from(ids)  # before the (slow) encoding
+    table = PayloadTable.from_dicts(payloads, len(payloads)) if any(payloads) else None
     vectors = encode_texts(texts, show_progress=show_progress)
-    return Dataset(ids_array, vectors, texts, source_model=MODEL_NAME)
+    return Dataset(ids_array, vectors, texts, source_model=MODEL_NAME, payloads=table)
+
+
+def _payloads(columns: dict[str, list], n: int, path: Path) -> PayloadTable | None:
+    if not columns:
+        return None
+    try:
+        return PayloadTable.from_columns(columns, n)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{path}: {exc}") from None
 
 
 def _ids_from(values: list) -> np.ndarray:

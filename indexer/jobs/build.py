@@ -29,6 +29,7 @@ from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.errors import NotFound
 from vecdial.indexer.disk.manifest import Manifest, file_entry, write_manifest
 from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
+from vecdial.indexer.filters.table import write_payloads
 from vecdial.indexer.io.readers import Dataset, check_dataset
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.modes import MODES
@@ -156,6 +157,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
     np.savez(out / CODEC_FILE, **arrays, **(partitions.to_arrays() if partitions is not None else {}))
     if dataset.texts is not None:
         _write_texts(out, dataset.texts if order is None else [dataset.texts[i] for i in order.tolist()])
+    write_payloads(out, dataset.payloads, order)
     return Manifest(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         source_model=dataset.source_model,

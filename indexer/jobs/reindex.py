@@ -1,7 +1,8 @@
 """Reindex jobs: rebuild a live collection with new compression settings, then swap.
 
 snapshot (version + log prefix, minus deletes; its checksums verified, so a damaged
-version is never folded into a fresh one) -> export full vectors in batches ->
+version is never folded into a fresh one) -> export full vectors (and ids, texts,
+payloads) in batches ->
 `build_version` (the one build path, staged under a temp name) -> validate -> under
 the write lock (`swap.swap_in`): name the version, start its log with the records
 written since the snapshot, point CURRENT at it -> prune.
@@ -177,7 +178,8 @@ class ReindexJob:
         return f"; recall gate met: {point.describe()}"
 
     def _export(self, snapshot: LiveSnapshot, path: Path, batch: int = 8192) -> Dataset:
-        """Live vectors (version rows not deleted, then the segment) as one memory-mapped .npy."""
+        """Live vectors (version rows not deleted, then the segment) as one memory-mapped .npy,
+        with their ids, texts and payloads."""
         self._update(phase="export")
         version, segment = snapshot.version, snapshot.segment
         rows = snapshot.alive_version_rows()
@@ -201,7 +203,8 @@ class ReindexJob:
         texts = None
         if version.manifest.has_texts or any(segment.texts[r] is not None for r in seg_rows):
             texts = version.texts(rows) + [segment.texts[r] for r in seg_rows]
-        return Dataset(ids, np.load(path, mmap_mode="r"), texts, source_model=version.manifest.source_model)
+        payloads = snapshot.view.version_payloads().take(rows).concat(segment.payload_table.take(seg_rows))
+        return Dataset(ids, np.load(path, mmap_mode="r"), texts, version.manifest.source_model, payloads if payloads.types else None)
 
     def _swap(self, snapshot: LiveSnapshot, staged: StagedVersion) -> str:
         """The only step that touches what readers see, under the write lock: name the

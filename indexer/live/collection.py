@@ -38,6 +38,7 @@ from vecdial.indexer.disk.locks import FileLock, is_locked
 from vecdial.indexer.disk.sweep_file import read_sweep
 from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.errors import AlreadyExists, DamagedLog, NotFound
+from vecdial.indexer.filters.table import check_payloads
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.live.checks import check_ids, check_page, check_texts, check_vectors
@@ -115,8 +116,9 @@ class LiveCollection:
         """(flushes, writes) so far: writes / flushes is the mean group-commit batch."""
         return self._commit.flushes, self._commit.items
 
-    def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", *, with_text: bool = False, threads: int | None = None) -> Hits:
-        return self._snapshot.search(queries, k, budget, with_text=with_text, threads=threads)
+    def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", **options: Any) -> Hits:
+        """See `LiveSnapshot.search` for the options (with_text, threads, filter, with_payload)."""
+        return self._snapshot.search(queries, k, budget, **options)
 
     def refresh(self) -> bool:
         """Catch up with writes and swaps made by other processes; two `stat`s when there are none.
@@ -169,9 +171,9 @@ class LiveCollection:
         if message is not None:
             raise DamagedLog(message)
 
-    def upsert(self, ids: list, vectors: np.ndarray, texts: list[str | None] | None = None) -> WriteResult:
-        """Add or replace vectors by id; durable and searchable when this returns."""
-        record = self._upsert_record(ids, vectors, texts)
+    def upsert(self, ids: list, vectors: np.ndarray, texts: list[str | None] | None = None, payloads: list | None = None) -> WriteResult:
+        """Add or replace items by id (payloads: one dict or None each); durable and searchable when this returns."""
+        record = self._upsert_record(ids, vectors, texts, payloads)
         self.check_writable()
         return self._commit.submit(record)
 
@@ -211,27 +213,30 @@ class LiveCollection:
 
     # -- writer side: everything below runs under self._lock --------------------------------
 
-    def _upsert_record(self, ids: list, vectors: np.ndarray, texts: list[str | None] | None) -> WalRecord:
-        manifest = self._snapshot.version.manifest
-        ids = check_ids(ids, manifest.id_kind)
-        unit = check_vectors(vectors, len(ids), manifest.dim)
-        return WalRecord("upsert", ids, unit, check_texts(texts, len(ids)))
+    def _upsert_record(self, ids: list, vectors: np.ndarray, texts: list[str | None] | None, payloads: list | None) -> WalRecord:
+        snapshot = self._snapshot
+        ids = check_ids(ids, snapshot.version.manifest.id_kind)
+        unit = check_vectors(vectors, len(ids), snapshot.version.manifest.dim)
+        types, rows = check_payloads(payloads, len(ids), snapshot.segment.payload_types)
+        return WalRecord("upsert", ids, unit, check_texts(texts, len(ids)), None if payloads is None else rows, types)
 
     def _flush(self, records: list[WalRecord]) -> list[WriteResult | Exception]:
-        """One group commit: lock, catch up, append every record, one fdatasync, apply, publish."""
+        """One group commit: lock, catch up, append every record whose payload types fit, one fdatasync, apply, publish."""
         with self._lock, FileLock(write_lock_path(self.collection)):
             self._sync(locked=True)
             if self._damage:
                 return [DamagedLog(self.damaged) for _ in records]
+            refused = self._segment.refused([r.payload_types for r in records])
+            records = [r for r, error in zip(records, refused) if error is None]
             if self._wal.size() > self._wal_end:
                 dropped = self._wal.cut_torn_tail(self._wal_end)  # checks again: never cuts a valid frame or damage
                 log.warning("%s: dropped a torn tail of %d bytes (a write never acknowledged) from %s", self.name, dropped, self._wal.path)
-            end = self._wal.append([encode_record(r) for r in records])
-            counts = [self._apply(r) for r in records]
+            end = self._wal.append([encode_record(r) for r in records]) if records else self._wal_end
+            counts = iter([self._apply(r) for r in records])
             self._wal_end, self._wal_seen = end, self._wal.stamp()
             self._publish()
             size, version = self._snapshot.size, self._snapshot.version_name
-            return [WriteResult(up, gone, size, version) for up, gone in counts]
+            return [error or WriteResult(*next(counts), size, version) for error in refused]
 
     def _sync(self, locked: bool = False) -> None:
         """Reload if CURRENT names another version, then replay log records not seen yet.
@@ -320,7 +325,7 @@ class LiveCollection:
             self._dead = np.union1d(self._dead, newly_dead)
             self._alive = None  # remade by the next publish
         if record.op == "upsert":
-            self._segment.add(record.ids, record.vectors, record.texts)
+            self._segment.add(record.ids, record.vectors, record.texts, record.payloads, record.payload_types)
             return len(record.ids), 0
         return 0, len(newly_dead) + self._segment.remove(record.ids)
 
@@ -340,9 +345,7 @@ class LiveCollection:
         self._snapshot = LiveSnapshot(name=self.name, view=view, wal_end=self._wal_end, dead_rows=self._dead)
 
     def _sweep_stamp(self) -> int:
-        """The version directory's mtime: a sweep lands there by rename, and nothing else does
-        once the version is built. (Stat-ing a sweep file that is mostly absent raised an
-        exception on every search.)"""
+        """The version directory's mtime: a sweep lands there by rename, nothing else does once it is built."""
         return os.stat(self._version_dir).st_mtime_ns
 
     def _load_sweep(self) -> None:
@@ -359,11 +362,8 @@ class LiveCollection:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _current_key(self) -> tuple[str, int]:
-        """The serving version's name and the inode of its memory-mapped dense store.
-
-        A collection dropped and built again reuses version names, but not the
-        inode of a file this process still maps, so the key tells the two apart.
-        """
+        """The serving version's name and the inode of its memory-mapped dense store: a collection
+        dropped and built again reuses names, not the inode of a file this process still maps."""
         name = self.collection.current_version_name()
         try:
             return name, os.stat(self.collection.versions_dir / name / BLOCKS_FILE).st_ino

@@ -5,8 +5,12 @@ read as they are; nothing is converted):
 
 ```
 magic b"VDW1" | payload bytes (u32 LE) | crc32(payload) (u32 LE) | payload
-payload = meta bytes (u32 LE) | meta JSON {"op", "ids", "texts", "shape"} | float32 LE vectors
+payload = meta bytes (u32 LE) | meta JSON {"op", "ids", "texts", "shape"[, "payloads", "payload_types"]} | float32 LE vectors
 ```
+
+An upsert with payloads adds "payloads" (one canonical dict or null per id, filters/values.py)
+and "payload_types" (field -> type); records without them (every log written before
+payloads existed) read as upserts without payloads.
 
 CRC-32 catches every 1-bit (and every burst up to 32 bits) error in a payload, so
 a frame that verifies is the frame that was written. What a scan does with bytes
@@ -54,12 +58,15 @@ _READ_MAX = 1 << 30  # one pread at most (Linux returns at most ~2 GiB per call)
 
 @dataclass(frozen=True)
 class WalRecord:
-    """One acknowledged write. vectors: (len(ids), dim) float32 unit rows for upserts, None for deletes."""
+    """One acknowledged write. vectors: (len(ids), dim) float32 unit rows for upserts, None for deletes;
+    payloads: one canonical dict (or None) per id, with payload_types: field -> type."""
 
     op: Literal["upsert", "delete"]
     ids: list
     vectors: np.ndarray | None = None
     texts: list[str | None] | None = None
+    payloads: list[dict | None] | None = None
+    payload_types: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,10 @@ class WalScan:
 def encode_record(record: WalRecord) -> bytes:
     """A record as one framed, checksummed byte string, ready to append."""
     shape = None if record.vectors is None else list(record.vectors.shape)
-    meta = json.dumps({"op": record.op, "ids": list(record.ids), "texts": record.texts, "shape": shape}, ensure_ascii=False)
+    fields = {"op": record.op, "ids": list(record.ids), "texts": record.texts, "shape": shape}
+    if record.payloads is not None:
+        fields.update(payloads=record.payloads, payload_types=record.payload_types or {})
+    meta = json.dumps(fields, ensure_ascii=False)
     meta_bytes = meta.encode("utf-8")
     vectors = b"" if record.vectors is None else np.ascontiguousarray(record.vectors, dtype="<f4").tobytes()
     payload = META.pack(len(meta_bytes)) + meta_bytes + vectors
@@ -110,6 +120,12 @@ def decode_record(payload: bytes) -> WalRecord:
         raise ValueError(f"not a record: {exc}") from None
     if op not in ("upsert", "delete") or not isinstance(ids, list) or (texts is not None and not isinstance(texts, list)):
         raise ValueError("not a record: bad op, ids or texts")
+    payloads, types = meta.get("payloads"), meta.get("payload_types")
+    if payloads is not None and (
+        not isinstance(payloads, list) or len(payloads) != len(ids) or not isinstance(types, dict)
+        or not all(p is None or isinstance(p, dict) for p in payloads)
+    ):
+        raise ValueError("not a record: bad payloads")
     data = payload[META.size + meta_len :]
     vectors = None
     if op == "upsert":
@@ -118,7 +134,7 @@ def decode_record(payload: bytes) -> WalRecord:
         vectors = np.frombuffer(data, dtype="<f4").reshape(len(ids), shape[1]).astype(np.float32)
     elif shape is not None or data:
         raise ValueError("not a record: a delete with vectors")
-    return WalRecord(op=op, ids=ids, vectors=vectors, texts=texts)
+    return WalRecord(op=op, ids=ids, vectors=vectors, texts=texts, payloads=payloads, payload_types=types)
 
 
 class _Bytes:

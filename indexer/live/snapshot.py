@@ -47,9 +47,10 @@ class LiveSnapshot:
         """Version rows still served, ascending."""
         return np.setdiff1d(np.arange(self.version.size), self.dead_rows, assume_unique=True)
 
-    def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", *, with_text: bool = False, threads: int | None = None) -> Hits:
-        """queries: (dim,) or (nq, dim) float; the best k live items per query under the budget."""
-        return search(self.view, queries, k, budget, with_text=with_text, threads=threads)
+    def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", **options: Any) -> Hits:
+        """queries: (dim,) or (nq, dim) float; the best k live items per query under the budget.
+        options: with_text, threads, filter, with_payload (see `plan.execute.search`)."""
+        return search(self.view, queries, k, budget, **options)
 
 
 class IdIndex:

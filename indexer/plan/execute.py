@@ -5,7 +5,9 @@ A search validates k, the budget and the queries once, resolves `auto` once
 stage over every part of the view (the version's rows minus deletions, and the
 rows written since, held in the same store classes) and merges the parts' best
 rows with FAISS heaps. Deletions are masked inside the stages, so a search
-returns k hits whenever k live items exist.
+returns k hits whenever k live items exist. A filter on payloads is checked once,
+evaluated per part and applied inside every stage too (or, when few rows match, by
+scoring just those rows exactly): see filters/select.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from typing import Any
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.filters.match import check_filter
+from vecdial.indexer.filters.select import Selection, score_rows, select
+from vecdial.indexer.filters.table import PayloadTable
+from vecdial.indexer.filters.tree import Node, parse_filter
 from vecdial.indexer.modes import MODES, Part, Query
 from vecdial.indexer.native import search_threads, single_threaded
 from vecdial.indexer.plan.budget import format_budget, parse_budget
@@ -46,7 +52,8 @@ class Explain:
     """How a search spent its budget: the budget as run (`auto -> chosen`), the version that
     answered, per stage the candidates kept, bytes read per query and time; the live rows
     searched in the version and in the write segment, the version rows deleted since it was
-    built, and for `auto` the calibration it was chosen on."""
+    built, for `auto` the calibration it was chosen on, and for a filter how it was applied
+    (`strategy`: rows or mask, `matched_rows`: live rows it kept, `ms`)."""
 
     budget: str
     version: str
@@ -57,6 +64,7 @@ class Explain:
     segment_rows: int = 0
     deleted_rows: int = 0
     calibration: str | None = None
+    filter: dict | None = None
 
     def to_dict(self) -> dict:
         """As dataclasses.asdict, written out: asdict deep-copies every field, ~0.1 ms a search."""
@@ -70,6 +78,7 @@ class Explain:
             "segment_rows": self.segment_rows,
             "deleted_rows": self.deleted_rows,
             "calibration": self.calibration,
+            "filter": self.filter,
         }
 
 
@@ -95,28 +104,41 @@ class View:
             parts.append(Part(self.segment, self.segment.alive))
         return parts
 
+    def payload_types(self) -> dict[str, str]:
+        """Every payload field of the collection -> its type (the version's and those written since)."""
+        return self.segment.payload_types if self.segment is not None else self.version.payloads.types
+
+    def version_payloads(self) -> PayloadTable:
+        table = self.version.payloads
+        return table if table.size == self.version.size else PayloadTable(self.version.size)
+
 
 @dataclass(frozen=True)
 class Hits:
     """Best first, per query. ids: (nq, k) array of the collection's ids (int64, or object
     holding str), scores: (nq, k) float32; where a query found fewer than k hits the row
-    is padded (score -inf). texts: per query, if asked for."""
+    is padded (score -inf). texts, payloads: per query, if asked for."""
 
     ids: np.ndarray
     scores: np.ndarray
     found: np.ndarray
     texts: list[list[str | None]] | None
     explain: Explain
+    payloads: list[list[dict]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, query: int) -> list[dict]:
-        """Query `query`'s hits as dicts of id, score (and text)."""
+        """Query `query`'s hits as dicts of id, score (and text, payload)."""
         n = int(self.found[query])
         ids, scores = self.ids[query, :n].tolist(), self.scores[query, :n].tolist()
-        texts = self.texts[query] if self.texts is not None else None
-        return [{"id": i, "score": s, **({"text": texts[j]} if texts is not None else {})} for j, (i, s) in enumerate(zip(ids, scores))]
+        hits = [{"id": i, "score": s} for i, s in zip(ids, scores)]
+        for name, values in (("text", self.texts), ("payload", self.payloads)):
+            if values is not None:
+                for hit, value in zip(hits, values[query]):
+                    hit[name] = value
+        return hits
 
     def id_lists(self) -> list[list]:
         """Per query, the ids found (no padding), as Python values."""
@@ -127,23 +149,30 @@ class Hits:
         return {"results": [self[q] for q in range(len(self))], "explain": self.explain.to_dict()}
 
 
-def search(view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", *, with_text: bool = False, threads: int | None = None) -> Hits:
-    """The best k live items per query under the budget. queries: (dim,) or (nq, dim) float."""
+def search(
+    view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", *,
+    with_text: bool = False, threads: int | None = None, filter: Any = None, with_payload: bool = False,
+) -> Hits:
+    """The best k live items per query under the budget, among the items `filter` keeps
+    (filters/tree.py: a JSON object, or None for all). queries: (dim,) or (nq, dim) float.
+    with_text / with_payload: return each hit's text / payload."""
     if not 0 < k <= MAX_K:
         raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
     version = view.version
+    where = None if filter is None else check_filter(parse_filter(filter), view.payload_types())
     requested = parse_budget(budget)
     used, point = resolve_budget(requested, view.sweep)
     plan = compile_cached(used, version, k)
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
+    wanted = (with_text, with_payload)
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
-        return _run(view, plan, Query(unit, version), k, requested, used, point, with_text)
+        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted)
     with search_threads(threads):
-        return _run(view, plan, Query(unit, version), k, requested, used, point, with_text)
+        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted)
 
 
-def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, with_text: bool) -> Hits:
+def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool]) -> Hits:
     started = time.perf_counter()
     parts = view.parts()
     explain = Explain(budget=_describe(requested, used), version=view.name, version_rows=parts[0].live)
@@ -153,7 +182,14 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
         explain.calibration = f"{point.describe()}; calibrated on {view.sweep_source}"
         if (view.sweep_source or "").startswith("documents"):
             explain.calibration += OPTIMISTIC
+    selection = None
+    if where is not None:
+        selection = select(parts, [view.version_payloads(), *([view.segment.payload_table] if len(parts) > 1 else [])], where)
+        explain.filter, parts = selection.report.to_dict(), selection.parts
     found: list[tuple[np.ndarray, np.ndarray]] = []
+    if selection is not None and selection.exact_rows:
+        plan = ()
+        _score_matches(selection, query, k, found, explain)
     for stage in plan:
         t0 = time.perf_counter()
         mode = MODES[stage.mode]
@@ -174,10 +210,23 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
             kept += rows.shape[1]
             read += part_read
         explain.stages.append(StageReport(stage.label, kept, read, _ms(t0)))
-    hits = _merge(view, found, k, with_text)
+    ids, scores, counts, rows = _merge(view, found, k)
+    texts = _texts(view, rows, counts) if wanted[0] else None
+    payloads = _payloads(view, rows, counts) if wanted[1] else None
     explain.bytes_scanned = sum(s.bytes_read for s in explain.stages)
     explain.total_ms = _ms(started)
-    return Hits(hits[0], hits[1], hits[2], hits[3], explain)
+    return Hits(ids, scores, counts, texts, explain, payloads)
+
+
+def _score_matches(selection: Selection, query: Query, k: int, found: list, explain: Explain) -> None:
+    """The `rows` strategy: every part's matching rows scored exactly, in place of the plan's stages."""
+    t0 = time.perf_counter()
+    kept = read = 0
+    for part, rows in zip(selection.parts, selection.rows):
+        best_rows, best_scores, part_read = score_rows(part, query, rows, k)
+        found.append((best_rows, best_scores))
+        kept, read = kept + best_rows.shape[1], read + part_read
+    explain.stages.append(StageReport(f"filter:rows={selection.report.matched_rows}", kept, read, _ms(t0)))
 
 
 def _probed(part: Part, query: Query, cells: int) -> Part:
@@ -187,8 +236,9 @@ def _probed(part: Part, query: Query, cells: int) -> Part:
     return replace(part, ranges=(partitions.offsets[nearest], partitions.offsets[nearest + 1]), cells=nearest)
 
 
-def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int, with_text: bool):
-    """Each part's best rows -> the best k of the union, as ids (and texts)."""
+def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int):
+    """Each part's best rows -> the best k of the union: ids, scores, counts, and the rows
+    (version rows, then segment rows from version.size on)."""
     version = view.version
     rows, scores = found[0]
     if len(found) > 1:
@@ -199,8 +249,7 @@ def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int, with_
     valid = np.isfinite(scores) & (rows >= 0)
     counts = valid.sum(axis=1)
     ids = _ids(view, np.where(valid, rows, -1))
-    texts = _texts(view, rows, counts) if with_text else None
-    return ids, np.where(valid, scores, -np.inf).astype(np.float32), counts, texts
+    return ids, np.where(valid, scores, -np.inf).astype(np.float32), counts, rows
 
 
 def _ids(view: View, rows: np.ndarray) -> np.ndarray:
@@ -230,6 +279,13 @@ def _texts(view: View, rows: np.ndarray, counts: np.ndarray) -> list[list[str | 
         stored = iter(version.texts([row for row in q_rows if row < version.size]))  # the version's only: one read each
         out.append([next(stored) if row < version.size else view.segment.texts[row - version.size] for row in q_rows])
     return out
+
+
+def _payloads(view: View, rows: np.ndarray, counts: np.ndarray) -> list[list[dict]]:
+    """Per query, each hit's payload (JSON-ready; {} for an item without one)."""
+    size, table = view.version.size, view.version_payloads()
+    segment = view.segment.payload_table if view.segment is not None and (rows >= size).any() else None
+    return [[table.payload(r) if r < size else segment.payload(r - size) for r in q_rows[:n].tolist()] for q_rows, n in zip(rows, counts)]
 
 
 def _nothing(nq: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -170,7 +170,7 @@ def _refuse_early(collections: Collections, name: str) -> None:
 
 
 def _items(body: CreateCollectionRequest, settings: Settings) -> dict:
-    """The body's vectors, ids, texts and source model, as `Database.create` takes them."""
+    """The body's vectors, ids, texts, payloads and source model, as `Database.create` takes them."""
     n = len(body.vectors)
     dims = {len(v) for v in body.vectors}
     if len(dims) != 1:
@@ -189,4 +189,4 @@ def _items(body: CreateCollectionRequest, settings: Settings) -> dict:
         raise InvalidInput("ids mix integers and strings: use one kind for a collection")
     if body.texts is not None and len(body.texts) != n:
         raise InvalidInput(f"got {len(body.texts)} texts for {n} vectors: send one text (or null) per vector")
-    return {"vectors": np.stack(body.vectors), "ids": id_array, "texts": body.texts, "source_model": body.source_model}
+    return {"vectors": np.stack(body.vectors), "ids": id_array, "texts": body.texts, "source_model": body.source_model, "payloads": body.payloads}

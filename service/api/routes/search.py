@@ -54,7 +54,7 @@ async def search(name: str, request: Request) -> Response:
         asked.append(_query_matrix(collection, [body], dim, settings))
         return _run(collection, collections, asked[0], k, body, request, settings)
 
-    quick = body.text is None and collections.quick(collection.name, body.budget)
+    quick = body.text is None and body.filter is None and collections.quick(collection.name, body.budget)
     hits = run() if quick else await run_within(settings.request_timeout_s, run, "search", AFTER_TIMEOUT)
     collections.timed(collection.name, hits.explain)
     if settings.query_sample_rate and random.random() < settings.query_sample_rate:
@@ -93,7 +93,9 @@ def _run(
     settings: Settings,
 ) -> vecdial.Hits:
     # One query runs on one thread whatever the setting (the library's rule); a batch may use native_threads.
-    hits = collection.search(queries, k, body.budget, with_text=body.with_text, threads=settings.native_threads)
+    hits = collection.search(
+        queries, k, body.budget, with_text=body.with_text, threads=settings.native_threads, filter=body.filter, with_payload=body.with_payload
+    )
     mode = hits.explain.budget.split(":", 1)[0]  # as requested: `auto:... -> dense:dim=64` counts as auto
     request.state.log_extra = {"collection": collection.name, "mode": mode, "queries": len(queries)}
     collections.served(collection.name, hits.explain.version)

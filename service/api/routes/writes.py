@@ -44,7 +44,11 @@ async def upsert(body: UpsertRequest, collection: CollectionDep, collections: Co
         ensure_thread_limits(settings.native_threads)
         if to_encode:
             vectors[to_encode] = encode(collection, [texts[i] for i in to_encode], dim)  # type: ignore[misc]
-        return collection.upsert([item.id for item in body.items], vectors, texts=texts if any(t is not None for t in texts) else None)
+        payloads = [item.payload for item in body.items]
+        return collection.upsert(
+            [item.id for item in body.items], vectors, texts=texts if any(t is not None for t in texts) else None,
+            payloads=payloads if any(p is not None for p in payloads) else None,
+        )
 
     result = await run_within(settings.request_timeout_s, write, "upsert", AFTER_TIMEOUT)
     collections.served(collection.name, result.version)

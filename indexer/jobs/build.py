@@ -18,6 +18,7 @@ import shutil
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -34,6 +35,9 @@ from vecdial.indexer.io.readers import Dataset, check_dataset
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.vectors import check_finite, normalize_rows, unit_sample
+
+if TYPE_CHECKING:
+    from vecdial.indexer.scale.engines import Engine
 
 log = logging.getLogger("vecdial.jobs")
 
@@ -83,8 +87,12 @@ def build_version(
     versions_dir: Path,
     settings: BuildSettings = BuildSettings(),
     show_progress: bool = True,
+    engine: "Engine | None" = None,
 ) -> StagedVersion:
-    """Write dataset as a staged version in versions_dir: complete, fsynced, checksummed."""
+    """Write dataset as a staged version in versions_dir: complete, fsynced, checksummed.
+
+    engine: who runs the per-row passes (indexer/scale: Ray tasks); None runs them in the loops
+    here. Either way the fit, the order and the commit happen here, and the files are the same."""
     check_dataset(dataset)
     versions_dir.mkdir(parents=True, exist_ok=True)
     removed = remove_stale_builds(versions_dir)
@@ -92,7 +100,7 @@ def build_version(
         log.warning("%s: removed staging directories of builds that died: %s", versions_dir.parent.name, ", ".join(removed))
     staged = StagedVersion(versions_dir)
     try:
-        manifest = _write_files(dataset, staged.path, settings, show_progress)
+        manifest = _write_files(dataset, staged.path, settings, show_progress, engine)
         manifest.files = {p.name: file_entry(p) for p in sorted(staged.path.iterdir())}
         write_manifest(staged.path, manifest)
         fsync_tree(staged.path)
@@ -136,22 +144,25 @@ def remove_stale_builds(versions_dir: Path) -> list[str]:
     return removed
 
 
-def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_progress: bool) -> Manifest:
+def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_progress: bool, engine: "Engine | None" = None) -> Manifest:
     """Fit every registered mode on one sample, feed each the input once, batch by batch, in the
     order of the partitions' cells (see codecs/partition.py) when the version has them."""
     n, dim = dataset.vectors.shape
     sample = unit_sample(dataset.vectors, settings.sample_size, settings.seed)
-    partitions, order = _partition(dataset.vectors, sample, settings, show_progress)
+    partitions, order = _partition(dataset.vectors, sample, settings, show_progress, engine)
     vectors = dataset.vectors if order is None else Reordered(dataset.vectors, order)
     builders = {name: b for name, mode in MODES.items() if (b := mode.builder(sample, n, out, settings, partitions)) is not None}
     np.save(out / IDS_FILE, dataset.ids if order is None else dataset.ids[order])
-    with tqdm(total=n, desc="encoding", unit="vec", disable=not show_progress) as progress:
-        for start in range(0, n, settings.batch_size):
-            stop = min(start + settings.batch_size, n)
-            unit = _unit_batch(vectors[start:stop], start)
-            for builder in builders.values():
-                builder.add(start, unit)
-            progress.update(stop - start)
+    if engine is not None:
+        engine.encode(dataset.vectors, order, builders, settings.batch_size, show_progress)
+    else:
+        with tqdm(total=n, desc="encoding", unit="vec", disable=not show_progress) as progress:
+            for start in range(0, n, settings.batch_size):
+                stop = min(start + settings.batch_size, n)
+                unit = _unit_batch(vectors[start:stop], start)
+                for builder in builders.values():
+                    builder.add(start, unit)
+                progress.update(stop - start)
     codecs = {name: builder.finish(vectors, show_progress) for name, builder in builders.items()}
     arrays = {key: array for builder in builders.values() for key, array in builder.codec_arrays().items()}
     np.savez(out / CODEC_FILE, **arrays, **(partitions.to_arrays() if partitions is not None else {}))
@@ -176,7 +187,9 @@ def _unit_batch(batch: np.ndarray, start: int) -> np.ndarray:
     return normalize_rows(batch, f"input vector (batch at {start})")
 
 
-def _partition(vectors: np.ndarray, sample: np.ndarray, settings: BuildSettings, show_progress: bool) -> tuple[Partitions | None, np.ndarray | None]:
+def _partition(
+    vectors: np.ndarray, sample: np.ndarray, settings: BuildSettings, show_progress: bool, engine: "Engine | None" = None
+) -> tuple[Partitions | None, np.ndarray | None]:
     """Learn the cells and assign every row: (partitions, the input row stored at each position),
     or (None, None) for a version without partitions."""
     n = len(vectors)
@@ -184,13 +197,16 @@ def _partition(vectors: np.ndarray, sample: np.ndarray, settings: BuildSettings,
     if count <= 1:
         return None, None
     centroids = fit_centroids(sample, count, settings.seed)
-    nearest = centroid_index(centroids)
-    cells = np.empty(n, dtype=np.int64)
-    with tqdm(total=n, desc="partitioning", unit="vec", disable=not show_progress) as progress:
-        for start in range(0, n, settings.batch_size):
-            stop = min(start + settings.batch_size, n)
-            cells[start:stop] = nearest.search(_unit_batch(vectors[start:stop], start), 1)[1][:, 0]
-            progress.update(stop - start)
+    if engine is not None:
+        cells = engine.cells(vectors, centroids, settings.batch_size, show_progress)
+    else:
+        nearest = centroid_index(centroids)
+        cells = np.empty(n, dtype=np.int64)
+        with tqdm(total=n, desc="partitioning", unit="vec", disable=not show_progress) as progress:
+            for start in range(0, n, settings.batch_size):
+                stop = min(start + settings.batch_size, n)
+                cells[start:stop] = nearest.search(_unit_batch(vectors[start:stop], start), 1)[1][:, 0]
+                progress.update(stop - start)
     offsets = np.zeros(len(centroids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(cells, minlength=len(centroids)), out=offsets[1:])
     order = np.argsort(cells, kind="stable")

@@ -13,7 +13,9 @@ the same classes hold the write segment's rows in RAM):
 - keyword lists (`KeywordsColumn`): codes of every list, concatenated, with `offsets`
   (n+1,); postings as for keywords, each row once per distinct keyword.
 
-A column answers a condition with the rows that meet it, ascending int64.
+A column answers a condition with pieces of rows that meet it (int64 arrays: slices of
+its index, read in place), and says whether each piece is ascending; filters/match.py
+turns them into a row list or a mask, whichever is cheaper.
 """
 
 from __future__ import annotations
@@ -91,15 +93,6 @@ def postings(codes: np.ndarray, rows: np.ndarray, terms: int) -> tuple[np.ndarra
     return (pairs & ((1 << 40) - 1)).astype(np.int64), starts
 
 
-def union(row_lists: list[np.ndarray]) -> np.ndarray:
-    """Ascending distinct rows of several ascending row lists."""
-    if not row_lists:
-        return _EMPTY
-    if len(row_lists) == 1:
-        return np.asarray(row_lists[0], dtype=np.int64)
-    return np.unique(np.concatenate(row_lists)).astype(np.int64)
-
-
 @dataclass
 class NumberColumn:
     """kind: int | float | datetime (microseconds since 1970 UTC); values (n,) int64 or
@@ -127,15 +120,18 @@ class NumberColumn:
             self.sorted = np.ascontiguousarray(self.values[self.order])
         return self
 
-    def window(self, low: float | None, low_open: bool, high: float | None, high_open: bool) -> np.ndarray:
-        """Rows whose value is within the bounds (None: unbounded), ascending."""
+    ascending = False  # pieces are in value order
+
+    def window(self, low: float | None, low_open: bool, high: float | None, high_open: bool) -> list[np.ndarray]:
+        """The rows whose value is within the bounds (None: unbounded): one slice of `order`,
+        found by two binary searches."""
         self.indexed()
         start = 0 if low is None else int(np.searchsorted(self.sorted, low, side="right" if low_open else "left"))
         stop = len(self.sorted) if high is None else int(np.searchsorted(self.sorted, high, side="left" if high_open else "right"))
-        return np.sort(self.order[start:stop]) if stop > start else _EMPTY
+        return [self.order[start:stop] if stop > start else _EMPTY]  # type: ignore[index]
 
-    def equal(self, values: list) -> np.ndarray:
-        return union([self.window(v, False, v, False) for v in values])
+    def equal(self, values: list) -> list[np.ndarray]:
+        return [piece for v in values for piece in self.window(v, False, v, False)]
 
     def value(self, row: int) -> Any:
         if not self.present[row]:
@@ -187,11 +183,13 @@ class KeywordColumn:
             self.postings, self.starts = postings(*self._entries(), len(self.terms))
         return self
 
-    def equal(self, values: list[str]) -> np.ndarray:
-        """Rows holding any of the keywords, ascending: one postings slice each."""
+    ascending = True  # each postings slice is
+
+    def equal(self, values: list[str]) -> list[np.ndarray]:
+        """Rows holding any of the keywords: one postings slice each."""
         self.indexed()
-        codes = [c for c in (self.terms.find(v) for v in values) if c >= 0]
-        return union([np.asarray(self.postings[int(self.starts[c]) : int(self.starts[c + 1])]) for c in codes])  # type: ignore[index]
+        codes = sorted({c for c in (self.terms.find(v) for v in values) if c >= 0})
+        return [self.postings[int(self.starts[c]) : int(self.starts[c + 1])] for c in codes]  # type: ignore[index]
 
     def value(self, row: int) -> Any:
         code = int(self.codes[row])
@@ -246,6 +244,7 @@ class KeywordsColumn:
 
     indexed = KeywordColumn.indexed
     equal = KeywordColumn.equal
+    ascending = True
 
     def value(self, row: int) -> Any:
         if not self.present[row]:

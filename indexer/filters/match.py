@@ -4,7 +4,8 @@ Rows travel as a `RowSet`: a sorted row list while conditions are selective (a k
 postings slice, a numeric window's slice of the sorted index: O(matches), no full scan)
 and a boolean mask once a full-width operation needs one (`not`, or an `or` with a mask).
 `and` intersects lists, or tests a list against a mask, so a selective condition keeps
-the whole filter selective.
+the whole filter selective. Rows past LIST_SHARE of a part go straight into a mask:
+sorting 35k window rows into a list cost more than the search they filter (WordNet).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from vecdial.indexer.filters.columns import NumberColumn
 from vecdial.indexer.filters.table import PayloadTable
 from vecdial.indexer.filters.tree import And, Match, Node, Not, Or, Window
 from vecdial.indexer.filters.values import NUMERIC, check_keyword, to_micros
+
+LIST_SHARE = 1 / 32  # at most this share of a part's rows is kept as a sorted list, more as a mask
 
 
 class RowSet:
@@ -86,30 +89,42 @@ def _value(value: Any, kind: str, where: str) -> Any:
 def evaluate(node: Node, table: PayloadTable) -> RowSet:
     """The rows of `table` a checked filter keeps."""
     size = table.size
-    if isinstance(node, Match):
+    if isinstance(node, (Match, Window)):
         column = table.columns.get(node.field)
         if column is None:
             return RowSet(size, rows=np.zeros(0, dtype=np.int64))
-        return RowSet(size, rows=column.equal(list(node.values)))
-    if isinstance(node, Window):
-        column = table.columns.get(node.field)
-        if column is None:
-            return RowSet(size, rows=np.zeros(0, dtype=np.int64))
+        if isinstance(node, Match):
+            return _collect(size, column.equal(list(node.values)), column.ascending)
         assert isinstance(column, NumberColumn)
         low, low_open = (node.gt, True) if node.gt is not None else (node.gte, False)
         high, high_open = (node.lt, True) if node.lt is not None else (node.lte, False)
-        return RowSet(size, rows=column.window(low, low_open, high, high_open))
+        return _collect(size, column.window(low, low_open, high, high_open), column.ascending)
     if isinstance(node, Not):
         return RowSet(size, mask=~evaluate(node.child, table).as_mask())
     parts = [evaluate(child, table) for child in node.children]
     if isinstance(node, And):
         return _intersect(parts, size)
     if all(p.rows is not None for p in parts):
-        return RowSet(size, rows=np.unique(np.concatenate([p.rows for p in parts])).astype(np.int64))
+        return _collect(size, [p.rows for p in parts], True)
     mask = np.zeros(size, dtype=bool)
     for p in parts:
         mask |= p.as_mask()
     return RowSet(size, mask=mask)
+
+
+def _collect(size: int, pieces: list[np.ndarray], ascending: bool) -> RowSet:
+    """The union of row pieces: a sorted list while it is short, else a mask (no sort)."""
+    total = sum(len(p) for p in pieces)
+    if total > LIST_SHARE * size:
+        mask = np.zeros(size, dtype=bool)
+        for piece in pieces:
+            mask[piece] = True
+        return RowSet(size, mask=mask)
+    if len(pieces) == 1:  # one piece holds each row once
+        return RowSet(size, rows=np.asarray(pieces[0] if ascending else np.sort(pieces[0]), dtype=np.int64))
+    if not pieces:
+        return RowSet(size, rows=np.zeros(0, dtype=np.int64))
+    return RowSet(size, rows=np.unique(np.concatenate(pieces)).astype(np.int64))
 
 
 def _intersect(parts: list[RowSet], size: int) -> RowSet:

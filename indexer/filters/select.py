@@ -25,9 +25,17 @@ from vecdial.indexer.modes.base import Part, Query
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.topk import topk
 
-SELECTIVE_SHARE = 0.02  # see bench/filter_bench.py: scoring 2% of rows exactly costs about what a binary:rescore=20 scan of all rows does
+# Measured on WordNet (117,659 x 384, one query): scoring the 1% of rows a filter keeps
+# exactly takes 0.48 ms, a binary:rescore=20 search of every row 0.76 ms, an exact one 4.7 ms;
+# at 2% the exact rows cost about what the cheapest useful budget does (bench/filter_bench.py).
+SELECTIVE_SHARE = 0.02
 MIN_SELECTIVE = 256
-FEW_QUERIES = 2  # up to this many queries score candidates in the compiled gather; more gather once and multiply
+# Up to FEW_QUERIES queries and FEW_ROWS rows are scored by the compiled gather (stores/kernels.py);
+# more rows are copied out (np.take) and multiplied: 0.60 ms against 0.77 for 1,177 rows of
+# 384 dims (WordNet, one query), where the kernel's 12 scattered reads a row wait on memory.
+FEW_QUERIES = 2
+FEW_ROWS = 256
+GATHER_ROWS = 8192
 
 
 @dataclass
@@ -80,13 +88,19 @@ def score_rows(part: Part, query: Query, rows: np.ndarray, k: int) -> tuple[np.n
     nq, m = len(query.unit), len(rows)
     if m == 0:
         return np.zeros((nq, 0), dtype=np.int64), np.zeros((nq, 0), dtype=np.float32), 0
-    if nq <= FEW_QUERIES:
+    if nq <= FEW_QUERIES and m <= FEW_ROWS:
         scores = dense.score_rows(query.rotated, np.ascontiguousarray(np.broadcast_to(rows, (nq, m))), dense.dim)
     else:
-        gathered = np.take(dense.blocks, rows, axis=1)  # (n_blocks, m, block)
-        vectors = gathered.transpose(1, 0, 2).reshape(m, -1)[:, : dense.dim].astype(np.float32, copy=False)
-        norms = np.sqrt(np.maximum(np.asarray(dense.prefix_sq[-1][rows], dtype=np.float32), 1e-24))
-        scores = (query.rotated[:, : dense.dim] @ vectors.T) / norms
+        n_blocks, _, block = dense.blocks.shape
+        padded = np.zeros((nq, n_blocks * block), dtype=np.float32)
+        padded[:, : dense.dim] = query.rotated[:, : dense.dim]
+        by_block = np.ascontiguousarray(padded.reshape(nq, n_blocks, block).transpose(1, 2, 0))  # (n_blocks, block, nq)
+        scores = np.empty((nq, m), dtype=np.float32)
+        for start in range(0, m, GATHER_ROWS):  # bounded copies: GATHER_ROWS full rows at a time
+            chunk = rows[start : start + GATHER_ROWS]
+            gathered = np.take(dense.blocks, chunk, axis=1).astype(np.float32, copy=False)  # (n_blocks, c, block)
+            norms = np.sqrt(np.maximum(np.asarray(dense.prefix_sq[-1][chunk], dtype=np.float32), 1e-24))
+            scores[:, start : start + len(chunk)] = np.matmul(gathered, by_block).sum(axis=0).T / norms
     positions, best = topk(scores, k)
     return rows[np.maximum(positions, 0)], best, m * dense.bytes_per_vector(dense.dim)
 

@@ -122,3 +122,16 @@ def test_hits_carry_their_payload_when_asked(payload_demo, demo_corpus, demo_pay
 def test_a_bad_filter_is_invalid_input_saying_what_to_change(payload_demo, queries, spec, says):
     with pytest.raises(InvalidInput, match=says.replace("(", r"\(").replace("[", r"\[")):
         payload_demo.search(queries[0], k=5, filter=spec)
+
+
+@pytest.mark.parametrize("nq", [1, 3, 40])
+def test_scoring_matching_rows_is_exact_for_any_number_of_rows_and_queries(monkeypatch, payload_demo, demo_corpus, demo_vectors, demo_payload_rows, queries, nq):
+    from vecdial.indexer.filters import select
+
+    monkeypatch.setattr(select, "MIN_SELECTIVE", 10_000)  # every filter takes the rows strategy
+    spec, predicate = FILTERS["not"]
+    expected_rows, expected_scores = brute_force(demo_vectors[0], queries[:nq], matching(demo_payload_rows, predicate), k=10)
+    hits = payload_demo.search(queries[:nq], k=10, budget="binary:rescore=10", filter=spec)
+    assert hits.explain.filter["strategy"] == "rows" and hits.explain.filter["matched_rows"] > select.FEW_ROWS
+    assert np.allclose(hits.scores, expected_scores, atol=1e-5)
+    assert hits.id_lists() == [[demo_corpus.doc_ids[r] for r in rows] for rows in expected_rows]

@@ -23,6 +23,7 @@ needs RAY_AUTH_TOKEN (or its token file) in this process's environment: Ray read
 from __future__ import annotations
 
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -82,6 +83,7 @@ class RayEngine:
                 temp = None if s.temp_dir is None else str(s.temp_dir)
                 ray.init(num_cpus=s.num_cpus, object_store_memory=s.object_store_memory, include_dashboard=False, _temp_dir=temp, configure_logging=False)
             else:
+                _reachable(s.address)
                 ray.init(address=s.address, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise InvalidInput(f"ray={s.address!r}: cannot reach a Ray cluster there ({exc}); start one with `ray start --head`") from None
@@ -167,6 +169,17 @@ class RayEngine:
             for encoder in encoders:
                 ray.kill(encoder)
         return np.concatenate(out) if out else np.empty((0, 384), dtype=np.float32)
+
+
+def _reachable(address: str) -> None:
+    """Fail in seconds, not after Ray's minutes of reconnecting, when nothing listens at host:port."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {host}:{port}: {exc}") from None
 
 
 def _get(ref: Any) -> Any:

@@ -16,8 +16,8 @@ SETTINGS = BuildSettings(partitions=8, batch_size=256)
 
 
 def version_files(path: Path) -> dict[str, bytes]:
-    """Every data file of a staged version (the manifest records a creation time)."""
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.name != "manifest.json"}
+    """Every data file of a staged version, by relative path (the manifest records a creation time)."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and p.name != "manifest.json"}
 
 
 def test_shards_are_whole_batches_covering_every_row():

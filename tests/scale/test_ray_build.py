@@ -1,0 +1,70 @@
+"""A build on a two-node Ray cluster on 127.0.0.1 writes the same version as a build in-process."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray")
+
+from bench.ray_cluster import LocalCluster  # noqa: E402
+from vecdial.indexer.io.readers import Dataset  # noqa: E402
+from vecdial.indexer.jobs.build import build_version  # noqa: E402
+from vecdial.indexer.jobs.settings import BuildSettings  # noqa: E402
+from vecdial.indexer.scale.engines import engine_for  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+# Cells (rows stored cell by cell) and batches small enough for several shards per pass.
+SETTINGS = BuildSettings(partitions=8, batch_size=256)
+
+
+def version_files(path: Path) -> dict[str, bytes]:
+    """Every data file of a staged version, by relative path (the manifest records a creation time)."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with LocalCluster(tmp_path_factory.mktemp("ray"), nodes=2, cpus=1) as running:
+        yield running
+
+
+@pytest.fixture
+def ray_engine(cluster, monkeypatch):
+    monkeypatch.setenv("VECDIAL_RAY_SHARD_ROWS", "512")
+    engine = engine_for(cluster.address)
+    yield engine
+    engine.close()
+
+
+def test_both_nodes_take_part(ray_engine):
+    import ray
+
+    ray_engine.connect()
+    assert sum(node["Alive"] for node in ray.nodes()) == 2
+
+
+def test_a_ray_build_writes_the_same_codes_and_ids_as_in_process(tmp_path, demo_dataset, ray_engine):
+    with build_version(demo_dataset, tmp_path / "here", SETTINGS, show_progress=False) as here:
+        with build_version(demo_dataset, tmp_path / "ray", SETTINGS, show_progress=False, engine=ray_engine) as on_ray:
+            expected, got = version_files(here.path), version_files(on_ray.path)
+    assert "ids.npy" in got and got.keys() == expected.keys()
+    assert [name for name in expected if got[name] != expected[name]] == []
+
+
+def test_an_in_memory_input_goes_through_the_object_store(tmp_path, demo_dataset, ray_engine):
+    dataset = Dataset(demo_dataset.ids[:700], np.array(demo_dataset.vectors[:700]), None)
+    with build_version(dataset, tmp_path / "here", SETTINGS, show_progress=False) as here:
+        with build_version(dataset, tmp_path / "ray", SETTINGS, show_progress=False, engine=ray_engine) as on_ray:
+            assert version_files(on_ray.path) == version_files(here.path)
+
+
+def test_an_unreachable_cluster_is_an_input_error():
+    from vecdial.indexer.errors import InvalidInput
+    from vecdial.indexer.scale.ray_engine import RayEngine
+    from vecdial.indexer.scale.settings import RaySettings
+    from bench.ray_cluster import free_port
+
+    with pytest.raises(InvalidInput, match="cannot reach"):
+        RayEngine(RaySettings(address=f"127.0.0.1:{free_port()}")).connect()

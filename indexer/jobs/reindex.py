@@ -83,8 +83,10 @@ class ReindexJob:
         live: LiveCollection | None = None,
         min_recall: float | None = None,
         budget: str | None = None,
+        ray: str | None = None,
     ):
         self.collection = collection
+        self.ray = ray  # build on this Ray cluster (indexer/scale); None: in this process
         self.changes = dict(changes)
         self.min_recall, self.budget = min_recall, budget
         self.store = store
@@ -127,7 +129,7 @@ class ReindexJob:
             watched = WatchedVectors(exported.vectors, lambda rows: self._progress("build", rows / reads))
             dataset = dataclasses.replace(exported, vectors=watched)
             self._update(phase="build", vectors=len(dataset.ids))
-            staged = build_version(dataset, self.collection.versions_dir, settings, show_progress=False)
+            staged = self._build(dataset, settings)
             self._update(phase="validate")
             built = open_version(staged.path, verify_checksums=True)
             validate_version(built, exported.vectors)
@@ -176,6 +178,17 @@ class ReindexJob:
                 "it was discarded and the previous version keeps serving"
             )
         return f"; recall gate met: {point.describe()}"
+
+    def _build(self, dataset: Dataset, settings: BuildSettings) -> StagedVersion:
+        """The one build path, its per-row passes on Ray when the job asks for it."""
+        from vecdial.indexer.scale.engines import engine_for
+
+        engine = engine_for(self.ray)
+        try:
+            return build_version(dataset, self.collection.versions_dir, settings, show_progress=False, engine=engine)
+        finally:
+            if engine is not None:
+                engine.close()
 
     def _export(self, snapshot: LiveSnapshot, path: Path, batch: int = 8192) -> Dataset:
         """Live vectors (version rows not deleted, then the segment) as one memory-mapped .npy,
@@ -264,13 +277,15 @@ def start_reindex(
     live: LiveCollection | None = None,
     min_recall: float | None = None,
     budget: str | None = None,
+    ray: str | None = None,
 ) -> ReindexJob:
     """Check the request, take the collection's reindex lock and record the job as queued.
 
     `live`: the collection already open in this process, if any (saves opening
     the version a second time). `min_recall`: swap the new version in only if the
     95% lower bound of recall@10 of `budget` (default binary:rescore=10), measured on
-    stored documents, meets it. Raises NotFound (no such collection),
+    stored documents, meets it. `ray`: run the build's per-row passes on that Ray cluster
+    ("auto", "host:port" or "local"; see indexer/scale). Raises NotFound (no such collection),
     InvalidInput (bad settings) or AlreadyExists (a reindex of this collection
     is running) before anything starts.
     """
@@ -282,7 +297,7 @@ def start_reindex(
     if budget is not None:
         if isinstance(parse_budget(budget), AutoBudget):  # BudgetError for a bad one, before anything starts
             raise InvalidInput("budget: name the budget the gate measures (auto is chosen by the sweep the gate makes)")
-    job = ReindexJob(collection, changes, store or JobStore(data_dir), on_update, live, min_recall, budget)
+    job = ReindexJob(collection, changes, store or JobStore(data_dir), on_update, live, min_recall, budget, ray)
     if not job._collection_lock.acquire(blocking=False):  # held until the job ends
         running = [s.id for s in job.store.list() if s.collection == name and not s.finished]
         raise AlreadyExists(

@@ -68,3 +68,19 @@ def test_an_unreachable_cluster_is_an_input_error():
 
     with pytest.raises(InvalidInput, match="cannot reach"):
         RayEngine(RaySettings(address=f"127.0.0.1:{free_port()}")).connect()
+
+
+def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny_dataset, cluster):
+    import vecdial
+
+    db = vecdial.connect(tmp_path)
+    for name in ("here", "ray"):
+        db.create(name, tiny_dataset.vectors, ids=tiny_dataset.ids, show_progress=False)
+    changes = {"partitions": 4, "batch_size": 64}
+    from vecdial.indexer.jobs.reindex import start_reindex
+
+    assert start_reindex(tmp_path, "here", changes).run().state == "succeeded"
+    status = start_reindex(tmp_path, "ray", changes, ray=cluster.address).run()
+    assert status.state == "succeeded", status.message
+    here, on_ray = (db.open(name).live.snapshot().version.path for name in ("here", "ray"))
+    assert version_files(on_ray) == version_files(here)

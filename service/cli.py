@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print hits and explain as JSON")
     search.add_argument("--filter", type=_filter_arg, help='keep items whose payload matches, as JSON: \'{"module": "os", "chars": {"range": {"lt": 300}}}\' (eq, in, range, and/or/not)')
     search.add_argument("--with-payload", dest="with_payload", action="store_true", help="show each hit's payload")
+    search.add_argument("--hybrid", help='fuse with BM25 over the stored texts (--text only): "lexical=0.3", "lexical=0.3,method=rrf", or "default" (dense 0.7 + lexical 0.3)')
     search.set_defaults(run=_search)
 
     evaluate = commands.add_parser("eval", help="quality and cost of budgets against exact search")
@@ -206,7 +207,8 @@ def _open(args: argparse.Namespace) -> vecdial.Collection:
 def _search(args: argparse.Namespace) -> int:
     collection = _open(args)
     queries = _vectors_file(args.vector) if args.vector is not None else args.text
-    result = collection.search(queries, k=args.k, budget=args.budget, with_text=not args.json, filter=args.filter, with_payload=args.with_payload)
+    hybrid = {} if args.hybrid == "default" else args.hybrid
+    result = collection.search(queries, k=args.k, budget=args.budget, with_text=not args.json, filter=args.filter, with_payload=args.with_payload, hybrid=hybrid)
     if args.json:
         body = result.to_dict()
         if len(result) == 1:  # the HTTP API's shapes: one query -> hits, a batch -> results

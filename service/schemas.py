@@ -41,6 +41,15 @@ FilterField = Annotated[
         examples=[{"module": "os", "chars": {"range": {"lt": 300}}}],
     ),
 ]
+HybridField = Annotated[
+    dict[str, Any] | str | None,
+    Field(
+        description='Fuse the budget\'s hits with BM25 over the stored texts (text queries only): `{"lexical": 0.3, "dense": 0.7}`, '
+        '`"method": "weighted"` (z-score normalised scores, the default) or `"rrf"`; `{}` takes the measured default '
+        "(dense 0.7 + lexical 0.3). Scores are then fused scores; `explain` shows the fusion as a stage.",
+        examples=[{"lexical": 0.3}],
+    ),
+]
 Payload = Annotated[
     dict[str, Any],
     Field(description="Field -> value: a string (keyword), an integer, a number, an ISO 8601 datetime or a list of strings. A field keeps one type per collection."),
@@ -71,6 +80,7 @@ class SearchRequest(Query):
     with_text: bool = Field(False, description="Include each hit's stored text.")
     filter: FilterField = None
     with_payload: bool = Field(False, description="Include each hit's payload.")
+    hybrid: HybridField = None
 
 
 class BatchSearchRequest(_Body):
@@ -84,6 +94,7 @@ class BatchSearchRequest(_Body):
     with_text: bool = False
     filter: FilterField = None
     with_payload: bool = False
+    hybrid: HybridField = None
 
     @model_validator(mode="after")
     def _one_form(self) -> "BatchSearchRequest":

@@ -38,6 +38,7 @@ from vecdial.indexer.modes import ModeInfo
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import Hits
+from vecdial.indexer.plan.hybrid import Hybrid
 from vecdial.indexer.vectors import as_query_matrix
 
 Texts = Sequence[str]
@@ -200,6 +201,8 @@ class Collection:
         threads: int | None = None,
         filter: dict | None = None,
         with_payload: bool = False,
+        hybrid: dict | str | None = None,
+        texts: Texts | None = None,
     ) -> Hits:
         """The best k live items per query under the budget, among those `filter` keeps.
 
@@ -208,13 +211,18 @@ class Collection:
         JSON form or a budget model. threads: native threads for a batch (a single
         query always runs on one). filter: on payloads, e.g. `{"module": "os",
         "chars": {"range": {"lt": 300}}}` (eq, in, range, and/or/not). with_payload:
-        return each hit's payload.
+        return each hit's payload. hybrid: fuse the budget's hits with BM25 over the stored
+        texts, e.g. `{"lexical": 0.3}` or "lexical=0.3,method=rrf" (text queries only;
+        `{}` takes the measured default, dense 0.7 + lexical 0.3). texts: the queries' texts
+        when `queries` are their vectors already (hybrid reads them).
         """
         self.live.refresh()
         snapshot = self.live.snapshot()
         if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
-            queries = self.encode([queries] if isinstance(queries, str) else list(queries))
-        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload)
+            texts = [queries] if isinstance(queries, str) else list(queries)
+            queries = self.encode(texts)
+        fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
+        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion)
 
     def encode(self, texts: Texts) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors, for a collection built with the bundled model."""

@@ -67,7 +67,7 @@ def verify_files(directory: Path, manifest: Manifest, checksums: bool = True) ->
     naming the first file that is not."""
     for name, entry in manifest.files.items():
         path = directory / name
-        if Path(name).name != name or name.startswith("."):
+        if Path(name).is_absolute() or any(part.startswith(".") for part in Path(name).parts) or len(Path(name).parts) > 2:
             raise CorruptIndex(f"{directory}: the manifest lists {name!r}, which is not a file of this version")
         if not path.is_file():
             raise CorruptIndex(f"{directory}: file {name} listed in the manifest is missing")

@@ -36,6 +36,7 @@ class Manifest(BaseModel):
     codecs: dict[str, dict[str, Any]] = Field(description="Mode name -> what its build recorded (see indexer/modes).")
     partitions: int = Field(0, ge=0, description="Cells the rows are stored in (codecs/partition.py); 0: none.")
     has_texts: bool = False
+    lexical: dict[str, Any] | None = Field(None, description="What the BM25 index over the texts recorded (indexer/lexical); None: no index.")
     files: dict[str, FileEntry] = {}
     checksum: str | None = Field(None, description="sha256 of every other field (canonical JSON), checked at every open.")
 

@@ -41,6 +41,18 @@ class Version:
     partitions: Partitions | None = None  # the cells rows are stored in (codecs/partition.py)
     plans: dict = field(default_factory=dict, repr=False)  # compiled plans, see plan.compile.compile_cached
     payloads: PayloadTable = field(default_factory=lambda: PayloadTable(0), repr=False)  # memory-mapped columns (filters/table.py)
+    _lexical: list = field(default_factory=list, repr=False)  # the opened lexical index, once asked for
+
+    def lexical(self) -> Any:
+        """The BM25 index over this version's texts (indexer/lexical), opened memory-mapped on
+        first use; None if the version has none."""
+        if self.manifest.lexical is None:
+            return None
+        if not self._lexical:
+            from vecdial.indexer.lexical.index import LEXICAL_DIR, META_FILE, open_lexical
+
+            self._lexical.append(read_file(self.path, f"{LEXICAL_DIR}/{META_FILE}", lambda p: open_lexical(self.path)))
+        return self._lexical[0]
 
     def store(self, mode: str) -> Any:
         """That mode's store (see indexer/modes), or None if this version was built without it."""

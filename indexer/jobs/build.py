@@ -27,7 +27,7 @@ from vecdial.indexer.codecs.partition import Partitions, auto_count, centroid_in
 from vecdial.indexer.disk.atomic import fsync_tree
 from vecdial.indexer.disk.integrity import remember_verified
 from vecdial.indexer.disk.locks import FileLock
-from vecdial.indexer.errors import NotFound
+from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.disk.manifest import Manifest, file_entry, write_manifest
 from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
 from vecdial.indexer.filters.table import write_payloads
@@ -101,7 +101,7 @@ def build_version(
     staged = StagedVersion(versions_dir)
     try:
         manifest = _write_files(dataset, staged.path, settings, show_progress, engine)
-        manifest.files = {p.name: file_entry(p) for p in sorted(staged.path.iterdir())}
+        manifest.files = {p.relative_to(staged.path).as_posix(): file_entry(p) for p in sorted(staged.path.rglob("*")) if p.is_file()}
         write_manifest(staged.path, manifest)
         fsync_tree(staged.path)
         remember_verified(staged.path, manifest)  # the hashes were just computed from these files
@@ -166,8 +166,11 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
     codecs = {name: builder.finish(vectors, show_progress) for name, builder in builders.items()}
     arrays = {key: array for builder in builders.values() for key, array in builder.codec_arrays().items()}
     np.savez(out / CODEC_FILE, **arrays, **(partitions.to_arrays() if partitions is not None else {}))
+    lexical = None
     if dataset.texts is not None:
-        _write_texts(out, dataset.texts if order is None else [dataset.texts[i] for i in order.tolist()])
+        texts = dataset.texts if order is None else [dataset.texts[i] for i in order.tolist()]
+        _write_texts(out, texts)
+        lexical = _write_lexical(out, texts, settings, show_progress)
     write_payloads(out, dataset.payloads, order)
     return Manifest(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -178,7 +181,23 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
         codecs=codecs,
         partitions=partitions.count if partitions is not None else 0,
         has_texts=dataset.texts is not None,
+        lexical=lexical,
     )
+
+
+def _write_lexical(out: Path, texts: list, settings: BuildSettings, show_progress: bool) -> dict | None:
+    """The BM25 index over the texts (for hybrid queries) and what the manifest records of it;
+    None when the settings leave it out or the `lexical` extra is not installed."""
+    if not settings.lexical:
+        return None
+    try:
+        from vecdial.indexer.lexical import write_lexical
+
+        record = write_lexical(out, texts, show_progress=show_progress)
+    except InvalidInput as exc:  # bm25s missing: the version serves everything but hybrid
+        log.warning("no lexical index for hybrid queries: %s", exc)
+        return None
+    return {key: value for key, value in record.items() if key not in ("files", "bytes")}
 
 
 def _unit_batch(batch: np.ndarray, start: int) -> np.ndarray:

@@ -65,6 +65,7 @@ class BuildSettings(_Settings):
     binary_center: bool = Field(False, description="Binarize around per-dim medians instead of zero.")
     binary_index: Literal["flat", "hnsw"] = Field("flat", description="FAISS index for the Hamming shortlist.")
     rabitq: bool = Field(True, description="Keep RaBitQ codes (56 bytes a vector at 384 dims) for rabitq:rescore=R budgets.")
+    lexical: bool = Field(True, description="Index the texts for BM25, so queries can fuse lexical and dense results (hybrid); needs the lexical extra.")
     partitions: int | None = Field(
         None, ge=0, le=65_536,
         description="k-means cells the rows are stored in, so budgets with `probe` read only the cells near each query; unset: 2 sqrt(n) (none below 1,024 rows); 0: none.",
@@ -113,6 +114,7 @@ class BuildSettings(_Settings):
             binary_center=binary.get("center", False),
             binary_index=binary.get("index", "flat"),
             rabitq="rabitq" in manifest.codecs,
+            lexical=manifest.lexical is not None or not manifest.has_texts,
             partitions=manifest.partitions or None,  # none recorded: let the new size decide
             sparse=sparse,
         )

@@ -29,6 +29,7 @@ from vecdial.indexer.native import search_threads, single_threaded
 from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
 from vecdial.indexer.plan.compile import compile_cached
+from vecdial.indexer.plan.hybrid import Hybrid, fuse_parts
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.topk import topk
 from vecdial.indexer.vectors import as_query_matrix, normalize_rows
@@ -152,27 +153,31 @@ class Hits:
 def search(
     view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", *,
     with_text: bool = False, threads: int | None = None, filter: Any = None, with_payload: bool = False,
+    hybrid: Hybrid | None = None,
 ) -> Hits:
     """The best k live items per query under the budget, among the items `filter` keeps
     (filters/tree.py: a JSON object, or None for all). queries: (dim,) or (nq, dim) float.
-    with_text / with_payload: return each hit's text / payload."""
+    with_text / with_payload: return each hit's text / payload. hybrid: fuse the budget's
+    candidates with BM25 over the stored texts (plan/hybrid.py)."""
     if not 0 < k <= MAX_K:
         raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
     version = view.version
     where = None if filter is None else check_filter(parse_filter(filter), view.payload_types())
     requested = parse_budget(budget)
     used, point = resolve_budget(requested, view.sweep)
-    plan = compile_cached(used, version, k)
+    plan = compile_cached(used, version, k if hybrid is None else hybrid.depth(k))
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
+    if hybrid is not None and hybrid.texts is not None and len(hybrid.texts) != len(unit):
+        raise InvalidInput(f"hybrid: {len(hybrid.texts)} query texts for {len(unit)} queries")
     wanted = (with_text, with_payload)
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
-        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted)
+        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
     with search_threads(threads):
-        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted)
+        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
 
 
-def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool]) -> Hits:
+def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool], hybrid: Hybrid | None = None) -> Hits:
     started = time.perf_counter()
     parts = view.parts()
     explain = Explain(budget=_describe(requested, used), version=view.name, version_rows=parts[0].live)
@@ -189,7 +194,7 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
     found: list[tuple[np.ndarray, np.ndarray]] = []
     if selection is not None and selection.exact_rows:
         plan = ()
-        _score_matches(selection, query, k, found, explain)
+        _score_matches(selection, query, k if hybrid is None else hybrid.depth(k), found, explain)
     for stage in plan:
         t0 = time.perf_counter()
         mode = MODES[stage.mode]
@@ -210,6 +215,10 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
             kept += rows.shape[1]
             read += part_read
         explain.stages.append(StageReport(stage.label, kept, read, _ms(t0)))
+    if hybrid is not None:
+        t0 = time.perf_counter()
+        found, fused = fuse_parts(view, parts, query, found, hybrid, k, selection.rows[0] if selection is not None and selection.exact_rows else None)
+        explain.stages.append(StageReport(hybrid.describe(), fused, 0, _ms(t0)))
     ids, scores, counts, rows = _merge(view, found, k)
     texts = _texts(view, rows, counts) if wanted[0] else None
     payloads = _payloads(view, rows, counts) if wanted[1] else None

@@ -54,7 +54,7 @@ async def search(name: str, request: Request) -> Response:
         asked.append(_query_matrix(collection, [body], dim, settings))
         return _run(collection, collections, asked[0], k, body, request, settings)
 
-    quick = body.text is None and body.filter is None and collections.quick(collection.name, body.budget)
+    quick = body.text is None and body.filter is None and body.hybrid is None and collections.quick(collection.name, body.budget)
     hits = run() if quick else await run_within(settings.request_timeout_s, run, "search", AFTER_TIMEOUT)
     collections.timed(collection.name, hits.explain)
     if settings.query_sample_rate and random.random() < settings.query_sample_rate:
@@ -94,7 +94,8 @@ def _run(
 ) -> vecdial.Hits:
     # One query runs on one thread whatever the setting (the library's rule); a batch may use native_threads.
     hits = collection.search(
-        queries, k, body.budget, with_text=body.with_text, threads=settings.native_threads, filter=body.filter, with_payload=body.with_payload
+        queries, k, body.budget, with_text=body.with_text, threads=settings.native_threads, filter=body.filter, with_payload=body.with_payload,
+        hybrid=body.hybrid, texts=_texts(body) if body.hybrid is not None else None,
     )
     mode = hits.explain.budget.split(":", 1)[0]  # as requested: `auto:... -> dense:dim=64` counts as auto
     request.state.log_extra = {"collection": collection.name, "mode": mode, "queries": len(queries)}
@@ -102,6 +103,13 @@ def _run(
     metrics.SEARCH_SECONDS.labels(mode).observe(hits.explain.total_ms / 1000)
     metrics.SEARCH_QUERIES.labels(mode).inc(len(queries))
     return hits
+
+
+def _texts(body: SearchRequest | BatchSearchRequest) -> list[str] | None:
+    """The queries' texts, if every query was sent as text (what hybrid's lexical signal reads)."""
+    queries = [body] if isinstance(body, SearchRequest) else (body.queries or [])
+    texts = [query.text for query in queries]
+    return texts if texts and all(text is not None for text in texts) else None
 
 
 def _query_matrix(collection: vecdial.Collection, queries: list[Query], dim: int, settings: Settings) -> np.ndarray:

@@ -35,7 +35,17 @@ def open_default(data_dir):
 
 
 def test_the_tiny_version_holds_exactly_the_files_these_cases_damage(version_dir):
-    assert sorted(p.name for p in version_dir.iterdir()) == sorted(DATA_FILES + [MANIFEST_FILE])
+    files = sorted(p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*") if p.is_file())
+    assert [f for f in files if not f.startswith("lexical/")] == sorted(DATA_FILES + [MANIFEST_FILE])
+    assert "lexical/lexical.json" in files
+
+
+def test_a_flipped_byte_in_the_lexical_index_is_caught_and_named(tiny_data_dir, version_dir):
+    for path in sorted((version_dir / "lexical").iterdir()):
+        flip(path, path.stat().st_size // 2)
+        with pytest.raises(CorruptIndex, match=f"file lexical/{path.name} fails its checksum"):
+            open_default(tiny_data_dir)
+        flip(path, path.stat().st_size // 2)  # undone: the next file is the only damage
 
 
 @pytest.mark.parametrize("name", DATA_FILES)

@@ -1,0 +1,125 @@
+"""Hybrid search: the dense budget's candidates fused with BM25 over the stored texts.
+
+A hybrid search runs its budget for `depth` candidates per part (the version's
+rows, the rows written since), asks the version's lexical index (indexer/lexical)
+for its own `depth` best live rows, and fuses the two lists with plan/fusion.py.
+`weighted` fusion first completes both lists over their union (exact cosine of
+the lexical finds, BM25 of the dense finds), so no row is scored as missing;
+`rrf` fuses the ranks as they are. Both respect deletions and filters: the
+lexical index searches the same live rows the budget did.
+
+Rows written since the version was built have no lexical index yet (a reindex
+builds one): they take part with their dense score and a BM25 score of 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from vecdial.indexer.errors import BudgetError, InvalidInput
+from vecdial.indexer.plan.fusion import HybridSpec, fuse, parse_hybrid, union_rows
+from vecdial.indexer.stores.alive import AliveRows
+
+# Candidates each signal brings, at least: the depth the default fusion was measured at
+# (bench/hybrid_bench.py, top 100 of each signal).
+DEPTH = 100
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """One search's fusion: the spec and the query texts the lexical signal reads (nq)."""
+
+    spec: HybridSpec
+    texts: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, spec: Any, texts: Sequence[str] | None) -> "Hybrid":
+        """parse_hybrid(spec) with the texts checked: a lexical weight needs the query as text."""
+        parsed = parse_hybrid(spec)
+        if parsed.sparse > 0:
+            raise InvalidInput("hybrid: the sparse signal is not served yet; weigh dense and lexical")
+        if parsed.lexical > 0 and texts is None:
+            raise InvalidInput("hybrid with a lexical weight needs the query as text (send text, not a vector)")
+        return cls(parsed, tuple(texts) if texts is not None else None)
+
+    def depth(self, k: int) -> int:
+        return max(k, DEPTH)
+
+    def describe(self) -> str:
+        weights = ",".join(f"{name}={weight:g}" for name, weight in self.spec.weights.items())
+        return f"hybrid:{self.spec.method}({weights})"
+
+
+def fuse_parts(
+    view: Any, parts: list, query: Any, found: list[tuple[np.ndarray, np.ndarray]], hybrid: Hybrid, k: int, matching: np.ndarray | None = None
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """The parts' dense candidates `found` ((rows, scores) per part) fused with the lexical
+    signal -> per part the fused (rows (nq, k), scores (nq, k)), and the candidates fused.
+
+    matching: the version rows a selective filter keeps (m,), else None (the parts' `alive`
+    holds deletions and any filter). Row space while fusing: version rows, then segment rows
+    from version.size on.
+    """
+    size = view.version.size
+    dense_rows, dense_scores = _joined(found, size)
+    signals = {"dense": (dense_rows, dense_scores)}
+    if hybrid.spec.lexical > 0:
+        lexical = view.version.lexical()
+        if lexical is None:
+            raise BudgetError("hybrid: this collection has no lexical index (built without texts, or with lexical=false, or before lexical indexes); reindex it with texts")
+        texts = list(hybrid.texts or ())
+        alive = parts[0].alive
+        if matching is not None:
+            dead = np.ones(view.version.size, dtype=bool)
+            dead[matching] = False
+            alive = AliveRows(dead)
+        lex_rows, lex_scores = lexical.search(texts, hybrid.depth(k), alive=alive)
+        if hybrid.spec.method == "weighted":
+            union = union_rows(dense_rows, lex_rows)
+            in_version = np.where(union < size, union, -1)
+            bm25 = np.where(union >= size, 0.0, lexical.scores_for(texts, in_version)).astype(np.float32)
+            bm25[union < 0] = -np.inf
+            signals = {"dense": (union, _cosines(view, query, union)), "lexical": (union, bm25)}
+        else:
+            signals["lexical"] = (lex_rows, lex_scores)
+    rows, scores = fuse(signals, hybrid.spec, k)
+    # Candidates per query: weighted scores one union with both signals, rrf ranks each list.
+    lists = [signals["dense"]] if hybrid.spec.method == "weighted" else list(signals.values())
+    listed = sum(int(np.count_nonzero(listed_rows >= 0)) for listed_rows, _ in lists)
+    return _split(rows, scores.astype(np.float32), size, len(found)), listed // max(len(rows), 1)
+
+
+def _joined(found: list[tuple[np.ndarray, np.ndarray]], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every part's candidates side by side, segment rows offset by the version's size."""
+    rows, scores = found[0]
+    if len(found) > 1:
+        seg_rows, seg_scores = found[1]
+        rows = np.hstack([rows, np.where(seg_rows >= 0, seg_rows + size, -1)])
+        scores = np.hstack([scores, seg_scores])
+    return rows, scores
+
+
+def _cosines(view: Any, query: Any, rows: np.ndarray) -> np.ndarray:
+    """Exact cosine of given rows (nq, m) (joined row space, -1 pads; -inf there)."""
+    size = view.version.size
+    dim = view.version.dim
+    out = view.version.store("dense").blocks.score_rows(query.rotated, np.where(rows < size, rows, -1), dim)
+    in_segment = rows >= size
+    if in_segment.any():
+        segment = view.segment.store("dense").blocks.score_rows(query.rotated, np.where(in_segment, rows - size, -1), dim)
+        out = np.where(in_segment, segment, out)
+    return out
+
+
+def _split(rows: np.ndarray, scores: np.ndarray, size: int, parts: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fused rows in the joined space back into per-part (rows, scores), -1 / -inf elsewhere."""
+    valid = rows >= 0
+    version = valid & (rows < size)
+    out = [(np.where(version, rows, -1), np.where(version, scores, -np.inf).astype(np.float32))]
+    if parts > 1:
+        segment = valid & (rows >= size)
+        out.append((np.where(segment, rows - size, -1), np.where(segment, scores, -np.inf).astype(np.float32)))
+    return out

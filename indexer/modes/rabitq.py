@@ -90,7 +90,7 @@ class RabitqBuilder:
         self.store, self.out = store, out
 
     def add(self, start: int, unit: np.ndarray) -> None:
-        self.store.add(unit)  # batches come in row order
+        self.store.add(start, unit)
 
     def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
         self.store.save(self.out)

@@ -48,8 +48,10 @@ class RabitqStore:
     def code_bytes(self) -> int:
         return int(self.index.code_size)
 
-    def add(self, unit: np.ndarray) -> None:
-        """The next rows, as (b, dim) float32 unit vectors."""
+    def add(self, start: int, unit: np.ndarray) -> None:
+        """Rows start.., as (b, dim) float32 unit vectors; rows come in order (row r at position r)."""
+        if start != self.size:
+            raise ValueError(f"RaBitQ rows are added in order: got rows from {start}, expected {self.size}")
         self.index.add(np.ascontiguousarray(unit, dtype=np.float32))
 
     def save(self, directory: Path) -> None:
@@ -64,7 +66,8 @@ class RabitqStore:
         except RuntimeError as exc:
             raise CorruptIndex(f"{path}: not a readable RaBitQ index ({str(exc).splitlines()[-1]}); rebuild the index") from None
         if not isinstance(index, faiss.IndexRaBitQFastScan) or index.ntotal != count or index.d != dim:
-            raise CorruptIndex(f"{path}: holds {index.ntotal} codes of dim {index.d}, expected {count} of {dim}; rebuild the index")
+            kind = type(index).__name__
+            raise CorruptIndex(f"{path}: a {kind} of {index.ntotal} codes of dim {index.d}, expected an IndexRaBitQFastScan of {count} of {dim}; rebuild the index")
         return cls(index)
 
     def search(self, unit: np.ndarray, keep: int, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,7 @@ class Version:
     plans: dict = field(default_factory=dict, repr=False)  # compiled plans, see plan.compile.compile_cached
     payloads: PayloadTable = field(default_factory=lambda: PayloadTable(0), repr=False)  # memory-mapped columns (filters/table.py)
     _lexical: list = field(default_factory=list, repr=False)  # the opened lexical index, once asked for
+    _features: list = field(default_factory=list, repr=False)  # the opened feature table and decoder, once asked for
 
     def lexical(self) -> Any:
         """The BM25 index over this version's texts (indexer/lexical), opened memory-mapped on
@@ -53,6 +54,17 @@ class Version:
 
             self._lexical.append(read_file(self.path, f"{LEXICAL_DIR}/{META_FILE}", lambda p: open_lexical(self.path)))
         return self._lexical[0]
+
+    def features(self) -> Any:
+        """The sparse autoencoder's features (indexer/features/serve.py: labels, top documents,
+        decoder), opened on first use; None if the version has no sparse codes."""
+        if self.sparse is None:
+            return None
+        if not self._features:
+            from vecdial.indexer.features.serve import open_features
+
+            self._features.append(open_features(self.path, self.manifest.codecs["sparse"], int(self.sparse.model.hidden)))
+        return self._features[0]
 
     def store(self, mode: str) -> Any:
         """That mode's store (see indexer/modes), or None if this version was built without it."""

@@ -64,13 +64,11 @@ class SegmentRows(Protocol):
 @dataclass(frozen=True)
 class Part:
     """Rows one search scans with the same store code: `stores`, minus the dead rows in `alive`;
-    with `ranges` (starts, stops: (nq, P) int64), only each query's probed cells' rows, which
-    are `cells` (nq, P) int64, nearest first (for modes that keep their own per-cell lists)."""
+    with `ranges` (starts, stops: (nq, P) int64), only each query's probed cells' rows."""
 
     stores: Stores
     alive: AliveRows | None = None
     ranges: tuple[np.ndarray, np.ndarray] | None = None
-    cells: np.ndarray | None = None
 
     @property
     def live(self) -> int:
@@ -126,10 +124,9 @@ class Mode:
         float32 (-inf pad), bytes of index data read per query."""
         raise NotImplementedError
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, partitions: Any = None) -> Builder | None:
-        """Fit on `sample` (s, dim) unit vectors and start this mode's files for n rows in `out`
-        (fed in the order of `partitions`' cells when the version has them); None if the mode
-        stores nothing or the settings leave it out."""
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> Builder | None:
+        """Fit on `sample` (s, dim) unit vectors and start this mode's files for n rows in `out`;
+        None if the mode stores nothing or the settings leave it out."""
         return None
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> Any:

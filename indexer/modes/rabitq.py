@@ -67,7 +67,7 @@ class Rabitq(Mode):
             return []
         return [f"rabitq:rescore={r}" for r in SWEEP_RESCORES]
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, partitions: Any = None) -> "RabitqBuilder | None":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "RabitqBuilder | None":
         if not settings.rabitq:
             return None
         return RabitqBuilder(RabitqStore(empty_index(sample.shape[1], sample)), out)

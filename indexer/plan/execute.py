@@ -242,7 +242,7 @@ def _probed(part: Part, query: Query, cells: int) -> Part:
     """The part restricted to the row ranges of each query's `cells` nearest partitions."""
     partitions = part.stores.partitions
     nearest = query.form(("cells", cells), lambda: partitions.nearest(query.unit, cells))
-    return replace(part, ranges=(partitions.offsets[nearest], partitions.offsets[nearest + 1]), cells=nearest)
+    return replace(part, ranges=(partitions.offsets[nearest], partitions.offsets[nearest + 1]))
 
 
 def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int):

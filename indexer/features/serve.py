@@ -17,6 +17,7 @@ saying to build with `--sparse`.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ MAX_WEIGHT = 2.0
 MAX_STEER = 64  # features one query may be steered by
 SHARED_TOP = 5  # shared features listed per hit
 SNIPPET_CHARS = 160
+log = logging.getLogger("vecdial.features")
 NO_SPARSE = "this collection has no sparse codes, so it has no features: rebuild it with sparse codes (`vecdial build --sparse`, or settings {\"sparse\": {}}) to steer or explain by features"
 
 
@@ -60,11 +62,17 @@ def write_features(out: Path, texts: Sequence[str | None], rows: int) -> bool:
     """Label the units of the sparse codes just written into `out` (a staged version) from
     `texts` (rows of them, in the version's row order) and save the table beside them.
 
-    Returns True when written; False when the version has no sparse postings.
+    Returns True when written; False when the version has no sparse postings, or when
+    scikit-learn (the `sparse` extra) is missing: the version then serves unlabelled features.
     """
     from vecdial.indexer.features.labels import feature_table
 
     if not (out / INDPTR_FILE).is_file():
+        return False
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        log.warning("no feature labels: scikit-learn is not installed (pip install 'vecdial[sparse]')")
         return False
     codes = codes_from_postings(np.load(out / INDPTR_FILE), np.load(out / DOCS_FILE), np.load(out / VALUES_FILE), rows)
     feature_table(codes, texts).save(out)

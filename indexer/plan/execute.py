@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.features.serve import features_of, hit_features, steer_queries
 from vecdial.indexer.filters.match import check_filter
 from vecdial.indexer.filters.select import Selection, score_rows, select
 from vecdial.indexer.filters.table import PayloadTable
@@ -118,7 +119,8 @@ class View:
 class Hits:
     """Best first, per query. ids: (nq, k) array of the collection's ids (int64, or object
     holding str), scores: (nq, k) float32; where a query found fewer than k hits the row
-    is padded (score -inf). texts, payloads: per query, if asked for."""
+    is padded (score -inf). texts, payloads: per query, if asked for; features: per query, per
+    hit, the sparse features it shares with the query (features/serve.py), if asked for."""
 
     ids: np.ndarray
     scores: np.ndarray
@@ -126,6 +128,7 @@ class Hits:
     texts: list[list[str | None]] | None
     explain: Explain
     payloads: list[list[dict]] | None = None
+    features: list[list[list[dict]]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -135,7 +138,7 @@ class Hits:
         n = int(self.found[query])
         ids, scores = self.ids[query, :n].tolist(), self.scores[query, :n].tolist()
         hits = [{"id": i, "score": s} for i, s in zip(ids, scores)]
-        for name, values in (("text", self.texts), ("payload", self.payloads)):
+        for name, values in (("text", self.texts), ("payload", self.payloads), ("features", self.features)):
             if values is not None:
                 for hit, value in zip(hits, values[query]):
                     hit[name] = value
@@ -153,12 +156,14 @@ class Hits:
 def search(
     view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", *,
     with_text: bool = False, threads: int | None = None, filter: Any = None, with_payload: bool = False,
-    hybrid: Hybrid | None = None,
+    hybrid: Hybrid | None = None, steer: Any = None, explain_features: bool = False,
 ) -> Hits:
     """The best k live items per query under the budget, among the items `filter` keeps
     (filters/tree.py: a JSON object, or None for all). queries: (dim,) or (nq, dim) float.
     with_text / with_payload: return each hit's text / payload. hybrid: fuse the budget's
-    candidates with BM25 over the stored texts (plan/hybrid.py)."""
+    candidates with BM25 over the stored texts (plan/hybrid.py). steer: {feature id or label
+    words: weight}, moves the queries along sparse features' decoder directions first;
+    explain_features: list each hit's top features shared with the query (features/serve.py)."""
     if not 0 < k <= MAX_K:
         raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
     version = view.version
@@ -167,9 +172,13 @@ def search(
     used, point = resolve_budget(requested, view.sweep)
     plan = compile_cached(used, version, k if hybrid is None else hybrid.depth(k))
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
+    if steer is not None:
+        unit = steer_queries(version, unit, steer)
+    if explain_features:
+        features_of(version)  # BudgetError now, before any work, without sparse codes
     if hybrid is not None and hybrid.texts is not None and len(hybrid.texts) != len(unit):
         raise InvalidInput(f"hybrid: {len(hybrid.texts)} query texts for {len(unit)} queries")
-    wanted = (with_text, with_payload)
+    wanted = (with_text, with_payload, explain_features)
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
         return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
@@ -177,7 +186,7 @@ def search(
         return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
 
 
-def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool], hybrid: Hybrid | None = None) -> Hits:
+def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool, bool], hybrid: Hybrid | None = None) -> Hits:
     started = time.perf_counter()
     parts = view.parts()
     explain = Explain(budget=_describe(requested, used), version=view.name, version_rows=parts[0].live)
@@ -222,9 +231,10 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
     ids, scores, counts, rows = _merge(view, found, k)
     texts = _texts(view, rows, counts) if wanted[0] else None
     payloads = _payloads(view, rows, counts) if wanted[1] else None
+    features = hit_features(view, query.unit, rows, counts) if wanted[2] else None
     explain.bytes_scanned = sum(s.bytes_read for s in explain.stages)
     explain.total_ms = _ms(started)
-    return Hits(ids, scores, counts, texts, explain, payloads)
+    return Hits(ids, scores, counts, texts, explain, payloads, features)
 
 
 def _score_matches(selection: Selection, query: Query, k: int, found: list, explain: Explain) -> None:

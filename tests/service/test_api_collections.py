@@ -17,7 +17,7 @@ def test_describe_lists_modes_their_knobs_and_bytes_per_vector(client):
     info = client.get("/v1/collections/tiny").json()
     assert (info["size"], info["dim"], info["id_kind"], info["text_queries"]) == (300, 384, "str", True)
     modes = {mode["mode"]: mode for mode in info["modes"]}
-    assert set(modes) == {"exact", "dense", "binary", "funnel"}  # no sparse codes in 'tiny'
+    assert set(modes) == {"exact", "dense", "binary", "rabitq", "funnel"}  # no sparse codes in 'tiny'
     assert modes["dense"]["knobs"] == {"dim": [1, 384]} and modes["binary"]["knobs"] == {"rescore": [0, 1000]}
     assert 48 <= modes["binary"]["bytes_per_vector"] < modes["exact"]["bytes_per_vector"]  # 384 bits, maybe padded
     assert info["dense_bytes_per_vector"]["32"] < info["dense_bytes_per_vector"]["384"]

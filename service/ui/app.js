@@ -66,6 +66,8 @@ async function loadCollection() {
   const sparse = info.modes.find((m) => m.mode === "sparse");
   $("mode").querySelector("[value=sparse]").disabled = !sparse;
   if (sparse) $("active").max = sparse.knobs.active[1];
+  $("steering").hidden = $("features").hidden = !sparse;
+  if (sparse) await browseFeatures();
   $("query").placeholder = info.text_queries ? "Type text to search for, or paste a vector as a JSON list of numbers" : `Paste a vector: a JSON list of ${info.dim} numbers`;
   const sweep = await call("/v1/collections/" + encodeURIComponent(name) + "/sweep");
   state.sweep = sweep.points.length ? sweep : null;
@@ -86,6 +88,15 @@ async function search() {
       return showError("the vector is not a JSON list of numbers: " + error.message);
     }
   } else body.text = text;
+  if (!$("steering").hidden) {
+    const steer = $("steer").value.trim();
+    try {
+      if (steer) body.steer = JSON.parse(steer);
+    } catch (error) {
+      return showError('steer is not a JSON object like {"json": 0.5}: ' + error.message);
+    }
+    if ($("explain-features").checked) body.explain_features = true;
+  }
   try {
     const answer = await call("/v1/collections/" + encodeURIComponent($("collection").value) + "/search", body);
     showHits(answer.hits);
@@ -97,8 +108,39 @@ async function search() {
 
 function showHits(hits) {
   $("hits").querySelector("tbody").innerHTML = hits
-    .map((h, i) => `<tr><td class="num">${i + 1}</td><td>${escapeHtml(String(h.id))}</td><td class="num">${h.score.toFixed(4)}</td><td>${escapeHtml(h.text || "")}</td></tr>`)
+    .map((h, i) => `<tr><td class="num">${i + 1}</td><td>${escapeHtml(String(h.id))}</td><td class="num">${h.score.toFixed(4)}</td><td>${escapeHtml(h.text || "")}${sharedFeatures(h)}</td></tr>`)
     .join("");
+}
+
+function sharedFeatures(hit) {
+  if (!hit.features) return "";
+  const listed = hit.features.map((f) => `<span title="contribution ${f.contribution}">${f.feature} ${escapeHtml(f.label)}</span>`).join("");
+  return `<div class="shared">${listed || "no shared feature"}</div>`;
+}
+
+async function browseFeatures() {
+  const q = $("feature-query").value.trim();
+  const path = "/v1/collections/" + encodeURIComponent($("collection").value) + "/features?limit=30" + (q ? "&q=" + encodeURIComponent(q) : "");
+  const listed = (await call(path)).features;
+  $("feature-list").querySelector("tbody").innerHTML = listed.length
+    ? listed
+        .map((f) => {
+          const docs = f.documents.slice(0, 2).map((d) => escapeHtml(String(d.id))).join("; ");
+          return `<tr><td class="num">${f.id}</td><td class="num">${(100 * f.frequency).toFixed(1)}%</td><td>${escapeHtml(f.label)}</td><td>${docs}</td><td><button data-steer="${f.id}">steer</button></td></tr>`;
+        })
+        .join("")
+    : `<tr><td colspan="5">no feature's label matches ${escapeHtml(q)}</td></tr>`;
+}
+
+function steerToward(id) {
+  let steer = {};
+  try {
+    steer = JSON.parse($("steer").value.trim() || "{}");
+  } catch (error) {
+    steer = {};
+  }
+  steer[String(id)] = 0.5;
+  $("steer").value = JSON.stringify(steer);
 }
 
 function showExplain(e) {
@@ -154,6 +196,10 @@ $("api-key").addEventListener("change", () => {
 $("collection").addEventListener("change", () => loadCollection().catch((e) => showError(e.message)));
 for (const input of document.querySelectorAll("select, input")) input.addEventListener("input", refreshControls);
 $("search").addEventListener("click", search);
+$("browse").addEventListener("click", () => browseFeatures().catch((e) => showError(e.message)));
+$("feature-list").addEventListener("click", (e) => {
+  if (e.target.dataset.steer !== undefined) steerToward(e.target.dataset.steer);
+});
 $("query").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) search();
 });

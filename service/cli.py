@@ -22,6 +22,8 @@ from vecdial.indexer.io.readers import FORMATS
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, flat_changes
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
+RAY_HELP = "run the build's per-row passes on a Ray cluster: 'auto' (the one this machine joined), the head's host:port, or 'local' (needs vecdial[ray]; docs/scale-out.md)"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace an existing collection even if it holds writes made since its version (they are lost; reindex keeps them)",
     )
+    build.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     add_settings_flags(build, show_defaults=True)
     build.set_defaults(run=_build)
 
@@ -102,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
     reindex.add_argument("--min-recall", dest="min_recall", type=float, help="swap the new version in only if the gate budget's recall@10 (95%% lower bound) meets this")
     reindex.add_argument("--budget", help="the budget the recall gate measures (default binary:rescore=10)")
+    reindex.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     add_settings_flags(reindex, show_defaults=False)
     reindex.set_defaults(run=_reindex)
 
@@ -181,11 +185,12 @@ def _build(args: argparse.Namespace) -> int:
             replace=True,
             discard_writes=args.discard_writes,
             show_progress=progress,
+            ray=args.ray,
         )
     else:
         name = args.collection or args.input.stem
         collection = db.create(
-            name, path=args.input, format=args.format, settings=settings, replace=True, discard_writes=args.discard_writes, show_progress=progress
+            name, path=args.input, format=args.format, settings=settings, replace=True, discard_writes=args.discard_writes, show_progress=progress, ray=args.ray
         )
     info = collection.info()
     print(f"built collection {name!r}: {info.size} vectors of {info.dim} dims -> version {info.version}")
@@ -270,7 +275,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    status = _open(args).reindex(settings_changes(args), min_recall=args.min_recall, budget=args.budget, wait=True, show_progress=not args.quiet).status
+    status = _open(args).reindex(settings_changes(args), min_recall=args.min_recall, budget=args.budget, wait=True, show_progress=not args.quiet, ray=args.ray).status
     if status.state == "succeeded":
         print(f"reindexed {args.collection!r}: {status.message}")
         return 0

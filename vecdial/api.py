@@ -132,6 +132,7 @@ class Database:
         replace: bool = False,
         discard_writes: bool = False,
         show_progress: bool = True,
+        ray: str | None = None,
     ) -> "Collection":
         """Build a collection from vectors (n, dim), from texts alone (encoded with the bundled
         model), or from a file (`path`: .npy, .fvecs, .parquet, .jsonl of texts).
@@ -141,16 +142,24 @@ class Database:
         filters and `with_payload` (a file's other columns are its payloads). replace=True builds a new version over an existing
         collection, refused (AlreadyExists) while it holds writes acknowledged since its
         version unless discard_writes=True (reindex folds them in instead); without
-        replace an existing name is AlreadyExists.
+        replace an existing name is AlreadyExists. ray: run the build's per-row passes (and
+        the encoding of `texts` given alone) on a Ray cluster: "auto", "host:port" or "local".
         """
-        dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=payloads, show_progress=show_progress)
-        build = _settings(settings)
-        collection = CollectionDir(self.data_dir, name)
-        if replace and collection.exists():
-            replace_build(collection, dataset, build, discard_writes=discard_writes, show_progress=show_progress)
-        else:
-            clean_leftovers(collection)  # a create or drop that was killed may have left files
-            create_collection(collection, dataset, build, show_progress=show_progress)
+        from vecdial.indexer.scale.engines import running_on
+
+        with running_on(ray) as engine:  # texts alone are encoded by its encoders
+            if engine is not None and vectors is None and texts is not None and path is None:
+                from vecdial.models.encoder import MODEL_NAME
+
+                vectors, source_model = engine.encode_texts(list(texts), show_progress), MODEL_NAME
+            dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=payloads, show_progress=show_progress)
+            build = _settings(settings)
+            collection = CollectionDir(self.data_dir, name)
+            if replace and collection.exists():
+                replace_build(collection, dataset, build, discard_writes=discard_writes, show_progress=show_progress)
+            else:
+                clean_leftovers(collection)  # a create or drop that was killed may have left files
+                create_collection(collection, dataset, build, show_progress=show_progress)
         return self.open(name)
 
     def drop(self, name: str) -> None:
@@ -332,15 +341,17 @@ class Collection:
         budget: str | None = None,
         wait: bool = False,
         show_progress: bool = True,
+        ray: str | None = None,
     ) -> "Job":
         """Rebuild with new settings beside the serving version, then swap atomically.
         Searches and writes go on meanwhile. wait=True blocks (with a progress bar).
         min_recall: swap only if `budget`'s (default binary:rescore=10) recall@10 lower bound
-        on the new version meets it; the new version is swept, so `auto` keeps working."""
+        on the new version meets it; the new version is swept, so `auto` keeps working.
+        ray: run the rebuild's per-row passes on a Ray cluster ("auto", "host:port", "local")."""
         changes = settings if isinstance(settings, dict) else _changes(settings)
         self.live.refresh()
         self.live.check_writable()  # a reindex would fold a damaged log away: DamagedLog until repaired
-        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self.live, min_recall=min_recall, budget=budget))
+        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self.live, min_recall=min_recall, budget=budget, ray=ray))
         job.start()
         if wait:
             job.wait(show_progress=show_progress)

@@ -18,7 +18,6 @@ import shutil
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -34,10 +33,8 @@ from vecdial.indexer.filters.table import write_payloads
 from vecdial.indexer.io.readers import Dataset, check_dataset
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.modes import MODES
+from vecdial.indexer.scale.engines import Engine, current_engine
 from vecdial.indexer.vectors import check_finite, normalize_rows, unit_sample
-
-if TYPE_CHECKING:
-    from vecdial.indexer.scale.engines import Engine
 
 log = logging.getLogger("vecdial.jobs")
 
@@ -91,8 +88,10 @@ def build_version(
 ) -> StagedVersion:
     """Write dataset as a staged version in versions_dir: complete, fsynced, checksummed.
 
-    engine: who runs the per-row passes (indexer/scale: Ray tasks); None runs them in the loops
-    here. Either way the fit, the order and the commit happen here, and the files are the same."""
+    engine: who runs the per-row passes (indexer/scale: Ray tasks); None: the one
+    `scale.running_on` set for this thread, if any, else the loops here. Either way the fit,
+    the order and the commit happen here, and the files are the same."""
+    engine = engine if engine is not None else current_engine()
     check_dataset(dataset)
     versions_dir.mkdir(parents=True, exist_ok=True)
     removed = remove_stale_builds(versions_dir)

@@ -9,6 +9,9 @@ so nothing imports Ray unless `ray=` is given.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import numpy as np
@@ -66,3 +69,27 @@ def engine_for(ray: str | None) -> Engine | None:
     except ImportError as exc:
         raise InvalidInput(f"ray={ray!r} needs Ray: pip install 'vecdial[ray]' ({exc})") from None
     return RayEngine(settings)
+
+
+# The engine of the builds this thread starts inside `running_on`: a create or replace goes
+# through several layers (live/, disk/) to build_version, and none of them needs to know.
+_CURRENT: ContextVar["Engine | None"] = ContextVar("vecdial_build_engine", default=None)
+
+
+def current_engine() -> Engine | None:
+    """The engine `running_on` set for this thread, or None."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def running_on(ray: str | None) -> Iterator[Engine | None]:
+    """Builds started inside (in this thread) run on the engine `ray` asks for; without one,
+    nothing changes. The engine is closed (a local cluster stopped) on the way out."""
+    engine = engine_for(ray)
+    token = _CURRENT.set(engine)
+    try:
+        yield engine
+    finally:
+        _CURRENT.reset(token)
+        if engine is not None:
+            engine.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -60,6 +61,9 @@ class _TextEncoder:
 
         load_encoder()  # loaded once per actor, not per chunk
 
+    def ready(self) -> bool:
+        return True
+
     def encode(self, texts: list[str]) -> np.ndarray:
         from vecdial.models.encoder import encode_texts
 
@@ -72,6 +76,7 @@ class RayEngine:
     def __init__(self, settings: RaySettings):
         self.settings = settings
         self._started = False
+        self.encoders_started_s = 0.0  # how long the last encode_texts waited for its encoders to load
 
     def connect(self) -> None:
         if ray.is_initialized():
@@ -151,12 +156,16 @@ class RayEngine:
 
         self.connect()
         s = self.settings
-        count = s.encoders or max(1, int(ray.cluster_resources().get("CPU", 1)))
         chunks = [texts[i : i + s.text_chunk] for i in range(0, len(texts), s.text_chunk)]
-        count = max(1, min(count, len(chunks)))
+        count = max(1, min(s.encoders or int(ray.cluster_resources().get("CPU", 1)), len(chunks)))
         actor = ray.remote(_TextEncoder).options(num_cpus=1, max_restarts=s.max_retries, max_task_retries=s.max_retries)
+        # Each encoder holds a CPU while it lives: they go when the texts are done, so the
+        # build's tasks that follow get every CPU.
         encoders = [actor.remote() for _ in range(count)]
         try:
+            start = time.perf_counter()
+            ray.get([encoder.ready.remote() for encoder in encoders])
+            self.encoders_started_s = time.perf_counter() - start
             pool = ActorPool(encoders)
             out = []
             with tqdm(total=len(texts), desc="encoding texts", unit="text", disable=not show_progress) as progress:

@@ -84,3 +84,25 @@ def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny
     assert status.state == "succeeded", status.message
     here, on_ray = (db.open(name).live.snapshot().version.path for name in ("here", "ray"))
     assert version_files(on_ray) == version_files(here)
+
+
+def test_the_command_line_builds_and_reindexes_on_ray(tmp_path, tiny_dataset, cluster):
+    from vecdial.service.cli import main
+
+    vectors = tmp_path / "tiny.npy"
+    np.save(vectors, np.asarray(tiny_dataset.vectors))
+    for name, extra in (("here", []), ("ray", ["--ray", cluster.address])):
+        assert main(["--data-dir", str(tmp_path / "data"), "build", str(vectors), "-c", name, "--quiet", "--partitions", "4", *extra]) == 0
+        assert main(["--data-dir", str(tmp_path / "data"), "reindex", "-c", name, "--quiet", "--partitions", "3", *extra]) == 0
+    here, on_ray = (sorted((tmp_path / "data" / name / "versions").iterdir())[-1] for name in ("here", "ray"))
+    assert version_files(on_ray) == version_files(here)
+
+
+def test_texts_given_alone_are_encoded_by_ray_actors_as_in_process(tmp_path, tiny_dataset, cluster):
+    import vecdial
+    from vecdial.models.encoder import encode_texts
+
+    texts = list(tiny_dataset.texts[:48])
+    collection = vecdial.connect(tmp_path).create("texts", texts=texts, show_progress=False, ray=cluster.address)
+    hits = collection.search(encode_texts(texts[:5]), k=1)
+    assert [row[0] for row in hits.ids] == [0, 1, 2, 3, 4]

@@ -1,6 +1,8 @@
 """Errors a user can act on. Each message says what to change; the CLI prints it
 as one line and the HTTP layer maps each class to one status code."""
 
+from typing import Any
+
 
 class VecdialError(Exception):
     """Base of every error vecdial raises on purpose."""
@@ -36,3 +38,10 @@ class DamagedLog(CorruptIndex):
     Searches go on over every valid record; writes and reindexes are refused (appending
     or folding the log could lose what is left) until `vecdial repair -c NAME` salvages it.
     """
+
+
+def first_problem(exc: Any, default: str) -> str:
+    """A pydantic ValidationError's first error as `where: what` (where: its dotted field, or
+    `default` for the whole value): the one line our errors quote."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(part) for part in first['loc']) or default}: {first['msg']}"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from vecdial.indexer.errors import CorruptIndex, UnsupportedFormat
+from vecdial.indexer.errors import CorruptIndex, UnsupportedFormat, first_problem
 
 FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
@@ -90,9 +90,7 @@ def read_manifest(directory: Path) -> Manifest:
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CorruptIndex(f"{path}: field {where}: {first['msg']}") from None
+        raise CorruptIndex(f"{path}: field {first_problem(exc, '')}") from None
 
 
 def upgrade_v1(raw: dict) -> dict:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
-from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.errors import BudgetError, first_problem
 from vecdial.indexer.modes import MODES, Mode
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 
@@ -75,9 +75,7 @@ def _validate(data: Any, spec: Any) -> Any:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "budget"
-        raise BudgetError(f"invalid budget {spec!r}: {where}: {first['msg']}") from None
+        raise BudgetError(f"invalid budget {spec!r}: {first_problem(exc, 'budget')}") from None
 
 
 def format_budget(budget: BudgetModel) -> str:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.errors import InvalidInput, first_problem
 
 Ranked = tuple[np.ndarray, np.ndarray]  # rows (nq, m) int64 with -1 pads, scores (nq, m) with -inf pads
 
@@ -85,9 +85,7 @@ def parse_hybrid(spec: HybridSpec | Mapping[str, Any] | str) -> HybridSpec:
     try:
         return HybridSpec.model_validate(spec)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "hybrid"
-        raise InvalidInput(f"invalid hybrid {spec!r}: {where}: {first['msg']}") from None
+        raise InvalidInput(f"invalid hybrid {spec!r}: {first_problem(exc, 'hybrid')}") from None
 
 
 def rrf(lists: Sequence[Ranked], weights: Sequence[float], k: int, c: int = RANK_CONSTANT) -> tuple[np.ndarray, np.ndarray]:

@@ -10,11 +10,12 @@ The codes are one flat list, not per cell: FAISS's per-cell variant codes each
 row against its own cell's centroid, so every probed cell costs a new lookup
 table; on WordNet (686 cells) a scan of every cell that way ran 4x slower than
 this flat scan (measured, bench/peers_bench.py). The flat index takes no row
-selector, so masked rows (deletions, filters) widen the shortlist instead.
+selector, so with masked rows (deletions, filters) it fetches a longer list and drops them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.stores.alive import AliveRows
 
 INDEX_FILE = "rabitq.faiss"
+# With masked rows, the first fetch is keep / (live share) x WIDEN + WIDEN_ROWS rows: enough
+# for a random mask almost always, so the doubling retry is rare.
+WIDEN = 1.5
+WIDEN_ROWS = 16
 
 
 def empty_index(dim: int, sample: np.ndarray) -> faiss.IndexRaBitQFastScan:
@@ -74,21 +79,27 @@ class RabitqStore:
         """The best `keep` live rows by estimated cosine.
 
         unit: (nq, dim) float32 unit queries -> rows (nq, keep) int64 (-1 pad), scores
-        (nq, keep) float32 (-inf pad). Masked rows are fetched and dropped: the shortlist
-        widens by their count.
+        (nq, keep) float32 (-inf pad). The index takes no row selector, so with masked rows
+        (deletions, filters) it fetches keep / live share (and more, doubling, until every
+        query has `keep` live rows or every row was fetched) and drops the masked ones.
         """
-        masked = 0 if alive is None else self.size - alive.count
-        wide = min(keep + masked, self.size)
-        distances, rows = self.index.search(np.ascontiguousarray(unit, dtype=np.float32), wide)
-        scores = 1.0 - 0.5 * distances  # unit rows: |q - x|^2 = 2 - 2 cos
-        scores[rows < 0] = -np.inf
-        if masked:
-            dead = (rows >= 0) & alive.dead[np.maximum(rows, 0)]
-            scores[dead] = -np.inf
-            first = np.argsort(dead, axis=1, kind="stable")[:, :keep]  # live rows first, order kept
-            rows, scores = np.take_along_axis(rows, first, axis=1), np.take_along_axis(scores, first, axis=1)
-            rows[~np.isfinite(scores)] = -1
-        if wide < keep:
-            rows = np.pad(rows, ((0, 0), (0, keep - wide)), constant_values=-1)
-            scores = np.pad(scores, ((0, 0), (0, keep - wide)), constant_values=-np.inf)
+        x = np.ascontiguousarray(unit, dtype=np.float32)
+        live = self.size if alive is None else alive.count
+        wide = min(self.size, keep if live == self.size else math.ceil(keep * self.size / max(live, 1) * WIDEN) + WIDEN_ROWS)
+        while True:
+            distances, rows = self.index.search(x, wide)
+            scores = 1.0 - 0.5 * distances  # unit rows: |q - x|^2 = 2 - 2 cos
+            valid = rows >= 0
+            if live < self.size:
+                valid &= ~alive.dead[np.maximum(rows, 0)]
+            if wide >= self.size or valid.sum(axis=1).min() >= min(keep, live):
+                break
+            wide = min(self.size, 2 * wide)
+        scores[~valid] = -np.inf
+        first = np.argsort(~valid, axis=1, kind="stable")[:, :keep]  # live rows first, order kept
+        rows, scores = np.take_along_axis(rows, first, axis=1), np.take_along_axis(scores, first, axis=1)
+        rows[~np.isfinite(scores)] = -1
+        if rows.shape[1] < keep:
+            rows = np.pad(rows, ((0, 0), (0, keep - rows.shape[1])), constant_values=-1)
+            scores = np.pad(scores, ((0, 0), (0, keep - scores.shape[1])), constant_values=-np.inf)
         return rows, scores

@@ -69,3 +69,15 @@ def test_a_collection_built_without_rabitq_codes_says_how_to_get_them(tmp_path, 
     assert "rabitq" not in {m.mode for m in docs.info().modes}
     with pytest.raises(vecdial.BudgetError, match="rabitq=true"):
         docs.search(tiny_dataset.vectors[:1], k=5, budget="rabitq:rescore=5")
+
+
+def test_a_broad_filter_keeps_k_hits_and_the_recall_of_the_unfiltered_search(tmp_path, demo_dataset, queries):
+    ids = list(demo_dataset.ids)
+    payloads = [{"half": i % 2} for i in range(len(ids))]
+    docs = vecdial.connect(tmp_path).create("docs", np.asarray(demo_dataset.vectors), ids=ids, payloads=payloads, show_progress=False)
+    where = {"half": 1}
+    exact = docs.search(queries[:200], k=10, budget="exact", filter=where).id_lists()
+    found = docs.search(queries[:200], k=10, budget="rabitq:rescore=4", filter=where).id_lists()
+    assert all(len(hits) == 10 for hits in found)
+    assert all(ids.index(i) % 2 == 1 for hits in found for i in hits)
+    assert recall_at_k(found, exact, 10) >= 0.97

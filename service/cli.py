@@ -74,7 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--filter", type=_filter_arg, help='keep items whose payload matches, as JSON: \'{"module": "os", "chars": {"range": {"lt": 300}}}\' (eq, in, range, and/or/not)')
     search.add_argument("--with-payload", dest="with_payload", action="store_true", help="show each hit's payload")
     search.add_argument("--hybrid", help='fuse with BM25 over the stored texts (--text only): "lexical=0.3", "lexical=0.3,method=rrf", or "default" (dense 0.7 + lexical 0.3)')
+    search.add_argument("--steer", type=_steer_arg, help='move the query along sparse features, as JSON: \'{"1304": 0.5, "json": 0.3}\' (feature id or label words: weight; 0.1-0.3 nudges, 0.5-1 steers hard, at most 2)')
+    search.add_argument("--explain-features", dest="explain_features", action="store_true", help="list each hit's top sparse features shared with the query")
     search.set_defaults(run=_search)
+
+    features = commands.add_parser("features", help="browse the labelled features of a collection's sparse codes (for --steer and --explain-features)")
+    features.add_argument("-c", "--collection", required=True)
+    features.add_argument("--query", help="words of a label (e.g. json), or a feature id; omit for the most frequent features")
+    features.add_argument("--limit", type=int, default=50, help="features to list (default 50)")
+    features.add_argument("--json", action="store_true", help='print {"features": [...]}, as GET /v1/collections/{name}/features returns it')
+    features.set_defaults(run=_features)
 
     evaluate = commands.add_parser("eval", help="quality and cost of budgets against exact search")
     evaluate.add_argument("-c", "--collection", required=True)
@@ -213,7 +222,9 @@ def _search(args: argparse.Namespace) -> int:
     collection = _open(args)
     queries = _vectors_file(args.vector) if args.vector is not None else args.text
     hybrid = {} if args.hybrid == "default" else args.hybrid
-    result = collection.search(queries, k=args.k, budget=args.budget, with_text=not args.json, filter=args.filter, with_payload=args.with_payload, hybrid=hybrid)
+    result = collection.search(queries, k=args.k, budget=args.budget, with_text=not args.json, filter=args.filter, with_payload=args.with_payload, hybrid=hybrid,
+        steer=args.steer, explain_features=args.explain_features,
+    )
     if args.json:
         body = result.to_dict()
         if len(result) == 1:  # the HTTP API's shapes: one query -> hits, a batch -> results
@@ -221,7 +232,35 @@ def _search(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2))
     else:
         print_hits(result)
+        for q in range(len(result)) if args.explain_features else ():
+            for hit in result[q]:
+                shared = ", ".join(f"{f['feature']} [{f['label']}] {f['contribution']:.3f}" for f in hit["features"])
+                print(f"{hit['id']}: {shared or 'no shared feature'}")
     return 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    listed = _open(args).features(args.query, args.limit)
+    if args.json:
+        print(json.dumps({"features": listed}, indent=2, ensure_ascii=False))
+        return 0
+    if not listed:
+        print(f"no feature's label matches {args.query!r}: try one word, or the start of one")
+    for feature in listed:
+        top = "; ".join(" ".join((doc["text"] or str(doc["id"])).split()[:6]) for doc in feature["documents"][:2])
+        print(f"{feature['id']:>6}  {feature['frequency']:7.2%}  {feature['label']:<42}  {top}")
+    return 0
+
+
+def _steer_arg(text: str) -> dict:
+    """--steer's JSON object (feature -> weight, checked by the search itself)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg} at character {exc.pos}): quote it, e.g. '{{\"json\": 0.5}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('steer is a JSON object of feature -> weight, e.g. \'{"1304": 0.5}\'')
+    return value
 
 
 def _filter_arg(text: str) -> dict:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
+from vecdial.service.feature_schemas import ExplainFeaturesField, SharedFeatures, SteerField
 from vecdial.service.vectors import Vector, VectorB64
 
 Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
@@ -81,6 +82,8 @@ class SearchRequest(Query):
     filter: FilterField = None
     with_payload: bool = Field(False, description="Include each hit's payload.")
     hybrid: HybridField = None
+    steer: SteerField = None
+    explain_features: ExplainFeaturesField = False
 
 
 class BatchSearchRequest(_Body):
@@ -95,6 +98,8 @@ class BatchSearchRequest(_Body):
     filter: FilterField = None
     with_payload: bool = False
     hybrid: HybridField = None
+    steer: SteerField = None
+    explain_features: ExplainFeaturesField = False
 
     @model_validator(mode="after")
     def _one_form(self) -> "BatchSearchRequest":
@@ -110,6 +115,7 @@ class Hit(BaseModel):
     score: float = Field(description="Similarity under the budget's last stage (cosine, or Hamming-based for binary without rescoring).")
     text: str | None = None
     payload: dict[str, Any] | None = Field(None, description="The item's payload, with `with_payload` (datetimes as ISO 8601 strings).")
+    features: SharedFeatures = None
 
 
 class StageReport(BaseModel):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,11 +21,13 @@ from vecdial.indexer.disk.query_sample import append_queries
 from vecdial.indexer.disk.sweep_file import write_sweep
 from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.eval.evaluate import EvalRow, evaluate
+from vecdial.indexer.features.serve import browse
 from vecdial.indexer.eval.sweep import candidate_budgets, resumable_sweep, sweep_queries, with_documents_recall
 from vecdial.indexer.io.readers import dataset_from
 from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.replace import replace_build
 from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.info import Info
 from vecdial.job import Job
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers
@@ -34,7 +35,6 @@ from vecdial.indexer.filters.table import check_payloads
 from vecdial.indexer.live.checks import check_ids, check_texts
 from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_collection, drop_collection
 from vecdial.indexer.live.repair import RepairReport
-from vecdial.indexer.modes import ModeInfo
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import Hits
@@ -52,33 +52,6 @@ def connect(data_dir: str | Path = "vecdial-data", *, verify_checksums: bool = T
     CorruptIndex instead of giving wrong answers. False checks sizes and headers only.
     """
     return Database(Path(data_dir), verify_checksums=verify_checksums)
-
-
-@dataclass(frozen=True)
-class Info:
-    """What a collection holds and serves: one shape for Python, the CLI (`info --json`) and HTTP."""
-
-    name: str
-    version: str
-    size: int
-    dim: int
-    partitions: int  # cells the version's rows are stored in: `probe` reads up to this many (0: none)
-    version_size: int
-    segment_size: int
-    deleted: int
-    id_kind: str
-    source_model: str | None
-    text_queries: bool
-    has_texts: bool
-    created_at: str
-    settings: dict[str, Any]
-    modes: list[ModeInfo] = field(default_factory=list)
-    dense_bytes_per_vector: dict[int, int] = field(default_factory=dict)
-    swept_on: str | None = None
-    damaged: str | None = None  # what in the log is damaged and what to run; writes are refused meanwhile
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Database:
@@ -212,6 +185,8 @@ class Collection:
         with_payload: bool = False,
         hybrid: dict | str | None = None,
         texts: Texts | None = None,
+        steer: dict | None = None,
+        explain_features: bool = False,
     ) -> Hits:
         """The best k live items per query under the budget, among those `filter` keeps.
 
@@ -223,7 +198,9 @@ class Collection:
         return each hit's payload. hybrid: fuse the budget's hits with BM25 over the stored
         texts, e.g. `{"lexical": 0.3}` or "lexical=0.3,method=rrf" (text queries only;
         `{}` takes the measured default, dense 0.7 + lexical 0.3). texts: the queries' texts
-        when `queries` are their vectors already (hybrid reads them).
+        when `queries` are their vectors already (hybrid reads them). steer: move the queries
+        along sparse features, `{"1304": 0.5, "json": 0.3}` (id or label words: weight, |w| <= 2);
+        explain_features: add each hit's top features shared with the query (see `features`).
         """
         self.live.refresh()
         snapshot = self.live.snapshot()
@@ -231,7 +208,13 @@ class Collection:
             texts = [queries] if isinstance(queries, str) else list(queries)
             queries = self.encode(texts)
         fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
-        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion)
+        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
+
+    def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
+        """The labelled features of the sparse codes: those whose label holds `query`'s words (or a
+        feature id), else the most frequent; each {id, label, terms, frequency, documents}."""
+        self.live.refresh()
+        return browse(self.live.snapshot().view, query, limit)
 
     def encode(self, texts: Texts) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors, for a collection built with the bundled model."""

@@ -29,6 +29,7 @@ from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.disk.manifest import Manifest, file_entry, write_manifest
 from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
+from vecdial.indexer.features.serve import write_features
 from vecdial.indexer.filters.table import write_payloads
 from vecdial.indexer.io.readers import Dataset, check_dataset
 from vecdial.indexer.jobs.settings import BuildSettings
@@ -170,6 +171,8 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
         texts = dataset.texts if order is None else [dataset.texts[i] for i in order.tolist()]
         _write_texts(out, texts)
         lexical = _write_lexical(out, texts, settings, show_progress)
+        if "sparse" in codecs and write_features(out, texts, n):  # labelled from the texts, beside the postings
+            codecs["sparse"]["features"] = True
     write_payloads(out, dataset.payloads, order)
     return Manifest(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

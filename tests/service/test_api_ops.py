@@ -10,6 +10,7 @@ ROUTES = {
     ("post", "/v1/collections"),
     ("get", "/v1/collections/{name}"),
     ("get", "/v1/collections/{name}/ids"),
+    ("get", "/v1/collections/{name}/features"),
     ("delete", "/v1/collections/{name}"),
     ("post", "/v1/collections/{name}/upload"),
     ("post", "/v1/collections/{name}/search"),
@@ -154,9 +155,9 @@ def test_openapi_describes_every_field_of_a_search_request(client):
     assert body["required"] and body["content"]["application/json"]["schema"]["title"] == "SearchRequest"
     single = body["content"]["application/json"]["schema"]["properties"]
     batch = schema["components"]["schemas"]["BatchSearchRequest"]["properties"]
-    assert set(single) == {"vector", "vector_b64", "text", "k", "budget", "with_text", "filter", "with_payload", "hybrid"}
+    assert set(single) == {"vector", "vector_b64", "text", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}
     vector = next(schema for schema in single["vector"]["anyOf"] if schema.get("type") == "array")
     packed = next(schema for schema in single["vector_b64"]["anyOf"] if schema.get("type") == "string")
     assert vector["items"] == {"type": "number"} and "little-endian float32" in packed["description"]
     assert "binary:rescore=10" in single["budget"]["description"] and single["budget"]["default"] == "exact"
-    assert set(batch) == {"queries", "vectors_b64", "dim", "k", "budget", "with_text", "filter", "with_payload", "hybrid"}
+    assert set(batch) == {"queries", "vectors_b64", "dim", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}

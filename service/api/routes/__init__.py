@@ -9,14 +9,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from vecdial.service.api.routes import collections, jobs, ops, search, writes
+from vecdial.service.api.routes import collections, features, jobs, ops, search, writes
 from vecdial.service.settings import Settings
 
 
 def include_routes(app: FastAPI, settings: Settings) -> None:
     """Every router straight on the app: each level of nesting is one more routing pass per request.
     Search first: a request is matched against the routes in order, and searches are most requests."""
-    for module in (search, writes, collections, jobs, ops):
+    for module in (search, writes, collections, features, jobs, ops):
         app.include_router(module.router)
     # The explorer: a static page shipped in the package, calling the /v1 routes like any client.
     app.mount("/ui", StaticFiles(directory=Path(__file__).parents[2] / "ui", html=True), name="ui")

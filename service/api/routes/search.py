@@ -54,7 +54,8 @@ async def search(name: str, request: Request) -> Response:
         asked.append(_query_matrix(collection, [body], dim, settings))
         return _run(collection, collections, asked[0], k, body, request, settings)
 
-    quick = body.text is None and body.filter is None and body.hybrid is None and collections.quick(collection.name, body.budget)
+    plain = body.filter is None and body.hybrid is None and body.steer is None and not body.explain_features
+    quick = body.text is None and plain and collections.quick(collection.name, body.budget)
     hits = run() if quick else await run_within(settings.request_timeout_s, run, "search", AFTER_TIMEOUT)
     collections.timed(collection.name, hits.explain)
     if settings.query_sample_rate and random.random() < settings.query_sample_rate:
@@ -95,7 +96,7 @@ def _run(
     # One query runs on one thread whatever the setting (the library's rule); a batch may use native_threads.
     hits = collection.search(
         queries, k, body.budget, with_text=body.with_text, threads=settings.native_threads, filter=body.filter, with_payload=body.with_payload,
-        hybrid=body.hybrid, texts=_texts(body) if body.hybrid is not None else None,
+        hybrid=body.hybrid, texts=_texts(body) if body.hybrid is not None else None, steer=body.steer, explain_features=body.explain_features,
     )
     mode = hits.explain.budget.split(":", 1)[0]  # as requested: `auto:... -> dense:dim=64` counts as auto
     request.state.log_extra = {"collection": collection.name, "mode": mode, "queries": len(queries)}

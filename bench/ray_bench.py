@@ -129,6 +129,56 @@ def in_process_text_rate(texts: list[str], threads: int) -> float:
         torch.set_num_threads(before)
 
 
+def latency(search: Any, queries: np.ndarray) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, queries/s) of one query at a time, after 5 warm-up queries."""
+    for query in queries[:5]:
+        search(query)
+    times = []
+    for query in queries:
+        start = time.perf_counter()
+        search(query)
+        times.append(time.perf_counter() - start)
+    ms = np.array(times) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(ms) / float(ms.sum() / 1000)
+
+
+def serving_rows(docs: np.ndarray, queries: np.ndarray, root: Path, shards: int, budgets: list[str]) -> list[tuple]:
+    """Search latency: the whole collection in-process, its shards in-process (the merge), and
+    the shards on Ray Serve over loopback HTTP (2 nodes x 1 CPU)."""
+    import httpx
+
+    import vecdial
+    from bench.ray_cluster import free_port
+    from vecdial.service.shard_search import create_shards, search_shards
+
+    db = vecdial.connect(root / "serving")
+    whole = db.create("set", docs, show_progress=False)
+    parts = [db.open(name) for name in create_shards(db, "set", shards, docs)]
+    rows = []
+    for budget in budgets:
+        rows.append((f"whole, in-process, {budget}", *latency(lambda q: whole.search(q, k=10, budget=budget), queries)))
+        rows.append((f"{shards} shards, in-process merge, {budget}", *latency(lambda q: search_shards(parts, q, 10, budget), queries)))
+    from ray import serve
+
+    from vecdial.service.sharded import serve_sharded
+
+    port = free_port()
+    with LocalCluster(root / "ray-serve", nodes=2, cpus=1, object_store=200_000_000) as cluster:
+        serve_sharded(cluster.address, str(root / "serving"), "set", shards, port=port)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                for budget in budgets:
+                    body = lambda q: {"vector": q.tolist(), "k": 10, "budget": budget}  # noqa: E731
+                    post = lambda q: client.post("/v1/collections/set/search", json=body(q)).raise_for_status()  # noqa: E731
+                    rows.append((f"{shards} shards, Ray Serve over HTTP, {budget}", *latency(post, queries)))
+        finally:
+            serve.shutdown()
+            import ray
+
+            ray.shutdown()
+    return rows
+
+
 def wordnet_texts(count: int) -> list[str]:
     from bench.datasets.wordnet import load_wordnet_set
 
@@ -140,8 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="wordnet", choices=("demo", "wordnet"))
     parser.add_argument("--texts", type=int, default=2000, help="texts encoded per engine (0: skip)")
     parser.add_argument("--shard-files", type=int, default=16, help="files the read comparison splits the set into")
+    parser.add_argument("--shards", type=int, default=2, help="shards of the serving comparison (0: skip it)")
+    parser.add_argument("--queries", type=int, default=200, help="queries each serving row times")
+    parser.add_argument("--skip-build", action="store_true", help="only the serving comparison")
     args = parser.parse_args(argv)
-    docs, _ = load_vectors(args.dataset)
+    docs, queries = load_vectors(args.dataset)
     dataset = Dataset(np.arange(len(docs), dtype=np.int64), docs, None)
     n = len(docs)
     texts = wordnet_texts(args.texts) if args.texts else []
@@ -149,6 +202,10 @@ def main(argv: list[str] | None = None) -> None:
     reads: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ray-bench-") as tmp:
         root = Path(tmp)
+        serving = serving_rows(docs, queries[: args.queries], root, args.shards, ["exact", "binary:rescore=10"]) if args.shards else []
+        if args.skip_build:
+            print_serving(args.dataset, serving)
+            return
         total, _ = build_seconds(dataset, root / "plain")
         split_total, split_passes = build_seconds(dataset, root / "split", InProcess())
         rows.append(("in-process (the build loop)", total, None, None, None))
@@ -172,6 +229,17 @@ def main(argv: list[str] | None = None) -> None:
                     engine.close()
             rows.append((label, ray_total, ray_passes, cold, warm))
     print_table(args.dataset, n, len(texts), rows, reads)
+    print_serving(args.dataset, serving)
+
+
+def print_serving(dataset: str, rows: list[tuple]) -> None:
+    if not rows:
+        return
+    print(f"\none query at a time on {dataset}, k=10 (Ray Serve: 2 local nodes x 1 CPU, loopback HTTP)")
+    print(f"{'search':<52} {'p50 ms':>8} {'p99 ms':>8} {'QPS':>8} {'p50 - whole':>12}")
+    base = {label.rsplit(', ', 1)[1]: p50 for label, p50, _, _ in rows if label.startswith("whole")}
+    for label, p50, p99, qps in rows:
+        print(f"{label:<52} {p50:8.2f} {p99:8.2f} {qps:8.0f} {p50 - base[label.rsplit(', ', 1)[1]]:+12.2f}")
 
 
 def print_table(dataset: str, n: int, n_texts: int, rows: list, reads: dict[str, float]) -> None:

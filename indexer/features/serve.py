@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from vecdial.indexer.stores.sparse import DOCS_FILE, INDPTR_FILE, VALUES_FILE
 # (steering.py's table), past 2 the feature's direction outweighs the query itself.
 MAX_WEIGHT = 2.0
 MAX_STEER = 64  # features one query may be steered by
+RESOLVED = 4096  # steer fields remembered per version
 SHARED_TOP = 5  # shared features listed per hit
 SNIPPET_CHARS = 160
 log = logging.getLogger("vecdial.features")
@@ -56,6 +57,19 @@ class VersionFeatures:
     table: FeatureTable
     decoder: np.ndarray
     labelled: bool
+    # steer fields resolved to {unit: weight}: a label query scans every label (~2 ms for 3k units)
+    resolved: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def weights(self, steer_by: dict[str | int, float]) -> dict[int, float]:
+        """steering_weights of a checked steer field, remembered (up to RESOLVED entries)."""
+        key = tuple((str(k), w) for k, w in steer_by.items())
+        found = self.resolved.get(key)
+        if found is None:
+            found = steering_weights(self.table, steer_by)
+            if len(self.resolved) >= RESOLVED:
+                self.resolved.clear()
+            self.resolved[key] = found
+        return found
 
 
 def write_features(out: Path, texts: Sequence[str | None], rows: int) -> bool:
@@ -129,7 +143,7 @@ def steer_queries(version: Any, unit: np.ndarray, steer_by: Any) -> np.ndarray:
     if not features.labelled and any(not (isinstance(k, int) or k.strip().isdigit()) for k in weights):
         raise InvalidInput("steer: this collection's features have no labels (it was built without texts): steer by feature id")
     try:
-        return steer(unit, steering_weights(features.table, weights), features.decoder)
+        return steer(unit, features.weights(weights), features.decoder)
     except ValueError as exc:
         raise InvalidInput(f"steer: {exc}") from None
 

@@ -60,7 +60,6 @@ async function loadCollection() {
   const name = $("collection").value;
   state.info = await call("/v1/collections/" + encodeURIComponent(name));
   const info = state.info;
-  $("about").textContent = `${info.size.toLocaleString()} vectors, ${info.dim} dims` + (info.partitions ? `, ${info.partitions} partitions` : "") + (info.text_queries ? ", text queries" : ", vector queries");
   $("dim").max = info.dim;
   $("probe").max = info.partitions || 0;
   const sparse = info.modes.find((m) => m.mode === "sparse");
@@ -74,6 +73,8 @@ async function loadCollection() {
   $("mode").querySelector("[value=auto]").disabled = !state.sweep;
   $("calibrated").textContent = state.sweep ? "Calibrated on " + sweep.queries + ". Blue: the Pareto front; red ring: the budget of the last search." : "No sweep yet: run `vecdial sweep -c " + name + "` to see the tradeoff and use auto.";
   refreshControls();
+  // Last, once the sweep and the features are in: the page is ready when it says what it serves.
+  $("about").textContent = `${info.size.toLocaleString()} vectors, ${info.dim} dims` + (info.partitions ? `, ${info.partitions} partitions` : "") + (info.text_queries ? ", text queries" : ", vector queries");
 }
 
 async function search() {

@@ -1,4 +1,4 @@
-"""A build on a two-node Ray cluster on 127.0.0.1 writes the same version as a build in-process."""
+"""A build on a two-node Ray cluster on loopback (127.0.0.2) writes the same version as a build in-process."""
 
 from pathlib import Path
 
@@ -7,7 +7,6 @@ import pytest
 
 pytest.importorskip("ray")
 
-from bench.ray_cluster import LocalCluster  # noqa: E402
 from vecdial.indexer.io.readers import Dataset  # noqa: E402
 from vecdial.indexer.jobs.build import build_version  # noqa: E402
 from vecdial.indexer.jobs.settings import BuildSettings  # noqa: E402
@@ -22,12 +21,6 @@ SETTINGS = BuildSettings(partitions=8, batch_size=256)
 def version_files(path: Path) -> dict[str, bytes]:
     """Every data file of a staged version, by relative path (the manifest records a creation time)."""
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and p.name != "manifest.json"}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    with LocalCluster(tmp_path_factory.mktemp("ray"), nodes=2, cpus=1) as running:
-        yield running
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ pytest.importorskip("ray.serve")
 import httpx  # noqa: E402
 
 import vecdial  # noqa: E402
-from bench.ray_cluster import LocalCluster, free_port  # noqa: E402
+from bench.ray_cluster import free_port  # noqa: E402
 from vecdial.service.shard_search import create_shards  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, demo_dataset):
+def served(tmp_path_factory, demo_dataset, cluster):
     import ray
     from ray import serve
 
@@ -26,14 +26,13 @@ def served(tmp_path_factory, demo_dataset):
     whole = db.create("demo", demo_dataset.vectors, ids=demo_dataset.ids, show_progress=False)
     create_shards(db, "demo", 2, demo_dataset.vectors, ids=demo_dataset.ids)
     port = free_port()
-    with LocalCluster(tmp_path_factory.mktemp("ray"), nodes=2, cpus=1) as cluster:
-        serve_sharded(cluster.address, str(data_dir), "demo", 2, port=port)
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                yield whole, client
-        finally:
-            serve.shutdown()
-            ray.shutdown()
+    serve_sharded(cluster.address, str(data_dir), "demo", 2, port=port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield whole, client
+    finally:
+        serve.shutdown()
+        ray.shutdown()
 
 
 def test_exact_through_the_sharded_service_is_exact_over_the_whole(served, demo_vectors):

@@ -156,8 +156,8 @@ def serving_rows(docs: np.ndarray, queries: np.ndarray, root: Path, shards: int,
     parts = [db.open(name) for name in create_shards(db, "set", shards, docs)]
     rows = []
     for budget in budgets:
-        rows.append((f"whole, in-process, {budget}", *latency(lambda q: whole.search(q, k=10, budget=budget), queries)))
-        rows.append((f"{shards} shards, in-process merge, {budget}", *latency(lambda q: search_shards(parts, q, 10, budget), queries)))
+        rows.append((f"whole, in-process, {budget}", *latency(lambda q, b=budget: whole.search(q, k=10, budget=b), queries)))
+        rows.append((f"{shards} shards, in-process merge, {budget}", *latency(lambda q, b=budget: search_shards(parts, q, 10, b), queries)))
     from ray import serve
 
     from vecdial.service.sharded import serve_sharded
@@ -168,8 +168,9 @@ def serving_rows(docs: np.ndarray, queries: np.ndarray, root: Path, shards: int,
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 for budget in budgets:
-                    body = lambda q: {"vector": q.tolist(), "k": 10, "budget": budget}  # noqa: E731
-                    post = lambda q: client.post("/v1/collections/set/search", json=body(q)).raise_for_status()  # noqa: E731
+                    def post(q: np.ndarray, b: str = budget) -> None:
+                        client.post("/v1/collections/set/search", json={"vector": q.tolist(), "k": 10, "budget": b}).raise_for_status()
+
                     rows.append((f"{shards} shards, Ray Serve over HTTP, {budget}", *latency(post, queries)))
         finally:
             serve.shutdown()
@@ -248,7 +249,7 @@ def print_table(dataset: str, n: int, n_texts: int, rows: list, reads: dict[str,
     print(f"\nbuild of {dataset} ({n:,} x 384), default settings; texts: {n_texts:,} WordNet glosses")
     print(f"{'engine':<40} {'build s':>8} {'x in-proc':>9} {'passes s':>9} {'vec/s passes':>13} {'x split':>8} {'texts/s':>9} {'texts/s up':>13}")
     for label, total, passes, cold, warm in rows:
-        build = "" if total != total else f"{total:8.2f} {total / base:9.2f}"
+        build = "" if np.isnan(total) else f"{total:8.2f} {total / base:9.2f}"
         per = "" if passes is None else f"{passes:9.2f} {n / passes:13,.0f} {passes / base_passes:8.2f}"
         print(f"{label:<40} {build:>18} {per:>32} {'' if cold is None else f'{cold:9.0f}':>9} {'' if warm is None else f'{warm:13.0f}':>13}")
     if reads:

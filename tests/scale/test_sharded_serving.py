@@ -1,6 +1,5 @@
 """A collection served as shards on Ray Serve answers /v1/.../search as the whole collection does."""
 
-import numpy as np
 import pytest
 
 pytest.importorskip("ray.serve")

@@ -21,6 +21,11 @@ from selenium.webdriver.common.by import By  # noqa: E402
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (scripts/test.sh installs them)")
 
 
+def feature_rows(driver) -> list[list[str]]:
+    """The Features table's cells, read in one script (a re-render between reads would leave stale elements)."""
+    return driver.execute_script("return [...document.querySelectorAll('#feature-list tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
+
+
 def test_a_person_browses_features_and_steers_by_one(browser, tmp_path, demo_dataset):  # noqa: F811
     rows = slice(0, 600)
     vecdial.connect(tmp_path / "data").create(
@@ -32,11 +37,11 @@ def test_a_person_browses_features_and_steers_by_one(browser, tmp_path, demo_dat
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#feature-list tbody tr button"))
         assert browser.find_element(By.ID, "features").is_displayed() and browser.find_element(By.ID, "steering").is_displayed()
 
-        first = browser.find_elements(By.CSS_SELECTOR, "#feature-list tbody tr")[0].find_elements(By.TAG_NAME, "td")
-        feature, word = first[0].text, first[2].text.split(",")[0]
+        first = feature_rows(browser)[0]
+        feature, word = first[0], first[2].split(",")[0]
         browser.find_element(By.ID, "feature-query").send_keys(word)
         browser.find_element(By.ID, "browse").click()
-        wait_for(browser, lambda d: all(word in row.text for row in d.find_elements(By.CSS_SELECTOR, "#feature-list tbody tr")))
+        wait_for(browser, lambda d: (rows := feature_rows(d)) and all(word in row[2] for row in rows))
 
         browser.find_element(By.ID, "feature-query").clear()
         browser.find_element(By.ID, "browse").click()

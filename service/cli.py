@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
@@ -252,26 +253,23 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
-def _steer_arg(text: str) -> dict:
-    """--steer's JSON object (feature -> weight, checked by the search itself)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg} at character {exc.pos}): quote it, e.g. '{{\"json\": 0.5}}'") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError('steer is a JSON object of feature -> weight, e.g. \'{"1304": 0.5}\'')
-    return value
+def _json_object(what: str, example: str) -> Callable[[str], dict]:
+    """An argparse type: a JSON object (its contents are checked by the search itself)."""
+
+    def parse(text: str) -> dict:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"not JSON ({exc.msg} at character {exc.pos}): quote the {what}, e.g. '{example}'") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"a {what} is a JSON object, e.g. '{example}'")
+        return value
+
+    return parse
 
 
-def _filter_arg(text: str) -> dict:
-    """--filter's JSON (checked against the collection's payloads by the search itself)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg} at character {exc.pos}): quote the filter, e.g. '{{\"module\": \"os\"}}'") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError('a filter is a JSON object, e.g. \'{"module": "os"}\'')
-    return value
+_steer_arg = _json_object("steer", '{"1304": 0.5}')
+_filter_arg = _json_object("filter", '{"module": "os"}')
 
 
 def _eval(args: argparse.Namespace) -> int:

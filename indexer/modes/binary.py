@@ -3,7 +3,6 @@ rescored with the full float vectors (R=0: Hamming order alone)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, build_hnsw
+from vecdial.indexer.stores.lazy import Lazy
 from vecdial.indexer.stores.rows import room_for
 
 SWEEP_RESCORES = (0, 2, 5, 10, 20, 40, 100)
@@ -58,7 +58,7 @@ class Binary(Mode):
     def describe(self, version) -> ModeInfo:
         full = version.dense.bytes_per_vector(version.dim)
         note = f"Hamming shortlist of k x rescore, each candidate rescored reads {full} bytes"
-        return ModeInfo("binary", {"rescore": (0, MAX_RESCORE)}, version.store("binary").store.code_bytes, note)
+        return ModeInfo("binary", {"rescore": (0, MAX_RESCORE)}, version.store("binary").code_bytes, note)
 
     def sweep_budgets(self, version) -> list[str]:
         probed = [f"binary:rescore={r},probe={p}" for r, p in SWEEP_PROBED] if version.partitions is not None else []
@@ -68,24 +68,31 @@ class Binary(Mode):
         return BinaryBuilder(fit_binary(sample, center=settings.binary_center), n, out, settings)
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "BinaryIndex":
-        store = BinaryStore.open(path, params.get("index", "flat"))
-        if store.size != manifest.count or store.code_bytes != code_bytes_for(manifest.dim):
-            raise CorruptIndex(
-                f"{path}: binary index holds {store.size} codes of {store.code_bytes} bytes, "
-                f"expected {manifest.count} of {code_bytes_for(manifest.dim)}; rebuild the index"
-            )
-        return BinaryIndex(BinaryCodec.from_arrays(codecs), store)
+        shape = np.load(path / CODES_FILE, mmap_mode="r").shape  # the header only: codes load on first use
+        if shape != (manifest.count, code_bytes_for(manifest.dim)):
+            raise CorruptIndex(f"{path}: binary codes {shape}, expected {(manifest.count, code_bytes_for(manifest.dim))}; rebuild the index")
+        kind = params.get("index", "flat")
+        return BinaryIndex(BinaryCodec.from_arrays(codecs), Lazy(lambda: BinaryStore.open(path, kind)), shape[1])
 
     def segment_rows(self, version) -> "BinaryRows":
         return BinaryRows(version.store("binary").codec)
 
 
-@dataclass(frozen=True)
 class BinaryIndex:
-    """codec: the thresholds bits are taken at; store: the FAISS index over every row's code."""
+    """codec: the thresholds bits are taken at; store: the FAISS index over every row's code
+    (a version's is loaded on first use: stores/lazy.py)."""
 
-    codec: BinaryCodec
-    store: BinaryStore
+    def __init__(self, codec: BinaryCodec, store: Lazy[BinaryStore], code_bytes: int):
+        self.codec, self._store, self.code_bytes = codec, store, code_bytes
+
+    @property
+    def store(self) -> BinaryStore:
+        return self._store.get()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the codes are in RAM yet (a search of this mode loads them)."""
+        return self._store.loaded
 
 
 class BinaryBuilder:
@@ -125,7 +132,7 @@ class BinaryRows:
         self._codes[start:stop] = self.codec.encode(unit)
 
     def store(self, n: int) -> BinaryIndex:
-        return BinaryIndex(self.codec, BinaryStore.from_codes(self._codes[:n]))
+        return BinaryIndex(self.codec, Lazy(value=BinaryStore.from_codes(self._codes[:n])), self.codec.code_bytes)
 
 
 BINARY = Binary()

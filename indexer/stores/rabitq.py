@@ -26,10 +26,28 @@ from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.stores.alive import AliveRows
 
 INDEX_FILE = "rabitq.faiss"
+TYPE_TAG = b"Irfn"  # FAISS's tag for IndexRaBitQFastScan, then int32 dim and int64 rows
+HEADER_BYTES = 16
+FACTOR_BYTES = 8  # two float32 corrective factors a code
 # With masked rows, the first fetch is keep / (live share) x WIDEN + WIDEN_ROWS rows: enough
 # for a random mask almost always, so the doubling retry is rare.
 WIDEN = 1.5
 WIDEN_ROWS = 16
+
+
+def check_header(directory: Path, count: int, dim: int) -> int:
+    """Check the index file's header (FAISS's type tag, dim, rows) and size against the
+    manifest without reading the codes -> bytes a code takes. CorruptIndex names the file."""
+    path = directory / INDEX_FILE
+    with open(path, "rb") as handle:
+        head = handle.read(HEADER_BYTES)
+    tag, found_dim, found_rows = head[:4], np.frombuffer(head[4:8], "<i4"), np.frombuffer(head[8:16], "<i8")
+    if len(head) < HEADER_BYTES or tag != TYPE_TAG or int(found_dim[0]) != dim or int(found_rows[0]) != count:
+        raise CorruptIndex(f"{path}: not an IndexRaBitQFastScan of {count} codes of dim {dim} (header {head[:16].hex()}); rebuild the index")
+    code_bytes = dim // 8 + (1 if dim % 8 else 0) + FACTOR_BYTES
+    if path.stat().st_size < count * code_bytes:
+        raise CorruptIndex(f"{path}: {path.stat().st_size} bytes cannot hold {count} codes of {code_bytes} bytes; rebuild the index")
+    return code_bytes
 
 
 def empty_index(dim: int, sample: np.ndarray) -> faiss.IndexRaBitQFastScan:
@@ -64,15 +82,14 @@ class RabitqStore:
 
     @classmethod
     def open(cls, directory: Path, count: int, dim: int) -> "RabitqStore":
-        """The store of a version directory, checked against the manifest's count and dim."""
+        """The store of a version directory (check_header first: this reads every code)."""
         path = directory / INDEX_FILE
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise CorruptIndex(f"{path}: not a readable RaBitQ index ({str(exc).splitlines()[-1]}); rebuild the index") from None
         if not isinstance(index, faiss.IndexRaBitQFastScan) or index.ntotal != count or index.d != dim:
-            kind = type(index).__name__
-            raise CorruptIndex(f"{path}: a {kind} of {index.ntotal} codes of dim {index.d}, expected an IndexRaBitQFastScan of {count} of {dim}; rebuild the index")
+            raise CorruptIndex(f"{path}: a {type(index).__name__} of {index.ntotal} codes of dim {index.d}, expected an IndexRaBitQFastScan of {count} of {dim}; rebuild the index")
         return cls(index)
 
     def search(self, unit: np.ndarray, keep: int, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray]:

@@ -218,7 +218,7 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
                 found[i] = (rows, scores)
             else:
                 if stage.probe and part.stores is view.version:  # only the version's rows are in cells
-                    part = _probed(part, query, stage.probe)
+                    part = _probed(part, query, stage.probe, keep)
                 rows, scores, part_read = mode.candidates(part, query, stage.size, keep)
                 found.append((rows, scores))
             kept += rows.shape[1]
@@ -248,10 +248,19 @@ def _score_matches(selection: Selection, query: Query, k: int, found: list, expl
     explain.stages.append(StageReport(f"filter:rows={selection.report.matched_rows}", kept, read, _ms(t0)))
 
 
-def _probed(part: Part, query: Query, cells: int) -> Part:
-    """The part restricted to the row ranges of each query's `cells` nearest partitions."""
+def _probed(part: Part, query: Query, cells: int, keep: int) -> Part:
+    """The part restricted to the row ranges of each query's `cells` nearest partitions; more
+    cells, nearest first, when deletions or a filter leave fewer than `keep` live rows in them
+    (a probe never returns fewer hits than exist)."""
     partitions = part.stores.partitions
     nearest = query.form(("cells", cells), lambda: partitions.nearest(query.unit, cells))
+    if part.alive is not None:
+        live = part.alive.live_per_cell(partitions.offsets)
+        if (live[nearest].sum(axis=1) < keep).any():
+            ordered = partitions.nearest(query.unit, partitions.count)
+            enough = np.cumsum(live[ordered], axis=1) >= min(keep, part.alive.count)
+            cells = max(cells, int(np.argmax(enough, axis=1).max()) + 1)
+            nearest = ordered[:, :cells]
     return replace(part, ranges=(partitions.offsets[nearest], partitions.offsets[nearest + 1]))
 
 

@@ -23,3 +23,13 @@ class AliveRows:
         self.count = int(dead.size - np.count_nonzero(dead))
         self._bitmap = np.packbits(~dead, bitorder="little")  # kept alive for the selector
         self.selector = faiss.IDSelectorBitmap(dead.size, faiss.swig_ptr(self._bitmap))
+        self._per_cell: dict[int, np.ndarray] = {}
+
+    def live_per_cell(self, offsets: np.ndarray) -> np.ndarray:
+        """Live rows in each cell of a partitioning (offsets: (P + 1,) row bounds) -> (P,) int64,
+        made once per partitioning."""
+        found = self._per_cell.get(id(offsets))
+        if found is None:
+            cumulative = np.concatenate([[0], np.cumsum(~self.dead, dtype=np.int64)])
+            found = self._per_cell[id(offsets)] = cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+        return found

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import vecdial
+
 from vecdial.indexer.errors import InvalidInput
 
 # filter -> the same condition written in plain Python over a payload dict
@@ -135,3 +137,15 @@ def test_scoring_matching_rows_is_exact_for_any_number_of_rows_and_queries(monke
     assert hits.explain.filter["strategy"] == "rows" and hits.explain.filter["matched_rows"] > select.FEW_ROWS
     assert np.allclose(hits.scores, expected_scores, atol=1e-5)
     assert hits.id_lists() == [[demo_corpus.doc_ids[r] for r in rows] for rows in expected_rows]
+
+
+@pytest.mark.parametrize("budget", ["binary:rescore=10,probe=2", "dense:dim=64,probe=1", "funnel:binary*10>full,probe=1"])
+def test_a_probed_search_reads_more_cells_when_the_filter_leaves_too_few_in_the_nearest(tmp_path, demo_dataset, budget):
+    ids = list(demo_dataset.ids)
+    payloads = [{"pick": "yes" if i % 5 == 0 else "no"} for i in range(len(ids))]  # 20%: applied as a mask, not by scoring rows
+    docs = vecdial.connect(tmp_path).create("docs", np.asarray(demo_dataset.vectors), ids=ids, payloads=payloads, show_progress=False)
+    assert docs.info().partitions > 0
+    hits = docs.search(np.asarray(demo_dataset.vectors[:20]), k=10, budget=budget, filter={"pick": "yes"})
+    assert hits.explain.filter["strategy"] == "mask"
+    assert all(len(found) == 10 for found in hits.id_lists())
+    assert all(ids.index(i) % 5 == 0 for found in hits.id_lists() for i in found)

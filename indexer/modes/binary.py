@@ -14,7 +14,7 @@ from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, build_hnsw
-from vecdial.indexer.stores.lazy import Lazy
+from vecdial.indexer.stores.lazy import CodesIndex, Lazy
 from vecdial.indexer.stores.rows import room_for
 
 SWEEP_RESCORES = (0, 2, 5, 10, 20, 40, 100)
@@ -78,21 +78,12 @@ class Binary(Mode):
         return BinaryRows(version.store("binary").codec)
 
 
-class BinaryIndex:
-    """codec: the thresholds bits are taken at; store: the FAISS index over every row's code
-    (a version's is loaded on first use: stores/lazy.py)."""
+class BinaryIndex(CodesIndex[BinaryStore]):
+    """codec: the thresholds bits are taken at; store: the FAISS index over every row's code."""
 
     def __init__(self, codec: BinaryCodec, store: Lazy[BinaryStore], code_bytes: int):
-        self.codec, self._store, self.code_bytes = codec, store, code_bytes
-
-    @property
-    def store(self) -> BinaryStore:
-        return self._store.get()
-
-    @property
-    def loaded(self) -> bool:
-        """Whether the codes are in RAM yet (a search of this mode loads them)."""
-        return self._store.loaded
+        super().__init__(store, code_bytes)
+        self.codec = codec
 
 
 class BinaryBuilder:

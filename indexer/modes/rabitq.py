@@ -21,7 +21,7 @@ from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.modes.dense import DENSE
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
-from vecdial.indexer.stores.lazy import Lazy
+from vecdial.indexer.stores.lazy import CodesIndex, Lazy
 from vecdial.indexer.stores.rabitq import RabitqStore, check_header, empty_index
 
 SWEEP_RESCORES = (0, 1, 2, 5, 10, 20)
@@ -73,25 +73,9 @@ class Rabitq(Mode):
             return None
         return RabitqBuilder(RabitqStore(empty_index(sample.shape[1], sample)), out)
 
-    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "RabitqIndex":
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> CodesIndex[RabitqStore]:
         code_bytes = check_header(path, manifest.count, manifest.dim)  # the codes load on first use
-        return RabitqIndex(Lazy(lambda: RabitqStore.open(path, manifest.count, manifest.dim)), code_bytes)
-
-
-class RabitqIndex:
-    """store: every version row's code, in row order, loaded on first use (stores/lazy.py)."""
-
-    def __init__(self, store: Lazy[RabitqStore], code_bytes: int):
-        self._store, self.code_bytes = store, code_bytes
-
-    @property
-    def store(self) -> RabitqStore:
-        return self._store.get()
-
-    @property
-    def loaded(self) -> bool:
-        """Whether the codes are in RAM yet (a search of this mode loads them)."""
-        return self._store.loaded
+        return CodesIndex(Lazy(lambda: RabitqStore.open(path, manifest.count, manifest.dim)), code_bytes)
 
 
 class RabitqBuilder:

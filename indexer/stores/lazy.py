@@ -33,3 +33,20 @@ class Lazy(Generic[T]):
                     self._value = self._make()  # type: ignore[misc]
                 value = self._value
         return value
+
+
+class CodesIndex(Generic[T]):
+    """A mode's codes over a version: `store` (loaded on first use), and the bytes a code
+    takes, known from the header without loading."""
+
+    def __init__(self, store: Lazy[T], code_bytes: int):
+        self._store, self.code_bytes = store, code_bytes
+
+    @property
+    def store(self) -> T:
+        return self._store.get()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the codes are in RAM yet (a search of this mode loads them)."""
+        return self._store.loaded

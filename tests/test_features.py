@@ -237,3 +237,21 @@ def test_items_written_since_the_build_are_explained_from_their_codes(docs, demo
     written, stored = hits["written.later"], hits[demo_dataset.ids[7]]  # the same text, so the same code
     assert written["features"]
     assert [f["feature"] for f in written["features"]] == [f["feature"] for f in stored["features"]]
+
+
+def test_hybrid_fuses_the_learned_sparse_codes_as_a_third_signal(docs, demo_corpus):
+    queries = demo_corpus.query_texts[:200]
+    qrels = [demo_corpus.qrels[q] for q in demo_corpus.query_ids[:200]]
+    from vecdial.indexer.eval.metrics import ndcg_at_k
+
+    dense = docs.search(queries, 10, "exact")
+    fused = docs.search(queries, 10, "exact", hybrid={"dense": 0.7, "lexical": 0.2, "sparse": 0.1})
+    assert fused.explain.stages[-1].stage == "hybrid:weighted(dense=0.7,lexical=0.2,sparse=0.1)"
+    assert all(len(hits) == 10 for hits in fused.id_lists())
+    assert fused.id_lists() != dense.id_lists()
+    assert ndcg_at_k(fused.id_lists(), qrels) >= ndcg_at_k(dense.id_lists(), qrels) - 0.01
+
+
+def test_a_sparse_weight_on_a_collection_without_sparse_codes_says_to_build_with_them(data_dir):
+    with pytest.raises(vecdial.BudgetError, match="sparse codes"):
+        vecdial.connect(data_dir).open("plain").search("open a file", 5, hybrid={"sparse": 0.5, "dense": 0.5})

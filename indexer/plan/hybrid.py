@@ -6,7 +6,9 @@ for its own `depth` best live rows, and fuses the two lists with plan/fusion.py.
 `weighted` fusion first completes both lists over their union (exact cosine of
 the lexical finds, BM25 of the dense finds), so no row is scored as missing;
 `rrf` fuses the ranks as they are. Both respect deletions and filters: the
-lexical index searches the same live rows the budget did.
+lexical index searches the same live rows the budget did. A `sparse` weight adds
+the collection's learned sparse codes (a `--sparse` build) as a third list, fused
+as it comes (a row it did not return takes its list's lowest normalised score).
 
 Rows written since the version was built have no lexical index yet (a reindex
 builds one): they take part with their dense score and a BM25 score of 0.
@@ -14,12 +16,13 @@ builds one): they take part with their dense score and a BM25 score of 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from vecdial.indexer.errors import BudgetError, InvalidInput
+from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.fusion import HybridSpec, fuse, parse_hybrid, union_rows
 from vecdial.indexer.stores.alive import AliveRows
 
@@ -39,8 +42,6 @@ class Hybrid:
     def of(cls, spec: Any, texts: Sequence[str] | None) -> "Hybrid":
         """parse_hybrid(spec) with the texts checked: a lexical weight needs the query as text."""
         parsed = parse_hybrid(spec)
-        if parsed.sparse > 0:
-            raise InvalidInput("hybrid: the sparse signal is not served yet; weigh dense and lexical")
         if parsed.lexical > 0 and texts is None:
             raise InvalidInput("hybrid with a lexical weight needs the query as text (send text, not a vector)")
         return cls(parsed, tuple(texts) if texts is not None else None)
@@ -85,11 +86,33 @@ def fuse_parts(
             signals = {"dense": (union, _cosines(view, query, union)), "lexical": (union, bm25)}
         else:
             signals["lexical"] = (lex_rows, lex_scores)
+    if hybrid.spec.sparse > 0:
+        signals["sparse"] = _sparse(view, parts, query, hybrid.depth(k), matching)
     rows, scores = fuse(signals, hybrid.spec, k)
     # Candidates per query: weighted scores one union with both signals, rrf ranks each list.
     lists = [signals["dense"]] if hybrid.spec.method == "weighted" else list(signals.values())
     listed = sum(int(np.count_nonzero(listed_rows >= 0)) for listed_rows, _ in lists)
     return _split(rows, scores.astype(np.float32), size, len(found)), listed // max(len(rows), 1)
+
+
+def _sparse(view: Any, parts: list, query: Any, depth: int, matching: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The learned sparse codes' own `depth` best live rows over every part (joined row space),
+    at the collection's full `max_active`: the in-service sparse signal."""
+    sparse = MODES["sparse"]
+    size = sparse.max_size(view.version)  # BudgetError without sparse codes
+    found = []
+    for i, part in enumerate(parts):
+        if i == 0 and matching is not None:
+            dead = np.ones(view.version.size, dtype=bool)
+            dead[matching] = False
+            part = replace(part, alive=AliveRows(dead))
+        keep = min(depth, part.live)
+        if keep == 0:
+            found.append((np.full((len(query.unit), 0), -1, dtype=np.int64), np.zeros((len(query.unit), 0), dtype=np.float32)))
+            continue
+        rows, scores, _ = sparse.candidates(part, query, size, keep)
+        found.append((rows, scores))
+    return _joined(found, view.version.size)
 
 
 def _joined(found: list[tuple[np.ndarray, np.ndarray]], size: int) -> tuple[np.ndarray, np.ndarray]:

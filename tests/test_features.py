@@ -255,3 +255,21 @@ def test_hybrid_fuses_the_learned_sparse_codes_as_a_third_signal(docs, demo_corp
 def test_a_sparse_weight_on_a_collection_without_sparse_codes_says_to_build_with_them(data_dir):
     with pytest.raises(vecdial.BudgetError, match="sparse codes"):
         vecdial.connect(data_dir).open("plain").search("open a file", 5, hybrid={"sparse": 0.5, "dense": 0.5})
+
+
+def test_a_selective_filter_holds_for_every_hybrid_signal_and_for_rows_written_since(tmp_path, demo_dataset):
+    n = 600
+    ids = list(demo_dataset.ids[:n])
+    payloads = [{"pick": "yes" if i % 10 == 0 else "no"} for i in range(n)]  # 60 rows: scored as rows
+    docs = vecdial.connect(tmp_path).create(
+        "docs", np.asarray(demo_dataset.vectors[:n]), texts=demo_dataset.texts[:n], ids=ids,
+        source_model=demo_dataset.source_model, payloads=payloads, settings=SMALL_SPARSE, show_progress=False,
+    )
+    query = demo_dataset.texts[700]
+    docs.upsert(["written.later"], texts=[query], payloads=[{"pick": "no"}])  # the query's own text: first for every signal
+    for spec in ({"dense": 0.5, "lexical": 0.3, "sparse": 0.2}, {"sparse": 1}, {"lexical": 1, "method": "rrf"}):
+        hits = docs.search(query, 10, "exact", hybrid=spec, filter={"pick": "yes"})
+        assert hits.explain.filter["strategy"] == "rows"
+        found = hits.id_lists()[0]
+        assert len(found) == 10 and "written.later" not in found, spec
+        assert all(ids.index(i) % 10 == 0 for i in found), spec

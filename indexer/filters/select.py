@@ -14,7 +14,7 @@ rows it keeps, minus the deleted ones. Then one of two strategies, for the whole
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -60,10 +60,16 @@ class Selection:
     parts: list[Part]
     rows: list[np.ndarray]
     report: FilterReport
+    kept: list[RowSet] = field(default_factory=list)  # per part, the live rows the filter keeps
 
     @property
     def exact_rows(self) -> bool:
         return self.report.strategy == "rows"
+
+    def masked_parts(self) -> list[Part]:
+        """The parts with the filter in `alive`, whatever the strategy: for what searches beside
+        the plan's stages (hybrid's lexical and sparse lists)."""
+        return self.parts if not self.exact_rows else [_masked(part, k) for part, k in zip(self.parts, self.kept)]
 
 
 def select(parts: list[Part], tables: list[PayloadTable], where: Node) -> Selection:
@@ -74,7 +80,7 @@ def select(parts: list[Part], tables: list[PayloadTable], where: Node) -> Select
     live = sum(part.live for part in parts)
     if matched <= max(SELECTIVE_SHARE * live, MIN_SELECTIVE):
         rows = [k.as_rows() for k in kept]
-        return Selection(parts, rows, FilterReport("rows", matched, _ms(started)))
+        return Selection(parts, rows, FilterReport("rows", matched, _ms(started)), kept)
     masked = [_masked(part, k) for part, k in zip(parts, kept)]
     return Selection(masked, [], FilterReport("mask", matched, _ms(started)))
 

@@ -226,7 +226,7 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
         explain.stages.append(StageReport(stage.label, kept, read, _ms(t0)))
     if hybrid is not None:
         t0 = time.perf_counter()
-        found, fused = fuse_parts(view, parts, query, found, hybrid, k, selection.rows[0] if selection is not None and selection.exact_rows else None)
+        found, fused = fuse_parts(view, parts if selection is None else selection.masked_parts(), query, found, hybrid, k)
         explain.stages.append(StageReport(hybrid.describe(), fused, 0, _ms(t0)))
     ids, scores, counts, rows = _merge(view, found, k)
     texts = _texts(view, rows, counts) if wanted[0] else None

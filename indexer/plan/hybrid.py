@@ -16,7 +16,7 @@ builds one): they take part with their dense score and a BM25 score of 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,7 +24,6 @@ import numpy as np
 from vecdial.indexer.errors import BudgetError, InvalidInput
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.fusion import HybridSpec, fuse, parse_hybrid, union_rows
-from vecdial.indexer.stores.alive import AliveRows
 
 # Candidates each signal brings, at least: the depth the default fusion was measured at
 # (bench/hybrid_bench.py, top 100 of each signal).
@@ -55,14 +54,13 @@ class Hybrid:
 
 
 def fuse_parts(
-    view: Any, parts: list, query: Any, found: list[tuple[np.ndarray, np.ndarray]], hybrid: Hybrid, k: int, matching: np.ndarray | None = None
+    view: Any, parts: list, query: Any, found: list[tuple[np.ndarray, np.ndarray]], hybrid: Hybrid, k: int
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-    """The parts' dense candidates `found` ((rows, scores) per part) fused with the lexical
-    signal -> per part the fused (rows (nq, k), scores (nq, k)), and the candidates fused.
+    """The parts' dense candidates `found` ((rows, scores) per part) fused with the lexical (and
+    sparse) signal -> per part the fused (rows (nq, k), scores (nq, k)), and the candidates fused.
 
-    matching: the version rows a selective filter keeps (m,), else None (the parts' `alive`
-    holds deletions and any filter). Row space while fusing: version rows, then segment rows
-    from version.size on.
+    parts: with deletions and any filter in `alive` (filters/select.py `masked_parts`). Row
+    space while fusing: version rows, then segment rows from version.size on.
     """
     size = view.version.size
     dense_rows, dense_scores = _joined(found, size)
@@ -72,12 +70,7 @@ def fuse_parts(
         if lexical is None:
             raise BudgetError("hybrid: this collection has no lexical index (built without texts, or with lexical=false, or before lexical indexes); reindex it with texts")
         texts = list(hybrid.texts or ())
-        alive = parts[0].alive
-        if matching is not None:
-            dead = np.ones(view.version.size, dtype=bool)
-            dead[matching] = False
-            alive = AliveRows(dead)
-        lex_rows, lex_scores = lexical.search(texts, hybrid.depth(k), alive=alive)
+        lex_rows, lex_scores = lexical.search(texts, hybrid.depth(k), alive=parts[0].alive)
         if hybrid.spec.method == "weighted":
             union = union_rows(dense_rows, lex_rows)
             in_version = np.where(union < size, union, -1)
@@ -87,7 +80,7 @@ def fuse_parts(
         else:
             signals["lexical"] = (lex_rows, lex_scores)
     if hybrid.spec.sparse > 0:
-        signals["sparse"] = _sparse(view, parts, query, hybrid.depth(k), matching)
+        signals["sparse"] = _sparse(view, parts, query, hybrid.depth(k))
     rows, scores = fuse(signals, hybrid.spec, k)
     # Candidates per query: weighted scores one union with both signals, rrf ranks each list.
     lists = [signals["dense"]] if hybrid.spec.method == "weighted" else list(signals.values())
@@ -95,17 +88,13 @@ def fuse_parts(
     return _split(rows, scores.astype(np.float32), size, len(found)), listed // max(len(rows), 1)
 
 
-def _sparse(view: Any, parts: list, query: Any, depth: int, matching: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _sparse(view: Any, parts: list, query: Any, depth: int) -> tuple[np.ndarray, np.ndarray]:
     """The learned sparse codes' own `depth` best live rows over every part (joined row space),
     at the collection's full `max_active`: the in-service sparse signal."""
     sparse = MODES["sparse"]
     size = sparse.max_size(view.version)  # BudgetError without sparse codes
     found = []
-    for i, part in enumerate(parts):
-        if i == 0 and matching is not None:
-            dead = np.ones(view.version.size, dtype=bool)
-            dead[matching] = False
-            part = replace(part, alive=AliveRows(dead))
+    for part in parts:
         keep = min(depth, part.live)
         if keep == 0:
             found.append((np.full((len(query.unit), 0), -1, dtype=np.int64), np.zeros((len(query.unit), 0), dtype=np.float32)))

@@ -23,13 +23,13 @@ class AliveRows:
         self.count = int(dead.size - np.count_nonzero(dead))
         self._bitmap = np.packbits(~dead, bitorder="little")  # kept alive for the selector
         self.selector = faiss.IDSelectorBitmap(dead.size, faiss.swig_ptr(self._bitmap))
-        self._per_cell: dict[int, np.ndarray] = {}
+        self._per_cell: tuple[np.ndarray, np.ndarray] | None = None  # (offsets, live rows per cell)
 
     def live_per_cell(self, offsets: np.ndarray) -> np.ndarray:
         """Live rows in each cell of a partitioning (offsets: (P + 1,) row bounds) -> (P,) int64,
-        made once per partitioning."""
-        found = self._per_cell.get(id(offsets))
-        if found is None:
+        counted once for the partitioning these rows are stored in."""
+        cached = self._per_cell
+        if cached is None or cached[0] is not offsets:
             cumulative = np.concatenate([[0], np.cumsum(~self.dead, dtype=np.int64)])
-            found = self._per_cell[id(offsets)] = cumulative[offsets[1:]] - cumulative[offsets[:-1]]
-        return found
+            cached = self._per_cell = (offsets, cumulative[offsets[1:]] - cumulative[offsets[:-1]])
+        return cached[1]

@@ -22,6 +22,7 @@ from vecdial.indexer.disk.manifest import Manifest, read_manifest
 from vecdial.indexer.filters.table import SCHEMA_FILE, PayloadTable
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.stores.blocks import BlockStore
+from vecdial.indexer.stores.lazy import Lazy
 
 IDS_FILE = "ids.npy"
 CODEC_FILE = "codecs.npz"
@@ -41,30 +42,31 @@ class Version:
     partitions: Partitions | None = None  # the cells rows are stored in (codecs/partition.py)
     plans: dict = field(default_factory=dict, repr=False)  # compiled plans, see plan.compile.compile_cached
     payloads: PayloadTable = field(default_factory=lambda: PayloadTable(0), repr=False)  # memory-mapped columns (filters/table.py)
-    _lexical: list = field(default_factory=list, repr=False)  # the opened lexical index, once asked for
-    _features: list = field(default_factory=list, repr=False)  # the opened feature table and decoder, once asked for
+    _lexical: Lazy = field(init=False, repr=False)  # the lexical index, opened when first asked for
+    _features: Lazy = field(init=False, repr=False)  # the feature table and decoder, likewise
+
+    def __post_init__(self) -> None:
+        self._lexical, self._features = Lazy(self._open_lexical), Lazy(self._open_features)
 
     def lexical(self) -> Any:
         """The BM25 index over this version's texts (indexer/lexical), opened memory-mapped on
         first use; None if the version has none."""
-        if self.manifest.lexical is None:
-            return None
-        if not self._lexical:
-            from vecdial.indexer.lexical.index import LEXICAL_DIR, META_FILE, open_lexical
-
-            self._lexical.append(read_file(self.path, f"{LEXICAL_DIR}/{META_FILE}", lambda p: open_lexical(self.path)))
-        return self._lexical[0]
+        return None if self.manifest.lexical is None else self._lexical.get()
 
     def features(self) -> Any:
         """The sparse autoencoder's features (indexer/features/serve.py: labels, top documents,
         decoder), opened on first use; None if the version has no sparse codes."""
-        if self.sparse is None:
-            return None
-        if not self._features:
-            from vecdial.indexer.features.serve import open_features
+        return None if self.sparse is None else self._features.get()
 
-            self._features.append(open_features(self.path, self.manifest.codecs["sparse"], int(self.sparse.model.hidden)))
-        return self._features[0]
+    def _open_lexical(self) -> Any:
+        from vecdial.indexer.lexical.index import LEXICAL_DIR, META_FILE, open_lexical
+
+        return read_file(self.path, f"{LEXICAL_DIR}/{META_FILE}", lambda p: open_lexical(self.path))
+
+    def _open_features(self) -> Any:
+        from vecdial.indexer.features.serve import open_features
+
+        return open_features(self.path, self.manifest.codecs["sparse"], int(self.sparse.model.hidden))
 
     def store(self, mode: str) -> Any:
         """That mode's store (see indexer/modes), or None if this version was built without it."""

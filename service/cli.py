@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="quality and cost of budgets against exact search")
     evaluate.add_argument("-c", "--collection", required=True)
-    evaluate.add_argument("--queries", default="demo", help="'demo' (the shipped demo queries with relevance judgments) or an .npy of query vectors")
+    evaluate.add_argument("--queries", help="an .npy of query vectors (recall of each budget against exact), or 'demo': the shipped demo queries with relevance judgments, for a collection built with --demo (its default)")
     evaluate.add_argument("-b", "--budgets", nargs="+", help="budgets to compare (default: the ones a sweep measures, sparse included when built)")
     evaluate.set_defaults(run=_eval)
 
@@ -312,7 +312,16 @@ _filter_arg = _json_object("filter", '{"module": "os"}')
 def _eval(args: argparse.Namespace) -> int:
     collection = _open(args)
     qrels = None
-    if args.queries == "demo":
+    holds_demo = _holds_the_demo_corpus(collection)
+    if args.queries is None and not holds_demo:
+        raise InvalidInput(
+            f"collection {args.collection!r} has no judged queries of its own: pass --queries Q.npy (query vectors; "
+            f"eval then measures each budget's recall against exact search), or run `vecdial sweep -c {args.collection}` "
+            "to measure recall and latency on a sample of its documents"
+        )
+    if args.queries == "demo" and not holds_demo:
+        raise InvalidInput(f"--queries demo judges the demo corpus, which {args.collection!r} does not hold: pass --queries Q.npy")
+    if args.queries in (None, "demo"):
         from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
@@ -323,6 +332,17 @@ def _eval(args: argparse.Namespace) -> int:
     rows = collection.evaluate(queries, args.budgets, qrels)
     print_eval_table(rows, title=f"{args.collection}: {collection.info().size} vectors, {len(queries)} queries")
     return 0
+
+
+def _holds_the_demo_corpus(collection: vecdial.Collection) -> bool:
+    """Whether every document the demo's queries judge is in the collection (built with --demo)."""
+    from vecdial.indexer.io.demo import load_demo_corpus
+
+    corpus, size = load_demo_corpus(), collection.info().size
+    if not len(corpus.doc_ids) <= size <= 2 * len(corpus.doc_ids):
+        return False
+    ids = set(collection.ids(limit=min(size, 10_000))[0])  # the demo corpus has 2,032 documents
+    return all(doc in ids for judged in corpus.qrels.values() for doc in judged)
 
 
 def _sweep(args: argparse.Namespace) -> int:

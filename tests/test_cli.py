@@ -151,6 +151,17 @@ def test_wrong_query_dimension_and_budget_are_reported(capsys, tmp_path, data_di
     assert code == 2 and "no sparse codes" in err
 
 
+def test_eval_without_judged_queries_says_what_to_pass_instead_of_borrowing_the_demos(capsys, tmp_path, data_dir, tiny_dataset):
+    np.save(tmp_path / "vecs.npy", tiny_dataset.vectors)
+    run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet")
+    for extra in ([], ["--queries", "demo"]):
+        code, out, err = run(capsys, data_dir, "eval", "-c", "vecs", *extra)
+        assert code == 2 and out == "" and "--queries Q.npy" in err
+    np.save(tmp_path / "q.npy", tiny_dataset.vectors[:5])
+    code, out, _ = run(capsys, data_dir, "eval", "-c", "vecs", "--queries", tmp_path / "q.npy", "-b", "exact")
+    assert code == 0 and "exact" in out
+
+
 def test_eval_prints_quality_per_budget_on_the_demo(capsys, data_dir, demo_dataset):
     assert run(capsys, data_dir, "build", "--demo", "--quiet")[0] == 0
     code, out, _ = run(capsys, data_dir, "eval", "-c", "demo", "-b", "exact", "dense:dim=64")

@@ -14,10 +14,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vecdial.indexer.stores.alive import AliveRows
+from vecdial.indexer.stores.lazy import Lazy
 from vecdial.indexer.stores.sparse_kernels import search_postings
 
 INDPTR_FILE = "sparse_indptr.npy"
@@ -177,8 +179,30 @@ class SparseStore:
 
 
 def open_sparse_store(directory: Path, params: dict, size: int) -> SparseStore:
-    """Load the model (torch) and map the postings of a version built with sparse codes."""
+    """Map the postings of a version built with sparse codes; the model (torch) loads on the
+    first query it encodes."""
+    return SparseStore(LazyModel(directory, params["model"]), SparseIndex.open(directory, size))
+
+
+class LazyModel:
+    """The sparse autoencoder, loaded on first use: `dim`, `hidden` and `k` come from the
+    manifest, so opening a version built with sparse codes imports no torch (~2.3 s) until a
+    sparse budget, a steer or a feature explanation needs the weights. (Their file's
+    checksum is verified at open with the version's others.)"""
+
+    def __init__(self, directory: Path, config: dict):
+        self.dim, self.hidden, self.k = int(config["dim"]), int(config["hidden"]), int(config["k"])
+        self._model = Lazy(lambda: _load_model(directory, config))
+
+    @property
+    def loaded(self) -> bool:
+        return self._model.loaded
+
+    def __getattr__(self, name: str) -> Any:  # everything but dim/hidden/k: the torch model's
+        return getattr(self._model.get(), name)
+
+
+def _load_model(directory: Path, config: dict) -> Any:
     from vecdial.models.sparse_autoencoder import SparseAutoencoder
 
-    model = SparseAutoencoder.load(directory, params["model"])
-    return SparseStore(model, SparseIndex.open(directory, size))
+    return SparseAutoencoder.load(directory, config)

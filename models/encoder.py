@@ -7,6 +7,7 @@ users offline get the same vectors the demo collection was built with.
 from __future__ import annotations
 
 import os
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Sequence
 
@@ -46,11 +47,23 @@ def encode_texts(
     if len(texts) == 0:
         return np.zeros((0, MODEL_DIM), dtype=np.float32)
     model = load_encoder()
-    vectors = model.encode(
-        list(texts),
-        batch_size=batch_size,
-        show_progress_bar=show_progress,
-        convert_to_numpy=True,
-        normalize_embeddings=True,
-    )
-    return np.ascontiguousarray(vectors, dtype=np.float32)
+    texts = list(texts)
+    chunk = batch_size * 16  # our own bar, in texts: the model's own counts "Batches"
+    out = np.empty((len(texts), MODEL_DIM), dtype=np.float32)
+    with progress_bar(len(texts), "encoding texts", "text", show_progress) as bar:
+        for start in range(0, len(texts), chunk):
+            part = texts[start : start + chunk]
+            out[start : start + len(part)] = model.encode(
+                part, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=True
+            )
+            bar.update(len(part))
+    return out
+
+
+def progress_bar(total: int, desc: str, unit: str, show: bool):
+    """A tqdm bar that redraws in place on a terminal and, in a log (not a terminal), writes a
+    line at most every 30 s instead of a line per update."""
+    from tqdm.auto import tqdm
+
+    on_terminal = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit=unit, disable=not show, mininterval=0.1 if on_terminal else 30.0, dynamic_ncols=on_terminal)

@@ -24,8 +24,8 @@ from dataclasses import asdict
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from vecdial.models.encoder import progress_bar
 from vecdial.models.sparse_autoencoder import SparseAutoencoder
 from vecdial.models.sparse_batches import PairSampler, split_train_val
 from vecdial.models.sparse_config import TrainConfig, TrainReport
@@ -146,27 +146,22 @@ class _Trainer:
         best_loss, best_state, best_epoch = math.inf, None, 0
         bad_epochs, history, stopped = 0, [], "max_epochs"
         epoch = 0
+        # one bar over epochs (it may stop early, when the validation loss stops improving)
+        bar = progress_bar(cfg.max_epochs, "training sparse codes", "epoch", self.show_progress)
         for epoch in range(1, cfg.max_epochs + 1):
             self.model.train()
             order = torch.from_numpy(self.rng.permutation(n))
             sums: dict[str, float] = {}
-            bar = tqdm(
-                range(steps_per_epoch), desc=f"sae epoch {epoch}/{cfg.max_epochs}",
-                disable=not self.show_progress, leave=False,
-            )
             timed_out = False
-            for step in bar:
+            for step in range(steps_per_epoch):
                 self._set_lr(((epoch - 1) * steps_per_epoch + step) / (cfg.max_epochs * steps_per_epoch))
                 xb = self.x_train[order[step * bs : (step + 1) * bs]]
                 parts = self._train_step(xb)
                 for key, v in parts.items():
                     sums[key] = sums.get(key, 0.0) + v
-                if step % 10 == 0:
-                    bar.set_postfix(loss=f"{parts['loss']:.4f}", nmse=f"{parts['nmse']:.4f}")
                 if cfg.time_limit_s is not None and time.perf_counter() - t0 > cfg.time_limit_s:
                     timed_out = True
                     break
-            bar.close()
             done = step + 1
             self.model.eval()
             val = evaluate(self.objective, self.x_val, self.pairs_val)
@@ -177,11 +172,8 @@ class _Trainer:
                 **{f"val_{key}": v for key, v in val.items()},
             }
             history.append(record)
-            if self.show_progress:
-                tqdm.write(
-                    f"sae epoch {epoch}: train nmse {record['train_nmse']:.4f} "
-                    f"val loss {val['loss']:.4f} nmse {val['nmse']:.4f} dead {val['dead_fraction']:.3f}"
-                )
+            bar.set_postfix(val_nmse=f"{val['nmse']:.4f}", dead=f"{val['dead_fraction']:.3f}", refresh=False)
+            bar.update(1)
             if best_state is None or val["loss"] < best_loss - cfg.min_delta * abs(best_loss):
                 best_loss, best_epoch, bad_epochs = val["loss"], epoch, 0
                 best_state = copy.deepcopy(self.model.state_dict())
@@ -193,6 +185,7 @@ class _Trainer:
             if bad_epochs >= cfg.patience:
                 stopped = "converged"
                 break
+        bar.close()
 
         if best_state is not None:
             self.model.load_state_dict(best_state)

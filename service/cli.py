@@ -18,11 +18,12 @@ import numpy as np
 
 import vecdial
 
-from vecdial.indexer.errors import InvalidInput, VecdialError
+from vecdial import InvalidInput, NotFound, VecdialError
 from vecdial.indexer.io.readers import FORMATS
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, flat_changes
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
+DATA_DIR_HELP = "where collections live (env VECDIAL_DATA_DIR; default ./vecdial-data); before or after the command"
 RAY_HELP = "run the build's per-row passes on a Ray cluster: 'auto' (the one this machine joined), the head's host:port, or 'local' (needs vecdial[ray]; docs/scale-out.md)"
 
 
@@ -33,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.data_dir is None and args.run is not _serve:  # serve lets its settings decide
+        args.data_dir_from = "VECDIAL_DATA_DIR" if "VECDIAL_DATA_DIR" in os.environ else "the default"
         args.data_dir = Path(os.environ.get("VECDIAL_DATA_DIR", "vecdial-data"))
+    else:
+        args.data_dir_from = "--data-dir"
     try:
         return args.run(args) or 0
     except VecdialError as exc:
@@ -46,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vecdial", description="Compressed-embedding search where each query picks its budget.")
-    parser.add_argument("--data-dir", type=Path, default=None, help="where collections live (env VECDIAL_DATA_DIR; default ./vecdial-data)")
-    commands = parser.add_subparsers(title="commands")
+    parser.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
+    commands = _Subcommands(parser.add_subparsers(title="commands"))
 
     build = commands.add_parser("build", help="build a collection from embeddings or texts")
     build.add_argument("input", nargs="?", type=Path, help=f"input file ({', '.join(FORMATS)})")
@@ -88,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="quality and cost of budgets against exact search")
     evaluate.add_argument("-c", "--collection", required=True)
-    evaluate.add_argument("--queries", default="demo", help="'demo' (the shipped demo queries with relevance judgments) or an .npy of query vectors")
+    evaluate.add_argument("--queries", help="an .npy of query vectors (recall of each budget against exact), or 'demo': the shipped demo queries with relevance judgments, for a collection built with --demo (its default)")
     evaluate.add_argument("-b", "--budgets", nargs="+", help="budgets to compare (default: the ones a sweep measures, sparse included when built)")
     evaluate.set_defaults(run=_eval)
 
@@ -131,13 +135,26 @@ def _parser() -> argparse.ArgumentParser:
     repair.set_defaults(run=_repair)
 
     serve = commands.add_parser("serve", help="run the HTTP API (uvicorn) over the data directory")
-    serve.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="where collections live (also a global option)")
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1; env VECDIAL_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000; env VECDIAL_PORT)")
     serve.add_argument("--workers", type=int, help="worker processes sharing the memory-mapped indexes (default 1)")
     serve.add_argument("--config", type=Path, help="TOML settings file (env VECDIAL_SETTINGS_FILE); env variables override it")
     serve.set_defaults(run=_serve)
     return parser
+
+
+class _Subcommands:
+    """Adds each command's parser with `--data-dir` of its own, so the option works before
+    or after the command (`vecdial search --data-dir D ...`) as it does on `serve`."""
+
+    def __init__(self, actions):
+        self.actions = actions
+
+    def add_parser(self, name: str, **options) -> argparse.ArgumentParser:
+        parser = self.actions.add_parser(name, **options)
+        # SUPPRESS: given after the command it overrides the global option, else leaves it alone
+        parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=DATA_DIR_HELP)
+        return parser
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, show_defaults: bool) -> None:
@@ -216,14 +233,32 @@ def _vectors_file(path: Path) -> np.ndarray:
 
 def _open(args: argparse.Namespace) -> vecdial.Collection:
     """Checksums are verified when a version is first opened (the library's default)."""
-    return vecdial.connect(args.data_dir).open(args.collection)
+    db = vecdial.connect(args.data_dir)
+    try:
+        return db.open(args.collection)
+    except NotFound:
+        raise NotFound(_not_found(args, db)) from None
+
+
+def _not_found(args: argparse.Namespace, db: vecdial.Database) -> str:
+    """Where the CLI looked (the data directory, resolved, and which option chose it) and what is there."""
+    where = f"data directory {str(args.data_dir)!r} ({args.data_dir_from}"
+    if not args.data_dir.is_absolute():
+        where += f", relative to {Path.cwd()}"
+    where += ")"
+    if not args.data_dir.is_dir():
+        return f"no collection {args.collection!r}: the {where} does not exist; pass --data-dir or set VECDIAL_DATA_DIR"
+    names = db.list()
+    if not names:
+        return f"no collection {args.collection!r} in the {where}: it holds none yet; build one with `vecdial build`"
+    return f"no collection {args.collection!r} in the {where}; it holds: {', '.join(names)}"
 
 
 def _search(args: argparse.Namespace) -> int:
     collection = _open(args)
     queries = _vectors_file(args.vector) if args.vector is not None else args.text
     hybrid = {} if args.hybrid == "default" else args.hybrid
-    result = collection.search(queries, k=args.k, budget=args.budget, with_text=not args.json, filter=args.filter, with_payload=args.with_payload, hybrid=hybrid,
+    result = collection.search(queries, k=args.k, budget=args.budget, with_text=True, filter=args.filter, with_payload=args.with_payload, hybrid=hybrid,
         steer=args.steer, explain_features=args.explain_features,
     )
     if args.json:
@@ -247,9 +282,11 @@ def _features(args: argparse.Namespace) -> int:
         return 0
     if not listed:
         print(f"no feature's label matches {args.query!r}: try one word, or the start of one")
+    if listed:
+        print(f"{'feature':>7}  {'of docs':>7}  {'label':<42}  top documents")
     for feature in listed:
         top = "; ".join(" ".join((doc["text"] or str(doc["id"])).split()[:6]) for doc in feature["documents"][:2])
-        print(f"{feature['id']:>6}  {feature['frequency']:7.2%}  {feature['label']:<42}  {top}")
+        print(f"{feature['id']:>7}  {feature['frequency']:7.2%}  {feature['label']:<42}  {top}")
     return 0
 
 
@@ -275,7 +312,16 @@ _filter_arg = _json_object("filter", '{"module": "os"}')
 def _eval(args: argparse.Namespace) -> int:
     collection = _open(args)
     qrels = None
-    if args.queries == "demo":
+    holds_demo = _holds_the_demo_corpus(collection)
+    if args.queries is None and not holds_demo:
+        raise InvalidInput(
+            f"collection {args.collection!r} has no judged queries of its own: pass --queries Q.npy (query vectors; "
+            f"eval then measures each budget's recall against exact search), or run `vecdial sweep -c {args.collection}` "
+            "to measure recall and latency on a sample of its documents"
+        )
+    if args.queries == "demo" and not holds_demo:
+        raise InvalidInput(f"--queries demo judges the demo corpus, which {args.collection!r} does not hold: pass --queries Q.npy")
+    if args.queries in (None, "demo"):
         from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
@@ -286,6 +332,17 @@ def _eval(args: argparse.Namespace) -> int:
     rows = collection.evaluate(queries, args.budgets, qrels)
     print_eval_table(rows, title=f"{args.collection}: {collection.info().size} vectors, {len(queries)} queries")
     return 0
+
+
+def _holds_the_demo_corpus(collection: vecdial.Collection) -> bool:
+    """Whether every document the demo's queries judge is in the collection (built with --demo)."""
+    from vecdial.indexer.io.demo import load_demo_corpus
+
+    corpus, size = load_demo_corpus(), collection.info().size
+    if not len(corpus.doc_ids) <= size <= 2 * len(corpus.doc_ids):
+        return False
+    ids = set(collection.ids(limit=min(size, 10_000))[0])  # the demo corpus has 2,032 documents
+    return all(doc in ids for judged in corpus.qrels.values() for doc in judged)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -307,7 +364,10 @@ def _info(args: argparse.Namespace) -> int:
         for name in vecdial.connect(args.data_dir).list():
             print(name)
         return 0
-    print(json.dumps(_open(args).info().to_dict(), indent=2))
+    info = _open(args).info()  # opening a version verifies every file's sha256 (the library's default)
+    print(json.dumps(info.to_dict(), indent=2))
+    if args.verify:
+        print(f"verified: every file of version {info.version} matches the sha256 its manifest records", file=sys.stderr)
     return 0
 
 

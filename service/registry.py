@@ -24,7 +24,8 @@ log = logging.getLogger("vecdial.registry")
 
 def warm_up(handle: vecdial.Collection) -> None:
     """Run one search of each kind the collection serves, so the compiled kernels are loaded
-    (on a fresh install: compiled, ~1 s each) before /readyz says ready, not during a request."""
+    (on a fresh install: compiled, ~1 s each) before /readyz says ready, not during a request;
+    and, where the collection takes text queries, load the encoder."""
     info = handle.info()
     query = np.random.default_rng(0).normal(size=info.dim).astype(np.float32)
     budgets = ["exact", "binary:rescore=1", "binary:rescore=0", f"dense:dim={min(32, info.dim)}"]
@@ -37,6 +38,8 @@ def warm_up(handle: vecdial.Collection) -> None:
             handle.search(query, k=1, budget=budget)
         except VecdialError as exc:  # a mode this version cannot serve: nothing to warm
             log.debug("warm-up %s of %s skipped: %s", budget, handle.name, exc)
+    if info.text_queries:  # the encoder loads once per process: 5-15 s that the first text query would pay
+        handle.encode(["warm up"])
 
 # One-vector searches measured faster than this run on the event loop (see `Collections.quick`).
 INLINE_MS = 2.0

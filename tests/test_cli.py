@@ -78,16 +78,51 @@ def test_jsonl_texts_are_encoded_and_searchable_by_text(capsys, tmp_path, data_d
 def test_info_describes_the_collection(capsys, tmp_path, data_dir, tiny_dataset):
     np.save(tmp_path / "vecs.npy", tiny_dataset.vectors)
     run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet", "--rotation", "identity")
-    code, out, _ = run(capsys, data_dir, "info", "-c", "vecs", "--verify")
+    code, out, err = run(capsys, data_dir, "info", "-c", "vecs", "--verify")
     info = json.loads(out)
     assert code == 0 and info["size"] == 300 and info["dim"] == 384 and info["settings"]["rotation"] == "identity"
+    assert f"verified: every file of version {info['version']} matches" in err
     assert run(capsys, data_dir, "info")[1].split() == ["vecs"]
+
+
+@pytest.mark.parametrize("command", ["search -c vecs --vector q.npy -k 1", "info -c vecs", "info", "eval -c vecs --queries q.npy", "repair -c vecs --dry-run"])
+def test_data_dir_works_after_the_command_as_before_it(capsys, tmp_path, data_dir, tiny_dataset, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    np.save("vecs.npy", tiny_dataset.vectors)
+    np.save("q.npy", tiny_dataset.vectors[:2])
+    assert main(["build", "vecs.npy", "--quiet", "--data-dir", str(data_dir)]) == 0
+    capsys.readouterr()
+    assert main([*command.split(), "--data-dir", str(data_dir)]) == 0
+    after = capsys.readouterr().out
+    assert main(["--data-dir", str(data_dir), *command.split()]) == 0
+    assert capsys.readouterr().out.split("\n")[:2] == after.split("\n")[:2]  # same answer; timings may differ below
+    assert not (tmp_path / "vecdial-data").exists()  # the default directory was never used
+
+
+def test_a_missing_collection_names_the_directory_looked_in_and_what_it_holds(capsys, tmp_path, data_dir, tiny_dataset, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save("vecs.npy", tiny_dataset.vectors)
+    main(["--data-dir", "data", "build", "vecs.npy", "--quiet"])
+    code, _, err = run(capsys, "data", "search", "-c", "vec", "--vector", "vecs.npy")
+    assert code == 2 and f"no collection 'vec' in the data directory 'data' (--data-dir, relative to {tmp_path}); it holds: vecs" in err
+    monkeypatch.setenv("VECDIAL_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert main(["info", "-c", "vecs"]) == 2
+    assert f"the data directory '{tmp_path / 'elsewhere'}' (VECDIAL_DATA_DIR) does not exist" in capsys.readouterr().err
+
+
+def test_search_json_carries_each_hits_text(capsys, tmp_path, data_dir, tiny_dataset):
+    table = pa.table({"id": list(tiny_dataset.ids), "vector": list(np.asarray(tiny_dataset.vectors)), "text": tiny_dataset.texts})
+    pq.write_table(table, tmp_path / "docs.parquet")
+    run(capsys, data_dir, "build", tmp_path / "docs.parquet", "--quiet")
+    np.save(tmp_path / "q.npy", tiny_dataset.vectors[11])
+    _, out, _ = run(capsys, data_dir, "search", "-c", "docs", "--vector", tmp_path / "q.npy", "-k", "1", "--json")
+    assert json.loads(out)["hits"][0]["text"] == tiny_dataset.texts[11]
 
 
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["search", "-c", "missing", "--vector", "q.npy"], "collection 'missing' does not exist"),
+        (["search", "-c", "missing", "--vector", "q.npy"], "no collection 'missing': the data directory"),
         (["search", "-c", "../etc", "--vector", "q.npy"], "invalid collection name"),
         (["build", "nothing.npy"], "does not exist"),
         (["build", "bad.npy"], "dtype int64"),
@@ -114,6 +149,17 @@ def test_wrong_query_dimension_and_budget_are_reported(capsys, tmp_path, data_di
     np.save(tmp_path / "q.npy", np.ones(384, dtype=np.float32))
     code, _, err = run(capsys, data_dir, "search", "-c", "vecs", "--vector", tmp_path / "q.npy", "-b", "sparse:active=8")
     assert code == 2 and "no sparse codes" in err
+
+
+def test_eval_without_judged_queries_says_what_to_pass_instead_of_borrowing_the_demos(capsys, tmp_path, data_dir, tiny_dataset):
+    np.save(tmp_path / "vecs.npy", tiny_dataset.vectors)
+    run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet")
+    for extra in ([], ["--queries", "demo"]):
+        code, out, err = run(capsys, data_dir, "eval", "-c", "vecs", *extra)
+        assert code == 2 and out == "" and "--queries Q.npy" in err
+    np.save(tmp_path / "q.npy", tiny_dataset.vectors[:5])
+    code, out, _ = run(capsys, data_dir, "eval", "-c", "vecs", "--queries", tmp_path / "q.npy", "-b", "exact")
+    assert code == 0 and "exact" in out
 
 
 def test_eval_prints_quality_per_budget_on_the_demo(capsys, data_dir, demo_dataset):

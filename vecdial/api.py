@@ -224,7 +224,8 @@ class Collection:
         if source != MODEL_NAME:
             raise InvalidInput(
                 f"collection {self.name!r} holds vectors from {source or 'an unknown model'}, not the bundled "
-                f"{MODEL_NAME}, so it cannot encode text: send vectors instead"
+                f"{MODEL_NAME}, so it cannot encode text: send vectors instead (if the vectors are that model's, "
+                f"create the collection with source_model={MODEL_NAME!r})"
             )
         if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
             raise InvalidInput("query text is empty: send words to search for")

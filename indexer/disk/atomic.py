@@ -39,11 +39,6 @@ def _umask() -> int:
     return 0o022
 
 
-def make_public(directory: Path) -> None:
-    """mkdtemp makes 0700; give a finished directory the permissions mkdir would."""
-    os.chmod(directory, 0o777 & ~_umask())
-
-
 def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Replace path's content in one step: write a temp file in the same dir, fsync, rename.
 

@@ -80,13 +80,15 @@ def read_manifest(directory: Path) -> Manifest:
         raise UnsupportedFormat(
             f"{path} has format version {version}; this vecdial reads up to {FORMAT_VERSION}: upgrade vecdial"
         )
+    # checked whatever format the manifest claims: format 1 never carried a checksum, so one
+    # that has a checksum and claims format 1 was edited, and must not skip its own check
+    if isinstance(raw, dict) and raw.get("checksum") is not None and raw["checksum"] != manifest_digest(raw):
+        raise CorruptIndex(f"{path} fails its checksum: changed after the build (damaged on disk or edited); rebuild the index")
     if version == 1:
         try:
             raw = upgrade_v1(raw)
         except (TypeError, AttributeError, ValueError) as exc:
             raise CorruptIndex(f"{path}: a format 1 manifest that cannot be read ({exc}); rebuild the index") from None
-    elif isinstance(raw, dict) and raw.get("checksum") is not None and raw["checksum"] != manifest_digest(raw):
-        raise CorruptIndex(f"{path} fails its checksum: changed after the build (damaged on disk or edited); rebuild the index")
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:

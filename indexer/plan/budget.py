@@ -9,6 +9,7 @@ A lone number after the colon sets the mode's first knob (`dense:64`, `binary:20
 
 from __future__ import annotations
 
+import difflib
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
@@ -75,7 +76,27 @@ def _validate(data: Any, spec: Any) -> Any:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise BudgetError(f"invalid budget {spec!r}: {first_problem(exc, 'budget')}") from None
+        raise BudgetError(f"invalid budget {spec!r}: {_in_our_words(exc)}") from None
+
+
+def _in_our_words(exc: ValidationError) -> str:
+    """The first problem, saying what to write instead where pydantic's words would not:
+    an unknown mode or knob names the ones that exist (and the nearest, for a typo)."""
+    first = exc.errors()[0]
+    if first["type"] == "union_tag_invalid":
+        mode = str(first["ctx"]["tag"])
+        return f"unknown mode {mode!r}{_did_you_mean(mode, _BY_MODE)}: use one of {', '.join(_BY_MODE)}"
+    if first["type"] == "extra_forbidden" and len(first["loc"]) == 2 and first["loc"][0] in _BY_MODE:
+        mode, knob = map(str, first["loc"])
+        knobs = [name for name in _BY_MODE[mode].model_fields if name != "mode"]
+        takes = f"it takes {', '.join(knobs)}" if knobs else "it takes no knobs"
+        return f"{mode} has no knob {knob!r}{_did_you_mean(knob, knobs)}: {takes}"
+    return first_problem(exc, "budget")
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def format_budget(budget: BudgetModel) -> str:

@@ -14,12 +14,11 @@ ingress that scatters a query with its budget and merges) is service/sharded.py.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.io.readers import Dataset
 
 
 def shard_of(ids: np.ndarray | list, count: int) -> np.ndarray:
@@ -32,18 +31,6 @@ def shard_of(ids: np.ndarray | list, count: int) -> np.ndarray:
 def shard_name(name: str, shard: int, count: int) -> str:
     """The collection that holds shard `shard` of `count` of collection `name`."""
     return f"{name}.shard{shard}of{count}"
-
-
-def split_dataset(dataset: Dataset, count: int) -> list[Dataset]:
-    """The rows of each shard (input order kept), with their ids, texts and payloads."""
-    shards = shard_of(dataset.ids, count)
-    out = []
-    for shard in range(count):
-        rows = np.flatnonzero(shards == shard)
-        texts = None if dataset.texts is None else [dataset.texts[i] for i in rows.tolist()]
-        payloads = None if dataset.payloads is None else dataset.payloads.take(rows)
-        out.append(replace(dataset, ids=dataset.ids[rows], vectors=np.asarray(dataset.vectors[rows]), texts=texts, payloads=payloads))
-    return out
 
 
 @dataclass(frozen=True)

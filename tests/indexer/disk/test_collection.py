@@ -185,11 +185,22 @@ def test_a_version_written_in_format_1_still_opens_and_searches(tmp_path, tiny_d
     path = collection.versions_dir / collection.current_version_name() / "manifest.json"
     raw = json.loads(path.read_text())
     codecs = raw.pop("codecs")
+    raw.pop("checksum")  # format 1 had none
     raw.update(format_version=1, rotation=codecs["dense"].pop("rotation"), dense=codecs["dense"], binary=codecs["binary"])
     path.write_text(json.dumps(raw))
     version = collection.open(verify_checksums=True)
     assert version.manifest.format_version == 2 and version.manifest.codecs["dense"]["rotation"] == "pca"
     assert version.dense.blocks.shape[1] == 300 and version.binary.size == 300
+
+
+def test_a_manifest_edited_to_claim_format_1_still_fails_its_own_checksum(tmp_path, tiny_dataset):
+    collection = build(tmp_path, tiny_dataset)
+    path = collection.versions_dir / collection.current_version_name() / "manifest.json"
+    raw = json.loads(path.read_text())
+    raw.update(format_version=1, count=raw["count"] + 1)  # the edit it would otherwise hide
+    path.write_text(json.dumps(raw))
+    with pytest.raises(CorruptIndex, match="fails its checksum"):
+        collection.open(verify_checksums=True)
 
 
 def test_a_version_above_current_is_an_orphan_removed_before_a_name_is_chosen(tmp_path, tiny_dataset):

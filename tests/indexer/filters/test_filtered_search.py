@@ -56,7 +56,7 @@ def test_every_budget_returns_only_matching_items_and_k_of_them(payload_demo, de
     hits = payload_demo.search(queries, k=10, budget=budget, filter=spec)
     for found in hits.id_lists():
         assert set(found) <= allowed
-    assert (hits.found == min(10, len(allowed))).all() or "probe" in budget
+    assert (hits.found == min(10, len(allowed))).all()  # probed budgets widen their cells until k match
 
 
 @pytest.mark.parametrize("budget", ["dense:dim=128", "binary:rescore=10", "funnel:binary*20>128*4>full"])

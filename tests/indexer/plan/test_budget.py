@@ -36,6 +36,9 @@ def test_string_and_json_forms_agree():
         ("binary:rescore=100000", "less than or equal"),
         ("funnel:teleport", "funnel stage"),
         ({"mode": "dense", "dim": 64, "colour": "red"}, "colour"),
+        ("binry:rescore=10", "unknown mode 'binry' \\(did you mean 'binary'\\?\\): use one of exact, dense, binary"),
+        ("binary:rescroe=10", "binary has no knob 'rescroe' \\(did you mean 'rescore'\\?\\): it takes rescore, probe"),
+        ("exact:dim=64", "exact has no knob 'dim': it takes no knobs"),
     ],
 )
 def test_bad_budgets_fail_with_a_message_naming_the_problem(bad, says):

@@ -147,3 +147,32 @@ def test_concurrent_searches_and_different_sizes_keep_their_scratch_apart(codes,
     for t in threads:
         t.join()
     assert not failures
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (lambda a: a["sparse_docs.npy"].__setitem__(7, 10**6), "a posting names a row outside"),
+        (lambda a: a["sparse_docs.npy"].__setitem__(7, -1), "a posting names a row outside"),
+        (lambda a: a["sparse_values.npy"].__setitem__(3, np.nan), "not finite"),
+        (lambda a: a["sparse_indptr.npy"].__setitem__(5, 10**9), "offsets"),
+    ],
+)
+def test_postings_damaged_on_disk_are_refused_at_open_whatever_the_checksums(tmp_path, codes, damage, says):
+    """The compiled walk trusts rows and offsets without bounds checks, and reuses its
+    accumulator across queries: damage must stop at open, not corrupt later answers."""
+    from vecdial.indexer.errors import CorruptIndex
+
+    (units, values), _ = codes
+    arrays = build_postings(units, values, HIDDEN)
+    assert SparseIndex.open(_saved(tmp_path / "good", arrays), len(units)).size == len(units)
+    damage(arrays)
+    with pytest.raises(CorruptIndex, match=says):
+        SparseIndex.open(_saved(tmp_path / "bad", arrays), len(units))
+
+
+def _saved(directory, arrays):
+    directory.mkdir()
+    for name, array in arrays.items():
+        np.save(directory / name, array)
+    return directory

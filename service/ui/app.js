@@ -107,10 +107,18 @@ async function search() {
   }
 }
 
+const SHOWN_CHARS = 240; // a hit's text beyond this folds behind "more"
+
 function showHits(hits) {
   $("hits").querySelector("tbody").innerHTML = hits
-    .map((h, i) => `<tr><td class="num">${i + 1}</td><td>${escapeHtml(String(h.id))}</td><td class="num">${h.score.toFixed(4)}</td><td>${escapeHtml(h.text || "")}${sharedFeatures(h)}</td></tr>`)
+    .map((h, i) => `<tr><td class="num">${i + 1}</td><td>${escapeHtml(String(h.id))}</td><td class="num">${h.score.toFixed(4)}</td><td>${hitText(h.text || "")}${sharedFeatures(h)}</td></tr>`)
     .join("");
+}
+
+function hitText(text) {
+  if (text.length <= SHOWN_CHARS) return escapeHtml(text);
+  const cut = text.lastIndexOf(" ", SHOWN_CHARS) > SHOWN_CHARS / 2 ? text.lastIndexOf(" ", SHOWN_CHARS) : SHOWN_CHARS;
+  return `<details class="text"><summary>${escapeHtml(text.slice(0, cut))}…</summary>${escapeHtml(text.slice(cut))}</details>`;
 }
 
 function sharedFeatures(hit) {
@@ -177,8 +185,24 @@ function drawPlot() {
     out += `<circle class="${p.pareto ? "front" : "point"}" cx="${X(xs[i])}" cy="${Y(ys[i])}" r="3.5"><title>${escapeHtml(p.budget)}: recall ${p.recall_at_10}, ${p.ms_per_query} ms</title></circle>`;
     if (p.budget === state.ran) out += `<circle class="current" data-budget="${escapeHtml(p.budget)}" cx="${X(xs[i])}" cy="${Y(ys[i])}" r="8"/>`;
   });
-  for (const v of [y0, (y0 + y1) / 2, y1]) out += `<text x="4" y="${Y(v) + 3}">${v.toFixed(2)}</text>`;
+  for (const v of [y0, (y0 + y1) / 2, y1]) out += `<text class="tick" x="4" y="${Y(v) + 3}">${v.toFixed(2)}</text>`;
+  for (const v of latencyTicks(x0, x1)) out += `<line x1="${X(v)}" y1="${H - B}" x2="${X(v)}" y2="${H - B + 4}" stroke="#999"/><text class="tick" x="${X(v) - 10}" y="${H - B + 14}">${formatMs(10 ** v)}</text>`;
+  front.forEach(([p, i], n) => {
+    if (n % Math.ceil(front.length / 8) === 0) out += `<text class="label" x="${X(xs[i]) + 5}" y="${Y(ys[i]) - 5}">${escapeHtml(p.budget)}</text>`;
+  });
   svg.innerHTML = out;
+}
+
+// Tick positions (log10 ms) at 1, 2 and 5 times powers of ten within [x0, x1], at most ~7.
+function latencyTicks(x0, x1) {
+  const ticks = [];
+  for (let e = Math.floor(x0); e <= Math.ceil(x1); e++) for (const m of [1, 2, 5]) ticks.push(e + Math.log10(m));
+  const inside = ticks.filter((v) => v >= x0 && v <= x1);
+  return inside.length > 7 ? inside.filter((v) => Math.abs(v - Math.round(v)) < 1e-9) : inside;
+}
+
+function formatMs(ms) {
+  return ms >= 1 ? `${Number(ms.toPrecision(2))} ms` : `${Number((ms * 1000).toPrecision(2))} µs`;
 }
 
 function showError(message) {
@@ -195,7 +219,7 @@ $("api-key").addEventListener("change", () => {
   loadCollections();
 });
 $("collection").addEventListener("change", () => loadCollection().catch((e) => showError(e.message)));
-for (const input of document.querySelectorAll("select, input")) input.addEventListener("input", refreshControls);
+for (const input of document.querySelectorAll("select, input")) for (const event of ["input", "change"]) input.addEventListener(event, refreshControls);
 $("search").addEventListener("click", search);
 $("browse").addEventListener("click", () => browseFeatures().catch((e) => showError(e.message)));
 $("feature-list").addEventListener("click", (e) => {

@@ -1,12 +1,14 @@
 """RaBitQ mode: `rabitq:rescore=R`, a shortlist of k x R rows by RaBitQ's corrected distance
 estimate (stores/rabitq.py), rescored with the full float vectors (R=0: the estimate's
-order alone).
+order alone). `rabitq:rescore=R,ef=E` finds the shortlist by a walk over an HNSW graph
+of the same codes keeping E candidates (stores/graph.py: HNSW's efSearch) instead of a
+scan of every code: the index for high recall on any query distribution.
 
 Against sign bits (`binary`) the estimate ranks the true neighbours higher from a
 smaller code, so the same recall needs a much shorter shortlist (WordNet: R@10 0.974
 at R=5, sign bits 0.957 at R=20). It scans every code: probing cells, which needs
-per-cell codes, measured slower than this flat scan. Rows written since the version
-was built are scored exactly.
+per-cell codes, measured slower than this flat scan; the graph (`ef`) is what reads few
+codes. Rows written since the version was built are scored exactly.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.modes.dense import DENSE
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.stores.graph import GraphBuilder, GraphStore, check_graph
 from vecdial.indexer.stores.lazy import CodesIndex, Lazy
 from vecdial.indexer.stores.rabitq import RabitqStore, check_header, empty_index
 
 SWEEP_RESCORES = (0, 1, 2, 5, 10, 20)
+# (rescore, ef) points a version with a graph is also measured at.
+SWEEP_GRAPH = ((2, 32), (5, 64), (5, 128), (10, 128), (10, 256), (20, 512))
+MAX_EF = 10_000
 
 
 class RabitqBudget(BudgetModel):
@@ -32,6 +38,10 @@ class RabitqBudget(BudgetModel):
 
     mode: Literal["rabitq"] = "rabitq"
     rescore: int = Field(5, ge=0, le=MAX_RESCORE, description="Shortlist size as a multiple of k.")
+    ef: int | None = Field(
+        None, ge=1, le=MAX_EF,
+        description="Find the shortlist by walking the graph over the codes, keeping this many candidates (HNSW's efSearch; at least the shortlist); unset: scan every code.",
+    )
 
 
 class Rabitq(Mode):
@@ -52,8 +62,19 @@ class Rabitq(Mode):
         index = part.stores.store("rabitq")
         if index is None:  # the write segment: exact over its rows
             return DENSE.candidates(part, query, query.version.dim, keep)
+        if part.ef:
+            return _walk(index, part, query, keep)
         rows, scores = index.store.search(query.unit, keep, part.alive)
         return rows, scores, part.stores.size * index.store.code_bytes
+
+    def ef_for(self, budget: RabitqBudget, version) -> int:
+        """The graph breadth a budget asks for (0: none); BudgetError if the version has no graph."""
+        if budget.ef is None:
+            return 0
+        index = version.store("rabitq")
+        if index is None or index.graph is None:
+            raise BudgetError("ef: this collection has no graph over its RaBitQ codes (built with graph=0, or before graphs); reindex it with graph=16")
+        return budget.ef
 
     def describe(self, version) -> ModeInfo | None:
         index = version.store("rabitq")
@@ -61,35 +82,72 @@ class Rabitq(Mode):
             return None
         full = version.dense.bytes_per_vector(version.dim)
         note = f"RaBitQ shortlist (1 bit a dim, corrected estimate) of k x rescore, each candidate rescored reads {full} bytes"
-        return ModeInfo("rabitq", {"rescore": (0, MAX_RESCORE)}, index.code_bytes, note)
+        knobs: dict[str, tuple[int | float, int | float]] = {"rescore": (0, MAX_RESCORE)}
+        if index.graph is not None:
+            knobs["ef"] = (1, MAX_EF)
+            note += f"; with ef, a walk over an HNSW graph of the codes ({index.graph_links} links a row) reads a few thousand codes instead of all"
+        return ModeInfo("rabitq", knobs, index.code_bytes, note)
 
     def sweep_budgets(self, version) -> list[str]:
-        if version.store("rabitq") is None:
+        index = version.store("rabitq")
+        if index is None:
             return []
-        return [f"rabitq:rescore={r}" for r in SWEEP_RESCORES]
+        walked = [f"rabitq:rescore={r},ef={e}" for r, e in SWEEP_GRAPH] if index.graph is not None else []
+        return [f"rabitq:rescore={r}" for r in SWEEP_RESCORES] + walked
 
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "RabitqBuilder | None":
         if not settings.rabitq:
             return None
-        return RabitqBuilder(RabitqStore(empty_index(sample.shape[1], sample)), out)
+        graph = GraphBuilder(sample.shape[1], settings.graph, sample) if settings.graph else None
+        return RabitqBuilder(RabitqStore(empty_index(sample.shape[1], sample)), graph, out)
 
-    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> CodesIndex[RabitqStore]:
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "RabitqIndex":
         code_bytes = check_header(path, manifest.count, manifest.dim)  # the codes load on first use
-        return CodesIndex(Lazy(lambda: RabitqStore.open(path, manifest.count, manifest.dim)), code_bytes)
+        links = int(params.get("graph", 0))
+        graph = None
+        if links:
+            check_graph(path, manifest.count)  # the graph loads on first use of ef
+            graph = CodesIndex(Lazy(lambda: GraphStore.open(path, manifest.count, manifest.dim)), code_bytes)
+        return RabitqIndex(Lazy(lambda: RabitqStore.open(path, manifest.count, manifest.dim)), code_bytes, graph, links)
+
+
+class RabitqIndex(CodesIndex[RabitqStore]):
+    """The flat codes (`store`) and, if built, the graph over the same codes (`graph`), each
+    loaded on first use; graph_links: the graph's HNSW M (0: none)."""
+
+    def __init__(self, store: Lazy[RabitqStore], code_bytes: int, graph: CodesIndex[GraphStore] | None, graph_links: int):
+        super().__init__(store, code_bytes)
+        self.graph, self.graph_links = graph, graph_links
+
+
+def _walk(index: RabitqIndex, part: Part, query: Query, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The graph's shortlist of the version's rows; queries whose walk finds fewer than `keep`
+    live rows (a selector that leaves few near them) take the flat scan's instead."""
+    rows, scores, read, short = index.graph.store.search(query.unit, keep, part.ef, part.alive)
+    if short.any():
+        again = np.flatnonzero(short)
+        rows[again], scores[again] = index.store.search(query.unit[again], keep, part.alive)
+        read += len(again) * part.stores.size * index.code_bytes
+    return rows, scores, read // len(rows)
 
 
 class RabitqBuilder:
-    """Adds every input batch to the trained index; writes it once at the end."""
+    """Adds every input batch to the trained index (and the graph); writes them once at the end."""
 
-    def __init__(self, store: RabitqStore, out: Path):
-        self.store, self.out = store, out
+    def __init__(self, store: RabitqStore, graph: GraphBuilder | None, out: Path):
+        self.store, self.graph, self.out = store, graph, out
 
     def add(self, start: int, unit: np.ndarray) -> None:
         self.store.add(start, unit)
+        if self.graph is not None:
+            self.graph.add(start, unit)
 
     def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
         self.store.save(self.out)
-        return {"bits": 1}
+        if self.graph is None:
+            return {"bits": 1}
+        self.graph.finish(self.out)
+        return {"bits": 1, "graph": self.graph.links}
 
     def codec_arrays(self) -> dict[str, np.ndarray]:
         return {}

@@ -17,8 +17,9 @@ then the flat code scan answers those queries, so a search never returns fewer h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -83,6 +84,8 @@ class GraphStore:
     index: faiss.IndexHNSWRaBitQ
     code_bytes: int
     links: int
+    _params: dict = field(default_factory=dict, repr=False)  # ef -> SearchParametersHNSW without a selector
+    _stats: Any = field(default_factory=lambda: faiss.cvar.hnsw_stats, repr=False)
 
     @property
     def size(self) -> int:
@@ -123,11 +126,15 @@ class GraphStore:
         return rows, scores, read, short
 
     def _walk(self, x: np.ndarray, keep: int, ef: int, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray, int]:
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = ef
         if alive is not None and alive.count < alive.dead.size:
-            params.sel = alive.selector
-        stats = faiss.cvar.hnsw_stats
+            params = faiss.SearchParametersHNSW()
+            params.efSearch, params.sel = ef, alive.selector
+        else:  # the same few breadths repeat: one parameter object each
+            params = self._params.get(ef)
+            if params is None:
+                params = self._params[ef] = faiss.SearchParametersHNSW()
+                params.efSearch = ef
+        stats = self._stats
         before_dis, before_hops = stats.ndis, stats.nhops
         distances, rows = self.index.search(x, keep, params=params)
         # FAISS sums these per search; searches on other threads at the same time add theirs.

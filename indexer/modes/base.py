@@ -130,9 +130,10 @@ class Mode:
         float32 (-inf pad), bytes of index data read per query."""
         raise NotImplementedError
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> Builder | None:
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> Builder | None:
         """Fit on `sample` (s, dim) unit vectors and start this mode's files for n rows in `out`;
-        None if the mode stores nothing or the settings leave it out."""
+        None if the mode stores nothing or the settings leave it out. cells: the version's
+        Partitions (rows come cell after cell), or None."""
         return None
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> Any:

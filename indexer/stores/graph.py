@@ -10,7 +10,7 @@ The links are chosen with exact distances (an `IndexHNSWFlat` built beside the c
 moved onto them): a graph linked by the 1-bit estimates loses its nearest-neighbour
 structure where the estimate errs. Measured on 117k synthetic 384-d rows whose queries sit
 off the documents, 16 links a row: FAISS's own IndexHNSWRaBitQ (linked by estimates) reached
-R@10 0.891 at efSearch 256 with a 5k shortlist rescored, where exact links alone (no codes,
+R@10 0.891 at efSearch 256 with a shortlist of 5 x k rescored, where exact links alone (no codes,
 no rescoring) reached 0.957; on the 2k demo corpus the two linkings tied (0.994 at ef 256,
 R=5), at the same build time. Searches walk over the codes only (no float vector is read
 until rescoring). Row r is node r, so

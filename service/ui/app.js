@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { info: null, sweep: null };
-const KNOBS = { exact: [], dense: ["dim", "probe"], binary: ["rescore", "probe"], rabitq: ["rescore", "ef"], sparse: ["active", "rescore"], funnel: ["stages", "probe"], auto: ["target"] };
+const KNOBS = { exact: [], dense: ["dim", "probe"], binary: ["rescore", "probe"], rabitq: ["rescore", "ef", "probe"], sparse: ["active", "rescore"], funnel: ["stages", "probe"], auto: ["target"] };
 
 function headers() {
   const h = { "content-type": "application/json" };
@@ -27,7 +27,7 @@ function budget() {
   if (mode === "exact") return "exact";
   if (mode === "dense") return "dense:dim=" + $("dim").value + probed;
   if (mode === "binary") return "binary:rescore=" + $("rescore").value + probed;
-  if (mode === "rabitq") return "rabitq:rescore=" + $("rescore").value + (Number($("ef").value) > 0 ? ",ef=" + $("ef").value : "");
+  if (mode === "rabitq") return "rabitq:rescore=" + $("rescore").value + (Number($("ef").value) > 0 ? ",ef=" + $("ef").value : probed);  // ef or probe, not both
   if (mode === "sparse") return "sparse:active=" + $("active").value + ",rescore=" + $("rescore").value;
   if (mode === "funnel") return "funnel:" + $("stages").value.trim() + probed;
   return "auto:target_recall=" + $("target").value;

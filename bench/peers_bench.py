@@ -3,11 +3,15 @@
     python -m bench.peers_bench                                   # WordNet, ~118k real MiniLM vectors
     python -m bench.peers_bench --dataset wordnet-1m --grid small --build-threads 2
     python -m bench.peers_bench --systems flat hnsw-sq8 vecdial --vecdial-budgets exact binary:rescore=10
+    python -m bench.peers_bench --dataset demo-117k   # no WordNet cache: the 2,032 real demo vectors
+        # grown to 117,000 as wordnet-1m grows WordNet, with the 1,000 real demo queries
 
 Systems (`--systems`, default all), each with its knobs swept:
 
 - flat: faiss.IndexFlatIP, exact; the baseline every ratio is taken over, in the same run.
 - hnsw-sq8: faiss.IndexHNSWSQ (M=32, 8-bit scalar codes), efSearch sweep.
+- hnsw-rabitq-refine: faiss.IndexHNSWRaBitQ (M=32, 1-bit RaBitQ codes) in IndexRefineFlat;
+  efSearch x k_factor.
 - ivfpq-refine: faiss.IndexIVFPQ (48 bytes, nlist ~ 4 sqrt(N)) in IndexRefineFlat; nprobe x k_factor.
 - ivf-rabitq-refine, ivf-rabitq-fs-refine: faiss.IndexIVFRaBitQ and IndexIVFRaBitQFastScan (if the
   installed faiss has them) in IndexRefineFlat; nprobe x k_factor. The three IVF systems share one
@@ -18,7 +22,8 @@ Systems (`--systems`, default all), each with its knobs swept:
   with a note when usearch is not installed (`pip install 'vecdial[bench]'`).
 - st-binary-int8: sentence-transformers' quantize_embeddings recipe: "ubinary" codes in
   IndexBinaryFlat, the k x rescore_multiplier candidates rescored against "int8" codes.
-- vecdial: through the front door (bench/front_door.py), one row per budget of
+- vecdial: through the front door, built with a graph of `--vecdial-graph` links a row (default
+  16; 0: none) for the `rabitq:rescore=R,ef=E` budgets, one row per budget of
   `--vecdial-budgets` (default VECDIAL_BUDGETS); a budget that does not parse or that this
   collection cannot answer (sparse without sparse codes) is skipped with a printed note.
 
@@ -87,10 +92,19 @@ VECDIAL_BUDGETS = [
     "rabitq:rescore=10,probe=0.1",
     "rabitq:rescore=10,probe=0.2",
     "rabitq:rescore=20,probe=0.3",
+    # the graph over the RaBitQ codes (built with --vecdial-graph links a row)
+    "rabitq:rescore=2,ef=32",
+    "rabitq:rescore=2,ef=64",
+    "rabitq:rescore=5,ef=64",
+    "rabitq:rescore=5,ef=128",
+    "rabitq:rescore=10,ef=128",
+    "rabitq:rescore=10,ef=256",
+    "rabitq:rescore=20,ef=256",
+    "rabitq:rescore=20,ef=512",
     "sparse:active=32",
     "sparse:active=64",
 ]
-DATASETS = ("demo", "wordnet", "wordnet-1m")
+DATASETS = ("demo", "demo-117k", "wordnet", "wordnet-1m")
 WARM_SIZE = 4096
 
 
@@ -101,6 +115,13 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, int | None]:
 
         docs, queries, n_real = load_wordnet_1m()
         return np.ascontiguousarray(docs, dtype=np.float32), queries, n_real
+    if name == "demo-117k":  # no encoding: for machines without the WordNet cache
+        from bench.datasets.wordnet_1m import generate
+        from vecdial.indexer.io.demo import demo_embeddings
+
+        real, queries = demo_embeddings(show_progress=False)
+        docs, _ = generate(np.ascontiguousarray(real, dtype=np.float32), size=117_000)
+        return docs, np.ascontiguousarray(queries, dtype=np.float32), len(real)
     from bench.datasets.sets import load_vectors
 
     docs, queries = load_vectors(name)
@@ -119,6 +140,7 @@ def run_peers(
     rounds: int = 3,
     max_seconds: float = 120.0,
     build_threads: int = 1,
+    graph: int = 16,
     ram: bool = True,
     n_real: int | None = None,
     log=print,
@@ -145,7 +167,7 @@ def run_peers(
             notes.append(f"{key}: {why}")
             log(f"{key}: {why}")
             continue
-        kwargs = {"grid": grid, "build_threads": build_threads} | ({"budgets": budgets} if key == "vecdial" and budgets else {})
+        kwargs = {"grid": grid, "build_threads": build_threads} | ({"budgets": budgets, "graph": graph} if key == "vecdial" else {})
         peer = PEERS[key](**kwargs)
         started = time.perf_counter()
         peer.build(docs)
@@ -209,6 +231,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="batch rounds (best counts)")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap on each system's timed searches per phase")
     parser.add_argument("--build-threads", type=int, default=1, help="threads for building (search: always 1)")
+    parser.add_argument("--vecdial-graph", type=int, default=16, help="links a row of vecdial's graph over its RaBitQ codes (build setting graph; 0: none)")
     parser.add_argument("--no-ram", action="store_true", help="skip the RAM probes (one fresh process per system, per vecdial budget)")
     parser.add_argument("--plot", type=Path, default=Path("bench-peers.png"), help="where the recall vs QPS plot goes")
     args = parser.parse_args()
@@ -219,7 +242,7 @@ def main() -> None:
         started = time.perf_counter()
         rows, notes = run_peers(
             docs, queries, args.systems, budgets=args.vecdial_budgets, grid=grid, single=args.single, batch=args.queries,
-            rounds=args.rounds, max_seconds=args.max_seconds, build_threads=args.build_threads, ram=not args.no_ram, n_real=n_real,
+            rounds=args.rounds, max_seconds=args.max_seconds, build_threads=args.build_threads, graph=args.vecdial_graph, ram=not args.no_ram, n_real=n_real,
         )
     n, dim = docs.shape
     title = f"{args.dataset}: {n:,} unit vectors x {dim} dims, k={K}, 1 search thread, faiss {faiss.__version__}, {grid} grid"

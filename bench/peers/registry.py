@@ -12,6 +12,7 @@ from bench.peers.systems import (
     K,
     BinaryFlat,
     Flat,
+    HnswRaBitQRefine,
     HnswSQ8,
     IvfPQ,
     IvfRaBitQ,
@@ -30,21 +31,24 @@ from bench.peers.systems import (
 class Vecdial(Peer):
     key, name = "vecdial", "vecdial"
 
-    def __init__(self, budgets: list[str] | None = None, data_dir: str | None = None, **kwargs):
+    def __init__(self, budgets: list[str] | None = None, data_dir: str | None = None, graph: int = 16, **kwargs):
         super().__init__(**kwargs)
         from bench.peers_bench import VECDIAL_BUDGETS
 
         self.budgets = list(budgets or VECDIAL_BUDGETS)
-        self.data_dir = data_dir
+        self.data_dir, self.graph = data_dir, graph
 
     def build(self, docs):
-        from bench.front_door import create_collection
+        import vecdial
 
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="vecdial-peers-")
             self.data_dir = self._tmp.name
+        settings = vecdial.BuildSettings(graph=self.graph)  # the graph for rabitq:...,ef=E budgets (0: none)
         with threads(self.build_threads):
-            self.col = create_collection(Path(self.data_dir), "peers", np.ascontiguousarray(docs), np.arange(len(docs), dtype=np.int64))
+            self.col = vecdial.connect(Path(self.data_dir)).create(
+                "peers", vectors=np.ascontiguousarray(docs), ids=np.arange(len(docs), dtype=np.int64), settings=settings, show_progress=False
+            )
 
     def settings(self):
         """The budgets this collection answers; one that fails to parse or to search is skipped with a note."""
@@ -77,7 +81,7 @@ class Vecdial(Peer):
 
 
 PEERS: dict[str, type[Peer]] = {
-    cls.key: cls for cls in (Flat, HnswSQ8, IvfPQ, IvfRaBitQ, IvfRaBitQFastScan, BinaryFlat, USearchI8, STBinaryInt8, Vecdial)
+    cls.key: cls for cls in (Flat, HnswSQ8, HnswRaBitQRefine, IvfPQ, IvfRaBitQ, IvfRaBitQFastScan, BinaryFlat, USearchI8, STBinaryInt8, Vecdial)
 }
 
 
@@ -88,6 +92,8 @@ def available(key: str) -> str | None:
             import usearch.index  # noqa: F401
         except ImportError:
             return "usearch is not installed (pip install 'vecdial[bench]'): skipped"
+    if key == "hnsw-rabitq-refine" and not hasattr(faiss, "IndexHNSWRaBitQ"):
+        return f"faiss {faiss.__version__} has no IndexHNSWRaBitQ: skipped"
     if key == "ivf-rabitq-refine" and not hasattr(faiss, "IndexIVFRaBitQ"):
         return f"faiss {faiss.__version__} has no IndexIVFRaBitQ: skipped"
     if key == "ivf-rabitq-fs-refine" and not hasattr(faiss, "IndexIVFRaBitQFastScan"):

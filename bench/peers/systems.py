@@ -117,6 +117,32 @@ class HnswSQ8(Peer):
         return lambda q: index.search(q, K, params=params)[1]
 
 
+class HnswRaBitQRefine(Peer):
+    """FAISS's graph over RaBitQ codes (IndexHNSWRaBitQ, M=32, 1 bit a dim, links chosen by the
+    codes' estimates as FAISS builds them) in IndexRefineFlat: the float rows rescore k x k_factor."""
+
+    key, name = "hnsw-rabitq-refine", "faiss HNSW32-RaBitQ + refine"
+
+    def build(self, docs):
+        with threads(self.build_threads):
+            self.base = faiss.IndexHNSWRaBitQ(docs.shape[1], 32)  # L2 only: on unit rows, the cosine order
+            self.index = faiss.IndexRefineFlat(self.base)
+            self.index.train(docs)
+            self.index.add(docs)
+
+    def settings(self):
+        return [Setting(f"efSearch={ef},k_factor={f}", {"ef": ef, "k_factor": f}) for ef in self.grid["ef"] for f in self.grid["k_factor"]]
+
+    def searcher(self, knobs):
+        index = self.index
+        params = faiss.IndexRefineSearchParameters(k_factor=knobs["k_factor"], base_index_params=faiss.SearchParametersHNSW(efSearch=knobs["ef"]))
+        return lambda q: index.search(q, K, params=params)[1]
+
+    def load(self, folder):
+        super().load(folder)
+        self.base = faiss.downcast_index(self.index.base_index)
+
+
 # --- IVF peers: one coarse quantizer (k-means) per run, shared, its time charged to each ------
 
 _CENTROIDS: dict[tuple, tuple[np.ndarray, float]] = {}

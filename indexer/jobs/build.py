@@ -151,7 +151,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
     sample = unit_sample(dataset.vectors, settings.sample_size, settings.seed)
     partitions, order = _partition(dataset.vectors, sample, settings, show_progress, engine)
     vectors = dataset.vectors if order is None else Reordered(dataset.vectors, order)
-    builders = {name: b for name, mode in MODES.items() if (b := mode.builder(sample, n, out, settings)) is not None}
+    builders = {name: b for name, mode in MODES.items() if (b := mode.builder(sample, n, out, settings, cells=partitions)) is not None}
     np.save(out / IDS_FILE, dataset.ids if order is None else dataset.ids[order])
     if engine is not None:
         engine.encode(dataset.vectors, order, builders, settings.batch_size, show_progress)

@@ -65,6 +65,12 @@ class BuildSettings(_Settings):
     binary_center: bool = Field(False, description="Binarize around per-dim medians instead of zero.")
     binary_index: Literal["flat", "hnsw"] = Field("flat", description="FAISS index for the Hamming shortlist.")
     rabitq: bool = Field(True, description="Keep RaBitQ codes (56 bytes a vector at 384 dims) for rabitq:rescore=R budgets.")
+    # Opt-in: linking every row costs build time (HNSW insertion with exact distances) that
+    # the other stores do not, and 2 x graph x 4 bytes a row of links on disk.
+    graph: int = Field(
+        0, ge=0, le=64,
+        description="Links a row keeps in an HNSW graph over the RaBitQ codes (HNSW's M; 16 is typical), for rabitq:rescore=R,ef=E budgets that reach high recall on any queries; 0: no graph. Needs rabitq.",
+    )
     lexical: bool = Field(True, description="Index the texts for BM25, so queries can fuse lexical and dense results (hybrid); needs the lexical extra.")
     partitions: int | None = Field(
         None, ge=0, le=65_536,
@@ -114,6 +120,7 @@ class BuildSettings(_Settings):
             binary_center=binary.get("center", False),
             binary_index=binary.get("index", "flat"),
             rabitq="rabitq" in manifest.codecs,
+            graph=int(manifest.codecs.get("rabitq", {}).get("graph", 0)),
             lexical=manifest.lexical is not None or not manifest.has_texts,
             partitions=manifest.partitions or None,  # none recorded: let the new size decide
             sparse=sparse,

@@ -64,11 +64,13 @@ class SegmentRows(Protocol):
 @dataclass(frozen=True)
 class Part:
     """Rows one search scans with the same store code: `stores`, minus the dead rows in `alive`;
-    with `ranges` (starts, stops: (nq, P) int64), only each query's probed cells' rows."""
+    with `ranges` (starts, stops: (nq, P) int64), only each query's probed cells' rows; with
+    `ef`, found by a graph walk keeping that many candidates (a version's rows only)."""
 
     stores: Stores
     alive: AliveRows | None = None
     ranges: tuple[np.ndarray, np.ndarray] | None = None
+    ef: int = 0
 
     @property
     def live(self) -> int:
@@ -119,14 +121,19 @@ class Mode:
     def default_size(self, version: Any) -> int:
         return self.max_size(version)
 
+    def ef_for(self, budget: BudgetModel, version: Any) -> int:
+        """The graph breadth (`ef`) a budget of this mode asks for; 0: the mode walks no graph."""
+        return 0
+
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
         """The best `keep` live rows of `part` -> rows (nq, keep) int64 (-1 pad), scores (nq, keep)
         float32 (-inf pad), bytes of index data read per query."""
         raise NotImplementedError
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> Builder | None:
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> Builder | None:
         """Fit on `sample` (s, dim) unit vectors and start this mode's files for n rows in `out`;
-        None if the mode stores nothing or the settings leave it out."""
+        None if the mode stores nothing or the settings leave it out. cells: the version's
+        Partitions (rows come cell after cell), or None."""
         return None
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> Any:

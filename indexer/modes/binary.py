@@ -64,7 +64,7 @@ class Binary(Mode):
         probed = [f"binary:rescore={r},probe={p}" for r, p in SWEEP_PROBED] if version.partitions is not None else []
         return [f"binary:rescore={r}" for r in SWEEP_RESCORES] + probed
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "BinaryBuilder":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "BinaryBuilder":
         return BinaryBuilder(fit_binary(sample, center=settings.binary_center), n, out, settings)
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "BinaryIndex":

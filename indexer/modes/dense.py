@@ -72,7 +72,7 @@ class Dense(Mode):
         probed = [f"dense:dim={d},probe=0.2" for d in SWEEP_DIMS[1:3] if d < version.dim] if version.partitions is not None else []
         return [f"dense:dim={d}" for d in SWEEP_DIMS if d < version.dim] + probed
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any) -> "DenseBuilder":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "DenseBuilder":
         rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(sample.shape[1])
         return DenseBuilder(rotation, n, out, settings)
 

@@ -18,20 +18,23 @@ from vecdial.indexer.plan.budget import AutoBudget, FunnelBudget, FunnelStage
 class Stage:
     """mode: a registered mode that finds candidates (or `dense`, rescoring);
     size: dims, bits or active units; keep: candidates out per query;
-    probe: partitions read per query (0: every row)."""
+    probe: partitions read per query (0: every row); ef: candidates a graph walk keeps
+    (0: no walk)."""
 
     mode: str
     size: int
     keep: int
     rescore: bool
     probe: int = 0
+    ef: int = 0
 
     @cached_property
     def label(self) -> str:
         """How explain names the stage: made once per compiled plan, not per search."""
         mode = MODES[self.mode]
         probe = f",probe={self.probe}" if self.probe else ""
-        return f"{'rescore' if self.rescore else self.mode}:{mode.size_label or mode.knob}={self.size}{probe}"
+        ef = f",ef={self.ef}" if self.ef else ""
+        return f"{'rescore' if self.rescore else self.mode}:{mode.size_label or mode.knob}={self.size}{probe}{ef}"
 
 
 PLAN_CACHE_SIZE = 256
@@ -66,7 +69,9 @@ def compile_plan(budget, version, k: int) -> tuple[Stage, ...]:
         if not 0 < size <= largest:
             raise BudgetError(f"{mode.knob}={size} is out of range: this collection serves {mode.knob} 1..{largest}")
         keep = k if i == len(stages) - 1 else k * (stage.keep or 1)
-        plan.append(Stage(stage.kind, size, keep, rescore=i > 0, probe=_cells(budget, version) if i == 0 else 0))
+        first = i == 0
+        ef = mode.ef_for(budget, version) if first and not isinstance(budget, FunnelBudget) else 0
+        plan.append(Stage(stage.kind, size, keep, rescore=i > 0, probe=_cells(budget, version) if first else 0, ef=ef))
     return tuple(plan)
 
 

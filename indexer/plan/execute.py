@@ -219,6 +219,8 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
             else:
                 if stage.probe and part.stores is view.version:  # only the version's rows are in cells
                     part = _probed(part, query, stage.probe, keep)
+                if stage.ef and part.stores is view.version:  # only the version's rows are in the graph
+                    part = replace(part, ef=stage.ef)
                 rows, scores, part_read = mode.candidates(part, query, stage.size, keep)
                 found.append((rows, scores))
             kept += rows.shape[1]

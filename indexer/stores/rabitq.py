@@ -6,11 +6,13 @@ unbiased with a bounded error (Gao & Long, SIGMOD 2024) where plain sign bits
 are not: a shorter shortlist reaches the same recall after rescoring. FAISS's
 fast-scan kernel scores 32 codes at a time from one lookup table per query.
 
-The codes are one flat list, not per cell: FAISS's per-cell variant codes each
-row against its own cell's centroid, so every probed cell costs a new lookup
-table; on WordNet (686 cells) a scan of every cell that way ran 4x slower than
-this flat scan (measured, bench/peers_bench.py). The flat index takes no row
-selector, so with masked rows (deletions, filters) it fetches a longer list and drops them.
+The codes are one flat list for budgets that read every row. FAISS's per-cell variant
+codes each row against its own cell's centroid, so every probed cell costs a new
+lookup table; on WordNet (686 cells) a scan of every cell that way ran 4x slower than
+this flat scan (measured, bench/peers_bench.py). A partitioned version keeps that
+variant too (`CellsStore`, below), for `probe`: it pays while a query reads few cells.
+The flat index takes no row selector, so with masked rows (deletions, filters) it
+fetches a longer list and drops them.
 """
 
 from __future__ import annotations
@@ -119,4 +121,84 @@ class RabitqStore:
         if rows.shape[1] < keep:
             rows = np.pad(rows, ((0, 0), (0, keep - rows.shape[1])), constant_values=-1)
             scores = np.pad(scores, ((0, 0), (0, keep - scores.shape[1])), constant_values=-np.inf)
+        return rows, scores
+
+
+# --- codes per cell: `rabitq:...,probe=P` --------------------------------------------------------
+
+CELLS_FILE = "rabitq_cells.faiss"
+# Per-cell tables pay while a query reads at most this share of the cells; above it the flat scan
+# of every code is as fast and finds a superset. Measured one query at a time, 117k rows (the demo
+# corpus grown, bench/peers_bench.py --dataset demo-117k) in 684 cells, shortlist of 50, per-cell
+# fast-scan against the flat scan: 7.7x at 1% of the cells, 3.9x at 5%, 2.0x at 10%, 1.3x at 20%,
+# 1.0x at 30%, 0.5x at 50%.
+CELLS_PAY_SHARE = 0.25
+
+
+class CellsBuilder:
+    """RaBitQ codes of every row against its own cell's centroid, in FAISS's IVF fast-scan index
+    whose lists are the version's cells (row r in list cell(r), id r).
+
+    centroids: (P, dim) the cells' unit centroids; sample: (s, dim) unit rows the codes are fitted on.
+    """
+
+    def __init__(self, centroids: np.ndarray, sample: np.ndarray):
+        dim = centroids.shape[1]
+        quantizer = faiss.IndexFlatL2(dim)
+        quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+        self.index = faiss.IndexIVFRaBitQFastScan(quantizer, dim, len(centroids), faiss.METRIC_L2)
+        self.index.own_fields = True
+        quantizer.this.disown()
+        self.index.train(np.ascontiguousarray(sample, dtype=np.float32))  # the quantizer is full: only the codes are fitted
+
+    def add(self, start: int, unit: np.ndarray) -> None:
+        """Rows start.. as (b, dim) float32 unit vectors. The index puts each in the list of its
+        nearest centroid by L2, which for unit centroids is the cell it was stored in (the fast-scan
+        lists are packed by add_with_ids; add_core with given lists would not pack them)."""
+        rows = np.arange(start, start + len(unit), dtype=np.int64)
+        self.index.add_with_ids(np.ascontiguousarray(unit, dtype=np.float32), rows)
+
+    def finish(self, directory: Path) -> None:
+        faiss.write_index(self.index, str(directory / CELLS_FILE))
+
+
+@dataclass
+class CellsStore:
+    """index: every row's code in its cell's list; centroids: (P, dim) float32."""
+
+    index: faiss.IndexIVFRaBitQFastScan
+    centroids: np.ndarray
+
+    @classmethod
+    def open(cls, directory: Path, count: int, dim: int, cells: int) -> "CellsStore":
+        path = directory / CELLS_FILE
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise CorruptIndex(f"{path}: not a readable RaBitQ cell index ({str(exc).splitlines()[-1]}); rebuild the index") from None
+        if not isinstance(index, faiss.IndexIVFRaBitQFastScan) or index.ntotal != count or index.d != dim or index.nlist != cells:
+            raise CorruptIndex(f"{path}: a {type(index).__name__} of {index.ntotal} codes in {getattr(index, 'nlist', 0)} lists, expected an IndexIVFRaBitQFastScan of {count} in {cells}; rebuild the index")
+        quantizer = faiss.downcast_index(index.quantizer)
+        return cls(index, quantizer.reconstruct_n(0, cells))
+
+    def search(self, unit: np.ndarray, keep: int, cells: np.ndarray, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray]:
+        """The best `keep` live rows of each query's cells by estimated cosine.
+
+        unit: (nq, dim) float32 unit queries; cells: (nq, P) int64 cells to read (-1: none) ->
+        rows (nq, keep) int64 (-1 pad), scores (nq, keep) float32 (-inf pad).
+        """
+        x = np.ascontiguousarray(unit, dtype=np.float32)
+        nq, probes = cells.shape
+        picked = self.centroids[np.maximum(cells, 0)]  # (nq, P, dim)
+        centre = np.ascontiguousarray(((x[:, None, :] - picked) ** 2).sum(axis=2), dtype=np.float32)
+        params = faiss.SearchParametersIVF()
+        params.nprobe = probes
+        if alive is not None and alive.count < alive.dead.size:
+            params.sel = alive.selector
+        distances = np.empty((nq, keep), dtype=np.float32)
+        rows = np.empty((nq, keep), dtype=np.int64)
+        lists = np.ascontiguousarray(cells, dtype=np.int64)
+        self.index.search_preassigned_c(nq, faiss.swig_ptr(x), keep, faiss.swig_ptr(lists), faiss.swig_ptr(centre), faiss.swig_ptr(distances), faiss.swig_ptr(rows), False, params)
+        scores = 1.0 - 0.5 * distances  # unit rows: |q - x|^2 = 2 - 2 cos
+        scores[rows < 0] = -np.inf
         return rows, scores

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { info: null, sweep: null };
-const KNOBS = { exact: [], dense: ["dim", "probe"], binary: ["rescore", "probe"], sparse: ["active", "rescore"], funnel: ["stages", "probe"], auto: ["target"] };
+const KNOBS = { exact: [], dense: ["dim", "probe"], binary: ["rescore", "probe"], rabitq: ["rescore", "ef", "probe"], sparse: ["active", "rescore"], funnel: ["stages", "probe"], auto: ["target"] };
 
 function headers() {
   const h = { "content-type": "application/json" };
@@ -27,6 +27,7 @@ function budget() {
   if (mode === "exact") return "exact";
   if (mode === "dense") return "dense:dim=" + $("dim").value + probed;
   if (mode === "binary") return "binary:rescore=" + $("rescore").value + probed;
+  if (mode === "rabitq") return "rabitq:rescore=" + $("rescore").value + (Number($("ef").value) > 0 ? ",ef=" + $("ef").value : probed);  // ef or probe, not both
   if (mode === "sparse") return "sparse:active=" + $("active").value + ",rescore=" + $("rescore").value;
   if (mode === "funnel") return "funnel:" + $("stages").value.trim() + probed;
   return "auto:target_recall=" + $("target").value;
@@ -37,7 +38,8 @@ function refreshControls() {
   for (const label of document.querySelectorAll("[data-knob]")) {
     const knob = label.dataset.knob;
     const partitioned = knob !== "probe" || (state.info && state.info.partitions > 0);
-    label.hidden = !(KNOBS[mode].includes(knob) && partitioned);
+    const graphed = knob !== "ef" || (state.info && state.info.modes.some((m) => m.mode === "rabitq" && m.knobs.ef));
+    label.hidden = !(KNOBS[mode].includes(knob) && partitioned && graphed);
   }
   for (const output of document.querySelectorAll("output")) output.textContent = $(output.htmlFor).value;
   $("budget").textContent = "budget: " + budget();
@@ -64,6 +66,7 @@ async function loadCollection() {
   $("probe").max = info.partitions || 0;
   const sparse = info.modes.find((m) => m.mode === "sparse");
   $("mode").querySelector("[value=sparse]").disabled = !sparse;
+  $("mode").querySelector("[value=rabitq]").disabled = !info.modes.some((m) => m.mode === "rabitq");
   if (sparse) $("active").max = sparse.knobs.active[1];
   $("steering").hidden = $("features").hidden = !sparse;
   if (sparse) await browseFeatures();

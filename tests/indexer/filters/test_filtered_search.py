@@ -139,7 +139,7 @@ def test_scoring_matching_rows_is_exact_for_any_number_of_rows_and_queries(monke
     assert hits.id_lists() == [[demo_corpus.doc_ids[r] for r in rows] for rows in expected_rows]
 
 
-@pytest.mark.parametrize("budget", ["binary:rescore=10,probe=2", "dense:dim=64,probe=1", "funnel:binary*10>full,probe=1"])
+@pytest.mark.parametrize("budget", ["binary:rescore=10,probe=2", "dense:dim=64,probe=1", "funnel:binary*10>full,probe=1", "rabitq:rescore=5,probe=1"])
 def test_a_probed_search_reads_more_cells_when_the_filter_leaves_too_few_in_the_nearest(tmp_path, demo_dataset, budget):
     ids = list(demo_dataset.ids)
     payloads = [{"pick": "yes" if i % 5 == 0 else "no"} for i in range(len(ids))]  # 20%: applied as a mask, not by scoring rows

@@ -18,7 +18,7 @@ def manifest_with(sparse: dict | None = None, rotation: str = "pca", **fields) -
 
 def test_defaults_are_the_measured_ones():
     assert BuildSettings().model_dump() == {
-        "rotation": "pca", "block": 32, "dtype": "float32", "binary_center": False, "binary_index": "flat", "rabitq": True, "lexical": True,
+        "rotation": "pca", "block": 32, "dtype": "float32", "binary_center": False, "binary_index": "flat", "rabitq": True, "graph": 0, "lexical": True,
         "partitions": None, "sample_size": 50_000, "batch_size": 8192, "seed": 0, "sparse": None,
     }
     assert SparseSettings().model_dump() == {

@@ -8,7 +8,7 @@ import vecdial
 from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.plan.budget import format_budget, parse_budget
 
-PROBED = ["dense:dim=64,probe={p}", "binary:rescore=10,probe={p}", "binary:rescore=0,probe={p}", "funnel:64*10>full,probe={p}"]
+PROBED = ["dense:dim=64,probe={p}", "binary:rescore=10,probe={p}", "binary:rescore=0,probe={p}", "funnel:64*10>full,probe={p}", "rabitq:rescore=5,probe={p}", "funnel:rabitq*10>full,probe={p}"]
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +60,14 @@ def test_a_fraction_probes_that_share_of_the_cells(demo, demo_vectors):
     assert stage.stage.endswith(f"probe={int(np.ceil(0.1 * cells))}")
 
 
-def test_deleted_and_new_items_are_honoured_when_probing(tmp_path, tiny_dataset, outside_vectors):
-    col = vecdial.connect(tmp_path).create("cells", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False)
-    assert col.info().partitions == 8
-    first = col.search(outside_vectors[0], k=10, budget="binary:rescore=10,probe=4")
+@pytest.mark.parametrize("budget", ["binary:rescore=10,probe={p}", "rabitq:rescore=10,probe={p}"])
+def test_deleted_and_new_items_are_honoured_when_probing(tmp_path, tiny_dataset, outside_vectors, budget):
+    col = vecdial.connect(tmp_path).create("cells", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=16), show_progress=False)
+    assert col.info().partitions == 16
+    first = col.search(outside_vectors[0], k=10, budget=budget.format(p=2))
     col.delete(first.ids[0, :5].tolist())
     col.upsert(["new-item"], outside_vectors[:1])
-    again = col.search(outside_vectors[0], k=10, budget="binary:rescore=10,probe=4")
+    again = col.search(outside_vectors[0], k=10, budget=budget.format(p=2))
     assert again.ids[0, 0] == "new-item" and again.found[0] == 10  # the write segment is searched whole
     assert not set(first.ids[0, :5].tolist()) & set(again.ids[0].tolist())
 
@@ -98,3 +99,19 @@ def test_float16_stores_probe_like_float32_ones(tmp_path, demo_dataset, demo_vec
         a, b = (made[d].search(queries, k=10, budget=budget) for d in ("float32", "float16"))
         assert (a.ids == b.ids).mean() > 0.95 and np.allclose(a.scores, b.scores, atol=2e-3)
         assert b.explain.stages[0].bytes_read < made["float16"].search(queries[:1], k=10, budget=budget.split(",probe")[0] if "funnel" not in budget else "funnel:64*10>full").explain.stages[0].bytes_read
+
+
+def test_rabitq_reads_the_codes_of_its_cells_only_below_the_share_where_they_pay(demo, demo_vectors):
+    from vecdial.indexer.stores.rabitq import CELLS_PAY_SHARE
+
+    cells = demo.info().partitions
+    few = int(CELLS_PAY_SHARE * cells)
+    scanned = demo.search(demo_vectors[1][:1], k=10, budget="rabitq:rescore=5").explain.stages[0].bytes_read
+    probed = demo.search(demo_vectors[1][:1], k=10, budget=f"rabitq:rescore=5,probe={few}").explain.stages[0].bytes_read
+    wide = demo.search(demo_vectors[1][:1], k=10, budget=f"rabitq:rescore=5,probe={few + 2}").explain.stages[0].bytes_read
+    assert probed < scanned / 2 and wide == scanned  # above the share every code is scanned, as fast
+
+
+def test_ef_and_probe_together_are_refused(demo, demo_vectors):
+    with pytest.raises(BudgetError, match="ef and probe"):
+        demo.search(demo_vectors[1][:1], k=10, budget="rabitq:rescore=5,ef=64,probe=4")

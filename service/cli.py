@@ -21,6 +21,7 @@ import vecdial
 from vecdial import InvalidInput, NotFound, VecdialError
 from vecdial.indexer.io.readers import FORMATS
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, flat_changes
+from vecdial.service.cli_help import holds_the_demo_corpus, missing_collection
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
 DATA_DIR_HELP = "where collections live (env VECDIAL_DATA_DIR; default ./vecdial-data); before or after the command"
@@ -237,21 +238,7 @@ def _open(args: argparse.Namespace) -> vecdial.Collection:
     try:
         return db.open(args.collection)
     except NotFound:
-        raise NotFound(_not_found(args, db)) from None
-
-
-def _not_found(args: argparse.Namespace, db: vecdial.Database) -> str:
-    """Where the CLI looked (the data directory, resolved, and which option chose it) and what is there."""
-    where = f"data directory {str(args.data_dir)!r} ({args.data_dir_from}"
-    if not args.data_dir.is_absolute():
-        where += f", relative to {Path.cwd()}"
-    where += ")"
-    if not args.data_dir.is_dir():
-        return f"no collection {args.collection!r}: the {where} does not exist; pass --data-dir or set VECDIAL_DATA_DIR"
-    names = db.list()
-    if not names:
-        return f"no collection {args.collection!r} in the {where}: it holds none yet; build one with `vecdial build`"
-    return f"no collection {args.collection!r} in the {where}; it holds: {', '.join(names)}"
+        raise NotFound(missing_collection(args, db)) from None
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -312,7 +299,7 @@ _filter_arg = _json_object("filter", '{"module": "os"}')
 def _eval(args: argparse.Namespace) -> int:
     collection = _open(args)
     qrels = None
-    holds_demo = _holds_the_demo_corpus(collection)
+    holds_demo = holds_the_demo_corpus(collection)
     if args.queries is None and not holds_demo:
         raise InvalidInput(
             f"collection {args.collection!r} has no judged queries of its own: pass --queries Q.npy (query vectors; "
@@ -332,17 +319,6 @@ def _eval(args: argparse.Namespace) -> int:
     rows = collection.evaluate(queries, args.budgets, qrels)
     print_eval_table(rows, title=f"{args.collection}: {collection.info().size} vectors, {len(queries)} queries")
     return 0
-
-
-def _holds_the_demo_corpus(collection: vecdial.Collection) -> bool:
-    """Whether every document the demo's queries judge is in the collection (built with --demo)."""
-    from vecdial.indexer.io.demo import load_demo_corpus
-
-    corpus, size = load_demo_corpus(), collection.info().size
-    if not len(corpus.doc_ids) <= size <= 2 * len(corpus.doc_ids):
-        return False
-    ids = set(collection.ids(limit=min(size, 10_000))[0])  # the demo corpus has 2,032 documents
-    return all(doc in ids for judged in corpus.qrels.values() for doc in judged)
 
 
 def _sweep(args: argparse.Namespace) -> int:

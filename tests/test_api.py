@@ -1,4 +1,5 @@
-"""The front door: `vecdial.connect(dir)` -> Database -> live Collection handles."""
+"""The front door: `vecdial.connect(dir)` -> Database -> live Collection handles; every test runs
+embedded and through a server (`connect`: tests/conftest.py)."""
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ from vecdial.indexer.jobs.settings import BuildSettings
 
 
 @pytest.fixture
-def db(tmp_path) -> vecdial.Database:
-    return vecdial.connect(tmp_path / "data")
+def db(connect, tmp_path) -> vecdial.Database:
+    return connect(tmp_path / "data")
 
 
 def test_create_from_vectors_then_search_returns_arrays_and_an_explain(db, tiny_dataset):
@@ -28,9 +29,9 @@ def test_integer_ids_come_back_as_an_int64_array(db, tiny_dataset):
     assert hits.ids.dtype == np.int64 and hits.ids[0, 0] == 17
 
 
-def test_a_second_process_handle_sees_writes_made_through_the_first(db, tmp_path, tiny_dataset, outside_vectors):
+def test_a_second_process_handle_sees_writes_made_through_the_first(db, connect, tmp_path, tiny_dataset, outside_vectors):
     docs = db.create("docs", np.asarray(tiny_dataset.vectors), ids=tiny_dataset.ids, show_progress=False)
-    other = vecdial.connect(tmp_path / "data").open("docs")  # another Database: shares only the disk
+    other = connect(tmp_path / "data").open("docs")  # another Database: shares only the disk
     docs.upsert(["new"], outside_vectors[:1])
     docs.delete([tiny_dataset.ids[5]])
     assert other.search(outside_vectors[0], k=1).ids[0, 0] == "new"

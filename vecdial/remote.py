@@ -21,6 +21,7 @@ from urllib.parse import quote
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput, VecdialError
+from vecdial.indexer.filters.table import check_payloads
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.store import JobStatus
 from vecdial.indexer.live.checks import check_ids, check_page, check_texts, check_vectors
@@ -253,8 +254,7 @@ class RemoteCollection:
         `texts` are encoded by the server. Up to the server's max_write_batch items a call."""
         ids = check_ids(list(ids), self._describe["id_kind"])
         texts = check_texts(texts, len(ids))
-        if payloads is not None and len(payloads) != len(ids):
-            raise InvalidInput(f"got {len(payloads)} payloads for {len(ids)} ids: send one payload (or null) per id")
+        check_payloads(None if payloads is None else list(payloads), len(ids), {})  # its shape; field types are the server's to check
         if vectors is None and (texts is None or any(t is None for t in texts)):
             raise InvalidInput("send vectors, or a text for every item to encode")
         rows = None if vectors is None else check_vectors(vectors, len(ids), self._describe["dim"])

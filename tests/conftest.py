@@ -128,7 +128,7 @@ def api_server(tmp_path_factory):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning", "VECDIAL_API_KEY": API_KEY, "VECDIAL_THREADS": "4"}
+    env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning", "VECDIAL_API_KEY": API_KEY, "VECDIAL_THREADS": "4", "VECDIAL_REQUEST_TIMEOUT_S": "300"}  # the first text query loads the model: slow on a busy box
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

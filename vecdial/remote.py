@@ -227,8 +227,10 @@ class RemoteCollection:
         return self._hits(answer["results"], answer["explain"], k)
 
     def _hits(self, results: list[list[dict]], explain: dict, k: int) -> Hits:
-        """The server's per-query hit lists as `Hits`' padded arrays (ids -1 / None, scores -inf)."""
+        """The server's per-query hit lists as `Hits`' padded arrays (ids -1 / None, scores -inf),
+        as wide as the embedded search makes them: k, or fewer when fewer items could match."""
         nq, ints = len(results), self._describe["id_kind"] == "int"
+        k = min(k, max((len(hits) for hits in results), default=0))
         ids = np.full((nq, k), -1, dtype=np.int64) if ints else np.full((nq, k), None, dtype=object)
         scores = np.full((nq, k), -np.inf, dtype=np.float32)
         found = np.array([len(hits) for hits in results], dtype=np.int64)

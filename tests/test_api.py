@@ -1,6 +1,8 @@
 """The front door: `vecdial.connect(dir)` -> Database -> live Collection handles; every test runs
 embedded and through a server (`connect`: tests/conftest.py)."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -49,6 +51,15 @@ def test_reindex_with_new_settings_swaps_and_keeps_every_write(db, tiny_dataset,
     assert (info.size, info.version_size, info.segment_size) == (301, 301, 0)
     assert docs.reindex({"rotation": "identity"}, wait=True, show_progress=False).status.state == "succeeded"
     assert docs.info().settings["rotation"] == "identity"
+
+
+def test_a_collection_can_be_dropped_as_soon_as_its_reindex_is_reported_finished(db, tiny_dataset):
+    docs = db.create("docs", np.asarray(tiny_dataset.vectors), show_progress=False)
+    job = docs.reindex({"dtype": "float16"}, min_recall=0.999, budget="binary:rescore=0", show_progress=False)
+    while not db.job(job.id).finished:  # as another process sees it: no thread to join
+        time.sleep(0.01)
+    db.drop("docs")
+    assert db.list() == []
 
 
 def test_info_describes_modes_and_costs_in_one_shape(db, tiny_dataset):

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
 
 import vecdial
-from vecdial.remote import connect_remote
+from vecdial.remote import JobFailed, connect_remote
 from vecdial.remote_http import ServerUnavailable, Unauthorized
 
 API_KEY = "remote-suite-key"  # tests/conftest.py starts the server with it
@@ -110,9 +111,17 @@ def test_a_sweep_runs_on_the_server_and_its_report_is_written_here(connect, tiny
 def test_a_reindex_that_misses_its_recall_gate_fails_alike(connect, tiny_data_dir):
     docs = connect(tiny_data_dir).open("tiny")
     job = docs.reindex({"dtype": "float16"}, min_recall=0.999, budget="binary:rescore=0", show_progress=False)
-    status = job.wait(show_progress=False)
-    assert status.state == "failed" and "recall" in status.message and docs.info().version == "v000001"
+    while not job.status.finished:
+        time.sleep(0.1)
+    assert job.status.state == "failed" and "recall" in job.status.message and docs.info().version == "v000001"
     assert docs.db.job(job.id).state == "failed"
+
+
+def test_waiting_on_a_failed_remote_reindex_raises_what_it_measured(pair):
+    _, remote = pair
+    with pytest.raises(JobFailed, match="recall") as failed:
+        remote.reindex({"dtype": "float16"}, min_recall=0.999, budget="binary:rescore=0", wait=True, show_progress=False)
+    assert failed.value.status.state == "failed" and remote.info().version == "v000001"
 
 
 def test_features_of_a_collection_without_sparse_codes_say_to_build_them(connect, tiny_data_dir):

@@ -374,8 +374,9 @@ class RemoteJob:
         self._status = _status(self._db.http.call("POST", f"/v1/jobs/{quote(self.id, safe='')}/cancel"))
 
     def wait(self, timeout: float | None = None, *, show_progress: bool = True) -> JobStatus:
-        """Poll until the job ends (or `timeout` seconds pass), with a progress bar. Ctrl-C
-        cancels the job, waits for it to clean up and returns its status."""
+        """Poll until the job ends (or `timeout` seconds pass), with a progress bar, and return its
+        status; JobFailed (its `status` attached) if it failed, e.g. a recall gate it missed, with
+        what was measured. Ctrl-C cancels the job, waits for it to clean up and returns its status."""
         from tqdm.auto import tqdm
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -389,7 +390,17 @@ class RemoteJob:
                 self.cancel()
                 while not self.status.finished:
                     time.sleep(0.2)
+        if self._status.state == "failed":
+            raise JobFailed(self._status)
         return self._status
+
+
+class JobFailed(VecdialError):
+    """A reindex job ended in failure; `status` holds its final state and message."""
+
+    def __init__(self, status: JobStatus):
+        super().__init__(f"reindex {status.id} of {status.collection!r} failed: {status.message}")
+        self.status = status
 
 
 def _path(name: str) -> str:
@@ -438,4 +449,4 @@ def _info(values: dict) -> Info:
     return Info(**{**_known(Info, values), "modes": modes, "dense_bytes_per_vector": dense})
 
 
-__all__ = ["RemoteCollection", "RemoteDatabase", "RemoteJob", "VecdialError", "connect_remote"]
+__all__ = ["JobFailed", "RemoteCollection", "RemoteDatabase", "RemoteJob", "VecdialError", "connect_remote"]

@@ -276,7 +276,7 @@ class RepairResponse(BaseModel):
     log: str
     log_bytes: int
     records: int = Field(description="Valid records in the log, all kept.")
-    damaged: list[tuple[int, int]] = Field(description="[start, stop) byte ranges that were neither records nor a torn tail.")
+    damaged: list[list[int]] = Field(description="[start, stop) byte ranges that were neither records nor a torn tail.")
     damaged_bytes: int
     torn_tail: int = Field(description="Bytes of an unacknowledged last write.")
     backup: str | None = Field(description="Where the damaged original was kept.")

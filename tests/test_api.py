@@ -1,6 +1,7 @@
 """The front door: `vecdial.connect(dir)` -> Database -> live Collection handles; every test runs
 embedded and through a server (`connect`: tests/conftest.py)."""
 
+import json
 import time
 
 import numpy as np
@@ -102,3 +103,28 @@ def test_a_replacing_create_refuses_to_drop_acknowledged_writes_unless_told(db, 
     assert docs.search(outside_vectors[0], k=1).ids[0, 0] == "new"
     replaced = db.create("docs", np.asarray(tiny_dataset.vectors[:100]), ids=tiny_dataset.ids[:100], replace=True, discard_writes=True, show_progress=False)
     assert replaced is docs and (docs.info().size, docs.info().version) == (100, "v000002")
+
+
+def test_create_from_an_npy_file_reads_it_where_the_caller_is(db, tmp_path, tiny_dataset):
+    path = tmp_path / "vectors.npy"
+    np.save(path, np.asarray(tiny_dataset.vectors[:50]))
+    docs = db.create("from-file", path=path, show_progress=False)
+    assert (docs.info().size, docs.info().id_kind) == (50, "int")
+    assert docs.search(tiny_dataset.vectors[7], k=1, budget="binary:rescore=10").ids[0, 0] == 7
+
+
+def test_create_from_texts_alone_encodes_them_with_the_bundled_model(db, tiny_dataset):
+    docs = db.create("texts", texts=tiny_dataset.texts[:20], ids=tiny_dataset.ids[:20], payloads=[{"n": i} for i in range(20)], show_progress=False)
+    info = docs.info()
+    assert (info.size, info.text_queries, info.has_texts) == (20, True, True)
+    hits = docs.search(tiny_dataset.texts[3], k=1, with_payload=True)
+    assert hits[0][0]["id"] == tiny_dataset.ids[3] and hits[0][0]["payload"] == {"n": 3}
+
+
+def test_create_from_a_jsonl_file_of_texts_keeps_its_ids_and_payloads(db, tmp_path, tiny_dataset):
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": t, "rank": n}) + "\n" for n, (i, t) in enumerate(zip(tiny_dataset.ids[:10], tiny_dataset.texts[:10]))))
+    docs = db.create("jsonl", path=path, settings={"rotation": "identity"}, show_progress=False)
+    assert (docs.info().size, docs.info().settings["rotation"]) == (10, "identity")
+    hit = docs.search(tiny_dataset.texts[4], k=1, with_payload=True, with_text=True)[0][0]
+    assert (hit["id"], hit["text"], hit["payload"]) == (tiny_dataset.ids[4], tiny_dataset.texts[4], {"rank": 4})

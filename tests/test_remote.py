@@ -111,10 +111,11 @@ def test_a_sweep_runs_on_the_server_and_its_report_is_written_here(connect, tiny
 def test_a_reindex_that_misses_its_recall_gate_fails_alike(connect, tiny_data_dir):
     docs = connect(tiny_data_dir).open("tiny")
     job = docs.reindex({"dtype": "float16"}, min_recall=0.999, budget="binary:rescore=0", show_progress=False)
-    while not job.status.finished:
+    while not docs.db.job(job.id).finished:  # the job's record, as every process sees it
         time.sleep(0.1)
-    assert job.status.state == "failed" and "recall" in job.status.message and docs.info().version == "v000001"
-    assert docs.db.job(job.id).state == "failed"
+    status = docs.db.job(job.id)
+    assert status.state == "failed" and "recall" in status.message and docs.info().version == "v000001"
+    assert job.status.state == "failed"
 
 
 def test_waiting_on_a_failed_remote_reindex_raises_what_it_measured(pair):
@@ -150,3 +151,35 @@ def test_an_unreachable_server_says_where_it_looked(api_server):
         port = sock.getsockname()[1]  # free, so nothing listens there
     with connect_remote(f"http://127.0.0.1:{port}", retries=0) as db, pytest.raises(ServerUnavailable, match=f"127.0.0.1:{port}"):
         db.list()
+
+
+def scripted(answers: list[int], seen: list[str]) -> "httpx.MockTransport":
+    """A transport answering each request with the next status (503: busy; 200: an empty collection list)."""
+    import httpx
+
+    def answer(request):
+        seen.append(f"{request.method} {request.url.path}")
+        status = answers.pop(0)
+        return httpx.Response(status, json=[] if status == 200 else {"error": "busy", "message": "every worker is busy"})
+
+    return httpx.MockTransport(answer)
+
+
+def test_an_idempotent_call_is_retried_while_the_server_is_busy():
+    from vecdial.remote import RemoteDatabase
+    from vecdial.remote_http import Http
+
+    seen: list[str] = []
+    db = RemoteDatabase(Http("http://vecdial.test", transport=scripted([503, 503, 200], seen)))
+    assert db.list() == [] and seen == ["GET /v1/collections"] * 3
+
+
+def test_a_create_is_never_sent_twice():
+    from vecdial.remote import RemoteDatabase
+    from vecdial.remote_http import Http
+
+    seen: list[str] = []
+    db = RemoteDatabase(Http("http://vecdial.test", transport=scripted([503, 200], seen)))
+    with pytest.raises(ServerUnavailable, match="busy"):
+        db.create("docs", np.ones((2, 4), np.float32))
+    assert seen == ["POST /v1/collections"]

@@ -6,14 +6,15 @@ raises the same exception classes: the embedded API's own checks run here first 
 need only what `info` says (ids, vectors, pages), and the server's error codes map back to
 the classes it raised (`remote_http.error_classes`). Nothing here touches the server's
 filesystem: vectors, texts and files travel in the requests. Where the two must differ, the
-method says so.
+method says so; the server's limits (max_k, max_batch, max_write_batch, max_body_bytes) apply
+to every call. Not here: `encode`, `evaluate` and `keep_queries`, which need the model or the
+collection's files in this process (search by text instead; the server keeps its own traffic
+sample when query_sample_rate is set).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-import time
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import quote
@@ -23,15 +24,16 @@ import numpy as np
 from vecdial.indexer.errors import InvalidInput, VecdialError
 from vecdial.indexer.filters.table import check_payloads
 from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.jobs.store import JobStatus
 from vecdial.indexer.live.checks import check_ids, check_page, check_texts, check_vectors
 from vecdial.indexer.live.collection import WriteResult
 from vecdial.indexer.live.repair import RepairReport
-from vecdial.indexer.modes.base import ModeInfo
+from vecdial.indexer.jobs.store import JobStatus
 from vecdial.indexer.plan.calibration import SweepPoint
-from vecdial.indexer.plan.execute import Explain, Hits, StageReport
+from vecdial.indexer.plan.execute import Hits
 from vecdial.info import Info
 from vecdial.remote_http import Http, b64
+from vecdial.remote_job import JobFailed, RemoteJob
+from vecdial.remote_shapes import explain_of, info_of, point_of, status_of
 
 Texts = Sequence[str]
 
@@ -158,10 +160,10 @@ class RemoteDatabase:
 
     def job(self, job_id: str) -> JobStatus:
         """A reindex job's status."""
-        return _status(self.http.call("GET", f"/v1/jobs/{quote(job_id, safe='')}", idempotent=True))
+        return status_of(self.http.call("GET", f"/v1/jobs/{quote(job_id, safe='')}", idempotent=True))
 
     def jobs(self, limit: int = 100) -> list[JobStatus]:
-        return [_status(job) for job in self.http.call("GET", "/v1/jobs", params={"limit": limit}, idempotent=True)]
+        return [status_of(job) for job in self.http.call("GET", "/v1/jobs", params={"limit": limit}, idempotent=True)]
 
     def forget(self, name: str) -> None:
         with self._lock:
@@ -177,7 +179,7 @@ class RemoteCollection:
         self._describe = describe  # the last describe: id kind and dim never change
 
     def __repr__(self) -> str:
-        return f"<vecdial.Collection {self.name!r} at {self.db.url} ({self.info().size} items)>"
+        return f"<vecdial.Collection {self.name!r} at {self.db.url} ({self._describe['size']} items when last described)>"
 
     @property
     def _http(self) -> Http:
@@ -242,7 +244,7 @@ class RemoteCollection:
         def column(name: str) -> list | None:
             return [[hit.get(name) for hit in hits] for hits in results] if name in first else None
 
-        return Hits(ids, scores, found, column("text"), _explain(explain), column("payload"), column("features"))
+        return Hits(ids, scores, found, column("text"), explain_of(explain), column("payload"), column("features"))
 
     def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
         """The labelled features of the sparse codes (see `Collection.features`)."""
@@ -308,12 +310,12 @@ class RemoteCollection:
         else:
             body["queries_b64"] = b64(np.asarray(queries, dtype=np.float32))
         answer = self._http.call("POST", _path(self.name) + "/sweep", body={key: value for key, value in body.items() if value is not None})
-        return [_point(point) for point in answer["points"]]
+        return [point_of(point) for point in answer["points"]]
 
     def sweep_points(self) -> tuple[str | None, list[SweepPoint]]:
         """(what the serving version was calibrated on, its measured points); (None, []) if never swept."""
         answer = self._http.call("GET", _path(self.name) + "/sweep", idempotent=True)
-        return answer["queries"], [_point(point) for point in answer["points"]]
+        return answer["queries"], [point_of(point) for point in answer["points"]]
 
     def report(self, path: Path | str) -> Path:
         """The stored sweep as a report written here, on this machine (see `Collection.report`)."""
@@ -341,7 +343,7 @@ class RemoteCollection:
             raise InvalidInput("ray= runs a reindex where the data is: on a remote database, reindex on the server (`vecdial reindex --ray`)")
         changes = _changes(settings)
         body = {**changes, **({"min_recall": min_recall} if min_recall is not None else {}), **({"budget": budget} if budget is not None else {})}
-        job = RemoteJob(self.db, _status(self._http.call("POST", _path(self.name) + "/reindex", body=body)))
+        job = RemoteJob(self.db, status_of(self._http.call("POST", _path(self.name) + "/reindex", body=body)))
         if wait:
             job.wait(show_progress=show_progress)
         return job
@@ -349,58 +351,7 @@ class RemoteCollection:
     def info(self) -> Info:
         """What the collection holds and serves (one describe request), as `Collection.info`."""
         self._describe = self._http.call("GET", _path(self.name), idempotent=True)
-        return _info(self._describe)
-
-
-class RemoteJob:
-    """A reindex running on the server: its status is fetched on each look."""
-
-    def __init__(self, db: RemoteDatabase, status: JobStatus):
-        self._db = db
-        self._status = status
-
-    @property
-    def id(self) -> str:
-        return self._status.id
-
-    @property
-    def status(self) -> JobStatus:
-        if not self._status.finished:
-            self._status = self._db.job(self.id)
-        return self._status
-
-    def cancel(self) -> None:
-        """Stop at the next batch; the serving version stays."""
-        self._status = _status(self._db.http.call("POST", f"/v1/jobs/{quote(self.id, safe='')}/cancel"))
-
-    def wait(self, timeout: float | None = None, *, show_progress: bool = True) -> JobStatus:
-        """Poll until the job ends (or `timeout` seconds pass), with a progress bar, and return its
-        status; JobFailed (its `status` attached) if it failed, e.g. a recall gate it missed, with
-        what was measured. Ctrl-C cancels the job, waits for it to clean up and returns its status."""
-        from tqdm.auto import tqdm
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with tqdm(total=100, desc=f"reindex {self._status.collection}", unit="%", disable=not show_progress) as bar:
-            try:
-                while not self.status.finished and (deadline is None or time.monotonic() < deadline):
-                    bar.n = int(self._status.progress * 100)
-                    bar.set_postfix_str(self._status.phase, refresh=True)
-                    time.sleep(0.2)
-            except KeyboardInterrupt:
-                self.cancel()
-                while not self.status.finished:
-                    time.sleep(0.2)
-        if self._status.state == "failed":
-            raise JobFailed(self._status)
-        return self._status
-
-
-class JobFailed(VecdialError):
-    """A reindex job ended in failure; `status` holds its final state and message."""
-
-    def __init__(self, status: JobStatus):
-        super().__init__(f"reindex {status.id} of {status.collection!r} failed: {status.message}")
-        self.status = status
+        return info_of(self._describe)
 
 
 def _path(name: str) -> str:
@@ -425,28 +376,4 @@ def _id_list(ids: Sequence | np.ndarray | None) -> list | None:
     return None if ids is None else np.asarray(ids).tolist() if isinstance(ids, np.ndarray) else list(ids)
 
 
-def _known(kind: type, values: dict) -> dict:
-    """The fields of dataclass `kind` in `values`: a newer server may send more."""
-    names = {field.name for field in dataclasses.fields(kind)}
-    return {key: value for key, value in values.items() if key in names}
-
-
-def _explain(values: dict) -> Explain:
-    return Explain(**{**_known(Explain, values), "stages": [StageReport(**_known(StageReport, s)) for s in values["stages"]]})
-
-
-def _status(values: dict) -> JobStatus:
-    return JobStatus(**_known(JobStatus, values))
-
-
-def _point(values: dict) -> SweepPoint:
-    return SweepPoint(**_known(SweepPoint, values))
-
-
-def _info(values: dict) -> Info:
-    modes = [ModeInfo(**{**_known(ModeInfo, m), "knobs": {k: tuple(v) for k, v in m["knobs"].items()}}) for m in values["modes"]]
-    dense = {int(dim): size for dim, size in values["dense_bytes_per_vector"].items()}
-    return Info(**{**_known(Info, values), "modes": modes, "dense_bytes_per_vector": dense})
-
-
-__all__ = ["JobFailed", "RemoteCollection", "RemoteDatabase", "RemoteJob", "VecdialError", "connect_remote"]
+__all__ = ["JobFailed", "RemoteCollection", "RemoteDatabase", "RemoteJob", "connect_remote"]

@@ -75,14 +75,14 @@ class Http:
     the connection could not be opened at all (the request never left).
     """
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 2):
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 2, transport: Any = None):
         if httpx is None:  # pragma: no cover
             raise ImportError("vecdial.connect(url) needs httpx: pip install httpx (a dependency of vecdial)")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.url = url.rstrip("/")
         self.retries = retries
         self.client = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30)
+            base_url=self.url, headers=headers, timeout=timeout, limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30), transport=transport,
         )
 
     def close(self) -> None:

@@ -21,9 +21,8 @@ from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
 from vecdial.service.registry import Collections
-from vecdial.service.schemas import (
-    CollectionInfo, CollectionSummary, CreateCollectionRequest, IdPage, RepairResponse, SweepPoints, SweepRequest, UploadOptions,
-)
+from vecdial.service.maintenance_schemas import RepairResponse, SweepRequest
+from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, IdPage, SweepPoints, UploadOptions
 from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses={**COMMON_ERRORS}, route_class=FastJSONRoute)

@@ -183,3 +183,19 @@ def test_a_create_is_never_sent_twice():
     with pytest.raises(ServerUnavailable, match="busy"):
         db.create("docs", np.ones((2, 4), np.float32))
     assert seen == ["POST /v1/collections"]
+
+
+@pytest.mark.parametrize(
+    "status, body, error",
+    [
+        (409, {"error": "damaged_log", "message": "run vecdial repair"}, vecdial.DamagedLog),
+        (503, {"error": "corrupt_index", "message": "v000001/codes.bin is damaged"}, vecdial.CorruptIndex),
+        (503, {"error": "busy", "message": "every worker is busy"}, ServerUnavailable),
+        (400, {"error": "a_code_added_later", "message": "send less"}, vecdial.InvalidInput),
+        (502, None, ServerUnavailable),
+    ],
+)
+def test_an_error_answer_raises_the_class_its_code_names(status, body, error):
+    from vecdial.remote_http import error_from
+
+    assert type(error_from(status, body)) is error

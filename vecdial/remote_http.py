@@ -47,15 +47,25 @@ class Unauthorized(VecdialError):
 
 
 def error_from(status: int, body: Any) -> VecdialError:
-    """The exception for one error response (`{"error", "message"}`, or anything a proxy sent)."""
+    """The exception for one error response (`{"error", "message"}`, or anything a proxy sent):
+    by the server's code first (a `corrupt_index` 503 is CorruptIndex, not a busy server)."""
     code = body.get("error") if isinstance(body, dict) else None
     message = body.get("message") if isinstance(body, dict) else None
     message = message or f"the server answered HTTP {status}"
+    kind = error_classes().get(code or "")
+    if kind is not None:
+        return kind(message)
     if status == 401:
         return Unauthorized(f"{message} (pass api_key= to vecdial.connect)")
-    if status == 503:
+    if busy(status, body):
         return ServerUnavailable(message)
-    return error_classes().get(code or "", VecdialError)(message)
+    return (InvalidInput if status in (400, 413, 422) else VecdialError)(message)  # 4xx: what was sent; else the server's
+
+
+def busy(status: int, body: Any) -> bool:
+    """Every worker thread taken (`busy`), or a proxy in front restarting: worth another try."""
+    code = body.get("error") if isinstance(body, dict) else None
+    return status in RETRIED_STATUS and code in (None, "busy")
 
 
 def b64(vectors: np.ndarray) -> str:
@@ -105,8 +115,9 @@ class Http:
             else:
                 if response.status_code < 400:
                     return None if response.status_code == 204 or not response.content else orjson.loads(response.content)
-                if last or not idempotent or response.status_code not in RETRIED_STATUS:
-                    raise error_from(response.status_code, _json(response))
+                body = _json(response)
+                if last or not idempotent or not busy(response.status_code, body):
+                    raise error_from(response.status_code, body)
             time.sleep(0.05 * 4**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 

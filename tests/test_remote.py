@@ -199,3 +199,24 @@ def test_an_error_answer_raises_the_class_its_code_names(status, body, error):
     from vecdial.remote_http import error_from
 
     assert type(error_from(status, body)) is error
+
+
+# Embedded-only: they need the model or the collection's files in this process (vecdial/remote.py
+# says so), or start a job's thread here (a server starts its own).
+EMBEDDED_ONLY = {"encode", "evaluate", "keep_queries", "live", "start"}
+
+
+@pytest.mark.parametrize("embedded, remote", [("Database", "RemoteDatabase"), ("Collection", "RemoteCollection"), ("Job", "RemoteJob")])
+def test_the_remote_classes_take_every_argument_the_embedded_ones_do(embedded, remote):
+    import inspect
+
+    import vecdial.remote as remote_module
+
+    here, there = getattr(vecdial, embedded), getattr(remote_module, remote)
+    for name, member in inspect.getmembers(here):
+        if name.startswith("_") or name in EMBEDDED_ONLY or not callable(member):
+            continue
+        assert hasattr(there, name), f"{remote}.{name} is missing"
+        wanted = [(p.name, p.kind, p.default) for p in inspect.signature(member).parameters.values()]
+        given = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(there, name)).parameters.values()]
+        assert given == wanted, f"{remote}.{name}"

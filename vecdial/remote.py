@@ -21,13 +21,13 @@ from urllib.parse import quote
 
 import numpy as np
 
-from vecdial.indexer.errors import InvalidInput, VecdialError
+from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.filters.table import check_payloads
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.live.checks import check_ids, check_page, check_texts, check_vectors
+from vecdial.indexer.jobs.store import JobStatus
 from vecdial.indexer.live.collection import WriteResult
 from vecdial.indexer.live.repair import RepairReport
-from vecdial.indexer.jobs.store import JobStatus
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.execute import Hits
 from vecdial.info import Info

@@ -175,7 +175,7 @@ def connect(request):
             for name in list_collections(data_dir):
                 shutil.copytree(data_dir / name, served / name)
         copied.add(data_dir)
-        clients.append(vecdial.connect(url, api_key=API_KEY))
+        clients.append(vecdial.connect(url, api_key=API_KEY, timeout=300))  # the first text query loads the model there
         return clients[-1]
 
     yield remote

@@ -107,8 +107,8 @@ class RemoteDatabase:
         texts is uploaded as it is and encoded by the server (not with `replace`). Texts given
         alone are encoded by the server. The whole input travels in one request, so it must fit
         the server's max_body_bytes and max_create_vectors (upload a file with `vecdial` on
-        the server for more). `ray` is the server's to choose, so it is refused here;
-        show_progress has no bar to show."""
+        the server for more). It waits for the build however long it takes (no read timeout).
+        `ray` is the server's to choose, so it is refused here; show_progress has no bar to show."""
         if ray is not None:
             raise InvalidInput("ray= runs a build where the data is: on a remote database, build on the server (`vecdial build --ray`)")
         changes = _changes(settings)
@@ -126,7 +126,7 @@ class RemoteDatabase:
                 vectors_b64=b64(dataset.vectors), dim=int(dataset.vectors.shape[1]), ids=dataset.ids.tolist(), texts=dataset.texts,
                 source_model=dataset.source_model, payloads=None if table is None else [table.payload(row) or None for row in range(table.size)],
             )
-        info = self.http.call("POST", "/v1/collections", body=body)
+        info = self.http.call("POST", "/v1/collections", body=body, long=True)
         with self._lock:
             handle = self._open.get(name)
             if handle is None:
@@ -148,7 +148,7 @@ class RemoteDatabase:
             if value is not None and not isinstance(value, dict):
                 params[knob.name] = value
         with open(path, "rb") as handle:
-            info = self.http.call("POST", _path(name) + "/upload", params=params, content=handle)
+            info = self.http.call("POST", _path(name) + "/upload", params=params, content=handle, long=True)
         with self._lock:
             self._open[name] = RemoteCollection(self, name, info)
         return self._open[name]
@@ -289,7 +289,7 @@ class RemoteCollection:
     def repair(self, *, dry_run: bool = False) -> RepairReport:
         """Salvage a damaged write-ahead log on the server (see `Collection.repair`). The report's
         `log` and `backup` are paths relative to the server's data directory."""
-        report = self._http.call("POST", _path(self.name) + "/repair", params={"dry_run": str(dry_run).lower()})
+        report = self._http.call("POST", _path(self.name) + "/repair", params={"dry_run": str(dry_run).lower()}, long=True)
         report.pop("damaged_bytes", None)
         return RepairReport(**{**report, "damaged": [tuple(span) for span in report["damaged"]]})
 
@@ -302,14 +302,14 @@ class RemoteCollection:
         max_seconds: float | None = None,
         show_progress: bool = True,
     ) -> list[SweepPoint]:
-        """`Collection.sweep`, run by the server in one request (so within this client's timeout:
-        bound it with `max_seconds`); query vectors given as an array travel as base64."""
+        """`Collection.sweep`, run by the server in one request that waits however long it takes
+        (bound it with `max_seconds`); query vectors given as an array travel as base64."""
         body: dict[str, Any] = {"n": n, "budgets": budgets, "max_seconds": max_seconds}
         if isinstance(queries, str):
             body["queries"] = queries
         else:
             body["queries_b64"] = b64(np.asarray(queries, dtype=np.float32))
-        answer = self._http.call("POST", _path(self.name) + "/sweep", body={key: value for key, value in body.items() if value is not None})
+        answer = self._http.call("POST", _path(self.name) + "/sweep", body={key: value for key, value in body.items() if value is not None}, long=True)
         return [point_of(point) for point in answer["points"]]
 
     def sweep_points(self) -> tuple[str | None, list[SweepPoint]]:

@@ -98,14 +98,18 @@ class Http:
     def close(self) -> None:
         self.client.close()
 
-    def call(self, method: str, path: str, *, body: Any = None, params: dict | None = None, idempotent: bool = False, content: Any = None) -> Any:
-        """Send one request and return its decoded JSON (None for 204), or raise the mapped error."""
+    def call(
+        self, method: str, path: str, *, body: Any = None, params: dict | None = None, idempotent: bool = False, content: Any = None, long: bool = False
+    ) -> Any:
+        """Send one request and return its decoded JSON (None for 204), or raise the mapped error.
+        long: work that takes as long as it takes (a build, a sweep): no read timeout."""
         data = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY) if body is not None else content
         headers = {"Content-Type": "application/json"} if body is not None else None
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                response = self.client.request(method, path, content=data, params=params, headers=headers)
+                timeout = httpx.Timeout(self.client.timeout.connect, read=None) if long else httpx.USE_CLIENT_DEFAULT
+                response = self.client.request(method, path, content=data, params=params, headers=headers, timeout=timeout)
             except httpx.ConnectError as exc:
                 if last:
                     raise ServerUnavailable(f"cannot reach the vecdial server at {self.url} ({exc}): is `vecdial serve` running there?") from None

@@ -92,6 +92,7 @@ class BatchSearchRequest(_Body):
     queries: list[Query] | None = Field(None, min_length=1, description="Queries answered together (up to the server's max_batch).")
     vectors_b64: VectorB64 | None = Field(None, description="All query vectors as one (n, dim) row-major array: base64 of little-endian float32.")
     dim: int | None = Field(None, ge=1, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
+    texts: list[str] | None = Field(None, min_length=1, description="With `vectors_b64`: the queries' texts, one per vector, for `hybrid`'s lexical signal.")
     k: int = Field(10, ge=1)
     budget: BudgetField = "exact"
     with_text: bool = False
@@ -107,6 +108,8 @@ class BatchSearchRequest(_Body):
             raise ValueError("send exactly one of `queries` or `vectors_b64` (with `dim`)")
         if (self.vectors_b64 is None) != (self.dim is None):
             raise ValueError("send `dim` with `vectors_b64`, and only with it")
+        if self.texts is not None and self.vectors_b64 is None:
+            raise ValueError("send `texts` with `vectors_b64` only (queries sent as `text` carry their own)")
         return self
 
 
@@ -246,12 +249,24 @@ UploadOptions = _changes_model(
 
 class CreateCollectionRequest(_Body):
     name: str = Field(description="1-64 letters, digits, '_', '.', '-', starting with a letter or digit.")
-    vectors: list[Vector] = Field(min_length=1)
+    vectors: list[Vector] | None = Field(None, min_length=1, description="One list per item; or `vectors_b64` with `dim`, or `texts` alone to encode.")
+    vectors_b64: VectorB64 | None = Field(None, description="Every vector as one (n, dim) row-major array: base64 of little-endian float32.")
+    dim: int | None = Field(None, ge=1, description="The dim of the vectors in `vectors_b64`, and only with it.")
     ids: list[Id] | None = Field(None, description="One per vector; default 0..n-1.")
     texts: list[str | None] | None = Field(None, description="Optional text per vector, returned with hits.")
     payloads: list[Payload | None] | None = Field(None, description="Optional payload per vector, for filters and `with_payload`.")
     source_model: str | None = Field(None, description="Model that made the vectors; the bundled model's name enables text queries.")
     settings: SettingsChanges = Field(default_factory=SettingsChanges, description="Compression settings; defaults for any left out.")
+    replace: bool = Field(False, description="Build a new version over an existing collection of that name (409 while it holds writes since its version).")
+    discard_writes: bool = Field(False, description="With `replace`: drop the writes acknowledged since the old version instead of refusing.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "CreateCollectionRequest":
+        if self.vectors is not None and self.vectors_b64 is not None:
+            raise ValueError("send `vectors` or `vectors_b64` (with `dim`), not both")
+        if (self.vectors_b64 is None) != (self.dim is None):
+            raise ValueError("send `dim` with `vectors_b64`, and only with it")
+        return self
 
 
 class UpsertItem(_Body):

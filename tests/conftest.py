@@ -102,3 +102,85 @@ def live(tiny_data_dir):
 def outside_vectors(demo_dataset) -> np.ndarray:
     """Real demo vectors that are not in the tiny collection."""
     return np.asarray(demo_dataset.vectors[1000:1010])
+
+
+# The public Python API, run twice: in this process, and through `vecdial.connect(url)` against
+# one real `vecdial serve` per session (vecdial/remote.py). Tests take `connect` instead of
+# calling `vecdial.connect(dir)`, so any difference between the two fails a test.
+
+API_KEY = "remote-suite-key"
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory):
+    """(url, data dir) of a `vecdial serve` on a free loopback port, with an API key, for the session."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    data_dir = tmp_path_factory.mktemp("served")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning", "VECDIAL_API_KEY": API_KEY, "VECDIAL_THREADS": "4", "VECDIAL_REQUEST_TIMEOUT_S": "300"}  # the first text query loads the model: slow on a busy box
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"vecdial serve exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "vecdial serve did not become ready in 90s"
+            time.sleep(0.2)
+        yield url, data_dir
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def connect(request):
+    """connect(data_dir) -> a `vecdial.Database` over that directory's collections: the directory
+    itself (embedded), or the session's server after copying them into its data dir (remote);
+    connecting twice is two clients. After the test every collection on the server is dropped."""
+    import shutil
+
+    from vecdial.indexer.disk.collection import list_collections
+
+    if request.param == "embedded":
+        yield vecdial.connect
+        return
+    url, served = request.getfixturevalue("api_server")
+    copied: set[Path] = set()
+    clients = []
+
+    def remote(data_dir) -> vecdial.Database:
+        data_dir = Path(data_dir)
+        if data_dir not in copied and data_dir.is_dir():
+            for name in list_collections(data_dir):
+                shutil.copytree(data_dir / name, served / name)
+        copied.add(data_dir)
+        clients.append(vecdial.connect(url, api_key=API_KEY, timeout=300))  # the first text query loads the model there
+        return clients[-1]
+
+    yield remote
+    with vecdial.connect(url, api_key=API_KEY) as admin:
+        for name in admin.list():
+            admin.drop(name)
+    for client in clients:
+        client.close()

@@ -1,4 +1,8 @@
-"""The front door: `vecdial.connect(dir)` -> Database -> live Collection handles."""
+"""The front door: `vecdial.connect(dir)` -> Database -> live Collection handles; every test runs
+embedded and through a server (`connect`: tests/conftest.py)."""
+
+import json
+import time
 
 import numpy as np
 import pytest
@@ -8,8 +12,8 @@ from vecdial.indexer.jobs.settings import BuildSettings
 
 
 @pytest.fixture
-def db(tmp_path) -> vecdial.Database:
-    return vecdial.connect(tmp_path / "data")
+def db(connect, tmp_path) -> vecdial.Database:
+    return connect(tmp_path / "data")
 
 
 def test_create_from_vectors_then_search_returns_arrays_and_an_explain(db, tiny_dataset):
@@ -28,9 +32,9 @@ def test_integer_ids_come_back_as_an_int64_array(db, tiny_dataset):
     assert hits.ids.dtype == np.int64 and hits.ids[0, 0] == 17
 
 
-def test_a_second_process_handle_sees_writes_made_through_the_first(db, tmp_path, tiny_dataset, outside_vectors):
+def test_a_second_process_handle_sees_writes_made_through_the_first(db, connect, tmp_path, tiny_dataset, outside_vectors):
     docs = db.create("docs", np.asarray(tiny_dataset.vectors), ids=tiny_dataset.ids, show_progress=False)
-    other = vecdial.connect(tmp_path / "data").open("docs")  # another Database: shares only the disk
+    other = connect(tmp_path / "data").open("docs")  # another Database: shares only the disk
     docs.upsert(["new"], outside_vectors[:1])
     docs.delete([tiny_dataset.ids[5]])
     assert other.search(outside_vectors[0], k=1).ids[0, 0] == "new"
@@ -48,6 +52,15 @@ def test_reindex_with_new_settings_swaps_and_keeps_every_write(db, tiny_dataset,
     assert (info.size, info.version_size, info.segment_size) == (301, 301, 0)
     assert docs.reindex({"rotation": "identity"}, wait=True, show_progress=False).status.state == "succeeded"
     assert docs.info().settings["rotation"] == "identity"
+
+
+def test_a_collection_can_be_dropped_as_soon_as_its_reindex_is_reported_finished(db, tiny_dataset):
+    docs = db.create("docs", np.asarray(tiny_dataset.vectors), show_progress=False)
+    job = docs.reindex({"dtype": "float16"}, min_recall=0.999, budget="binary:rescore=0", show_progress=False)
+    while not db.job(job.id).finished:  # as another process sees it: no thread to join
+        time.sleep(0.01)
+    db.drop("docs")
+    assert db.list() == []
 
 
 def test_info_describes_modes_and_costs_in_one_shape(db, tiny_dataset):
@@ -90,3 +103,28 @@ def test_a_replacing_create_refuses_to_drop_acknowledged_writes_unless_told(db, 
     assert docs.search(outside_vectors[0], k=1).ids[0, 0] == "new"
     replaced = db.create("docs", np.asarray(tiny_dataset.vectors[:100]), ids=tiny_dataset.ids[:100], replace=True, discard_writes=True, show_progress=False)
     assert replaced is docs and (docs.info().size, docs.info().version) == (100, "v000002")
+
+
+def test_create_from_an_npy_file_reads_it_where_the_caller_is(db, tmp_path, tiny_dataset):
+    path = tmp_path / "vectors.npy"
+    np.save(path, np.asarray(tiny_dataset.vectors[:50]))
+    docs = db.create("from-file", path=path, show_progress=False)
+    assert (docs.info().size, docs.info().id_kind) == (50, "int")
+    assert docs.search(tiny_dataset.vectors[7], k=1, budget="binary:rescore=10").ids[0, 0] == 7
+
+
+def test_create_from_texts_alone_encodes_them_with_the_bundled_model(db, tiny_dataset):
+    docs = db.create("texts", texts=tiny_dataset.texts[:20], ids=tiny_dataset.ids[:20], payloads=[{"n": i} for i in range(20)], show_progress=False)
+    info = docs.info()
+    assert (info.size, info.text_queries, info.has_texts) == (20, True, True)
+    hits = docs.search(tiny_dataset.texts[3], k=1, with_payload=True)
+    assert hits[0][0]["id"] == tiny_dataset.ids[3] and hits[0][0]["payload"] == {"n": 3}
+
+
+def test_create_from_a_jsonl_file_of_texts_keeps_its_ids_and_payloads(db, tmp_path, tiny_dataset):
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": t, "rank": n}) + "\n" for n, (i, t) in enumerate(zip(tiny_dataset.ids[:10], tiny_dataset.texts[:10]))))
+    docs = db.create("jsonl", path=path, settings={"rotation": "identity"}, show_progress=False)
+    assert (docs.info().size, docs.info().settings["rotation"]) == (10, "identity")
+    hit = docs.search(tiny_dataset.texts[4], k=1, with_payload=True, with_text=True)[0][0]
+    assert (hit["id"], hit["text"], hit["payload"]) == (tiny_dataset.ids[4], tiny_dataset.texts[4], {"rank": 4})

@@ -190,6 +190,24 @@ def test_http_steers_and_explains_as_python_does(docs, client):
     assert [hit["id"] for hit in batch.json()["results"][0]] == expected.id_lists()[0]
 
 
+def test_the_remote_client_browses_steers_and_explains_as_python_does(docs, data_dir, api_server):
+    import shutil
+
+    url, served = api_server
+    shutil.copytree(data_dir / "docs", served / "docs")
+    with vecdial.connect(url, api_key="remote-suite-key") as db:
+        remote = db.open("docs")
+        try:
+            assert remote.features("json", limit=5) == docs.features("json", limit=5)
+            vectors = docs.encode(["open a file", "parse json"])
+            for queries in ("open a file", vectors[0], vectors):  # a text, one vector, a batch
+                expected = docs.search(queries, 5, steer={"json": 0.5}, explain_features=True)
+                hits = remote.search(queries, 5, steer={"json": 0.5}, explain_features=True)
+                assert hits.id_lists() == expected.id_lists() and hits.features == expected.features
+        finally:
+            db.drop("docs")
+
+
 def test_the_cli_steers_and_explains(capsys, data_dir):
     args = ["--data-dir", str(data_dir), "search", "-c", "docs", "--text", "open a file", "-k", "3", "--json"]
     assert main([*args, "--steer", '{"json": 0.5}', "--explain-features"]) == 0

@@ -1,6 +1,8 @@
-"""A damaged write-ahead log through the front door and the command line: loud, searchable, repairable."""
+"""A damaged write-ahead log through the front door (embedded and through a server: `connect` in
+tests/conftest.py) and the command line: loud, searchable, repairable."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,9 +33,9 @@ def damaged(tiny_data_dir, demo_dataset):
     return tiny_data_dir, vectors, spans, log
 
 
-def test_a_damaged_log_is_reported_by_info_and_searches_go_on(damaged):
+def test_a_damaged_log_is_reported_by_info_and_searches_go_on(connect, damaged):
     data_dir, vectors, spans, _ = damaged
-    docs = vecdial.connect(data_dir).open("tiny")
+    docs = connect(data_dir).open("tiny")
     info = docs.info()
     assert "damaged at bytes" in info.damaged and "vecdial repair -c tiny" in info.damaged
     assert info.to_dict()["damaged"] == info.damaged and info.size == 329  # 300 + 30 writes - the damaged one
@@ -41,9 +43,9 @@ def test_a_damaged_log_is_reported_by_info_and_searches_go_on(damaged):
     assert "w10" not in docs.search(vectors[10], k=5).id_lists()[0]
 
 
-def test_writes_and_reindexes_are_refused_and_leave_the_log_as_it_is(damaged, demo_dataset):
+def test_writes_and_reindexes_are_refused_and_leave_the_log_as_it_is(connect, damaged, demo_dataset):
     data_dir, _, _, log = damaged
-    docs = vecdial.connect(data_dir).open("tiny")
+    docs = connect(data_dir).open("tiny")
     before = log.path.read_bytes()
     with pytest.raises(vecdial.DamagedLog, match="vecdial repair -c tiny"):
         docs.upsert(["new"], demo_dataset.vectors[900:901])
@@ -52,6 +54,7 @@ def test_writes_and_reindexes_are_refused_and_leave_the_log_as_it_is(damaged, de
     with pytest.raises(vecdial.DamagedLog):
         docs.reindex({"dtype": "float16"}, show_progress=False)
     assert log.path.read_bytes() == before
+    assert docs.info().size == 329  # nothing written, nothing folded away
 
 
 def test_repair_keeps_the_damaged_file_and_takes_writes_again(damaged, demo_dataset):
@@ -68,8 +71,8 @@ def test_repair_keeps_the_damaged_file_and_takes_writes_again(damaged, demo_data
     assert other.info().size == 330 and other.search(vectors[29], k=1).ids[0, 0] == "w29"
 
 
-def test_a_healthy_log_needs_no_repair(tiny_data_dir, outside_vectors):
-    docs = vecdial.connect(tiny_data_dir).open("tiny")
+def test_a_healthy_log_needs_no_repair(connect, tiny_data_dir, outside_vectors):
+    docs = connect(tiny_data_dir).open("tiny")
     docs.upsert(["a"], outside_vectors[:1])
     report = docs.repair()
     assert (report.records, report.damaged, report.torn_tail, report.repaired) == (1, [], 0, False)
@@ -100,3 +103,15 @@ def test_cli_writes_on_a_damaged_log_fail_with_one_line_naming_the_repair(capsys
     data_dir, vectors, _, _ = damaged
     code, _, err = run(capsys, data_dir, "reindex", "-c", "tiny", "--quiet")
     assert code == 2 and "vecdial repair -c tiny" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_server_repairs_and_reports_its_files_relative_to_its_data_dir(connect, damaged, demo_dataset):
+    data_dir, vectors, spans, _ = damaged
+    docs = connect(data_dir).open("tiny")
+    assert docs.repair(dry_run=True).repaired is False and docs.info().damaged  # a dry run changes nothing
+    report = docs.repair()
+    assert report.repaired and report.records == 29 and report.damaged == [spans[10]] and BACKUP_INFIX in report.backup
+    for where in map(Path, (report.log, report.backup)):  # embedded: in data_dir; remote: relative to the server's, never its own path
+        assert where.is_relative_to(data_dir) if where.is_absolute() else where.parts[0] == "tiny"
+    docs.upsert(["new"], demo_dataset.vectors[900:901])
+    assert docs.search(demo_dataset.vectors[900], k=1).ids[0, 0] == "new" and docs.info().size == 330

@@ -7,10 +7,14 @@
     hits = docs.search("turn a string into a datetime", k=1, budget="binary:rescore=10")
     hits.ids, hits.scores, hits.explain
 
-The same objects serve the command line and the HTTP service.
+The same objects serve the command line and the HTTP service, and `vecdial.connect(url)`
+gives the same interface over a server's HTTP API (vecdial/remote.py).
 """
 
-from vecdial.api import Collection, Database, Info, Job, connect
+from pathlib import Path
+
+from vecdial.api import Collection, Database, Info, Job
+from vecdial.api import connect as _connect_dir
 from vecdial.indexer.errors import (
     AlreadyExists,
     BudgetError,
@@ -26,6 +30,23 @@ from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
 from vecdial.indexer.plan.budget import Budget, format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.execute import MAX_K, Explain, Hits
+
+
+def connect(
+    target: str | Path = "vecdial-data", *, api_key: str | None = None, timeout: float = 60.0, verify_checksums: bool = True
+) -> "Database":
+    """A directory of collections in this process, or a vecdial server when `target` is an
+    `http://` or `https://` URL: the same `Database`/`Collection` interface either way.
+
+    api_key, timeout (seconds per request): for a server. verify_checksums: for a directory
+    (see `vecdial.api.connect`).
+    """
+    if isinstance(target, str) and target.startswith(("http://", "https://")):
+        from vecdial.remote import connect_remote
+
+        return connect_remote(target, api_key=api_key, timeout=timeout)  # type: ignore[return-value]
+    return _connect_dir(target, verify_checksums=verify_checksums)
+
 
 __all__ = [
     "MAX_K",

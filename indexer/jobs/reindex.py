@@ -115,6 +115,7 @@ class ReindexJob:
         """Run to the end; never raises (the outcome is in the returned status)."""
         staged: StagedVersion | None = None
         export: Path | None = None
+        outcome: tuple[JobStateName, str] = ("failed", "ended without an outcome")
         try:
             self._update(state="running", phase="snapshot", started_at=time.time())
             live = self.live or LiveCollection(self.collection, verify_checksums=True)
@@ -135,14 +136,14 @@ class ReindexJob:
             validate_version(built, exported.vectors)
             gate = self._calibrate(built, swept=snapshot.view.sweep is not None)
             name = self._swap(snapshot, staged)
-            self._finish("succeeded", f"{snapshot.version_name} -> {name}: {len(dataset.ids)} vectors{gate}")
+            outcome = ("succeeded", f"{snapshot.version_name} -> {name}: {len(dataset.ids)} vectors{gate}")
         except JobCancelled:
-            self._finish("cancelled", "cancelled; the previous version keeps serving")
+            outcome = ("cancelled", "cancelled; the previous version keeps serving")
         except VecdialError as exc:
-            self._finish("failed", str(exc))
+            outcome = ("failed", str(exc))
         except Exception as exc:  # an unexpected bug must still end the job, not hang it
             log.exception("reindex %s of %s failed", self.id, self.collection.name)
-            self._finish("failed", f"{type(exc).__name__}: {exc}")
+            outcome = ("failed", f"{type(exc).__name__}: {exc}")
         finally:
             if staged is not None:
                 staged.close()  # removes it unless it was published
@@ -150,6 +151,11 @@ class ReindexJob:
                 export.unlink(missing_ok=True)
             self.store.dir.joinpath(f"{self.id}.cancel").unlink(missing_ok=True)
             self._collection_lock.release()
+        # Reported last: whoever sees the job finished (another process polling its status, a
+        # remote client) may drop or reindex the collection at once, its lock free.
+        try:
+            self._finish(*outcome)
+        finally:
             self._job_lock.release()
         return self.status
 

@@ -21,6 +21,7 @@ from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
 from vecdial.service.registry import Collections
+from vecdial.service.maintenance_schemas import RepairResponse, SweepRequest
 from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, IdPage, SweepPoints, UploadOptions
 from vecdial.service.settings import Settings
 
@@ -56,6 +57,37 @@ def sweep_points(collection: CollectionDep) -> dict:
     return {"queries": source, "points": [dataclasses.asdict(p) for p in points]}
 
 
+@router.post("/{name}/sweep", summary="Measure budgets; serve auto from them", response_model=SweepPoints, responses=NOT_FOUND)
+def run_sweep(collection: CollectionDep, body: SweepRequest) -> dict:
+    """`Collection.sweep`: recall@10 and one-query latency of many budgets, stored beside the
+    serving version so `auto` budgets choose from them. Runs to the end (bounded by
+    `max_seconds`), in a worker thread; answers what GET .../sweep then shows."""
+    queries: str | np.ndarray = body.queries
+    if body.queries_b64 is not None:
+        dim = collection.info().dim
+        if len(body.queries_b64) % dim:
+            raise InvalidInput(f"queries_b64 holds {len(body.queries_b64)} numbers, not a whole number of {dim}-dim vectors: send n * {dim}")
+        queries = body.queries_b64.reshape(-1, dim)
+    collection.sweep(queries, n=body.n, budgets=body.budgets, max_seconds=body.max_seconds, show_progress=False)
+    return sweep_points(collection)
+
+
+@router.post("/{name}/repair", summary="Salvage a damaged write-ahead log", response_model=RepairResponse, responses={**NOT_FOUND, **CONFLICT})
+def repair(collection: CollectionDep, settings: SettingsDep, dry_run: Annotated[bool, Query(description="Report only; change nothing.")] = False) -> RepairResponse:
+    """`vecdial repair`: scan the whole log; unless dry_run, keep every valid record in a new log
+    (the damaged file stays beside it) and take writes again. Refused (409) while a reindex runs."""
+    report = collection.repair(dry_run=dry_run).to_dict()
+    return RepairResponse(**{**report, "log": _relative_path(report["log"], settings), "backup": _relative_path(report["backup"], settings)})
+
+
+def _relative_path(path: str | None, settings: Settings) -> str | None:
+    """A file of the data dir as clients see it: relative to the data dir, never the server's absolute path."""
+    if path is None:
+        return None
+    root, resolved = Path(settings.data_dir).resolve(), Path(path).resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else resolved.name
+
+
 @router.get("/{name}/ids", summary="List ids, a page at a time", response_model=IdPage, responses=NOT_FOUND)
 def list_ids(
     collection: CollectionDep,
@@ -75,14 +107,19 @@ def list_ids(
 
 @router.post("", summary="Create a collection from vectors", status_code=status.HTTP_201_CREATED, response_model=CollectionInfo, responses=CONFLICT)
 def create_collection(body: CreateCollectionRequest, collections: CollectionsDep, settings: SettingsDep) -> CollectionInfo:
-    """Builds the first version from the vectors in the body (for large inputs, upload a file)."""
-    if len(body.vectors) > settings.max_create_vectors:
+    """Builds the first version from the vectors in the body (as lists, or all at once as
+    `vectors_b64` with their `dim`), or from `texts` alone encoded with the bundled model (for
+    large inputs, upload a file). With `replace`, builds a new version of an existing collection."""
+    count = len(body.vectors) if body.vectors is not None else len(body.vectors_b64) // body.dim if body.vectors_b64 is not None else len(body.texts or ())  # type: ignore[operator]
+    if count > settings.max_create_vectors:
         raise InvalidInput(
-            f"{len(body.vectors)} vectors is over this server's limit of {settings.max_create_vectors} for a JSON create: "
+            f"{count} vectors is over this server's limit of {settings.max_create_vectors} for a JSON create: "
             "upload a file to /v1/collections/{name}/upload instead"
         )
     build = BuildSettings().changed(body.settings.changes())
-    return describe(collections.create(body.name, settings=build, **_items(body, settings)), settings)
+    items = _items(body, settings) if body.vectors is not None or body.vectors_b64 is not None else _text_items(body)
+    created = collections.create(body.name, settings=build, replace=body.replace, discard_writes=body.discard_writes, **items)
+    return describe(created, settings)
 
 
 @router.post(
@@ -171,11 +208,18 @@ def _refuse_early(collections: Collections, name: str) -> None:
 
 def _items(body: CreateCollectionRequest, settings: Settings) -> dict:
     """The body's vectors, ids, texts, payloads and source model, as `Database.create` takes them."""
-    n = len(body.vectors)
-    dims = {len(v) for v in body.vectors}
-    if len(dims) != 1:
-        raise InvalidInput(f"vectors have different lengths ({', '.join(map(str, sorted(dims)))}): send one dim for all")
-    (dim,) = dims
+    if body.vectors_b64 is not None:
+        dim = body.dim
+        if len(body.vectors_b64) % dim:  # type: ignore[operator]
+            raise InvalidInput(f"vectors_b64 holds {len(body.vectors_b64)} numbers, not a whole number of {dim}-dim vectors: send n * {dim}")
+        matrix = body.vectors_b64.reshape(-1, dim)
+    else:
+        dims = {len(v) for v in body.vectors}  # type: ignore[union-attr]
+        if len(dims) != 1:
+            raise InvalidInput(f"vectors have different lengths ({', '.join(map(str, sorted(dims)))}): send one dim for all")
+        (dim,) = dims
+        matrix = np.stack(body.vectors)  # type: ignore[arg-type]
+    n = len(matrix)
     if dim > settings.max_create_dim:
         raise InvalidInput(f"vectors have {dim} dims, over this server's limit of {settings.max_create_dim}: reduce them first (e.g. PCA)")
     ids = body.ids if body.ids is not None else list(range(n))
@@ -189,4 +233,9 @@ def _items(body: CreateCollectionRequest, settings: Settings) -> dict:
         raise InvalidInput("ids mix integers and strings: use one kind for a collection")
     if body.texts is not None and len(body.texts) != n:
         raise InvalidInput(f"got {len(body.texts)} texts for {n} vectors: send one text (or null) per vector")
-    return {"vectors": np.stack(body.vectors), "ids": id_array, "texts": body.texts, "source_model": body.source_model, "payloads": body.payloads}
+    return {"vectors": matrix, "ids": id_array, "texts": body.texts, "source_model": body.source_model, "payloads": body.payloads}
+
+
+def _text_items(body: CreateCollectionRequest) -> dict:
+    """Texts alone (or nothing): `Database.create` encodes them with the bundled model, or says what to send."""
+    return {"texts": body.texts, "ids": body.ids, "payloads": body.payloads}

@@ -108,6 +108,8 @@ def _run(
 
 def _texts(body: SearchRequest | BatchSearchRequest) -> list[str] | None:
     """The queries' texts, if every query was sent as text (what hybrid's lexical signal reads)."""
+    if isinstance(body, BatchSearchRequest) and body.texts is not None:
+        return body.texts
     queries = [body] if isinstance(body, SearchRequest) else (body.queries or [])
     texts = [query.text for query in queries]
     return texts if texts and all(text is not None for text in texts) else None

@@ -54,8 +54,10 @@ class Explain:
     """How a search spent its budget: the budget as run (`auto -> chosen`), the version that
     answered, per stage the candidates kept, bytes read per query and time; the live rows
     searched in the version and in the write segment, the version rows deleted since it was
-    built, for `auto` the calibration it was chosen on, and for a filter how it was applied
-    (`strategy`: rows or mask, `matched_rows`: live rows it kept, `ms`)."""
+    built, for `auto` the calibration it was chosen on, for a filter how it was applied
+    (`strategy`: rows or mask, `matched_rows`: live rows it kept, `ms`), for a hybrid search
+    the fusion used (`method`, `weights`: each signal's share), and for a steered search each
+    steer key as resolved (`key`, `feature`, `label`, `weight`)."""
 
     budget: str
     version: str
@@ -67,6 +69,8 @@ class Explain:
     deleted_rows: int = 0
     calibration: str | None = None
     filter: dict | None = None
+    hybrid: dict | None = None
+    steer: list[dict] | None = None
 
     def to_dict(self) -> dict:
         """As dataclasses.asdict, written out: asdict deep-copies every field, ~0.1 ms a search."""
@@ -81,6 +85,8 @@ class Explain:
             "deleted_rows": self.deleted_rows,
             "calibration": self.calibration,
             "filter": self.filter,
+            "hybrid": self.hybrid,
+            "steer": self.steer,
         }
 
 
@@ -172,8 +178,9 @@ def search(
     used, point = resolve_budget(requested, view.sweep)
     plan = compile_cached(used, version, k if hybrid is None else hybrid.depth(k))
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
+    steered = None
     if steer is not None:
-        unit = steer_queries(version, unit, steer)
+        unit, steered = steer_queries(version, unit, steer)
     if explain_features:
         features_of(version)  # BudgetError now, before any work, without sparse codes
     if hybrid is not None and hybrid.texts is not None and len(hybrid.texts) != len(unit):
@@ -181,9 +188,12 @@ def search(
     wanted = (with_text, with_payload, explain_features)
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
-        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
-    with search_threads(threads):
-        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+        hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+    else:
+        with search_threads(threads):
+            hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+    hits.explain.steer = steered
+    return hits
 
 
 def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool, bool], hybrid: Hybrid | None = None) -> Hits:
@@ -228,6 +238,7 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
         t0 = time.perf_counter()
         found, fused = fuse_parts(view, parts if selection is None else selection.masked_parts(), query, found, hybrid, k)
         explain.stages.append(StageReport(hybrid.describe(), fused, 0, _ms(t0)))
+        explain.hybrid = hybrid.report()
     ids, scores, counts, rows = _merge(view, found, k)
     texts = _texts(view, rows, counts) if wanted[0] else None
     payloads = _payloads(view, rows, counts) if wanted[1] else None

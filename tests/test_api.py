@@ -90,3 +90,94 @@ def test_a_replacing_create_refuses_to_drop_acknowledged_writes_unless_told(db, 
     assert docs.search(outside_vectors[0], k=1).ids[0, 0] == "new"
     replaced = db.create("docs", np.asarray(tiny_dataset.vectors[:100]), ids=tiny_dataset.ids[:100], replace=True, discard_writes=True, show_progress=False)
     assert replaced is docs and (docs.info().size, docs.info().version) == (100, "v000002")
+
+
+# --- arguments of the wrong type: InvalidInput naming the argument ------------------
+
+
+@pytest.fixture
+def tiny(tiny_data_dir) -> vecdial.Collection:
+    """The tiny collection (string ids, texts, the bundled model's vectors)."""
+    return vecdial.connect(tiny_data_dir).open("tiny")
+
+
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        (lambda c, v: c.search("abc\ud800"), r"query\[0\] contains a lone surrogate \(U\+D800 at character 3\)"),
+        (lambda c, v: c.search(["ok", "abc\ud800"]), r"queries\[1\] contains a lone surrogate"),
+        (lambda c, v: c.search([1, "a"]), r"queries\[0\] is 1: texts must be strings"),
+        (lambda c, v: c.search(object()), "queries must be a vector"),
+        (lambda c, v: c.search(v, k=1.5), "k is 1.5: use a whole number from 1 to 10000"),
+        (lambda c, v: c.search(v, k="3"), "k is '3'"),
+        (lambda c, v: c.search(v, k=True), "k is True"),
+        (lambda c, v: c.search(v, k=None), "k is None"),
+        (lambda c, v: c.search(np.stack([v, v]), threads=1.5), "threads is 1.5"),
+        (lambda c, v: c.search(v, texts="json", hybrid={}), "texts is 'json': pass a list"),
+        (lambda c, v: c.search(v, texts=[3], hybrid={}), r"texts\[0\] is 3"),
+        (lambda c, v: c.features("json", limit="3"), "limit is '3'"),
+        (lambda c, v: c.features(3), "query is 3: pass a string"),
+        (lambda c, v: c.encode("json"), "texts is 'json': pass a list"),
+        (lambda c, v: c.upsert("abc", texts=["a", "b", "c"]), "ids is 'abc': pass a list"),
+        (lambda c, v: c.upsert(3, texts=["a"]), "ids is 3: pass a list"),
+        (lambda c, v: c.upsert(["x"], texts=3), "texts is 3: pass a list"),
+        (lambda c, v: c.upsert(["x"], texts=["a"], payloads=3), "payloads is 3: pass a list"),
+        (lambda c, v: c.delete("abc"), "ids is 'abc': pass a list"),
+        (lambda c, v: c.delete(3), "ids is 3: pass a list"),
+        (lambda c, v: c.ids(limit=1.5), "limit is 1.5"),
+        (lambda c, v: c.sweep(n=1.5), "n is 1.5"),
+        (lambda c, v: c.sweep(budgets="exact"), "budgets is 'exact': pass a list"),
+        (lambda c, v: c.sweep(max_seconds="1"), "max_seconds is '1'"),
+        (lambda c, v: c.sweep(queries=3), "queries is 3"),
+        (lambda c, v: c.keep_queries("x"), "queries must be a vector"),
+        (lambda c, v: c.keep_queries(v[None], limit=1.5), "limit is 1.5"),
+        (lambda c, v: c.report(3), "path is 3"),
+        (lambda c, v: c.evaluate("x"), "queries must be a vector"),
+        (lambda c, v: c.evaluate(v[None], budgets=3), "budgets is 3"),
+        (lambda c, v: c.evaluate(v[None], qrels=3), "qrels is 3"),
+        (lambda c, v: c.reindex(3), "settings is 3"),
+        (lambda c, v: c.reindex(min_recall="x"), "min_recall is 'x'"),
+    ],
+)
+def test_a_collection_method_given_a_wrong_type_raises_invalid_input_naming_it(tiny, tiny_dataset, call, says):
+    with pytest.raises(vecdial.InvalidInput, match=says):
+        call(tiny, np.asarray(tiny_dataset.vectors[0]))
+    assert tiny.info().size == 300 and tiny.info().version == "v000001"  # nothing written
+
+
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        (lambda db, v: db.open(3), "name is 3: a collection's name is a string"),
+        (lambda db, v: db.drop(None), "name is None"),
+        (lambda db, v: db.create(3, texts=["a"], show_progress=False), "name is 3"),
+        (lambda db, v: db.create("docs", texts="abc", show_progress=False), "texts is 'abc': pass a list"),
+        (lambda db, v: db.create("docs", v, ids=3, show_progress=False), "ids is 3: pass a list"),
+        (lambda db, v: db.create("docs", v, settings=3, show_progress=False), "settings is 3"),
+        (lambda db, v: db.create("docs", path=3, show_progress=False), "path is 3"),
+        (lambda db, v: db.job(3), "job_id is 3"),
+        (lambda db, v: db.jobs("x"), "limit is 'x'"),
+        (lambda db, v: vecdial.connect(3), "data_dir is 3"),
+    ],
+)
+def test_a_database_method_given_a_wrong_type_raises_invalid_input_naming_it(db, tiny_dataset, call, says):
+    with pytest.raises(vecdial.InvalidInput, match=says):
+        call(db, np.asarray(tiny_dataset.vectors[:10]))
+    assert db.list() == []
+
+
+# --- jobs ---------------------------------------------------------------------
+
+
+def test_waiting_on_a_reindex_that_misses_its_recall_gate_raises_what_it_measured(tiny):
+    with pytest.raises(vecdial.JobFailed, match=r"reindex of 'tiny' failed: the new version misses min_recall=0\.999: dense:dim=8: recall@10 ") as raised:
+        tiny.reindex({"rotation": "identity"}, min_recall=0.999, budget="dense:dim=8", wait=True, show_progress=False)
+    assert raised.value.status.state == "failed"
+    assert tiny.info().version == "v000001"
+
+
+def test_the_cli_still_exits_2_when_a_reindex_misses_its_recall_gate(tiny_data_dir, capsys):
+    from vecdial.service.cli import main
+
+    code = main(["--data-dir", str(tiny_data_dir), "reindex", "-c", "tiny", "--quiet", "--min-recall", "0.999", "--budget", "dense:dim=8"])
+    assert code == 2 and "misses min_recall=0.999: dense:dim=8: recall@10" in capsys.readouterr().err

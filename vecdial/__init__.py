@@ -10,7 +10,7 @@
 The same objects serve the command line and the HTTP service.
 """
 
-from vecdial.api import Collection, Database, Info, Job, connect
+from vecdial.api import Collection, Database, Info, Job, JobFailed, connect
 from vecdial.indexer.errors import (
     AlreadyExists,
     BudgetError,
@@ -42,6 +42,7 @@ __all__ = [
     "Info",
     "InvalidInput",
     "Job",
+    "JobFailed",
     "NotFound",
     "REPORT_FORMATS",
     "SparseSettings",

@@ -8,6 +8,7 @@ line and the HTTP service use these same objects.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.replace import replace_build
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.info import Info
-from vecdial.job import Job
+from vecdial.job import Job, JobFailed
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers
 from vecdial.indexer.filters.table import check_payloads
@@ -37,9 +38,10 @@ from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_
 from vecdial.indexer.live.repair import RepairReport
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
-from vecdial.indexer.plan.execute import Hits
+from vecdial.indexer.plan.execute import MAX_K, Hits
 from vecdial.indexer.plan.hybrid import Hybrid
 from vecdial.indexer.vectors import as_query_matrix
+from vecdial import arguments
 
 Texts = Sequence[str]
 
@@ -51,7 +53,7 @@ def connect(data_dir: str | Path = "vecdial-data", *, verify_checksums: bool = T
     (once per version per process; ~160 ms for 118k x 384), so a damaged file raises
     CorruptIndex instead of giving wrong answers. False checks sizes and headers only.
     """
-    return Database(Path(data_dir), verify_checksums=verify_checksums)
+    return Database(Path(arguments.path(data_dir, "data_dir")), verify_checksums=verify_checksums)
 
 
 class Database:
@@ -72,7 +74,7 @@ class Database:
     def open(self, name: str) -> "Collection":
         """The named collection; NotFound if there is none, CorruptIndex (naming the file) if
         its serving version is damaged. Opening first clears what killed jobs left behind."""
-        validate_name(name)
+        validate_name(arguments.name(name))
         with self._lock:
             handle = self._open.get(name)
             if handle is None:
@@ -120,6 +122,14 @@ class Database:
         """
         from vecdial.indexer.scale.engines import running_on
 
+        validate_name(arguments.name(name))  # before any encoding
+        if texts is not None:
+            texts = arguments.listed(texts, "texts", '["parse a date string", ...]')
+        if ids is not None and not isinstance(ids, np.ndarray):
+            ids = arguments.listed(ids, "ids", '["a", "b"] or [1, 2]')
+        if path is not None:
+            arguments.path(path, "path")
+        arguments.one_of(settings, "settings", (BuildSettings, dict), 'a BuildSettings or a dict such as {"partitions": 64}')
         with running_on(ray) as engine:  # texts alone are encoded by its encoders
             if engine is not None and vectors is None and texts is not None and path is None:
                 from vecdial.models.encoder import MODEL_NAME
@@ -137,16 +147,19 @@ class Database:
 
     def drop(self, name: str) -> None:
         """Delete a collection, its versions and its log; refused while a reindex of it runs."""
-        drop_collection(CollectionDir(self.data_dir, name))
+        drop_collection(CollectionDir(self.data_dir, arguments.name(name)))
         with self._lock:
             self._open.pop(name, None)
 
     def job(self, job_id: str) -> JobStatus:
         """A reindex job's status, whichever process runs it."""
+        if not isinstance(job_id, str):
+            raise InvalidInput(f"job_id is {job_id!r}: a job id is a string of 32 hex digits")
         return self._jobs.load(job_id)
 
     def jobs(self, limit: int = 100) -> list[JobStatus]:
-        return self._jobs.list(limit)
+        """The latest `limit` reindex jobs' statuses."""
+        return self._jobs.list(arguments.whole(limit, "limit", 1))
 
     def forget(self, name: str) -> None:
         """Drop this process's handle (after the collection was dropped elsewhere)."""
@@ -202,10 +215,18 @@ class Collection:
         along sparse features, `{"1304": 0.5, "json": 0.3}` (id or label words: weight, |w| <= 2);
         explain_features: add each hit's top features shared with the query (see `features`).
         """
+        k = arguments.whole(k, "k", 1, MAX_K)
+        if threads is not None:
+            threads = arguments.whole(threads, "threads", 1)
+        if texts is not None:
+            texts = arguments.texts(texts, "texts")
         self.live.refresh()
         snapshot = self.live.snapshot()
-        if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
-            texts = [queries] if isinstance(queries, str) else list(queries)
+        if isinstance(queries, str):
+            texts = [arguments.text(queries, "query")]
+            queries = self.encode(texts)
+        elif isinstance(queries, (list, tuple)) and any(isinstance(query, str) for query in queries):
+            texts = arguments.texts(queries, "queries")
             queries = self.encode(texts)
         fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
         return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
@@ -213,6 +234,9 @@ class Collection:
     def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
         """The labelled features of the sparse codes: those whose label holds `query`'s words (or a
         feature id), else the most frequent; each {id, label, terms, frequency, documents}."""
+        if query is not None:
+            arguments.text(query, "query")
+        limit = arguments.whole(limit, "limit", 1, 1000)
         self.live.refresh()
         return browse(self.live.snapshot().view, query, limit)
 
@@ -220,6 +244,7 @@ class Collection:
         """(len(texts), dim) float32 unit vectors, for a collection built with the bundled model."""
         from vecdial.models.encoder import MODEL_NAME, encode_texts
 
+        texts = arguments.texts(texts, "texts")
         source = self.live.snapshot().version.manifest.source_model
         if source != MODEL_NAME:
             raise InvalidInput(
@@ -235,7 +260,11 @@ class Collection:
     ) -> WriteResult:
         """Add or replace items by id (an item replaced loses its old payload); durable (fsynced)
         and searchable when this returns. Without vectors, `texts` are encoded with the bundled model."""
-        ids = list(ids)
+        ids = arguments.listed(ids, "ids", '["a", "b"] or [1, 2]')
+        if texts is not None:
+            texts = arguments.listed(texts, "texts", '["a text", None]')
+        if payloads is not None:
+            payloads = arguments.listed(payloads, "payloads", '[{"module": "os"}, None]')
         check_ids(ids, self.live.snapshot().version.manifest.id_kind)  # all checked before encoding
         check_texts(texts, len(ids))
         check_payloads(None if payloads is None else list(payloads), len(ids), self.live.snapshot().segment.payload_types)
@@ -248,8 +277,9 @@ class Collection:
 
     def delete(self, ids: Sequence) -> WriteResult:
         """Remove items by id (unknown ids are ignored); durable when this returns."""
+        ids = arguments.listed(ids, "ids", '["a", "b"] or [1, 2]')
         self.live.refresh()
-        return self.live.delete(list(ids))
+        return self.live.delete(ids)
 
     def ids(self, after: Any = None, limit: int = 1000) -> tuple[list, Any]:
         """One page of live ids, ascending (numbers, or strings by code point), all after `after`:
@@ -277,6 +307,13 @@ class Collection:
         leaving itself out), "traffic" (the sample of real searches a service keeps when its
         query_sample_rate is set), "demo" (the shipped demo queries) or an (nq, dim) array. Knobs are then
         bisected near recall targets 0.9/0.95/0.99; max_seconds bounds the whole sweep."""
+        n = arguments.whole(n, "n", 1)
+        if budgets is not None:
+            budgets = arguments.listed(budgets, "budgets", '["exact", "binary:rescore=10"]')
+        if max_seconds is not None:
+            max_seconds = arguments.number(max_seconds, "max_seconds", 0, math.inf)
+        if not isinstance(queries, (str, np.ndarray, list, tuple)):
+            raise InvalidInput(f"queries is {queries!r}: pass \"documents\", \"traffic\", \"demo\" or an (nq, dim) array")
         self.live.refresh()
         snapshot = self.live.snapshot()
         version = snapshot.version
@@ -297,6 +334,7 @@ class Collection:
     def keep_queries(self, queries: np.ndarray, limit: int = 10_000) -> int:
         """Add (n, dim) query vectors to the collection's traffic sample (kept up to `limit` rows),
         for `sweep(queries="traffic")`; returns the rows kept."""
+        limit = arguments.whole(limit, "limit", 1)
         return append_queries(self.live.collection.path, as_query_matrix(queries, self.live.snapshot().version.dim), limit)
 
     def report(self, path: Path | str) -> Path:
@@ -304,6 +342,7 @@ class Collection:
         Pareto front, auto's choices) or a self-contained .html page, by the path's suffix."""
         from vecdial.indexer.eval.report import write_report
 
+        arguments.path(path, "path")
         self.live.refresh()
         view = self.live.snapshot().view
         if not view.sweep:
@@ -312,9 +351,14 @@ class Collection:
 
     def evaluate(self, queries: np.ndarray, budgets: list | None = None, qrels: list[dict] | None = None) -> list[EvalRow]:
         """Recall@10/@100 against exact search (and nDCG/MRR@10 with relevance judgments) per budget."""
+        if budgets is not None:
+            budgets = arguments.listed(budgets, "budgets", '["exact", "binary:rescore=10"]')
+        if qrels is not None:
+            qrels = arguments.listed(qrels, "qrels", '[{"doc-id": 1}, ...] (one dict per query)')
         self.live.refresh()
         view = self.live.snapshot().view
-        return evaluate(view, np.asarray(queries, dtype=np.float32), budgets or candidate_budgets(view.version), qrels)
+        matrix = as_query_matrix(queries, view.version.dim)
+        return evaluate(view, matrix, budgets or candidate_budgets(view.version), qrels)
 
     def reindex(
         self,
@@ -327,10 +371,14 @@ class Collection:
         ray: str | None = None,
     ) -> "Job":
         """Rebuild with new settings beside the serving version, then swap atomically.
-        Searches and writes go on meanwhile. wait=True blocks (with a progress bar).
-        min_recall: swap only if `budget`'s (default binary:rescore=10) recall@10 lower bound
-        on the new version meets it; the new version is swept, so `auto` keeps working.
+        Searches and writes go on meanwhile. wait=True blocks (with a progress bar) and raises
+        JobFailed if the job fails. min_recall: swap only if `budget`'s (default
+        binary:rescore=10) recall@10 lower bound on the new version meets it, else the job
+        fails saying what it measured; the new version is swept, so `auto` keeps working.
         ray: run the rebuild's per-row passes on a Ray cluster ("auto", "host:port", "local")."""
+        arguments.one_of(settings, "settings", (BuildSettings, dict), 'a BuildSettings or a dict such as {"partitions": 64}')
+        if min_recall is not None:
+            min_recall = arguments.number(min_recall, "min_recall", 0, 1)
         changes = settings if isinstance(settings, dict) else _changes(settings)
         self.live.refresh()
         self.live.check_writable()  # a reindex would fold a damaged log away: DamagedLog until repaired
@@ -380,4 +428,4 @@ def _changes(settings: BuildSettings | None) -> dict:
     return {} if settings is None else settings.model_dump()
 
 
-__all__ = ["Collection", "Database", "Info", "Job", "connect", "NotFound"]
+__all__ = ["Collection", "Database", "Info", "Job", "JobFailed", "connect", "NotFound"]

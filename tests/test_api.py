@@ -181,3 +181,72 @@ def test_the_cli_still_exits_2_when_a_reindex_misses_its_recall_gate(tiny_data_d
 
     code = main(["--data-dir", str(tiny_data_dir), "reindex", "-c", "tiny", "--quiet", "--min-recall", "0.999", "--budget", "dense:dim=8"])
     assert code == 2 and "misses min_recall=0.999: dense:dim=8: recall@10" in capsys.readouterr().err
+
+
+# --- results and handles as the anchors give them -------------------------------------
+
+
+def test_hits_unpack_into_the_ids_and_scores_arrays(tiny, tiny_dataset):
+    hits = tiny.search(np.asarray(tiny_dataset.vectors[:2]), k=3)
+    ids, scores = hits
+    assert ids is hits.ids and scores is hits.scores and ids.shape == (2, 3)
+
+
+def test_to_list_gives_each_querys_hits_as_plain_values_without_padding(tiny, tiny_dataset):
+    tiny.delete(list(tiny_dataset.ids[3:300]))  # 3 live items for k=5
+    listed = tiny.search(np.asarray(tiny_dataset.vectors[:2]), k=5, with_text=True).to_list()
+    assert [len(hits) for hits in listed] == [3, 3]
+    assert listed[0][0] == {"id": tiny_dataset.ids[0], "score": pytest.approx(1.0, abs=1e-5), "text": tiny_dataset.texts[0]}
+    assert all(type(hit["score"]) is float for hits in listed for hit in hits)
+
+
+def test_to_arrow_gives_one_row_per_hit(tiny, tiny_dataset):
+    pytest.importorskip("pyarrow")
+    hits = tiny.search(np.asarray(tiny_dataset.vectors[:2]), k=3, with_text=True)
+    table = hits.to_arrow().to_pydict()
+    assert table["query"] == [0, 0, 0, 1, 1, 1] and table["rank"] == [0, 1, 2] * 2
+    assert table["id"] == [i for row in hits.id_lists() for i in row]
+    assert table["text"][0] == tiny_dataset.texts[0] and table["score"] == pytest.approx(hits.scores.ravel().tolist())
+
+
+def test_to_arrow_without_pyarrow_says_how_to_install_it(tiny, tiny_dataset, monkeypatch):
+    hits = tiny.search(np.asarray(tiny_dataset.vectors[0]), k=3)
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)
+    with pytest.raises(ImportError, match=r"pip install pyarrow"):
+        hits.to_arrow()
+
+
+def test_db_item_is_the_open_handle_and_in_says_whether_a_name_exists(tiny_data_dir):
+    db = vecdial.connect(tiny_data_dir)
+    assert db["tiny"] is db.open("tiny") and "tiny" in db and "other" not in db
+    with pytest.raises(vecdial.NotFound):
+        db["other"]
+
+
+def test_create_with_exist_ok_opens_an_existing_collection_without_building(tiny_data_dir, tiny_dataset):
+    db = vecdial.connect(tiny_data_dir)
+    opened = db.create("tiny", np.asarray(tiny_dataset.vectors[:10]), ids=tiny_dataset.ids[:10], exist_ok=True, show_progress=False)
+    assert opened is db["tiny"] and opened.info().version == "v000001" and opened.info().size == 300
+    built = db.create("fresh", np.asarray(tiny_dataset.vectors[:50]), exist_ok=True, show_progress=False)
+    assert built.info().size == 50
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [({"vectors": np.ones((4, 8), np.float32), "exist_ok": True}, "exists with dim 384, and the vectors given have 8"), ({"exist_ok": True, "replace": True}, "not both")],
+)
+def test_create_with_exist_ok_refuses_what_it_cannot_honour(tiny_data_dir, kwargs, says):
+    with pytest.raises(vecdial.InvalidInput, match=says):
+        vecdial.connect(tiny_data_dir).create("tiny", show_progress=False, **kwargs)
+
+
+def test_the_docstring_examples_run(tmp_path, monkeypatch):
+    import doctest
+
+    import vecdial.api
+    from vecdial.indexer.plan import execute
+
+    monkeypatch.chdir(tmp_path)
+    for module in (vecdial.api, execute):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -106,23 +106,60 @@ class Database:
         settings: BuildSettings | dict | None = None,
         replace: bool = False,
         discard_writes: bool = False,
+        exist_ok: bool = False,
         show_progress: bool = True,
         ray: str | None = None,
     ) -> "Collection":
-        """Build a collection from vectors (n, dim), from texts alone (encoded with the bundled
-        model), or from a file (`path`: .npy, .fvecs, .parquet, .jsonl of texts).
+        """Build a collection from vectors, from texts alone (encoded with the bundled model),
+        or from a file.
 
-        ids: one per row (default 0..n-1); texts given with vectors are stored and
-        returned with hits; payloads: one dict of field -> value (or None) per row, for
-        filters and `with_payload` (a file's other columns are its payloads). replace=True builds a new version over an existing
-        collection, refused (AlreadyExists) while it holds writes acknowledged since its
-        version unless discard_writes=True (reindex folds them in instead); without
-        replace an existing name is AlreadyExists. ray: run the build's per-row passes (and
-        the encoding of `texts` given alone) on a Ray cluster: "auto", "host:port" or "local".
+        Parameters
+        ----------
+        name : str
+            Letters, digits, `-`, `_` and `.`.
+        vectors : (n, dim) array, optional
+            One row per item; or give `texts` alone, or `path`.
+        texts, ids, payloads : sequences of n, optional
+            Texts given with vectors are stored and returned with hits; ids default to
+            0..n-1; a payload is a dict of field -> value (or None), for filters and
+            `with_payload` (a file's other columns are its payloads).
+        path, format : optional
+            A file to read: .npy, .fvecs, .parquet, .jsonl of texts (format: by the suffix).
+        settings : BuildSettings or dict, optional
+            Build settings, e.g. `{"partitions": 64}`.
+        replace : bool
+            Build a new version over an existing collection; refused (AlreadyExists) while it
+            holds writes acknowledged since its version unless `discard_writes` (reindex
+            folds them in instead).
+        exist_ok : bool
+            Open the collection if the name exists (nothing is built or added; vectors of
+            another dim are InvalidInput), else build it. Without it or `replace`, an
+            existing name is AlreadyExists.
+        ray : str, optional
+            Run the build's per-row passes (and the encoding of `texts` given alone) on a Ray
+            cluster: "auto", "host:port" or "local".
+
+        Returns
+        -------
+        Collection
+            The live handle, the same object `db.open(name)` and `db[name]` return.
+
+        Examples
+        --------
+        >>> import numpy as np, vecdial
+        >>> db = vecdial.connect("vecdial-data")
+        >>> vectors = np.random.default_rng(0).normal(size=(100, 16)).astype(np.float32)
+        >>> notes = db.create("notes", vectors, ids=[f"note-{i}" for i in range(100)], show_progress=False)
+        >>> db.create("notes", vectors, exist_ok=True) is notes
+        True
         """
         from vecdial.indexer.scale.engines import running_on
 
         validate_name(arguments.name(name))  # before any encoding
+        if exist_ok and replace:
+            raise InvalidInput("pass exist_ok=True (open an existing collection) or replace=True (rebuild it), not both")
+        if exist_ok and CollectionDir(self.data_dir, name).exists():
+            return self._existing(name, vectors)
         if texts is not None:
             texts = arguments.listed(texts, "texts", '["parse a date string", ...]')
         if ids is not None and not isinstance(ids, np.ndarray):
@@ -144,6 +181,44 @@ class Database:
                 clean_leftovers(collection)  # a create or drop that was killed may have left files
                 create_collection(collection, dataset, build, show_progress=show_progress)
         return self.open(name)
+
+    def _existing(self, name: str, vectors: Any) -> "Collection":
+        """create(exist_ok=True) over an existing name: its handle, if `vectors` fit its dim."""
+        handle = self.open(name)
+        dim = handle.live.snapshot().version.dim
+        if vectors is not None and np.ndim(vectors) == 2 and np.shape(vectors)[1] != dim:
+            raise InvalidInput(f"collection {name!r} exists with dim {dim}, and the vectors given have {np.shape(vectors)[1]}: use another name, or replace=True to rebuild it")
+        return handle
+
+    def __getitem__(self, name: str) -> "Collection":
+        """`db[name]` is `db.open(name)`.
+
+        Parameters
+        ----------
+        name : str
+            A collection of this data directory.
+
+        Returns
+        -------
+        Collection
+            Its live handle; NotFound if there is none.
+
+        Examples
+        --------
+        >>> import numpy as np, vecdial
+        >>> db = vecdial.connect("vecdial-data")
+        >>> vectors = np.random.default_rng(0).normal(size=(100, 16)).astype(np.float32)
+        >>> docs = db.create("docs", vectors, exist_ok=True, show_progress=False)
+        >>> db["docs"] is docs
+        True
+        >>> "docs" in db, "nothing" in db
+        (True, False)
+        """
+        return self.open(name)
+
+    def __contains__(self, name: object) -> bool:
+        """`name in db`: a collection of that name exists in the directory."""
+        return isinstance(name, str) and name in self.list()
 
     def drop(self, name: str) -> None:
         """Delete a collection, its versions and its log; refused while a reindex of it runs."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -126,7 +126,10 @@ class Hits:
     """Best first, per query. ids: (nq, k) array of the collection's ids (int64, or object
     holding str), scores: (nq, k) float32; where a query found fewer than k hits the row
     is padded (score -inf). texts, payloads: per query, if asked for; features: per query, per
-    hit, the sparse features it shares with the query (features/serve.py), if asked for."""
+    hit, the sparse features it shares with the query (features/serve.py), if asked for.
+
+    `ids, scores = hits` unpacks the two arrays, as bm25s' results do; `hits[q]` is query q's
+    hits as dicts, `len(hits)` the number of queries."""
 
     ids: np.ndarray
     scores: np.ndarray
@@ -138,6 +141,18 @@ class Hits:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The arrays (ids, scores), for `ids, scores = hits`.
+
+        Examples
+        --------
+        >>> hits = Hits(np.array([[3, 1]]), np.array([[0.75, 0.5]], np.float32), np.array([2]), None, Explain("exact", "v000001"))
+        >>> ids, scores = hits
+        >>> ids.tolist(), scores.tolist()
+        ([[3, 1]], [[0.75, 0.5]])
+        """
+        return iter((self.ids, self.scores))
 
     def __getitem__(self, query: int) -> list[dict]:
         """Query `query`'s hits as dicts of id, score (and text, payload)."""
@@ -154,9 +169,62 @@ class Hits:
         """Per query, the ids found (no padding), as Python values."""
         return [self.ids[q, : int(n)].tolist() for q, n in enumerate(self.found)]
 
+    def to_list(self) -> list[list[dict]]:
+        """The hits as plain Python values, ready for JSON.
+
+        Returns
+        -------
+        list of list of dict
+            Per query, its hits best first, without padding: {"id", "score"}, plus "text",
+            "payload" and "features" when the search asked for them.
+
+        Examples
+        --------
+        >>> hits = Hits(np.array([["a", "b"]], dtype=object), np.array([[0.75, -np.inf]], np.float32), np.array([1]), None, Explain("exact", "v000001"))
+        >>> hits.to_list()
+        [[{'id': 'a', 'score': 0.75}]]
+        """
+        return [self[q] for q in range(len(self))]
+
+    def to_arrow(self) -> Any:
+        """The hits as a pyarrow Table, for dataframes and Parquet.
+
+        Returns
+        -------
+        pyarrow.Table
+            One row per hit: query (its index, int32), rank (0 = best, int32), id, score
+            (float32), and text, payload, features when the search asked for them.
+
+        Raises
+        ------
+        ImportError
+            Without pyarrow (the `parquet` extra), saying how to install it.
+
+        Examples
+        --------
+        >>> hits = Hits(np.array([[3, 1], [1, -1]]), np.array([[0.75, 0.5], [0.25, -np.inf]], np.float32), np.array([2, 1]), None, Explain("exact", "v000001"))
+        >>> hits.to_arrow().to_pydict()
+        {'query': [0, 0, 1], 'rank': [0, 1, 0], 'id': [3, 1, 1], 'score': [0.75, 0.5, 0.25]}
+        """
+        try:
+            import pyarrow as pa
+        except ImportError:
+            raise ImportError("Hits.to_arrow needs pyarrow: pip install pyarrow (or vecdial[parquet])") from None
+        found = [int(n) for n in self.found]
+        columns: dict[str, Any] = {
+            "query": pa.array(np.repeat(np.arange(len(found), dtype=np.int32), found)),
+            "rank": pa.array(np.concatenate([np.arange(n, dtype=np.int32) for n in found]) if found else np.zeros(0, np.int32)),
+            "id": pa.array([i for q, n in enumerate(found) for i in self.ids[q, :n].tolist()]),
+            "score": pa.array(np.concatenate([self.scores[q, :n] for q, n in enumerate(found)]) if found else np.zeros(0, np.float32)),
+        }
+        for name, values in (("text", self.texts), ("payload", self.payloads), ("features", self.features)):
+            if values is not None:
+                columns[name] = pa.array([value for per_query in values for value in per_query])
+        return pa.table(columns)
+
     def to_dict(self) -> dict:
         """The JSON shape the CLI prints and the HTTP API returns for a batch."""
-        return {"results": [self[q] for q in range(len(self))], "explain": self.explain.to_dict()}
+        return {"results": self.to_list(), "explain": self.explain.to_dict()}
 
 
 def search(

@@ -170,13 +170,8 @@ class Hits:
         return [self.ids[q, : int(n)].tolist() for q, n in enumerate(self.found)]
 
     def to_list(self) -> list[list[dict]]:
-        """The hits as plain Python values, ready for JSON.
-
-        Returns
-        -------
-        list of list of dict
-            Per query, its hits best first, without padding: {"id", "score"}, plus "text",
-            "payload" and "features" when the search asked for them.
+        """Returns per query its hits best first as plain values, without padding: {"id", "score"},
+        and "text", "payload", "features" when the search asked for them.
 
         Examples
         --------
@@ -187,18 +182,8 @@ class Hits:
         return [self[q] for q in range(len(self))]
 
     def to_arrow(self) -> Any:
-        """The hits as a pyarrow Table, for dataframes and Parquet.
-
-        Returns
-        -------
-        pyarrow.Table
-            One row per hit: query (its index, int32), rank (0 = best, int32), id, score
-            (float32), and text, payload, features when the search asked for them.
-
-        Raises
-        ------
-        ImportError
-            Without pyarrow (the `parquet` extra), saying how to install it.
+        """Returns a pyarrow Table, one row per hit: query (its index), rank (0 = best), id, score,
+        and text, payload, features when asked for. ImportError without pyarrow (`parquet` extra).
 
         Examples
         --------
@@ -210,12 +195,10 @@ class Hits:
             import pyarrow as pa
         except ImportError:
             raise ImportError("Hits.to_arrow needs pyarrow: pip install pyarrow (or vecdial[parquet])") from None
-        found = [int(n) for n in self.found]
+        real = np.arange(self.ids.shape[1]) < np.asarray(self.found)[:, None]  # (nq, k): not padding
         columns: dict[str, Any] = {
-            "query": pa.array(np.repeat(np.arange(len(found), dtype=np.int32), found)),
-            "rank": pa.array(np.concatenate([np.arange(n, dtype=np.int32) for n in found]) if found else np.zeros(0, np.int32)),
-            "id": pa.array([i for q, n in enumerate(found) for i in self.ids[q, :n].tolist()]),
-            "score": pa.array(np.concatenate([self.scores[q, :n] for q, n in enumerate(found)]) if found else np.zeros(0, np.float32)),
+            "query": pa.array(np.nonzero(real)[0].astype(np.int32)), "rank": pa.array(np.nonzero(real)[1].astype(np.int32)),
+            "id": pa.array(self.ids[real].tolist()), "score": pa.array(self.scores[real]),
         }
         for name, values in (("text", self.texts), ("payload", self.payloads), ("features", self.features)):
             if values is not None:

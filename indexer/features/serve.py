@@ -34,8 +34,8 @@ from vecdial.indexer.features.steering import WEIGHTS_FILE, SteerKey, load_decod
 from vecdial.indexer.features.table import LABELS_FILE, FeatureTable, codes_from_postings, hit_codes_from_postings
 from vecdial.indexer.stores.sparse import DOCS_FILE, INDPTR_FILE, VALUES_FILE
 
-# |weight| above this is refused: at 1.0 the steered top 10 keeps 40-56% of the plain one
-# (steering.py's table), past 2 the feature's direction outweighs the query itself.
+# |weight| above this is refused: at 1.0 the steered top 10 keeps 40-55% of the plain one, at
+# 2.0 19% (steering.py's table); past 2 the feature's direction outweighs the query itself.
 MAX_WEIGHT = 2.0
 MAX_STEER = 64  # features one query may be steered by
 RESOLVED = 4096  # steer fields remembered per version
@@ -127,9 +127,12 @@ def check_steer(steer_by: Any) -> dict[str | int, float]:
         if not isinstance(key, (str, int)) or isinstance(key, bool) or (isinstance(key, str) and not key.strip()):
             raise InvalidInput(f"steer: {key!r} is not a feature: use a feature id or words of its label")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
-            raise InvalidInput(f"steer: the weight of {key!r} is {weight!r}, not a number: use e.g. 0.3 (nudge) or 1 (steer hard)")
+            raise InvalidInput(f"steer: the weight of {key!r} is {weight!r}, not a number: use e.g. 0.5 (mostly reorders the hits) or 1 (replaces about half)")
         if abs(weight) > MAX_WEIGHT:
-            raise InvalidInput(f"steer: the weight of {key!r} is {weight:g}: use -{MAX_WEIGHT:g}..{MAX_WEIGHT:g} (0.1-0.3 nudges, 0.5-1 steers hard)")
+            raise InvalidInput(
+                f"steer: the weight of {key!r} is {weight:g}: use -{MAX_WEIGHT:g}..{MAX_WEIGHT:g} "
+                "(up to 0.5 mostly reorders the hits, 1 replaces about half, 2 most)"
+            )
         out[key] = float(weight)
     return out
 

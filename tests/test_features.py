@@ -168,7 +168,7 @@ def test_a_label_word_steers_like_the_id_of_its_best_feature(docs, table):
 
 @pytest.mark.parametrize(
     "steer, says",
-    [({"999999": 0.5}, "no feature 999999"), ({"1": "a lot"}, "not a number"), ({"1": 3}, "-2..2"), ({"zzqqxx": 0.5}, "no feature's label matches"), ([1, 2], "an object")],
+    [({"999999": 0.5}, "no feature 999999"), ({"1": "a lot"}, "not a number"), ({"1": 3}, "-2..2"), ({"1": 1e308}, "-2..2"), ({"1": float("nan")}, "not a number"), ({"zzqqxx": 0.5}, "no feature's label matches"), ([1, 2], "an object")],
 )
 def test_a_bad_steer_is_invalid_input(docs, steer, says):
     with pytest.raises(vecdial.InvalidInput, match=says):

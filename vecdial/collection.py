@@ -84,7 +84,9 @@ class Collection:
         "chars": {"range": {"lt": 300}}}` (eq, in, range, and/or/not). with_payload:
         return each hit's payload. hybrid: fuse the budget's hits with BM25 over the stored
         texts, e.g. `{"lexical": 0.3}` or "lexical=0.3,method=rrf" (text queries only;
-        `{}` takes the measured default, dense 0.7 + lexical 0.3). texts: the queries' texts
+        `{}` takes the measured default, dense 0.7 + lexical 0.3; weights are shares of 1 and
+        the signals left out among dense and lexical share the rest, so `{"lexical": 0.5}` is
+        dense 0.5 + lexical 0.5; explain.hybrid shows them). texts: the queries' texts
         when `queries` are their vectors already (hybrid reads them). steer: move the queries
         along sparse features, `{"1304": 0.5, "json": 0.3}` (id or label words: weight, |w| <= 2);
         explain_features: add each hit's top features shared with the query (see `features`).

@@ -61,9 +61,11 @@ class HybridSpec(BaseModel):
 
     @field_validator("dense", "lexical", "sparse", mode="before")
     @classmethod
-    def _a_number(cls, value: Any) -> Any:
+    def _a_share(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("a weight is a number from 0 to 1, not true/false")
+        if isinstance(value, (int, float)) and not 0 <= value <= 1:  # nan too
+            raise ValueError(f'{value:g} is not a share: a weight is from 0 to 1, e.g. {{"dense": 0.7, "lexical": 0.3}}')
         return value
 
     @model_validator(mode="after")
@@ -119,11 +121,20 @@ def parse_hybrid(spec: HybridSpec | Mapping[str, Any] | str) -> HybridSpec:
         pairs = [item.partition("=") for item in spec.split(",") if item.strip()]
         if any(not sep for _, sep, _ in pairs):
             raise InvalidInput(f"invalid hybrid {spec!r}: expected name=value pairs, e.g. lexical=0.3,dense=0.7,method=rrf")
-        spec = {key.strip(): value.strip() for key, _, value in pairs}
+        spec = {key.strip(): _weight_or_text(key.strip(), value.strip()) for key, _, value in pairs}
     try:
         return HybridSpec.model_validate(spec)
     except ValidationError as exc:
-        raise InvalidInput(f"invalid hybrid {spec!r}: {first_problem(exc, 'hybrid')}") from None
+        problem = first_problem(exc, "hybrid").replace("Value error, ", "")
+        raise InvalidInput(f"invalid hybrid {spec!r}: {problem}") from None
+
+
+def _weight_or_text(key: str, value: str) -> Any:
+    """A weight of the string form as a float where it reads as one (so its range is checked as the JSON form's)."""
+    try:
+        return float(value) if key in SIGNALS else value
+    except ValueError:
+        return value
 
 
 def rrf(lists: Sequence[Ranked], weights: Sequence[float], k: int, c: int = RANK_CONSTANT) -> tuple[np.ndarray, np.ndarray]:

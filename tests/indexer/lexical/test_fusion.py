@@ -129,11 +129,11 @@ def test_the_string_form_parses_to_the_same_spec():
 @pytest.mark.parametrize(
     "spec, says",
     [
-        ({"lexical": -0.1}, "lexical: Input should be greater than or equal to 0"),
-        ({"lexical": 1e308}, "lexical: Input should be less than or equal to 1"),
+        ({"lexical": -0.1}, "lexical: -0.1 is not a share: a weight is from 0 to 1"),
+        ({"lexical": 1e308}, "lexical: 1e+308 is not a share: a weight is from 0 to 1"),
         ({"dense": 0.8, "lexical": 0.8}, "shares of 1 and these sum to 1.6"),
         ({"lexical": True}, "not true/false"),
-        ({"dense": float("nan")}, "dense: Input should be"),
+        ({"dense": float("nan")}, "dense: nan is not a share"),
         ({"lexical": 0, "dense": 0}, "at least one signal"),
         ({"method": "max"}, "method: Input should be 'rrf' or 'weighted'"),
         ({"bm25": 0.3}, "bm25: Extra inputs are not permitted"),

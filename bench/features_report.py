@@ -9,8 +9,9 @@ postings it wrote, labels every unit (``indexer/features``) and prints:
 - what a few label queries resolve to, and one query's shared features per hit;
 - the steering effect: for 20 features active in 0.5-5% of documents, over the 1,000 demo
   queries, the share of exact top-10 hits with the feature active at each weight, how much
-  of the unsteered top 10 is kept, and the mean change of the hits' cosine to the
-  unsteered query (what steering costs in plain relevance).
+  of the unsteered top 10 is kept, how far the kept hits move (mean |rank change|), how
+  often the first hit changes, and the mean change of the hits' cosine to the unsteered
+  query (what steering costs in plain relevance).
 
     .venv/bin/python -m bench.features_report [--quick]   # --quick: the tests' small autoencoder
 """
@@ -32,7 +33,7 @@ from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
 from vecdial.indexer.jobs.settings import SparseSettings
 from vecdial.indexer.jobs.sparse_build import build_sparse
 
-WEIGHTS = (-0.3, 0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+WEIGHTS = (-0.3, 0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 LABEL_QUERIES = ("json", "thread", "date", "socket", "pars")
 
 
@@ -41,7 +42,8 @@ def first_words(text: str, n: int = 4) -> str:
 
 
 def steering_effect(table: FeatureTable, active: np.ndarray, decoder: np.ndarray, docs: np.ndarray, queries: np.ndarray, features: int = 20) -> list[tuple]:
-    """Rows (weight, share of hits with the feature active, top-10 kept, mean cosine change)."""
+    """Rows (weight, share of hits with the feature active, top-10 kept, mean |rank change| of
+    the kept hits, share of queries whose first hit changed, mean cosine change)."""
     live = table.live_units
     freq = table.frequency[live]
     units = np.random.default_rng(0).choice(live[(freq > 0.005) & (freq < 0.05)], features, replace=False)
@@ -50,13 +52,16 @@ def steering_effect(table: FeatureTable, active: np.ndarray, decoder: np.ndarray
     base_mean = np.take_along_axis(base_scores, base_top, 1).mean()
     rows = []
     for weight in WEIGHTS:
-        share, kept, change = [], [], []
+        share, kept, moved, first, change = [], [], [], [], []
         for unit in units.tolist():
             top = np.argsort(-(steer(queries, {unit: weight}, decoder) @ docs.T), axis=1)[:, :10]
             share.append(active[top, unit].mean())
             kept.append(np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(top, base_top)]))
+            for a, b in zip(top.tolist(), base_top.tolist()):
+                moved.extend(abs(a.index(row) - b.index(row)) for row in set(a) & set(b))
+            first.append(np.mean(top[:, 0] != base_top[:, 0]))
             change.append(np.take_along_axis(base_scores, top, 1).mean() - base_mean)
-        rows.append((weight, float(np.mean(share)), float(np.mean(kept)), float(np.mean(change))))
+        rows.append((weight, float(np.mean(share)), float(np.mean(kept)), float(np.mean(moved)), float(np.mean(first)), float(np.mean(change))))
     return rows
 
 
@@ -112,10 +117,10 @@ def main() -> None:
         listed = ", ".join(f"[{f.label}] {f.contribution:.3f}" for f in features[:3])
         print(f"  {corpus.doc_ids[row]:<36.36s} {listed}")
     print("\nsteering (20 features active in 0.5-5% of documents, 1,000 queries, exact top 10):")
-    print(f"  {'weight':>6s}  {'hits with feature':>17s}  {'top-10 kept':>11s}  {'mean cosine change':>18s}")
+    print(f"  {'weight':>6s}  {'hits with feature':>17s}  {'top-10 kept':>11s}  {'kept hits moved':>15s}  {'first hit changed':>17s}  {'mean cosine change':>18s}")
     active = codes.toarray() > 0
-    for weight, share, kept, change in steering_effect(table, active, decoder, docs, queries):
-        print(f"  {weight:6.2f}  {share:17.3f}  {kept:11.3f}  {change:+18.4f}")
+    for weight, share, kept, moved, first, change in steering_effect(table, active, decoder, docs, queries):
+        print(f"  {weight:6.2f}  {share:17.3f}  {kept:11.3f}  {moved:15.2f}  {first:17.3f}  {change:+18.4f}")
 
 
 if __name__ == "__main__":

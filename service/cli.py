@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--filter", type=_filter_arg, help='keep items whose payload matches, as JSON: \'{"module": "os", "chars": {"range": {"lt": 300}}}\' (eq, in, range, and/or/not)')
     search.add_argument("--with-payload", dest="with_payload", action="store_true", help="show each hit's payload")
     search.add_argument("--hybrid", help='fuse with BM25 over the stored texts (--text only): "lexical=0.3", "lexical=0.3,method=rrf", or "default" (dense 0.7 + lexical 0.3)')
-    search.add_argument("--steer", type=_steer_arg, help='move the query along sparse features, as JSON: \'{"1304": 0.5, "json": 0.3}\' (feature id or label words: weight; 0.1-0.3 nudges, 0.5-1 steers hard, at most 2)')
+    search.add_argument("--steer", type=_steer_arg, help='move the query along sparse features, as JSON: \'{"1304": 0.5, "json": 0.3}\' (feature id or label words: weight, at most 2; up to 0.5 mostly reorders the hits, 1 replaces about half, 2 most)')
     search.add_argument("--explain-features", dest="explain_features", action="store_true", help="list each hit's top sparse features shared with the query")
     search.set_defaults(run=_search)
 

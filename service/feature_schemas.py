@@ -12,7 +12,7 @@ SteerField = Annotated[
     Field(
         description="Move the query toward (weight > 0) or away from (< 0) features of the collection's sparse autoencoder, "
         'named by id or by words of their label: `{"1304": 0.5, "json": 0.3}`. A weight is the length added along the '
-        "feature to the unit query: 0.1-0.3 nudges, 0.5-1 steers hard; |weight| <= 2. Needs sparse codes (build with "
+        "feature to the unit query, |weight| <= 2: up to 0.5 mostly reorders the hits, 1 replaces about half, 2 most. Needs sparse codes (build with "
         "`--sparse`); GET /v1/collections/{name}/features lists the features. A bad steer is a 422 `invalid_input`.",
         examples=[{"json": 0.5}],
     ),

@@ -8,6 +8,7 @@ worker serves every acknowledged write and every swap, whichever process made it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -203,5 +204,6 @@ class JobBoard:
         for job in running:
             job.cancel()
         for job in running:
-            job.wait(timeout, show_progress=False)
+            with contextlib.suppress(vecdial.JobFailed):  # its status says so; shutting down goes on
+                job.wait(timeout, show_progress=False)
         self.settle()

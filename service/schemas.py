@@ -47,7 +47,9 @@ HybridField = Annotated[
     Field(
         description='Fuse the budget\'s hits with BM25 over the stored texts (text queries only): `{"lexical": 0.3, "dense": 0.7}`, '
         '`"method": "weighted"` (z-score normalised scores, the default) or `"rrf"`; `{}` takes the measured default '
-        "(dense 0.7 + lexical 0.3). Scores are then fused scores; `explain` shows the fusion as a stage.",
+        "(dense 0.7 + lexical 0.3). Weights are shares of 1 (each 0..1): the signals left out among dense and lexical "
+        'share the rest, so `{"lexical": 0.5}` is dense 0.5 + lexical 0.5. Scores are then fused scores; `explain.hybrid` '
+        "shows the weights used.",
         examples=[{"lexical": 0.3}],
     ),
 ]
@@ -145,6 +147,8 @@ class Explain(BaseModel):
     deleted_rows: int = Field(description="Version rows deleted or overwritten since it was built (never returned).")
     calibration: str | None = Field(None, description="For auto budgets: the chosen budget's calibrated recall@10, its 95% lower bound, latency and bytes, and the queries it was calibrated on.")
     filter: FilterReport | None = Field(None, description="How the filter was applied, if one was given.")
+    hybrid: dict[str, Any] | None = Field(None, description='For hybrid searches, the fusion used: `method` and `weights`, each signal\'s share (they sum to 1), e.g. {"method": "rrf", "weights": {"dense": 0.5, "lexical": 0.5}}.')
+    steer: list[dict[str, Any]] | None = Field(None, description="For steered searches, each steer key as resolved: `key`, `feature` (its id), `label`, `weight`.")
 
 
 class SearchResponse(BaseModel):

@@ -124,6 +124,34 @@ def test_steering_toward_a_feature_raises_the_share_of_hits_with_it(docs, table,
     assert mean[0.5] > 2 * mean[0.0] and mean[1.0] > mean[0.5] and mean[1.0] >= 0.2, mean
 
 
+def test_a_stronger_steer_replaces_more_of_the_unsteered_top_10(docs, table, demo_vectors):
+    _, queries = demo_vectors
+    live = table.live_units
+    frequency = np.asarray(table.frequency)[live]
+    units = np.random.default_rng(0).choice(live[(frequency > 0.005) & (frequency < 0.05)], 8, replace=False).tolist()
+    plain = docs.search(queries[:200], 10, "exact").id_lists()
+    kept = {}
+    for weight in (0.2, 0.5, 1.0):
+        overlaps = []
+        for unit in units:
+            steered = docs.search(queries[:200], 10, "exact", steer={str(unit): weight}).id_lists()
+            overlaps.extend(len(set(a) & set(b)) / 10 for a, b in zip(steered, plain))
+        kept[weight] = float(np.mean(overlaps))
+    assert kept[0.2] > kept[0.5] > kept[1.0] and kept[0.5] >= 0.6 and kept[1.0] <= 0.7, kept  # 768 units: 0.90, 0.74, 0.40
+
+
+def test_explain_records_each_steer_key_with_the_feature_it_resolved_to(docs, table):
+    unit = int(find_features(table, "json", limit=1)[0])
+    other = int(table.live_units[0])
+    hits = docs.search("open a file", 10, "exact", steer={"json": 0.5, str(other): -0.2})
+    assert hits.explain.steer == [
+        {"key": "json", "feature": unit, "label": table.label(unit), "weight": 0.5},
+        {"key": str(other), "feature": other, "label": table.label(other), "weight": -0.2},
+    ]
+    assert "json" in hits.explain.steer[0]["label"]
+    assert docs.search("open a file", 10, "exact").explain.steer is None
+
+
 def test_weight_zero_changes_nothing(docs, table, demo_vectors):
     _, queries = demo_vectors
     plain = docs.search(queries[:50], 10, "binary:rescore=5")
@@ -140,7 +168,7 @@ def test_a_label_word_steers_like_the_id_of_its_best_feature(docs, table):
 
 @pytest.mark.parametrize(
     "steer, says",
-    [({"999999": 0.5}, "no feature 999999"), ({"1": "a lot"}, "not a number"), ({"1": 3}, "-2..2"), ({"zzqqxx": 0.5}, "no feature's label matches"), ([1, 2], "an object")],
+    [({"999999": 0.5}, "no feature 999999"), ({"1": "a lot"}, "not a number"), ({"1": 3}, "-2..2"), ({"1": 1e308}, "-2..2"), ({"1": float("nan")}, "not a number"), ({"zzqqxx": 0.5}, "no feature's label matches"), ([1, 2], "an object")],
 )
 def test_a_bad_steer_is_invalid_input(docs, steer, says):
     with pytest.raises(vecdial.InvalidInput, match=says):
@@ -186,6 +214,7 @@ def test_http_steers_and_explains_as_python_does(docs, client):
     assert response.status_code == 200
     assert [hit["id"] for hit in response.json()["hits"]] == expected.id_lists()[0]
     assert [hit["features"] for hit in response.json()["hits"]] == [hit["features"] for hit in expected[0]]
+    assert response.json()["explain"]["steer"] == expected.explain.steer
     batch = client.post("/v1/collections/docs/search/batch", json={"queries": [{"text": "open a file"}], "k": 5, "steer": {"json": 0.5}})
     assert [hit["id"] for hit in batch.json()["results"][0]] == expected.id_lists()[0]
 

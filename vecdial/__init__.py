@@ -13,7 +13,7 @@ gives the same interface over a server's HTTP API (vecdial/remote.py).
 
 from pathlib import Path
 
-from vecdial.api import Collection, Database, Info, Job
+from vecdial.api import Collection, Database, Info, Job, JobFailed
 from vecdial.api import connect as _connect_dir
 from vecdial.indexer.errors import (
     AlreadyExists,
@@ -63,6 +63,7 @@ __all__ = [
     "Info",
     "InvalidInput",
     "Job",
+    "JobFailed",
     "NotFound",
     "REPORT_FORMATS",
     "SparseSettings",

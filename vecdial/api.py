@@ -9,39 +9,25 @@ line and the HTTP service use these same objects.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from vecdial import arguments
+from vecdial.collection import Collection, Texts
 from vecdial.indexer.disk.collection import Collection as CollectionDir
 from vecdial.indexer.disk.collection import list_collections, validate_name
-from vecdial.indexer.disk.query_sample import append_queries
-from vecdial.indexer.disk.sweep_file import write_sweep
 from vecdial.indexer.errors import InvalidInput, NotFound
-from vecdial.indexer.eval.evaluate import EvalRow, evaluate
-from vecdial.indexer.features.serve import browse
-from vecdial.indexer.eval.sweep import candidate_budgets, resumable_sweep, sweep_queries, with_documents_recall
 from vecdial.indexer.io.readers import dataset_from
-from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.replace import replace_build
 from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.info import Info
-from vecdial.job import Job
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers
-from vecdial.indexer.filters.table import check_payloads
-from vecdial.indexer.live.checks import check_ids, check_texts
-from vecdial.indexer.live.collection import LiveCollection, WriteResult, create_collection, drop_collection
-from vecdial.indexer.live.repair import RepairReport
-from vecdial.indexer.plan.calibration import SweepPoint
-from vecdial.indexer.plan.describe import dense_costs, describe_modes
-from vecdial.indexer.plan.execute import Hits
-from vecdial.indexer.plan.hybrid import Hybrid
-from vecdial.indexer.vectors import as_query_matrix
+from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection
+from vecdial.info import Info
+from vecdial.job import Job, JobFailed
 
-Texts = Sequence[str]
 
 
 def connect(data_dir: str | Path = "vecdial-data", *, verify_checksums: bool = True) -> "Database":
@@ -51,7 +37,7 @@ def connect(data_dir: str | Path = "vecdial-data", *, verify_checksums: bool = T
     (once per version per process; ~160 ms for 118k x 384), so a damaged file raises
     CorruptIndex instead of giving wrong answers. False checks sizes and headers only.
     """
-    return Database(Path(data_dir), verify_checksums=verify_checksums)
+    return Database(Path(arguments.path(data_dir, "data_dir")), verify_checksums=verify_checksums)
 
 
 class Database:
@@ -72,7 +58,7 @@ class Database:
     def open(self, name: str) -> "Collection":
         """The named collection; NotFound if there is none, CorruptIndex (naming the file) if
         its serving version is damaged. Opening first clears what killed jobs left behind."""
-        validate_name(name)
+        validate_name(arguments.name(name))
         with self._lock:
             handle = self._open.get(name)
             if handle is None:
@@ -104,22 +90,67 @@ class Database:
         settings: BuildSettings | dict | None = None,
         replace: bool = False,
         discard_writes: bool = False,
+        exist_ok: bool = False,
         show_progress: bool = True,
         ray: str | None = None,
     ) -> "Collection":
-        """Build a collection from vectors (n, dim), from texts alone (encoded with the bundled
-        model), or from a file (`path`: .npy, .fvecs, .parquet, .jsonl of texts).
+        """Build a collection from vectors, from texts alone (encoded with the bundled model),
+        or from a file.
 
-        ids: one per row (default 0..n-1); texts given with vectors are stored and
-        returned with hits; payloads: one dict of field -> value (or None) per row, for
-        filters and `with_payload` (a file's other columns are its payloads). replace=True builds a new version over an existing
-        collection, refused (AlreadyExists) while it holds writes acknowledged since its
-        version unless discard_writes=True (reindex folds them in instead); without
-        replace an existing name is AlreadyExists. ray: run the build's per-row passes (and
-        the encoding of `texts` given alone) on a Ray cluster: "auto", "host:port" or "local".
+        Parameters
+        ----------
+        name : str
+            Letters, digits, `-`, `_` and `.`.
+        vectors : (n, dim) array, optional
+            One row per item; or give `texts` alone, or `path`.
+        texts, ids, payloads : sequences of n, optional
+            Texts given with vectors are stored and returned with hits; ids default to
+            0..n-1; a payload is a dict of field -> value (or None), for filters and
+            `with_payload` (a file's other columns are its payloads).
+        path, format : optional
+            A file to read: .npy, .fvecs, .parquet, .jsonl of texts (format: by the suffix).
+        settings : BuildSettings or dict, optional
+            Build settings, e.g. `{"partitions": 64}`.
+        replace : bool
+            Build a new version over an existing collection; refused (AlreadyExists) while it
+            holds writes acknowledged since its version unless `discard_writes` (reindex
+            folds them in instead).
+        exist_ok : bool
+            Open the collection if the name exists (nothing is built or added; vectors of
+            another dim are InvalidInput), else build it. Without it or `replace`, an
+            existing name is AlreadyExists.
+        ray : str, optional
+            Run the build's per-row passes (and the encoding of `texts` given alone) on a Ray
+            cluster: "auto", "host:port" or "local".
+
+        Returns
+        -------
+        Collection
+            The live handle, the same object `db.open(name)` and `db[name]` return.
+
+        Examples
+        --------
+        >>> import numpy as np, vecdial
+        >>> db = vecdial.connect("vecdial-data")
+        >>> vectors = np.random.default_rng(0).normal(size=(100, 16)).astype(np.float32)
+        >>> notes = db.create("notes", vectors, ids=[f"note-{i}" for i in range(100)], show_progress=False)
+        >>> db.create("notes", vectors, exist_ok=True) is notes
+        True
         """
         from vecdial.indexer.scale.engines import running_on
 
+        validate_name(arguments.name(name))  # before any encoding
+        if exist_ok and replace:
+            raise InvalidInput("pass exist_ok=True (open an existing collection) or replace=True (rebuild it), not both")
+        if exist_ok and CollectionDir(self.data_dir, name).exists():
+            return self._existing(name, vectors)
+        if texts is not None:
+            texts = arguments.listed(texts, "texts", '["parse a date string", ...]')
+        if ids is not None and not isinstance(ids, np.ndarray):
+            ids = arguments.listed(ids, "ids", '["a", "b"] or [1, 2]')
+        if path is not None:
+            arguments.path(path, "path")
+        arguments.one_of(settings, "settings", (BuildSettings, dict), 'a BuildSettings or a dict such as {"partitions": 64}')
         with running_on(ray) as engine:  # texts alone are encoded by its encoders
             if engine is not None and vectors is None and texts is not None and path is None:
                 from vecdial.models.encoder import MODEL_NAME
@@ -135,238 +166,64 @@ class Database:
                 create_collection(collection, dataset, build, show_progress=show_progress)
         return self.open(name)
 
+    def _existing(self, name: str, vectors: Any) -> "Collection":
+        """create(exist_ok=True) over an existing name: its handle, if `vectors` fit its dim."""
+        handle = self.open(name)
+        dim = handle.live.snapshot().version.dim
+        if vectors is not None and np.ndim(vectors) == 2 and np.shape(vectors)[1] != dim:
+            raise InvalidInput(f"collection {name!r} exists with dim {dim}, and the vectors given have {np.shape(vectors)[1]}: use another name, or replace=True to rebuild it")
+        return handle
+
+    def __getitem__(self, name: str) -> "Collection":
+        """`db[name]` is `db.open(name)`.
+
+        Parameters
+        ----------
+        name : str
+            A collection of this data directory.
+
+        Returns
+        -------
+        Collection
+            Its live handle; NotFound if there is none.
+
+        Examples
+        --------
+        >>> import numpy as np, vecdial
+        >>> db = vecdial.connect("vecdial-data")
+        >>> vectors = np.random.default_rng(0).normal(size=(100, 16)).astype(np.float32)
+        >>> docs = db.create("docs", vectors, exist_ok=True, show_progress=False)
+        >>> db["docs"] is docs
+        True
+        >>> "docs" in db, "nothing" in db
+        (True, False)
+        """
+        return self.open(name)
+
+    def __contains__(self, name: object) -> bool:
+        """`name in db`: a collection of that name exists in the directory."""
+        return isinstance(name, str) and name in self.list()
+
     def drop(self, name: str) -> None:
         """Delete a collection, its versions and its log; refused while a reindex of it runs."""
-        drop_collection(CollectionDir(self.data_dir, name))
+        drop_collection(CollectionDir(self.data_dir, arguments.name(name)))
         with self._lock:
             self._open.pop(name, None)
 
     def job(self, job_id: str) -> JobStatus:
         """A reindex job's status, whichever process runs it."""
+        if not isinstance(job_id, str):
+            raise InvalidInput(f"job_id is {job_id!r}: a job id is a string of 32 hex digits")
         return self._jobs.load(job_id)
 
     def jobs(self, limit: int = 100) -> list[JobStatus]:
-        return self._jobs.list(limit)
+        """The latest `limit` reindex jobs' statuses."""
+        return self._jobs.list(arguments.whole(limit, "limit", 1))
 
     def forget(self, name: str) -> None:
         """Drop this process's handle (after the collection was dropped elsewhere)."""
         with self._lock:
             self._open.pop(name, None)
-
-
-class Collection:
-    """One live collection: search, write, sweep, reindex, describe."""
-
-    def __init__(self, db: Database, live: LiveCollection):
-        self.db = db
-        self.live = live
-
-    @property
-    def name(self) -> str:
-        return self.live.name
-
-    @property
-    def damaged(self) -> str | None:
-        """What in the write-ahead log is damaged and what to run, or None (cheap: no refresh)."""
-        return self.live.damaged
-
-    def __repr__(self) -> str:
-        return f"<vecdial.Collection {self.name!r} ({self.live.snapshot().size} items)>"
-
-    def search(
-        self,
-        queries: str | Texts | np.ndarray,
-        k: int = 10,
-        budget: Any = "exact",
-        *,
-        with_text: bool = False,
-        threads: int | None = None,
-        filter: dict | None = None,
-        with_payload: bool = False,
-        hybrid: dict | str | None = None,
-        texts: Texts | None = None,
-        steer: dict | None = None,
-        explain_features: bool = False,
-    ) -> Hits:
-        """The best k live items per query under the budget, among those `filter` keeps.
-
-        queries: a text, a list of texts (encoded with the bundled model), a vector
-        (dim,) or a matrix (nq, dim). budget: string form (`binary:rescore=10`),
-        JSON form or a budget model. threads: native threads for a batch (a single
-        query always runs on one). filter: on payloads, e.g. `{"module": "os",
-        "chars": {"range": {"lt": 300}}}` (eq, in, range, and/or/not). with_payload:
-        return each hit's payload. hybrid: fuse the budget's hits with BM25 over the stored
-        texts, e.g. `{"lexical": 0.3}` or "lexical=0.3,method=rrf" (text queries only;
-        `{}` takes the measured default, dense 0.7 + lexical 0.3). texts: the queries' texts
-        when `queries` are their vectors already (hybrid reads them). steer: move the queries
-        along sparse features, `{"1304": 0.5, "json": 0.3}` (id or label words: weight, |w| <= 2);
-        explain_features: add each hit's top features shared with the query (see `features`).
-        """
-        self.live.refresh()
-        snapshot = self.live.snapshot()
-        if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
-            texts = [queries] if isinstance(queries, str) else list(queries)
-            queries = self.encode(texts)
-        fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
-        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
-
-    def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
-        """The labelled features of the sparse codes: those whose label holds `query`'s words (or a
-        feature id), else the most frequent; each {id, label, terms, frequency, documents}."""
-        self.live.refresh()
-        return browse(self.live.snapshot().view, query, limit)
-
-    def encode(self, texts: Texts) -> np.ndarray:
-        """(len(texts), dim) float32 unit vectors, for a collection built with the bundled model."""
-        from vecdial.models.encoder import MODEL_NAME, encode_texts
-
-        source = self.live.snapshot().version.manifest.source_model
-        if source != MODEL_NAME:
-            raise InvalidInput(
-                f"collection {self.name!r} holds vectors from {source or 'an unknown model'}, not the bundled "
-                f"{MODEL_NAME}, so it cannot encode text: send vectors instead (if the vectors are that model's, "
-                f"create the collection with source_model={MODEL_NAME!r})"
-            )
-        if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
-            raise InvalidInput("query text is empty: send words to search for")
-        return encode_texts(list(texts))
-
-    def upsert(
-        self, ids: Sequence, vectors: np.ndarray | None = None, *, texts: Sequence[str | None] | None = None, payloads: Sequence[dict | None] | None = None
-    ) -> WriteResult:
-        """Add or replace items by id (an item replaced loses its old payload); durable (fsynced)
-        and searchable when this returns. Without vectors, `texts` are encoded with the bundled model."""
-        ids = list(ids)
-        check_ids(ids, self.live.snapshot().version.manifest.id_kind)  # all checked before encoding
-        check_texts(texts, len(ids))
-        check_payloads(None if payloads is None else list(payloads), len(ids), self.live.snapshot().segment.payload_types)
-        if vectors is None:
-            if texts is None or any(t is None for t in texts):
-                raise InvalidInput("send vectors, or a text for every item to encode")
-            vectors = self.encode(list(texts))  # type: ignore[arg-type]
-        self.live.refresh()
-        return self.live.upsert(ids, vectors, list(texts) if texts is not None else None, None if payloads is None else list(payloads))
-
-    def delete(self, ids: Sequence) -> WriteResult:
-        """Remove items by id (unknown ids are ignored); durable when this returns."""
-        self.live.refresh()
-        return self.live.delete(list(ids))
-
-    def ids(self, after: Any = None, limit: int = 1000) -> tuple[list, Any]:
-        """One page of live ids, ascending (numbers, or strings by code point), all after `after`:
-        (ids, cursor). Pass the cursor as `after` for the next page; it is None after the last.
-        Sorted order keeps paging exact across writes between pages. limit: 1..10000."""
-        self.live.refresh()
-        return self.live.ids(after, limit)
-
-    def repair(self, *, dry_run: bool = False) -> RepairReport:
-        """Scan the whole write-ahead log and report damage; unless dry_run, salvage every valid
-        record into a new log (the damaged file is kept beside it) and take writes again."""
-        return self.live.repair(dry_run=dry_run)
-
-    def sweep(
-        self,
-        queries: str | np.ndarray = "documents",
-        *,
-        n: int = 300,
-        budgets: list[str] | None = None,
-        max_seconds: float | None = None,
-        show_progress: bool = True,
-    ) -> list[SweepPoint]:
-        """Measure recall@10 and one-query latency of many budgets, store the result beside the
-        version and serve `auto` budgets from it. queries: "documents" (n stored vectors, each
-        leaving itself out), "traffic" (the sample of real searches a service keeps when its
-        query_sample_rate is set), "demo" (the shipped demo queries) or an (nq, dim) array. Knobs are then
-        bisected near recall targets 0.9/0.95/0.99; max_seconds bounds the whole sweep."""
-        self.live.refresh()
-        snapshot = self.live.snapshot()
-        version = snapshot.version
-        matrix, exclude, source = sweep_queries(version, queries, n, self.live.collection.path, show_progress)
-        points = resumable_sweep(snapshot.view, matrix, budgets or candidate_budgets(version), exclude, show_progress=show_progress, max_seconds=max_seconds)
-        if exclude is None:  # real queries: measure how optimistic documents would have been
-            points = with_documents_recall(snapshot.view, points, n)
-        write_sweep(version.path, points, f"{source}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        self.live.sweep_changed()
-        return points
-
-    def sweep_points(self) -> tuple[str | None, list[SweepPoint]]:
-        """(what the serving version was calibrated on, its measured points); (None, []) if never swept."""
-        self.live.refresh()
-        view = self.live.snapshot().view
-        return view.sweep_source, list(view.sweep or ())
-
-    def keep_queries(self, queries: np.ndarray, limit: int = 10_000) -> int:
-        """Add (n, dim) query vectors to the collection's traffic sample (kept up to `limit` rows),
-        for `sweep(queries="traffic")`; returns the rows kept."""
-        return append_queries(self.live.collection.path, as_query_matrix(queries, self.live.snapshot().version.dim), limit)
-
-    def report(self, path: Path | str) -> Path:
-        """Write the stored sweep as a report: .json, .csv, .png (recall against latency, the
-        Pareto front, auto's choices) or a self-contained .html page, by the path's suffix."""
-        from vecdial.indexer.eval.report import write_report
-
-        self.live.refresh()
-        view = self.live.snapshot().view
-        if not view.sweep:
-            raise InvalidInput(f"collection {self.name!r} has no sweep to report: run `vecdial sweep -c {self.name}` first")
-        return write_report(view.sweep, path, f"{self.name} ({view.name}, {view.version.size:,} vectors): recall@10 against latency", view.sweep_source or "unknown queries")
-
-    def evaluate(self, queries: np.ndarray, budgets: list | None = None, qrels: list[dict] | None = None) -> list[EvalRow]:
-        """Recall@10/@100 against exact search (and nDCG/MRR@10 with relevance judgments) per budget."""
-        self.live.refresh()
-        view = self.live.snapshot().view
-        return evaluate(view, np.asarray(queries, dtype=np.float32), budgets or candidate_budgets(view.version), qrels)
-
-    def reindex(
-        self,
-        settings: BuildSettings | dict | None = None,
-        *,
-        min_recall: float | None = None,
-        budget: str | None = None,
-        wait: bool = False,
-        show_progress: bool = True,
-        ray: str | None = None,
-    ) -> "Job":
-        """Rebuild with new settings beside the serving version, then swap atomically.
-        Searches and writes go on meanwhile. wait=True blocks (with a progress bar).
-        min_recall: swap only if `budget`'s (default binary:rescore=10) recall@10 lower bound
-        on the new version meets it; the new version is swept, so `auto` keeps working.
-        ray: run the rebuild's per-row passes on a Ray cluster ("auto", "host:port", "local")."""
-        changes = settings if isinstance(settings, dict) else _changes(settings)
-        self.live.refresh()
-        self.live.check_writable()  # a reindex would fold a damaged log away: DamagedLog until repaired
-        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self.live, min_recall=min_recall, budget=budget, ray=ray))
-        job.start()
-        if wait:
-            job.wait(show_progress=show_progress)
-        return job
-
-    def info(self) -> Info:
-        self.live.refresh()
-        snapshot = self.live.snapshot()
-        version, manifest = snapshot.version, snapshot.version.manifest
-        from vecdial.models.encoder import MODEL_NAME
-
-        return Info(
-            name=self.name,
-            version=snapshot.version_name,
-            size=snapshot.size,
-            dim=version.dim,
-            partitions=manifest.partitions,
-            version_size=version.size,
-            segment_size=snapshot.segment.live,
-            deleted=len(snapshot.dead_rows),
-            id_kind=manifest.id_kind,
-            source_model=manifest.source_model,
-            text_queries=manifest.source_model == MODEL_NAME,
-            has_texts=manifest.has_texts,
-            created_at=manifest.created_at,
-            settings=BuildSettings.from_manifest(manifest).model_dump(),
-            modes=describe_modes(version, swept=snapshot.view.sweep is not None),
-            dense_bytes_per_vector=dense_costs(version),
-            swept_on=snapshot.view.sweep_source,
-            damaged=self.live.damaged,
-        )
 
 
 def _settings(settings: BuildSettings | dict | None) -> BuildSettings:
@@ -377,8 +234,4 @@ def _settings(settings: BuildSettings | dict | None) -> BuildSettings:
     return settings
 
 
-def _changes(settings: BuildSettings | None) -> dict:
-    return {} if settings is None else settings.model_dump()
-
-
-__all__ = ["Collection", "Database", "Info", "Job", "connect", "NotFound"]
+__all__ = ["Collection", "Database", "Info", "Job", "JobFailed", "connect", "NotFound"]

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import time
 
+from vecdial.indexer.errors import VecdialError
 from vecdial.indexer.jobs.reindex import ReindexJob
 from vecdial.indexer.jobs.store import JobStatus
+
+
+class JobFailed(VecdialError):
+    """A job ended `failed`; the message says why (for a recall gate, what it measured) and
+    `status` is the job's whole JobStatus. The serving version is the one before the job."""
+
+    def __init__(self, status: JobStatus):
+        super().__init__(f"{status.kind} of {status.collection!r} failed: {status.message}")
+        self.status = status
 
 
 class Job:
@@ -30,8 +40,11 @@ class Job:
         self._job.cancel()
 
     def wait(self, timeout: float | None = None, *, show_progress: bool = True) -> JobStatus:
-        """Block until the job ends (or `timeout` seconds pass). Ctrl-C cancels the job, waits
-        for it to clean up and returns its status (`cancelled`, the old version serving)."""
+        """Block until the job ends (or `timeout` seconds pass) and return its status.
+
+        Raises JobFailed when the job failed (e.g. a recall gate it missed: the message says
+        what was measured). Ctrl-C cancels the job, waits for it to clean up and returns its
+        status (`cancelled`, the old version serving)."""
         from tqdm.auto import tqdm
 
         thread = self._job.thread
@@ -48,4 +61,7 @@ class Job:
                 self.cancel()
                 if thread is not None:
                     thread.join()
-        return self.status
+        status = self.status
+        if status.state == "failed":
+            raise JobFailed(status)
+        return status

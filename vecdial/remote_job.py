@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from vecdial.indexer.errors import VecdialError
+from vecdial.job import JobFailed
 from vecdial.indexer.jobs.store import JobStatus
 from vecdial.remote_shapes import status_of
 
@@ -57,9 +57,3 @@ class RemoteJob:
         return self._status
 
 
-class JobFailed(VecdialError):
-    """A reindex job ended in failure; `status` holds its final state and message."""
-
-    def __init__(self, status: JobStatus):
-        super().__init__(f"reindex {status.id} of {status.collection!r} failed: {status.message}")
-        self.status = status

@@ -30,12 +30,12 @@ import scipy.sparse as sp
 from vecdial.indexer.disk.integrity import read_file
 from vecdial.indexer.errors import BudgetError, InvalidInput
 from vecdial.indexer.features.explain import query_code, shared_features
-from vecdial.indexer.features.steering import WEIGHTS_FILE, load_decoder, steer, steering_weights
+from vecdial.indexer.features.steering import WEIGHTS_FILE, SteerKey, load_decoder, resolve_steer, steer
 from vecdial.indexer.features.table import LABELS_FILE, FeatureTable, codes_from_postings, hit_codes_from_postings
 from vecdial.indexer.stores.sparse import DOCS_FILE, INDPTR_FILE, VALUES_FILE
 
-# |weight| above this is refused: at 1.0 the steered top 10 keeps 40-56% of the plain one
-# (steering.py's table), past 2 the feature's direction outweighs the query itself.
+# |weight| above this is refused: at 1.0 the steered top 10 keeps 40-55% of the plain one, at
+# 2.0 19% (steering.py's table); past 2 the feature's direction outweighs the query itself.
 MAX_WEIGHT = 2.0
 MAX_STEER = 64  # features one query may be steered by
 RESOLVED = 4096  # steer fields remembered per version
@@ -57,15 +57,15 @@ class VersionFeatures:
     table: FeatureTable
     decoder: np.ndarray
     labelled: bool
-    # steer fields resolved to {unit: weight}: a label query scans every label (~2 ms for 3k units)
+    # steer fields resolved to their units: a label query scans every label (~2 ms for 3k units)
     resolved: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def weights(self, steer_by: dict[str | int, float]) -> dict[int, float]:
-        """steering_weights of a checked steer field, remembered (up to RESOLVED entries)."""
+    def resolve(self, steer_by: dict[str | int, float]) -> list[SteerKey]:
+        """resolve_steer of a checked steer field, remembered (up to RESOLVED entries)."""
         key = tuple((str(k), w) for k, w in steer_by.items())
         found = self.resolved.get(key)
         if found is None:
-            found = steering_weights(self.table, steer_by)
+            found = resolve_steer(self.table, steer_by)
             if len(self.resolved) >= RESOLVED:
                 self.resolved.clear()
             self.resolved[key] = found
@@ -127,23 +127,31 @@ def check_steer(steer_by: Any) -> dict[str | int, float]:
         if not isinstance(key, (str, int)) or isinstance(key, bool) or (isinstance(key, str) and not key.strip()):
             raise InvalidInput(f"steer: {key!r} is not a feature: use a feature id or words of its label")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
-            raise InvalidInput(f"steer: the weight of {key!r} is {weight!r}, not a number: use e.g. 0.3 (nudge) or 1 (steer hard)")
+            raise InvalidInput(f"steer: the weight of {key!r} is {weight!r}, not a number: use e.g. 0.5 (mostly reorders the hits) or 1 (replaces about half)")
         if abs(weight) > MAX_WEIGHT:
-            raise InvalidInput(f"steer: the weight of {key!r} is {weight:g}: use -{MAX_WEIGHT:g}..{MAX_WEIGHT:g} (0.1-0.3 nudges, 0.5-1 steers hard)")
+            raise InvalidInput(
+                f"steer: the weight of {key!r} is {weight:g}: use -{MAX_WEIGHT:g}..{MAX_WEIGHT:g} "
+                "(up to 0.5 mostly reorders the hits, 1 replaces about half, 2 most)"
+            )
         out[key] = float(weight)
     return out
 
 
-def steer_queries(version: Any, unit: np.ndarray, steer_by: Any) -> np.ndarray:
+def steer_queries(version: Any, unit: np.ndarray, steer_by: Any) -> tuple[np.ndarray, list[dict]]:
     """Unit queries (nq, dim) steered by `steer_by` ({feature id or label query: weight}),
-    renormalised; unchanged (bit for bit) when every weight is 0. InvalidInput for an
+    renormalised (unchanged, bit for bit, when every weight is 0), and what explain shows:
+    per key {key, feature, label, weight}, the feature it resolved to. InvalidInput for an
     unknown feature, a label query no label matches, or weights that cancel a query."""
     weights = check_steer(steer_by)
     features = features_of(version)
     if not features.labelled and any(not (isinstance(k, int) or k.strip().isdigit()) for k in weights):
         raise InvalidInput("steer: this collection's features have no labels (it was built without texts): steer by feature id")
     try:
-        return steer(unit, features.weights(weights), features.decoder)
+        resolved = features.resolve(weights)
+        moves: dict[int, float] = {}
+        for key in resolved:
+            moves[key.unit] = moves.get(key.unit, 0.0) + key.weight
+        return steer(unit, moves, features.decoder), [key.to_dict(features.table) for key in resolved]
     except ValueError as exc:
         raise InvalidInput(f"steer: {exc}") from None
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -54,8 +54,10 @@ class Explain:
     """How a search spent its budget: the budget as run (`auto -> chosen`), the version that
     answered, per stage the candidates kept, bytes read per query and time; the live rows
     searched in the version and in the write segment, the version rows deleted since it was
-    built, for `auto` the calibration it was chosen on, and for a filter how it was applied
-    (`strategy`: rows or mask, `matched_rows`: live rows it kept, `ms`)."""
+    built, for `auto` the calibration it was chosen on, for a filter how it was applied
+    (`strategy`: rows or mask, `matched_rows`: live rows it kept, `ms`), for a hybrid search
+    the fusion used (`method`, `weights`: each signal's share), and for a steered search each
+    steer key as resolved (`key`, `feature`, `label`, `weight`)."""
 
     budget: str
     version: str
@@ -67,6 +69,8 @@ class Explain:
     deleted_rows: int = 0
     calibration: str | None = None
     filter: dict | None = None
+    hybrid: dict | None = None
+    steer: list[dict] | None = None
 
     def to_dict(self) -> dict:
         """As dataclasses.asdict, written out: asdict deep-copies every field, ~0.1 ms a search."""
@@ -81,6 +85,8 @@ class Explain:
             "deleted_rows": self.deleted_rows,
             "calibration": self.calibration,
             "filter": self.filter,
+            "hybrid": self.hybrid,
+            "steer": self.steer,
         }
 
 
@@ -120,7 +126,10 @@ class Hits:
     """Best first, per query. ids: (nq, k) array of the collection's ids (int64, or object
     holding str), scores: (nq, k) float32; where a query found fewer than k hits the row
     is padded (score -inf). texts, payloads: per query, if asked for; features: per query, per
-    hit, the sparse features it shares with the query (features/serve.py), if asked for."""
+    hit, the sparse features it shares with the query (features/serve.py), if asked for.
+
+    `ids, scores = hits` unpacks the two arrays, as bm25s' results do; `hits[q]` is query q's
+    hits as dicts, `len(hits)` the number of queries."""
 
     ids: np.ndarray
     scores: np.ndarray
@@ -132,6 +141,18 @@ class Hits:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The arrays (ids, scores), for `ids, scores = hits`.
+
+        Examples
+        --------
+        >>> hits = Hits(np.array([[3, 1]]), np.array([[0.75, 0.5]], np.float32), np.array([2]), None, Explain("exact", "v000001"))
+        >>> ids, scores = hits
+        >>> ids.tolist(), scores.tolist()
+        ([[3, 1]], [[0.75, 0.5]])
+        """
+        return iter((self.ids, self.scores))
 
     def __getitem__(self, query: int) -> list[dict]:
         """Query `query`'s hits as dicts of id, score (and text, payload)."""
@@ -148,9 +169,45 @@ class Hits:
         """Per query, the ids found (no padding), as Python values."""
         return [self.ids[q, : int(n)].tolist() for q, n in enumerate(self.found)]
 
+    def to_list(self) -> list[list[dict]]:
+        """Returns per query its hits best first as plain values, without padding: {"id", "score"},
+        and "text", "payload", "features" when the search asked for them.
+
+        Examples
+        --------
+        >>> hits = Hits(np.array([["a", "b"]], dtype=object), np.array([[0.75, -np.inf]], np.float32), np.array([1]), None, Explain("exact", "v000001"))
+        >>> hits.to_list()
+        [[{'id': 'a', 'score': 0.75}]]
+        """
+        return [self[q] for q in range(len(self))]
+
+    def to_arrow(self) -> Any:
+        """Returns a pyarrow Table, one row per hit: query (its index), rank (0 = best), id, score,
+        and text, payload, features when asked for. ImportError without pyarrow (`parquet` extra).
+
+        Examples
+        --------
+        >>> hits = Hits(np.array([[3, 1], [1, -1]]), np.array([[0.75, 0.5], [0.25, -np.inf]], np.float32), np.array([2, 1]), None, Explain("exact", "v000001"))
+        >>> hits.to_arrow().to_pydict()
+        {'query': [0, 0, 1], 'rank': [0, 1, 0], 'id': [3, 1, 1], 'score': [0.75, 0.5, 0.25]}
+        """
+        try:
+            import pyarrow as pa
+        except ImportError:
+            raise ImportError("Hits.to_arrow needs pyarrow: pip install pyarrow (or vecdial[parquet])") from None
+        real = np.arange(self.ids.shape[1]) < np.asarray(self.found)[:, None]  # (nq, k): not padding
+        columns: dict[str, Any] = {
+            "query": pa.array(np.nonzero(real)[0].astype(np.int32)), "rank": pa.array(np.nonzero(real)[1].astype(np.int32)),
+            "id": pa.array(self.ids[real].tolist()), "score": pa.array(self.scores[real]),
+        }
+        for name, values in (("text", self.texts), ("payload", self.payloads), ("features", self.features)):
+            if values is not None:
+                columns[name] = pa.array([value for per_query in values for value in per_query])
+        return pa.table(columns)
+
     def to_dict(self) -> dict:
         """The JSON shape the CLI prints and the HTTP API returns for a batch."""
-        return {"results": [self[q] for q in range(len(self))], "explain": self.explain.to_dict()}
+        return {"results": self.to_list(), "explain": self.explain.to_dict()}
 
 
 def search(
@@ -172,8 +229,9 @@ def search(
     used, point = resolve_budget(requested, view.sweep)
     plan = compile_cached(used, version, k if hybrid is None else hybrid.depth(k))
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
+    steered = None
     if steer is not None:
-        unit = steer_queries(version, unit, steer)
+        unit, steered = steer_queries(version, unit, steer)
     if explain_features:
         features_of(version)  # BudgetError now, before any work, without sparse codes
     if hybrid is not None and hybrid.texts is not None and len(hybrid.texts) != len(unit):
@@ -181,9 +239,12 @@ def search(
     wanted = (with_text, with_payload, explain_features)
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
-        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
-    with search_threads(threads):
-        return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+        hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+    else:
+        with search_threads(threads):
+            hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+    hits.explain.steer = steered
+    return hits
 
 
 def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool, bool], hybrid: Hybrid | None = None) -> Hits:
@@ -230,6 +291,7 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
         t0 = time.perf_counter()
         found, fused = fuse_parts(view, parts if selection is None else selection.masked_parts(), query, found, hybrid, k)
         explain.stages.append(StageReport(hybrid.describe(), fused, 0, _ms(t0)))
+        explain.hybrid = hybrid.report()
     ids, scores, counts, rows = _merge(view, found, k)
     texts = _texts(view, rows, counts) if wanted[0] else None
     payloads = _payloads(view, rows, counts) if wanted[1] else None

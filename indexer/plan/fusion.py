@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from vecdial.indexer.errors import InvalidInput, first_problem
 
 Ranked = tuple[np.ndarray, np.ndarray]  # rows (nq, m) int64 with -1 pads, scores (nq, m) with -inf pads
@@ -34,40 +34,80 @@ SIGNALS = ("dense", "lexical", "sparse")
 # lists without completing them: 0.634 and 0.311. RRF only held up at lexical 0.1 (+0.001).
 DEFAULT_WEIGHTS = {"dense": 0.7, "lexical": 0.3}
 RANK_CONSTANT = 60  # RRF's c: Cormack et al.'s value, also Elasticsearch's and OpenSearch's default
+SUM_TOLERANCE = 1e-9  # shares may sum to 1 + this (0.7 + 0.2 + 0.1 is not 1 in floats)
 
 
 class HybridSpec(BaseModel):
-    """How one query fuses its signals: a weight per signal (0: unused) and the method.
+    """How one query fuses its signals: a share of 1 per signal, and the method.
 
-    A spec naming no signal gets DEFAULT_WEIGHTS; one naming some gives the others 0.
+    Weights are shares: each in [0, 1], and the weights used (`weights`) sum to 1. A spec
+    naming no signal gets DEFAULT_WEIGHTS. A spec naming some gives them their weight, and
+    the unnamed default signals (dense, lexical) share what is left in the default's
+    proportions: `{"lexical": 0.5}` is dense 0.5 + lexical 0.5, `{"sparse": 0.1}` is dense
+    0.63 + lexical 0.27 + sparse 0.1, `{"lexical": 1}` is BM25 alone. `sparse` (a
+    --sparse build) takes part only when named. Named weights summing below 1 with no
+    unnamed default signal left (`{"dense": 0.4, "lexical": 0.1}`) are scaled to sum to 1:
+    fusion ranks by their ratios alone. Named weights summing above 1 are refused.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dense: float = Field(0.0, ge=0, description="Weight of the dense budget's results.")
-    lexical: float = Field(0.0, ge=0, description="Weight of BM25 over the stored texts.")
-    sparse: float = Field(0.0, ge=0, description="Weight of the learned sparse codes (needs a --sparse build).")
+    dense: float | None = Field(None, ge=0, le=1, description="Share of the dense budget's results (0..1).")
+    lexical: float | None = Field(None, ge=0, le=1, description="Share of BM25 over the stored texts (0..1).")
+    sparse: float | None = Field(None, ge=0, le=1, description="Share of the learned sparse codes (0..1; needs a --sparse build).")
     method: Literal["rrf", "weighted"] = Field("weighted", description="rrf: by ranks; weighted: by normalised scores.")
     normalize: Literal["minmax", "zscore"] = Field("zscore", description="Score normalisation of `weighted`.")
     rank_constant: int = Field(RANK_CONSTANT, ge=1, description="RRF's c in w / (c + rank).")
 
-    @model_validator(mode="before")
+    @field_validator("dense", "lexical", "sparse", mode="before")
     @classmethod
-    def _default_weights(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not any(name in data for name in SIGNALS):
-            return {**DEFAULT_WEIGHTS, **data}
-        return data
+    def _a_share(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("a weight is a number from 0 to 1, not true/false")
+        if isinstance(value, (int, float)) and not 0 <= value <= 1:  # nan too
+            raise ValueError(f'{value:g} is not a share: a weight is from 0 to 1, e.g. {{"dense": 0.7, "lexical": 0.3}}')
+        return value
 
     @model_validator(mode="after")
-    def _some_weight(self) -> HybridSpec:
-        if not any(self.weights.values()):
+    def _shares_of_one(self) -> HybridSpec:
+        named = sum(weight for weight in self.named.values())
+        if named > 1 + SUM_TOLERANCE:
+            shown = ", ".join(f"{name} {weight:g}" for name, weight in self.named.items())
+            raise ValueError(
+                f"weights are shares of 1 and these sum to {named:g} ({shown}): "
+                'give shares that sum to 1, e.g. {"dense": 0.7, "lexical": 0.3}'
+            )
+        if not self.weights:
             raise ValueError("give at least one signal a weight above 0 (dense, lexical, sparse)")
         return self
 
     @property
+    def named(self) -> dict[str, float]:
+        """The weights the spec names, as given (a spec naming none: DEFAULT_WEIGHTS)."""
+        given = {name: getattr(self, name) for name in SIGNALS if getattr(self, name) is not None}
+        return given if given else dict(DEFAULT_WEIGHTS)
+
+    @property
     def weights(self) -> dict[str, float]:
-        """Signal name -> weight, for the signals with a weight above 0."""
-        return {name: getattr(self, name) for name in SIGNALS if getattr(self, name) > 0}
+        """Signal name -> the share it is fused with, for the signals above 0; they sum to 1.
+
+        Shares below 1e-12 count as 0 (they could not change a ranking in float64)."""
+        return _resolve(self.named)
+
+
+def _resolve(named: Mapping[str, float]) -> dict[str, float]:
+    """Named weights -> the shares used (see HybridSpec): the rest of 1 to the unnamed default signals."""
+    shares = dict(named)
+    rest = 1.0 - sum(shares.values())
+    unnamed = {name: share for name, share in DEFAULT_WEIGHTS.items() if name not in shares}
+    if rest > SUM_TOLERANCE and unnamed:
+        total = sum(unnamed.values())
+        shares.update({name: rest * share / total for name, share in unnamed.items()})
+    total = sum(shares.values())
+    if total <= 0:
+        return {}
+    used = {name: round(shares[name] / total, 12) for name in SIGNALS if name in shares}
+    return {name: weight for name, weight in used.items() if weight > 0}
 
 
 def parse_hybrid(spec: HybridSpec | Mapping[str, Any] | str) -> HybridSpec:
@@ -81,11 +121,20 @@ def parse_hybrid(spec: HybridSpec | Mapping[str, Any] | str) -> HybridSpec:
         pairs = [item.partition("=") for item in spec.split(",") if item.strip()]
         if any(not sep for _, sep, _ in pairs):
             raise InvalidInput(f"invalid hybrid {spec!r}: expected name=value pairs, e.g. lexical=0.3,dense=0.7,method=rrf")
-        spec = {key.strip(): value.strip() for key, _, value in pairs}
+        spec = {key.strip(): _weight_or_text(key.strip(), value.strip()) for key, _, value in pairs}
     try:
         return HybridSpec.model_validate(spec)
     except ValidationError as exc:
-        raise InvalidInput(f"invalid hybrid {spec!r}: {first_problem(exc, 'hybrid')}") from None
+        problem = first_problem(exc, "hybrid").replace("Value error, ", "")
+        raise InvalidInput(f"invalid hybrid {spec!r}: {problem}") from None
+
+
+def _weight_or_text(key: str, value: str) -> Any:
+    """A weight of the string form as a float where it reads as one (so its range is checked as the JSON form's)."""
+    try:
+        return float(value) if key in SIGNALS else value
+    except ValueError:
+        return value
 
 
 def rrf(lists: Sequence[Ranked], weights: Sequence[float], k: int, c: int = RANK_CONSTANT) -> tuple[np.ndarray, np.ndarray]:
@@ -93,9 +142,11 @@ def rrf(lists: Sequence[Ranked], weights: Sequence[float], k: int, c: int = RANK
 
     lists: per signal, rows (nq, m_i) and scores (nq, m_i), best first (only the
     order is used). Returns rows (nq, k) int64, -1 padded, and fused scores
-    (nq, k) float32, -inf padded; ties go to the lower row.
+    (nq, k) float32, -inf padded; ties go to the lower row. Weights scaled together rank
+    the same: weights above 1 are scaled down together so the largest is 1, so any finite
+    weights fuse to finite scores.
     """
-    _check(lists, weights, k)
+    weights = _check(lists, weights, k)
     parts = []
     for (rows, _), weight in zip(lists, weights):
         rows = np.asarray(rows, dtype=np.int64)
@@ -111,9 +162,9 @@ def weighted(
 
     Each list's scores are normalised per query over its real entries: `minmax`
     to [0, 1] (all equal: 1), `zscore` to (s - mean) / std (all equal: 0). A row
-    missing from list i counts list i's lowest normalised score. Shapes as `rrf`.
+    missing from list i counts list i's lowest normalised score. Shapes and weights as `rrf`.
     """
-    _check(lists, weights, k)
+    weights = _check(lists, weights, k)
     parts, floor = [], np.zeros(len(lists[0][0]))
     for (rows, scores), weight in zip(lists, weights):
         rows = np.asarray(rows, dtype=np.int64)
@@ -171,17 +222,22 @@ def union_rows(*rows: np.ndarray) -> np.ndarray:
     return np.where(ordered == np.iinfo(np.int64).max, -1, ordered)
 
 
-def _check(lists: Sequence[Ranked], weights: Sequence[float], k: int) -> None:
+def _check(lists: Sequence[Ranked], weights: Sequence[float], k: int) -> list[float]:
+    """The lists' shapes and the weights checked -> the weights to fuse with: as given when
+    none passes 1, else scaled together so the largest is 1 (the same ranking, finite
+    scores: a weight of 1e308 times a z-score would overflow to inf, and inf - inf is nan)."""
     if not lists or len(lists) != len(weights):
         raise InvalidInput(f"give one weight per list: {len(lists)} lists, {len(weights)} weights")
     if k < 1:
         raise InvalidInput(f"k must be at least 1, got {k}")
-    if any(w < 0 for w in weights):
-        raise InvalidInput(f"weights must be >= 0, got {list(weights)}")
+    if any(not np.isfinite(w) or w < 0 for w in weights):
+        raise InvalidInput(f"weights must be finite and >= 0, got {list(weights)}")
     nq = len(lists[0][0])
     for rows, scores in lists:
         if np.ndim(rows) != 2 or np.shape(rows) != np.shape(scores) or len(rows) != nq:
             raise InvalidInput(f"every list needs rows and scores of shape ({nq}, m), got {np.shape(rows)} and {np.shape(scores)}")
+    largest = max(float(w) for w in weights)
+    return [float(w) / largest if largest > 1 else float(w) for w in weights]
 
 
 def _sum_by_row(parts: list[tuple[np.ndarray, np.ndarray]], base: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -41,16 +41,31 @@ class Hybrid:
     def of(cls, spec: Any, texts: Sequence[str] | None) -> "Hybrid":
         """parse_hybrid(spec) with the texts checked: a lexical weight needs the query as text."""
         parsed = parse_hybrid(spec)
-        if parsed.lexical > 0 and texts is None:
+        lexical = parsed.weights.get("lexical", 0.0)
+        if lexical > 0 and texts is None:
+            if parsed.lexical is None:  # its share came from the rest of 1
+                raise InvalidInput(
+                    f"hybrid gives lexical (BM25) the share its weights leave ({lexical:g}), and BM25 needs the query as text: "
+                    'send text, or give a vector query shares that sum to 1 without it, e.g. {"dense": 0.7, "sparse": 0.3}'
+                )
             raise InvalidInput("hybrid with a lexical weight needs the query as text (send text, not a vector)")
         return cls(parsed, tuple(texts) if texts is not None else None)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The share each signal is fused with (signals above 0; they sum to 1)."""
+        return self.spec.weights
 
     def depth(self, k: int) -> int:
         return max(k, DEPTH)
 
     def describe(self) -> str:
-        weights = ",".join(f"{name}={weight:g}" for name, weight in self.spec.weights.items())
+        weights = ",".join(f"{name}={weight:g}" for name, weight in self.weights.items())
         return f"hybrid:{self.spec.method}({weights})"
+
+    def report(self) -> dict:
+        """What explain shows: the method and the weights used, e.g. {"method": "rrf", "weights": {"dense": 0.5, "lexical": 0.5}}."""
+        return {"method": self.spec.method, "weights": dict(self.weights)}
 
 
 def fuse_parts(
@@ -65,7 +80,7 @@ def fuse_parts(
     size = view.version.size
     dense_rows, dense_scores = _joined(found, size)
     signals = {"dense": (dense_rows, dense_scores)}
-    if hybrid.spec.lexical > 0:
+    if "lexical" in hybrid.weights:
         lexical = view.version.lexical()
         if lexical is None:
             raise BudgetError("hybrid: this collection has no lexical index (built without texts, or with lexical=false, or before lexical indexes); reindex it with texts")
@@ -79,7 +94,7 @@ def fuse_parts(
             signals = {"dense": (union, _cosines(view, query, union)), "lexical": (union, bm25)}
         else:
             signals["lexical"] = (lex_rows, lex_scores)
-    if hybrid.spec.sparse > 0:
+    if "sparse" in hybrid.weights:
         signals["sparse"] = _sparse(view, parts, query, hybrid.depth(k))
     rows, scores = fuse(signals, hybrid.spec, k)
     # Candidates per query: weighted scores one union with both signals, rrf ranks each list.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.eval.metrics import ndcg_at_k
 from vecdial.indexer.plan.fusion import (
@@ -92,9 +94,32 @@ def test_a_spec_naming_no_signal_gets_the_measured_default():
     assert spec.weights == {"dense": 0.7, "lexical": 0.3} and spec.method == "weighted" and spec.normalize == "zscore"
 
 
-def test_a_spec_naming_some_signals_gives_the_others_zero():
+@pytest.mark.parametrize(
+    "spec, weights",
+    [
+        ({"lexical": 0.5, "method": "rrf"}, {"dense": 0.5, "lexical": 0.5}),
+        ({"lexical": 0.3}, {"dense": 0.7, "lexical": 0.3}),
+        ({"dense": 0.9}, {"dense": 0.9, "lexical": 0.1}),
+        ({"sparse": 0.1}, {"dense": 0.63, "lexical": 0.27, "sparse": 0.1}),
+        ({"lexical": 0.5, "sparse": 0.2}, {"dense": 0.3, "lexical": 0.5, "sparse": 0.2}),
+    ],
+)
+def test_the_signals_a_spec_leaves_out_share_the_rest_of_one_as_the_default_does(spec, weights):
+    assert parse_hybrid(spec).weights == pytest.approx(weights)
+
+
+def test_a_spec_giving_one_signal_all_of_one_uses_that_signal_alone():
     assert parse_hybrid({"lexical": 1}).weights == {"lexical": 1.0}
+    assert parse_hybrid({"dense": 0}).weights == {"lexical": 1.0}
     assert parse_hybrid({"dense": 0.5, "sparse": 0.5, "method": "rrf"}).weights == {"dense": 0.5, "sparse": 0.5}
+
+
+def test_named_weights_that_leave_no_signal_for_the_rest_are_scaled_to_sum_to_one():
+    assert parse_hybrid({"dense": 0.4, "lexical": 0.1}).weights == pytest.approx({"dense": 0.8, "lexical": 0.2})
+
+
+def test_sparse_takes_part_only_when_named():
+    assert "sparse" not in parse_hybrid({"lexical": 0.2}).weights
 
 
 def test_the_string_form_parses_to_the_same_spec():
@@ -104,7 +129,11 @@ def test_the_string_form_parses_to_the_same_spec():
 @pytest.mark.parametrize(
     "spec, says",
     [
-        ({"lexical": -0.1}, "lexical: Input should be greater than or equal to 0"),
+        ({"lexical": -0.1}, "lexical: -0.1 is not a share: a weight is from 0 to 1"),
+        ({"lexical": 1e308}, "lexical: 1e+308 is not a share: a weight is from 0 to 1"),
+        ({"dense": 0.8, "lexical": 0.8}, "shares of 1 and these sum to 1.6"),
+        ({"lexical": True}, "not true/false"),
+        ({"dense": float("nan")}, "dense: nan is not a share"),
         ({"lexical": 0, "dense": 0}, "at least one signal"),
         ({"method": "max"}, "method: Input should be 'rrf' or 'weighted'"),
         ({"bm25": 0.3}, "bm25: Extra inputs are not permitted"),
@@ -121,7 +150,43 @@ def test_an_invalid_spec_raises_invalid_input_saying_what_is_wrong(spec, says):
 def test_fuse_needs_results_for_every_weighted_signal():
     a = ranked([[1]], [[1.0]])
     with pytest.raises(InvalidInput, match="sparse"):
-        fuse({"dense": a, "lexical": a}, HybridSpec(dense=1, sparse=1), k=1)
+        fuse({"dense": a, "lexical": a}, HybridSpec(dense=0.5, sparse=0.5), k=1)
+
+
+# --- weights of any size -----------------------------------------------------------
+
+WEIGHTS = st.one_of(st.sampled_from([0.0, 5e-324, 1e-300, 1.0, 1e300, 1e308, 1.7976931348623157e308]), st.floats(0, 1e308))
+
+
+@settings(deadline=None, max_examples=50)
+@given(a=WEIGHTS, b=WEIGHTS, method=st.sampled_from(["rrf", "weighted"]))
+def test_any_finite_weights_fuse_to_finite_descending_scores_over_the_input_rows(demo_signals, a, b, method):
+    lists, _ = demo_signals
+    fused = rrf if method == "rrf" else weighted
+    rows, scores = fused([(rows[:100], scores[:100]) for rows, scores in (lists["dense"], lists["lexical"])], [a, b], k=10)
+    if a == b == 0:
+        return
+    assert (rows >= 0).all() and np.isfinite(scores).all()
+    assert all(len(set(row)) == 10 for row in rows.tolist())
+    assert (scores[:, :-1] >= scores[:, 1:]).all()
+
+
+@pytest.mark.parametrize("method", ["rrf", "weighted"])
+def test_a_weight_that_dwarfs_the_other_gives_back_its_signals_own_ranking(demo_signals, method):
+    lists, _ = demo_signals
+    fused = rrf if method == "rrf" else weighted
+    rows, _ = fused([lists["dense"], lists["lexical"]], [1e308, 1e-300], k=10)
+    assert np.array_equal(rows, lists["dense"][0][:, :10])
+    rows, _ = fused([lists["dense"], lists["lexical"]], [5e-324, 1e308], k=10)
+    full = (lists["lexical"][0][:, :10] >= 0).all(axis=1)  # BM25 found 10: past that, dense fills in
+    assert full.sum() > 900 and np.array_equal(rows[full], lists["lexical"][0][full, :10])
+
+
+def test_weights_scaled_together_rank_the_same(demo_signals):
+    lists, _ = demo_signals
+    pair = [lists["dense"], lists["lexical"]]
+    for fused in (rrf, weighted):
+        assert np.array_equal(fused(pair, [0.7, 0.3], k=10)[0], fused(pair, [0.7e300, 0.3e300], k=10)[0])
 
 
 # --- on the shipped demo corpus ----------------------------------------------------

@@ -17,7 +17,8 @@ log. So after each durable append the log's (inode, end) is written to a witness
 beside it (`<version>.end`). The witness needs no fsync: it is written only
 after the bytes it vouches for are durable, so it is never ahead of them, and a
 stale one (a crash before it was written) is merely behind. A log shorter than
-its witness has lost acknowledged records: that is damage, reported as such.
+its witness has lost acknowledged records, and a missing log whose witness
+vouches for bytes has lost them all: that is damage, reported as such.
 
 Concurrent writers share fsyncs through `GroupCommit`: while one batch is being
 flushed, later writes queue up and go to disk together in the next flush.
@@ -75,8 +76,9 @@ class WriteAheadLog:
         witness = self.witnessed()  # before the log's size: a healthy log is never shorter
         try:
             handle = open(self.path, "rb")
-        except FileNotFoundError:
-            return WalScan([], start)
+        except FileNotFoundError:  # never written, or deleted: the witness tells which
+            lost = witness[1] if witness is not None else 0
+            return WalScan([], start, damage=[(0, lost)] if lost else [])
         with handle:
             st = os.fstat(handle.fileno())
             scan = scan_frames(handle.fileno(), start, (st.st_ino, st.st_size))

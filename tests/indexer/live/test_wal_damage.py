@@ -143,3 +143,18 @@ def test_records_larger_than_the_read_window_and_straddling_it_read_back(tmp_pat
     scan = log.read()
     assert [len(r.ids) for r in scan.records] == [700, 1, 300] and len(scan.damage) == 1
     assert np.array_equal(scan.records[2].vectors, records[2].vectors)
+
+
+def test_a_missing_log_whose_witness_vouches_for_records_is_damage(tmp_path):
+    log, spans = written(tmp_path)
+    log.path.unlink()
+    scan = log.read()
+    assert scan.records == [] and scan.damage == [(0, spans[4][1])]
+
+
+def test_a_missing_log_whose_witness_vouches_for_nothing_is_empty(tmp_path):
+    log = WriteAheadLog(tmp_path / "v1.log")
+    log.path.write_bytes(b"")
+    log.rewitness()
+    log.path.unlink()
+    assert log.read().damage == []

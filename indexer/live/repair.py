@@ -7,11 +7,12 @@ every valid record but refuses writes. `salvage_log` ends that state:
 1. the damaged file is kept beside the log as `<version>.log.damaged-<UTC time>`
    (a hard link to the same bytes, made durable before anything else changes;
    the suffix keeps it out of the `*.log` pruning at reindex);
-2. every valid frame, copied byte for byte in log order and checked again, goes
+2. the witness (`wal.py`) is made to vouch for the new log, durably;
+3. every valid frame, copied byte for byte in log order and checked again, goes
    into a new file that replaces the log in one atomic rename.
 
-A crash before step 2's rename leaves the damaged log in place (run repair again);
-after it, the new log. Records inside the damaged bytes are lost, and the report
+A crash before step 3's rename leaves the damaged log in place, still reported
+as damaged (run repair again); after it, the new log. Records inside the damaged bytes are lost, and the report
 says where they were. A log with only a torn tail is cut, as the next write would.
 A log that is missing while its witness vouches for bytes (deleted) has nothing to
 keep: the report names the lost range and an empty log takes writes again.
@@ -27,8 +28,8 @@ from pathlib import Path
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
 from vecdial.indexer.errors import CorruptIndex
-from vecdial.indexer.live.frames import WalScan, frame_is_valid
-from vecdial.indexer.live.wal import WriteAheadLog
+from vecdial.indexer.live.frames import FRAME, WalScan, frame_is_valid
+from vecdial.indexer.live.wal import Witness, WriteAheadLog
 
 BACKUP_INFIX = ".damaged-"
 
@@ -117,9 +118,24 @@ def salvage_log(name: str, log: WriteAheadLog, scan: WalScan, dry_run: bool) -> 
         log.rewitness()
         return RepairReport(**report, backup=None, repaired=True, dry_run=False)
     backup = _keep(log.path)
+    log.rewitness(_witness_of_salvaged(log.path, scan.spans), durable=True)  # before the rename that makes it true
     _rewrite(log.path, scan.spans)
-    log.rewitness()  # the salvaged log is the acknowledged state from now on
     return RepairReport(**report, backup=str(backup), repaired=True, dry_run=False)
+
+
+def _witness_of_salvaged(path: Path, spans: list[tuple[int, int]]) -> Witness:
+    """The witness of the log `_rewrite` makes: the valid frames back to back.
+
+    Written (durably) before that log replaces the damaged one: a crash between the two
+    leaves the damaged log under a witness it does not match, damage still, so the state
+    before the rename reads as damaged and after it as whole; never a healthy log reported
+    short of a stale witness."""
+    if not spans:
+        return Witness(0, 0)
+    with open(path, "rb") as source:
+        header = os.pread(source.fileno(), FRAME.size, spans[-1][0])
+    end = sum(stop - start for start, stop in spans)
+    return Witness.of([(end - (spans[-1][1] - spans[-1][0]), end)], header)
 
 
 def _keep(path: Path) -> Path:

@@ -16,9 +16,7 @@ next search in every process that refreshes before searching.
 
 A damaged log (`frames.py`) is never cut or skipped silently: the collection serves
 every valid record, those after the damage too (what `repair` keeps), reports it in
-`damaged` and refuses writes and reindexes (DamagedLog) until `repair()`. A log deleted
-while its witness (`wal.py`) vouches for acknowledged bytes is damage too; a process that
-had read it keeps serving those records until the repair. Damage is
+`damaged` and refuses writes and reindexes (DamagedLog) until `repair()`. Damage is
 found where the log is read (open, catch-up, a full `repair(dry_run=True)` scan),
 and confirmed under the write lock, so a write in progress never passes for it.
 """
@@ -44,7 +42,6 @@ from vecdial.indexer.filters.table import check_payloads
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.live.checks import check_ids, check_page, check_texts, check_vectors
-from vecdial.indexer.live.frames import merge_ranges
 from vecdial.indexer.live.repair import RepairReport, damage_message, salvage_log
 from vecdial.indexer.live.segment import Segment
 from vecdial.indexer.live.snapshot import IdIndex, LiveSnapshot, page_ids
@@ -255,11 +252,11 @@ class LiveCollection:
             return
         start = self._wal_end
         scan = self._scan(start, locked)
-        if scan.stamp == (0, 0) and (scan.damage or self._wal_end):
-            if self._current_stamp() != stamp:
-                return self._sync(locked)  # a swap moved on and pruned this version's log: not damage
-            self._vanished(scan)
-            return
+        if scan.stamp == (0, 0) and self._current_stamp() != stamp:
+            return self._sync(locked)  # a swap moved on (and pruned this version's log) meanwhile
+        if scan.stamp == (0, 0) and scan.damage:  # deleted under its witness: serve what was read, refuse writes
+            self._wal_seen = scan.stamp
+            return self._note_damage(0, scan)
         if scan.stamp[0] != self._wal_seen[0] and (self._wal_seen[0] or self._wal_end):
             self._replay(locked)  # the log was replaced (repaired elsewhere, or restored): offsets start over
             return
@@ -278,15 +275,9 @@ class LiveCollection:
                 scan = self._wal.read(start)
         return scan
 
-    def _vanished(self, scan: WalScan) -> None:
-        """The log is gone while this process serves records read from it: damage (its witness, or
-        what this process read, says how much). Keep serving them until a repair; refuse writes."""
-        self._wal_seen = scan.stamp
-        self._note_damage(0, WalScan([], 0, damage=scan.damage or [(0, self._wal_end)]))
-
     def _note_damage(self, start: int, scan: WalScan) -> None:
         """Damage found by a scan from `start` replaces what earlier scans said about those bytes."""
-        damage = merge_ranges([r for r in self._damage if r[0] < start] + scan.damage)
+        damage = sorted(set([r for r in self._damage if r[0] < start] + scan.damage))
         if scan.damage:
             log.error("%s", damage_message(self.name, self._wal.path, damage, missing=scan.stamp == (0, 0)))
         self._damage = damage
@@ -324,8 +315,7 @@ class LiveCollection:
         for record in scan.records:
             self._apply(record)
         self._wal_end, self._wal_seen = scan.end, scan.stamp
-        self._damage = []
-        self._note_damage(0, scan)
+        self._note_damage(0, scan)  # from 0: replaces whatever was noted before
         if scan.trailing:
             log.warning("%s: %d bytes at the end of %s are not a whole record (ignored)", self.name, scan.trailing, self._wal.path)
         self._publish()

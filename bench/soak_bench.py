@@ -182,7 +182,11 @@ def main() -> int:
         try:
             with httpx.Client(base_url=base, timeout=60) as warm:  # load the text model and map every budget's files first
                 for budget in BUDGETS:
-                    warm.post("/v1/collections/demo/search", json={"text": texts[0], "budget": budget}).raise_for_status()
+                    for _ in range(10):  # a loaded machine may time the first (model-loading) request out: 503/504
+                        response = warm.post("/v1/collections/demo/search", json={"text": texts[0], "budget": budget})
+                        if response.status_code not in (503, 504):
+                            break
+                    response.raise_for_status()
             rss_start = sum(rss_mib(pid) for pid in server_pids(process.pid))
             console.print(f"minute   0: RSS {rss_start:7.1f} MiB (after warm-up)", highlight=False, soft_wrap=True)
             overwrite = existing_ids(base) if args.overwrite else None

@@ -233,6 +233,9 @@ def main() -> int:
     states = Counter(job["state"] for job in jobs)
     console.print(f"server RSS: {rss_start:.0f} MiB at start (after warm-up), {rss_end:.0f} MiB at end ({rss_end - rss_start:+.0f} MiB)")
     console.print(f"reindexes: {dict(reindexes)}; jobs: {dict(states)}")
+    failures = Counter(job["message"][:300] for job in jobs if job["state"] == "failed")
+    for message, count in failures.items():
+        console.print(f"failed reindex x{count}: {message}", highlight=False, soft_wrap=True)
     for kind, errors in tally.errors.items():
         if errors:
             console.print(f"errors in {kind}: {dict(errors)}")

@@ -246,7 +246,7 @@ class WriteAheadLog:
             spans = [(a - start, b - start) for a, b in scan.spans if b <= end]
             witness = Witness.of(spans, data[spans[-1][0] :])
         write_atomic(Path(target), lambda out: out.write(data))
-        WriteAheadLog(Path(target))._witness(witness)  # the copied records are acknowledged writes too
+        WriteAheadLog(Path(target)).rewitness(witness)  # the copied records are acknowledged writes too
 
 
 T = TypeVar("T")

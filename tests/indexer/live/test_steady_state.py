@@ -32,3 +32,14 @@ def test_overwrites_searches_and_reindexes_keep_the_live_structures_bounded(tiny
     assert {s[0] for s in seen} == {300}  # overwrites only: the size stays put
     assert all(segment == 0 for _, segment, _, _ in seen)  # every reindex folded the writes in
     assert max(s[2] for s in seen) <= versions and max(s[3] for s in seen) <= segments  # old ones are let go
+
+
+def test_a_collection_whose_texts_were_all_overwritten_away_still_reindexes(tiny_data_dir, demo_dataset):
+    """An upsert replaces the whole item: once every text is gone, the BM25 index has no term to hold."""
+    docs = vecdial.connect(tiny_data_dir).open("tiny")
+    assert docs.info().has_texts
+    ids, _ = docs.ids(limit=10_000)
+    docs.upsert(ids, np.asarray(demo_dataset.vectors[1000 : 1000 + len(ids)]))  # vectors only: no texts left
+    job = docs.reindex({"seed": 7}, wait=True, show_progress=False)
+    assert job.status.state == "succeeded", job.status.message
+    assert docs.info().size == len(ids) and docs.search(demo_dataset.vectors[1005], k=1).ids[0, 0] == ids[5]

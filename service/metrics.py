@@ -71,6 +71,9 @@ class CollectionCollector(Collector):
             "vecdial_collection_deleted_vectors", "Version rows deleted or overwritten since it was built.", labels=["collection"]
         )
         info = GaugeMetricFamily("vecdial_collection_version_info", "The version a collection serves (value 1).", labels=["collection", "version"])
+        damaged = GaugeMetricFamily(
+            "vecdial_collection_damaged", "1 while a collection's write-ahead log is damaged or missing: writes refused until `vecdial repair`.", labels=["collection"]
+        )
         for collection in self._collections():
             try:
                 described = collection.info()
@@ -80,12 +83,13 @@ class CollectionCollector(Collector):
             segment.add_metric([described.name], described.segment_size)
             deleted.add_metric([described.name], described.deleted)
             info.add_metric([described.name, described.version], 1)
+            damaged.add_metric([described.name], 1 if described.damaged else 0)
         broken = GaugeMetricFamily(
             "vecdial_collection_broken", "1 for a collection that exists but cannot be opened (see /readyz for why).", labels=["collection"]
         )
         for name in self._broken():
             broken.add_metric([name], 1)
-        return [size, segment, deleted, info, broken]
+        return [size, segment, deleted, info, damaged, broken]
 
 
 def render(collections: Callable[[], Iterable[vecdial.Collection]], broken: Callable[[], dict[str, str]] = dict) -> tuple[bytes, str]:

@@ -115,3 +115,70 @@ def test_a_server_repairs_and_reports_its_files_relative_to_its_data_dir(connect
         assert where.is_relative_to(data_dir) if where.is_absolute() else where.parts[0] == "tiny"
     docs.upsert(["new"], demo_dataset.vectors[900:901])
     assert docs.search(demo_dataset.vectors[900], k=1).ids[0, 0] == "new" and docs.info().size == 330
+
+
+@pytest.fixture
+def deleted(tiny_data_dir, demo_dataset):
+    """The tiny collection after 20 acknowledged writes, then its log file deleted (its witness stays)."""
+    docs = vecdial.connect(tiny_data_dir).open("tiny")
+    vectors = np.asarray(demo_dataset.vectors[1000:1020])
+    for i in range(20):
+        docs.upsert([f"w{i}"], vectors[i : i + 1])
+    log = WriteAheadLog(wal_path(wal_dir(docs.live.collection), "v000001"))
+    acknowledged = log.size()
+    log.path.unlink()
+    return tiny_data_dir, vectors, acknowledged, log
+
+
+def test_a_deleted_log_is_damage_reported_by_info(deleted):
+    data_dir, _, acknowledged, _ = deleted
+    info = vecdial.connect(data_dir).open("tiny").info()
+    assert info.damaged is not None and "missing" in info.damaged and f"{acknowledged} bytes" in info.damaged
+    assert "vecdial repair -c tiny" in info.damaged and info.size == 300  # what is there still serves
+
+
+def test_writes_over_a_deleted_log_are_refused_and_write_nothing(deleted, demo_dataset):
+    data_dir, _, _, log = deleted
+    docs = vecdial.connect(data_dir).open("tiny")
+    witness = log.witness_path.read_bytes()
+    with pytest.raises(vecdial.DamagedLog, match="vecdial repair -c tiny"):
+        docs.upsert(["new"], demo_dataset.vectors[900:901])
+    with pytest.raises(vecdial.DamagedLog):
+        docs.delete(["w3"])
+    assert not log.path.exists() and log.witness_path.read_bytes() == witness
+
+
+def test_a_log_deleted_under_an_open_handle_is_damage_there_too(tiny_data_dir, demo_dataset):
+    docs = vecdial.connect(tiny_data_dir).open("tiny")
+    docs.upsert(["kept"], demo_dataset.vectors[900:901])
+    WriteAheadLog(wal_path(wal_dir(docs.live.collection), "v000001")).path.unlink()
+    with pytest.raises(vecdial.DamagedLog):
+        docs.upsert(["lost"], demo_dataset.vectors[901:902])
+    assert docs.info().damaged is not None
+    assert docs.search(demo_dataset.vectors[900], k=1).ids[0, 0] == "kept"  # served from memory until a repair
+
+
+def test_repair_of_a_deleted_log_names_the_lost_bytes_and_takes_writes_again(deleted, demo_dataset):
+    data_dir, vectors, acknowledged, log = deleted
+    docs = vecdial.connect(data_dir).open("tiny")
+    report = docs.repair()
+    assert report.repaired and report.records == 0 and report.damaged == [(0, acknowledged)] and report.backup is None
+    assert f"0-{acknowledged}" in report.summary() and "missing" in report.summary()
+    assert docs.info().damaged is None
+    docs.upsert(["new"], demo_dataset.vectors[900:901])
+    other = vecdial.connect(data_dir).open("tiny")
+    assert other.info().damaged is None and other.info().size == 301
+    assert other.search(demo_dataset.vectors[900], k=1).ids[0, 0] == "new"
+
+
+def test_readiness_and_metrics_report_a_deleted_log(deleted):
+    from fastapi.testclient import TestClient
+
+    from vecdial.service.app import create_app
+    from vecdial.service.settings import Settings
+
+    data_dir = deleted[0]
+    with TestClient(create_app(Settings(data_dir=data_dir, log_level="warning"))) as client:
+        assert "vecdial repair -c tiny" in client.get("/readyz").json()["damaged"]["tiny"]
+        assert 'vecdial_collection_damaged{collection="tiny"} 1.0' in client.get("/metrics").text
+        assert client.post("/v1/collections/tiny/vectors/delete", json={"ids": ["w1"]}).json()["error"] == "damaged_log"

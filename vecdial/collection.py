@@ -24,6 +24,7 @@ from vecdial.indexer.features.serve import browse
 from vecdial.indexer.filters.table import check_payloads
 from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.live.backup import backup_collection
 from vecdial.indexer.live.checks import check_ids, check_texts
 from vecdial.indexer.live.collection import LiveCollection, WriteResult
 from vecdial.indexer.live.repair import RepairReport
@@ -169,6 +170,15 @@ class Collection:
         """Scan the whole write-ahead log and report damage; unless dry_run, salvage every valid
         record into a new log (the damaged file is kept beside it) and take writes again."""
         return self.live.repair(dry_run=dry_run)
+
+    def backup(self, dest: str | Path) -> Path:
+        """Copy this collection into `dest/<name>` while it serves; return that path.
+
+        The copy holds every write acknowledged before it was taken and opens whole:
+        `vecdial.connect(dest).open(name)`. Writes wait only while the log's newest bytes
+        are copied; searches never wait. AlreadyExists if `dest/<name>` exists.
+        """
+        return backup_collection(self.live.collection, Path(dest))
 
     def sweep(
         self,

@@ -196,7 +196,7 @@ def _write_lexical(out: Path, texts: list, settings: BuildSettings, show_progres
         from vecdial.indexer.lexical import write_lexical
 
         record = write_lexical(out, texts, show_progress=show_progress)
-    except InvalidInput as exc:  # bm25s missing: the version serves everything but hybrid
+    except InvalidInput as exc:  # bm25s missing, or no text to index: the version serves everything but hybrid
         log.warning("no lexical index for hybrid queries: %s", exc)
         return None
     return {key: value for key, value in record.items() if key not in ("files", "bytes")}

@@ -63,6 +63,8 @@ def write_lexical(out_dir: Path, texts: Sequence[str | None], show_progress: boo
     if not texts:
         raise InvalidInput("a lexical index needs at least one row")
     tokens = bm25s.tokenize(texts, stopwords=STOPWORDS, return_ids=True, show_progress=show_progress)
+    if not tokens.vocab:  # no row has a text with a term (all overwritten without one, say): bm25s cannot index that
+        raise InvalidInput("no row has a text with a term to index: the version is built without a lexical index")
     retriever = bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy")
     retriever.index(tokens, show_progress=show_progress)
     directory = Path(out_dir) / LEXICAL_DIR

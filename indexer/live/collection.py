@@ -163,7 +163,7 @@ class LiveCollection:
     def damaged(self) -> str | None:
         """None, or what in the log is damaged and what to run (DamagedLog's message)."""
         damage = self._damage
-        return damage_message(self.name, self._wal.path, damage) if damage else None
+        return damage_message(self.name, self._wal.path, damage, missing=not self._wal.path.exists()) if damage else None
 
     def check_writable(self) -> None:
         """DamagedLog if the log is damaged: appending after damage, or folding it, could lose what is left."""
@@ -252,8 +252,13 @@ class LiveCollection:
             return
         start = self._wal_end
         scan = self._scan(start, locked)
-        if self._wal_seen[0] and scan.stamp[0] != self._wal_seen[0]:
-            self._replay(locked)  # the log was replaced (repaired elsewhere): offsets start over
+        if scan.stamp == (0, 0) and self._current_stamp() != stamp:
+            return self._sync(locked)  # a swap moved on (and pruned this version's log) meanwhile
+        if scan.stamp == (0, 0) and scan.damage:  # deleted under its witness: serve what was read, refuse writes
+            self._wal_seen = scan.stamp
+            return self._note_damage(0, scan)
+        if scan.stamp[0] != self._wal_seen[0] and (self._wal_seen[0] or self._wal_end):
+            self._replay(locked)  # the log was replaced (repaired elsewhere, or restored): offsets start over
             return
         for record in scan.records:
             self._apply(record)
@@ -272,9 +277,9 @@ class LiveCollection:
 
     def _note_damage(self, start: int, scan: WalScan) -> None:
         """Damage found by a scan from `start` replaces what earlier scans said about those bytes."""
-        damage = [r for r in self._damage if r[0] < start] + scan.damage
+        damage = sorted(set([r for r in self._damage if r[0] < start] + scan.damage))
         if scan.damage:
-            log.error("%s", damage_message(self.name, self._wal.path, damage))
+            log.error("%s", damage_message(self.name, self._wal.path, damage, missing=scan.stamp == (0, 0)))
         self._damage = damage
 
     def _id_index(self, version: Version) -> IdIndex:
@@ -310,8 +315,7 @@ class LiveCollection:
         for record in scan.records:
             self._apply(record)
         self._wal_end, self._wal_seen = scan.end, scan.stamp
-        self._damage = []
-        self._note_damage(0, scan)
+        self._note_damage(0, scan)  # from 0: replaces whatever was noted before
         if scan.trailing:
             log.warning("%s: %d bytes at the end of %s are not a whole record (ignored)", self.name, scan.trailing, self._wal.path)
         self._publish()

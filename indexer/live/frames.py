@@ -93,6 +93,17 @@ class WalScan:
         return sum(stop - start for start, stop in self.damage)
 
 
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[start, stop) byte ranges sorted, with overlapping or touching ones joined."""
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
 def encode_record(record: WalRecord) -> bytes:
     """A record as one framed, checksummed byte string, ready to append."""
     shape = None if record.vectors is None else list(record.vectors.shape)

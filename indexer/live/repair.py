@@ -7,12 +7,15 @@ every valid record but refuses writes. `salvage_log` ends that state:
 1. the damaged file is kept beside the log as `<version>.log.damaged-<UTC time>`
    (a hard link to the same bytes, made durable before anything else changes;
    the suffix keeps it out of the `*.log` pruning at reindex);
-2. every valid frame, copied byte for byte in log order and checked again, goes
+2. the witness (`wal.py`) is made to vouch for the new log, durably;
+3. every valid frame, copied byte for byte in log order and checked again, goes
    into a new file that replaces the log in one atomic rename.
 
-A crash before step 2's rename leaves the damaged log in place (run repair again);
-after it, the new log. Records inside the damaged bytes are lost, and the report
+A crash before step 3's rename leaves the damaged log in place, still reported
+as damaged (run repair again); after it, the new log. Records inside the damaged bytes are lost, and the report
 says where they were. A log with only a torn tail is cut, as the next write would.
+A log that is missing while its witness vouches for bytes (deleted) has nothing to
+keep: the report names the lost range and an empty log takes writes again.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from pathlib import Path
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
 from vecdial.indexer.errors import CorruptIndex
-from vecdial.indexer.live.frames import WalScan, frame_is_valid
-from vecdial.indexer.live.wal import WriteAheadLog
+from vecdial.indexer.live.frames import FRAME, WalScan, frame_is_valid
+from vecdial.indexer.live.wal import Witness, WriteAheadLog
 
 BACKUP_INFIX = ".damaged-"
 
@@ -66,7 +69,9 @@ class RepairReport:
         """A few lines for the command line."""
         ranges = ", ".join(f"{a}-{b}" for a, b in self.damaged[:5]) + (f" and {len(self.damaged) - 5} more" if len(self.damaged) > 5 else "")
         lines = [f"{self.collection}: {self.log} ({self.log_bytes} bytes): {self.records} valid records"]
-        if self.damaged:
+        if self.damaged and not self.log_bytes:
+            lines.append(f"the log is missing or empty: its witness vouched for bytes {ranges} (the records in them are lost)")
+        elif self.damaged:
             lines.append(f"damaged: {self.damaged_bytes} bytes in {len(self.damaged)} range(s): {ranges} (records inside them are lost)")
         if self.torn_tail:
             lines.append(f"torn tail: {self.torn_tail} bytes of a write that was never acknowledged")
@@ -76,17 +81,24 @@ class RepairReport:
             lines.append(f"dry run: nothing changed; `vecdial repair -c {self.collection}` would keep the {self.records} valid records")
         elif self.repaired and self.backup:
             lines.append(f"repaired: the log now holds the {self.records} valid records; the damaged original is kept as {self.backup}")
+        elif self.repaired and self.damaged:
+            lines.append("repaired: a new, empty log takes writes again")
         elif self.repaired:
             lines.append("repaired: the torn tail was cut")
         return "\n".join(lines)
 
 
-def damage_message(name: str, path: Path, damage: list[tuple[int, int]]) -> str:
-    """What DamagedLog says: what is damaged, what still works, what to run."""
+def damage_message(name: str, path: Path, damage: list[tuple[int, int]], missing: bool = False) -> str:
+    """What DamagedLog says: what is damaged (missing: the whole log is gone), what still works, what to run."""
     first = damage[0]
     more = f" (and {len(damage) - 1} more range(s))" if len(damage) > 1 else ""
+    what = (
+        f"is missing, though its witness vouches for {damage[-1][1]} bytes of acknowledged writes"
+        if missing
+        else f"is damaged at bytes {first[0]}-{first[1]}{more}"
+    )
     return (
-        f"collection {name!r}: its write-ahead log {path} is damaged at bytes {first[0]}-{first[1]}{more}. "
+        f"collection {name!r}: its write-ahead log {path} {what}. "
         f"Searches serve every valid record; writes and reindexes are refused so nothing more is lost. "
         f"Run `vecdial repair -c {name}` (or Collection.repair()) to salvage the valid records into a new log; "
         f"the damaged file is kept beside it"
@@ -101,10 +113,29 @@ def salvage_log(name: str, log: WriteAheadLog, scan: WalScan, dry_run: bool) -> 
     if not scan.damage:
         log.cut_torn_tail(scan.end)
         return RepairReport(**report, backup=None, repaired=True, dry_run=False)
+    if not log.path.exists():  # deleted: nothing to keep or salvage; an empty log, vouched for, takes writes again
+        write_atomic(log.path, lambda out: None)
+        log.rewitness()
+        return RepairReport(**report, backup=None, repaired=True, dry_run=False)
     backup = _keep(log.path)
+    log.rewitness(_witness_of_salvaged(log.path, scan.spans), durable=True)  # before the rename that makes it true
     _rewrite(log.path, scan.spans)
-    log.rewitness()  # the salvaged log is the acknowledged state from now on
     return RepairReport(**report, backup=str(backup), repaired=True, dry_run=False)
+
+
+def _witness_of_salvaged(path: Path, spans: list[tuple[int, int]]) -> Witness:
+    """The witness of the log `_rewrite` makes: the valid frames back to back.
+
+    Written (durably) before that log replaces the damaged one: a crash between the two
+    leaves the damaged log under a witness it does not match, damage still, so the state
+    before the rename reads as damaged and after it as whole; never a healthy log reported
+    short of a stale witness."""
+    if not spans:
+        return Witness(0, 0)
+    with open(path, "rb") as source:
+        header = os.pread(source.fileno(), FRAME.size, spans[-1][0])
+    end = sum(stop - start for start, stop in spans)
+    return Witness.of([(end - (spans[-1][1] - spans[-1][0]), end)], header)
 
 
 def _keep(path: Path) -> Path:

@@ -13,11 +13,17 @@ write lock) cut it off before appending, after checking again that it is torn
 and nothing else. Damaged bytes are never cut: see `repair.py`.
 
 A log cut short exactly at a frame boundary would look like a shorter, healthy
-log. So after each durable append the log's (inode, end) is written to a witness
-beside it (`<version>.end`). The witness needs no fsync: it is written only
-after the bytes it vouches for are durable, so it is never ahead of them, and a
-stale one (a crash before it was written) is merely behind. A log shorter than
-its witness has lost acknowledged records: that is damage, reported as such.
+log. So after each durable append a witness is written beside it
+(`<version>.end`): the acknowledged end, where the last acknowledged frame starts
+and the CRC its header carries (`Witness`). It names no inode, so it holds on a
+copy of the data directory (cp -r, rsync, a restore) as on the original. The
+witness needs no fsync: it is written only after the bytes it vouches for are
+durable, so it is never ahead of them, and a stale one (a crash before it was
+written) is merely behind, vouching for an earlier frame that is still there. A
+log shorter than its witness, one that does not hold the witnessed frame where it
+ended, and a missing log whose witness vouches for bytes have lost acknowledged
+records: that is damage, reported as such. A witness of the older (inode, end)
+form is still read, for its end.
 
 Concurrent writers share fsyncs through `GroupCommit`: while one batch is being
 flushed, later writes queue up and go to disk together in the next flush.
@@ -28,6 +34,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +42,60 @@ from typing import Generic, TypeVar
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
 from vecdial.indexer.errors import DamagedLog
-from vecdial.indexer.live.frames import FRAME, MAGIC, META, WalRecord, WalScan, decode_record, encode_record, scan_frames
+from vecdial.indexer.live.frames import FRAME, MAGIC, META, WalRecord, WalScan, decode_record, encode_record, merge_ranges, scan_frames
 
-__all__ = ["FRAME", "MAGIC", "META", "GroupCommit", "WalRecord", "WalScan", "WriteAheadLog", "decode_record", "encode_record", "wal_path"]
+__all__ = ["FRAME", "MAGIC", "META", "GroupCommit", "WalRecord", "WalScan", "Witness", "WriteAheadLog", "decode_record", "encode_record", "wal_path"]
 
 WAL_SUFFIX = ".log"
 WITNESS_SUFFIX = ".end"
-_WITNESS = struct.Struct("<QQ")  # (inode, acknowledged end) of the log
+_WITNESS = struct.Struct("<4sQQI")  # magic, acknowledged end, start of the last frame, its header's CRC; then crc32 of these
+_WITNESS_MAGIC = b"VDE2"
+_OLD_WITNESS = struct.Struct("<QQ")  # (inode, acknowledged end): what earlier versions wrote
+
+
+@dataclass(frozen=True)
+class Witness:
+    """What a log held at its last acknowledged append: `end`, and its last frame's start
+    (`last == end`: no frame) and header CRC (`last is None`: an old witness, the end alone)."""
+
+    end: int
+    last: int | None = None
+    crc: int = 0
+
+    @classmethod
+    def of(cls, spans: Sequence[tuple[int, int]], last_frame: bytes) -> "Witness":
+        """The witness of a log whose frames span `spans`, the last of which is `last_frame`."""
+        if not spans:
+            return cls(0, 0)
+        return cls(spans[-1][1], spans[-1][0], FRAME.unpack_from(last_frame)[2])
+
+    def encode(self) -> bytes:
+        body = _WITNESS.pack(_WITNESS_MAGIC, self.end, self.end if self.last is None else self.last, self.crc)
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Witness | None":
+        """None for anything but a whole witness of either form (a missing or torn one vouches for nothing)."""
+        if len(data) == _OLD_WITNESS.size:
+            return cls(_OLD_WITNESS.unpack(data)[1])
+        body = data[: _WITNESS.size]
+        if len(data) != _WITNESS.size + 4 or struct.unpack_from("<I", data, _WITNESS.size)[0] != zlib.crc32(body):
+            return None
+        magic, end, last, crc = _WITNESS.unpack(body)
+        return cls(end, last, crc) if magic == _WITNESS_MAGIC else None
+
+    def lost(self, fd: int, size: int) -> tuple[int, int] | None:
+        """The acknowledged bytes an open log of `size` bytes does not hold as vouched for, or None."""
+        if self.end > size:
+            return (size, self.end)  # cut short (also at a frame boundary)
+        if self.last is None or self.last == self.end:
+            return None
+        header = os.pread(fd, FRAME.size, self.last)
+        if len(header) == FRAME.size:
+            magic, length, crc = FRAME.unpack(header)
+            if magic == MAGIC and self.last + FRAME.size + length == self.end and crc == self.crc:
+                return None
+        return (self.last, self.end)  # not the frame that was acknowledged last: another log, or one cut and written on
 
 
 def wal_path(wal_dir: Path, version_name: str) -> Path:
@@ -75,33 +129,43 @@ class WriteAheadLog:
         witness = self.witnessed()  # before the log's size: a healthy log is never shorter
         try:
             handle = open(self.path, "rb")
-        except FileNotFoundError:
-            return WalScan([], start)
+        except FileNotFoundError:  # never written, or deleted: the witness tells which
+            lost = witness.end if witness is not None else 0
+            return WalScan([], start, damage=[(0, lost)] if lost else [])
         with handle:
             st = os.fstat(handle.fileno())
             scan = scan_frames(handle.fileno(), start, (st.st_ino, st.st_size))
-        if witness is not None and witness[0] == st.st_ino and witness[1] > st.st_size:
-            scan.damage.append((st.st_size, witness[1]))  # acknowledged bytes that are gone
+            lost = witness.lost(handle.fileno(), st.st_size) if witness is not None else None
+        if lost is not None:
+            scan.damage[:] = merge_ranges([*scan.damage, lost])  # acknowledged bytes that are gone
         return scan
 
-    def witnessed(self) -> tuple[int, int] | None:
-        """(inode, end) of the log as of its last acknowledged append, if recorded."""
+    def witnessed(self) -> Witness | None:
+        """What the log held at its last acknowledged append, if recorded."""
         try:
             with open(self.witness_path, "rb") as handle:
-                data = handle.read(_WITNESS.size)
+                data = handle.read(_WITNESS.size + 8)
         except FileNotFoundError:
             return None
-        return _WITNESS.unpack(data) if len(data) == _WITNESS.size else None
+        return Witness.decode(data)
 
-    def rewitness(self) -> None:
-        """Vouch for the log as it is now (after a repair replaced it)."""
-        st = os.stat(self._path)
-        self._witness(st.st_ino, st.st_size)
+    def rewitness(self, witness: Witness | None = None, durable: bool = False) -> None:
+        """Vouch for the log as `witness` says (None: as it is now, found by reading it whole).
+        durable: fsync the witness (a repair writes it before the rename that makes it true)."""
+        if witness is None:
+            with open(self.path, "rb") as handle:
+                spans = scan_frames(handle.fileno(), 0, (0, os.fstat(handle.fileno()).st_size)).spans
+                witness = Witness.of(spans, os.pread(handle.fileno(), FRAME.size, spans[-1][0]) if spans else b"")
+        self._witness(witness, durable)
 
-    def _witness(self, inode: int, end: int) -> None:
+    def _witness(self, witness: Witness, durable: bool = False) -> None:
+        data = witness.encode()
         fd = os.open(self.witness_path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
-            os.pwrite(fd, _WITNESS.pack(inode, end), 0)
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
 
@@ -126,7 +190,9 @@ class WriteAheadLog:
             except BaseException:
                 os.ftruncate(fd, before)
                 raise
-            self._witness(st.st_ino, before + len(data))
+            end = before + len(data)
+            if frames:
+                self._witness(Witness(end, end - len(frames[-1]), FRAME.unpack_from(frames[-1])[2]))
         finally:
             os.close(fd)
         if created:
@@ -168,7 +234,7 @@ class WriteAheadLog:
         a whole one. Raises DamagedLog if the log holds damaged bytes after
         `start`: a swap must not fold a damaged log away (repair it first).
         """
-        data = b""
+        data, witness = b"", Witness(0, 0)
         if end > start:
             scan = self.read(start)
             if scan.damage:
@@ -177,8 +243,10 @@ class WriteAheadLog:
             with open(self.path, "rb") as handle:
                 handle.seek(start)
                 data = handle.read(end - start)
+            spans = [(a - start, b - start) for a, b in scan.spans if b <= end]
+            witness = Witness.of(spans, data[spans[-1][0] :])
         write_atomic(Path(target), lambda out: out.write(data))
-        WriteAheadLog(Path(target)).rewitness()  # the copied records are acknowledged writes too
+        WriteAheadLog(Path(target)).rewitness(witness)  # the copied records are acknowledged writes too
 
 
 T = TypeVar("T")

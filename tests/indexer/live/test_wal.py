@@ -108,6 +108,18 @@ def test_copy_tail_starts_a_new_log_with_exactly_the_later_records(tmp_path):
     assert (tmp_path / "v3.log").stat().st_size == 0
 
 
+def test_copy_tail_vouches_for_the_records_it_copied(tmp_path):
+    log = WriteAheadLog(tmp_path / "v1.log")
+    start = log.append([encode_record(upsert([1]))])
+    middle = log.append([encode_record(upsert([2]))])
+    end = log.append([encode_record(upsert([3]))])
+    copy = WriteAheadLog(tmp_path / "v2.log")
+    log.copy_tail(start, end, copy.path)
+    assert copy.read().damage == []
+    copy.truncate(middle - start)  # the last copied record lost, at a frame boundary
+    assert copy.read().damage == [(middle - start, end - start)]
+
+
 @settings(max_examples=40, deadline=None)
 @given(counts=st.lists(st.integers(1, 5), min_size=1, max_size=6), cut=st.floats(0, 1))
 def test_any_truncation_replays_a_prefix_of_whole_records(tmp_path_factory, counts, cut):

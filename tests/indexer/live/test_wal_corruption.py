@@ -16,8 +16,10 @@ Each expected state is replayed from the writes made, not from the log.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,3 +241,40 @@ def test_a_dry_run_reports_and_changes_nothing(written):
     assert report.needed and not report.repaired and report.backup is None
     assert report.records == WRITES - 1 and report.damaged == [written.writes[7].span]
     assert written.log.path.read_bytes() == bytes(data) and live.damaged is not None
+
+
+def copy_cut_at(w: Written, target: Path, cut: int | None) -> Path:
+    """A `shutil.copytree` copy of the data directory (new inodes), its log then cut at `cut` (None: whole)."""
+    copy = Path(shutil.copytree(w.dir, target))
+    log = copy / w.log.path.relative_to(w.dir)
+    if cut is not None:
+        with open(log, "r+b") as handle:
+            handle.truncate(cut)
+    return copy
+
+
+def test_a_copy_of_the_data_directory_cut_short_is_damage_wherever_the_cut_falls(written, tmp_path, demo_dataset):
+    """A copy (cp -r, rsync, a restore) gives the log a new inode; its witness still vouches for
+    the acknowledged end, so a cut copy is loud at record boundaries too, never a shorter log."""
+    size = len(written.pristine)
+    boundaries = [0] + [x.span[0] for x in written.writes[1::7]] + [written.writes[-1].span[0]]
+    inside = [x.span[0] + 5 for x in written.writes[3::11]] + [size - 1]
+    for n, cut in enumerate(boundaries + inside):
+        copy = copy_cut_at(written, tmp_path / f"copy{n}", cut)
+        live = LiveCollection.open(copy, "tiny")
+        whole = {i for i, x in enumerate(written.writes) if x.span[1] <= cut}
+        assert live.damaged is not None and "vecdial repair -c tiny" in live.damaged, f"cut at {cut} of {size} was silent"
+        assert_serves(live, written, set(range(len(written.writes))) - whole)  # every write before the cut
+        with pytest.raises(DamagedLog):
+            live.upsert(["refused"], demo_dataset.vectors[901:902])
+
+
+def test_a_whole_copy_of_the_data_directory_opens_clean_and_takes_writes(written, tmp_path, demo_dataset):
+    copy = copy_cut_at(written, tmp_path / "copy", None)
+    live = LiveCollection.open(copy, "tiny")
+    assert live.damaged is None
+    assert_serves(live, written, set())
+    live.upsert(["after-copy"], demo_dataset.vectors[901:902])
+    again = LiveCollection.open(copy, "tiny")
+    assert again.damaged is None and "after-copy" in served_state(again)[0]
+    assert LiveCollection.open(written.dir, "tiny").damaged is None  # the original is untouched

@@ -143,3 +143,61 @@ def test_records_larger_than_the_read_window_and_straddling_it_read_back(tmp_pat
     scan = log.read()
     assert [len(r.ids) for r in scan.records] == [700, 1, 300] and len(scan.damage) == 1
     assert np.array_equal(scan.records[2].vectors, records[2].vectors)
+
+
+def test_a_missing_log_whose_witness_vouches_for_records_is_damage(tmp_path):
+    log, spans = written(tmp_path)
+    log.path.unlink()
+    scan = log.read()
+    assert scan.records == [] and scan.damage == [(0, spans[4][1])]
+
+
+def test_a_missing_log_whose_witness_vouches_for_nothing_is_empty(tmp_path):
+    log = WriteAheadLog(tmp_path / "v1.log")
+    log.path.write_bytes(b"")
+    log.rewitness()
+    log.path.unlink()
+    assert log.read().damage == []
+
+
+def moved(log: WriteAheadLog, data: bytes) -> None:
+    """Replace the log by a new file (a new inode, as a copy or a restore gives it) holding `data`."""
+    other = log.path.with_name("copy.tmp")
+    other.write_bytes(data)
+    other.replace(log.path)
+
+
+@pytest.mark.parametrize("boundary", [0, 1, 2, 3, 4])
+def test_a_copied_log_cut_at_a_record_boundary_is_damage(tmp_path, boundary):
+    log, spans = written(tmp_path)
+    data = log.path.read_bytes()
+    moved(log, data[: spans[boundary][0]])
+    assert log.read().damage == [(spans[boundary][0], spans[4][1])]
+
+
+def test_a_copied_log_that_is_whole_is_not_damage(tmp_path):
+    log, spans = written(tmp_path)
+    moved(log, log.path.read_bytes())
+    scan = log.read()
+    assert scan.damage == [] and len(scan.records) == 5
+
+
+def test_a_log_cut_and_written_on_past_its_witnessed_end_is_damage(tmp_path):
+    """Other records where the acknowledged last one was: as long as the witness says, yet not the log it vouched for."""
+    log, spans = written(tmp_path)
+    data = log.path.read_bytes()[: spans[2][1]]
+    others = [encode_record(upsert([100 + i], seed=50 + i)) for i in range(4)]
+    moved(log, data + b"".join(others))
+    assert len(log.path.read_bytes()) >= spans[4][1]
+    assert log.read().damage != []
+
+
+def test_a_witness_in_the_old_inode_and_end_format_still_catches_a_cut(tmp_path):
+    import os
+    import struct
+
+    log, spans = written(tmp_path)
+    log.witness_path.write_bytes(struct.pack("<QQ", os.stat(log.path).st_ino, spans[4][1]))
+    assert log.read().damage == []
+    moved(log, log.path.read_bytes()[: spans[3][0]])
+    assert log.read().damage == [(spans[3][0], spans[4][1])]

@@ -48,13 +48,21 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"request body is larger than this server's limit of {limit} bytes: send less per request")
 
 
+class JSONTooDeep(StarletteHTTPException):
+    """A JSON body nested deeper than the parser's limit (`service.api.fast_json.MAX_DEPTH`). An
+    HTTPException, so that FastAPI's body reader lets it through as it does BodyTooLarge."""
+
+    def __init__(self, depth: int, limit: int):
+        super().__init__(400, f"the request body nests {depth} levels deep, over this server's limit of {limit}: send a flatter body")
+
+
 def _doc(description: str) -> dict:
     return {"model": ErrorBody, "description": description}
 
 
 # For route decorators: documents the error responses in the OpenAPI schema.
 COMMON_ERRORS = {
-    400: _doc("Malformed JSON, or a `*_b64` field that is not base64."),
+    400: _doc("Malformed JSON, JSON nested deeper than 1024 levels, or a `*_b64` field that is not base64."),
     401: _doc("Missing or wrong API key (when the server requires one)."),
     413: _doc("Request body too large."),
     422: _doc("Invalid input: wrong vector length, NaN/inf, bad budget, k or batch over the limit, unknown field."),
@@ -136,6 +144,10 @@ def install_error_handlers(app: FastAPI, forget: Callable[[str], None] = lambda 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return error_response(request, 413, "body_too_large", str(exc.detail))
+
+    @app.exception_handler(JSONTooDeep)
+    async def too_deep(request: Request, exc: JSONTooDeep) -> JSONResponse:
+        return error_response(request, 400, "json_too_deep", str(exc.detail))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,16 +8,55 @@ little-endian float32.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
 from vecdial.service.feature_schemas import ExplainFeaturesField, SharedFeatures, SteerField
 from vecdial.service.vectors import Vector, VectorB64
 
-Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
+# The library's id limits (`vecdial` checks them again on every write): 64-bit integers, or strings.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_ID_CHARS = 512
+
+
+def _id(value: Any) -> int | str:
+    """An id as sent: an int within 64 bits or a string. JSON true/false are not ids (Python's
+    `True == 1` would make `{"id": true}` overwrite id 1), and neither is a number with a fraction
+    or beyond 64 bits (JSON reads those as floats)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not an id: send an integer (-2**63 to 2**63-1) or a string")
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) >= 2**63:
+            why = "is beyond 64 bits"
+        else:
+            why = "has a fraction" if not value.is_integer() else "is written with a decimal point"
+        raise ValueError(f"the number {value!r} {why}: integer ids are whole numbers from -2**63 to 2**63-1, or strings")
+    if not isinstance(value, int):
+        raise ValueError("send an integer (-2**63 to 2**63-1) or a string")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"{value} does not fit in 64 bits: integer ids are -2**63 to 2**63-1")
+    return value
+
+
+Id = Annotated[
+    int | str,
+    PlainValidator(_id),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+                {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
+            ]
+        }
+    ),
+    Field(description="Item id: a 64-bit integer or a string, as the collection was built with (one kind per collection)."),
+]
 
 
 BudgetField = Annotated[
@@ -58,6 +97,15 @@ Payload = Annotated[
 
 
 class _Body(BaseModel):
+    """A JSON request body: unknown fields refused, types strict (JSON true/false are not numbers,
+    `1.0` is not an integer, `"1"` is neither) and numbers finite, as Python's API refuses them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class _QueryParameters(BaseModel):
+    """Query parameters: strings on the wire, read as the field's type (`block=64`, `binary_center=true`)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -228,7 +276,7 @@ ReindexRequest = _changes_model(
 )
 
 
-class _UploadOptions(_Body):
+class _UploadOptions(_QueryParameters):
     format: Literal["npy", "fvecs", "parquet", "jsonl"] = Field(description="npy, fvecs, parquet (a `vector` column) or jsonl (texts).")
 
     def changes(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +29,7 @@ STATUS_OF: list[tuple[type[VecdialError], int, str]] = [
     (NotFound, 404, "not_found"),
     (AlreadyExists, 409, "conflict"),
     (DamagedLog, 409, "damaged_log"),  # searches still serve; writes wait for `vecdial repair`
-    (CorruptIndex, 500, "corrupt_index"),
+    (CorruptIndex, 503, "corrupt_index"),  # this collection is unavailable until rebuilt; the server and the others serve
     (VecdialError, 500, "error"),
 ]
 
@@ -66,11 +67,18 @@ COMMON_ERRORS = {
     401: _doc("Missing or wrong API key (when the server requires one)."),
     413: _doc("Request body too large."),
     422: _doc("Invalid input: wrong vector length, NaN/inf, bad budget, k or batch over the limit, unknown field."),
-    500: _doc("Server-side failure, e.g. an index file on disk is damaged."),
+    500: _doc("An unexpected server-side failure (a bug: see the server log)."),
+    503: _doc(
+        "`corrupt_index`: a file of the collection is damaged (the message names it, relative to the data dir); "
+        "the other collections keep serving. Rebuild or restore it."
+    ),
 }
 # For routes whose work runs under request_timeout_s (`service.deadline`).
 TIMEOUTS = {
-    503: _doc("Every worker thread stayed busy until request_timeout_s: retry later (see Retry-After)."),
+    503: _doc(
+        "`busy`: every worker thread stayed busy until request_timeout_s, retry later (see Retry-After); "
+        "or `corrupt_index`: a file of the collection is damaged (named in the message), the others keep serving."
+    ),
     504: _doc("The work took longer than request_timeout_s; it may still complete in the background."),
 }
 NOT_FOUND = {404: _doc("No such collection or job.")}
@@ -104,10 +112,17 @@ def describe_validation_error(exc: RequestValidationError) -> tuple[int, str, st
     return 422, "invalid_input", "; ".join(parts) + more
 
 
+def without_paths(message: str, data_dir: Path) -> str:
+    """A message naming files inside the data dir names them relative to it (`tiny/wal/v000001.log`):
+    clients never see where the server keeps its data."""
+    for prefix in dict.fromkeys((data_dir.resolve(), data_dir.absolute(), data_dir)):  # absolute forms first
+        message = message.replace(f"{prefix}/", "")
+    return message
+
+
 def _relative(request: Request, message: str) -> str:
-    """A message naming files inside the data dir names them relative to it: clients never see server paths."""
     collections = getattr(request.app.state, "collections", None)
-    return message.replace(f"{collections.db.data_dir}/", "") if collections is not None else message
+    return without_paths(message, collections.db.data_dir) if collections is not None else message
 
 
 def _where(error: dict) -> str:

@@ -415,3 +415,6 @@ class Readiness(BaseModel):
         default_factory=dict,
         description="Collection -> what in its write-ahead log is damaged: it serves searches, refuses writes until `vecdial repair`.",
     )
+    detail: str | None = Field(
+        None, description="On a server with an API key, to a caller without it: how many collections are broken or damaged (not which)."
+    )

@@ -19,7 +19,7 @@ from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, No
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
-from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
+from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND, without_paths
 from vecdial.service.registry import Collections
 from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, IdPage, SweepPoints, UploadOptions
 from vecdial.service.settings import Settings
@@ -131,8 +131,11 @@ def drop_collection(name: str, collections: CollectionsDep) -> Response:
 
 
 def describe(collection: vecdial.Collection, settings: Settings) -> CollectionInfo:
-    """`Collection.info()` and this server's max_k."""
-    return CollectionInfo(**collection.info().to_dict(), max_k=settings.max_k)
+    """`Collection.info()` and this server's max_k; `damaged` names the log relative to the data dir."""
+    info = collection.info().to_dict()
+    if info["damaged"]:
+        info["damaged"] = without_paths(info["damaged"], settings.data_dir)
+    return CollectionInfo(**info, max_k=settings.max_k)
 
 
 # What the file readers raise on bytes that are not a file of the declared format (an empty

@@ -16,9 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from vecdial.indexer.errors import AlreadyExists, BudgetError, CorruptIndex, DamagedLog, InvalidInput, NotFound, VecdialError
 from vecdial.service.deadline import Busy, TimedOut
+from vecdial.service.schemas import NAME_DESCRIPTION
 
 log = logging.getLogger("vecdial.http")
 
@@ -107,6 +109,9 @@ def describe_validation_error(exc: RequestValidationError) -> tuple[int, str, st
     encoded = next((error for error in errors if error["type"] == "base64_invalid"), None)
     if encoded is not None:
         return 400, "malformed_base64", f"{_where(encoded)} {encoded['msg']}"
+    named = next((error for error in errors if error["type"] == "string_pattern_mismatch" and error["loc"][-1:] == ("name",)), None)
+    if named is not None:  # the library's words, whether the name came in the path or in a create body
+        return 422, "invalid_input", f"invalid collection name {named['input']!r}: use {NAME_DESCRIPTION}"
     parts = [f"{_where(error)}: {error['msg'].removeprefix('Value error, ')}" for error in errors[:3]]
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     return 422, "invalid_input", "; ".join(parts) + more
@@ -123,6 +128,16 @@ def without_paths(message: str, data_dir: Path) -> str:
 def _relative(request: Request, message: str) -> str:
     collections = getattr(request.app.state, "collections", None)
     return without_paths(message, collections.db.data_dir) if collections is not None else message
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this request's path, as its OpenAPI document lists them
+    (Starlette's 405 names only the first matching route's), HEAD with GET."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(request.url.path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 def _where(error: dict) -> str:
@@ -167,10 +182,14 @@ def install_error_handlers(app: FastAPI, forget: Callable[[str], None] = lambda 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = str(exc.detail)
+        message, headers = str(exc.detail), getattr(exc, "headers", None)
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}: see /docs for the API"
-        return error_response(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            message = f"{request.method} is not allowed on {request.url.path}: use {', '.join(allowed)}"
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return error_response(request, exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -18,6 +18,23 @@ from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, 
 from vecdial.service.feature_schemas import ExplainFeaturesField, SharedFeatures, SteerField
 from vecdial.service.vectors import Vector, VectorB64
 
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type: `5.0` is the integer 5, as JSON Schema's `integer` says (so an int
+    field takes it); `true` is not a number, and `5.5` or `"5"` are not integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = BeforeValidator(_whole_number)
+Integer = Annotated[int, WholeNumber]
+
+NOT_BLANK = r"\S"  # a text has a character that is not whitespace
+
+# The collection name rule of the library (`vecdial` checks it again): no '..' anywhere, in a
+# pattern without look-ahead so that any JSON Schema tool can read it.
+NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-])*\.?$"
+NAME_DESCRIPTION = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit, without '..'"
+CollectionName = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64, description=NAME_DESCRIPTION)]
+
 # The library's id limits (`vecdial` checks them again on every write): 64-bit integers, or strings.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_ID_CHARS = 512
@@ -32,11 +49,11 @@ def _id(value: Any) -> int | str:
     if isinstance(value, bool):
         raise ValueError(f"{str(value).lower()} is not an id: send an integer (-2**63 to 2**63-1) or a string")
     if isinstance(value, float):
-        if not math.isfinite(value) or abs(value) >= 2**63:
-            why = "is beyond 64 bits"
-        else:
-            why = "has a fraction" if not value.is_integer() else "is written with a decimal point"
-        raise ValueError(f"the number {value!r} {why}: integer ids are whole numbers from -2**63 to 2**63-1, or strings")
+        if not math.isfinite(value) or not INT64_MIN <= value < 2**63:
+            raise ValueError(f"the number {value!r} is beyond 64 bits: integer ids are whole numbers from -2**63 to 2**63-1, or strings")
+        if not value.is_integer():
+            raise ValueError(f"the number {value!r} has a fraction: integer ids are whole numbers from -2**63 to 2**63-1, or strings")
+        value = int(value)  # JSON's 5.0 is the integer 5
     if not isinstance(value, int):
         raise ValueError("send an integer (-2**63 to 2**63-1) or a string")
     if not INT64_MIN <= value <= INT64_MAX:
@@ -44,17 +61,14 @@ def _id(value: Any) -> int | str:
     return value
 
 
+_NOT_NULL, _NULL = {"not": {"type": "null"}}, {"type": "null"}
+_INT_ID = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
+_STR_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}
+_ONE_ID_KIND = {"anyOf": [{"type": "array", "items": _INT_ID}, {"type": "array", "items": _STR_ID}, _NULL]}
 Id = Annotated[
     int | str,
     PlainValidator(_id),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
-                {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
-            ]
-        }
-    ),
+    WithJsonSchema({"anyOf": [_INT_ID, _STR_ID]}),
     Field(description="Item id: a 64-bit integer or a string, as the collection was built with (one kind per collection)."),
 ]
 
@@ -96,6 +110,19 @@ Payload = Annotated[
 ]
 
 
+
+
+def _exactly_one_of(*groups: tuple[str, ...]) -> dict[str, Any]:
+    """JSON Schema `oneOf` saying a body sends the fields of exactly one group (each non-null), the others absent or null."""
+    fields = [field for group in groups for field in group]
+    return {
+        "oneOf": [
+            {"required": list(group), "properties": {field: _NOT_NULL if field in group else _NULL for field in fields}}
+            for group in groups
+        ]
+    }
+
+
 class _Body(BaseModel):
     """A JSON request body: unknown fields refused, types strict (JSON true/false are not numbers,
     `1.0` is not an integer, `"1"` is neither) and numbers finite, as Python's API refuses them."""
@@ -112,9 +139,11 @@ class _QueryParameters(BaseModel):
 class Query(_Body):
     """One query: a vector (as a list, or as base64 of float32), or a text encoded with the bundled model."""
 
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of(("vector",), ("vector_b64",), ("text",)))
+
     vector: Vector | None = None
     vector_b64: VectorB64 | None = None
-    text: str | None = Field(None, min_length=1, description="Only for collections built with the bundled text model.")
+    text: str | None = Field(None, min_length=1, pattern=NOT_BLANK, description="Only for collections built with the bundled text model.")
 
     @model_validator(mode="after")
     def _one_of(self) -> "Query":
@@ -124,7 +153,7 @@ class Query(_Body):
 
 
 class SearchRequest(Query):
-    k: int = Field(10, ge=1, description="Hits to return (up to the server's max_k).")
+    k: Integer = Field(10, ge=1, description="Hits to return (up to the server's max_k).")
     budget: BudgetField = "exact"
     with_text: bool = Field(False, description="Include each hit's stored text.")
     filter: FilterField = None
@@ -137,10 +166,12 @@ class SearchRequest(Query):
 class BatchSearchRequest(_Body):
     """Many queries under one budget: `queries`, or all vectors at once as `vectors_b64` with their `dim`."""
 
+    model_config = ConfigDict(json_schema_extra=_exactly_one_of(("queries",), ("vectors_b64", "dim")))
+
     queries: list[Query] | None = Field(None, min_length=1, description="Queries answered together (up to the server's max_batch).")
     vectors_b64: VectorB64 | None = Field(None, description="All query vectors as one (n, dim) row-major array: base64 of little-endian float32.")
-    dim: int | None = Field(None, ge=1, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
-    k: int = Field(10, ge=1)
+    dim: Annotated[int, Field(ge=1), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
+    k: Integer = Field(10, ge=1)
     budget: BudgetField = "exact"
     with_text: bool = False
     filter: FilterField = None
@@ -213,7 +244,7 @@ def _changes_model(name: str, doc: str, fields: dict[str, tuple[Any, FieldInfo]]
     """
     definitions = {
         knob: (
-            Annotated[(annotation, *info.metadata)] if info.metadata else annotation,
+            Annotated[(annotation, *info.metadata, WholeNumber)],
             Field(None, description=info.description, json_schema_extra=_leave_out_default),
         )
         for knob, (annotation, info) in fields.items()
@@ -293,9 +324,9 @@ UploadOptions = _changes_model(
 
 
 class CreateCollectionRequest(_Body):
-    name: str = Field(description="1-64 letters, digits, '_', '.', '-', starting with a letter or digit.")
+    name: CollectionName
     vectors: list[Vector] = Field(min_length=1)
-    ids: list[Id] | None = Field(None, description="One per vector; default 0..n-1.")
+    ids: Annotated[list[Id] | None, WithJsonSchema(_ONE_ID_KIND)] = Field(None, description="One per vector, all integers or all strings; default 0..n-1.")
     texts: list[str | None] | None = Field(None, description="Optional text per vector, returned with hits.")
     payloads: list[Payload | None] | None = Field(None, description="Optional payload per vector, for filters and `with_payload`.")
     source_model: str | None = Field(None, description="Model that made the vectors; the bundled model's name enables text queries.")
@@ -303,9 +334,13 @@ class CreateCollectionRequest(_Body):
 
 
 class UpsertItem(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": [field], "properties": {field: _NOT_NULL}} for field in ("vector", "text")]}
+    )
+
     id: Id
     vector: Vector | None = Field(None, description="Leave out to encode `text` with the bundled model.")
-    text: str | None = Field(None, description="Stored with the vector; encoded if no vector is given.")
+    text: str | None = Field(None, min_length=1, pattern=NOT_BLANK, description="Stored with the vector; encoded if no vector is given.")
     payload: Payload | None = Field(None, description="Stored with the vector (replacing the old item's payload).")
 
     @model_validator(mode="after")

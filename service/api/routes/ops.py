@@ -10,7 +10,7 @@ import vecdial
 from vecdial.indexer.errors import VecdialError
 from vecdial.service import metrics
 from vecdial.service.api.deps import CollectionsDep, JobsDep
-from vecdial.service.errors import without_paths
+from vecdial.service.errors import COMMON_ERRORS, without_paths
 from vecdial.service.schemas import Health, Readiness
 from vecdial.service.settings import Settings
 
@@ -62,7 +62,12 @@ def _catch_up(handles: list[vecdial.Collection]) -> None:
             continue
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, 401: COMMON_ERRORS[401]},
+)
 async def prometheus(collections: CollectionsDep, jobs: JobsDep) -> Response:
     """Latency histograms by budget mode and route, requests, errors, writes, jobs, collection sizes.
     On the event loop (a few stat calls per collection), so a scrape is answered while every

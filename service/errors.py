@@ -99,6 +99,9 @@ def status_for(exc: VecdialError) -> tuple[int, str]:
     return 500, "error"  # pragma: no cover - VecdialError is last in STATUS_OF
 
 
+NAME_RULES = ("string_pattern_mismatch", "string_too_long", "string_too_short")  # a collection name's, in a path or a create
+
+
 def describe_validation_error(exc: RequestValidationError) -> tuple[int, str, str]:
     """(status, code, message) for a request pydantic rejected; malformed JSON or base64 is a 400."""
     errors = exc.errors()
@@ -109,7 +112,7 @@ def describe_validation_error(exc: RequestValidationError) -> tuple[int, str, st
     encoded = next((error for error in errors if error["type"] == "base64_invalid"), None)
     if encoded is not None:
         return 400, "malformed_base64", f"{_where(encoded)} {encoded['msg']}"
-    named = next((error for error in errors if error["type"] == "string_pattern_mismatch" and error["loc"][-1:] == ("name",)), None)
+    named = next((error for error in errors if error["type"] in NAME_RULES and error["loc"][-1:] == ("name",)), None)
     if named is not None:  # the library's words, whether the name came in the path or in a create body
         return 422, "invalid_input", f"invalid collection name {named['input']!r}: use {NAME_DESCRIPTION}"
     parts = [f"{_where(error)}: {error['msg'].removeprefix('Value error, ')}" for error in errors[:3]]

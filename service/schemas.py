@@ -18,10 +18,14 @@ from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, 
 from vecdial.service.feature_schemas import ExplainFeaturesField, SharedFeatures, SteerField
 from vecdial.service.vectors import Vector, VectorB64
 
+EXACT_FLOAT = 2**53  # beyond it a float may be a rounded literal: orjson reads -2**63-1 as -2**63
+
+
 def _whole_number(value: Any) -> Any:
     """JSON has one number type: `5.0` is the integer 5, as JSON Schema's `integer` says (so an int
-    field takes it); `true` is not a number, and `5.5` or `"5"` are not integers."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    field takes it, up to 2**53, where floats stop being exact); `true` is not a number, and
+    `5.5` or `"5"` are not integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < EXACT_FLOAT else value
 
 
 WholeNumber = BeforeValidator(_whole_number)
@@ -53,6 +57,11 @@ def _id(value: Any) -> int | str:
             raise ValueError(f"the number {value!r} is beyond 64 bits: integer ids are whole numbers from -2**63 to 2**63-1, or strings")
         if not value.is_integer():
             raise ValueError(f"the number {value!r} has a fraction: integer ids are whole numbers from -2**63 to 2**63-1, or strings")
+        if abs(value) >= EXACT_FLOAT:
+            raise ValueError(
+                f"the number {value!r} reads as a float, so it may have been rounded (an integer literal beyond 64 bits, or one "
+                "written with a point or an exponent): integer ids are -2**63 to 2**63-1, written as plain integers"
+            )
         value = int(value)  # JSON's 5.0 is the integer 5
     if not isinstance(value, int):
         raise ValueError("send an integer (-2**63 to 2**63-1) or a string")

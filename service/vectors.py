@@ -88,13 +88,19 @@ Vector = Annotated[
             "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
             "minItems": 1,
             "contains": {"anyOf": [{"minimum": FLOAT32_TINY}, {"maximum": -FLOAT32_TINY}]},  # a direction: not all zeros as float32
+            "description": "Embedding: its length must equal the collection's dim.",
         }
     ),
-    Field(description="Embedding: its length must equal the collection's dim."),
 ]
 VectorB64 = Annotated[
     np.ndarray,
     PlainValidator(array_from_b64),
-    WithJsonSchema({"type": "string", "pattern": BASE64_FLOAT32, "minLength": 1}),
-    Field(description="The same embedding as base64 of little-endian float32 bytes (dim * 4 bytes): no float parsing."),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": BASE64_FLOAT32,
+            "minLength": 1,
+            "description": "The same embedding as base64 of little-endian float32 bytes (dim * 4 bytes): no float parsing.",
+        }
+    ),
 ]

@@ -1,5 +1,6 @@
 """Health, readiness, metrics, auth, settings, and the OpenAPI schema."""
 
+import numpy as np
 import pytest
 
 import vecdial
@@ -206,6 +207,7 @@ def test_openapi_describes_every_field_of_a_search_request(client):
     assert set(single) == {"vector", "vector_b64", "text", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}
     vector = next(schema for schema in single["vector"]["anyOf"] if schema.get("type") == "array")
     packed = next(schema for schema in single["vector_b64"]["anyOf"] if schema.get("type") == "string")
-    assert vector["items"] == {"type": "number"} and "little-endian float32" in packed["description"]
+    assert vector["items"]["type"] == "number" and vector["items"]["maximum"] == float(np.finfo(np.float32).max)
+    assert "little-endian float32" in packed["description"]
     assert "binary:rescore=10" in single["budget"]["description"] and single["budget"]["default"] == "exact"
     assert set(batch) == {"queries", "vectors_b64", "dim", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}

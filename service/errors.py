@@ -117,7 +117,8 @@ def describe_validation_error(exc: RequestValidationError) -> tuple[int, str, st
         return 422, "invalid_input", f"invalid collection name {named['input']!r}: use {NAME_DESCRIPTION}"
     parts = [f"{_where(error)}: {error['msg'].removeprefix('Value error, ')}" for error in errors[:3]]
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    return 422, "invalid_input", "; ".join(parts) + more
+    budget = all(_where(error).split(".")[0] == "budget" for error in errors)  # the code the library gives a bad budget
+    return 422, "invalid_budget" if budget else "invalid_input", "; ".join(parts) + more
 
 
 def without_paths(message: str, data_dir: Path) -> str:

@@ -82,8 +82,26 @@ Id = Annotated[
 ]
 
 
+def _no_booleans(value: Any) -> Any:
+    """A budget's or hybrid's JSON form holds numbers and names, never true/false (which the
+    library's lax models would read as 1 and 0): refused, naming where."""
+    pending = [((), value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, bool):
+            raise ValueError(f"{'.'.join(map(str, where)) or 'it'} is {str(item).lower()}: knobs are numbers or names, not true/false")
+        if isinstance(item, dict):
+            pending.extend(((*where, key), inner) for key, inner in item.items())
+        elif isinstance(item, list):
+            pending.extend(((*where, i), inner) for i, inner in enumerate(item))
+    return value
+
+
+NoBooleans = BeforeValidator(_no_booleans)
+
 BudgetField = Annotated[
     str | dict[str, Any],
+    NoBooleans,
     Field(
         description="What the query may spend, in the string form (`exact`, `dense:dim=64`, `binary:rescore=10`, "
         "`sparse:active=32,rescore=10`, `funnel:binary*40>128*10>full`, `auto:target_recall=0.95`) or the JSON form "
@@ -106,6 +124,7 @@ FilterField = Annotated[
 ]
 HybridField = Annotated[
     dict[str, Any] | str | None,
+    NoBooleans,
     Field(
         description='Fuse the budget\'s hits with BM25 over the stored texts (text queries only): `{"lexical": 0.3, "dense": 0.7}`, '
         '`"method": "weighted"` (z-score normalised scores, the default) or `"rrf"`; `{}` takes the measured default '

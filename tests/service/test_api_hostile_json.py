@@ -157,3 +157,17 @@ def test_the_http_id_limits_are_the_librarys():
 )
 def test_nesting_counts_the_brackets_outside_strings(body, depth):
     assert nesting(body) == depth
+
+
+@pytest.mark.parametrize(
+    "extra, says, code",
+    [
+        ({"budget": {"mode": "dense", "dim": True}}, "budget: dim is true", "invalid_budget"),
+        ({"budget": {"mode": "funnel", "stages": [{"kind": "binary", "keep": False}]}}, "budget: stages.0.keep is false", "invalid_budget"),
+        ({"hybrid": {"lexical": True}}, "hybrid: lexical is true", "invalid_input"),
+    ],
+)
+def test_true_and_false_are_not_budget_or_hybrid_knobs(client, inside, extra, says, code):
+    response = client.post("/v1/collections/tiny/search", json={"vector": inside[0], **extra})
+    assert response.status_code == 422 and response.json()["error"] == code
+    assert response.json()["message"].startswith(says)

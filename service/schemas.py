@@ -138,8 +138,6 @@ Payload = Annotated[
 ]
 
 
-
-
 def _exactly_one_of(*groups: tuple[str, ...]) -> dict[str, Any]:
     """JSON Schema `oneOf` saying a body sends the fields of exactly one group (each non-null), the others absent or null."""
     fields = [field for group in groups for field in group]
@@ -153,7 +151,8 @@ def _exactly_one_of(*groups: tuple[str, ...]) -> dict[str, Any]:
 
 class _Body(BaseModel):
     """A JSON request body: unknown fields refused, types strict (JSON true/false are not numbers,
-    `1.0` is not an integer, `"1"` is neither) and numbers finite, as Python's API refuses them."""
+    `"1"` is not a number, `1.5` is not an integer; `1.0` is, as in JSON Schema: `WholeNumber`)
+    and numbers finite, as Python's API refuses them."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 

@@ -20,7 +20,7 @@ from starlette.routing import compile_path
 
 from vecdial.indexer.errors import AlreadyExists, BudgetError, CorruptIndex, DamagedLog, InvalidInput, NotFound, VecdialError
 from vecdial.service.deadline import Busy, TimedOut
-from vecdial.service.schemas import NAME_DESCRIPTION
+from vecdial.service.json_types import NAME_DESCRIPTION
 
 log = logging.getLogger("vecdial.http")
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from vecdial.indexer.live.checks import MAX_ID_CHARS
-from vecdial.service import schemas
+from vecdial.service import json_types
 from vecdial.service.api.fast_json import MAX_DEPTH, nesting
 
 HUGE = "9" * 5000  # over Python's 4,300-digit limit for int(str)
@@ -141,7 +141,7 @@ def test_json_booleans_are_not_numbers_and_numbers_are_not_booleans(client, path
 
 
 def test_the_http_id_limits_are_the_librarys():
-    assert (schemas.INT64_MIN, schemas.INT64_MAX, schemas.MAX_ID_CHARS) == (-(2**63), 2**63 - 1, MAX_ID_CHARS)
+    assert (json_types.INT64_MIN, json_types.INT64_MAX, json_types.MAX_ID_CHARS) == (-(2**63), 2**63 - 1, MAX_ID_CHARS)
 
 
 @pytest.mark.parametrize(

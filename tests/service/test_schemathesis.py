@@ -46,6 +46,7 @@ STATE_REFUSALS = {
     "vectors have different lengths": "the vectors of a create share one dim",
     "uploaded file": "an upload's bytes are a file the schema does not describe",
     "does not fit in 64 bits": "JSON Schema tools compare big integers as doubles, so 2**63 passes a maximum of 2**63-1",
+    "reads as a float": "the same, below the minimum: -2**63-1 passes as -2**63, and JSON parsers read it as that double",
 }
 
 
@@ -63,8 +64,8 @@ def refused_for_its_shape(case, response) -> str | None:
     body = response.json()
     if body["error"] == "invalid_budget" or any(fragment in body["message"] for fragment in STATE_REFUSALS):
         return None  # budgets are a grammar over the modes each collection serves; the rest as STATE_REFUSALS says
-    if all(part.startswith(("budget", "hybrid")) for part in body["message"].split("; ")):
-        return None  # a hybrid, like a budget, is a grammar (string or JSON form) the schema gives the shape of only
+    if all(part.startswith(("budget", "hybrid", "filter")) for part in body["message"].split("; ")):
+        return None  # a hybrid or a filter, like a budget, is a grammar the schema gives the shape of only (filters: over each collection's fields)
     if "_b64" in body["message"] and "NaN or infinite" in body["message"]:
         return None  # random base64 bytes spell NaN as float32 now and then
     return f"{response.status_code} {body['message'][:300]} <- {str(case.body)[:200]}"

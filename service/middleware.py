@@ -38,12 +38,14 @@ class AuthMiddleware:
         self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths or scope["path"].startswith(UI_PREFIX) or scope["path"] == UI_PREFIX[:-1]:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, token = given.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(b"Bearer " + token.strip(), self.expected):
+        authorized = scheme.lower() == b"bearer" and hmac.compare_digest(b"Bearer " + token.strip(), self.expected)
+        scope.setdefault("state", {})["authorized"] = authorized  # an open path may show more to a caller with the key
+        if authorized or scope["path"] in self.open_paths or scope["path"].startswith(UI_PREFIX) or scope["path"] == UI_PREFIX[:-1]:
             await self.app(scope, receive, send)
             return
         scope.setdefault("state", {})["error_code"] = "unauthorized"

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
 from vecdial.service.feature_schemas import ExplainFeaturesField, SharedFeatures, SteerField
+from vecdial.service.json_types import NOT_BLANK, NOT_NULL, ONE_ID_KIND, CollectionName, Id, Integer, NoBooleans, WholeNumber, exactly_one_of
 from vecdial.service.vectors import Vector, VectorB64
-
-Id = Annotated[int | str, Field(description="Item id: an integer or a string, as the collection was built with.")]
-
 
 BudgetField = Annotated[
     str | dict[str, Any],
+    NoBooleans,
     Field(
         description="What the query may spend, in the string form (`exact`, `dense:dim=64`, `binary:rescore=10`, "
         "`sparse:active=32,rescore=10`, `funnel:binary*40>128*10>full`, `auto:target_recall=0.95`) or the JSON form "
@@ -44,6 +43,7 @@ FilterField = Annotated[
 ]
 HybridField = Annotated[
     dict[str, Any] | str | None,
+    NoBooleans,
     Field(
         description='Fuse the budget\'s hits with BM25 over the stored texts (text queries only): `{"lexical": 0.3, "dense": 0.7}`, '
         '`"method": "weighted"` (z-score normalised scores, the default) or `"rrf"`; `{}` takes the measured default '
@@ -60,15 +60,27 @@ Payload = Annotated[
 
 
 class _Body(BaseModel):
+    """A JSON request body: unknown fields refused, types strict (JSON true/false are not numbers,
+    `"1"` is not a number, `1.5` is not an integer; `1.0` is, as in JSON Schema: `WholeNumber`)
+    and numbers finite, as Python's API refuses them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class _QueryParameters(BaseModel):
+    """Query parameters: strings on the wire, read as the field's type (`block=64`, `binary_center=true`)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class Query(_Body):
     """One query: a vector (as a list, or as base64 of float32), or a text encoded with the bundled model."""
 
+    model_config = ConfigDict(json_schema_extra=exactly_one_of(("vector",), ("vector_b64",), ("text",)))
+
     vector: Vector | None = None
     vector_b64: VectorB64 | None = None
-    text: str | None = Field(None, min_length=1, description="Only for collections built with the bundled text model.")
+    text: str | None = Field(None, min_length=1, pattern=NOT_BLANK, description="Only for collections built with the bundled text model.")
 
     @model_validator(mode="after")
     def _one_of(self) -> "Query":
@@ -78,7 +90,7 @@ class Query(_Body):
 
 
 class SearchRequest(Query):
-    k: int = Field(10, ge=1, description="Hits to return (up to the server's max_k).")
+    k: Integer = Field(10, ge=1, description="Hits to return (up to the server's max_k).")
     budget: BudgetField = "exact"
     with_text: bool = Field(False, description="Include each hit's stored text.")
     filter: FilterField = None
@@ -91,11 +103,13 @@ class SearchRequest(Query):
 class BatchSearchRequest(_Body):
     """Many queries under one budget: `queries`, or all vectors at once as `vectors_b64` with their `dim`."""
 
+    model_config = ConfigDict(json_schema_extra=exactly_one_of(("queries",), ("vectors_b64", "dim")))
+
     queries: list[Query] | None = Field(None, min_length=1, description="Queries answered together (up to the server's max_batch).")
     vectors_b64: VectorB64 | None = Field(None, description="All query vectors as one (n, dim) row-major array: base64 of little-endian float32.")
-    dim: int | None = Field(None, ge=1, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
+    dim: Annotated[int, Field(ge=1), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
     texts: list[str] | None = Field(None, min_length=1, description="With `vectors_b64`: the queries' texts, one per vector, for `hybrid`'s lexical signal.")
-    k: int = Field(10, ge=1)
+    k: Integer = Field(10, ge=1)
     budget: BudgetField = "exact"
     with_text: bool = False
     filter: FilterField = None
@@ -172,7 +186,7 @@ def _changes_model(name: str, doc: str, fields: dict[str, tuple[Any, FieldInfo]]
     """
     definitions = {
         knob: (
-            Annotated[(annotation, *info.metadata)] if info.metadata else annotation,
+            Annotated[(annotation, *info.metadata, WholeNumber)],
             Field(None, description=info.description, json_schema_extra=_leave_out_default),
         )
         for knob, (annotation, info) in fields.items()
@@ -235,7 +249,7 @@ ReindexRequest = _changes_model(
 )
 
 
-class _UploadOptions(_Body):
+class _UploadOptions(_QueryParameters):
     format: Literal["npy", "fvecs", "parquet", "jsonl"] = Field(description="npy, fvecs, parquet (a `vector` column) or jsonl (texts).")
 
     def changes(self) -> dict[str, Any]:
@@ -252,11 +266,11 @@ UploadOptions = _changes_model(
 
 
 class CreateCollectionRequest(_Body):
-    name: str = Field(description="1-64 letters, digits, '_', '.', '-', starting with a letter or digit.")
+    name: CollectionName
     vectors: list[Vector] | None = Field(None, min_length=1, description="One list per item; or `vectors_b64` with `dim`, or `texts` alone to encode.")
     vectors_b64: VectorB64 | None = Field(None, description="Every vector as one (n, dim) row-major array: base64 of little-endian float32.")
-    dim: int | None = Field(None, ge=1, description="The dim of the vectors in `vectors_b64`, and only with it.")
-    ids: list[Id] | None = Field(None, description="One per vector; default 0..n-1.")
+    dim: Annotated[int, Field(ge=1), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64`, and only with it.")
+    ids: Annotated[list[Id] | None, WithJsonSchema(ONE_ID_KIND)] = Field(None, description="One per vector, all integers or all strings; default 0..n-1.")
     texts: list[str | None] | None = Field(None, description="Optional text per vector, returned with hits.")
     payloads: list[Payload | None] | None = Field(None, description="Optional payload per vector, for filters and `with_payload`.")
     source_model: str | None = Field(None, description="Model that made the vectors; the bundled model's name enables text queries.")
@@ -274,9 +288,13 @@ class CreateCollectionRequest(_Body):
 
 
 class UpsertItem(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": [field], "properties": {field: NOT_NULL}} for field in ("vector", "text")]}
+    )
+
     id: Id
     vector: Vector | None = Field(None, description="Leave out to encode `text` with the bundled model.")
-    text: str | None = Field(None, description="Stored with the vector; encoded if no vector is given.")
+    text: str | None = Field(None, min_length=1, pattern=NOT_BLANK, description="Stored with the vector; encoded if no vector is given.")
     payload: Payload | None = Field(None, description="Stored with the vector (replacing the old item's payload).")
 
     @model_validator(mode="after")
@@ -299,90 +317,3 @@ class WriteResponse(BaseModel):
     deleted: int = Field(description="Ids that existed and are now gone.")
     size: int = Field(description="Live vectors in the collection after the write.")
     version: str
-
-
-class ModeInfo(BaseModel):
-    mode: str
-    knobs: dict[str, tuple[int | float, int | float]] = Field(description="Knob -> [min, max].")
-    bytes_per_vector: int | None = Field(description="Index bytes a candidate scan reads per vector.")
-    note: str
-
-
-class CollectionSummary(BaseModel):
-    name: str
-    version: str
-    size: int
-    dim: int
-
-
-class CollectionInfo(CollectionSummary):
-    """`vecdial.Info` plus this server's max_k: one describe shape for Python, `vecdial info --json` and HTTP."""
-
-    partitions: int = Field(description="Cells the serving version's rows are stored in; budgets with `probe` read that many at most (0: not partitioned).")
-    version_size: int = Field(description="Vectors in the serving version.")
-    segment_size: int = Field(description="Vectors written since it was built (in the write-ahead log).")
-    deleted: int = Field(description="Version vectors deleted or overwritten since.")
-    id_kind: Literal["int", "str"]
-    source_model: str | None
-    text_queries: bool = Field(description="Whether `text` queries work (built with the bundled model).")
-    has_texts: bool
-    created_at: str
-    settings: dict[str, Any] = Field(description="Compression settings of the serving version.")
-    modes: list[ModeInfo]
-    dense_bytes_per_vector: dict[int, int] = Field(description="dim -> bytes a dense scan reads per vector.")
-    swept_on: str | None = Field(None, description="The queries of the sweep `auto` budgets are served from, if any.")
-    damaged: str | None = Field(None, description="What in the write-ahead log is damaged and what to run (`vecdial repair`); writes are refused until then.")
-    max_k: int = Field(description="This server's largest k.")
-
-
-class IdPage(BaseModel):
-    ids: list[Id] = Field(description="Live ids, ascending (numbers, or strings by code point).")
-    next: Id | None = Field(description="Pass as `after` for the next page; null after the last page.")
-
-
-class SweepPointModel(BaseModel):
-    budget: str
-    recall_at_10: float = Field(description="Mean recall@10 against exact search over the calibration queries.")
-    recall_lower: float | None = Field(description="One-sided 95% lower bound of recall@10: what auto trusts.")
-    queries: int | None = Field(description="Calibration queries measured.")
-    ms_per_query: float = Field(description="Median latency of one query at a time.")
-    bytes_read_per_vector: float
-    pareto: bool = Field(description="No other point is both faster and more accurate.")
-
-
-class SweepPoints(BaseModel):
-    queries: str | None = Field(description="What the points were calibrated on, and when; null if never swept.")
-    points: list[SweepPointModel]
-
-
-class Job(BaseModel):
-    id: str
-    kind: str
-    collection: str
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    phase: str
-    progress: float = Field(ge=0, le=1)
-    message: str
-    settings: dict[str, Any]
-    from_version: str | None
-    to_version: str | None
-    vectors: int | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-
-
-class Health(BaseModel):
-    status: str
-
-
-class Readiness(BaseModel):
-    status: Literal["ready", "starting", "stopping", "degraded"] = Field(
-        description="degraded: some collection exists but cannot be opened (see `broken`); the others serve."
-    )
-    collections: int = Field(description="Collections this process serves.")
-    broken: dict[str, str] = Field(default_factory=dict, description="Collection -> why it cannot be opened (e.g. the damaged file).")
-    damaged: dict[str, str] = Field(
-        default_factory=dict,
-        description="Collection -> what in its write-ahead log is damaged: it serves searches, refuses writes until `vecdial repair`.",
-    )

@@ -4,8 +4,10 @@
 
 One deployment per shard (replicas of one deployment are interchangeable, so shards are
 separate bindings), each holding `vecdial.connect(data_dir).open("NAME.shard{i}of{N}")`, and
-an ingress that takes `POST /v1/collections/NAME/search` ({"vector" | "vector_b64", "k",
-"budget"}), sends the query with its budget to every shard at once and merges the top k
+an ingress serving the door of service/api/door.py: `POST /v1/collections/NAME/search`
+({"vector" | "vector_b64", "k", "budget"}) with the plain service's settings (`VECDIAL_*`,
+the API key, max_k, max_body_bytes), request models and `{"error", "message"}` errors; it
+sends the query with its budget to every shard at once and merges the top k
 (service/shard_search.py: the same merge the in-process reference uses). The answer is
 `{"hits", "explain"}` as from the plain service, with `explain.shards` holding each shard's
 own explain block and milliseconds. The plain FastAPI app never imports this module.
@@ -20,30 +22,18 @@ No `from __future__ import annotations` here: Serve's ingress resolves the route
 
 import argparse
 import asyncio
-import base64
 import time
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI
 from ray import serve
 
 import vecdial
 from vecdial.indexer.scale.shards import ShardHits, shard_name
-from vecdial.service.shard_search import merged_response, search_one_shard
-
-app = FastAPI(title="vecdial (sharded)")
-
-
-def _query(body: dict[str, Any]) -> np.ndarray:
-    """(1, dim) float32 from `vector` (a list) or `vector_b64` (little-endian float32)."""
-    if body.get("vector_b64") is not None:
-        vector = np.frombuffer(base64.b64decode(body["vector_b64"]), dtype="<f4")
-    elif body.get("vector") is not None:
-        vector = np.asarray(body["vector"], dtype=np.float32)
-    else:
-        raise HTTPException(422, {"error": "invalid_query", "message": "send vector or vector_b64 (text is served by the plain service)"})
-    return vector.reshape(1, -1)
+from vecdial.service.api.door import create_door
+from vecdial.service.settings import Settings
+from vecdial.service.shard_search import search_one_shard
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0})
@@ -58,43 +48,38 @@ class Shard:
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0})
-@serve.ingress(app)
+@serve.ingress()
 class Ingress:
-    """Scatters each query to every shard with its budget; merges their top k."""
+    """The door (`service.api.door`: the main app's settings, key, limits and errors) over a
+    scatter that sends each query with its budget to every shard at once."""
 
-    def __init__(self, name: str, shards: list[Any]):
-        self.name, self.shards = name, shards
+    def __init__(self, name: str, shards: list[Any], settings: Settings):
+        self.name, self.shards, self.settings = name, shards, settings
 
-    @app.post("/v1/collections/{name}/search")
-    async def search(self, name: str, request: Request) -> dict[str, Any]:
-        body = await request.json()
-        if name != self.name:
-            raise HTTPException(404, {"error": "not_found", "message": f"this service holds {self.name!r} only"})
-        query = _query(body)
-        k, budget = int(body.get("k", 10)), body.get("budget", "exact")
-        start = time.perf_counter()
-        parts = await asyncio.gather(*(shard.search.remote(query, k, budget) for shard in self.shards))
-        return merged_response(list(parts), k, budget, (time.perf_counter() - start) * 1000)
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_door(self.settings, self.name, self.scatter)
 
-    @app.get("/healthz")
-    async def healthz(self) -> dict[str, str]:
-        return {"status": "ok"}
+    async def scatter(self, queries: np.ndarray, k: int, budget: Any) -> list[ShardHits]:
+        return list(await asyncio.gather(*(shard.search.remote(queries, k, budget) for shard in self.shards)))
 
 
-def sharded_app(data_dir: str, name: str, count: int) -> Any:
-    """The Serve application: `count` shard deployments and the ingress over them."""
+def sharded_app(data_dir: str, name: str, count: int, settings: Settings | None = None) -> Any:
+    """The Serve application: `count` shard deployments and the ingress over them. settings:
+    the service's (`VECDIAL_*` environment or settings file, as `vecdial serve` reads them)."""
     shards = [Shard.options(name=f"shard{i}").bind(str(data_dir), shard_name(name, i, count)) for i in range(count)]
-    return Ingress.bind(name, shards)
+    return Ingress.bind(name, shards, settings or Settings(data_dir=data_dir))
 
 
-def serve_sharded(address: str, data_dir: str, name: str, count: int, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve_sharded(
+    address: str, data_dir: str, name: str, count: int, host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None
+) -> None:
     """Connect to the cluster, start Serve's HTTP proxy on host:port and deploy the shards."""
     import ray
 
     if not ray.is_initialized():
         ray.init(address=address, configure_logging=False)
     serve.start(http_options={"host": host, "port": port})
-    serve.run(sharded_app(data_dir, name, count), name=f"vecdial-{name}", route_prefix="/", blocking=False)
+    serve.run(sharded_app(data_dir, name, count, settings), name=f"vecdial-{name}", route_prefix="/", blocking=False)
 
 
 def main(argv: list[str] | None = None) -> None:

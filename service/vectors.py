@@ -15,12 +15,14 @@ import binascii
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field, PlainValidator
+from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from vecdial.indexer.errors import InvalidInput
 
 FLOAT32_LE = np.dtype("<f4")
+# base64 of a whole number of 4-byte values: 16 characters per 3 values, then 8 (one value) or 12 (two)
+BASE64_FLOAT32 = r"^(?:[A-Za-z0-9+/]{16})*(?:[A-Za-z0-9+/]{6}==|[A-Za-z0-9+/]{11}=)?$"
 
 
 def array_from_list(value: Any) -> np.ndarray:
@@ -75,13 +77,30 @@ def matrix_from_b64(value: np.ndarray, dim: int, collection_dim: int) -> np.ndar
     return value.reshape(-1, dim)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_TINY = 1.5e-45  # just above half the smallest float32 subnormal: smaller numbers become 0
 Vector = Annotated[
     np.ndarray,
-    PlainValidator(array_from_list, json_schema_input_type=list[float]),
-    Field(description="Embedding: its length must equal the collection's dim."),
+    PlainValidator(array_from_list),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
+            "minItems": 1,
+            "contains": {"anyOf": [{"minimum": FLOAT32_TINY}, {"maximum": -FLOAT32_TINY}]},  # a direction: not all zeros as float32
+            "description": "Embedding: its length must equal the collection's dim.",
+        }
+    ),
 ]
 VectorB64 = Annotated[
     np.ndarray,
-    PlainValidator(array_from_b64, json_schema_input_type=str),
-    Field(description="The same embedding as base64 of little-endian float32 bytes (dim * 4 bytes): no float parsing."),
+    PlainValidator(array_from_b64),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": BASE64_FLOAT32,
+            "minLength": 1,
+            "description": "The same embedding as base64 of little-endian float32 bytes (dim * 4 bytes): no float parsing.",
+        }
+    ),
 ]

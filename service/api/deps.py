@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
 from vecdial.indexer.errors import InvalidInput
 from vecdial.service.registry import Collections, JobBoard
+from vecdial.service.json_types import NAME_DESCRIPTION, NAME_PATTERN
 from vecdial.service.settings import Settings
 
 # Dependencies that never block are `async`: FastAPI runs sync ones in the thread pool,
@@ -32,12 +33,16 @@ async def get_jobs(request: Request) -> JobBoard:
     return request.app.state.jobs
 
 
+# The `{name}` of every collection route: the OpenAPI document states the rule, and a name
+# outside it is a 422 before any lookup.
+CollectionName = Annotated[str, Path(pattern=NAME_PATTERN, min_length=1, max_length=64, description=NAME_DESCRIPTION)]
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CollectionsDep = Annotated[Collections, Depends(get_collections)]
 JobsDep = Annotated[JobBoard, Depends(get_jobs)]
 
 
-async def get_collection(name: str, request: Request, collections: CollectionsDep) -> vecdial.Collection:
+async def get_collection(name: CollectionName, request: Request, collections: CollectionsDep) -> vecdial.Collection:
     """The `vecdial.Collection` named in the path: opened in the thread pool the first time,
     then a dict lookup. (A handle whose collection turns out dropped is forgotten by the
     NotFound error handler.)"""

@@ -1,7 +1,9 @@
 """Health, readiness, metrics, auth, settings, and the OpenAPI schema."""
 
+import numpy as np
 import pytest
 
+import vecdial
 from vecdial.service.settings import Settings
 
 ROUTES = {
@@ -112,15 +114,62 @@ def test_a_missing_settings_file_is_an_error(tmp_path, monkeypatch):
         Settings()
 
 
-def test_a_damaged_index_is_a_500_that_names_the_file(tiny_data_dir, make_client, inside):
-    blocks = tiny_data_dir / "tiny" / "versions" / "v000001" / "dense_blocks.npy"
+def damage_index(data_dir) -> None:
+    blocks = data_dir / "tiny" / "versions" / "v000001" / "dense_blocks.npy"
     with open(blocks, "r+b") as handle:
         handle.truncate(1000)
+
+
+def test_a_damaged_index_is_a_503_that_names_the_file_but_no_server_path(tiny_data_dir, make_client, inside):
+    damage_index(tiny_data_dir)
     client = make_client()  # the startup preload logs the damage and keeps serving the rest
     response = client.post("/v1/collections/tiny/search", json={"vector": inside[0]})
-    assert response.status_code == 500 and response.json()["error"] == "corrupt_index"
-    assert "dense_blocks.npy" in response.json()["message"]
+    assert response.status_code == 503 and response.json()["error"] == "corrupt_index"
+    assert "tiny/versions/v000001: file dense_blocks.npy" in response.json()["message"]
+    assert str(tiny_data_dir) not in response.json()["message"]
     assert client.get("/healthz").status_code == 200
+
+
+def damage_log(data_dir, client, vectors) -> None:
+    """Six acknowledged upserts, then a flipped bit inside one of them."""
+    for i in range(6):
+        assert client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": f"new{i}", "vector": vectors[i]}]}).status_code == 200
+    log = data_dir / "tiny" / "wal" / "v000001.log"
+    data = bytearray(log.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    log.write_bytes(bytes(data))
+
+
+def test_readyz_and_describe_name_a_damaged_log_without_the_server_path(tiny_data_dir, make_client, outside):
+    damage_log(tiny_data_dir, make_client(), outside)
+    client = make_client()
+    readiness, info = client.get("/readyz"), client.get("/v1/collections/tiny")
+    for message in (readiness.json()["damaged"]["tiny"], info.json()["damaged"]):
+        assert "its write-ahead log tiny/wal/v000001.log is damaged" in message
+        assert str(tiny_data_dir) not in message and str(tiny_data_dir.resolve()) not in message
+
+
+def test_readyz_drops_a_damaged_log_once_another_process_repaired_it(tiny_data_dir, make_client, outside):
+    damage_log(tiny_data_dir, make_client(), outside)
+    client = make_client()
+    assert "tiny" in client.get("/readyz").json()["damaged"]
+    report = vecdial.connect(tiny_data_dir).open("tiny").repair()  # its own handle, as `vecdial repair` in another process has
+    assert report.repaired
+    assert client.get("/readyz").json() == {"status": "ready", "collections": 1, "broken": {}, "damaged": {}}
+
+
+def test_with_an_api_key_readyz_names_broken_collections_only_to_a_caller_with_the_key(tiny_data_dir, make_client):
+    damage_index(tiny_data_dir)
+    client = make_client(api_key="s3cret")
+    anonymous = client.get("/readyz")
+    assert anonymous.status_code == 503
+    assert anonymous.json() == {
+        "status": "degraded", "collections": 0, "broken": {}, "damaged": {},
+        "detail": "1 collection(s) cannot be opened, 0 have a damaged write-ahead log: send the API key to see which",
+    }
+    keyed = client.get("/readyz", headers={"Authorization": "Bearer s3cret"})
+    assert keyed.status_code == 503 and "dense_blocks.npy" in keyed.json()["broken"]["tiny"]
+    assert str(tiny_data_dir) not in keyed.text and "detail" not in keyed.json()
 
 
 def test_unknown_routes_get_the_error_shape(client):
@@ -133,7 +182,7 @@ def test_openapi_documents_every_endpoint_model_and_error(client):
     documented = {(method, path) for path, item in schema["paths"].items() for method in item}
     assert documented == ROUTES
     search = schema["paths"]["/v1/collections/{name}/search"]["post"]
-    assert {"400", "401", "404", "413", "422", "500"} <= set(search["responses"])
+    assert {"400", "401", "404", "413", "422", "500", "503"} <= set(search["responses"])
     assert search["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
     assert search["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/SearchResponse")
     models = schema["components"]["schemas"]
@@ -158,6 +207,7 @@ def test_openapi_describes_every_field_of_a_search_request(client):
     assert set(single) == {"vector", "vector_b64", "text", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}
     vector = next(schema for schema in single["vector"]["anyOf"] if schema.get("type") == "array")
     packed = next(schema for schema in single["vector_b64"]["anyOf"] if schema.get("type") == "string")
-    assert vector["items"] == {"type": "number"} and "little-endian float32" in packed["description"]
+    assert vector["items"]["type"] == "number" and vector["items"]["maximum"] == float(np.finfo(np.float32).max)
+    assert "little-endian float32" in packed["description"]
     assert "binary:rescore=10" in single["budget"]["description"] and single["budget"]["default"] == "exact"
     assert set(batch) == {"queries", "vectors_b64", "dim", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}

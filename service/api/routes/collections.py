@@ -17,12 +17,13 @@ from starlette.concurrency import run_in_threadpool
 import vecdial
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
 from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
+from vecdial.service.api.deps import CollectionDep, CollectionName, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
-from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
+from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND, without_paths
 from vecdial.service.registry import Collections
 from vecdial.service.maintenance_schemas import RepairResponse, SweepRequest
-from vecdial.service.schemas import CollectionInfo, CollectionSummary, CreateCollectionRequest, IdPage, SweepPoints, UploadOptions
+from vecdial.service.answer_schemas import CollectionInfo, CollectionSummary, IdPage, SweepPoints
+from vecdial.service.schemas import CreateCollectionRequest, UploadOptions
 from vecdial.service.settings import Settings
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses={**COMMON_ERRORS}, route_class=FastJSONRoute)
@@ -91,7 +92,7 @@ def _relative_path(path: str | None, settings: Settings) -> str | None:
 @router.get("/{name}/ids", summary="List ids, a page at a time", response_model=IdPage, responses=NOT_FOUND)
 def list_ids(
     collection: CollectionDep,
-    after: Annotated[str | None, Query(description="The `next` of the previous page (omit for the first page).")] = None,
+    after: Annotated[str | None, Query(min_length=1, description="The `next` of the previous page (omit for the first page).")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Ids per page.")] = 1000,
 ) -> IdPage:
     """Every live id (version rows not deleted, and rows written since), ascending; paging
@@ -137,7 +138,7 @@ def create_collection(body: CreateCollectionRequest, collections: CollectionsDep
     },
 )
 async def upload_collection(
-    name: str,
+    name: CollectionName,
     request: Request,
     collections: CollectionsDep,
     settings: SettingsDep,
@@ -161,15 +162,18 @@ async def upload_collection(
 
 
 @router.delete("/{name}", summary="Drop a collection", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **CONFLICT})
-def drop_collection(name: str, collections: CollectionsDep) -> Response:
+def drop_collection(name: CollectionName, collections: CollectionsDep) -> Response:
     """Deletes the collection and its files; refused (409) while a reindex of it runs."""
     collections.drop(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def describe(collection: vecdial.Collection, settings: Settings) -> CollectionInfo:
-    """`Collection.info()` and this server's max_k."""
-    return CollectionInfo(**collection.info().to_dict(), max_k=settings.max_k)
+    """`Collection.info()` and this server's max_k; `damaged` names the log relative to the data dir."""
+    info = collection.info().to_dict()
+    if info["damaged"]:
+        info["damaged"] = without_paths(info["damaged"], settings.data_dir)
+    return CollectionInfo(**info, max_k=settings.max_k)
 
 
 # What the file readers raise on bytes that are not a file of the declared format (an empty

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 import vecdial
 from vecdial.indexer.errors import InvalidInput
 from vecdial.service import metrics
-from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep, check_k, collection_named
+from vecdial.service.api.deps import CollectionDep, CollectionName, CollectionsDep, SettingsDep, check_k, collection_named
 from vecdial.service.api.fast_json import FastJSONResponse, FastJSONRoute, json_body, read_body
 from vecdial.service.encoding import check_encode_budget, check_texts, encode
 from vecdial.service.deadline import run_within
@@ -34,7 +34,7 @@ AFTER_TIMEOUT = "ask for less (a smaller k, a cheaper budget, fewer queries or s
 
 
 @router.post("/search", summary="Search by vector or text", response_model=SearchResponse, openapi_extra=json_body(SearchRequest))
-async def search(name: str, request: Request) -> Response:
+async def search(name: CollectionName, request: Request) -> Response:
     """The k best hits for one query, and an `explain` block: the budget used, and per
     stage the candidates kept, the time taken and the bytes of index data read.
     Send the vector as `vector` (a list of numbers) or, cheaper to parse, as

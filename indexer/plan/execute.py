@@ -13,7 +13,7 @@ scoring just those rows exactly): see filters/select.py.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +32,7 @@ from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
 from vecdial.indexer.plan.compile import compile_cached
 from vecdial.indexer.plan.hybrid import Hybrid, fuse_parts
 from vecdial.indexer.stores.alive import AliveRows
+from vecdial.indexer.stores.binary import binary_scores
 from vecdial.indexer.stores.topk import topk
 from vecdial.indexer.vectors import as_query_matrix, normalize_rows
 
@@ -101,10 +102,15 @@ class View:
     sweep_source: str | None = None
 
     def parts(self) -> list[Part]:
+        return list(self._parts)
+
+    @cached_property
+    def _parts(self) -> tuple[Part, ...]:
+        """Made once per view (it never changes), not once per search."""
         parts = [Part(self.version, self.alive)]
         if self.segment is not None and self.segment.live:
             parts.append(Part(self.segment, self.segment.alive))
-        return parts
+        return tuple(parts)
 
     def payload_types(self) -> dict[str, str]:
         """Every payload field of the collection -> its type (the version's and those written since)."""
@@ -187,6 +193,8 @@ def search(
 
 
 def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool, bool], hybrid: Hybrid | None = None) -> Hits:
+    if len(query.unit) == 1 and where is None and hybrid is None and not any(wanted):
+        return _run_one(view, plan, query, k, requested, used, point)
     started = time.perf_counter()
     parts = view.parts()
     explain = Explain(budget=_describe(requested, used), version=view.name, version_rows=parts[0].live)
@@ -235,6 +243,69 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
     explain.bytes_scanned = sum(s.bytes_read for s in explain.stages)
     explain.total_ms = _ms(started)
     return Hits(ids, scores, counts, texts, explain, payloads, features)
+
+
+def _run_one(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None) -> Hits:
+    """`_run` for one query with no filter, fusion or extras: the plans people run, with the
+    Python between the compiled calls cut to what they need. Same stores, kernels and merge
+    as `_run`, so the hits are the ones a batch gets (tests/indexer/plan/test_one_query.py).
+    Per part: the first stage's one FAISS or compiled call (`_first_stage`), then one compiled
+    rescore per later stage (`BlockStore.best_rows`)."""
+    started = time.perf_counter()
+    parts = view._parts
+    reports = []
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for s, stage in enumerate(plan):
+        t0 = time.perf_counter()
+        kept = read = 0
+        for i, part in enumerate(parts):
+            keep = min(stage.keep, part.live)
+            if keep == 0:
+                rows, scores, part_read = _nothing(1)
+                if s:
+                    found[i] = (rows, scores)
+                else:
+                    found.append((rows, scores))
+            elif s:
+                dense = part.stores.store("dense").blocks
+                candidates = found[i][0]
+                rows, scores = dense.best_rows(query.rotated, candidates, stage.size, min(keep, candidates.shape[1]))
+                part_read = int(np.count_nonzero(candidates >= 0)) * dense.bytes_per_vector(stage.size)
+                found[i] = (rows, scores)
+            else:
+                rows, scores, part_read = _first_stage(view, part, query, stage, keep, scored=len(plan) == 1)
+                found.append((rows, scores))
+            kept += rows.shape[1]
+            read += part_read
+        reports.append(StageReport(stage.label, kept, read, _ms(t0)))
+    ids, scores, counts, rows = _merge(view, found, k)
+    explain = Explain(budget=_describe(requested, used), version=view.name, stages=reports, version_rows=parts[0].live)
+    explain.deleted_rows = view.version.size - parts[0].live
+    explain.segment_rows = parts[1].live if len(parts) > 1 else 0
+    if point is not None:
+        explain.calibration = f"{point.describe()}; calibrated on {view.sweep_source}"
+        if (view.sweep_source or "").startswith("documents"):
+            explain.calibration += OPTIMISTIC
+    explain.bytes_scanned = sum(r.bytes_read for r in reports)
+    explain.total_ms = _ms(started)
+    return Hits(ids, scores, counts, None, explain)
+
+
+def _first_stage(view: View, part: Part, query: Query, stage, keep: int, scored: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """The candidate stage over one part for one query. A full Hamming scan of a flat binary
+    index goes to FAISS in one call; its Hamming scores are only converted when no rescore
+    follows (`scored`). Every other stage is the mode's own `candidates`."""
+    if stage.probe and part.stores is view.version:
+        part = _probed(part, query, stage.probe, keep)
+    if stage.mode == "binary" and part.ranges is None:
+        index = part.stores.store("binary")
+        store = index.store
+        if store.kind == "flat":
+            codes = query.form("binary", lambda: index.codec.encode(query.unit))
+            rows, distances = store.search_one(codes, keep, part.alive)
+            scores = binary_scores(distances, rows, stage.size) if scored else np.zeros(rows.shape, dtype=np.float32)
+            return rows, scores, part.stores.size * store.code_bytes
+    return MODES[stage.mode].candidates(part, query, stage.size, keep)
 
 
 def _score_matches(selection: Selection, query: Query, k: int, found: list, explain: Explain) -> None:

@@ -172,7 +172,10 @@ class BlockStore:
 
     def _padded(self, queries: np.ndarray, dim: int, used: int) -> np.ndarray:
         """(nq, used * block): query prefixes zero-padded to whole blocks, so the dims past
-        `dim` in a partly used block add nothing."""
+        `dim` in a partly used block add nothing. Queries already that shape are used as they are."""
+        width = used * self.block
+        if dim == width == queries.shape[1] and queries.dtype == np.float32 and queries.flags.c_contiguous:
+            return queries
         padded = np.zeros((len(queries), used * self.block), dtype=np.float32)
         padded[:, :dim] = queries[:, :dim]
         return padded

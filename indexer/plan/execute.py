@@ -31,6 +31,7 @@ from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
 from vecdial.indexer.plan.compile import compile_cached
 from vecdial.indexer.plan.hybrid import Hybrid, fuse_parts
+from vecdial.indexer.stores import kernels
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.binary import binary_scores
 from vecdial.indexer.stores.topk import topk
@@ -278,7 +279,7 @@ def _run_one(view: View, plan, query: Query, k: int, requested, used, point: Swe
             kept += rows.shape[1]
             read += part_read
         reports.append(StageReport(stage.label, kept, read, _ms(t0)))
-    ids, scores, counts, rows = _merge(view, found, k)
+    ids, scores, counts = _merge_one(view, found, k)
     explain = Explain(budget=_describe(requested, used), version=view.name, stages=reports, version_rows=parts[0].live)
     explain.deleted_rows = view.version.size - parts[0].live
     explain.segment_rows = parts[1].live if len(parts) > 1 else 0
@@ -301,11 +302,31 @@ def _first_stage(view: View, part: Part, query: Query, stage, keep: int, scored:
         index = part.stores.store("binary")
         store = index.store
         if store.kind == "flat":
-            codes = query.form("binary", lambda: index.codec.encode(query.unit))
+            codes = query.form("binary", lambda: _pack(query.unit, index.codec.thresholds, store.code_bytes))
             rows, distances = store.search_one(codes, keep, part.alive)
             scores = binary_scores(distances, rows, stage.size) if scored else np.zeros(rows.shape, dtype=np.float32)
             return rows, scores, part.stores.size * store.code_bytes
     return MODES[stage.mode].candidates(part, query, stage.size, keep)
+
+
+def _pack(unit: np.ndarray, thresholds: np.ndarray, code_bytes: int) -> np.ndarray:
+    """BinaryCodec.encode of (nq, dim) unit queries in one compiled call -> (nq, code_bytes) uint8."""
+    codes = np.empty((len(unit), code_bytes), dtype=np.uint8)
+    kernels.pack_bits(unit, thresholds, codes)
+    return codes
+
+
+def _merge_one(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_merge` for one query: ids, scores, counts. Found in the version alone with integer
+    ids, one compiled call (kernels.hits_of) does what `_merge`'s numpy calls do."""
+    ids = view.version.ids
+    if len(found) > 1 or ids.dtype != np.int64:
+        return _merge(view, found, k)[:3]
+    rows, scores = found[0]
+    out_ids = np.empty(rows.shape, dtype=np.int64)
+    out_scores = np.empty(rows.shape, dtype=np.float32)
+    count = kernels.hits_of(rows[0], scores[0], ids, out_ids[0], out_scores[0])
+    return out_ids, out_scores, np.array([count])
 
 
 def _score_matches(selection: Selection, query: Query, k: int, found: list, explain: Explain) -> None:
@@ -321,8 +342,9 @@ def _score_matches(selection: Selection, query: Query, k: int, found: list, expl
 
 def _probed(part: Part, query: Query, cells: int, keep: int) -> Part:
     """The part restricted to the row ranges of each query's `cells` nearest partitions; more
-    cells, nearest first, when deletions or a filter leave fewer than `keep` live rows in them
-    (a probe never returns fewer hits than exist)."""
+    cells, nearest first, for a query whose cells deletions or a filter leave with fewer than
+    `keep` live rows (a probe never returns fewer hits than exist). Each query reads the cells
+    it needs, whatever else is in its batch: queries that need fewer get empty ranges."""
     partitions = part.stores.partitions
     nearest = query.form(("cells", cells), lambda: partitions.nearest(query.unit, cells))
     if part.alive is not None:
@@ -330,8 +352,11 @@ def _probed(part: Part, query: Query, cells: int, keep: int) -> Part:
         if (live[nearest].sum(axis=1) < keep).any():
             ordered = partitions.nearest(query.unit, partitions.count)
             enough = np.cumsum(live[ordered], axis=1) >= min(keep, part.alive.count)
-            cells = max(cells, int(np.argmax(enough, axis=1).max()) + 1)
-            nearest = ordered[:, :cells]
+            needed = np.maximum(np.argmax(enough, axis=1) + 1, cells)  # (nq,) cells each query reads
+            ordered = ordered[:, : int(needed.max())]
+            starts, stops = partitions.offsets[ordered], partitions.offsets[ordered + 1]
+            unread = np.arange(ordered.shape[1])[None, :] >= needed[:, None]
+            return replace(part, ranges=(np.where(unread, 0, starts), np.where(unread, 0, stops)))
     return replace(part, ranges=(partitions.offsets[nearest], partitions.offsets[nearest + 1]))
 
 

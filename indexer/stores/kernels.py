@@ -26,6 +26,16 @@ _JIT = {"nogil": True, "cache": True, "boundscheck": False, "fastmath": {"reasso
 
 
 @numba.njit(**_JIT)
+def _block_dot(piece: np.ndarray, query: np.ndarray, offset: int) -> np.float32:  # pragma: no cover - compiled
+    """One block of one row (block,) dotted with query[offset : offset + block]: the one place
+    rescoring sums, so both layouts (score_rows, score_rows_major) add in the same order."""
+    total = np.float32(0.0)
+    for j in range(piece.shape[0]):
+        total += piece[j] * query[offset + j]
+    return total
+
+
+@numba.njit(**_JIT)
 def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
     """out[q, c] = cosine of queries[q] and row rows[q, c] over the first `dim` dims; -inf where rows < 0.
 
@@ -59,9 +69,7 @@ def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, r
                 continue
             total = np.float32(0.0)
             for b in range(used):
-                offset = b * width
-                for j in range(width):
-                    total += blocks[b, r, j] * queries[q, offset + j]
+                total += _block_dot(blocks[b, r], queries[q], b * width)
             sq = prefix_sq[full - 1, r] if full else np.float32(0.0)
             for j in range(rest):
                 value = blocks[full, r, j]
@@ -76,6 +84,57 @@ def best_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, ro
     (ties in candidate order). out_rows: (nq, keep) int64; out_scores: (nq, keep) float32."""
     scores = np.empty(rows.shape, dtype=np.float32)
     score_rows(blocks, prefix_sq, queries, rows, dim, scores)
+    for q in range(rows.shape[0]):
+        order = np.argsort(-scores[q], kind="mergesort")
+        for i in range(keep):
+            out_rows[q, i] = rows[q, order[i]]
+            out_scores[q, i] = scores[q, order[i]]
+
+
+# --- rescoring from the row-major copy (stores/blocks.py, ROWS_FILE) ---------------------------
+# The same arithmetic as score_rows / best_rows, in the same order (block by block, dim by dim),
+# so a row scores the same from either layout; but a candidate's dims are one contiguous run
+# (one or two pages) instead of `used` pieces in blocks far apart (one page each when cold).
+
+
+@numba.njit(**_JIT)
+def score_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
+    """score_rows over vectors (N, n_blocks, block), the rows in row order; same arguments otherwise."""
+    width = vectors.shape[2]
+    full = dim // width
+    rest = dim - full * width
+    used = full + (1 if rest else 0)
+    touched = np.float32(0.0)  # as in score_rows: many misses in flight before the scoring loop
+    for q in range(rows.shape[0]):
+        for c in range(rows.shape[1]):
+            r = rows[q, c]
+            if r >= 0:
+                touched += vectors[r, 0, 0] + vectors[r, used - 1, width - 1]
+                if full:
+                    touched += prefix_sq[full - 1, r]
+    for q in range(rows.shape[0]):
+        inv_query = np.float32(1.0) / max(np.sqrt(np.sum(queries[q, : used * width] ** 2)), np.float32(1e-12))
+        for c in range(rows.shape[1]):
+            r = rows[q, c]
+            if r < 0:
+                out[q, c] = -np.inf
+                continue
+            total = np.float32(0.0)
+            for b in range(used):
+                total += _block_dot(vectors[r, b], queries[q], b * width)
+            sq = prefix_sq[full - 1, r] if full else np.float32(0.0)
+            for j in range(rest):
+                value = vectors[r, full, j]
+                sq += value * value
+            out[q, c] = total * inv_query / max(np.sqrt(sq), np.float32(1e-12))
+    return touched
+
+
+@numba.njit(**_JIT)
+def best_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> None:  # pragma: no cover - compiled
+    """best_rows over vectors (N, n_blocks, block) in row order."""
+    scores = np.empty(rows.shape, dtype=np.float32)
+    score_rows_major(vectors, prefix_sq, queries, rows, dim, scores)
     for q in range(rows.shape[0]):
         order = np.argsort(-scores[q], kind="mergesort")
         for i in range(keep):

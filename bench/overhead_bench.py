@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
+import numba
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -294,8 +295,9 @@ class KernelClock:
 
         for cls in (faiss.IndexBinaryFlat, faiss.IndexFlat, faiss.IndexFlatIP, faiss.IndexRaBitQFastScan, faiss.IndexBinaryHNSW):
             self._wrap(cls, "search_c", "faiss")
-        for name in ("score_rows", "best_rows", "scan_ranges", "hamming_ranges"):
-            self._wrap(kernels, name, "compiled")
+        for name, value in vars(kernels).copy().items():  # every compiled loop callers reach on the module
+            if isinstance(value, numba.core.registry.CPUDispatcher) and not name.startswith("_"):
+                self._wrap(kernels, name, "compiled")
         self._wrap(Rotation, "apply", "rotation")
         return self
 

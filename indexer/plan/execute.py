@@ -95,9 +95,7 @@ def search(
         raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
     version = view.version
     where = None if filter is None else check_filter(parse_filter(filter), view.payload_types())
-    requested = parse_budget(budget)
-    used, point = resolve_budget(requested, view.sweep)
-    plan = compile_cached(used, version, k if hybrid is None else hybrid.depth(k))
+    requested, used, point, plan = _compiled(view, budget, k if hybrid is None else hybrid.depth(k))
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
     if steer is not None:
         unit = steer_queries(version, unit, steer)
@@ -111,6 +109,22 @@ def search(
         return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
     with search_threads(threads):
         return _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+
+
+def _compiled(view: View, budget: Any, depth: int) -> tuple[Any, Any, SweepPoint | None, tuple]:
+    """(budget as asked, budget run, its sweep point, plan). A budget string that is not `auto`
+    always compiles to the same plan on a version: kept per version under the string itself, so
+    a repeated search skips parsing, hashing the budget model and the plan lookup."""
+    key = ("string", budget, depth) if isinstance(budget, str) else None
+    cached = view.version.plans.get(key) if key is not None else None
+    if cached is not None:
+        return cached
+    requested = parse_budget(budget)
+    used, point = resolve_budget(requested, view.sweep)
+    plan = compile_cached(used, view.version, depth)
+    if key is not None and point is None:
+        view.version.plans[key] = (requested, used, None, plan)
+    return requested, used, point, plan
 
 
 def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool, bool], hybrid: Hybrid | None = None) -> Hits:

@@ -79,3 +79,16 @@ def test_one_query_with_integer_ids_pads_like_a_batch_when_k_exceeds_the_live_ro
     assert alone.found[0] == batch.found[0] == 10
     np.testing.assert_array_equal(alone.ids[0], batch.ids[0])
     assert (alone.ids[0, 10:] == -1).all() and np.isneginf(alone.scores[0, 10:]).all()
+
+
+@pytest.mark.parametrize("dim", [384, 100, 7])
+def test_bits_packed_in_one_compiled_call_equal_the_codecs_encoding(demo_vectors, dim):
+    from vecdial.indexer.codecs.binary import BinaryCodec, fit_binary
+    from vecdial.indexer.stores import kernels
+
+    docs, queries = demo_vectors
+    codec: BinaryCodec = fit_binary(np.ascontiguousarray(docs[:500, :dim]), center=True)
+    x = np.ascontiguousarray(queries[:50, :dim])
+    packed = np.empty((50, codec.code_bytes), dtype=np.uint8)
+    kernels.pack_bits(x, codec.thresholds, packed)
+    np.testing.assert_array_equal(packed, codec.encode(x))

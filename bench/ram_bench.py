@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ SLACK = 64 << 20
 CGROUP_ROOT = Path("/sys/fs/cgroup/memory")
 FLOAT_FILES = ("dense_blocks.npy", "dense_rows.npy")
 WARM, WARM_ROWS = "warm-up", 4096
+BLOCKS_ONLY = "blocks-only"
 
 
 # --- in the measured process ---------------------------------------------------------------
@@ -54,6 +56,12 @@ def _memory() -> dict[str, int]:
             if rest.strip().endswith("kB"):
                 fields[name] = int(rest.split()[0]) * 1024
     return {"anon": fields["Anonymous"], "file": fields["Rss"] - fields["Anonymous"]}
+
+
+def _read_bytes() -> int:
+    """Bytes this process has caused to be read from storage (/proc/self/io), page faults included."""
+    with open("/proc/self/io") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("read_bytes"))
 
 
 def child(spec: dict) -> None:
@@ -98,6 +106,7 @@ def child(spec: dict) -> None:
     after_warm = _memory()
     found = [search(q) for q in timed]  # the first pass touches what the loop needs
     touched = _memory()
+    read_before = _read_bytes()
     if spec["repeat"]:  # resident: time the second pass
         latencies = []
         for q in timed:
@@ -111,6 +120,7 @@ def child(spec: dict) -> None:
             search(q)
             latencies.append(time.perf_counter() - started)
     print(json.dumps({
+        "read_per_query": (_read_bytes() - read_before) / len(latencies),
         "before": before, "after_warm": after_warm, "touched": touched,
         "p50_ms": float(np.percentile(latencies, 50)) * 1e3, "p99_ms": float(np.percentile(latencies, 99)) * 1e3,
         "ids": np.asarray(found).tolist(),
@@ -173,6 +183,23 @@ def resident_structures(version, budget: str) -> int:
     return total
 
 
+def blocks_only_copy(folder: Path, name: str, copy: str) -> None:
+    """Collection `copy`: `name`'s version as written before the row-major copy (hard links, the
+    manifest rewritten without it), so the same budget rescores from the column blocks."""
+    from vecdial.indexer.disk.manifest import MANIFEST_FILE, manifest_digest
+    from vecdial.indexer.stores.blocks import ROWS_FILE
+
+    shutil.copytree(folder / name, folder / copy, copy_function=os.link)
+    version_dir = next(p for p in (folder / copy / "versions").iterdir() if (p / MANIFEST_FILE).is_file())
+    (version_dir / ROWS_FILE).unlink()
+    (version_dir / MANIFEST_FILE).unlink()  # a hard link: write a new file, not through it
+    raw = json.loads((folder / name / "versions" / version_dir.name / MANIFEST_FILE).read_text())
+    del raw["files"][ROWS_FILE]
+    raw["codecs"]["dense"].pop("rows", None)
+    raw["checksum"] = manifest_digest(raw)
+    (version_dir / MANIFEST_FILE).write_text(json.dumps(raw))
+
+
 def build_peer(kind: str, docs, path: Path) -> str:
     """Write a peer index over docs to path; its search parameters as a ParameterSpace string."""
     import faiss
@@ -202,6 +229,7 @@ def main() -> None:
     parser.add_argument("--grow", type=int, default=0, help="grow the set to this many rows by noisy copies (where WordNet is not cached)")
     parser.add_argument("--budgets", nargs="*", default=list(BUDGETS))
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--blocks", action="store_true", help="also run the rescoring budgets on a copy without the row-major file (older versions)")
     parser.add_argument("--warm", type=int, default=20, help="queries before the process's size is taken")
     parser.add_argument("--queries", type=int, default=100, help="queries timed per run")
     args = parser.parse_args()
@@ -240,13 +268,17 @@ def run(args: argparse.Namespace) -> None:
         version = col.live.snapshot().version
         floats = sum((version.path / name).stat().st_size for name in FLOAT_FILES if (version.path / name).exists())
         settings = [("vecdial", budget, None) for budget in args.budgets]
+        if args.blocks:  # the same budgets rescoring from the column blocks, as versions before the row copy
+            blocks_only_copy(folder, "ram", BLOCKS_ONLY)
+            settings += [("vecdial", f"{budget} {BLOCKS_ONLY}", None) for budget in args.budgets if budget.split(":")[0] in ("binary", "rabitq", "funnel")]
         if not args.no_peers:
             for label, kind in PEERS.items():
                 path = folder / f"{kind}.faiss"
                 settings.append(("peer", label, (str(path), build_peer(kind, docs, path))))
         del col
         for kind, label, peer in settings:
-            spec = {"kind": kind, "queries": str(folder / "queries.npy"), "warm": args.warm, "count": args.queries, "folder": str(folder), "name": "ram", "budget": label}
+            budget, _, copy = label.partition(" ")
+            spec = {"kind": kind, "queries": str(folder / "queries.npy"), "warm": args.warm, "count": args.queries, "folder": str(folder), "name": copy or "ram", "budget": budget}
             if peer is not None:
                 spec.update(index=peer[0], params=peer[1])
             drop_pages(version.path)
@@ -254,7 +286,7 @@ def run(args: argparse.Namespace) -> None:
             if "error" in resident:
                 rows.append((label, resident["error"]))
                 continue
-            structures = resident_structures(version, label) if kind == "vecdial" else 0
+            structures = resident_structures(version, budget) if kind == "vecdial" else 0
             limit = resident["after_warm"]["anon"] + structures + SLACK
             drop_pages(version.path)
             limited = run_child({**spec, "repeat": False}, limit)
@@ -262,11 +294,11 @@ def run(args: argparse.Namespace) -> None:
             print(f"{label}: resident p50 {resident['p50_ms']:.3f} ms, limited p50 {limited.get('p50_ms', float('nan')):.3f} ms", file=sys.stderr)
 
     table = Table(title=f"{args.dataset}{f' grown to {n:,} rows by noisy copies' if args.grow else ''}: {n:,} x {docs.shape[1]}, one query at a time, k={K}, 1 thread; resident vs in a memory cgroup")
-    for column in ("setting", "R@10", "heap B/v", "mapped touched B/v", "cgroup limit MB", "kept resident B/v", "p50 resident ms", "p99 resident ms", "p50 limited ms", "p99 limited ms", "p50 limited / resident", "keeps speed (<= 3x)"):
+    for column in ("setting", "R@10", "heap B/v", "mapped touched B/v", "cgroup limit MB", "kept resident B/v", "p50 resident ms", "p99 resident ms", "p50 limited ms", "p99 limited ms", "p50 limited / resident", "keeps speed (<= 3x)", "read/query limited KB"):
         table.add_column(column, justify="left" if column == "setting" else "right")
     for row in rows:
         if len(row) == 2:
-            table.add_row(row[0], row[1], *["-"] * 10)
+            table.add_row(row[0], row[1], *["-"] * 11)
             continue
         label, resident, limited, limit, structures = row
         heap = resident["after_warm"]["anon"] - resident["before"]["anon"]
@@ -279,12 +311,14 @@ def run(args: argparse.Namespace) -> None:
             f"{resident['p50_ms']:.3f}", f"{resident['p99_ms']:.3f}",
             f"{cold:.3f}" if cold else limited.get("error", "-"), f"{limited['p99_ms']:.3f}" if cold else "-",
             f"{ratio:.1f}x" if ratio else "-", ("yes" if ratio <= 3 else "[bold red]NO[/]") if ratio else "-",
+            f"{limited['read_per_query'] / 1024:,.0f}" if cold else "-",
         )
     table.caption = (
         f"Built in {build_s:.0f} s; float stores (blocks + row-major copy) {floats / n:,.0f} B/v on disk. heap: anonymous memory grown from before "
         f"opening to after {args.warm} warm-up queries; mapped touched: file pages resident after {args.queries} more; limit: heap after warm-up + "
         f"the files the budget scans in full (kept resident) + 64 MB, the collection's pages dropped first; kept resident: heap + those files. "
-        f"Limited p50 is over {args.queries} fresh queries in the cgroup (wall time: page faults and reads count)."
+        f"Limited p50 is over {args.queries} fresh queries in the cgroup (wall time: page faults and reads count); read/query: bytes it read "
+        f"from storage per query there (/proc/self/io). `{BLOCKS_ONLY}`: the same version without the row-major copy (as written before it)."
     )
     Console(width=240).print(table)
 

@@ -216,7 +216,7 @@ def build_peer(kind: str, docs, path: Path) -> str:
         index = faiss.IndexRefineFlat(faiss.index_factory(dim, f"IVF{lists},RaBitQfs", faiss.METRIC_INNER_PRODUCT))
         index.train(docs)
         index.add(docs)
-        params = "nprobe=32,k_factor=4"
+        params = "nprobe=32,k_factor_rf=4"
     faiss.write_index(index, str(path))
     faiss.omp_set_num_threads(1)
     return params

@@ -11,12 +11,14 @@ keeps the same rows row after row (`ROWS_FILE`, (N, n_blocks, block), the same
 values), mapped with MADV_RANDOM so a fault reads its page and not a readahead
 window; when rescoring finds the pages cold it asks the kernel for every
 candidate's pages at once (MADV_WILLNEED, served in parallel) before reading
-them. Versions written before it have no such file and rescore from the blocks.
+them (cold: a slow rescore that took major faults). Versions written before it have no
+such file and rescore from the blocks.
 """
 
 from __future__ import annotations
 
 import mmap
+import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,7 @@ ROWS_FILE = "dense_rows.npy"
 # the rows are resident again, and prefetching stops.
 COLD_NS_PER_ROW = 20_000
 PAGE = mmap.PAGESIZE
+RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)  # Linux: this thread's faults alone
 
 # Queries scored together, and the size of the (queries x rows) score tile: small
 # enough to stay in cache while each block adds its contribution.
@@ -75,6 +78,7 @@ class BlockStore:
     rows: np.ndarray | None = field(default=None, repr=False)  # (N, n_blocks, block) float32, row order; see the module docstring
     _rows_map: "RowsMap | None" = field(default=None, repr=False)
     _cold: bool = field(default=False, repr=False)
+    _faults: int = field(default=0, repr=False)  # this thread's major faults at the last slow rescore (approximate across threads)
 
     @property
     def size(self) -> int:
@@ -234,7 +238,14 @@ class BlockStore:
         return started
 
     def _after_rows(self, started: int, rows: np.ndarray) -> None:
-        self._cold = time.perf_counter_ns() - started > COLD_NS_PER_ROW * max(rows.size, 1)
+        """A fast rescore means resident rows: stop prefetching. A slow one turns prefetching on
+        only if this thread took major faults since the last slow one (preemption on a busy
+        machine is slow too, and reads nothing); a slow prefetched one keeps it on."""
+        if time.perf_counter_ns() - started <= COLD_NS_PER_ROW * max(rows.size, 1):
+            self._cold = False
+        elif not self._cold:
+            faults = resource.getrusage(RUSAGE_THREAD).ru_majflt
+            self._cold, self._faults = faults > self._faults, faults
 
     def score_rows(self, queries: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
         """Cosine over the first `dim` dims for given candidate rows.

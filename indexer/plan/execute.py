@@ -204,8 +204,8 @@ def _run_one(view: View, plan, query: Query, k: int, requested, used, point: Swe
             elif s:
                 dense = part.stores.store("dense").blocks
                 candidates = found[i][0]
-                rows, scores = dense.best_rows(query.rotated, candidates, stage.size, min(keep, candidates.shape[1]))
-                part_read = int(np.count_nonzero(candidates >= 0)) * dense.bytes_per_vector(stage.size)
+                rows, scores, rescored = dense.rescore(query.rotated, candidates, stage.size, min(keep, candidates.shape[1]))
+                part_read = rescored * dense.bytes_per_vector(stage.size)
                 found[i] = (rows, scores)
             else:
                 rows, scores, part_read = _first_stage(view, part, query, stage, keep, scored=len(plan) == 1)
@@ -238,7 +238,7 @@ def _first_stage(view: View, part: Part, query: Query, stage, keep: int, scored:
         if store.kind == "flat":
             codes = query.form("binary", lambda: _pack(query.unit, index.codec.thresholds, store.code_bytes))
             rows, distances = store.search_one(codes, keep, part.alive)
-            scores = binary_scores(distances, rows, stage.size) if scored else np.zeros(rows.shape, dtype=np.float32)
+            scores = binary_scores(distances, rows, stage.size) if scored else None  # a rescore follows: never read
             return rows, scores, part.stores.size * store.code_bytes
     return MODES[stage.mode].candidates(part, query, stage.size, keep)
 
@@ -256,11 +256,7 @@ def _merge_one(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int) -
     ids = view.version.ids
     if len(found) > 1 or ids.dtype != np.int64:
         return _merge(view, found, k)[:3]
-    rows, scores = found[0]
-    out_ids = np.empty(rows.shape, dtype=np.int64)
-    out_scores = np.empty(rows.shape, dtype=np.float32)
-    count = kernels.hits_of(rows[0], scores[0], ids, out_ids[0], out_scores[0])
-    return out_ids, out_scores, np.array([count])
+    return kernels.hits_of(*found[0], ids)
 
 
 def _score_matches(selection: Selection, query: Query, k: int, found: list, explain: Explain) -> None:

@@ -210,6 +210,19 @@ class BlockStore:
         padded[:, :dim] = queries[:, :dim]
         return padded
 
+    def rescore(self, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """`best_rows`, and the candidates it rescored (rows >= 0), counted in the same compiled
+        call when the row-major copy is there."""
+        if self.rows is None or self.blocks.dtype != np.float32:
+            return (*self.best_rows(queries, rows, dim, keep), int(np.count_nonzero(rows >= 0)))
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        out_rows = np.empty((len(rows), keep), dtype=np.int64)
+        out_scores = np.empty((len(rows), keep), dtype=np.float32)
+        started = self._before_rows(rows, self._blocks_for(dim))
+        rescored = kernels.best_rows_major(self.rows, self.prefix_sq, self._padded(queries, dim, self._blocks_for(dim)), rows, dim, keep, out_rows, out_scores)
+        self._after_rows(started, rows)
+        return out_rows, out_scores, rescored
+
     def best_rows(self, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates rows (nq, c) (-1 pad) rescored over the first `dim` dims; each query's best
         `keep` <= c, best first (ties in candidate order) -> rows (nq, keep) int64, scores float32."""

@@ -131,8 +131,9 @@ def score_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.nda
 
 
 @numba.njit(**_JIT)
-def best_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> None:  # pragma: no cover - compiled
-    """best_rows over vectors (N, n_blocks, block) in row order."""
+def best_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+    """best_rows over vectors (N, n_blocks, block) in row order; returns the candidates rescored
+    (rows >= 0), which explain reports."""
     scores = np.empty(rows.shape, dtype=np.float32)
     score_rows_major(vectors, prefix_sq, queries, rows, dim, scores)
     for q in range(rows.shape[0]):
@@ -140,6 +141,12 @@ def best_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndar
         for i in range(keep):
             out_rows[q, i] = rows[q, order[i]]
             out_scores[q, i] = scores[q, order[i]]
+    valid = 0
+    for q in range(rows.shape[0]):
+        for c in range(rows.shape[1]):
+            if rows[q, c] >= 0:
+                valid += 1
+    return valid
 
 
 # --- scans over row ranges: the cells a probed search reads (codecs/partition.py) --------------
@@ -312,19 +319,22 @@ def pack_bits(x: np.ndarray, thresholds: np.ndarray, out: np.ndarray) -> None:  
 
 
 @numba.njit(**_JIT)
-def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray, out_ids: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
-    """One query's best rows (k,) int64 and scores (k,) float32 -> out_ids (k,) int64 (ids[row], -1
-    where the row is -1 or its score not finite), out_scores (k,) float32 (-inf there); returns the
-    hits found. ids: (N,) int64, the version's ids by row."""
-    found = 0
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        s = scores[i]
-        if r >= 0 and np.isfinite(s):
-            out_ids[i] = ids[r]
-            out_scores[i] = s
-            found += 1
-        else:
-            out_ids[i] = -1
-            out_scores[i] = -np.inf
-    return found
+def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Best rows (nq, k) int64 and scores (nq, k) float32 -> ids (nq, k) int64 (ids[row], -1 where
+    the row is -1 or its score not finite), scores (nq, k) float32 (-inf there), found (nq,) int64.
+    ids: (N,) int64, the version's ids by row."""
+    out_ids = np.empty(rows.shape, dtype=np.int64)
+    out_scores = np.empty(rows.shape, dtype=np.float32)
+    found = np.zeros(rows.shape[0], dtype=np.int64)
+    for q in range(rows.shape[0]):
+        for i in range(rows.shape[1]):
+            r = rows[q, i]
+            s = scores[q, i]
+            if r >= 0 and np.isfinite(s):
+                out_ids[q, i] = ids[r]
+                out_scores[q, i] = s
+                found[q] += 1
+            else:
+                out_ids[q, i] = -1
+                out_scores[q, i] = -np.inf
+    return out_ids, out_scores, found

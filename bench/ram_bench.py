@@ -141,8 +141,9 @@ def drop_pages(directory: Path) -> None:
                 os.close(fd)
 
 
-def run_child(spec: dict, limit: int | None) -> dict:
-    """Start a measured process (in a fresh memory cgroup of `limit` bytes if given); its report."""
+def run_child(spec: dict, limit: int | None, timeout: float = 1800) -> dict:
+    """Start a measured process (in a fresh memory cgroup of `limit` bytes if given); its report,
+    or {"error": why} (one that runs past `timeout` s is stopped, with what it had read)."""
     process = subprocess.Popen([sys.executable, "-m", "bench.ram_bench", "--child", json.dumps(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     group = None
     try:
@@ -153,7 +154,12 @@ def run_child(spec: dict, limit: int | None) -> dict:
             (group / "cgroup.procs").write_text(str(process.pid))
         process.stdin.write("go\n")
         process.stdin.flush()
-        out, _ = process.communicate(timeout=1800)
+        try:
+            out, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with open(f"/proc/{process.pid}/io") as handle:
+                read = next(int(line.split()[1]) for line in handle if line.startswith("read_bytes"))
+            return {"error": f"unfinished after {timeout:.0f} s ({read / 2**30:,.1f} GiB read)"}
     finally:
         if process.poll() is None:
             process.kill()
@@ -162,7 +168,7 @@ def run_child(spec: dict, limit: int | None) -> dict:
             failcnt = int((group / "memory.failcnt").read_text())
             group.rmdir()
     if process.returncode != 0:
-        return {"error": f"exit {process.returncode}" + (" (over its limit: OOM)" if group is not None else "")}
+        return {"error": f"exit {process.returncode}" + (" (killed: over its limit?)" if group is not None and process.returncode < 0 else "")}
     report = json.loads(out.strip().splitlines()[-1])
     if group is not None:
         report["failcnt"] = failcnt
@@ -230,6 +236,7 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="*", default=list(BUDGETS))
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--blocks", action="store_true", help="also run the rescoring budgets on a copy without the row-major file (older versions)")
+    parser.add_argument("--limited-timeout", type=float, default=300, help="seconds a limited run may take before it is stopped and reported unfinished")
     parser.add_argument("--warm", type=int, default=20, help="queries before the process's size is taken")
     parser.add_argument("--queries", type=int, default=100, help="queries timed per run")
     args = parser.parse_args()
@@ -289,7 +296,7 @@ def run(args: argparse.Namespace) -> None:
             structures = resident_structures(version, budget) if kind == "vecdial" else 0
             limit = resident["after_warm"]["anon"] + structures + SLACK
             drop_pages(version.path)
-            limited = run_child({**spec, "repeat": False}, limit)
+            limited = run_child({**spec, "repeat": False}, limit, args.limited_timeout)
             rows.append((label, resident, limited, limit, structures))
             print(f"{label}: resident p50 {resident['p50_ms']:.3f} ms, limited p50 {limited.get('p50_ms', float('nan')):.3f} ms", file=sys.stderr)
 

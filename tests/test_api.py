@@ -282,9 +282,9 @@ def test_the_docstring_examples_run(tmp_path, monkeypatch):
     import doctest
 
     import vecdial.api
-    from vecdial.indexer.plan import execute
+    from vecdial.indexer.plan import results
 
     monkeypatch.chdir(tmp_path)
-    for module in (vecdial.api, execute):
+    for module in (vecdial.api, results):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

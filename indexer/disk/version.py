@@ -189,6 +189,9 @@ def full_vectors(version: Version, rows: np.ndarray) -> np.ndarray:
     The dense store holds rotated vectors in column blocks; the rotation is
     orthonormal, so rotated @ matrix.T undoes it. rows: ascending int64.
     """
+    if version.dense.rows is not None:  # the row-major copy: each row one contiguous read
+        rotated = np.asarray(version.dense.rows[rows], dtype=np.float32).reshape(len(rows), -1)[:, : version.dim]
+        return np.ascontiguousarray(rotated @ version.rotation.matrix.T, dtype=np.float32)
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
         picked = version.dense.blocks[:, int(rows[0]) : int(rows[-1]) + 1, :]
     else:

@@ -13,7 +13,7 @@ from vecdial.indexer.codecs.binary import BinaryCodec, code_bytes_for, fit_binar
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
-from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, build_hnsw
+from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, binary_scores, build_hnsw
 from vecdial.indexer.stores.lazy import CodesIndex, Lazy
 from vecdial.indexer.stores.rows import room_for
 
@@ -49,11 +49,7 @@ class Binary(Mode):
             rows, scores, compared = store.search_ranges(codes, keep, *part.ranges, size, part.alive)
             return rows, scores, compared // len(rows) * store.code_bytes
         rows, distances = store.search(codes, keep, part.alive)
-        scores = distances.astype(np.float32)
-        scores *= -2.0 / size
-        scores += 1.0
-        scores[rows < 0] = -np.inf
-        return rows, scores, part.stores.size * store.code_bytes
+        return rows, binary_scores(distances, rows, size), part.stores.size * store.code_bytes
 
     def describe(self, version) -> ModeInfo:
         full = version.dense.bytes_per_vector(version.dim)

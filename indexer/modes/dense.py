@@ -19,7 +19,7 @@ from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage, probe_field
-from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, BlockStore, prefix_sq_norms, split_blocks
+from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, ROWS_FILE, BlockStore, prefix_sq_norms, row_major, split_blocks
 from vecdial.indexer.stores.rows import room_for
 
 SWEEP_DIMS = (32, 64, 128, 256)
@@ -77,13 +77,15 @@ class Dense(Mode):
         return DenseBuilder(rotation, n, out, settings)
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "DenseIndex":
-        blocks = BlockStore.open(path, manifest.dim)
+        blocks = BlockStore.open(path, manifest.dim, rows=bool(params.get("rows")))  # versions before the row copy have none
         n_blocks, block = -(-manifest.dim // params["block"]), params["block"]
         if blocks.blocks.shape != (n_blocks, manifest.count, block) or blocks.prefix_sq.shape != (n_blocks, manifest.count):
             raise CorruptIndex(
                 f"{path}: dense blocks {blocks.blocks.shape} / norms {blocks.prefix_sq.shape}, "
                 f"expected {(n_blocks, manifest.count, block)} / {(n_blocks, manifest.count)}; rebuild the index"
             )
+        if blocks.rows is not None and blocks.rows.shape != (manifest.count, n_blocks, block):
+            raise CorruptIndex(f"{path}: file {ROWS_FILE} has shape {blocks.rows.shape}, expected {(manifest.count, n_blocks, block)}; rebuild the index")
         return DenseIndex(Rotation.from_arrays(codecs), blocks)
 
     def segment_rows(self, version) -> "DenseRows":
@@ -128,17 +130,30 @@ class DenseBuilder:
         shape = (-(-rotation.dim // settings.block), n, settings.block)
         self._blocks = np.lib.format.open_memmap(out / BLOCKS_FILE, mode="w+", dtype=settings.dtype, shape=shape)
         self._norms = np.lib.format.open_memmap(out / NORMS_FILE, mode="w+", dtype=np.float32, shape=shape[:2])
+        # The same rows in row order, which rescoring reads (stores/blocks.py: one or two pages a
+        # candidate when cold, not one per block); float32 stores only, as the compiled loops are.
+        self._rows = None
+        if np.dtype(settings.dtype) == np.float32:
+            self._rows = np.lib.format.open_memmap(out / ROWS_FILE, mode="w+", dtype=np.float32, shape=(n, shape[0], shape[2]))
+            self.params["rows"] = True
 
     def add(self, start: int, unit: np.ndarray) -> None:
         rotated = self.rotation.apply(unit)
-        stop = start + len(unit)
-        self._blocks[:, start:stop, :] = split_blocks(rotated, self.block)
-        self._norms[:, start:stop] = prefix_sq_norms(rotated, self.block)
+        self.put(start, split_blocks(rotated, self.block), prefix_sq_norms(rotated, self.block))
+
+    def put(self, start: int, blocks: np.ndarray, norms: np.ndarray) -> None:
+        """Rows start.. as encoded (here or in a shard): blocks (n_blocks, b, block), norms (n_blocks, b)."""
+        stop = start + blocks.shape[1]
+        self._blocks[:, start:stop, :] = blocks
+        self._norms[:, start:stop] = norms
+        if self._rows is not None:
+            self._rows[start:stop] = row_major(blocks.astype(np.float32, copy=False))
 
     def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
-        self._blocks.flush()
-        self._norms.flush()
-        del self._blocks, self._norms  # unmapped before the directory is fsynced and renamed
+        for array in (self._blocks, self._norms, self._rows):
+            if array is not None:
+                array.flush()
+        del self._blocks, self._norms, self._rows  # unmapped before the directory is fsynced and renamed
         return self.params
 
     def codec_arrays(self) -> dict[str, np.ndarray]:

@@ -13,9 +13,9 @@ scoring just those rows exactly): see filters/select.py.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
-from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from functools import cached_property, lru_cache
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +31,10 @@ from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
 from vecdial.indexer.plan.compile import compile_cached
 from vecdial.indexer.plan.hybrid import Hybrid, fuse_parts
+from vecdial.indexer.plan.results import Explain, Hits, StageReport
+from vecdial.indexer.stores import kernels
 from vecdial.indexer.stores.alive import AliveRows
+from vecdial.indexer.stores.binary import binary_scores
 from vecdial.indexer.stores.topk import topk
 from vecdial.indexer.vectors import as_query_matrix, normalize_rows
 
@@ -39,55 +42,6 @@ MAX_K = 10_000
 # Stored documents find their neighbours more easily than real queries do (measured at 1M:
 # a budget swept at 0.944 delivered 0.838 on real queries), so explain says so.
 OPTIMISTIC = " (stored documents as queries: optimistic for real ones; sweep with your own queries)"
-
-
-@dataclass
-class StageReport:
-    stage: str
-    candidates: int
-    bytes_read: int
-    ms: float
-
-
-@dataclass
-class Explain:
-    """How a search spent its budget: the budget as run (`auto -> chosen`), the version that
-    answered, per stage the candidates kept, bytes read per query and time; the live rows
-    searched in the version and in the write segment, the version rows deleted since it was
-    built, for `auto` the calibration it was chosen on, for a filter how it was applied
-    (`strategy`: rows or mask, `matched_rows`: live rows it kept, `ms`), for a hybrid search
-    the fusion used (`method`, `weights`: each signal's share), and for a steered search each
-    steer key as resolved (`key`, `feature`, `label`, `weight`)."""
-
-    budget: str
-    version: str
-    stages: list[StageReport] = field(default_factory=list)
-    bytes_scanned: int = 0
-    total_ms: float = 0.0
-    version_rows: int = 0
-    segment_rows: int = 0
-    deleted_rows: int = 0
-    calibration: str | None = None
-    filter: dict | None = None
-    hybrid: dict | None = None
-    steer: list[dict] | None = None
-
-    def to_dict(self) -> dict:
-        """As dataclasses.asdict, written out: asdict deep-copies every field, ~0.1 ms a search."""
-        return {
-            "budget": self.budget,
-            "version": self.version,
-            "stages": [{"stage": s.stage, "candidates": s.candidates, "bytes_read": s.bytes_read, "ms": s.ms} for s in self.stages],
-            "bytes_scanned": self.bytes_scanned,
-            "total_ms": self.total_ms,
-            "version_rows": self.version_rows,
-            "segment_rows": self.segment_rows,
-            "deleted_rows": self.deleted_rows,
-            "calibration": self.calibration,
-            "filter": self.filter,
-            "hybrid": self.hybrid,
-            "steer": self.steer,
-        }
 
 
 @dataclass(frozen=True)
@@ -107,10 +61,15 @@ class View:
     sweep_source: str | None = None
 
     def parts(self) -> list[Part]:
+        return list(self._parts)
+
+    @cached_property
+    def _parts(self) -> tuple[Part, ...]:
+        """Made once per view (it never changes), not once per search."""
         parts = [Part(self.version, self.alive)]
         if self.segment is not None and self.segment.live:
             parts.append(Part(self.segment, self.segment.alive))
-        return parts
+        return tuple(parts)
 
     def payload_types(self) -> dict[str, str]:
         """Every payload field of the collection -> its type (the version's and those written since)."""
@@ -119,95 +78,6 @@ class View:
     def version_payloads(self) -> PayloadTable:
         table = self.version.payloads
         return table if table.size == self.version.size else PayloadTable(self.version.size)
-
-
-@dataclass(frozen=True)
-class Hits:
-    """Best first, per query. ids: (nq, k) array of the collection's ids (int64, or object
-    holding str), scores: (nq, k) float32; where a query found fewer than k hits the row
-    is padded (score -inf). texts, payloads: per query, if asked for; features: per query, per
-    hit, the sparse features it shares with the query (features/serve.py), if asked for.
-
-    `ids, scores = hits` unpacks the two arrays, as bm25s' results do; `hits[q]` is query q's
-    hits as dicts, `len(hits)` the number of queries."""
-
-    ids: np.ndarray
-    scores: np.ndarray
-    found: np.ndarray
-    texts: list[list[str | None]] | None
-    explain: Explain
-    payloads: list[list[dict]] | None = None
-    features: list[list[list[dict]]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        """The arrays (ids, scores), for `ids, scores = hits`.
-
-        Examples
-        --------
-        >>> hits = Hits(np.array([[3, 1]]), np.array([[0.75, 0.5]], np.float32), np.array([2]), None, Explain("exact", "v000001"))
-        >>> ids, scores = hits
-        >>> ids.tolist(), scores.tolist()
-        ([[3, 1]], [[0.75, 0.5]])
-        """
-        return iter((self.ids, self.scores))
-
-    def __getitem__(self, query: int) -> list[dict]:
-        """Query `query`'s hits as dicts of id, score (and text, payload)."""
-        n = int(self.found[query])
-        ids, scores = self.ids[query, :n].tolist(), self.scores[query, :n].tolist()
-        hits = [{"id": i, "score": s} for i, s in zip(ids, scores)]
-        for name, values in (("text", self.texts), ("payload", self.payloads), ("features", self.features)):
-            if values is not None:
-                for hit, value in zip(hits, values[query]):
-                    hit[name] = value
-        return hits
-
-    def id_lists(self) -> list[list]:
-        """Per query, the ids found (no padding), as Python values."""
-        return [self.ids[q, : int(n)].tolist() for q, n in enumerate(self.found)]
-
-    def to_list(self) -> list[list[dict]]:
-        """Returns per query its hits best first as plain values, without padding: {"id", "score"},
-        and "text", "payload", "features" when the search asked for them.
-
-        Examples
-        --------
-        >>> hits = Hits(np.array([["a", "b"]], dtype=object), np.array([[0.75, -np.inf]], np.float32), np.array([1]), None, Explain("exact", "v000001"))
-        >>> hits.to_list()
-        [[{'id': 'a', 'score': 0.75}]]
-        """
-        return [self[q] for q in range(len(self))]
-
-    def to_arrow(self) -> Any:
-        """Returns a pyarrow Table, one row per hit: query (its index), rank (0 = best), id, score,
-        and text, payload, features when asked for. ImportError without pyarrow (`parquet` extra).
-
-        Examples
-        --------
-        >>> hits = Hits(np.array([[3, 1], [1, -1]]), np.array([[0.75, 0.5], [0.25, -np.inf]], np.float32), np.array([2, 1]), None, Explain("exact", "v000001"))
-        >>> hits.to_arrow().to_pydict()
-        {'query': [0, 0, 1], 'rank': [0, 1, 0], 'id': [3, 1, 1], 'score': [0.75, 0.5, 0.25]}
-        """
-        try:
-            import pyarrow as pa
-        except ImportError:
-            raise ImportError("Hits.to_arrow needs pyarrow: pip install pyarrow (or vecdial[parquet])") from None
-        real = np.arange(self.ids.shape[1]) < np.asarray(self.found)[:, None]  # (nq, k): not padding
-        columns: dict[str, Any] = {
-            "query": pa.array(np.nonzero(real)[0].astype(np.int32)), "rank": pa.array(np.nonzero(real)[1].astype(np.int32)),
-            "id": pa.array(self.ids[real].tolist()), "score": pa.array(self.scores[real]),
-        }
-        for name, values in (("text", self.texts), ("payload", self.payloads), ("features", self.features)):
-            if values is not None:
-                columns[name] = pa.array([value for per_query in values for value in per_query])
-        return pa.table(columns)
-
-    def to_dict(self) -> dict:
-        """The JSON shape the CLI prints and the HTTP API returns for a batch."""
-        return {"results": self.to_list(), "explain": self.explain.to_dict()}
 
 
 def search(
@@ -225,9 +95,7 @@ def search(
         raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
     version = view.version
     where = None if filter is None else check_filter(parse_filter(filter), view.payload_types())
-    requested = parse_budget(budget)
-    used, point = resolve_budget(requested, view.sweep)
-    plan = compile_cached(used, version, k if hybrid is None else hybrid.depth(k))
+    requested, used, point, plan = _compiled(view, budget, k if hybrid is None else hybrid.depth(k))
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
     steered = None
     if steer is not None:
@@ -247,7 +115,25 @@ def search(
     return hits
 
 
+def _compiled(view: View, budget: Any, depth: int) -> tuple[Any, Any, SweepPoint | None, tuple]:
+    """(budget as asked, budget run, its sweep point, plan). A budget string that is not `auto`
+    always compiles to the same plan on a version: kept per version under the string itself, so
+    a repeated search skips parsing, hashing the budget model and the plan lookup."""
+    key = ("string", budget, depth) if isinstance(budget, str) else None
+    cached = view.version.plans.get(key) if key is not None else None
+    if cached is not None:
+        return cached
+    requested = parse_budget(budget)
+    used, point = resolve_budget(requested, view.sweep)
+    plan = compile_cached(used, view.version, depth)
+    if key is not None and point is None:
+        view.version.plans[key] = (requested, used, None, plan)
+    return requested, used, point, plan
+
+
 def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool, bool], hybrid: Hybrid | None = None) -> Hits:
+    if len(query.unit) == 1 and where is None and hybrid is None and not any(wanted):
+        return _run_one(view, plan, query, k, requested, used, point)
     started = time.perf_counter()
     parts = view.parts()
     explain = Explain(budget=_describe(requested, used), version=view.name, version_rows=parts[0].live)
@@ -301,6 +187,87 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
     return Hits(ids, scores, counts, texts, explain, payloads, features)
 
 
+def _run_one(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None) -> Hits:
+    """`_run` for one query with no filter, fusion or extras: the plans people run, with the
+    Python between the compiled calls cut to what they need. Same stores, kernels and merge
+    as `_run`, so the hits are the ones a batch gets (tests/indexer/plan/test_one_query.py).
+    Per part: the first stage's one FAISS or compiled call (`_first_stage`), then one compiled
+    rescore per later stage (`BlockStore.best_rows`)."""
+    started = time.perf_counter()
+    parts = view._parts
+    reports = []
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for s, stage in enumerate(plan):
+        t0 = time.perf_counter()
+        kept = read = 0
+        for i, part in enumerate(parts):
+            keep = min(stage.keep, part.live)
+            if keep == 0:
+                rows, scores, part_read = _nothing(1)
+                if s:
+                    found[i] = (rows, scores)
+                else:
+                    found.append((rows, scores))
+            elif s:
+                dense = part.stores.store("dense").blocks
+                candidates = found[i][0]
+                rows, scores, rescored = dense.rescore(query.rotated, candidates, stage.size, min(keep, candidates.shape[1]))
+                part_read = rescored * dense.bytes_per_vector(stage.size)
+                found[i] = (rows, scores)
+            else:
+                rows, scores, part_read = _first_stage(view, part, query, stage, keep, scored=len(plan) == 1)
+                found.append((rows, scores))
+            kept += rows.shape[1]
+            read += part_read
+        reports.append(StageReport(stage.label, kept, read, _ms(t0)))
+    ids, scores, counts = _merge_one(view, found, k)
+    explain = Explain(budget=_describe(requested, used), version=view.name, stages=reports, version_rows=parts[0].live)
+    explain.deleted_rows = view.version.size - parts[0].live
+    explain.segment_rows = parts[1].live if len(parts) > 1 else 0
+    if point is not None:
+        explain.calibration = f"{point.describe()}; calibrated on {view.sweep_source}"
+        if (view.sweep_source or "").startswith("documents"):
+            explain.calibration += OPTIMISTIC
+    explain.bytes_scanned = sum(r.bytes_read for r in reports)
+    explain.total_ms = _ms(started)
+    return Hits(ids, scores, counts, None, explain)
+
+
+def _first_stage(view: View, part: Part, query: Query, stage, keep: int, scored: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """The candidate stage over one part for one query. A full Hamming scan of a flat binary
+    index goes to FAISS in one call; its Hamming scores are only converted when no rescore
+    follows (`scored`). Every other stage is the mode's own `candidates`."""
+    if stage.probe and part.stores is view.version:
+        part = _probed(part, query, stage.probe, keep)
+    if stage.ef and part.stores is view.version:  # only the version's rows are in the graph
+        part = replace(part, ef=stage.ef)
+    if stage.mode == "binary" and part.ranges is None:
+        index = part.stores.store("binary")
+        store = index.store
+        if store.kind == "flat":
+            codes = query.form("binary", lambda: _pack(query.unit, index.codec.thresholds, store.code_bytes))
+            rows, distances = store.search_one(codes, keep, part.alive)
+            scores = binary_scores(distances, rows, stage.size) if scored else None  # a rescore follows: never read
+            return rows, scores, part.stores.size * store.code_bytes
+    return MODES[stage.mode].candidates(part, query, stage.size, keep)
+
+
+def _pack(unit: np.ndarray, thresholds: np.ndarray, code_bytes: int) -> np.ndarray:
+    """BinaryCodec.encode of (nq, dim) unit queries in one compiled call -> (nq, code_bytes) uint8."""
+    codes = np.empty((len(unit), code_bytes), dtype=np.uint8)
+    kernels.pack_bits(unit, thresholds, codes)
+    return codes
+
+
+def _merge_one(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_merge` for one query: ids, scores, counts. Found in the version alone with integer
+    ids, one compiled call (kernels.hits_of) does what `_merge`'s numpy calls do."""
+    ids = view.version.ids
+    if len(found) > 1 or ids.dtype != np.int64:
+        return _merge(view, found, k)[:3]
+    return kernels.hits_of(*found[0], ids)
+
+
 def _score_matches(selection: Selection, query: Query, k: int, found: list, explain: Explain) -> None:
     """The `rows` strategy: every part's matching rows scored exactly, in place of the plan's stages."""
     t0 = time.perf_counter()
@@ -314,8 +281,9 @@ def _score_matches(selection: Selection, query: Query, k: int, found: list, expl
 
 def _probed(part: Part, query: Query, cells: int, keep: int) -> Part:
     """The part restricted to the row ranges of each query's `cells` nearest partitions; more
-    cells, nearest first, when deletions or a filter leave fewer than `keep` live rows in them
-    (a probe never returns fewer hits than exist)."""
+    cells, nearest first, for a query whose cells deletions or a filter leave with fewer than
+    `keep` live rows (a probe never returns fewer hits than exist). Each query reads the cells
+    it needs, whatever else is in its batch: queries that need fewer get empty ranges."""
     partitions = part.stores.partitions
     nearest = query.form(("cells", cells), lambda: partitions.nearest(query.unit, cells))
     if part.alive is not None:
@@ -323,8 +291,11 @@ def _probed(part: Part, query: Query, cells: int, keep: int) -> Part:
         if (live[nearest].sum(axis=1) < keep).any():
             ordered = partitions.nearest(query.unit, partitions.count)
             enough = np.cumsum(live[ordered], axis=1) >= min(keep, part.alive.count)
-            cells = max(cells, int(np.argmax(enough, axis=1).max()) + 1)
-            nearest = ordered[:, :cells]
+            needed = np.maximum(np.argmax(enough, axis=1) + 1, cells)  # (nq,) cells each query reads
+            ordered = ordered[:, : int(needed.max())]
+            starts, stops = partitions.offsets[ordered], partitions.offsets[ordered + 1]
+            unread = np.arange(ordered.shape[1])[None, :] >= needed[:, None]
+            return replace(part, ranges=(np.where(unread, 0, starts), np.where(unread, 0, stops)))
     return replace(part, ranges=(partitions.offsets[nearest], partitions.offsets[nearest + 1]))
 
 

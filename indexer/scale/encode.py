@@ -68,9 +68,7 @@ class DenseEncoder:
 
     @staticmethod
     def write(builder: DenseBuilder, start: int, codes: dict[str, np.ndarray]) -> None:
-        stop = start + codes["blocks"].shape[1]
-        builder._blocks[:, start:stop, :] = codes["blocks"]
-        builder._norms[:, start:stop] = codes["norms"]
+        builder.put(start, codes["blocks"], codes["norms"])
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ class AliveRows:
         self.count = int(dead.size - np.count_nonzero(dead))
         self._bitmap = np.packbits(~dead, bitorder="little")  # kept alive for the selector
         self.selector = faiss.IDSelectorBitmap(dead.size, faiss.swig_ptr(self._bitmap))
+        self.params = faiss.SearchParameters()  # the selector as search parameters, made once
+        self.params.sel = self.selector
         self._per_cell: tuple[np.ndarray, np.ndarray] | None = None  # (offsets, live rows per cell)
 
     def live_per_cell(self, offsets: np.ndarray) -> np.ndarray:

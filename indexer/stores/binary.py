@@ -28,6 +28,15 @@ def build_hnsw(codes: np.ndarray, m: int = 32, ef_construction: int = 64) -> fai
     return index
 
 
+def binary_scores(distances: np.ndarray, rows: np.ndarray, bits: int) -> np.ndarray:
+    """Hamming distances (nq, k) -> scores 1 - 2 distance / bits (nq, k) float32, -inf where rows < 0."""
+    scores = distances.astype(np.float32)
+    scores *= -2.0 / bits
+    scores += 1.0
+    scores[rows < 0] = -np.inf
+    return scores
+
+
 @dataclass
 class BinaryStore:
     """index: a FAISS binary index holding every code; rows follow the store order."""
@@ -73,6 +82,19 @@ class BinaryStore:
         compared = kernels.hamming_ranges(stored, queries, bits, starts, stops, dead, rows, scores)
         return rows, scores, int(compared)
 
+    def search_one(self, code: np.ndarray, k: int, alive: AliveRows | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`search` for one query of a flat index, straight into FAISS's search_c: the numpy
+        wrapper's checks and the search parameters cost more than a small scan.
+
+        code: (1, bytes) uint8, C-contiguous. Returns rows (1, k') int64 and Hamming distances
+        (1, k') int32, k' = min(k, size); the same FAISS call `search` makes.
+        """
+        k = min(k, self.size)
+        distances = np.empty((1, k), dtype=np.int32)
+        rows = np.empty((1, k), dtype=np.int64)
+        self.index.search_c(1, faiss.swig_ptr(code), k, faiss.swig_ptr(distances), faiss.swig_ptr(rows), None if alive is None else alive.params)
+        return rows, distances
+
     def search(
         self, codes: np.ndarray, k: int, alive: AliveRows | None = None, ef_search: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -84,9 +106,10 @@ class BinaryStore:
         params = None
         if self.kind == "hnsw":
             params = faiss.SearchParametersHNSW(efSearch=max(ef_search or 0, k))
-        if alive is not None:
-            params = params or faiss.SearchParameters()
+        if alive is not None and params is not None:
             params.sel = alive.selector
+        elif alive is not None:
+            params = alive.params
         distances, rows = self.index.search(np.ascontiguousarray(codes), min(k, self.size), params=params)
         return np.asarray(rows, dtype=np.int64), distances  # FAISS labels are int64 already: no copy
 

@@ -4,10 +4,22 @@ The (rotated, unit-norm) vectors are kept as `[n_blocks][N][block]`. A search at
 `dim` reads only the first ceil(dim / block) blocks, contiguous on disk, so bytes
 read follow the budget. Cumulative squared norms at each block boundary let a
 prefix be renormalised without reading the dims it drops.
+
+Rescoring reads scattered rows, where that layout costs one page per block per
+candidate once the pages are not resident (12 at 384 dims). So a version also
+keeps the same rows row after row (`ROWS_FILE`, (N, n_blocks, block), the same
+values), mapped with MADV_RANDOM so a fault reads its page and not a readahead
+window; when rescoring finds the pages cold it asks the kernel for every
+candidate's pages at once (MADV_WILLNEED, served in parallel) before reading
+them (cold: a slow rescore that took major faults). Versions written before it have no
+such file and rescore from the blocks.
 """
 
 from __future__ import annotations
 
+import mmap
+import resource
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +31,15 @@ from vecdial.indexer.stores.topk import TopK
 
 BLOCKS_FILE = "dense_blocks.npy"
 NORMS_FILE = "dense_prefix_sq.npy"
+ROWS_FILE = "dense_rows.npy"
+
+# A rescore slower than this per candidate faulted its rows in from disk (a resident
+# candidate takes well under a microsecond, a read from an SSD ~100 us): the next
+# rescore asks for all its candidates' pages first. Any rescore faster than it means
+# the rows are resident again, and prefetching stops.
+COLD_NS_PER_ROW = 20_000
+PAGE = mmap.PAGESIZE
+RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)  # Linux: this thread's faults alone
 
 # Queries scored together, and the size of the (queries x rows) score tile: small
 # enough to stay in cache while each block adds its contribution.
@@ -54,6 +75,10 @@ class BlockStore:
     prefix_sq: np.ndarray
     dim: int
     _inverse_norm_cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    rows: np.ndarray | None = field(default=None, repr=False)  # (N, n_blocks, block) float32, row order; see the module docstring
+    _rows_map: "RowsMap | None" = field(default=None, repr=False)
+    _cold: bool = field(default=False, repr=False)
+    _faults: int = field(default=0, repr=False)  # this thread's major faults at the last slow rescore (approximate across threads)
 
     @property
     def size(self) -> int:
@@ -64,15 +89,20 @@ class BlockStore:
         return int(self.blocks.shape[2])
 
     @classmethod
-    def open(cls, directory: Path, dim: int, mmap: bool = True) -> "BlockStore":
+    def open(cls, directory: Path, dim: int, mmap: bool = True, rows: bool = False) -> "BlockStore":
+        """rows: the version has ROWS_FILE (its manifest says so); rescoring reads it."""
         mode = "r" if mmap else None
         # np.asarray drops the memmap subclass (same buffer, no copy): its per-index
         # Python overhead would dominate small gathers.
-        return cls(
+        store = cls(
             np.asarray(np.load(directory / BLOCKS_FILE, mmap_mode=mode)),
             np.asarray(np.load(directory / NORMS_FILE, mmap_mode=mode)),
             dim,
         )
+        if rows:
+            store._rows_map = RowsMap.open(directory / ROWS_FILE)
+            store.rows = store._rows_map.array
+        return store
 
     def bytes_per_vector(self, dim: int | None = None) -> int:
         """Bytes a scan at `dim` reads per stored vector (blocks touched + one norm)."""
@@ -172,10 +202,26 @@ class BlockStore:
 
     def _padded(self, queries: np.ndarray, dim: int, used: int) -> np.ndarray:
         """(nq, used * block): query prefixes zero-padded to whole blocks, so the dims past
-        `dim` in a partly used block add nothing."""
+        `dim` in a partly used block add nothing. Queries already that shape are used as they are."""
+        width = used * self.block
+        if dim == width == queries.shape[1] and queries.dtype == np.float32 and queries.flags.c_contiguous:
+            return queries
         padded = np.zeros((len(queries), used * self.block), dtype=np.float32)
         padded[:, :dim] = queries[:, :dim]
         return padded
+
+    def rescore(self, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """`best_rows`, and the candidates it rescored (rows >= 0), counted in the same compiled
+        call when the row-major copy is there."""
+        if self.rows is None or self.blocks.dtype != np.float32:
+            return (*self.best_rows(queries, rows, dim, keep), int(np.count_nonzero(rows >= 0)))
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        out_rows = np.empty((len(rows), keep), dtype=np.int64)
+        out_scores = np.empty((len(rows), keep), dtype=np.float32)
+        started = self._before_rows(rows, self._blocks_for(dim))
+        rescored = kernels.best_rows_major(self.rows, self.prefix_sq, self._padded(queries, dim, self._blocks_for(dim)), rows, dim, keep, out_rows, out_scores)
+        self._after_rows(started, rows)
+        return out_rows, out_scores, rescored
 
     def best_rows(self, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates rows (nq, c) (-1 pad) rescored over the first `dim` dims; each query's best
@@ -187,9 +233,32 @@ class BlockStore:
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         out_rows = np.empty((len(rows), keep), dtype=np.int64)
         out_scores = np.empty((len(rows), keep), dtype=np.float32)
-        padded = self._padded(queries, dim, self._blocks_for(dim))
-        kernels.best_rows(self.blocks, self.prefix_sq, padded, rows, dim, keep, out_rows, out_scores)
+        used = self._blocks_for(dim)
+        padded = self._padded(queries, dim, used)
+        if self.rows is None:
+            kernels.best_rows(self.blocks, self.prefix_sq, padded, rows, dim, keep, out_rows, out_scores)
+            return out_rows, out_scores
+        started = self._before_rows(rows, used)
+        kernels.best_rows_major(self.rows, self.prefix_sq, padded, rows, dim, keep, out_rows, out_scores)
+        self._after_rows(started, rows)
         return out_rows, out_scores
+
+    def _before_rows(self, rows: np.ndarray, used: int) -> int:
+        """Ask for the candidates' pages at once if the last rescore found them cold; the start time."""
+        started = time.perf_counter_ns()
+        if self._cold and self._rows_map is not None:
+            self._rows_map.prefetch(rows, used * self.block * 4)
+        return started
+
+    def _after_rows(self, started: int, rows: np.ndarray) -> None:
+        """A fast rescore means resident rows: stop prefetching. A slow one turns prefetching on
+        only if this thread took major faults since the last slow one (preemption on a busy
+        machine is slow too, and reads nothing); a slow prefetched one keeps it on."""
+        if time.perf_counter_ns() - started <= COLD_NS_PER_ROW * max(rows.size, 1):
+            self._cold = False
+        elif not self._cold:
+            faults = resource.getrusage(RUSAGE_THREAD).ru_majflt
+            self._cold, self._faults = faults > self._faults, faults
 
     def score_rows(self, queries: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
         """Cosine over the first `dim` dims for given candidate rows.
@@ -201,7 +270,13 @@ class BlockStore:
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         if self.blocks.dtype == np.float32:  # the kernel divides by each query's prefix norm
             scores = np.empty(rows.shape, dtype=np.float32)
-            kernels.score_rows(self.blocks, self.prefix_sq, self._padded(queries, dim, used), rows, dim, scores)
+            padded = self._padded(queries, dim, used)
+            if self.rows is None:
+                kernels.score_rows(self.blocks, self.prefix_sq, padded, rows, dim, scores)
+            else:
+                started = self._before_rows(rows, used)
+                kernels.score_rows_major(self.rows, self.prefix_sq, padded, rows, dim, scores)
+                self._after_rows(started, rows)
             return scores
         padded = self._padded(_unit_prefix(queries, dim), dim, used)
         nq, c = rows.shape
@@ -219,6 +294,49 @@ class BlockStore:
         scores = dots / np.maximum(np.sqrt(sq), 1e-12)
         scores[~valid] = -np.inf
         return scores.astype(np.float32, copy=False)
+
+
+def row_major(blocks: np.ndarray) -> np.ndarray:
+    """(n_blocks, n, block) -> (n, n_blocks, block): the same values, row after row (ROWS_FILE)."""
+    return np.ascontiguousarray(blocks.transpose(1, 0, 2))
+
+
+class RowsMap:
+    """ROWS_FILE mapped read-only with MADV_RANDOM: a page fault reads its own page, not the
+    readahead window (32 pages by default) a candidate's 1.5 KB would otherwise cost.
+
+    array: (N, n_blocks, block) float32 over the mapping."""
+
+    def __init__(self, mapping: mmap.mmap, array: np.ndarray, offset: int, row_bytes: int):
+        self.mapping, self.array, self.offset, self.row_bytes = mapping, array, offset, row_bytes
+
+    @classmethod
+    def open(cls, path: Path) -> "RowsMap":
+        with open(path, "rb") as handle:
+            major, _ = np.lib.format.read_magic(handle)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(handle)
+            offset = handle.tell()
+            if fortran or dtype != np.float32 or len(shape) != 3:
+                raise ValueError(f"{path.name} holds {dtype} {shape}{' in Fortran order' if fortran else ''}, expected float32 (N, n_blocks, block)")
+            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        if hasattr(mmap, "MADV_RANDOM"):
+            mapping.madvise(mmap.MADV_RANDOM)
+        array = np.frombuffer(mapping, dtype=np.float32, count=int(np.prod(shape)), offset=offset).reshape(shape)
+        return cls(mapping, array, offset, int(shape[1] * shape[2] * 4))
+
+    def prefetch(self, rows: np.ndarray, used_bytes: int) -> None:
+        """MADV_WILLNEED on the pages holding each row's first `used_bytes`: the reads are
+        queued together and served in parallel, then the rescoring loop finds them resident.
+        rows: any shape of int64, -1 ignored."""
+        if not hasattr(mmap, "MADV_WILLNEED"):
+            return
+        picked = np.unique(rows[rows >= 0])
+        starts = self.offset + picked * self.row_bytes
+        first = starts // PAGE * PAGE
+        lengths = starts + used_bytes - first
+        for start, length in zip(first.tolist(), lengths.tolist()):
+            self.mapping.madvise(mmap.MADV_WILLNEED, start, length)
 
 
 def _unit_prefix(queries: np.ndarray, dim: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.manifest import MANIFEST_FILE, file_entry
 from vecdial.indexer.errors import CorruptIndex
 
-DATA_FILES = ["binary_codes.npy", "codecs.npz", "dense_blocks.npy", "dense_prefix_sq.npy", "ids.npy", "rabitq.faiss", "text_offsets.npy", "texts.jsonl"]
+DATA_FILES = ["binary_codes.npy", "codecs.npz", "dense_blocks.npy", "dense_prefix_sq.npy", "dense_rows.npy", "ids.npy", "rabitq.faiss", "text_offsets.npy", "texts.jsonl"]
 
 
 @pytest.fixture

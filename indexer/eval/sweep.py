@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from vecdial.indexer.disk.sweep_file import read_partial, remove_partial, write_partial
 from vecdial.indexer.disk.version import full_vectors
-from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.errors import BudgetError, InvalidInput
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.budget import format_budget, parse_budget
@@ -34,13 +34,25 @@ REFINE_ROUNDS = 3
 
 
 def candidate_budgets(version) -> list[str]:
-    """The budgets worth measuring for this version: every registered mode's points, and a funnel."""
+    """The budgets worth measuring for this version: every registered mode's points, and a
+    funnel, less those the version cannot run (`servable`)."""
     budgets = [budget for mode in MODES.values() if mode.name != "exact" for budget in mode.sweep_budgets(version)]
     funnel = "funnel:binary*20>128*4>full" if version.dim > 128 else "funnel:binary*20>full"
     budgets.append(funnel)
     if version.partitions is not None:
         budgets.append(funnel + ",probe=0.2")
-    return budgets + ["exact"]
+    return [budget for budget in budgets if servable(version, budget)] + ["exact"]
+
+
+def servable(version, budget: str) -> bool:
+    """Whether the version runs this budget: a mode's points may need a structure the version
+    was built without (a probe over a binary index kept as a graph), which only its store knows.
+    One stored vector is searched with it; BudgetError means no."""
+    try:
+        search(View(version, version.name), full_vectors(version, np.arange(1)), 10, budget)
+    except BudgetError:
+        return False
+    return True
 
 
 def sweep_queries(version, queries: str | np.ndarray, n: int, collection_dir, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray | None, str]:

@@ -1,15 +1,18 @@
 """Sweep: measure recall@10 and latency of many budgets on one view, keep the Pareto front;
 `auto:target_recall=R` then picks the cheapest budget that met R (`plan.calibration`).
 
-Without user queries, documents sampled from the collection stand in for queries;
-each one's own row is left out of both the exact and the approximate results, so
-finding itself does not inflate recall. Latency is measured one query at a time
+Without user queries or a traffic sample, pseudo-queries cut from the stored texts
+(eval/pseudo_queries.py) or, without texts, documents sampled from the collection stand
+in for queries; each one's source row is left out of both the exact and the approximate
+results, so finding itself does not inflate recall, and the points carry the query-gap
+correction measured for such queries (plan/calibration.py). Latency is measured one query at a time
 through the same executor, single-threaded, as the service runs searches.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import hashlib
 import time
 from collections.abc import Callable
@@ -24,9 +27,13 @@ from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.knobs import BudgetModel
-from vecdial.indexer.plan.calibration import SweepPoint, mark_pareto, recall_lower_bound
+from vecdial.indexer.plan.calibration import DOCUMENTS_MISS_FACTOR, PSEUDO_MISS_FACTOR, SweepPoint, mark_pareto, recall_lower_bound
 from vecdial.indexer.plan.execute import View, search
 
+
+# Real queries kept by a service (query_sample_rate) take over the default calibration from
+# this many on: enough for a lower bound within a few points.
+TRAFFIC_TAKES_OVER = 100
 
 # Recall targets the sweep refines around, and how many bisection rounds it spends on them.
 TARGETS = (0.9, 0.95, 0.99)
@@ -55,26 +62,57 @@ def servable(version, budget: str) -> bool:
     return True
 
 
-def sweep_queries(version, queries: str | np.ndarray, n: int, collection_dir, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """(queries (nq, dim), the version row each must leave out or None, what they are) for a sweep
-    asked for with "documents", "traffic", "demo" or an (nq, dim) array."""
+@dataclass(frozen=True)
+class CalibrationQueries:
+    """What a sweep measures on. queries: (nq, dim) float32; exclude_rows: (nq,) the version
+    row each query was made from, left out of its answers (None for real queries); source:
+    what they are, in words; miss_factor: the query-gap correction their points carry
+    (1 for real queries, see plan/calibration.py)."""
+
+    queries: np.ndarray
+    exclude_rows: np.ndarray | None
+    source: str
+    miss_factor: float = 1.0
+
+
+def sweep_queries(version, queries: str | np.ndarray, n: int, collection_dir, show_progress: bool = False) -> CalibrationQueries:
+    """The calibration a sweep asked for with "default", "pseudo", "documents", "traffic",
+    "demo" or an (nq, dim) array. "default": the traffic sample once it holds
+    TRAFFIC_TAKES_OVER real queries, else pseudo-queries when the version has texts from the
+    bundled model, else documents; both of the latter corrected for the query gap."""
+    if isinstance(queries, str) and queries == "default":
+        from vecdial.indexer.disk.query_sample import read_queries
+        from vecdial.indexer.eval.pseudo_queries import can_make_pseudo_queries
+
+        if len(read_queries(collection_dir, version.dim)) >= TRAFFIC_TAKES_OVER:
+            queries = "traffic"
+        else:
+            queries = "pseudo" if can_make_pseudo_queries(version) else "documents"
     if isinstance(queries, str) and queries == "documents":
         rows, matrix = sample_documents(version, n)
-        return matrix, rows, f"documents ({len(matrix)} stored vectors)"
+        return CalibrationQueries(matrix, rows, f"documents ({len(matrix)} stored vectors, misses x{DOCUMENTS_MISS_FACTOR:g} for the query gap)", DOCUMENTS_MISS_FACTOR)
+    if isinstance(queries, str) and queries == "pseudo":
+        from vecdial.indexer.eval.pseudo_queries import can_make_pseudo_queries, sample_pseudo_queries
+
+        if not can_make_pseudo_queries(version):
+            raise InvalidInput("queries='pseudo' needs a collection built with texts and the bundled model (the text extra installed): use 'documents' or your own queries")
+        rows, matrix, _ = sample_pseudo_queries(version, n, show_progress=show_progress)
+        source = f"pseudo-queries ({len(matrix)} titles, first sentences and spans of stored texts, misses x{PSEUDO_MISS_FACTOR:g} for the query gap)"
+        return CalibrationQueries(matrix, rows, source, PSEUDO_MISS_FACTOR)
     if isinstance(queries, str) and queries == "traffic":
         from vecdial.indexer.disk.query_sample import read_queries
 
         matrix = read_queries(collection_dir, version.dim)
         if len(matrix) < 10:
             raise InvalidInput(f"the traffic sample holds {len(matrix)} queries: serve with query_sample_rate above 0 (e.g. VECDIAL_QUERY_SAMPLE_RATE=0.05) and sweep once it has some")
-        return matrix[-n:] if n else matrix, None, f"traffic ({min(len(matrix), n or len(matrix))} sampled real queries)"
+        return CalibrationQueries(matrix[-n:] if n else matrix, None, f"traffic ({min(len(matrix), n or len(matrix))} sampled real queries)")
     if isinstance(queries, str) and queries == "demo":
         from vecdial.indexer.io.demo import demo_embeddings
 
-        return demo_embeddings(show_progress=show_progress)[1], None, "demo queries"
+        return CalibrationQueries(demo_embeddings(show_progress=show_progress)[1], None, "demo queries")
     if isinstance(queries, str):
-        raise InvalidInput(f"queries={queries!r}: use 'documents', 'traffic', 'demo' or an array of query vectors")
-    return np.asarray(queries, dtype=np.float32), None, f"user queries ({len(queries)})"
+        raise InvalidInput(f"queries={queries!r}: use 'default', 'pseudo', 'documents', 'traffic', 'demo' or an array of query vectors")
+    return CalibrationQueries(np.asarray(queries, dtype=np.float32), None, f"user queries ({len(queries)})")
 
 
 def sample_documents(version, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -95,6 +133,7 @@ def run_sweep(
     max_seconds: float | None = None,
     done: list[SweepPoint] | None = None,
     on_point: Callable[[list[SweepPoint]], None] | None = None,
+    miss_factor: float = 1.0,
 ) -> list[SweepPoint]:
     """Recall@10 against exact and one-query-at-a-time latency for each budget; Pareto front marked.
 
@@ -104,6 +143,7 @@ def run_sweep(
     max_seconds: stop measuring new budgets past this time (what was measured is kept).
     done: points an interrupted sweep on the same queries measured (reused, not measured again);
     on_point: called with every point so far after each one is measured (to save progress).
+    miss_factor: the query-gap correction of these queries, carried by every point.
     """
     version = view.version
     budgets = list(budgets or candidate_budgets(version))
@@ -126,7 +166,7 @@ def run_sweep(
                 elif deadline is not None and time.monotonic() > deadline:
                     return mark_pareto(points)
                 else:
-                    points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries))
+                    points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries, miss_factor))
                     if on_point is not None:
                         on_point(points)
                 progress.update(1)
@@ -138,7 +178,7 @@ def resumable_sweep(view: View, queries: np.ndarray, budgets: list[str], exclude
     interrupted (killed, or stopped by max_seconds) and run again on the same queries and
     budgets measures only what is left. The saved progress is removed once it completes."""
     path = view.version.path
-    key = hashlib.sha256(queries.tobytes() + repr(budgets).encode()).hexdigest()
+    key = hashlib.sha256(queries.tobytes() + repr((budgets, options.get("miss_factor", 1.0))).encode()).hexdigest()
     points = run_sweep(view, queries, budgets, exclude_rows, done=read_partial(path, key), on_point=lambda so_far: write_partial(path, key, so_far), **options)
     if {format_budget(parse_budget(b)) for b in budgets} <= {p.budget for p in points}:  # not stopped early
         remove_partial(path)
@@ -182,7 +222,7 @@ def refine_budgets(points: list[SweepPoint], targets: tuple[float, ...] = TARGET
     return new
 
 
-def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], exclude, extra: int, timed_queries: int) -> SweepPoint:
+def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], exclude, extra: int, timed_queries: int, miss_factor: float = 1.0) -> SweepPoint:
     """One budget's point: recall@10 (mean and lower bound) over every query, latency over the first few."""
     budget = parse_budget(spec)
     hits = search(view, queries, 10 + extra, budget)
@@ -195,6 +235,7 @@ def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], excl
         bytes_read_per_vector=round(hits.explain.bytes_scanned / view.version.size, 2),
         recall_lower=round(recall_lower_bound(per_query), 4),
         queries=len(per_query),
+        miss_factor=miss_factor,
     )
 
 

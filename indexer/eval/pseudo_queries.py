@@ -23,6 +23,7 @@ KINDS = ("title", "sentence", "span")
 TITLE_WORDS = 12  # a longer first line is a sentence, not a title
 SENTENCE_WORDS = 20
 SPAN_WORDS = 8
+POOL = 4  # rows drawn per pseudo-query wanted, for collections where some rows have no text
 
 _TITLE = re.compile(r"^\s*([^\n:]{1,200})(?:\n|:\s)(.*)$", re.DOTALL)
 _SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)", re.DOTALL)
@@ -64,11 +65,12 @@ def sample_pseudo_queries(version, n: int, seed: int = 0, show_progress: bool = 
     from vecdial.models.encoder import encode_texts
 
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(version.size, size=min(n, version.size), replace=False))
-    stored = version.texts(rows)
-    keep = np.array([bool(t and t.strip()) for t in stored], dtype=bool)
-    rows = rows[keep]
-    texts = pseudo_query_texts([t for t in stored if t and t.strip()], seed)
+    drawn = rng.choice(version.size, size=min(POOL * n, version.size), replace=False)  # room for rows without a text
+    stored = version.texts(drawn)
+    with_text = [i for i, text in enumerate(stored) if text and text.strip()][:n]
+    order = np.argsort(drawn[with_text], kind="stable")
+    rows = drawn[with_text][order]
+    texts = pseudo_query_texts([stored[with_text[i]] for i in order], seed)
     return rows, encode_texts(texts, show_progress=show_progress), texts
 
 

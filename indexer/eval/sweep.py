@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import hashlib
+import os
 import time
 from collections.abc import Callable
 
@@ -34,6 +35,14 @@ from vecdial.indexer.plan.execute import View, search
 # Real queries kept by a service (query_sample_rate) take over the default calibration from
 # this many on: enough for a lower bound within a few points.
 TRAFFIC_TAKES_OVER = 100
+# Fewer pseudo-queries than this (rows without texts) and the default falls back to documents.
+MIN_PSEUDO_QUERIES = 100
+
+# Recall is measured in batches on every core (latency one query at a time, on one); a slow
+# budget's timing stops after TIMING_SECONDS once MIN_TIMED queries are timed.
+BATCH_THREADS = os.cpu_count() or 1
+TIMING_SECONDS = 2.0
+MIN_TIMED = 10
 
 # Recall targets the sweep refines around, and how many bisection rounds it spends on them.
 TARGETS = (0.9, 0.95, 0.99)
@@ -82,23 +91,25 @@ def sweep_queries(version, queries: str | np.ndarray, n: int, collection_dir, sh
     bundled model, else documents; both of the latter corrected for the query gap."""
     if isinstance(queries, str) and queries == "default":
         from vecdial.indexer.disk.query_sample import read_queries
-        from vecdial.indexer.eval.pseudo_queries import can_make_pseudo_queries
 
         if len(read_queries(collection_dir, version.dim)) >= TRAFFIC_TAKES_OVER:
             queries = "traffic"
         else:
-            queries = "pseudo" if can_make_pseudo_queries(version) else "documents"
+            pseudo = _pseudo_queries(version, n, show_progress)
+            if pseudo is not None:
+                return pseudo
+            queries = "documents"
     if isinstance(queries, str) and queries == "documents":
         rows, matrix = sample_documents(version, n)
         return CalibrationQueries(matrix, rows, f"documents ({len(matrix)} stored vectors, misses x{DOCUMENTS_MISS_FACTOR:g} for the query gap)", DOCUMENTS_MISS_FACTOR)
     if isinstance(queries, str) and queries == "pseudo":
-        from vecdial.indexer.eval.pseudo_queries import can_make_pseudo_queries, sample_pseudo_queries
-
-        if not can_make_pseudo_queries(version):
-            raise InvalidInput("queries='pseudo' needs a collection built with texts and the bundled model (the text extra installed): use 'documents' or your own queries")
-        rows, matrix, _ = sample_pseudo_queries(version, n, show_progress=show_progress)
-        source = f"pseudo-queries ({len(matrix)} titles, first sentences and spans of stored texts, misses x{PSEUDO_MISS_FACTOR:g} for the query gap)"
-        return CalibrationQueries(matrix, rows, source, PSEUDO_MISS_FACTOR)
+        pseudo = _pseudo_queries(version, n, show_progress)
+        if pseudo is None:
+            raise InvalidInput(
+                "queries='pseudo' needs a collection built with texts and the bundled model (the text extra installed), "
+                "most rows with a text: use 'documents' or your own queries"
+            )
+        return pseudo
     if isinstance(queries, str) and queries == "traffic":
         from vecdial.indexer.disk.query_sample import read_queries
 
@@ -113,6 +124,20 @@ def sweep_queries(version, queries: str | np.ndarray, n: int, collection_dir, sh
     if isinstance(queries, str):
         raise InvalidInput(f"queries={queries!r}: use 'default', 'pseudo', 'documents', 'traffic', 'demo' or an array of query vectors")
     return CalibrationQueries(np.asarray(queries, dtype=np.float32), None, f"user queries ({len(queries)})")
+
+
+def _pseudo_queries(version, n: int, show_progress: bool) -> CalibrationQueries | None:
+    """Pseudo-queries cut from n stored texts, or None when the version cannot make
+    min(n, MIN_PSEUDO_QUERIES) of them (no texts, another model, few rows with a text)."""
+    from vecdial.indexer.eval.pseudo_queries import can_make_pseudo_queries, sample_pseudo_queries
+
+    if not can_make_pseudo_queries(version):
+        return None
+    rows, matrix, _ = sample_pseudo_queries(version, n, show_progress=show_progress)
+    if len(matrix) < min(n, MIN_PSEUDO_QUERIES, version.size):
+        return None
+    source = f"pseudo-queries ({len(matrix)} titles, first sentences and spans of stored texts, misses x{PSEUDO_MISS_FACTOR:g} for the query gap)"
+    return CalibrationQueries(matrix, rows, source, PSEUDO_MISS_FACTOR)
 
 
 def sample_documents(version, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +174,8 @@ def run_sweep(
     budgets = list(budgets or candidate_budgets(version))
     exclude = None if exclude_rows is None else np.asarray(version.ids[exclude_rows])
     extra = 0 if exclude is None else 1
-    truth = _drop(search(view, queries, 10 + extra, "exact").id_lists(), exclude)
+    exact = search(view, queries, 10 + extra, "exact", threads=BATCH_THREADS)
+    truth = _drop(exact.id_lists(), exclude)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     measured = {p.budget: p for p in done or ()}
     points: list[SweepPoint] = []
@@ -166,7 +192,7 @@ def run_sweep(
                 elif deadline is not None and time.monotonic() > deadline:
                     return mark_pareto(points)
                 else:
-                    points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries, miss_factor))
+                    points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries, miss_factor, exact))
                     if on_point is not None:
                         on_point(points)
                 progress.update(1)
@@ -190,10 +216,10 @@ def with_documents_recall(view: View, points: list[SweepPoint], n: int) -> list[
     queries (each leaving itself out), beside its recall on the real queries it was swept on."""
     rows, queries = sample_documents(view.version, n)
     exclude = np.asarray(view.version.ids[rows])
-    truth = _drop(search(view, queries, 11, "exact").id_lists(), exclude)
+    truth = _drop(search(view, queries, 11, "exact", threads=BATCH_THREADS).id_lists(), exclude)
     out = []
     for point in points:
-        found = _drop(search(view, queries, 11, point.budget).id_lists(), exclude)
+        found = _drop(search(view, queries, 11, point.budget, threads=BATCH_THREADS).id_lists(), exclude)
         out.append(dataclasses.replace(point, documents_recall=round(recall_at_k(found, truth, 10), 4)))
     return out
 
@@ -222,10 +248,11 @@ def refine_budgets(points: list[SweepPoint], targets: tuple[float, ...] = TARGET
     return new
 
 
-def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], exclude, extra: int, timed_queries: int, miss_factor: float = 1.0) -> SweepPoint:
-    """One budget's point: recall@10 (mean and lower bound) over every query, latency over the first few."""
+def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], exclude, extra: int, timed_queries: int, miss_factor: float = 1.0, exact=None) -> SweepPoint:
+    """One budget's point: recall@10 (mean and lower bound) over every query, in one batch on
+    every core (exact's own is the truth search's: `exact`), latency over the first few."""
     budget = parse_budget(spec)
-    hits = search(view, queries, 10 + extra, budget)
+    hits = exact if exact is not None and format_budget(budget) == "exact" else search(view, queries, 10 + extra, budget, threads=BATCH_THREADS)
     found = _drop(hits.id_lists(), exclude)
     per_query = [recall_at_k([got], [want], 10) for got, want in zip(found, truth)]
     return SweepPoint(
@@ -240,12 +267,18 @@ def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], excl
 
 
 def _median_ms(view: View, queries: np.ndarray, budget) -> float:
-    """Median latency of one query at a time: robust to a busy neighbour on the machine."""
-    times = []
+    """Median latency of one query at a time: robust to a busy neighbour on the machine.
+    A slow budget stops after TIMING_SECONDS (at least MIN_TIMED queries): at 1M rows a full
+    scan takes ~0.2 s a query, and 50 of them per budget would dominate the sweep."""
+    times: list[float] = []
+    spent = 0.0
     for q in queries:
         started = time.perf_counter()
         search(view, q, 10, budget)
         times.append(time.perf_counter() - started)
+        spent += times[-1]
+        if len(times) >= MIN_TIMED and spent > TIMING_SECONDS:
+            break
     return float(np.median(times)) * 1000
 
 

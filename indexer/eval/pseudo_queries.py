@@ -23,7 +23,8 @@ KINDS = ("title", "sentence", "span")
 TITLE_WORDS = 12  # a longer first line is a sentence, not a title
 SENTENCE_WORDS = 20
 SPAN_WORDS = 8
-POOL = 4  # rows drawn per pseudo-query wanted, for collections where some rows have no text
+POOL = 4  # rows drawn per round per pseudo-query wanted, where some rows have no text
+MAX_DRAWN = 50  # and at most this many per pseudo-query in all (a collection with 2% texts still gives n)
 
 _TITLE = re.compile(r"^\s*([^\n:]{1,200})(?:\n|:\s)(.*)$", re.DOTALL)
 _SENTENCE = re.compile(r"(.+?[.!?])(?:\s|$)", re.DOTALL)
@@ -64,13 +65,15 @@ def sample_pseudo_queries(version, n: int, seed: int = 0, show_progress: bool = 
     document query i was cut from, to leave out of its answers."""
     from vecdial.models.encoder import encode_texts
 
-    rng = np.random.default_rng(seed)
-    drawn = rng.choice(version.size, size=min(POOL * n, version.size), replace=False)  # room for rows without a text
-    stored = version.texts(drawn)
-    with_text = [i for i, text in enumerate(stored) if text and text.strip()][:n]
-    order = np.argsort(drawn[with_text], kind="stable")
-    rows = drawn[with_text][order]
-    texts = pseudo_query_texts([stored[with_text[i]] for i in order], seed)
+    order = np.random.default_rng(seed).permutation(version.size)
+    found: dict[int, str] = {}
+    for start in range(0, min(len(order), MAX_DRAWN * n), POOL * n):  # rounds, for collections where few rows have a text
+        drawn = order[start : start + POOL * n]
+        found.update((int(row), text) for row, text in zip(drawn, version.texts(drawn)) if text and text.strip())
+        if len(found) >= n:
+            break
+    rows = np.sort(np.array(list(found)[:n], dtype=np.int64))
+    texts = pseudo_query_texts([found[int(row)] for row in rows], seed)
     return rows, encode_texts(texts, show_progress=show_progress), texts
 
 

@@ -77,7 +77,7 @@ def test_pseudo_queries_need_texts_from_the_bundled_model(tmp_path, tiny_dataset
     with pytest.raises(vecdial.InvalidInput, match="queries='pseudo' needs a collection built with texts and the bundled model"):
         col.sweep("pseudo", n=30, show_progress=False)
     col.sweep(n=30, budgets=["binary:rescore=5"], show_progress=False)
-    assert col.sweep_points()[0].startswith("documents (30 stored vectors, misses x8")
+    assert col.sweep_points()[0].startswith("documents (30 stored vectors, misses x12")
 
 
 def test_pseudo_queries_are_cut_only_from_rows_with_a_text(tmp_path, tiny_dataset):

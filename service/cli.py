@@ -99,8 +99,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="measure recall and latency of many budgets; enables auto:target_recall=R")
     sweep.add_argument("-c", "--collection", required=True)
-    sweep.add_argument("--queries", default="documents", help="'documents' (a sample of the collection's own vectors), 'traffic' (real searches a server kept: query_sample_rate), 'demo', or an .npy of query vectors")
-    sweep.add_argument("-n", type=int, default=300, help="queries to sample with --queries documents")
+    sweep.add_argument(
+        "--queries", default="default",
+        help="'default' (traffic once a server kept 100 real searches, else pseudo, else documents), 'pseudo' (short texts cut from the "
+        "stored texts, encoded), 'documents' (a sample of the collection's own vectors), 'traffic' (real searches a server kept: "
+        "query_sample_rate), 'demo', or an .npy of query vectors",
+    )
+    sweep.add_argument("-n", type=int, default=300, help="queries to sample with --queries pseudo or documents")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.add_argument("--max-seconds", dest="max_seconds", type=float, help="stop measuring new budgets after this long (what was measured is kept)")
     sweep.add_argument("--report", nargs="+", default=[], metavar="FILE", help="also write the sweep as .json, .csv, .png (recall vs latency) or .html (a self-contained page)")
@@ -336,9 +341,10 @@ def _sweep(args: argparse.Namespace) -> int:
         if Path(path).suffix.lower() not in vecdial.REPORT_FORMATS:
             raise InvalidInput(f"--report {path}: name a {', '.join(vecdial.REPORT_FORMATS)} file")
     collection = _open(args)
-    queries = args.queries if args.queries in ("documents", "traffic", "demo") else _vectors_file(Path(args.queries))
+    queries = args.queries if args.queries in ("default", "pseudo", "documents", "traffic", "demo") else _vectors_file(Path(args.queries))
     points = collection.sweep(queries, n=args.n, max_seconds=args.max_seconds, show_progress=not args.quiet)
     print_sweep_table(points, title=f"{args.collection}: {collection.info().swept_on}, one query at a time")
+    print(f"calibrated on {collection.info().swept_on}")
     print("saved beside the version; search with budget auto:target_recall=0.95 to use it")
     for path in args.report:
         print(f"report written to {collection.report(path)}")

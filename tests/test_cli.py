@@ -223,3 +223,8 @@ def test_build_over_acknowledged_writes_is_refused_unless_discard_writes(capsys,
     assert code == 2 and "'vecs' has 1 writes since its version v000001" in err and "--discard-writes" in err
     code, out, _ = run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet", "--discard-writes")
     assert code == 0 and "300 vectors of 384 dims -> version v000002" in out
+
+
+def test_sweep_says_which_calibration_it_used(capsys, tiny_data_dir):
+    code, out, _ = run(capsys, tiny_data_dir, "sweep", "-c", "tiny", "-n", "30", "--quiet", "--max-seconds", "5")
+    assert code == 0 and "calibrated on pseudo-queries (30 titles, first sentences and spans of stored texts" in out

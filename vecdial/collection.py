@@ -182,7 +182,7 @@ class Collection:
 
     def sweep(
         self,
-        queries: str | np.ndarray = "documents",
+        queries: str | np.ndarray = "default",
         *,
         n: int = 300,
         budgets: list[str] | None = None,
@@ -190,25 +190,32 @@ class Collection:
         show_progress: bool = True,
     ) -> list[SweepPoint]:
         """Measure recall@10 and one-query latency of many budgets, store the result beside the
-        version and serve `auto` budgets from it. queries: "documents" (n stored vectors, each
-        leaving itself out), "traffic" (the sample of real searches a service keeps when its
-        query_sample_rate is set), "demo" (the shipped demo queries) or an (nq, dim) array. Knobs are then
-        bisected near recall targets 0.9/0.95/0.99; max_seconds bounds the whole sweep."""
+        version and serve `auto` budgets from it. queries: "default" (the traffic sample once it
+        holds 100 queries, else "pseudo" when the collection has texts from the bundled model, else
+        "documents"), "pseudo" (n short texts cut from stored texts and encoded, each leaving its
+        document out), "documents" (n stored vectors, each leaving itself out), "traffic" (the
+        sample of real searches a service keeps when its query_sample_rate is set), "demo" (the
+        shipped demo queries) or an (nq, dim) array. Pseudo-queries and documents are easier than
+        real queries: their points carry a measured correction (`SweepPoint.miss_factor`). Knobs
+        are then bisected near recall targets 0.9/0.95/0.99; max_seconds bounds the whole sweep."""
         n = arguments.whole(n, "n", 1)
         if budgets is not None:
             budgets = arguments.listed(budgets, "budgets", '["exact", "binary:rescore=10"]')
         if max_seconds is not None:
             max_seconds = arguments.number(max_seconds, "max_seconds", 0, math.inf)
         if not isinstance(queries, (str, np.ndarray, list, tuple)):
-            raise InvalidInput(f"queries is {queries!r}: pass \"documents\", \"traffic\", \"demo\" or an (nq, dim) array")
+            raise InvalidInput(f"queries is {queries!r}: pass \"default\", \"pseudo\", \"documents\", \"traffic\", \"demo\" or an (nq, dim) array")
         self.live.refresh()
         snapshot = self.live.snapshot()
         version = snapshot.version
-        matrix, exclude, source = sweep_queries(version, queries, n, self.live.collection.path, show_progress)
-        points = resumable_sweep(snapshot.view, matrix, budgets or candidate_budgets(version), exclude, show_progress=show_progress, max_seconds=max_seconds)
-        if exclude is None:  # real queries: measure how optimistic documents would have been
+        calibration = sweep_queries(version, queries, n, self.live.collection.path, show_progress)
+        points = resumable_sweep(
+            snapshot.view, calibration.queries, budgets or candidate_budgets(version), calibration.exclude_rows,
+            show_progress=show_progress, max_seconds=max_seconds, miss_factor=calibration.miss_factor,
+        )
+        if calibration.exclude_rows is None:  # real queries: measure how optimistic documents would have been
             points = with_documents_recall(snapshot.view, points, n)
-        write_sweep(version.path, points, f"{source}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        write_sweep(version.path, points, f"{calibration.source}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
         self.live.sweep_changed()
         return points
 

@@ -38,7 +38,7 @@ from vecdial.indexer.disk.integrity import verify_files
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.disk.sweep_file import write_sweep
 from vecdial.indexer.disk.version import Version, full_vectors, open_version
-from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sample_documents
+from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sweep_queries
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, VecdialError
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.build import StagedVersion, build_version
@@ -172,9 +172,9 @@ class ReindexJob:
         gate = format_budget(parse_budget(self.budget or DEFAULT_GATE_BUDGET))
         budgets = candidate_budgets(version)
         budgets = budgets if gate in budgets else [gate, *budgets]
-        exclude, queries = sample_documents(version, CALIBRATION_QUERIES)
-        points = run_sweep(View(version, version.name), queries, budgets, exclude)
-        write_sweep(version.path, points, f"documents ({len(queries)} stored vectors), at reindex {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        calibration = sweep_queries(version, "default", CALIBRATION_QUERIES, self.collection.path)
+        points = run_sweep(View(version, version.name), calibration.queries, budgets, calibration.exclude_rows, miss_factor=calibration.miss_factor)
+        write_sweep(version.path, points, f"{calibration.source}, at reindex {time.strftime('%Y-%m-%d %H:%M:%S')}")
         if self.min_recall is None:
             return ""
         point = next(p for p in points if p.budget == gate)

@@ -146,3 +146,23 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, tiny_dataset, m
     points = col.sweep(n=30, budgets=budgets, show_progress=False)
     assert [p.ms_per_query for p in points[:2]] == [p["ms_per_query"] for p in first_two]  # reused, not measured again
     assert [p.budget for p in points[:4]] == budgets and not (col.live.snapshot().version.path / PARTIAL_FILE).exists()
+
+
+@pytest.fixture
+def graph_binary(tiny_data_dir):
+    """The tiny collection reindexed into partitions with its binary codes in an HNSW graph."""
+    col = vecdial.connect(tiny_data_dir).open("tiny")
+    col.reindex({"partitions": 8, "binary_index": "hnsw"}, wait=True, show_progress=False)
+    return col
+
+
+def test_a_sweep_skips_budgets_the_version_cannot_serve(graph_binary):
+    budgets = {p.budget for p in graph_binary.sweep(n=30, show_progress=False)}
+    assert "binary:rescore=10" in budgets and "dense:dim=64,probe=0.2" in budgets
+    assert not any(b.startswith("binary:") and "probe=" in b for b in budgets)  # probed binary needs the flat index
+
+
+def test_a_recall_gated_reindex_works_over_a_graph_binary_index(graph_binary):
+    status = graph_binary.reindex({"seed": 1}, min_recall=0.5, budget="exact", wait=True, show_progress=False).status
+    assert status.state == "succeeded", status.message
+    assert graph_binary.sweep_points()[1]  # the new version is swept: auto keeps working

@@ -36,7 +36,7 @@ def test_a_version_missing_the_gate_is_discarded_and_the_old_one_keeps_serving(c
 def test_a_swept_collection_stays_swept_after_a_plain_reindex(col, tiny_dataset):
     col.sweep(n=40, budgets=["binary:rescore=5", "exact"], show_progress=False)
     col.reindex({"block": 64}, wait=True, show_progress=False)
-    assert col.info().version == "v000002" and col.info().swept_on.startswith("documents")
+    assert col.info().version == "v000002" and col.info().swept_on.startswith("pseudo-queries")  # the default calibration
     hits = col.search(tiny_dataset.vectors[0], k=3, budget="auto:target_recall=0.9")
     assert hits.found[0] == 3 and hits.explain.version == "v000002"
     assert hits.explain.budget.startswith("auto:target_recall=0.9 -> ") and hits.explain.calibration is not None

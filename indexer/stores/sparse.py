@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vecdial.indexer.errors import VecdialError
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.sparse_kernels import search_postings
 
@@ -178,7 +179,10 @@ class SparseStore:
 
 def open_sparse_store(directory: Path, params: dict, size: int) -> SparseStore:
     """Load the model (torch) and map the postings of a version built with sparse codes."""
-    from vecdial.models.sparse_autoencoder import SparseAutoencoder
+    try:
+        from vecdial.models.sparse_autoencoder import SparseAutoencoder
+    except ImportError:
+        raise VecdialError("this collection holds learned sparse codes (built with --sparse), which need torch: pip install 'vecdial[sparse]'") from None
 
     model = SparseAutoencoder.load(directory, params["model"])
     return SparseStore(model, SparseIndex.open(directory, size))

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 from vecdial.service.settings import Settings
 
@@ -37,8 +41,35 @@ class NoDelayProtocol(HTTPProtocol):  # type: ignore[misc, valid-type]
         super().connection_made(transport)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def stop_signals_exit_zero() -> Iterator[None]:
+    """SIGTERM and SIGINT stop the server gracefully, and the process then exits with status 0.
+
+    uvicorn catches both: it stops accepting connections, lets in-flight requests finish
+    (up to `timeout_graceful_shutdown`), runs the app's shutdown (jobs cancelled and
+    joined), then raises the signal again for the handler that was there before it. The
+    default handlers would end the process with -15 or a KeyboardInterrupt traceback,
+    which an orchestrator reports as a crash. This handler ends it with 0, and also
+    stops a server that is still starting (before uvicorn has taken the signals over).
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(settings: Settings) -> None:
-    """Serve until stopped: settings exported for the workers, native threads capped."""
+    """Serve until stopped (SIGTERM or SIGINT: gracefully, then exit 0); settings exported
+    for the workers, native threads capped."""
     import uvicorn
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -46,14 +77,15 @@ def run(settings: Settings) -> None:
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Counters and histograms of all workers are summed at scrape time from here.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vecdial-metrics-")
-    uvicorn.run(
-        "vecdial.service.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        http=f"{__name__}:NoDelayProtocol",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    with stop_signals_exit_zero():
+        uvicorn.run(
+            "vecdial.service.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            http=f"{__name__}:NoDelayProtocol",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
+import vecdial
 from vecdial.service.cli import main as vecdial_cli
 
 
@@ -57,6 +59,33 @@ def vecdial_serve(data_dir: Path, workers: int = 1) -> Iterator[tuple[httpx.Clie
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    """Poll `condition()` until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{condition.__name__} did not hold within {timeout} s")
+        time.sleep(0.05)
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def top_hit(client: httpx.Client, vector: list[float], budget: str = "exact") -> dict:
@@ -134,3 +163,27 @@ def test_cli_reindex_under_load_swaps_in_every_worker_without_errors(tiny_data_d
         metrics = client.get("/metrics").text  # summed over both workers
         assert 'vecdial_search_queries_total{mode="dense"}' in metrics
         assert 'vecdial_collection_version_info{collection="tiny",version="v000002"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_lets_the_in_flight_write_finish_then_exits_0(tiny_data_dir, outside, stop):
+    body = json.dumps({"items": [{"id": "in-flight", "vector": outside[3]}]}).encode()
+    head = (
+        "POST /v1/collections/tiny/vectors/upsert HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with vecdial_serve(tiny_data_dir) as (client, process):
+        port = client.base_url.port
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(head)
+            # uvicorn answers 100 Continue when the route first reads the body: the request is in flight
+            assert read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 100 Continue")
+            process.send_signal(stop)
+            wait_until(lambda: refuses_connections(port))  # shutting down: no new connections
+            sock.sendall(body)
+            response = read_until(sock, b"}")
+        assert response.startswith(b"HTTP/1.1 200 OK"), response
+        assert b"connection: close" in response.lower()
+        assert process.wait(30) == 0, process.stderr.read().decode()[-2000:]
+    collection = vecdial.connect(tiny_data_dir).open("tiny")
+    assert collection.search(np.asarray([outside[3]], dtype=np.float32), k=1).ids[0][0] == "in-flight"

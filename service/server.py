@@ -8,6 +8,7 @@ uvicorn starts them.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from vecdial.indexer.errors import InvalidInput
 from vecdial.service.settings import Settings
 
 try:  # httptools parses HTTP in C: 0.13-0.17 ms less per search request than h11 (measured, one keep-alive client)
@@ -39,6 +41,30 @@ class NoDelayProtocol(HTTPProtocol):  # type: ignore[misc, valid-type]
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach: localhost, 127.0.0.0/8, ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # another host name, or "" (every interface)
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to listen beyond loopback without an API key, unless the operator opted out.
+
+    Without a key every client can write and drop collections: on 127.0.0.1 that is this
+    machine's users; on 0.0.0.0 it is anyone who can reach the port.
+    """
+    if settings.api_key is None and not is_loopback(settings.host) and not settings.allow_no_api_key:
+        raise InvalidInput(
+            f"refusing to serve on {settings.host or 'every interface'} without an API key: anyone who reaches the port could "
+            "write and drop collections. Set VECDIAL_API_KEY (api_key in the settings file), bind to 127.0.0.1, or set "
+            "VECDIAL_ALLOW_NO_API_KEY=1 if a proxy or the network authenticates clients"
+        )
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -72,6 +98,7 @@ def run(settings: Settings) -> None:
     for the workers, native threads capped."""
     import uvicorn
 
+    check_exposure(settings)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(settings.native_threads))
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -4,8 +4,8 @@
 # every core busy with another process, runs the README's test command there N times in a
 # row as CI runs it (CI=true), and prints the tally. Exit 0 only if every run passed.
 #
-#   bash scripts/stress_ci.sh [-n RUNS] [-r REF] [PYTEST ARGS...]   (default: 5 runs of HEAD, -q)
-#   bash scripts/stress_ci.sh -n 1 -q -m "not ray"                   (one run, Ray tests left out)
+#   bash scripts/stress_ci.sh [-n RUNS] [-r REF] [-- PYTEST ARGS...]   (default: 5 runs of HEAD, -q)
+#   bash scripts/stress_ci.sh -n 1 -- -q -m "not ray"                   (one run, Ray tests left out)
 set -euo pipefail
 RUNS=5
 REF=HEAD
@@ -13,7 +13,7 @@ while getopts "n:r:" option; do
     case $option in
         n) RUNS=$OPTARG ;;
         r) REF=$OPTARG ;;
-        *) echo "usage: $0 [-n RUNS] [-r REF] [PYTEST ARGS...]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-n RUNS] [-r REF] [-- PYTEST ARGS...]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))

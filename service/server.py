@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -85,6 +86,9 @@ def stop_signals_exit_zero() -> Iterator[None]:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(0)
 
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield
+        return
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     try:
         yield

@@ -17,12 +17,26 @@ from functools import lru_cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
-from tests.test_layout import ROOT, modules
+ROOT = Path(__file__).resolve().parent.parent
+ROOMS = {"indexer": "vecdial.indexer", "models": "vecdial.models", "service": "vecdial.service", "vecdial": "vecdial"}
 
 # What a core install runs: the front door, the command line and the HTTP app.
 CORE_ENTRY_POINTS = ("vecdial", "vecdial.service.cli", "vecdial.service.app", "vecdial.service.server")
 # Import names whose distribution is named otherwise, for when the distribution is not installed here.
 KNOWN_DISTRIBUTIONS = {"faiss": "faiss-cpu", "sklearn": "scikit-learn", "yaml": "pyyaml"}
+
+
+@lru_cache(maxsize=1)
+def modules() -> dict[str, Path]:
+    """Installed module name -> source file, for every module of the package."""
+    found = {}
+    for room, package in ROOMS.items():
+        for path in sorted((ROOT / room).rglob("*.py")):
+            parts = list(path.relative_to(ROOT / room).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join([package, *parts])] = path
+    return found
 
 
 def _normalize(name: str) -> str:

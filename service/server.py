@@ -68,6 +68,7 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
+WORKER_HEALTHCHECK_S = 60
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -119,4 +120,8 @@ def run(settings: Settings) -> None:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            # With --workers > 1 uvicorn pings each worker every 0.5 s and replaces one that has not
+            # answered within this: its default, 5 s, killed workers still importing on a loaded
+            # machine, again and again, and the server never became ready (seen at load 20 on 2 cores).
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         )

@@ -126,6 +126,18 @@ def test_serve_runs_uvicorn_with_the_nodelay_protocol(monkeypatch, tmp_path):
     assert [options["http"] for options in calls] == ["vecdial.service.server:NoDelayProtocol"]
 
 
+def test_workers_get_a_minute_to_answer_uvicorns_health_ping(monkeypatch, tmp_path):
+    """uvicorn replaces a worker that misses its ping (default 5 s): on a loaded machine that
+    killed every worker while it was still importing, so a multi-worker server never started."""
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    with mock.patch.dict(os.environ, {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}):
+        server.run(Settings(data_dir=tmp_path, workers=2))
+    assert calls[0]["timeout_worker_healthcheck"] >= 60
+
+
 def test_acknowledged_writes_survive_kill_9_and_restart(tiny_data_dir, inside, outside, demo_dataset):
     with vecdial_serve(tiny_data_dir) as (client, process):
         assert top_hit(client, inside[0])["hits"][0]["id"] == demo_dataset.ids[0]
@@ -215,3 +227,10 @@ def test_a_stop_signal_lets_the_in_flight_write_finish_then_exits_0(tiny_data_di
         assert process.wait(30) == 0, process.stderr.read().decode()[-2000:]
     collection = vecdial.connect(tiny_data_dir).open("tiny")
     assert collection.search(np.asarray([outside[3]], dtype=np.float32), k=1).ids[0][0] == "in-flight"
+
+
+def test_sigterm_stops_every_worker_of_a_multi_worker_server_and_exits_0(tiny_data_dir, inside, demo_dataset):
+    with vecdial_serve(tiny_data_dir, workers=2) as (client, process):
+        assert top_hit(client, inside[0])["hits"][0]["id"] == demo_dataset.ids[0]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, process.stderr.read().decode()[-2000:]

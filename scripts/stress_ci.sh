@@ -45,20 +45,20 @@ BURNER=$!
 results=()
 passed_runs=0
 for run in $(seq 1 "$RUNS"); do
-    log="$WORK/run-$run.log"
+    log="${TMPDIR:-/tmp}/vecdial-stress-run-$run.log"  # kept after the clone is removed
     started=$(date +%s)
     status=0
     (cd "$WORK/clone" && CI=true bash scripts/test.sh "$@") > "$log" 2>&1 || status=$?
     seconds=$(( $(date +%s) - started ))
-    summary=$(grep -E "^=+ .*(passed|failed|error).* in [0-9.]+s" "$log" | tail -1 | sed -E 's/^=+ //; s/ =+$//')
-    [ -n "$summary" ] || summary=$(tail -1 "$log")
+    # pytest's closing line, with or without its === frame (-q drops it)
+    summary=$(grep -E "^=* ?[0-9]+ (passed|failed|errors?|skipped|deselected).* in [0-9.]+s" "$log" | tail -1 | sed -E 's/^=+ //; s/ =+$//' || true)
+    [ -n "$summary" ] || summary=$(tail -1 "$log" || true)
     [ "$status" = 0 ] && passed_runs=$((passed_runs + 1))
     results+=("$(printf '%-4s %-5s %6ss  %s' "$run" "$status" "$seconds" "$summary")")
     echo "stress_ci: run $run: exit $status in ${seconds}s: $summary"
     if [ "$status" != 0 ]; then
-        cp "$log" "${TMPDIR:-/tmp}/vecdial-stress-run-$run.log"
         grep -E "^(FAILED|ERROR) " "$log" | sed 's/^/    /' || true
-        echo "    full log: ${TMPDIR:-/tmp}/vecdial-stress-run-$run.log"
+        echo "    full log: $log"
     fi
 done
 

@@ -1,17 +1,24 @@
 # vecdial HTTP service on the CPU. Build: docker build -t vecdial .
-# Run:   docker run -p 8000:8000 -v vecdial-data:/data vecdial
+# Run:   docker run -p 8000:8000 -e VECDIAL_API_KEY=... -v vecdial-data:/data vecdial
+# It listens on 0.0.0.0 inside the container, so without VECDIAL_API_KEY it refuses to start
+# unless VECDIAL_ALLOW_NO_API_KEY=1 says a proxy or the network authenticates clients.
+# An empty /data gets the demo collection on first start; a /data holding anything is
+# served as it is. Arguments after the image name go to `vecdial serve` (e.g. --workers 2).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
-    VECDIAL_DATA_DIR=/data
+    VECDIAL_DATA_DIR=/data \
+    VECDIAL_HOST=0.0.0.0 \
+    VECDIAL_PORT=8000
 
 WORKDIR /app
-# torch first and pinned, so the extras resolve against it. To keep the image
-# small, point PIP_INDEX_URL at an index of CPU-only torch wheels when building.
+# torch first, the CPU-only build (PyTorch's CPU wheel index where it can be reached, else
+# pip's index: set PIP_INDEX_URL to a mirror of CPU wheels), so the extras resolve against it.
 ARG PIP_INDEX_URL
-RUN pip install --no-cache-dir torch==2.13.0
+COPY scripts/install_torch.sh scripts/docker_entrypoint.py ./scripts/
+RUN PIP_NO_CACHE_DIR=1 bash scripts/install_torch.sh python
 COPY pyproject.toml README.md ./
 COPY indexer ./indexer
 COPY models ./models
@@ -19,7 +26,14 @@ COPY service ./service
 COPY vecdial ./vecdial
 RUN pip install --no-cache-dir '.[all]'
 
+# An unprivileged user owns the data directory (a new named volume starts with this ownership)
+# and its home (numba's and vecdial's caches).
+RUN useradd --system --create-home --uid 10001 vecdial && mkdir -p /data && chown vecdial:vecdial /data
+USER vecdial
 VOLUME /data
 EXPOSE 8000
-# Build the demo collection on first start if the data dir is empty, then serve.
-CMD ["sh", "-c", "vecdial info -c demo >/dev/null 2>&1 || vecdial build --demo --quiet; exec vecdial serve --host 0.0.0.0 --port 8000"]
+# Ready (200) once every collection is open; 503 while starting, stopping or degraded.
+# The start period covers the demo's first build, which encodes its texts.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10m --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('VECDIAL_PORT', '8000')}/readyz\", timeout=4)"]
+ENTRYPOINT ["python", "/app/scripts/docker_entrypoint.py"]

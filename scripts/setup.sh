@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-# The CPU build of torch first: a bare "torch" requirement would pull a CUDA build of several GB.
-.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch==2.13.0
+# The CPU build of torch first (from PyTorch's CPU wheel index where it can be reached):
+# a bare "torch" requirement would pull a CUDA build of several GB.
+.venv/bin/python -c "import torch" 2>/dev/null || bash scripts/install_torch.sh .venv/bin/python
 .venv/bin/pip install --quiet -e '.[all,test]'

@@ -407,6 +407,7 @@ def _serve(args: argparse.Namespace) -> int:
         errors = exc.errors() if isinstance(exc, ValidationError) else []
         detail = f"{'.'.join(map(str, errors[0]['loc']))}: {errors[0]['msg']}" if errors else str(exc)
         raise InvalidInput(f"invalid settings: {detail}") from None
+    server.check_exposure(settings)
     print(f"vecdial: serving {settings.data_dir} on http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr)
     server.run(settings)
     return 0

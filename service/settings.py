@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         None, description="If set, every path but /healthz and /readyz requires `Authorization: Bearer <api_key>` (docs and /metrics too)."
     )
     metrics_public: bool = Field(False, description="Serve /metrics without the API key, e.g. to a Prometheus scraper on a private network.")
+    allow_no_api_key: bool = Field(
+        False,
+        description="Serve on an address beyond loopback without an api_key: anyone who reaches the port can write and drop "
+        "collections, so `vecdial serve` refuses unless this says a proxy or the network authenticates clients instead.",
+    )
 
     max_body_bytes: int = Field(8 * MiB, ge=1024, description="Largest JSON request body.")
     max_upload_bytes: int = Field(2048 * MiB, ge=1024, description="Largest uploaded input file.")

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 import vecdial
 
 from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.io.readers import Dataset
+
+# CI (CI=true) runs every property on the same examples: a red run is a regression that
+# reproduces, not a new draw, and no wall-clock deadline or slow-data check trips on a
+# loaded machine. Locally hypothesis keeps exploring new examples (its default profile);
+# HYPOTHESIS_PROFILE=ci reproduces CI's examples.
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "default"))
 
 
 @pytest.fixture(scope="session")

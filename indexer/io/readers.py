@@ -129,8 +129,10 @@ def read_fvecs(path: Path) -> Dataset:
 def read_parquet(path: Path, vector_column: str = "vector", id_column: str = "id", text_column: str = "text") -> Dataset:
     """Parquet with a list<float> column `vector`, optional `id` and `text` columns; every other
     column is a payload field (strings, integers, floats, timestamps, lists of strings)."""
-    import pyarrow.parquet as pq
-
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InvalidInput("Parquet input needs pyarrow: pip install 'vecdial[parquet]' (or give .npy, .fvecs or .jsonl)") from None
     table = pq.read_table(path)
     if vector_column not in table.column_names:
         raise InvalidInput(f"{path} has no {vector_column!r} column (columns: {', '.join(table.column_names)})")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.errors import CorruptIndex
+from vecdial.indexer.errors import CorruptIndex, InvalidInput
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.lazy import Lazy
 from vecdial.indexer.stores.sparse_kernels import search_postings
@@ -217,6 +217,8 @@ class LazyModel:
 
 
 def _load_model(directory: Path, config: dict) -> Any:
-    from vecdial.models.sparse_autoencoder import SparseAutoencoder
-
+    try:
+        from vecdial.models.sparse_autoencoder import SparseAutoencoder
+    except ImportError:
+        raise InvalidInput("this collection holds learned sparse codes (built with --sparse), which need torch: pip install 'vecdial[sparse]'") from None
     return SparseAutoencoder.load(directory, config)

@@ -18,7 +18,9 @@ def make_client(tiny_data_dir) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def make(**overrides) -> TestClient:
-        settings = Settings(data_dir=tiny_data_dir, log_level="warning", **overrides)
+        # The first text query loads the encoder, which on a loaded machine can pass the default
+        # request_timeout_s (30 s); tests of the timeout itself pass their own.
+        settings = Settings(data_dir=tiny_data_dir, log_level="warning", **{"request_timeout_s": 600.0, **overrides})
         client = TestClient(create_app(settings))
         client.__enter__()  # runs the lifespan: collections opened, ready
         clients.append(client)

@@ -57,7 +57,8 @@ def test_finished_jobs_are_counted_once_by_final_state(client):
 
 
 def test_searches_during_a_reindex_never_fail(client, inside, demo_dataset, monkeypatch):
-    slow_down_builds(monkeypatch, seconds=0.5)
+    searched_old = threading.Event()
+    slow_down_builds(monkeypatch, seconds=0, until=searched_old)  # the build waits for a search of the old version
     job_id = client.post("/v1/collections/tiny/reindex", json={"rotation": "identity"}).json()["id"]
     versions, finished = set(), False
     while not finished:
@@ -65,6 +66,7 @@ def test_searches_during_a_reindex_never_fail(client, inside, demo_dataset, monk
         response = client.post("/v1/collections/tiny/search", json={"vector": inside[1], "k": 1, "budget": "dense:dim=64"})
         assert response.status_code == 200 and response.json()["hits"][0]["id"] == demo_dataset.ids[1]
         versions.add(response.json()["explain"]["version"])
+        searched_old.set()
     assert wait_for(client, job_id)["state"] == "succeeded"
     assert versions == {"v000001", "v000002"}
 

@@ -17,6 +17,7 @@ import vecdial
 from .test_server_process import vecdial_serve
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -37,8 +38,20 @@ def browser(tmp_path):
     driver.quit()
 
 
-def wait_for(driver, condition, seconds: float = 60):
-    return WebDriverWait(driver, seconds).until(lambda d: condition(d))
+def wait_for(driver, condition, seconds: float = 300):
+    """Poll `condition(driver)` until truthy. Conditions find their elements afresh on each
+    try, so a re-render that replaced an element (stale) just means: look again."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
+
+
+def click(driver, by: str, selector: str) -> None:
+    """Find the element and click it, finding it again if a re-render replaced it in between."""
+    wait_for(driver, lambda d: d.find_element(by, selector).click() or True)
+
+
+def hit_rows(driver) -> list[list[str]]:
+    """The hits table's cells, read in one script (no element kept across a possible re-render)."""
+    return driver.execute_script("return [...document.querySelectorAll('#hits tbody tr')].map(r => [...r.cells].map(c => c.textContent))")
 
 
 def set_control(driver, element_id: str, value) -> None:
@@ -47,9 +60,10 @@ def set_control(driver, element_id: str, value) -> None:
 
 
 def search(driver) -> None:
+    """Click Search and wait until this search's answer is shown (the old one is cleared first)."""
     driver.execute_script("document.querySelector('#hits tbody').innerHTML = ''; document.getElementById('explain').innerHTML = '';")
-    driver.find_element(By.ID, "search").click()
-    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#hits tbody tr") or d.find_element(By.ID, "error").text)
+    click(driver, By.ID, "search")
+    wait_for(driver, lambda d: (d.find_elements(By.CSS_SELECTOR, "#hits tbody tr") and d.find_element(By.ID, "explain").text) or d.find_element(By.ID, "error").text)
 
 
 def test_a_person_searches_and_compares_settings_in_the_explorer(browser, tiny_data_dir, tiny_dataset, tmp_path):
@@ -68,9 +82,9 @@ def test_a_person_searches_and_compares_settings_in_the_explorer(browser, tiny_d
         browser.find_element(By.ID, "query").send_keys(tiny_dataset.texts[7])
         set_control(browser, "mode", "exact")
         search(browser)
-        first = browser.find_elements(By.CSS_SELECTOR, "#hits tbody tr")[0].find_elements(By.TAG_NAME, "td")
-        shown = " ".join(first[3].get_attribute("textContent").replace("…", "").split())  # long texts fold behind "more"
-        assert first[1].text == str(tiny_dataset.ids[7]) and shown == " ".join(tiny_dataset.texts[7].split())
+        first = hit_rows(browser)[0]
+        shown = " ".join(first[3].replace("…", "").split())  # as rendered (long texts may fold behind "more")
+        assert first[1] == str(tiny_dataset.ids[7]) and shown == " ".join(tiny_dataset.texts[7].split())
         assert "exact on v000001" in browser.find_element(By.ID, "explain").text
 
         set_control(browser, "mode", "binary")
@@ -93,7 +107,7 @@ def test_a_person_searches_and_compares_settings_in_the_explorer(browser, tiny_d
         query.send_keys(json.dumps([float(v) for v in tiny_dataset.vectors[3]]))
         set_control(browser, "mode", "exact")
         search(browser)
-        assert browser.find_elements(By.CSS_SELECTOR, "#hits tbody tr")[0].find_elements(By.TAG_NAME, "td")[1].text == str(tiny_dataset.ids[3])
+        assert hit_rows(browser)[0][1] == str(tiny_dataset.ids[3])
         browser.save_screenshot(str(tmp_path / "explorer.png"))
 
         query.clear()

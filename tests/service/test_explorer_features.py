@@ -11,7 +11,7 @@ import pytest
 
 import vecdial
 
-from .test_explorer import CHROMEDRIVER, CHROMIUM, browser, search, wait_for  # noqa: F401 (browser: a fixture)
+from .test_explorer import CHROMEDRIVER, CHROMIUM, browser, click, hit_rows, search, wait_for  # noqa: F401 (browser: a fixture)
 from .test_server_process import vecdial_serve
 
 pytest.importorskip("torch")
@@ -26,6 +26,17 @@ def feature_rows(driver) -> list[list[str]]:
     return driver.execute_script("return [...document.querySelectorAll('#feature-list tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
 
 
+def browse(driver, words: str) -> None:
+    """Type `words` into the features' search and click Browse; the old list is cleared
+    first, so the waits after this see only the list this browse renders."""
+    field = driver.find_element(By.ID, "feature-query")
+    field.clear()
+    if words:
+        field.send_keys(words)
+    driver.execute_script("document.querySelector('#feature-list tbody').innerHTML = ''")
+    click(driver, By.ID, "browse")
+
+
 def test_a_person_browses_features_and_steers_by_one(browser, tmp_path, demo_dataset):  # noqa: F811
     rows = slice(0, 600)
     vecdial.connect(tmp_path / "data").create(
@@ -34,23 +45,20 @@ def test_a_person_browses_features_and_steers_by_one(browser, tmp_path, demo_dat
     )
     with vecdial_serve(tmp_path / "data") as (client, _):
         browser.get(str(client.base_url) + "/ui/")
-        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#feature-list tbody tr button"))
+        wait_for(browser, lambda d: "600 vectors" in d.find_element(By.ID, "about").text)  # loaded: features, sweep, controls
         assert browser.find_element(By.ID, "features").is_displayed() and browser.find_element(By.ID, "steering").is_displayed()
 
         first = feature_rows(browser)[0]
         feature, word = first[0], first[2].split(",")[0]
-        browser.find_element(By.ID, "feature-query").send_keys(word)
-        browser.find_element(By.ID, "browse").click()
+        browse(browser, word)
         wait_for(browser, lambda d: (rows := feature_rows(d)) and all(word in row[2] for row in rows))
 
-        browser.find_element(By.ID, "feature-query").clear()
-        browser.find_element(By.ID, "browse").click()
-        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#feature-list button[data-steer='{feature}']"))
-        browser.find_element(By.CSS_SELECTOR, f"#feature-list button[data-steer='{feature}']").click()
+        browse(browser, "")
+        click(browser, By.CSS_SELECTOR, f"#feature-list button[data-steer='{feature}']")
         assert json.loads(browser.find_element(By.ID, "steer").get_attribute("value")) == {feature: 0.5}
 
-        browser.find_element(By.ID, "explain-features").click()
+        click(browser, By.ID, "explain-features")
         browser.find_element(By.ID, "query").send_keys(demo_dataset.texts[3])
         search(browser)
         assert not browser.find_element(By.ID, "error").text
-        assert browser.find_elements(By.CSS_SELECTOR, "#hits tbody tr .shared")
+        assert browser.execute_script("return document.querySelectorAll('#hits tbody tr .shared').length") > 0

@@ -142,19 +142,29 @@ def test_group_commit_gives_every_writer_its_own_result():
 
 
 def test_concurrent_writers_share_flushes():
-    def slow_flush(items):
-        time.sleep(0.02)  # an fsync
+    flushing = threading.Event()
+
+    def held_flush(items):
+        if commit.flushes == 0:  # an fsync that lasts until the 15 other writers queue behind it
+            flushing.set()
+            deadline = time.monotonic() + 60
+            while len(commit._queue) < 15:
+                assert time.monotonic() < deadline, "the other writers never queued"
+                time.sleep(0.001)
         return items
 
-    commit = GroupCommit(slow_flush)
+    commit = GroupCommit(held_flush)
     results = []
-    threads = [threading.Thread(target=lambda i=i: results.append(commit.submit(i))) for i in range(16)]
+    first = threading.Thread(target=lambda: results.append(commit.submit(0)))
+    first.start()
+    assert flushing.wait(60)
+    threads = [threading.Thread(target=lambda i=i: results.append(commit.submit(i))) for i in range(1, 16)]
     for thread in threads:
         thread.start()
-    for thread in threads:
+    for thread in [first, *threads]:
         thread.join()
     assert sorted(results) == list(range(16))
-    assert commit.items == 16 and commit.flushes < 16
+    assert (commit.items, commit.flushes) == (16, 2)  # the first write alone, then the 15 queued meanwhile in one flush
 
 
 def test_an_exception_result_fails_only_its_own_writer():

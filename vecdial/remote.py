@@ -7,9 +7,9 @@ need only what `info` says (ids, vectors, pages), and the server's error codes m
 the classes it raised (`remote_http.error_classes`). Nothing here touches the server's
 filesystem: vectors, texts and files travel in the requests. Where the two must differ, the
 method says so; the server's limits (max_k, max_batch, max_write_batch, max_body_bytes) apply
-to every call. Not here: `encode`, `evaluate` and `keep_queries`, which need the model or the
-collection's files in this process (search by text instead; the server keeps its own traffic
-sample when query_sample_rate is set).
+to every call. Not here: `encode`, `evaluate`, `keep_queries` and `backup`, which need the model
+or the collection's files in this process (search by text instead; the server keeps its own
+traffic sample when query_sample_rate is set; run `vecdial backup` where the data directory is).
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ def test_auto_budgets_resolve_through_the_sweep_for_the_segment_too(live, outsid
     result = live.search(outside_vectors[0], k=3, budget="auto:target_recall=0.9")
     assert result.ids[0][0] == "new"
     assert result.explain.budget.endswith("-> binary:rescore=5")
-    assert "calibrated on documents (stored documents as queries: optimistic" in result.explain.calibration
+    assert "calibrated on documents (stored documents as queries, uncorrected: optimistic" in result.explain.calibration
 
 
 def test_k_and_budget_are_checked_before_any_work(live, tiny_dataset):

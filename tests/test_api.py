@@ -155,7 +155,6 @@ def tiny(tiny_data_dir) -> vecdial.Collection:
         (lambda c, v: c.search(v, texts=[3], hybrid={}), r"texts\[0\] is 3"),
         (lambda c, v: c.features("json", limit="3"), "limit is '3'"),
         (lambda c, v: c.features(3), "query is 3: pass a string"),
-        (lambda c, v: c.encode("json"), "texts is 'json': pass a list"),
         (lambda c, v: c.upsert("abc", texts=["a", "b", "c"]), "ids is 'abc': pass a list"),
         (lambda c, v: c.upsert(3, texts=["a"]), "ids is 3: pass a list"),
         (lambda c, v: c.upsert(["x"], texts=3), "texts is 3: pass a list"),
@@ -167,20 +166,32 @@ def tiny(tiny_data_dir) -> vecdial.Collection:
         (lambda c, v: c.sweep(budgets="exact"), "budgets is 'exact': pass a list"),
         (lambda c, v: c.sweep(max_seconds="1"), "max_seconds is '1'"),
         (lambda c, v: c.sweep(queries=3), "queries is 3"),
-        (lambda c, v: c.keep_queries("x"), "queries must be a vector"),
-        (lambda c, v: c.keep_queries(v[None], limit=1.5), "limit is 1.5"),
         (lambda c, v: c.report(3), "path is 3"),
-        (lambda c, v: c.evaluate("x"), "queries must be a vector"),
-        (lambda c, v: c.evaluate(v[None], budgets=3), "budgets is 3"),
-        (lambda c, v: c.evaluate(v[None], qrels=3), "qrels is 3"),
         (lambda c, v: c.reindex(3), "settings is 3"),
         (lambda c, v: c.reindex(min_recall="x"), "min_recall is 'x'"),
     ],
 )
-def test_a_collection_method_given_a_wrong_type_raises_invalid_input_naming_it(tiny, tiny_dataset, call, says):
+def test_a_collection_method_given_a_wrong_type_raises_invalid_input_naming_it(connect, tiny_data_dir, tiny_dataset, call, says):
+    tiny = connect(tiny_data_dir).open("tiny")
     with pytest.raises(vecdial.InvalidInput, match=says):
         call(tiny, np.asarray(tiny_dataset.vectors[0]))
     assert tiny.info().size == 300 and tiny.info().version == "v000001"  # nothing written
+
+
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        (lambda c, v: c.encode("json"), "texts is 'json': pass a list"),
+        (lambda c, v: c.keep_queries("x"), "queries must be a vector"),
+        (lambda c, v: c.keep_queries(v[None], limit=1.5), "limit is 1.5"),
+        (lambda c, v: c.evaluate("x"), "queries must be a vector"),
+        (lambda c, v: c.evaluate(v[None], budgets=3), "budgets is 3"),
+        (lambda c, v: c.evaluate(v[None], qrels=3), "qrels is 3"),
+    ],
+)
+def test_an_embedded_only_method_given_a_wrong_type_raises_invalid_input_naming_it(tiny, tiny_dataset, call, says):
+    with pytest.raises(vecdial.InvalidInput, match=says):
+        call(tiny, np.asarray(tiny_dataset.vectors[0]))
 
 
 @pytest.mark.parametrize(
@@ -254,15 +265,15 @@ def test_to_arrow_without_pyarrow_says_how_to_install_it(tiny, tiny_dataset, mon
         hits.to_arrow()
 
 
-def test_db_item_is_the_open_handle_and_in_says_whether_a_name_exists(tiny_data_dir):
-    db = vecdial.connect(tiny_data_dir)
+def test_db_item_is_the_open_handle_and_in_says_whether_a_name_exists(connect, tiny_data_dir):
+    db = connect(tiny_data_dir)
     assert db["tiny"] is db.open("tiny") and "tiny" in db and "other" not in db
     with pytest.raises(vecdial.NotFound):
         db["other"]
 
 
-def test_create_with_exist_ok_opens_an_existing_collection_without_building(tiny_data_dir, tiny_dataset):
-    db = vecdial.connect(tiny_data_dir)
+def test_create_with_exist_ok_opens_an_existing_collection_without_building(connect, tiny_data_dir, tiny_dataset):
+    db = connect(tiny_data_dir)
     opened = db.create("tiny", np.asarray(tiny_dataset.vectors[:10]), ids=tiny_dataset.ids[:10], exist_ok=True, show_progress=False)
     assert opened is db["tiny"] and opened.info().version == "v000001" and opened.info().size == 300
     built = db.create("fresh", np.asarray(tiny_dataset.vectors[:50]), exist_ok=True, show_progress=False)
@@ -273,9 +284,9 @@ def test_create_with_exist_ok_opens_an_existing_collection_without_building(tiny
     "kwargs, says",
     [({"vectors": np.ones((4, 8), np.float32), "exist_ok": True}, "exists with dim 384, and the vectors given have 8"), ({"exist_ok": True, "replace": True}, "not both")],
 )
-def test_create_with_exist_ok_refuses_what_it_cannot_honour(tiny_data_dir, kwargs, says):
+def test_create_with_exist_ok_refuses_what_it_cannot_honour(connect, tiny_data_dir, kwargs, says):
     with pytest.raises(vecdial.InvalidInput, match=says):
-        vecdial.connect(tiny_data_dir).create("tiny", show_progress=False, **kwargs)
+        connect(tiny_data_dir).create("tiny", show_progress=False, **kwargs)
 
 
 def test_the_docstring_examples_run(tmp_path, monkeypatch):

@@ -138,6 +138,30 @@ def test_an_unknown_collection_is_not_found(connect, tmp_path):
         db.drop("nothing-here")
 
 
+def test_a_create_with_exist_ok_that_another_client_beat_opens_theirs(api_server, tiny_dataset, monkeypatch):
+    from vecdial.remote import RemoteDatabase
+
+    url, _ = api_server
+    vectors = np.asarray(tiny_dataset.vectors[:50])
+    with vecdial.connect(url, api_key=API_KEY) as other, vecdial.connect(url, api_key=API_KEY) as db:
+        theirs = other.create("docs", vectors[:20], show_progress=False)
+        looked = []
+        existing = RemoteDatabase._existing
+
+        def not_yet(self, name, given):  # the name is looked up before the other client created it
+            if not looked:
+                looked.append(name)
+                raise vecdial.NotFound(f"collection {name!r} does not exist")
+            return existing(self, name, given)
+
+        monkeypatch.setattr(RemoteDatabase, "_existing", not_yet)
+        try:
+            mine = db.create("docs", vectors, exist_ok=True, show_progress=False)
+            assert looked == ["docs"] and mine.info().size == 20 and mine.info().version == theirs.info().version
+        finally:
+            other.drop("docs")
+
+
 def test_a_wrong_api_key_says_to_pass_one(api_server):
     with vecdial.connect(api_server[0], api_key="wrong") as db, pytest.raises(Unauthorized, match="api_key="):
         db.list()

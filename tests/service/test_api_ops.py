@@ -20,6 +20,8 @@ ROUTES = {
     ("post", "/v1/collections/{name}/vectors/upsert"),
     ("post", "/v1/collections/{name}/vectors/delete"),
     ("post", "/v1/collections/{name}/reindex"),
+    ("post", "/v1/collections/{name}/sweep"),
+    ("post", "/v1/collections/{name}/repair"),
     ("get", "/v1/jobs"),
     ("get", "/v1/jobs/{job_id}"),
     ("post", "/v1/jobs/{job_id}/cancel"),
@@ -210,4 +212,4 @@ def test_openapi_describes_every_field_of_a_search_request(client):
     assert vector["items"]["type"] == "number" and vector["items"]["maximum"] == float(np.finfo(np.float32).max)
     assert "little-endian float32" in packed["description"]
     assert "binary:rescore=10" in single["budget"]["description"] and single["budget"]["default"] == "exact"
-    assert set(batch) == {"queries", "vectors_b64", "dim", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}
+    assert set(batch) == {"queries", "vectors_b64", "dim", "texts", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}

@@ -1,4 +1,5 @@
-"""`vecdial search --json` prints what the HTTP API answers for the same query: one shape, timings aside."""
+"""`vecdial search --json` prints what the HTTP API answers for the same query with `with_text`
+(the CLI always shows each hit's text): one shape, timings aside."""
 
 import base64
 import json
@@ -29,7 +30,7 @@ def cli_search(capsys, data_dir, vectors_file, budget: str, k: int) -> dict:
 def test_one_query_prints_the_http_hits_and_explain(client, tiny_data_dir, inside, tmp_path, capsys, budget):
     np.save(tmp_path / "q.npy", np.asarray(inside[5], dtype=np.float32))
     printed = cli_search(capsys, tiny_data_dir, tmp_path / "q.npy", budget, k=5)
-    served = client.post(SEARCH, json={"vector": inside[5], "k": 5, "budget": budget}).json()
+    served = client.post(SEARCH, json={"vector": inside[5], "k": 5, "budget": budget, "with_text": True}).json()
     assert list(printed) == list(served) == ["hits", "explain"]
     assert without_timings(printed) == without_timings(served)
     assert len(printed["hits"]) == 5 and printed["explain"]["budget"] == budget
@@ -40,8 +41,8 @@ def test_a_batch_prints_the_http_results_and_explain(client, tiny_data_dir, insi
     queries = np.asarray(inside[:3], dtype=np.float32)
     np.save(tmp_path / "q.npy", queries)
     printed = cli_search(capsys, tiny_data_dir, tmp_path / "q.npy", budget, k=4)
-    as_list = client.post(SEARCH + "/batch", json={"queries": [{"vector": v} for v in inside[:3]], "k": 4, "budget": budget}).json()
+    as_list = client.post(SEARCH + "/batch", json={"queries": [{"vector": v} for v in inside[:3]], "k": 4, "budget": budget, "with_text": True}).json()
     packed = base64.b64encode(queries.astype("<f4").tobytes()).decode()
-    as_b64 = client.post(SEARCH + "/batch", json={"vectors_b64": packed, "dim": 384, "k": 4, "budget": budget}).json()
+    as_b64 = client.post(SEARCH + "/batch", json={"vectors_b64": packed, "dim": 384, "k": 4, "budget": budget, "with_text": True}).json()
     assert list(printed) == ["results", "explain"] and len(printed["results"]) == 3
     assert without_timings(printed) == without_timings(as_list) == without_timings(as_b64)

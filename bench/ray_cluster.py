@@ -24,7 +24,10 @@ from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))
 NODE_IP = "127.0.0.2"
-QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+# Ray 2.5x turns on token authentication by default; a cluster of local processes on the
+# loopback address, started and ended by its test, runs without it (its nodes and the
+# driver must agree, so the driver's environment gets the same setting in start()).
+QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def free_port() -> int:
@@ -54,6 +57,7 @@ class LocalCluster:
         """Start the head, then the other nodes; return once every node is alive."""
         import ray
 
+        os.environ.setdefault("RAY_AUTH_MODE", QUIET_ENV["RAY_AUTH_MODE"])  # the driver, as the nodes
         # A free Ray Client port: the default 10001 collides with any other cluster on the machine.
         self._start("--head", f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats", f"--ray-client-server-port={free_port()}")
         for _ in range(self.nodes - 1):

@@ -38,19 +38,34 @@ def test_both_nodes_take_part(ray_engine):
     assert sum(node["Alive"] for node in ray.nodes()) == 2
 
 
+def differing_files(here: Path, there: Path) -> list[str]:
+    """The data files that differ between two versions: byte for byte, except the rotated float
+    rows, computed by matrix products in other processes and batch shapes (equal to 1e-6, not
+    bit for bit: BLAS may sum in another order)."""
+    expected, got = version_files(here), version_files(there)
+    assert "ids.npy" in got and got.keys() == expected.keys()
+    differ = []
+    for name in expected:
+        if name.startswith("dense_") and name.endswith(".npy"):
+            a, b = np.load(here / name), np.load(there / name)
+            if a.shape != b.shape or not np.allclose(a.astype(np.float32), b.astype(np.float32), rtol=0, atol=1e-6):
+                differ.append(name)
+        elif got[name] != expected[name]:
+            differ.append(name)
+    return differ
+
+
 def test_a_ray_build_writes_the_same_codes_and_ids_as_in_process(tmp_path, demo_dataset, ray_engine):
     with build_version(demo_dataset, tmp_path / "here", SETTINGS, show_progress=False) as here:
         with build_version(demo_dataset, tmp_path / "ray", SETTINGS, show_progress=False, engine=ray_engine) as on_ray:
-            expected, got = version_files(here.path), version_files(on_ray.path)
-    assert "ids.npy" in got and got.keys() == expected.keys()
-    assert [name for name in expected if got[name] != expected[name]] == []
+            assert differing_files(here.path, on_ray.path) == []
 
 
 def test_an_in_memory_input_goes_through_the_object_store(tmp_path, demo_dataset, ray_engine):
     dataset = Dataset(demo_dataset.ids[:700], np.array(demo_dataset.vectors[:700]), None)
     with build_version(dataset, tmp_path / "here", SETTINGS, show_progress=False) as here:
         with build_version(dataset, tmp_path / "ray", SETTINGS, show_progress=False, engine=ray_engine) as on_ray:
-            assert version_files(on_ray.path) == version_files(here.path)
+            assert differing_files(here.path, on_ray.path) == []
 
 
 def test_an_unreachable_cluster_is_an_input_error():

@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, get_args, get_origin
 
 import numpy as np
 
@@ -20,8 +19,9 @@ import vecdial
 
 from vecdial import InvalidInput, NotFound, VecdialError
 from vecdial.indexer.io.readers import FORMATS
-from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, flat_changes
+from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.service.cli_help import holds_the_demo_corpus, missing_collection
+from vecdial.service.cli_settings import add_settings_flags, settings_changes
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
 DATA_DIR_HELP = "where collections live (env VECDIAL_DATA_DIR; default ./vecdial-data); before or after the command"
@@ -171,38 +171,6 @@ class _Subcommands:
         # SUPPRESS: given after the command it overrides the global option, else leaves it alone
         parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=DATA_DIR_HELP)
         return parser
-
-
-def add_settings_flags(parser: argparse.ArgumentParser, show_defaults: bool) -> None:
-    """One flag per BuildSettings knob (`settings.KNOBS`), typed and explained by its field.
-
-    Every flag defaults to None (not given), so the same flags serve a build (over the
-    defaults) and a reindex (over the current settings).
-    """
-    groups = {
-        False: parser.add_argument_group("compression settings"),
-        True: parser.add_argument_group("sparse codes", "any of these turns sparse codes on"),
-    }
-    for knob in KNOBS:
-        help_text = knob.info.description or ""
-        if show_defaults:
-            default = knob.info.default
-            if knob.annotation is bool:
-                default = "on" if default else "off"
-            help_text += f" (default {'automatic' if default is None else default})"
-        options: dict = {"dest": knob.name, "default": None, "help": help_text.replace("%", "%%")}
-        if knob.annotation is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        elif get_origin(knob.annotation) is Literal:
-            options["choices"] = list(get_args(knob.annotation))
-        else:  # `int | None` takes an int
-            options["type"] = next((t for t in get_args(knob.annotation) if t is not type(None)), knob.annotation)
-        groups[knob.sparse].add_argument(knob.flag, **options)
-
-
-def settings_changes(args: argparse.Namespace) -> dict:
-    """The settings flags given, as `BuildSettings.changed` takes them."""
-    return flat_changes({knob.name: getattr(args, knob.name) for knob in KNOBS})
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -29,7 +29,11 @@ class SweepRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    queries: Literal["documents", "traffic", "demo"] = Field("documents", description="What to measure on: stored documents, the kept sample of real queries, or the shipped demo queries.")
+    queries: Literal["default", "pseudo", "documents", "traffic", "demo"] = Field(
+        "default",
+        description="What to measure on: the default (the kept sample of real queries once it holds 100, else pseudo-queries cut "
+        "from stored texts, else stored documents), one of those explicitly, or the shipped demo queries.",
+    )
     queries_b64: VectorB64 | None = Field(None, description="Or the client's own query vectors: (n, dim) row-major, base64 of little-endian float32.")
     n: int = Field(300, ge=1, le=100_000, description="Stored documents (or kept queries) to measure on.")
     budgets: list[str] | None = Field(None, description="Budgets to measure (string form); default: the collection's candidate budgets.")

@@ -28,7 +28,7 @@ def warm_up(handle: vecdial.Collection) -> None:
     (on a fresh install: compiled, ~1 s each) before /readyz says ready, not during a request;
     and, where the collection takes text queries, load the encoder."""
     info = handle.info()
-    query = np.random.default_rng(0).normal(size=info.dim).astype(np.float32)
+    queries = np.random.default_rng(0).normal(size=(2, info.dim)).astype(np.float32)
     budgets = ["exact", "binary:rescore=1", "binary:rescore=0", f"dense:dim={min(32, info.dim)}"]
     if info.partitions:
         budgets += ["binary:rescore=1,probe=1", f"dense:dim={min(32, info.dim)},probe=1"]
@@ -36,7 +36,8 @@ def warm_up(handle: vecdial.Collection) -> None:
         budgets.append("sparse:active=1,rescore=1")
     for budget in budgets:
         try:
-            handle.search(query, k=1, budget=budget)
+            handle.search(queries[0], k=1, budget=budget)  # the one-query path
+            handle.search(queries, k=1, budget=budget)  # and the batch path: their kernels differ
         except VecdialError as exc:  # a mode this version cannot serve: nothing to warm
             log.debug("warm-up %s of %s skipped: %s", budget, handle.name, exc)
     if info.text_queries:  # the encoder loads once per process: 5-15 s that the first text query would pay

@@ -179,7 +179,7 @@ class RemoteCollection:
 
     def sweep(
         self,
-        queries: str | np.ndarray = "documents",
+        queries: str | np.ndarray = "default",
         *,
         n: int = 300,
         budgets: list[str] | None = None,

@@ -59,7 +59,7 @@ def test_startup_loads_the_compiled_kernels_before_ready(tiny_data_dir, preload)
         "from vecdial.indexer.stores import kernels\n"
         f"client = TestClient(create_app(Settings(data_dir={str(tiny_data_dir)!r}, log_level='warning', preload={preload})))\n"
         "client.__enter__()\n"
-        "print(len(kernels.scan_ranges.signatures), len(kernels.best_rows.signatures))\n"
+        "print(len(kernels.scan_ranges.signatures), len(kernels.best_rows_major.signatures))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

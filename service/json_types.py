@@ -105,3 +105,14 @@ def exactly_one_of(*groups: tuple[str, ...]) -> dict[str, Any]:
             for group in groups
         ]
     }
+
+
+def one_form_of(*forms: tuple[tuple[str, ...], tuple[str, ...]]) -> dict[str, Any]:
+    """JSON Schema `oneOf` over a body's forms, each (the fields it sends, non-null; the fields it
+    must leave absent or null). Fields named in neither may come with any form."""
+    return {
+        "oneOf": [
+            {"required": list(sent), "properties": {**{field: NOT_NULL for field in sent}, **{field: _NULL for field in left_out}}}
+            for sent, left_out in forms
+        ]
+    }

@@ -15,7 +15,7 @@ from pydantic.fields import FieldInfo
 
 from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
 from vecdial.service.feature_schemas import ExplainFeaturesField, SharedFeatures, SteerField
-from vecdial.service.json_types import NOT_BLANK, NOT_NULL, ONE_ID_KIND, CollectionName, Id, Integer, NoBooleans, WholeNumber, exactly_one_of
+from vecdial.service.json_types import NOT_BLANK, NOT_NULL, ONE_ID_KIND, CollectionName, Id, Integer, NoBooleans, WholeNumber, exactly_one_of, one_form_of
 from vecdial.service.vectors import Vector, VectorB64
 
 BudgetField = Annotated[
@@ -57,6 +57,9 @@ Payload = Annotated[
     dict[str, Any],
     Field(description="Field -> value: a string (keyword), an integer, a number, an ISO 8601 datetime or a list of strings. A field keeps one type per collection."),
 ]
+
+
+MAX_DIM = 8192  # the library holds at most 8192 dims (max_create_dim is at most this)
 
 
 class _Body(BaseModel):
@@ -103,11 +106,13 @@ class SearchRequest(Query):
 class BatchSearchRequest(_Body):
     """Many queries under one budget: `queries`, or all vectors at once as `vectors_b64` with their `dim`."""
 
-    model_config = ConfigDict(json_schema_extra=exactly_one_of(("queries",), ("vectors_b64", "dim")))
+    model_config = ConfigDict(
+        json_schema_extra=one_form_of((("queries",), ("vectors_b64", "dim", "texts")), (("vectors_b64", "dim"), ("queries",)))
+    )
 
     queries: list[Query] | None = Field(None, min_length=1, description="Queries answered together (up to the server's max_batch).")
     vectors_b64: VectorB64 | None = Field(None, description="All query vectors as one (n, dim) row-major array: base64 of little-endian float32.")
-    dim: Annotated[int, Field(ge=1), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
+    dim: Annotated[int, Field(ge=1, le=MAX_DIM), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
     texts: list[str] | None = Field(None, min_length=1, description="With `vectors_b64`: the queries' texts, one per vector, for `hybrid`'s lexical signal.")
     k: Integer = Field(10, ge=1)
     budget: BudgetField = "exact"
@@ -265,11 +270,24 @@ UploadOptions = _changes_model(
 )
 
 
+_CREATE_FORMS = one_form_of(
+    (("vectors",), ("vectors_b64", "dim")),
+    (("vectors_b64", "dim"), ("vectors",)),
+    (("texts",), ("vectors", "vectors_b64", "dim")),
+)
+# texts given alone are encoded: each one text with a character that is not whitespace
+_CREATE_FORMS["oneOf"][2]["properties"]["texts"] = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": NOT_BLANK}}
+
+
 class CreateCollectionRequest(_Body):
+    """One of three forms: `vectors` (a list per item), `vectors_b64` with `dim`, or `texts` alone
+    (encoded with the bundled model); texts may come with vectors too."""
+
+    model_config = ConfigDict(json_schema_extra=_CREATE_FORMS)
     name: CollectionName
     vectors: list[Vector] | None = Field(None, min_length=1, description="One list per item; or `vectors_b64` with `dim`, or `texts` alone to encode.")
     vectors_b64: VectorB64 | None = Field(None, description="Every vector as one (n, dim) row-major array: base64 of little-endian float32.")
-    dim: Annotated[int, Field(ge=1), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64`, and only with it.")
+    dim: Annotated[int, Field(ge=1, le=MAX_DIM), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64`, and only with it.")
     ids: Annotated[list[Id] | None, WithJsonSchema(ONE_ID_KIND)] = Field(None, description="One per vector, all integers or all strings; default 0..n-1.")
     texts: list[str | None] | None = Field(None, description="Optional text per vector, returned with hits.")
     payloads: list[Payload | None] | None = Field(None, description="Optional payload per vector, for filters and `with_payload`.")

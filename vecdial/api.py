@@ -146,6 +146,10 @@ class Database:
             return self._existing(name, vectors)
         if texts is not None:
             texts = arguments.listed(texts, "texts", '["parse a date string", ...]')
+            if vectors is None and path is None:  # texts alone are encoded: each must be words
+                for i, text in enumerate(texts):
+                    if not isinstance(text, str) or not text.strip():
+                        raise InvalidInput(f"texts[{i}] is {text!r}: texts given alone are encoded, so each must be non-blank text (or send vectors)")
         if ids is not None and not isinstance(ids, np.ndarray):
             ids = arguments.listed(ids, "ids", '["a", "b"] or [1, 2]')
         if path is not None:

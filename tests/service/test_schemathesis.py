@@ -43,9 +43,12 @@ STATE_REFUSALS = {
     "this collection has": "ids (and `after` cursors) are of the collection's kind, int or str",
     "this server's": "k, batch sizes and text lengths are bounded by the server's settings",
     "for 1 vectors": "ids and texts come one per vector",
+    " ids for ": "ids come one per item: a count relation between two fields",
     "vectors have different lengths": "the vectors of a create share one dim",
     "uploaded file": "an upload's bytes are a file the schema does not describe",
     "does not fit in 64 bits": "JSON Schema tools compare big integers as doubles, so 2**63 passes a maximum of 2**63-1",
+    "not a whole number of": "a base64 array's length is a multiple of its `dim`: a relation between two fields",
+    "the traffic sample holds": "a sweep on traffic needs queries the server has kept",
     "reads as a float": "the same, below the minimum: -2**63-1 passes as -2**63, and JSON parsers read it as that double",
 }
 

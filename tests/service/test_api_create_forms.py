@@ -46,7 +46,7 @@ def test_a_replacing_create_builds_a_new_version_and_refuses_to_drop_writes(clie
 
 def test_a_sweep_request_measures_and_serves_auto(client, inside):
     response = client.post("/v1/collections/tiny/sweep", json={"n": 30, "budgets": ["binary:rescore=10", "dense:dim=64"]})
-    assert response.status_code == 200 and response.json()["queries"].startswith("documents (30")
+    assert response.status_code == 200 and response.json()["queries"].startswith("pseudo-queries (30")  # the default: tiny has texts
     assert client.get("/v1/collections/tiny/sweep").json() == response.json()
     auto = client.post("/v1/collections/tiny/search", json={"vector": inside[0], "k": 1, "budget": "auto:target_recall=0.5"})
     assert auto.status_code == 200 and auto.json()["explain"]["calibration"]

@@ -1,7 +1,5 @@
 """The split per-shard steps write exactly what the plain build loop writes."""
 
-from pathlib import Path
-
 import pytest
 
 from vecdial.indexer.errors import InvalidInput
@@ -15,21 +13,16 @@ from vecdial.indexer.scale.settings import RaySettings
 SETTINGS = BuildSettings(partitions=8, batch_size=256)
 
 
-def version_files(path: Path) -> dict[str, bytes]:
-    """Every data file of a staged version, by relative path (the manifest records a creation time)."""
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and p.name != "manifest.json"}
-
-
 def test_shards_are_whole_batches_covering_every_row():
     ranges = shard_ranges(1000, 64, 300)
     assert ranges[0] == (0, 256) and ranges[-1] == (768, 1000)
     assert all(a % 64 == 0 for a, _ in ranges) and [b for _, b in ranges[:-1]] == [a for a, _ in ranges[1:]]
 
 
-def test_in_process_engine_writes_the_same_files_as_the_plain_loop(tmp_path, demo_dataset):
+def test_in_process_engine_writes_the_same_files_as_the_plain_loop(tmp_path, demo_dataset, version_digests):
     with build_version(demo_dataset, tmp_path / "a", SETTINGS, show_progress=False) as plain:
         with build_version(demo_dataset, tmp_path / "b", SETTINGS, show_progress=False, engine=InProcess()) as split:
-            expected, got = version_files(plain.path), version_files(split.path)
+            expected, got = version_digests(plain.path), version_digests(split.path)
     assert got.keys() == expected.keys()
     assert [name for name in expected if got[name] != expected[name]] == []
 

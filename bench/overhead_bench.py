@@ -73,6 +73,7 @@ BREAKDOWN = (
     "binary:rescore=10",
     "binary:rescore=20,probe=0.1",
     "rabitq:rescore=5",
+    "rabitq:rescore=5,ef=64",
     "dense:dim=64",
     "exact",
     "funnel:binary*40>128*5>full",
@@ -237,11 +238,14 @@ class Pair:
     by_hand_ids: np.ndarray
 
 
-def profile_binary(col, queries: np.ndarray, top: int = 20) -> None:
-    """cProfile one-query binary:rescore=10 searches; print the top functions by own time, µs per search."""
+PROFILED = ("binary:rescore=10", "rabitq:rescore=5,ef=64")
+
+
+def profile_budget(col, queries: np.ndarray, budget: str, top: int = 20) -> None:
+    """cProfile one-query searches under `budget`; print the top functions by own time, µs per search."""
 
     def search(q: np.ndarray) -> None:
-        col.search(q, k=K, budget="binary:rescore=10")
+        col.search(q, k=K, budget=budget)
 
     for q in queries[:5]:
         search(q)
@@ -254,7 +258,7 @@ def profile_binary(col, queries: np.ndarray, top: int = 20) -> None:
     for q in queries:
         search(q)
     profiler.disable()
-    print(f"\nbinary:rescore=10, one query at a time, {len(queries)} searches: {plain:.0f} µs each without the profiler.")
+    print(f"\n{budget}, one query at a time, {len(queries)} searches: {plain:.0f} µs each without the profiler.")
     print("Top functions by own time under cProfile (which adds its own cost to every call), µs per search:")
     print(f"{'own µs':>8} {'cum µs':>8} {'calls':>6}  function")
     stats = pstats.Stats(profiler).stats
@@ -293,7 +297,7 @@ class KernelClock:
         from vecdial.indexer.codecs.rotation import Rotation
         from vecdial.indexer.stores import kernels
 
-        for cls in (faiss.IndexBinaryFlat, faiss.IndexFlat, faiss.IndexFlatIP, faiss.IndexRaBitQFastScan, faiss.IndexBinaryHNSW):
+        for cls in (faiss.IndexBinaryFlat, faiss.IndexFlat, faiss.IndexFlatIP, faiss.IndexRaBitQFastScan, faiss.IndexBinaryHNSW, faiss.IndexHNSWRaBitQ):
             self._wrap(cls, "search_c", "faiss")
         for name, value in vars(kernels).copy().items():  # every compiled loop callers reach on the module
             if isinstance(value, numba.core.registry.CPUDispatcher) and not name.startswith("_"):
@@ -357,8 +361,9 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=300, help="queries timed one at a time")
     parser.add_argument("--rounds", type=int, default=3, help="batch timings per side (best counts)")
     parser.add_argument("--no-ram", action="store_true", help="skip the RAM probes (two processes per budget)")
-    parser.add_argument("--profile", action="store_true", help="also profile the one-at-a-time binary:rescore=10 searches")
+    parser.add_argument("--profile", action="store_true", help="also profile one-at-a-time searches of binary:rescore=10 and (with a graph) rabitq:rescore=5,ef=64")
     parser.add_argument("--grow", type=int, default=0, help="grow the set to this many rows by noisy copies (where WordNet is not cached)")
+    parser.add_argument("--graph", type=int, default=16, help="links a row of the graph over the RaBitQ codes (build setting graph; 0: none)")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the per-budget inside/outside kernels table")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
@@ -378,7 +383,8 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="vecdial-overhead-") as folder:
         folder = Path(folder)
         started = time.perf_counter()
-        col = create_collection(folder, "overhead", docs, np.arange(n, dtype=np.int64))
+        # with the graph over the RaBitQ codes, for the breakdown of rabitq:...,ef=E
+        col = create_collection(folder, "overhead", docs, np.arange(n, dtype=np.int64), {"graph": args.graph})
         build_s = time.perf_counter() - started
 
         pairs = [
@@ -413,7 +419,8 @@ def run(args: argparse.Namespace) -> None:
                 ram[pair.budget] = tuple(measure_ram(side, pair.budget, folder, "overhead", n) for side in ("vecdial", "by_hand"))
 
         if args.profile:
-            profile_binary(col, single)
+            for budget in PROFILED if args.graph else PROFILED[:1]:
+                profile_budget(col, single, budget)
         if not args.no_breakdown:
             split = breakdown(col, single)
 

@@ -31,6 +31,7 @@ from vecdial.indexer.live.repair import RepairReport
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import MAX_K, Hits
+from vecdial.indexer.plan.execute import search as run_search
 from vecdial.indexer.plan.hybrid import Hybrid
 from vecdial.indexer.vectors import as_query_matrix
 from vecdial.info import Info
@@ -106,7 +107,7 @@ class Collection:
             texts = arguments.texts(queries, "queries")
             queries = self.encode(texts)
         fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
-        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
+        return run_search(snapshot.view, queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
 
     def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
         """The labelled features of the sparse codes: those whose label holds `query`'s words (or a

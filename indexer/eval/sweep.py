@@ -226,20 +226,22 @@ def with_documents_recall(view: View, points: list[SweepPoint], n: int) -> list[
 
 def refine_budgets(points: list[SweepPoint], targets: tuple[float, ...] = TARGETS) -> list[str]:
     """Budgets not yet measured halfway between two measured budgets of one family (the same
-    mode and knobs but its refinable one) whose recall lower bounds bracket a target."""
+    mode and knobs but its refinable one: `Mode.refine_knob`, e.g. rabitq's `ef` for graph
+    budgets) whose recall lower bounds bracket a target."""
     families: dict[tuple, list[tuple[int, float, BudgetModel]]] = {}
     for point in points:
         budget = parse_budget(point.budget)
-        knob = getattr(MODES.get(getattr(budget, "mode", "")), "refine", None)
+        mode = MODES.get(getattr(budget, "mode", ""))
+        knob = mode.refine_knob(budget) if mode is not None else None
         if knob is None or not isinstance(getattr(budget, knob, None), int):
             continue
-        key = (budget.mode, tuple(sorted((k, str(v)) for k, v in budget.model_dump().items() if k != knob)))
+        key = (budget.mode, knob, tuple(sorted((k, str(v)) for k, v in budget.model_dump().items() if k != knob)))
         families.setdefault(key, []).append((getattr(budget, knob), point.trusted_recall, budget))
     measured = {p.budget for p in points}
     new: list[str] = []
     for family in families.values():
         family.sort(key=lambda item: item[0])
-        knob = MODES[family[0][2].mode].refine
+        knob = MODES[family[0][2].mode].refine_knob(family[0][2])
         for (low, low_recall, budget), (high, high_recall, _) in zip(family, family[1:]):
             if high - low > 1 and any(low_recall < t <= high_recall for t in targets):
                 spec = format_budget(budget.model_copy(update={knob: (low + high) // 2}))

@@ -65,8 +65,12 @@ class BuildSettings(_Settings):
     binary_center: bool = Field(False, description="Binarize around per-dim medians instead of zero.")
     binary_index: Literal["flat", "hnsw"] = Field("flat", description="FAISS index for the Hamming shortlist.")
     rabitq: bool = Field(True, description="Keep RaBitQ codes (56 bytes a vector at 384 dims) for rabitq:rescore=R budgets.")
-    # Opt-in: linking every row costs build time (HNSW insertion with exact distances) that
-    # the other stores do not, and 2 x graph x 4 bytes a row of links on disk.
+    # Opt-in, measured (bench/peers_bench.py, WordNet 117k, one search thread): the graph does not
+    # give the fastest setting at R@10 >= 0.95. With 16 links, 0.951 needs ef=512 (185 QPS against
+    # binary:rescore=20's 613); with 32, rescore=10,ef=256 reaches 0.964 at 492 QPS against 662,
+    # and the build (102 s) is 2.0x the fastest peer index's (IVF-RaBitQ-FastScan, 51 s). 32 links
+    # do give the fastest setting at 0.90 (rescore=5,ef=64: 1,065 QPS against 798). Linking also
+    # costs 2 x graph x 4 bytes a row of links on disk.
     graph: int = Field(
         0, ge=0, le=64,
         description="Links a row keeps in an HNSW graph over the RaBitQ codes (HNSW's M; 16 is typical), for rabitq:rescore=R,ef=E budgets that reach high recall on any queries; 0: no graph. Needs rabitq.",

@@ -121,6 +121,10 @@ class Mode:
     def default_size(self, version: Any) -> int:
         return self.max_size(version)
 
+    def refine_knob(self, budget: BudgetModel) -> str | None:
+        """The integer knob a sweep bisects for this budget (the mode's `refine`)."""
+        return self.refine
+
     def ef_for(self, budget: BudgetModel, version: Any) -> int:
         """The graph breadth (`ef`) a budget of this mode asks for; 0: the mode walks no graph."""
         return 0

@@ -77,6 +77,11 @@ class Rabitq(Mode):
         rows, scores = index.store.search(query.unit, keep, part.alive)  # every code: above the share, as fast
         return rows, scores, part.stores.size * index.store.code_bytes
 
+    def refine_knob(self, budget: RabitqBudget) -> str | None:
+        """A walk's recall turns on its breadth: a sweep bisects `ef` between graph points of one
+        rescore, `rescore` between scans."""
+        return "ef" if budget.ef is not None else self.refine
+
     def ef_for(self, budget: RabitqBudget, version) -> int:
         """The graph breadth a budget asks for (0: none); BudgetError if the version has no graph."""
         if budget.ef is None:

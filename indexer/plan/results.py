@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class Explain:
 class Hits:
     """Best first, per query. ids: (nq, k) array of the collection's ids (int64, or object
     holding str), scores: (nq, k) float32; where a query found fewer than k hits the row
-    is padded (score -inf). texts, payloads: per query, if asked for; features: per query, per
+    is padded (score -inf). explain_of: the `explain` (or a function that builds it). texts, payloads: per query, if asked for; features: per query, per
     hit, the sparse features it shares with the query (features/serve.py), if asked for.
 
     `ids, scores = hits` unpacks the two arrays, as bm25s' results do; `hits[q]` is query q's
@@ -71,9 +71,20 @@ class Hits:
     scores: np.ndarray
     found: np.ndarray
     texts: list[list[str | None]] | None
-    explain: Explain
+    explain_of: Explain | Callable[[], Explain] = field(repr=False)
     payloads: list[list[dict]] | None = None
     features: list[list[list[dict]]] | None = None
+
+    @property
+    def explain(self) -> Explain:
+        """How the search spent its budget. A search may hand over what it measured as a function
+        that builds the Explain on first read: a one-query search is cheaper without building
+        what nobody reads, and the figures are the same ones, taken during the search."""
+        explain = self.explain_of
+        if not isinstance(explain, Explain):
+            explain = explain()
+            object.__setattr__(self, "explain_of", explain)
+        return explain
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -218,8 +218,9 @@ class BlockStore:
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         out_rows = np.empty((len(rows), keep), dtype=np.int64)
         out_scores = np.empty((len(rows), keep), dtype=np.float32)
-        started = self._before_rows(rows, self._blocks_for(dim))
-        rescored = kernels.best_rows_major(self.rows, self.prefix_sq, self._padded(queries, dim, self._blocks_for(dim)), rows, dim, keep, out_rows, out_scores)
+        used = self._blocks_for(dim)
+        started = self._before_rows(rows, used)
+        rescored = kernels.best_rows_major(self.rows, self.prefix_sq, self._padded(queries, dim, used), rows, dim, keep, out_rows, out_scores)
         self._after_rows(started, rows)
         return out_rows, out_scores, rescored
 

@@ -120,16 +120,18 @@ class GraphStore:
         """
         x = np.ascontiguousarray(unit, dtype=np.float32)
         rows, scores, read = self._walk(x, keep, max(ef, keep), alive)
-        live = self.size if alive is None else alive.count
-        short = (rows >= 0).sum(axis=1) < min(keep, live)
+        need = min(keep, self.size if alive is None else alive.count)  # FAISS pads a short result at its end
+        short = rows[:, need - 1] < 0 if need else np.zeros(len(rows), dtype=bool)
         if short.any():
             again = np.flatnonzero(short)
             more_rows, more_scores, more = self._walk(x[again], keep, max(ef, keep) * RETRY_WIDEN, alive)
             rows[again], scores[again], read = more_rows, more_scores, read + more
-            short[again] = (more_rows >= 0).sum(axis=1) < min(keep, live)
+            short[again] = more_rows[:, need - 1] < 0
         return rows, scores, read, short
 
     def _walk(self, x: np.ndarray, keep: int, ef: int, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray, int]:
+        """x: (nq, dim) float32, C-contiguous. Straight into FAISS's search_c, as BinaryStore.search_one:
+        its numpy wrapper's checks cost more than a short walk."""
         if alive is not None and alive.count < alive.dead.size:
             params = faiss.SearchParametersHNSW()
             params.efSearch, params.sel = ef, alive.selector
@@ -140,9 +142,11 @@ class GraphStore:
                 params.efSearch = ef
         stats = self._stats
         before_dis, before_hops = stats.ndis, stats.nhops
-        distances, rows = self.index.search(x, keep, params=params)
+        distances = np.empty((len(x), keep), dtype=np.float32)
+        rows = np.empty((len(x), keep), dtype=np.int64)
+        self.index.search_c(len(x), faiss.swig_ptr(x), keep, faiss.swig_ptr(distances), faiss.swig_ptr(rows), params)
         # FAISS sums these per search; searches on other threads at the same time add theirs.
         read = (stats.ndis - before_dis) * self.code_bytes + (stats.nhops - before_hops) * 2 * self.links * 4
-        scores = (1.0 - 0.5 * distances).astype(np.float32)  # unit rows: |q - x|^2 = 2 - 2 cos
+        scores = 1.0 - 0.5 * distances  # float32; unit rows: |q - x|^2 = 2 - 2 cos
         scores[rows < 0] = -np.inf
         return rows, scores, int(read)

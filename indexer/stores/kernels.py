@@ -27,8 +27,7 @@ _JIT = {"nogil": True, "cache": True, "boundscheck": False, "fastmath": {"reasso
 
 @numba.njit(**_JIT)
 def _block_dot(piece: np.ndarray, query: np.ndarray, offset: int) -> np.float32:  # pragma: no cover - compiled
-    """One block of one row (block,) dotted with query[offset : offset + block]: the one place
-    rescoring sums, so both layouts (score_rows, score_rows_major) add in the same order."""
+    """One block of one row (block,) dotted with query[offset : offset + block]."""
     total = np.float32(0.0)
     for j in range(piece.shape[0]):
         total += piece[j] * query[offset + j]
@@ -36,28 +35,29 @@ def _block_dot(piece: np.ndarray, query: np.ndarray, offset: int) -> np.float32:
 
 
 @numba.njit(**_JIT)
-def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
-    """out[q, c] = cosine of queries[q] and row rows[q, c] over the first `dim` dims; -inf where rows < 0.
-
-    blocks: (n_blocks, N, block); prefix_sq: (n_blocks, N) squared norms up to each
-    block's end; queries: (nq, >= used * block) prefixes of any norm, zero past `dim`;
-    rows: (nq, c) int64; out: (nq, c) float32.
-    """
-    width = blocks.shape[2]
+def _score(store: np.ndarray, row_major: bool, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
+    """The one rescoring loop of both layouts: store is the blocks (n_blocks, N, block), or with
+    `row_major` the same rows in row order (N, n_blocks, block) (stores/blocks.py, ROWS_FILE).
+    The arithmetic is the same either way (block by block, dim by dim), so a row scores the
+    same from either layout; row order only makes a candidate's dims one contiguous run (one
+    or two pages) instead of `used` pieces in blocks far apart (one page each when cold)."""
+    width = store.shape[2]
     full = dim // width
     rest = dim - full * width
     used = full + (1 if rest else 0)
-    # Candidates are scattered rows, each `used` pieces in blocks far apart: cache misses.
-    # A first pass that only touches every piece keeps many misses in flight at once
-    # (the scoring loop alone waits on them a few at a time): 48 us instead of 76 for
-    # 100 rows of 384 dims.
+    # Candidates are scattered rows: cache misses. A first pass that only touches each row's
+    # pieces keeps many misses in flight at once (the scoring loop alone waits on them a few
+    # at a time): 48 us instead of 76 for 100 rows of 384 dims.
     touched = np.float32(0.0)
     for q in range(rows.shape[0]):
         for c in range(rows.shape[1]):
             r = rows[q, c]
             if r >= 0:
-                for b in range(used):
-                    touched += blocks[b, r, 0] + blocks[b, r, width - 1]
+                if row_major:
+                    touched += store[r, 0, 0] + store[r, used - 1, width - 1]
+                else:
+                    for b in range(used):
+                        touched += store[b, r, 0] + store[b, r, width - 1]
                 if full:
                     touched += prefix_sq[full - 1, r]
     for q in range(rows.shape[0]):
@@ -69,73 +69,21 @@ def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, r
                 continue
             total = np.float32(0.0)
             for b in range(used):
-                total += _block_dot(blocks[b, r], queries[q], b * width)
+                total += _block_dot(store[r, b] if row_major else store[b, r], queries[q], b * width)
             sq = prefix_sq[full - 1, r] if full else np.float32(0.0)
             for j in range(rest):
-                value = blocks[full, r, j]
+                value = store[r, full, j] if row_major else store[full, r, j]
                 sq += value * value
             out[q, c] = total * inv_query / max(np.sqrt(sq), np.float32(1e-12))
     return touched  # returned so the touching pass is not optimised away
 
 
 @numba.njit(**_JIT)
-def best_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Rescore candidates as `score_rows` does and keep each query's best `keep`, best first
-    (ties in candidate order). out_rows: (nq, keep) int64; out_scores: (nq, keep) float32."""
+def _best(store: np.ndarray, row_major: bool, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Rescore as `_score` and keep each query's best `keep`, best first (ties in candidate
+    order); returns the candidates rescored (rows >= 0), which explain reports."""
     scores = np.empty(rows.shape, dtype=np.float32)
-    score_rows(blocks, prefix_sq, queries, rows, dim, scores)
-    for q in range(rows.shape[0]):
-        order = np.argsort(-scores[q], kind="mergesort")
-        for i in range(keep):
-            out_rows[q, i] = rows[q, order[i]]
-            out_scores[q, i] = scores[q, order[i]]
-
-
-# --- rescoring from the row-major copy (stores/blocks.py, ROWS_FILE) ---------------------------
-# The same arithmetic as score_rows / best_rows, in the same order (block by block, dim by dim),
-# so a row scores the same from either layout; but a candidate's dims are one contiguous run
-# (one or two pages) instead of `used` pieces in blocks far apart (one page each when cold).
-
-
-@numba.njit(**_JIT)
-def score_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
-    """score_rows over vectors (N, n_blocks, block), the rows in row order; same arguments otherwise."""
-    width = vectors.shape[2]
-    full = dim // width
-    rest = dim - full * width
-    used = full + (1 if rest else 0)
-    touched = np.float32(0.0)  # as in score_rows: many misses in flight before the scoring loop
-    for q in range(rows.shape[0]):
-        for c in range(rows.shape[1]):
-            r = rows[q, c]
-            if r >= 0:
-                touched += vectors[r, 0, 0] + vectors[r, used - 1, width - 1]
-                if full:
-                    touched += prefix_sq[full - 1, r]
-    for q in range(rows.shape[0]):
-        inv_query = np.float32(1.0) / max(np.sqrt(np.sum(queries[q, : used * width] ** 2)), np.float32(1e-12))
-        for c in range(rows.shape[1]):
-            r = rows[q, c]
-            if r < 0:
-                out[q, c] = -np.inf
-                continue
-            total = np.float32(0.0)
-            for b in range(used):
-                total += _block_dot(vectors[r, b], queries[q], b * width)
-            sq = prefix_sq[full - 1, r] if full else np.float32(0.0)
-            for j in range(rest):
-                value = vectors[r, full, j]
-                sq += value * value
-            out[q, c] = total * inv_query / max(np.sqrt(sq), np.float32(1e-12))
-    return touched
-
-
-@numba.njit(**_JIT)
-def best_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
-    """best_rows over vectors (N, n_blocks, block) in row order; returns the candidates rescored
-    (rows >= 0), which explain reports."""
-    scores = np.empty(rows.shape, dtype=np.float32)
-    score_rows_major(vectors, prefix_sq, queries, rows, dim, scores)
+    _score(store, row_major, prefix_sq, queries, rows, dim, scores)
     for q in range(rows.shape[0]):
         order = np.argsort(-scores[q], kind="mergesort")
         for i in range(keep):
@@ -147,6 +95,40 @@ def best_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndar
             if rows[q, c] >= 0:
                 valid += 1
     return valid
+
+
+@numba.njit(**_JIT)
+def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
+    """out[q, c] = cosine of queries[q] and row rows[q, c] over the first `dim` dims; -inf where rows < 0.
+
+    blocks: (n_blocks, N, block); prefix_sq: (n_blocks, N) squared norms up to each
+    block's end; queries: (nq, >= used * block) prefixes of any norm, zero past `dim`;
+    rows: (nq, c) int64; out: (nq, c) float32.
+    """
+    return _score(blocks, False, prefix_sq, queries, rows, dim, out)
+
+
+@numba.njit(**_JIT)
+def best_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Rescore candidates as `score_rows` does and keep each query's best `keep`, best first
+    (ties in candidate order). out_rows: (nq, keep) int64; out_scores: (nq, keep) float32.
+    Returns the candidates rescored (rows >= 0)."""
+    return _best(blocks, False, prefix_sq, queries, rows, dim, keep, out_rows, out_scores)
+
+
+# --- rescoring from the row-major copy (stores/blocks.py, ROWS_FILE): the same loop ---------------
+
+
+@numba.njit(**_JIT)
+def score_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
+    """score_rows over vectors (N, n_blocks, block), the rows in row order; same arguments otherwise."""
+    return _score(vectors, True, prefix_sq, queries, rows, dim, out)
+
+
+@numba.njit(**_JIT)
+def best_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+    """best_rows over vectors (N, n_blocks, block) in row order; returns the candidates rescored."""
+    return _best(vectors, True, prefix_sq, queries, rows, dim, keep, out_rows, out_scores)
 
 
 # --- scans over row ranges: the cells a probed search reads (codecs/partition.py) --------------
@@ -319,13 +301,11 @@ def pack_bits(x: np.ndarray, thresholds: np.ndarray, out: np.ndarray) -> None:  
 
 
 @numba.njit(**_JIT)
-def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Best rows (nq, k) int64 and scores (nq, k) float32 -> ids (nq, k) int64 (ids[row], -1 where
-    the row is -1 or its score not finite), scores (nq, k) float32 (-inf there), found (nq,) int64.
-    ids: (N,) int64, the version's ids by row."""
-    out_ids = np.empty(rows.shape, dtype=np.int64)
-    out_scores = np.empty(rows.shape, dtype=np.float32)
-    found = np.zeros(rows.shape[0], dtype=np.int64)
+def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray, out_ids: np.ndarray, out_scores: np.ndarray, found: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Best rows (nq, k) int64 and scores (nq, k) float32 -> out_ids (nq, k) int64 (ids[row], -1
+    where the row is -1 or its score not finite), out_scores (nq, k) float32 (-inf there), found
+    (nq,) int64 (zeros on entry). ids: (N,) int64, the version's ids by row. The caller allocates
+    the outputs: an array made inside a compiled call costs more to hand back than to allocate."""
     for q in range(rows.shape[0]):
         for i in range(rows.shape[1]):
             r = rows[q, i]
@@ -337,4 +317,3 @@ def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray) -> tuple[np.n
             else:
                 out_ids[q, i] = -1
                 out_scores[q, i] = -np.inf
-    return out_ids, out_scores, found

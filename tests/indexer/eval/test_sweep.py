@@ -114,6 +114,11 @@ def test_refinement_bisects_the_knob_between_points_that_bracket_a_target():
     assert refine_budgets([point("dense:dim=64", 0.5, 1.0, 0.5), point("dense:dim=65", 0.95, 1.0, 0.95)]) == []  # nothing between
 
 
+def test_refinement_bisects_a_graph_walks_breadth_at_one_rescore():
+    walked = [point("rabitq:rescore=5,ef=64", 0.93, 1.0, 0.92), point("rabitq:rescore=5,ef=128", 0.97, 2.0, 0.96), point("rabitq:rescore=10,ef=128", 0.98, 2.5, 0.97)]
+    assert refine_budgets(walked) == ["rabitq:rescore=5,ef=96"]  # 0.95 lies in ef 64..128 at rescore 5
+
+
 def test_a_refined_sweep_measures_the_points_between(swept):
     collection, _ = swept
     view = vecdial.connect(collection.path.parent).open("demo").live.snapshot().view

@@ -55,6 +55,14 @@ def test_one_query_explains_each_stage_as_a_batch_of_one_did(view, demo_vectors,
     assert alone == with_text
 
 
+def test_one_query_explain_is_built_once_from_the_figures_of_its_search(view, demo_vectors):
+    hits = search(view, demo_vectors[1][0], k=10, budget="funnel:binary*40>128*5>full")
+    explain = hits.explain
+    assert hits.explain is explain  # read again: the same object, not rebuilt
+    assert [s.candidates for s in explain.stages] == [40 * 10, 5 * 10, 10]
+    assert explain.total_ms >= sum(s.ms for s in explain.stages) - 0.003  # stages within the search (rounding)
+
+
 @pytest.mark.parametrize("budget", ["binary:rescore=10", "exact", "funnel:binary*40>128*5>full", "binary:rescore=10,probe=4"])
 def test_one_query_honours_deletions_and_new_writes_as_a_batch_does(tmp_path, tiny_dataset, outside_vectors, budget):
     col = vecdial.connect(tmp_path).create("one", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False)

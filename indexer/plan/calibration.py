@@ -53,6 +53,13 @@ class SweepPoint:
     queries: int | None = None
     documents_recall: float | None = None  # with real queries: the same budget's recall on stored documents (the gap)
     miss_factor: float = 1.0  # calibrated on other than real queries: real ones miss this many times more
+    bin_recall: tuple[float, ...] | None = None  # per QueryBins bin: mean recall@10 of its calibration queries
+    bin_sd: tuple[float, ...] | None = None  # and their standard deviation (sweeps before per-query auto: None)
+
+    def __post_init__(self) -> None:
+        for name in ("bin_recall", "bin_sd"):  # read back from JSON as lists: keep the point hashable
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
     def trusted_recall(self) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from functools import cached_property, lru_cache
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
 from vecdial.indexer.plan.compile import compile_cached
 from vecdial.indexer.plan.hybrid import Hybrid, fuse_parts
+from vecdial.indexer.plan.per_query import PerQueryPlan, QueryBins, planned, run_per_query
 from vecdial.indexer.plan.results import Explain, Hits, StageReport
 from vecdial.indexer.stores import kernels
 from vecdial.indexer.stores.alive import AliveRows
@@ -59,6 +60,8 @@ class View:
     segment: Any = None
     sweep: tuple[SweepPoint, ...] | None = None
     sweep_source: str | None = None
+    sweep_bins: QueryBins | None = None  # the sweep's difficulty bins, for per-query `auto`
+    chosen: dict = field(default_factory=dict, compare=False, repr=False)  # auto budget -> its PerQueryPlan (or None)
 
     def parts(self) -> list[Part]:
         return list(self._parts)
@@ -105,14 +108,41 @@ def search(
     if hybrid is not None and hybrid.texts is not None and len(hybrid.texts) != len(unit):
         raise InvalidInput(f"hybrid: {len(hybrid.texts)} query texts for {len(unit)} queries")
     wanted = (with_text, with_payload, explain_features)
+    chosen = _per_query_plan(view, requested, point) if hybrid is None else None
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
-        hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+        if chosen is not None:
+            hits = _run_per_query(view, chosen, unit, k, requested, where, wanted)
+        else:
+            hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
     else:
         with search_threads(threads):
-            hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+            if chosen is not None:
+                hits = _run_per_query(view, chosen, unit, k, requested, where, wanted)
+            else:
+                hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
     hits.explain.steer = steered
     return hits
+
+
+def _per_query_plan(view: View, requested, point: SweepPoint | None) -> PerQueryPlan | None:
+    """For an `auto` budget on a sweep with difficulty bins: the budget per bin (plan/per_query.py),
+    or None to run `point` for every query. Made once per view and budget."""
+    if point is None or view.sweep_bins is None or view.version.partitions is None:
+        return None
+    if requested not in view.chosen:
+        view.chosen[requested] = planned(view.sweep or (), view.sweep_bins, requested, point)
+    return view.chosen[requested]
+
+
+def _run_per_query(view: View, chosen: PerQueryPlan, unit: np.ndarray, k: int, requested, where: Node | None, wanted: tuple[bool, bool, bool]) -> Hits:
+    """`auto` per query (plan/per_query.py): each group of queries that chose one budget runs here."""
+
+    def run(point: SweepPoint, rows: np.ndarray | None) -> Hits:
+        _, used, _, plan = _compiled(view, point.budget, k)
+        return _run(view, plan, Query(unit if rows is None else unit[rows], view.version), k, requested, used, point, where, wanted)
+
+    return run_per_query(chosen, unit, view.version.partitions, run, format_budget(requested), view.sweep_source)
 
 
 def _compiled(view: View, budget: Any, depth: int) -> tuple[Any, Any, SweepPoint | None, tuple]:

@@ -61,10 +61,11 @@ class QueryBins:
         return np.searchsorted(np.asarray(self.edges), margins, side="right")
 
 
-def margins(partitions, unit: np.ndarray, cells: int) -> np.ndarray:
-    """unit (nq, dim) float32 unit queries -> (nq,) best centroid score minus the cells-th best."""
-    scores = partitions.index.search(np.ascontiguousarray(unit, dtype=np.float32), cells)[0]
-    return scores[:, 0] - scores[:, -1]
+def margins(partitions, unit: np.ndarray, cells: int, depth: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """unit (nq, dim) float32 unit queries -> ((nq,) best centroid score minus the cells-th best,
+    (nq, max(cells, depth)) the nearest cells, nearest first: what a probe of up to depth reads)."""
+    scores, nearest = partitions.index.search(np.ascontiguousarray(unit, dtype=np.float32), min(max(cells, depth), partitions.count))
+    return scores[:, 0] - scores[:, cells - 1], nearest
 
 
 def make_bins(partitions, queries: np.ndarray, bins: int = BINS) -> tuple[QueryBins, np.ndarray] | None:
@@ -72,7 +73,7 @@ def make_bins(partitions, queries: np.ndarray, bins: int = BINS) -> tuple[QueryB
     version has too few partitions (or queries) to tell queries apart."""
     if partitions is None or partitions.count < MIN_CELLS or len(queries) < 20 * bins:
         return None
-    signal = margins(partitions, queries, SIGNAL_CELLS)
+    signal = margins(partitions, queries, SIGNAL_CELLS)[0]
     edges = np.quantile(signal, np.arange(1, bins) / bins)
     made = QueryBins(SIGNAL_CELLS, tuple(edges), ())
     which = made.of(signal)
@@ -173,22 +174,23 @@ def _trusted(combo: Sequence[SweepPoint], counts: np.ndarray, factor: float) -> 
     return max(1 - factor * (1 - lower), 0.0)
 
 
-def run_per_query(chosen: PerQueryPlan, unit: np.ndarray, partitions, run: Callable[[SweepPoint, np.ndarray | None], Hits], auto: str, source: str | None) -> Hits:
-    """Each query's bin from its margin, the bin's budget run (`run(point, rows)`: the hits of
-    queries unit[rows], or of all of them for rows None) once per budget chosen, the hits put back
-    in row order; explain says per query what it spent and the recall expected of it.
-    unit: (nq, dim) unit queries; auto: the budget asked for, as written."""
+def run_per_query(chosen: PerQueryPlan, unit: np.ndarray, partitions, run: Callable[[SweepPoint, np.ndarray | None, np.ndarray], Hits],
+                  auto: str, source: str | None, depth: int = 0) -> Hits:
+    """Each query's bin from its margin, the bin's budget run (`run(point, rows, nearest)`: the hits
+    of queries unit[rows], or of all of them for rows None, given their (m, depth) nearest cells)
+    once per budget chosen, the hits put back in row order; explain says per query what it spent
+    and the recall expected of it. unit: (nq, dim) unit queries; auto: the budget as asked."""
     started = time.perf_counter()
-    margin = margins(partitions, unit, chosen.bins.cells)
+    margin, nearest = margins(partitions, unit, chosen.bins.cells, depth)
     which = chosen.bins.of(margin)  # (nq,) each query's bin
     spent = [chosen.points[b] for b in which.tolist()]
     groups: dict[str, list[int]] = {}
     for row, point in enumerate(spent):
         groups.setdefault(point.budget, []).append(row)
     if len(groups) == 1:
-        hits = run(spent[0], None)
+        hits = run(spent[0], None, nearest)
     else:
-        hits = join_in_row_order([(np.asarray(rows), run(spent[rows[0]], np.asarray(rows))) for rows in groups.values()], len(unit))
+        hits = join_in_row_order([(np.asarray(rows), run(spent[rows[0]], np.asarray(rows), nearest[rows])) for rows in groups.values()], len(unit))
         hits.explain.budget = f"{auto} -> per query: " + ", ".join(f"{budget} x{len(rows)}" for budget, rows in groups.items())
     explain = hits.explain
     explain.calibration = f"{chosen.describe()}; calibrated on {source}"

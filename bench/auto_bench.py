@@ -135,7 +135,7 @@ def _per_query_rows(col, name: str, queries: np.ndarray, truth: list[list], fixe
     by_ms = sorted(view.sweep, key=lambda p: p.ms_per_query)
     rows = []
     for target in TARGETS:
-        auto = f"auto:target_recall={target:g}"
+        auto = f"auto:target_recall={target:g},per_query=1"
         batch = search(view, queries, 10, auto)
         got = recall_at_k(batch.id_lists(), truth, 10)
         spent = sorted({q["budget"] for q in batch.explain.per_query or []}) or [batch.explain.budget.split(" -> ")[1]]

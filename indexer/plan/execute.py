@@ -125,7 +125,7 @@ def search(
 
 def _per_query_plan(view: View, requested, point: SweepPoint | None) -> PerQueryPlan | None:
     """`auto` on a sweep with difficulty bins: the budget per bin (or None: `point` for all), once per view."""
-    if point is None or view.sweep_bins is None or view.version.partitions is None:
+    if point is None or not requested.per_query or view.sweep_bins is None or view.version.partitions is None:
         return None
     if requested not in view.chosen:
         view.chosen[requested] = planned(view.sweep or (), view.sweep_bins, requested, point)

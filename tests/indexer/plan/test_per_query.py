@@ -45,14 +45,14 @@ def truth(demo, demo_vectors):
 
 @pytest.mark.parametrize("target", [0.9, 0.95, 0.99])
 def test_held_out_real_queries_get_the_target_on_average(demo, demo_vectors, truth, target):
-    hits = demo.search(demo_vectors[1], k=10, budget=f"auto:target_recall={target}")
+    hits = demo.search(demo_vectors[1], k=10, budget=f"auto:target_recall={target},per_query=1")
     assert recall_at_k(hits.id_lists(), truth, 10) >= target
 
 
 def test_a_batch_mixes_budgets_by_the_queries_difficulty(demo, demo_vectors):
-    hits = demo.search(demo_vectors[1], k=10, budget="auto:target_recall=0.95")
+    hits = demo.search(demo_vectors[1], k=10, budget="auto:target_recall=0.95,per_query=1")
     spent = hits.explain.per_query
-    assert len({q["budget"] for q in spent}) > 1 and hits.explain.budget.startswith("auto:target_recall=0.95 -> per query: ")
+    assert len({q["budget"] for q in spent}) > 1 and hits.explain.budget.startswith("auto:target_recall=0.95,per_query=1 -> per query: ")
     budgets_of_bin: dict[int, set] = {}
     for q in spent:
         budgets_of_bin.setdefault(q["bin"], set()).add(q["budget"])
@@ -61,27 +61,27 @@ def test_a_batch_mixes_budgets_by_the_queries_difficulty(demo, demo_vectors):
 
 def test_a_batch_answers_as_its_queries_one_at_a_time(demo, demo_vectors):
     queries = demo_vectors[1][:60]
-    batch = demo.search(queries, k=10, budget="auto:target_recall=0.95")
+    batch = demo.search(queries, k=10, budget="auto:target_recall=0.95,per_query=1")
     for q, query in enumerate(queries):
-        alone = demo.search(query, k=10, budget="auto:target_recall=0.95")
+        alone = demo.search(query, k=10, budget="auto:target_recall=0.95,per_query=1")
         assert alone.ids[0].tolist() == batch.ids[q].tolist()
         np.testing.assert_allclose(alone.scores[0], batch.scores[q], rtol=1e-5)
         assert alone.explain.per_query == [batch.explain.per_query[q]]
 
 
 def test_explain_says_per_query_what_was_spent_and_the_recall_expected(demo, demo_vectors):
-    hits = demo.search(demo_vectors[1][:5], k=10, budget="auto:target_recall=0.95")
+    hits = demo.search(demo_vectors[1][:5], k=10, budget="auto:target_recall=0.95,per_query=1")
     assert len(hits.explain.per_query) == 5
     for q, spent in enumerate(hits.explain.per_query):
         assert set(spent) == {"budget", "bin", "margin", "expected_recall"}
         assert spent["expected_recall"] >= 0.95 - BIN_SLACK
-        alone = demo.search(demo_vectors[1][q], k=10, budget="auto:target_recall=0.95").explain
-        assert alone.budget == f"auto:target_recall=0.95 -> {spent['budget']}"
+        alone = demo.search(demo_vectors[1][q], k=10, budget="auto:target_recall=0.95,per_query=1").explain
+        assert alone.budget == f"auto:target_recall=0.95,per_query=1 -> {spent['budget']}"
     assert "per query by difficulty" in hits.explain.calibration and "calibrated on pseudo-queries" in hits.explain.calibration
 
 
 def test_explain_per_query_travels_in_the_json_shape(demo, demo_vectors):
-    body = json.loads(json.dumps(demo.search(demo_vectors[1][:2], k=3, budget="auto:target_recall=0.9").to_dict()))
+    body = json.loads(json.dumps(demo.search(demo_vectors[1][:2], k=3, budget="auto:target_recall=0.9,per_query=1").to_dict()))
     assert [set(q) for q in body["explain"]["per_query"]] == [{"budget", "bin", "margin", "expected_recall"}] * 2
 
 
@@ -95,7 +95,7 @@ def test_a_sweep_from_before_bins_still_serves_auto_with_one_budget(demo, demo_v
     try:
         sweep_path(path).write_text(json.dumps(old))
         fresh = vecdial.connect(demo.live.collection.path.parent).open("demo")  # reads the sweep anew
-        hits = fresh.search(demo_vectors[1][:20], k=10, budget="auto:target_recall=0.95")
+        hits = fresh.search(demo_vectors[1][:20], k=10, budget="auto:target_recall=0.95,per_query=1")
         assert hits.explain.per_query is None and " -> per query" not in hits.explain.budget
         assert "calibrated on pseudo-queries" in hits.explain.calibration
     finally:
@@ -126,6 +126,11 @@ def test_no_bin_is_left_far_below_the_target_for_the_others_to_make_up():
 def test_one_budget_for_all_when_per_query_is_not_faster():
     points = [point("even", 1.0, [0.96, 0.96]), point("dear", 3.0, [0.99, 1.0])]
     assert plan_per_query(points, BINS, 0.95, points[0]) is None
+
+
+def test_auto_without_per_query_runs_one_budget_for_all(demo, demo_vectors):
+    hits = demo.search(demo_vectors[1][:50], k=10, budget="auto:target_recall=0.95")
+    assert hits.explain.per_query is None and " -> per query" not in hits.explain.budget
 
 
 def test_no_bins_no_per_query():

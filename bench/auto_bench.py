@@ -12,8 +12,15 @@ budget with real recall@10 in 0.80..0.999, the real queries' misses divided by t
 calibration queries' lower-bound misses; a miss factor at least the largest keeps `auto`'s
 bound a bound on real queries.
 
+Third table (`--per-query`): auto chosen per query (plan/per_query.py) against the best fixed
+budget at the same delivered recall: for each target, the real queries searched one at a time
+with `auto` and with every swept budget whose delivered recall is at least auto's (the three
+cheapest by the sweep's latency), interleaved query by query so a busy neighbour slows both
+alike; mean and p99 latency of the executor, as the sweep times it.
+
     python -m bench.auto_bench                      # demo (and WordNet when cached)
     python -m bench.auto_bench --sets demo --calibrations default
+    python -m bench.auto_bench --sets wordnet --calibrations default --per-query
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import numpy as np
 import vecdial
 from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.eval.metrics import recall_at_k
+from vecdial.indexer.plan.execute import search
 from vecdial.models.encoder import MODEL_NAME
 
 TARGETS = (0.90, 0.95, 0.99)
@@ -75,10 +83,12 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["demo", "demo-100k", "wordnet"])
     parser.add_argument("--calibrations", nargs="+", default=list(CALIBRATIONS), choices=CALIBRATIONS)
     parser.add_argument("-n", type=int, default=300, help="calibration queries per sweep")
+    parser.add_argument("--per-query", action="store_true", help="also time per-query auto against the best fixed budget (default calibration)")
     args = parser.parse_args()
     print("delivered mean recall@10 on real held-out queries, asked with auto:target_recall=T (only the named calibration)")
     print(f"{'set':9} {'calibration':11} {'T':>5} {'delivered':>9} {'met':>4}  {'sweep s':>7}  chosen budget  [calibrated on]", flush=True)
-    gaps = []
+    gaps: list = []
+    latencies: list[str] = []
     with tempfile.TemporaryDirectory(prefix="auto-bench-") as root:
         db = vecdial.connect(root)
         for name in args.sets:
@@ -102,10 +112,56 @@ def main() -> None:
                     met = "yes" if got >= target else "NO"
                     print(f"{name:9} {calibration:11} {target:5.2f} {got:9.3f} {met:>4}  {seconds:7.0f}  {chosen}  [{source}]", flush=True)
                 gaps.append((name, calibration, *_gap(col, data.queries, truth, points)))
+                if args.per_query and calibration == "default":
+                    latencies.extend(_per_query_rows(col, name, data.queries, truth))
     print("\nquery gap: real misses / calibration lower-bound misses, budgets with real recall 0.80..0.999")
     print(f"{'set':9} {'calibration':11} {'largest':>7} {'median':>7}  budget of the largest")
     for name, calibration, largest, median, budget in gaps:
         print(f"{name:9} {calibration:11} {largest:7.2f} {median:7.2f}  {budget}")
+    if latencies:
+        print("\nper-query auto vs the best fixed budget at the same delivered recall, real queries one at a time, ms")
+        print("(gain: fixed mean / auto mean, target >= 1.3; p99 ratio: auto p99 / fixed p99, target <= 2)")
+        print(f"{'set':9} {'T':>5} {'auto':>6} {'mean':>6} {'p99':>6}  {'fixed':>6} {'mean':>6} {'p99':>6}  {'gain':>6} {'p99 r':>6}  fixed budget  [auto's budgets]")
+        for row in latencies:
+            print(row)
+
+
+def _per_query_rows(col, name: str, queries: np.ndarray, truth: list[list], fixed_tried: int = 3) -> list[str]:
+    """One printed row per target: per-query auto's delivered recall, mean and p99 ms one query at
+    a time, against the fastest of the `fixed_tried` swept budgets (cheapest by the sweep's
+    latency) that deliver at least as much on the same real queries, timed interleaved with it."""
+    view = col.live.snapshot().view
+    delivered = {p.budget: recall_at_k(search(view, queries, 10, p.budget, threads=2).id_lists(), truth, 10) for p in view.sweep}
+    by_ms = sorted(view.sweep, key=lambda p: p.ms_per_query)
+    rows = []
+    for target in TARGETS:
+        auto = f"auto:target_recall={target:g},per_query=1"
+        batch = search(view, queries, 10, auto)
+        got = recall_at_k(batch.id_lists(), truth, 10)
+        spent = sorted({q["budget"] for q in batch.explain.per_query or []}) or [batch.explain.budget.split(" -> ")[1]]
+        rivals = [p.budget for p in by_ms if delivered[p.budget] >= got][:fixed_tried]
+        times = _interleaved(view, queries, [auto, *rivals])
+        fixed = min(rivals, key=lambda b: times[b].mean())
+        mean, p99 = times[auto].mean(), np.percentile(times[auto], 99)
+        fixed_mean, fixed_p99 = times[fixed].mean(), np.percentile(times[fixed], 99)
+        rows.append(
+            f"{name:9} {target:5.2f} {got:6.3f} {mean:6.3f} {p99:6.3f}  {delivered[fixed]:6.3f} {fixed_mean:6.3f} {fixed_p99:6.3f}  "
+            f"{fixed_mean / mean:6.2f} {p99 / fixed_p99:6.2f}  {fixed}  [{', '.join(spent)}]"
+        )
+    return rows
+
+
+def _interleaved(view, queries: np.ndarray, budgets: list[str]) -> dict[str, np.ndarray]:
+    """budget -> (nq,) ms of each query searched alone, the budgets taken in turn per query."""
+    for budget in budgets:  # warm: plans compiled, per-query choices made, stores loaded
+        search(view, queries[0], 10, budget)
+    times = {budget: np.empty(len(queries)) for budget in budgets}
+    for i, q in enumerate(queries):
+        for budget in budgets:
+            started = time.perf_counter()
+            search(view, q, 10, budget)
+            times[budget][i] = (time.perf_counter() - started) * 1000
+    return times
 
 
 def _gap(col, queries: np.ndarray, truth: list[list], points) -> tuple[float, float, str]:

@@ -57,6 +57,10 @@ class SweepPointModel(BaseModel):
     ms_per_query: float = Field(description="Median latency of one query at a time.")
     bytes_read_per_vector: float
     pareto: bool = Field(description="No other point is both faster and more accurate.")
+    documents_recall: float | None = Field(None, description="Calibrated on real queries: the same budget's recall@10 with stored documents as queries (how optimistic documents are).")
+    miss_factor: float = Field(1.0, description="Calibrated on other than real queries: real queries miss this many times more; auto trusts 1 - miss_factor x (1 - recall_lower).")
+    bin_recall: list[float] | None = Field(None, description="Per difficulty bin of the calibration queries (hardest first), their mean recall@10: what per-query auto chooses by; null in sweeps without bins.")
+    bin_sd: list[float] | None = Field(None, description="Per difficulty bin, the standard deviation of its queries' recall@10.")
 
 
 class SweepPoints(BaseModel):

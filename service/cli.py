@@ -7,6 +7,7 @@ VecdialError becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.add_argument("--max-seconds", dest="max_seconds", type=float, help="stop measuring new budgets after this long (what was measured is kept)")
     sweep.add_argument("--report", nargs="+", default=[], metavar="FILE", help="also write the sweep as .json, .csv, .png (recall vs latency) or .html (a self-contained page)")
+    sweep.add_argument("--json", action="store_true", help='print {"queries": ..., "points": [...]}, as GET /v1/collections/{name}/sweep returns it')
     sweep.set_defaults(run=_sweep)
 
     info = commands.add_parser("info", help="describe a collection (or list them)")
@@ -311,6 +313,12 @@ def _sweep(args: argparse.Namespace) -> int:
     collection = _open(args)
     queries = args.queries if args.queries in ("default", "pseudo", "documents", "traffic", "demo") else _vectors_file(Path(args.queries))
     points = collection.sweep(queries, n=args.n, max_seconds=args.max_seconds, show_progress=not args.quiet)
+    if args.json:
+        source, stored = collection.sweep_points()
+        print(json.dumps({"queries": source, "points": [dataclasses.asdict(p) for p in stored]}, indent=2))
+        for path in args.report:
+            collection.report(path)
+        return 0
     print_sweep_table(points, title=f"{args.collection}: {collection.info().swept_on}, one query at a time")
     print(f"calibrated on {collection.info().swept_on}")
     print("saved beside the version; search with budget auto:target_recall=0.95 to use it")

@@ -168,6 +168,9 @@ class Explain(BaseModel):
     filter: FilterReport | None = Field(None, description="How the filter was applied, if one was given.")
     hybrid: dict[str, Any] | None = Field(None, description='For hybrid searches, the fusion used: `method` and `weights`, each signal\'s share (they sum to 1), e.g. {"method": "rrf", "weights": {"dense": 0.5, "lexical": 0.5}}.')
     steer: list[dict[str, Any]] | None = Field(None, description="For steered searches, each steer key as resolved: `key`, `feature` (its id), `label`, `weight`.")
+    per_query: list[dict[str, Any]] | None = Field(
+        None, description="For auto budgets chosen per query, per query in order: `budget` it ran, its difficulty `bin` and centroid `margin`, and the recall@10 calibrated for such queries (`expected_recall`)."
+    )
 
 
 class SearchResponse(BaseModel):

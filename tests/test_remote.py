@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import vecdial
+from vecdial.indexer.plan.calibration import PSEUDO_MISS_FACTOR
 from vecdial.remote import JobFailed, connect_remote
 from vecdial.remote_http import ServerUnavailable, Unauthorized
 
@@ -103,6 +104,7 @@ def test_a_sweep_runs_on_the_server_and_its_report_is_written_here(connect, tiny
     assert {p.budget for p in points} >= {"binary:rescore=10", "dense:dim=64"} and all(0 <= p.recall_at_10 <= 1 for p in points)
     source, stored = docs.sweep_points()
     assert source.startswith("pseudo-queries (40") and [p.budget for p in stored] == [p.budget for p in points]  # the default: tiny has texts
+    assert stored == points and {p.miss_factor for p in stored} == {PSEUDO_MISS_FACTOR}  # the query-gap correction travels too
     assert docs.search(np.zeros(384, np.float32) + 0.05, k=2, budget="auto:target_recall=0.5").explain.calibration
     report = json.loads(docs.report(tmp_path / "sweep.json").read_text())
     assert len(report["points"] if isinstance(report, dict) else report) == len(points)

@@ -29,6 +29,7 @@ from vecdial.indexer.live.checks import check_ids, check_texts
 from vecdial.indexer.live.collection import LiveCollection, WriteResult
 from vecdial.indexer.live.repair import RepairReport
 from vecdial.indexer.plan.calibration import SweepPoint
+from vecdial.indexer.plan.per_query import make_bins
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import MAX_K, Hits
 from vecdial.indexer.plan.execute import search as run_search
@@ -210,13 +211,14 @@ class Collection:
         snapshot = self.live.snapshot()
         version = snapshot.version
         calibration = sweep_queries(version, queries, n, self.live.collection.path, show_progress)
+        bins = make_bins(version.partitions, calibration.queries)
         points = resumable_sweep(
             snapshot.view, calibration.queries, budgets or candidate_budgets(version), calibration.exclude_rows,
-            show_progress=show_progress, max_seconds=max_seconds, miss_factor=calibration.miss_factor,
+            show_progress=show_progress, max_seconds=max_seconds, miss_factor=calibration.miss_factor, bins=bins,
         )
         if calibration.exclude_rows is None:  # real queries: measure how optimistic documents would have been
             points = with_documents_recall(snapshot.view, points, n)
-        write_sweep(version.path, points, f"{calibration.source}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        write_sweep(version.path, points, f"{calibration.source}, {time.strftime('%Y-%m-%d %H:%M:%S')}", None if bins is None else bins[0])
         self.live.sweep_changed()
         return points
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from vecdial.indexer.disk.atomic import write_text_atomic
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.plan.calibration import SweepPoint
+from vecdial.indexer.plan.per_query import QueryBins
 
 SWEEP_FILE = "sweep.json"
 
@@ -17,9 +18,13 @@ def sweep_path(version_dir: Path) -> Path:
     return Path(version_dir) / SWEEP_FILE
 
 
-def write_sweep(version_dir: Path, points: list[SweepPoint], queries: str) -> Path:
+def write_sweep(version_dir: Path, points: list[SweepPoint], queries: str, bins: QueryBins | None = None) -> Path:
+    """bins: the difficulty bins the points' per-bin recalls are over (per-query `auto`), if any."""
     path = sweep_path(version_dir)
-    write_text_atomic(path, json.dumps({"queries": queries, "points": [asdict(p) for p in points]}, indent=2))
+    body: dict = {"queries": queries, "points": [asdict(p) for p in points]}
+    if bins is not None:
+        body["bins"] = asdict(bins)
+    write_text_atomic(path, json.dumps(body, indent=2))
     return path
 
 
@@ -33,6 +38,17 @@ def read_sweep(version_dir: Path) -> tuple[tuple[SweepPoint, ...], str] | None:
         return None
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptIndex(f"{path} is not a readable sweep ({exc}): run `vecdial sweep` again") from None
+
+
+def read_bins(version_dir: Path) -> QueryBins | None:
+    """The difficulty bins of the version's sweep; None if never swept, or swept before per-query `auto`."""
+    try:
+        raw = json.loads(sweep_path(version_dir).read_text(encoding="utf-8")).get("bins")
+        return None if raw is None else QueryBins(**raw)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptIndex(f"{sweep_path(version_dir)} is not a readable sweep ({exc}): run `vecdial sweep` again") from None
 
 
 PARTIAL_FILE = "sweep.partial.json"

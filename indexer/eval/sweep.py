@@ -30,6 +30,7 @@ from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.knobs import BudgetModel
 from vecdial.indexer.plan.calibration import DOCUMENTS_MISS_FACTOR, PSEUDO_MISS_FACTOR, SweepPoint, mark_pareto, recall_lower_bound
 from vecdial.indexer.plan.execute import View, search
+from vecdial.indexer.plan.per_query import QueryBins, bin_stats
 
 
 # Real queries kept by a service (query_sample_rate) take over the default calibration from
@@ -159,6 +160,7 @@ def run_sweep(
     done: list[SweepPoint] | None = None,
     on_point: Callable[[list[SweepPoint]], None] | None = None,
     miss_factor: float = 1.0,
+    bins: tuple[QueryBins, np.ndarray] | None = None,
 ) -> list[SweepPoint]:
     """Recall@10 against exact and one-query-at-a-time latency for each budget; Pareto front marked.
 
@@ -169,6 +171,8 @@ def run_sweep(
     done: points an interrupted sweep on the same queries measured (reused, not measured again);
     on_point: called with every point so far after each one is measured (to save progress).
     miss_factor: the query-gap correction of these queries, carried by every point.
+    bins: (the difficulty bins of these queries, (nq,) each query's bin) from plan/per_query.py's
+    make_bins: every point then keeps its recall per bin, for per-query `auto`.
     """
     version = view.version
     budgets = list(budgets or candidate_budgets(version))
@@ -192,7 +196,7 @@ def run_sweep(
                 elif deadline is not None and time.monotonic() > deadline:
                     return mark_pareto(points)
                 else:
-                    points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries, miss_factor, exact))
+                    points.append(_measure(view, queries, spec, truth, exclude, extra, timed_queries, miss_factor, exact, bins))
                     if on_point is not None:
                         on_point(points)
                 progress.update(1)
@@ -204,7 +208,7 @@ def resumable_sweep(view: View, queries: np.ndarray, budgets: list[str], exclude
     interrupted (killed, or stopped by max_seconds) and run again on the same queries and
     budgets measures only what is left. The saved progress is removed once it completes."""
     path = view.version.path
-    key = hashlib.sha256(queries.tobytes() + repr((budgets, options.get("miss_factor", 1.0))).encode()).hexdigest()
+    key = hashlib.sha256(queries.tobytes() + repr((budgets, options.get("miss_factor", 1.0), options.get("bins") is not None)).encode()).hexdigest()
     points = run_sweep(view, queries, budgets, exclude_rows, done=read_partial(path, key), on_point=lambda so_far: write_partial(path, key, so_far), **options)
     if {format_budget(parse_budget(b)) for b in budgets} <= {p.budget for p in points}:  # not stopped early
         remove_partial(path)
@@ -250,13 +254,15 @@ def refine_budgets(points: list[SweepPoint], targets: tuple[float, ...] = TARGET
     return new
 
 
-def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], exclude, extra: int, timed_queries: int, miss_factor: float = 1.0, exact=None) -> SweepPoint:
-    """One budget's point: recall@10 (mean and lower bound) over every query, in one batch on
-    every core (exact's own is the truth search's: `exact`), latency over the first few."""
+def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], exclude, extra: int, timed_queries: int, miss_factor: float = 1.0, exact=None, bins=None) -> SweepPoint:
+    """One budget's point: recall@10 (mean and lower bound, and per difficulty bin when `bins`
+    is given) over every query, in one batch on every core (exact's own is the truth search's:
+    `exact`), latency over the first few."""
     budget = parse_budget(spec)
     hits = exact if exact is not None and format_budget(budget) == "exact" else search(view, queries, 10 + extra, budget, threads=BATCH_THREADS)
     found = _drop(hits.id_lists(), exclude)
     per_query = [recall_at_k([got], [want], 10) for got, want in zip(found, truth)]
+    bin_recall, bin_sd = bin_stats(per_query, bins[1], len(bins[0].counts)) if bins is not None else (None, None)
     return SweepPoint(
         budget=format_budget(budget),
         recall_at_10=round(float(np.mean(per_query)), 4),
@@ -265,6 +271,8 @@ def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], excl
         recall_lower=round(recall_lower_bound(per_query), 4),
         queries=len(per_query),
         miss_factor=miss_factor,
+        bin_recall=bin_recall,
+        bin_sd=bin_sd,
     )
 
 

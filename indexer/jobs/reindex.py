@@ -49,6 +49,7 @@ from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reinde
 from vecdial.indexer.live.wal import WriteAheadLog, wal_path
 from vecdial.indexer.plan.budget import AutoBudget, format_budget, parse_budget
 from vecdial.indexer.plan.execute import View, search
+from vecdial.indexer.plan.per_query import make_bins
 
 log = logging.getLogger("vecdial.jobs")
 
@@ -173,8 +174,9 @@ class ReindexJob:
         budgets = candidate_budgets(version)
         budgets = budgets if gate in budgets else [gate, *budgets]
         calibration = sweep_queries(version, "default", CALIBRATION_QUERIES, self.collection.path)
-        points = run_sweep(View(version, version.name), calibration.queries, budgets, calibration.exclude_rows, miss_factor=calibration.miss_factor)
-        write_sweep(version.path, points, f"{calibration.source}, at reindex {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        bins = make_bins(version.partitions, calibration.queries)  # per-query auto survives the reindex too
+        points = run_sweep(View(version, version.name), calibration.queries, budgets, calibration.exclude_rows, miss_factor=calibration.miss_factor, bins=bins)
+        write_sweep(version.path, points, f"{calibration.source}, at reindex {time.strftime('%Y-%m-%d %H:%M:%S')}", None if bins is None else bins[0])
         if self.min_recall is None:
             return ""
         point = next(p for p in points if p.budget == gate)

@@ -35,7 +35,7 @@ import numpy as np
 
 from vecdial.indexer.disk.collection import CURRENT_FILE, Collection
 from vecdial.indexer.disk.locks import FileLock, is_locked
-from vecdial.indexer.disk.sweep_file import read_sweep
+from vecdial.indexer.disk.sweep_file import read_bins, read_sweep
 from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.errors import AlreadyExists, DamagedLog, NotFound
 from vecdial.indexer.filters.table import check_payloads
@@ -338,14 +338,8 @@ class LiveCollection:
             dead = np.zeros(self._version.size, dtype=bool)
             dead[self._dead] = True
             self._alive = AliveRows(dead)
-        view = View(
-            version=self._version,
-            name=self._version_name,
-            alive=self._alive,
-            segment=self._segment.view(),
-            sweep=self._sweep[0] if self._sweep else None,
-            sweep_source=self._sweep[1] if self._sweep else None,
-        )
+        sweep, source, bins = self._sweep or (None, None, None)
+        view = View(version=self._version, name=self._version_name, alive=self._alive, segment=self._segment.view(), sweep=sweep, sweep_source=source, sweep_bins=bins)
         self._snapshot = LiveSnapshot(name=self.name, view=view, wal_end=self._wal_end, dead_rows=self._dead)
 
     def _sweep_stamp(self) -> int:
@@ -355,7 +349,8 @@ class LiveCollection:
     def _load_sweep(self) -> None:
         self._version_dir = str(self._version.path)
         self._sweep_seen = self._sweep_stamp()
-        self._sweep = read_sweep(self._version.path)
+        sweep = read_sweep(self._version.path)  # (points, source), then the bins of per-query auto
+        self._sweep = (*sweep, read_bins(self._version.path)) if sweep else None
 
     def _current_stamp(self) -> tuple:
         """Changes whenever CURRENT is replaced (by rename: a new inode)."""

@@ -49,6 +49,10 @@ class AutoBudget(BudgetModel):
     target_recall: float = Field(0.95, gt=0, le=1, description="Recall@10 against exact search to reach (its 95% lower bound over the calibration queries).")
     max_latency_ms: float | None = Field(None, gt=0, description="Calibrated one-query latency allowed, ms.")
     max_bytes_per_vector: float | None = Field(None, gt=0, description="Index bytes read per stored vector allowed.")
+    per_query: int | None = Field(
+        None, ge=1, le=1,
+        description="1: choose the budget per query by its difficulty (needs a sweep with bins, on a partitioned collection); measured no faster yet than one budget for all on the bundled sets.",
+    )
 
 
 _MODELS = tuple(mode.budget for mode in MODES.values()) + (FunnelBudget, AutoBudget)

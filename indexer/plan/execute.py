@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from functools import cached_property, lru_cache
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
 from vecdial.indexer.plan.compile import compile_cached
 from vecdial.indexer.plan.hybrid import Hybrid, fuse_parts
+from vecdial.indexer.plan.per_query import PerQueryPlan, QueryBins, planned, run_per_query
 from vecdial.indexer.plan.results import Explain, Hits, StageReport
 from vecdial.indexer.stores import kernels
 from vecdial.indexer.stores.alive import AliveRows
@@ -59,6 +60,8 @@ class View:
     segment: Any = None
     sweep: tuple[SweepPoint, ...] | None = None
     sweep_source: str | None = None
+    sweep_bins: QueryBins | None = None  # the sweep's difficulty bins, for per-query `auto`
+    chosen: dict = field(default_factory=dict, compare=False, repr=False)  # auto budget -> its PerQueryPlan (or None)
 
     def parts(self) -> list[Part]:
         return list(self._parts)
@@ -105,15 +108,44 @@ def search(
     if hybrid is not None and hybrid.texts is not None and len(hybrid.texts) != len(unit):
         raise InvalidInput(f"hybrid: {len(hybrid.texts)} query texts for {len(unit)} queries")
     wanted = (with_text, with_payload, explain_features)
+    chosen = _per_query_plan(view, requested, point) if hybrid is None else None
+    if chosen is not None:
+        run = lambda: _run_per_query(view, chosen, unit, k, requested, where, wanted)  # noqa: E731
+    else:
+        run = lambda: _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)  # noqa: E731
     if threads is None or threads <= 1 or len(unit) == 1:
         single_threaded()
-        hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+        hits = run()
     else:
         with search_threads(threads):
-            hits = _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)
+            hits = run()
     if steered is not None:
         hits.explain.steer = steered
     return hits
+
+
+def _per_query_plan(view: View, requested, point: SweepPoint | None) -> PerQueryPlan | None:
+    """`auto` on a sweep with difficulty bins: the budget per bin (or None: `point` for all), once per view."""
+    if point is None or not requested.per_query or view.sweep_bins is None or view.version.partitions is None:
+        return None
+    if requested not in view.chosen:
+        view.chosen[requested] = planned(view.sweep or (), view.sweep_bins, requested, point)
+    return view.chosen[requested]
+
+
+def _run_per_query(view: View, chosen: PerQueryPlan, unit: np.ndarray, k: int, requested, where: Node | None, wanted: tuple[bool, bool, bool]) -> Hits:
+    """`auto` per query (plan/per_query.py): each budget's queries, probing the margins' centroid ranking."""
+    plans = {p.budget: _compiled(view, p.budget, k)[1:] for p in chosen.points}
+    depth = max(plan[0].probe for _, _, plan in plans.values())
+
+    def run(point: SweepPoint, rows: np.ndarray | None, nearest: np.ndarray) -> Hits:
+        used, _, plan = plans[point.budget]
+        query = Query(unit if rows is None else unit[rows], view.version)
+        if plan[0].probe:
+            query.form(("cells", plan[0].probe), lambda: np.ascontiguousarray(nearest[:, : plan[0].probe]))
+        return _run(view, plan, query, k, requested, used, point, where, wanted)
+
+    return run_per_query(chosen, unit, view.version.partitions, run, format_budget(requested), view.sweep_source, depth)
 
 
 def _compiled(view: View, budget: Any, depth: int) -> tuple[Any, Any, SweepPoint | None, tuple]:
@@ -121,14 +153,14 @@ def _compiled(view: View, budget: Any, depth: int) -> tuple[Any, Any, SweepPoint
     always compiles to the same plan on a version: kept per version under the string itself, so
     a repeated search skips parsing, hashing the budget model and the plan lookup."""
     key = ("string", budget, depth) if isinstance(budget, str) else None
-    cached = view.version.plans.get(key) if key is not None else None
+    cached = (view.version.plans.get(key) or view.chosen.get(key)) if key is not None else None
     if cached is not None:
         return cached
     requested = parse_budget(budget)
     used, point = resolve_budget(requested, view.sweep)
     plan = compile_cached(used, view.version, depth)
-    if key is not None and point is None:
-        view.version.plans[key] = (requested, used, None, plan)
+    if key is not None:  # auto resolves through the view's sweep: kept with the view
+        (view.version.plans if point is None else view.chosen)[key] = (requested, used, point, plan)
     return requested, used, point, plan
 
 

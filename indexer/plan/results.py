@@ -23,8 +23,9 @@ class Explain:
     searched in the version and in the write segment, the version rows deleted since it was
     built, for `auto` the calibration it was chosen on, for a filter how it was applied
     (`strategy`: rows or mask, `matched_rows`: live rows it kept, `ms`), for a hybrid search
-    the fusion used (`method`, `weights`: each signal's share), and for a steered search each
-    steer key as resolved (`key`, `feature`, `label`, `weight`)."""
+    the fusion used (`method`, `weights`: each signal's share), for a steered search each
+    steer key as resolved (`key`, `feature`, `label`, `weight`), and for `auto` chosen per query,
+    per query what it spent and why (`budget`, difficulty `bin` and `margin`, `expected_recall`)."""
 
     budget: str
     version: str
@@ -38,6 +39,7 @@ class Explain:
     filter: dict | None = None
     hybrid: dict | None = None
     steer: list[dict] | None = None
+    per_query: list[dict] | None = None
 
     def to_dict(self) -> dict:
         """As dataclasses.asdict, written out: asdict deep-copies every field, ~0.1 ms a search."""
@@ -54,6 +56,7 @@ class Explain:
             "filter": self.filter,
             "hybrid": self.hybrid,
             "steer": self.steer,
+            "per_query": self.per_query,
         }
 
 

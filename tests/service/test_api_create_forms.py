@@ -8,6 +8,8 @@ import base64
 import numpy as np
 import pytest
 
+from vecdial.indexer.plan.calibration import PSEUDO_MISS_FACTOR
+
 
 def b64(rows: list[list[float]]) -> str:
     return base64.b64encode(np.asarray(rows, dtype="<f4").tobytes()).decode()
@@ -50,6 +52,12 @@ def test_a_sweep_request_measures_and_serves_auto(client, inside):
     assert client.get("/v1/collections/tiny/sweep").json() == response.json()
     auto = client.post("/v1/collections/tiny/search", json={"vector": inside[0], "k": 1, "budget": "auto:target_recall=0.5"})
     assert auto.status_code == 200 and auto.json()["explain"]["calibration"]
+
+
+def test_a_sweep_answer_states_each_points_query_gap_correction(client):
+    points = client.post("/v1/collections/tiny/sweep", json={"n": 30, "budgets": ["binary:rescore=10"]}).json()["points"]
+    assert {p["miss_factor"] for p in points} == {PSEUDO_MISS_FACTOR}  # pseudo-queries: real ones miss more
+    assert client.get("/v1/collections/tiny/sweep").json()["points"] == points
 
 
 def test_a_sweep_of_query_vectors_that_do_not_fill_rows_is_a_422(client):

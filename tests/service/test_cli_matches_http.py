@@ -46,3 +46,10 @@ def test_a_batch_prints_the_http_results_and_explain(client, tiny_data_dir, insi
     as_b64 = client.post(SEARCH + "/batch", json={"vectors_b64": packed, "dim": 384, "k": 4, "budget": budget, "with_text": True}).json()
     assert list(printed) == ["results", "explain"] and len(printed["results"]) == 3
     assert without_timings(printed) == without_timings(as_list) == without_timings(as_b64)
+
+
+def test_sweep_json_prints_what_http_serves_for_the_sweep(client, tiny_data_dir, capsys):
+    code = main(["--data-dir", str(tiny_data_dir), "sweep", "-c", "tiny", "-n", "30", "--quiet", "--max-seconds", "5", "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0 and printed == client.get("/v1/collections/tiny/sweep").json()
+    assert printed["queries"].startswith("pseudo-queries (30") and all(p["miss_factor"] > 1 for p in printed["points"])

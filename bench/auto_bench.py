@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 import vecdial
-from vecdial.indexer.errors import BudgetError
-from vecdial.indexer.eval.metrics import recall_at_k
-from vecdial.models.encoder import MODEL_NAME
+from vecdial import BudgetError
+from vecdial._internal import recall_at_k
+from vecdial._internal import MODEL_NAME
 
 TARGETS = (0.90, 0.95, 0.99)
 CALIBRATIONS = ("default", "documents")
@@ -48,7 +48,7 @@ class BenchSet:
 def load_set(name: str) -> BenchSet | None:
     """The set, or None when its vectors are not cached (never encodes WordNet here)."""
     if name == "demo":
-        from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+        from vecdial._internal import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
         docs, queries = demo_embeddings(show_progress=False)

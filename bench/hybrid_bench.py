@@ -27,9 +27,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from vecdial.indexer.eval.metrics import mrr_at_k, ndcg_at_k
-from vecdial.indexer.lexical import LexicalIndex, open_lexical, write_lexical
-from vecdial.indexer.plan.fusion import DEFAULT_WEIGHTS, HybridSpec, fuse, union_rows
+from vecdial._internal import DEFAULT_WEIGHTS, HybridSpec, LexicalIndex, fuse, mrr_at_k, ndcg_at_k, open_lexical, union_rows, write_lexical
 
 LEXICAL_WEIGHTS = (0.1, 0.2, 0.3, 0.5, 0.7)
 
@@ -46,7 +44,7 @@ class JudgedSet:
 
 
 def demo_set() -> JudgedSet:
-    from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+    from vecdial._internal import demo_embeddings, load_demo_corpus
 
     corpus = load_demo_corpus()
     docs, queries = demo_embeddings(show_progress=False)

@@ -290,8 +290,7 @@ class KernelClock:
         setattr(owner, name, timed)
 
     def __enter__(self) -> "KernelClock":
-        from vecdial.indexer.codecs.rotation import Rotation
-        from vecdial.indexer.stores import kernels
+        from vecdial._internal import Rotation, kernels
 
         for cls in (faiss.IndexBinaryFlat, faiss.IndexFlat, faiss.IndexFlatIP, faiss.IndexRaBitQFastScan, faiss.IndexBinaryHNSW):
             self._wrap(cls, "search_c", "faiss")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from vecdial.indexer.errors import InvalidInput
+from vecdial import InvalidInput
 from vecdial.service import metrics
 from vecdial.service.settings import Settings
 

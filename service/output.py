@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vecdial import Hits, SweepPoint
-from vecdial.indexer.eval.evaluate import EvalRow
+from vecdial import EvalRow
 
 
 def _console() -> Console:

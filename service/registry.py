@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 import vecdial
-from vecdial.indexer.errors import CorruptIndex, VecdialError
-from vecdial.indexer.jobs.store import JobStatus, JobStore
+from vecdial import CorruptIndex, JobStatus, VecdialError
+from vecdial._internal import JobStore, cached
 from vecdial.service import metrics
 
 log = logging.getLogger("vecdial.registry")
@@ -65,11 +65,11 @@ class Collections:
 
     def cached(self, name: str) -> vecdial.Collection | None:
         """The handle if this process has opened `name` already: a dict lookup, never I/O."""
-        return self.db.handle(name)
+        return cached(self.db, name)
 
     def open(self, name: str) -> vecdial.Collection:
         """Open (or return) the handle; blocking I/O the first time. NotFound if there is none."""
-        handle = self.db.handle(name)
+        handle = cached(self.db, name)
         if handle is None:
             try:
                 handle = self.db.open(name)

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, model_validator
 from pydantic.fields import FieldInfo
 
-from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
+from vecdial import BuildSettings, SparseSettings
+from vecdial._internal import KNOBS, flat_changes
 from vecdial.service.feature_schemas import ExplainFeaturesField, SharedFeatures, SteerField
 from vecdial.service.json_types import NOT_BLANK, NOT_NULL, ONE_ID_KIND, CollectionName, Id, Integer, NoBooleans, WholeNumber, exactly_one_of, one_form_of
 from vecdial.service.vectors import Vector, VectorB64

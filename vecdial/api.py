@@ -72,7 +72,7 @@ class Database:
         """The handles opened so far, without any I/O."""
         return list(self._open.values())
 
-    def handle(self, name: str) -> "Collection | None":
+    def _cached(self, name: str) -> "Collection | None":
         """The handle if `name` is open already: a dict lookup, never I/O."""
         return self._open.get(name)
 
@@ -173,7 +173,7 @@ class Database:
     def _existing(self, name: str, vectors: Any) -> "Collection":
         """create(exist_ok=True) over an existing name: its handle, if `vectors` fit its dim."""
         handle = self.open(name)
-        dim = handle.live.snapshot().version.dim
+        dim = handle._live.snapshot().version.dim
         if vectors is not None and np.ndim(vectors) == 2 and np.shape(vectors)[1] != dim:
             raise InvalidInput(f"collection {name!r} exists with dim {dim}, and the vectors given have {np.shape(vectors)[1]}: use another name, or replace=True to rebuild it")
         return handle

@@ -79,7 +79,7 @@ class RemoteDatabase:
     def opened(self) -> list["RemoteCollection"]:
         return list(self._open.values())
 
-    def handle(self, name: str) -> "RemoteCollection | None":
+    def _cached(self, name: str) -> "RemoteCollection | None":
         return self._open.get(name)
 
     def create(

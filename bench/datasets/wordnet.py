@@ -31,7 +31,7 @@ from typing import IO, Callable, Iterator
 
 import numpy as np
 
-from vecdial.models.encoder import MODEL_DIM, MODEL_NAME, encode_texts
+from vecdial._internal import MODEL_DIM, MODEL_NAME, encode_texts
 
 WORDNET_DIR = Path("/usr/share/wordnet")
 DATA_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")

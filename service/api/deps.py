@@ -12,7 +12,7 @@ from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import InvalidInput
+from vecdial import InvalidInput
 from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.json_types import NAME_DESCRIPTION, NAME_PATTERN
 from vecdial.service.settings import Settings

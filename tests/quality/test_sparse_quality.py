@@ -34,7 +34,7 @@ def recall(searcher, queries, exact_rows, budget) -> float:
 
 
 def test_training_leaves_few_dead_units(sparse_searcher):
-    train = sparse_searcher.live.snapshot().version.manifest.codecs["sparse"]["train"]
+    train = sparse_searcher._live.snapshot().version.manifest.codecs["sparse"]["train"]
     assert train["dead_fraction"] < 0.3 and train["val_nmse"] < 0.45
 
 

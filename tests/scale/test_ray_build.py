@@ -85,7 +85,7 @@ def test_a_reindex_on_ray_swaps_in_the_same_version_as_in_process(tmp_path, tiny
     assert start_reindex(tmp_path, "here", changes).run().state == "succeeded"
     status = start_reindex(tmp_path, "ray", changes, ray=cluster.address).run()
     assert status.state == "succeeded", status.message
-    here, on_ray = (db.open(name).live.snapshot().version.path for name in ("here", "ray"))
+    here, on_ray = (db.open(name)._live.snapshot().version.path for name in ("here", "ray"))
     assert differing_files(here, on_ray, version_digests) == []
 
 

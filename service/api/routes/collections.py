@@ -15,8 +15,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial import AlreadyExists, BuildSettings, CorruptIndex, InvalidInput, NotFound, VecdialError
 from vecdial.service.api.deps import CollectionDep, CollectionName, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND, without_paths

@@ -6,7 +6,7 @@ import dataclasses
 
 from fastapi import APIRouter, Query, status
 
-from vecdial.indexer.jobs.store import JobStatus
+from vecdial import JobStatus
 from vecdial.service.api.deps import CollectionDep, JobsDep
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
 from vecdial.service.answer_schemas import Job

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import VecdialError
+from vecdial import VecdialError
 from vecdial.service import metrics
 from vecdial.service.api.deps import CollectionsDep, JobsDep
 from vecdial.service.errors import COMMON_ERRORS, without_paths

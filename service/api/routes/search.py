@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 import vecdial
-from vecdial.indexer.errors import InvalidInput
+from vecdial import InvalidInput
 from vecdial.service import metrics
 from vecdial.service.api.deps import CollectionDep, CollectionName, CollectionsDep, SettingsDep, check_k, collection_named
 from vecdial.service.api.fast_json import FastJSONResponse, FastJSONRoute, json_body, read_body

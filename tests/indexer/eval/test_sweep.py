@@ -116,7 +116,7 @@ def test_refinement_bisects_the_knob_between_points_that_bracket_a_target():
 
 def test_a_refined_sweep_measures_the_points_between(swept):
     collection, _ = swept
-    view = vecdial.connect(collection.path.parent).open("demo").live.snapshot().view
+    view = vecdial.connect(collection.path.parent).open("demo")._live.snapshot().view
     queries = sample_documents(view.version, 60)
     grid = ["binary:rescore=0", "binary:rescore=40"]
     points = run_sweep(view, queries[1], grid, queries[0])
@@ -141,11 +141,11 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, tiny_dataset, m
     monkeypatch.setattr(sweep_module, "write_partial", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
         col.sweep(n=30, budgets=budgets, show_progress=False)
-    first_two = json.loads((col.live.snapshot().version.path / PARTIAL_FILE).read_text())["points"]
+    first_two = json.loads((col._live.snapshot().version.path / PARTIAL_FILE).read_text())["points"]
     monkeypatch.setattr(sweep_module, "write_partial", saved)
     points = col.sweep(n=30, budgets=budgets, show_progress=False)
     assert [p.ms_per_query for p in points[:2]] == [p["ms_per_query"] for p in first_two]  # reused, not measured again
-    assert [p.budget for p in points[:4]] == budgets and not (col.live.snapshot().version.path / PARTIAL_FILE).exists()
+    assert [p.budget for p in points[:4]] == budgets and not (col._live.snapshot().version.path / PARTIAL_FILE).exists()
 
 
 @pytest.fixture

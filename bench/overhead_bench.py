@@ -289,7 +289,7 @@ class KernelClock:
         self._undo.append((owner, name, original))
         setattr(owner, name, timed)
 
-    def __enter__(self) -> "KernelClock":
+    def __enter__(self) -> KernelClock:
         from vecdial._internal import Rotation, kernels
 
         for cls in (faiss.IndexBinaryFlat, faiss.IndexFlat, faiss.IndexFlatIP, faiss.IndexRaBitQFastScan, faiss.IndexBinaryHNSW):

@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> None:
         for budget in budgets:
             result = searcher.search(queries, k=10, budget=budget)
             read = sum(s.bytes_read for s in result.explain.stages) / len(docs)
-            batch, one = timed_qps(lambda q: searcher.search(q, k=10, budget=budget), queries, single)
+            batch, one = timed_qps(lambda q, searcher=searcher, budget=budget: searcher.search(q, k=10, budget=budget), queries, single)
             ndcg = ndcg_at_k(result.id_lists(), data.qrels) if data.qrels else None
             table.add_row(
                 kind,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -15,6 +16,9 @@ import pytest
 import vecdial
 from vecdial.remote import JobFailed, connect_remote
 from vecdial.remote_http import ServerUnavailable, Unauthorized
+
+if TYPE_CHECKING:
+    import httpx
 
 API_KEY = "remote-suite-key"  # tests/conftest.py starts the server with it
 
@@ -177,7 +181,7 @@ def test_an_unreachable_server_says_where_it_looked(api_server):
         db.list()
 
 
-def scripted(answers: list[int], seen: list[str]) -> "httpx.MockTransport":
+def scripted(answers: list[int], seen: list[str]) -> httpx.MockTransport:
     """A transport answering each request with the next status (503: busy; 200: an empty collection list)."""
     import httpx
 

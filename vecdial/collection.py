@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -263,7 +264,7 @@ class Collection:
         wait: bool = False,
         show_progress: bool = True,
         ray: str | None = None,
-    ) -> "Job":
+    ) -> Job:
         """Rebuild with new settings beside the serving version, then swap atomically.
         Searches and writes go on meanwhile. wait=True blocks (with a progress bar) and raises
         JobFailed if the job fails. min_recall: swap only if `budget`'s (default

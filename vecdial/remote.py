@@ -15,8 +15,9 @@ traffic sample when query_sample_rate is set; run `vecdial backup` where the dat
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -34,7 +35,7 @@ from vecdial.remote_shapes import status_of
 Texts = Sequence[str]
 
 
-def connect_remote(url: str, *, api_key: str | None = None, timeout: float = 60.0, retries: int = 2) -> "RemoteDatabase":
+def connect_remote(url: str, *, api_key: str | None = None, timeout: float = 60.0, retries: int = 2) -> RemoteDatabase:
     """A vecdial server's collections, through one keep-alive connection pool (see `Http`)."""
     return RemoteDatabase(Http(url, api_key=api_key, timeout=timeout, retries=retries))
 
@@ -49,7 +50,7 @@ class RemoteDatabase:
         self._open: dict[str, RemoteCollection] = {}
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "RemoteDatabase":
+    def __enter__(self) -> RemoteDatabase:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -65,7 +66,7 @@ class RemoteDatabase:
         """Names of the collections the server serves, sorted (one it cannot open is left out)."""
         return sorted(summary["name"] for summary in self.http.call("GET", "/v1/collections", idempotent=True))
 
-    def open(self, name: str) -> "RemoteCollection":
+    def open(self, name: str) -> RemoteCollection:
         """The named collection; NotFound if there is none."""
         validate_name(arguments.name(name))
         with self._lock:
@@ -76,10 +77,10 @@ class RemoteDatabase:
                 handle = self._open.setdefault(name, RemoteCollection(self, name, info))
         return handle
 
-    def opened(self) -> list["RemoteCollection"]:
+    def opened(self) -> list[RemoteCollection]:
         return list(self._open.values())
 
-    def _cached(self, name: str) -> "RemoteCollection | None":
+    def _cached(self, name: str) -> RemoteCollection | None:
         return self._open.get(name)
 
     def create(
@@ -99,7 +100,7 @@ class RemoteDatabase:
         exist_ok: bool = False,
         show_progress: bool = True,
         ray: str | None = None,
-    ) -> "RemoteCollection":
+    ) -> RemoteCollection:
         """`Database.create` on the server. Differences: `path` names a file on *this* machine,
         read here (.npy, .fvecs, .parquet) and sent with its ids, texts and payloads; a .jsonl of
         texts is uploaded as it is and encoded by the server (not with `replace`). Texts given
@@ -132,7 +133,7 @@ class RemoteDatabase:
                 raise
             return self._existing(name, vectors)
 
-    def _existing(self, name: str, vectors: Any) -> "RemoteCollection":
+    def _existing(self, name: str, vectors: Any) -> RemoteCollection:
         """create(exist_ok=True) over an existing name: its handle, if `vectors` fit its dim."""
         handle = self.open(name)
         dim = handle._describe["dim"]
@@ -142,7 +143,7 @@ class RemoteDatabase:
 
     def _create(
         self, name: str, vectors: Any, texts: list | None, ids: Any, path: Any, format: str | None, source_model: str | None, payloads: Any, changes: dict, replace: bool, discard_writes: bool
-    ) -> "RemoteCollection":
+    ) -> RemoteCollection:
         """The create request itself (see `create`), the arguments checked."""
         if path is not None and (format or Path(path).suffix.lstrip(".").lower()) == "jsonl" and vectors is None and texts is None and payloads is None:
             return self._upload_jsonl(name, Path(path), changes, replace)
@@ -166,7 +167,7 @@ class RemoteDatabase:
             handle._describe = info
         return handle
 
-    def _upload_jsonl(self, name: str, path: Path, changes: dict, replace: bool) -> "RemoteCollection":
+    def _upload_jsonl(self, name: str, path: Path, changes: dict, replace: bool) -> RemoteCollection:
         from vecdial.indexer.jobs.settings import KNOBS
 
         if replace:
@@ -202,7 +203,7 @@ class RemoteDatabase:
         limit = arguments.whole(limit, "limit", 1)
         return [status_of(job) for job in self.http.call("GET", "/v1/jobs", params={"limit": limit}, idempotent=True)]
 
-    def __getitem__(self, name: str) -> "RemoteCollection":
+    def __getitem__(self, name: str) -> RemoteCollection:
         """`db[name]` is `db.open(name)`: NotFound if the server has no such collection."""
         return self.open(name)
 

@@ -100,7 +100,7 @@ class LiveCollection:
             self._install(key, self._open(key), stamp)
 
     @classmethod
-    def open(cls, data_dir: Path, name: str, verify_checksums: bool = False) -> "LiveCollection":
+    def open(cls, data_dir: Path, name: str, verify_checksums: bool = False) -> LiveCollection:
         return cls(Collection(data_dir, name), verify_checksums)
 
     @property

@@ -60,17 +60,17 @@ class Binary(Mode):
         probed = [f"binary:rescore={r},probe={p}" for r, p in SWEEP_PROBED] if version.partitions is not None else []
         return [f"binary:rescore={r}" for r in SWEEP_RESCORES] + probed
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "BinaryBuilder":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> BinaryBuilder:
         return BinaryBuilder(fit_binary(sample, center=settings.binary_center), n, out, settings)
 
-    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "BinaryIndex":
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> BinaryIndex:
         shape = np.load(path / CODES_FILE, mmap_mode="r").shape  # the header only: codes load on first use
         if shape != (manifest.count, code_bytes_for(manifest.dim)):
             raise CorruptIndex(f"{path}: binary codes {shape}, expected {(manifest.count, code_bytes_for(manifest.dim))}; rebuild the index")
         kind = params.get("index", "flat")
         return BinaryIndex(BinaryCodec.from_arrays(codecs), Lazy(lambda: BinaryStore.open(path, kind)), shape[1])
 
-    def segment_rows(self, version) -> "BinaryRows":
+    def segment_rows(self, version) -> BinaryRows:
         return BinaryRows(version.store("binary").codec)
 
 

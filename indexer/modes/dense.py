@@ -19,7 +19,15 @@ from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
 from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage, probe_field
-from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, ROWS_FILE, BlockStore, prefix_sq_norms, row_major, split_blocks
+from vecdial.indexer.stores.blocks import (
+    BLOCKS_FILE,
+    NORMS_FILE,
+    ROWS_FILE,
+    BlockStore,
+    prefix_sq_norms,
+    row_major,
+    split_blocks,
+)
 from vecdial.indexer.stores.rows import room_for
 
 SWEEP_DIMS = (32, 64, 128, 256)
@@ -72,11 +80,11 @@ class Dense(Mode):
         probed = [f"dense:dim={d},probe=0.2" for d in SWEEP_DIMS[1:3] if d < version.dim] if version.partitions is not None else []
         return [f"dense:dim={d}" for d in SWEEP_DIMS if d < version.dim] + probed
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "DenseBuilder":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> DenseBuilder:
         rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(sample.shape[1])
         return DenseBuilder(rotation, n, out, settings)
 
-    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "DenseIndex":
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> DenseIndex:
         blocks = BlockStore.open(path, manifest.dim, rows=bool(params.get("rows")))  # versions before the row copy have none
         n_blocks, block = -(-manifest.dim // params["block"]), params["block"]
         if blocks.blocks.shape != (n_blocks, manifest.count, block) or blocks.prefix_sq.shape != (n_blocks, manifest.count):
@@ -88,7 +96,7 @@ class Dense(Mode):
             raise CorruptIndex(f"{path}: file {ROWS_FILE} has shape {blocks.rows.shape}, expected {(manifest.count, n_blocks, block)}; rebuild the index")
         return DenseIndex(Rotation.from_arrays(codecs), blocks)
 
-    def segment_rows(self, version) -> "DenseRows":
+    def segment_rows(self, version) -> DenseRows:
         return DenseRows(version.store("dense"))
 
 

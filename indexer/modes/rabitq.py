@@ -28,7 +28,15 @@ from vecdial.indexer.modes.dense import DENSE
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.graph import GraphBuilder, GraphStore, check_graph
 from vecdial.indexer.stores.lazy import CodesIndex, Lazy
-from vecdial.indexer.stores.rabitq import CELLS_FILE, CELLS_PAY_SHARE, CellsBuilder, CellsStore, RabitqStore, check_header, empty_index
+from vecdial.indexer.stores.rabitq import (
+    CELLS_FILE,
+    CELLS_PAY_SHARE,
+    CellsBuilder,
+    CellsStore,
+    RabitqStore,
+    check_header,
+    empty_index,
+)
 
 SWEEP_RESCORES = (0, 1, 2, 5, 10, 20)
 # (rescore, ef) points a version with a graph is also measured at.
@@ -111,14 +119,14 @@ class Rabitq(Mode):
         probed = [f"rabitq:rescore={r},probe={p}" for r, p in SWEEP_PROBED] if index.cells is not None else []
         return [f"rabitq:rescore={r}" for r in SWEEP_RESCORES] + walked + probed
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "RabitqBuilder | None":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> RabitqBuilder | None:
         if not settings.rabitq:
             return None
         graph = GraphBuilder(sample.shape[1], settings.graph, sample) if settings.graph else None
         per_cell = CellsBuilder(cells.centroids, sample) if cells is not None else None
         return RabitqBuilder(RabitqStore(empty_index(sample.shape[1], sample)), graph, per_cell, out)
 
-    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "RabitqIndex":
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> RabitqIndex:
         code_bytes = check_header(path, manifest.count, manifest.dim)  # the codes load on first use
         links = int(params.get("graph", 0))
         graph = None

@@ -61,7 +61,7 @@ class Sparse(Mode):
         actives = [a for a in SWEEP_ACTIVES if a <= version.sparse.max_active]
         return [f"sparse:active={a}" for a in actives] + [f"sparse:active={a},rescore=10" for a in actives]
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "SparseBuilder | None":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> SparseBuilder | None:
         return None if settings.sparse is None else SparseBuilder(sample, out, settings.sparse)
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> SparseStore:
@@ -73,7 +73,7 @@ class Sparse(Mode):
             raise CorruptIndex(f"{path}: sparse index does not match its model or the collection size")
         return store
 
-    def segment_rows(self, version) -> "SparseRows | None":
+    def segment_rows(self, version) -> SparseRows | None:
         store = version.store("sparse")
         return None if store is None else SparseRows(store)
 

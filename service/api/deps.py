@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 import vecdial
 from vecdial import InvalidInput
-from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.json_types import NAME_DESCRIPTION, NAME_PATTERN
+from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.settings import Settings
 
 # Dependencies that never block are `async`: FastAPI runs sync ones in the thread pool,

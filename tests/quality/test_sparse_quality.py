@@ -8,11 +8,10 @@ rotation: 0.55), and 0.895 with the 32-unit shortlist rescored (rescore=10). The
 
 import pytest
 
-from vecdial.indexer.jobs.settings import BuildSettings
+import vecdial
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.eval.metrics import recall_at_k
-import vecdial
-from vecdial.indexer.jobs.settings import SparseSettings
+from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
 
 pytestmark = pytest.mark.quality  # measured floors: the slower set, which CI runs too
 

@@ -12,14 +12,14 @@ import time
 import numpy as np
 import pytest
 
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.collection import Collection, list_collections
-from vecdial.indexer.disk.version import open_version
-from vecdial.indexer.jobs.build import build_version, remove_stale_builds
-from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
 from vecdial.indexer.disk.manifest import MANIFEST_FILE
+from vecdial.indexer.disk.version import open_version
+from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.jobs.build import build_version, remove_stale_builds
+from vecdial.indexer.jobs.settings import BuildSettings
 
 
 def build(tmp_path, dataset, name="c", **settings) -> Collection:

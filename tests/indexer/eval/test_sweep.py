@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from vecdial.indexer.errors import BudgetError
 import vecdial
 from vecdial.indexer.disk.sweep_file import read_sweep
+from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.eval.sweep import refine_budgets, run_sweep, sample_documents
 from vecdial.indexer.plan.calibration import SweepPoint, choose, mark_pareto
 
@@ -49,8 +49,8 @@ def test_no_point_meeting_the_target_is_a_budget_error_naming_the_closest():
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, demo_dataset):
-    from vecdial.indexer.jobs.settings import BuildSettings
     from vecdial.indexer.disk.collection import Collection
+    from vecdial.indexer.jobs.settings import BuildSettings
 
     collection = Collection(tmp_path_factory.mktemp("sweep"), "demo")
     collection.build(demo_dataset, BuildSettings(), show_progress=False)

@@ -9,9 +9,9 @@ import pytest
 
 import vecdial
 from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.filters.demo import demo_payloads
 from vecdial.indexer.live.collection import LiveCollection, wal_dir
 from vecdial.indexer.live.wal import WalRecord, WriteAheadLog, decode_record, encode_record, wal_path
-from vecdial.indexer.filters.demo import demo_payloads
 
 
 @pytest.fixture

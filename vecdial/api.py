@@ -8,6 +8,7 @@ line and the HTTP service use these same objects.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,7 +69,7 @@ class Database:
                 handle = self._open[name] = Collection(self, LiveCollection(collection, self.verify_checksums))
         return handle
 
-    def opened(self) -> list[Collection]:
+    def opened(self) -> builtins.list[Collection]:
         """The handles opened so far, without any I/O."""
         return list(self._open.values())
 
@@ -160,7 +161,7 @@ class Database:
                 from vecdial.models.encoder import MODEL_NAME
 
                 vectors, source_model = engine.encode_texts(list(texts), show_progress), MODEL_NAME
-            dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=payloads, show_progress=show_progress)
+            dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=None if payloads is None else list(payloads), show_progress=show_progress)
             build = _settings(settings)
             collection = CollectionDir(self.data_dir, name)
             if replace and collection.exists():
@@ -220,7 +221,7 @@ class Database:
             raise InvalidInput(f"job_id is {job_id!r}: a job id is a string of 32 hex digits")
         return self._jobs.load(job_id)
 
-    def jobs(self, limit: int = 100) -> list[JobStatus]:
+    def jobs(self, limit: int = 100) -> builtins.list[JobStatus]:
         """The latest `limit` reindex jobs' statuses."""
         return self._jobs.list(arguments.whole(limit, "limit", 1))
 

@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -107,7 +107,8 @@ class Collection:
             texts = arguments.texts(queries, "queries")
             queries = self.encode(texts)
         fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
-        return snapshot.search(queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
+        matrix = cast(np.ndarray, queries)  # or nested lists of numbers: the snapshot checks and converts them
+        return snapshot.search(matrix, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
 
     def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
         """The labelled features of the sparse codes: those whose label holds `query`'s words (or a
@@ -150,7 +151,7 @@ class Collection:
         if vectors is None:
             if texts is None or any(t is None for t in texts):
                 raise InvalidInput("send vectors, or a text for every item to encode")
-            vectors = self.encode(list(texts))  # type: ignore[arg-type]
+            vectors = self.encode(list(texts))
         self._live.refresh()
         return self._live.upsert(ids, vectors, list(texts) if texts is not None else None, None if payloads is None else list(payloads))
 

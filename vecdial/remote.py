@@ -14,6 +14,7 @@ traffic sample when query_sample_rate is set; run `vecdial backup` where the dat
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,7 +78,7 @@ class RemoteDatabase:
                 handle = self._open.setdefault(name, RemoteCollection(self, name, info))
         return handle
 
-    def opened(self) -> list[RemoteCollection]:
+    def opened(self) -> builtins.list[RemoteCollection]:
         return list(self._open.values())
 
     def _cached(self, name: str) -> RemoteCollection | None:
@@ -142,7 +143,7 @@ class RemoteDatabase:
         return handle
 
     def _create(
-        self, name: str, vectors: Any, texts: list | None, ids: Any, path: Any, format: str | None, source_model: str | None, payloads: Any, changes: dict, replace: bool, discard_writes: bool
+        self, name: str, vectors: Any, texts: builtins.list | None, ids: Any, path: Any, format: str | None, source_model: str | None, payloads: Any, changes: dict, replace: bool, discard_writes: bool
     ) -> RemoteCollection:
         """The create request itself (see `create`), the arguments checked."""
         if path is not None and (format or Path(path).suffix.lstrip(".").lower()) == "jsonl" and vectors is None and texts is None and payloads is None:
@@ -174,7 +175,8 @@ class RemoteDatabase:
             raise InvalidInput("a remote replace from a .jsonl file is not supported: drop the collection first, or send texts=")
         if not path.is_file():
             raise InvalidInput(f"input file {path} does not exist")
-        sparse = changes.get("sparse") if isinstance(changes.get("sparse"), dict) else {}
+        sparse = changes.get("sparse")
+        sparse = sparse if isinstance(sparse, dict) else {}
         params: dict[str, Any] = {"format": "jsonl"}
         for knob in KNOBS:
             value = sparse.get(knob.field) if knob.sparse else changes.get(knob.field)
@@ -198,7 +200,7 @@ class RemoteDatabase:
             raise InvalidInput(f"job_id is {job_id!r}: a job id is a string of 32 hex digits")
         return status_of(self.http.call("GET", f"/v1/jobs/{quote(job_id, safe='')}", idempotent=True))
 
-    def jobs(self, limit: int = 100) -> list[JobStatus]:
+    def jobs(self, limit: int = 100) -> builtins.list[JobStatus]:
         """The latest `limit` reindex jobs' statuses."""
         limit = arguments.whole(limit, "limit", 1)
         return [status_of(job) for job in self.http.call("GET", "/v1/jobs", params={"limit": limit}, idempotent=True)]

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from vecdial.indexer.errors import BudgetError, CorruptIndex
-from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
+from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.modes.dense import DENSE
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.graph import GraphBuilder, GraphStore, check_graph
@@ -67,7 +67,7 @@ class Rabitq(Mode):
     def funnel(self, budget: RabitqBudget) -> list[FunnelStage]:
         return [FunnelStage(kind="rabitq", keep=budget.rescore or None)]
 
-    def max_size(self, version) -> int:
+    def max_size(self, version: VersionView) -> int:
         if version.store("rabitq") is None:
             raise BudgetError("rabitq: this collection has no RaBitQ codes (built with rabitq=false, or before them); reindex it with rabitq=true")
         return version.dim
@@ -85,7 +85,7 @@ class Rabitq(Mode):
         rows, scores = index.store.search(query.unit, keep, part.alive)  # every code: above the share, as fast
         return rows, scores, part.stores.size * index.store.code_bytes
 
-    def ef_for(self, budget: RabitqBudget, version) -> int:
+    def ef_for(self, budget: RabitqBudget, version: VersionView) -> int:
         """The graph breadth a budget asks for (0: none); BudgetError if the version has no graph."""
         if budget.ef is None:
             return 0
@@ -96,7 +96,7 @@ class Rabitq(Mode):
             raise BudgetError("ef: this collection has no graph over its RaBitQ codes (built with graph=0, or before graphs); reindex it with graph=16")
         return budget.ef
 
-    def describe(self, version) -> ModeInfo | None:
+    def describe(self, version: VersionView) -> ModeInfo | None:
         index = version.store("rabitq")
         if index is None:
             return None
@@ -111,7 +111,7 @@ class Rabitq(Mode):
             note += f"; with ef, a walk over an HNSW graph of the codes ({index.graph_links} links a row) reads a few thousand codes instead of all"
         return ModeInfo("rabitq", knobs, index.code_bytes, note)
 
-    def sweep_budgets(self, version) -> list[str]:
+    def sweep_budgets(self, version: VersionView) -> list[str]:
         index = version.store("rabitq")
         if index is None:
             return []

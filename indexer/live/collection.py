@@ -111,11 +111,6 @@ class LiveCollection:
         """The state searches use now; it never changes under the caller."""
         return self._snapshot
 
-    @property
-    def group_commit_stats(self) -> tuple[int, int]:
-        """(flushes, writes) so far: writes / flushes is the mean group-commit batch."""
-        return self._commit.flushes, self._commit.items
-
     def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", **options: Any) -> Hits:
         """See `LiveSnapshot.search` for the options (with_text, threads, filter, with_payload)."""
         return self._snapshot.search(queries, k, budget, **options)

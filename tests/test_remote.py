@@ -232,7 +232,7 @@ def test_an_error_answer_raises_the_class_its_code_names(status, body, error):
 # Embedded-only: they need the model or the collection's files in this process (vecdial/remote.py
 # says so; `backup` copies the files, run it where they are), or start a job's thread here (a
 # server starts its own).
-EMBEDDED_ONLY = {"backup", "encode", "evaluate", "keep_queries", "live", "start"}
+EMBEDDED_ONLY = {"backup", "encode", "evaluate", "keep_queries", "start", "warm_up"}
 
 
 @pytest.mark.parametrize("embedded, remote", [("Database", "RemoteDatabase"), ("Collection", "RemoteCollection"), ("Job", "RemoteJob")])

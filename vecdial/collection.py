@@ -29,6 +29,7 @@ from vecdial.indexer.live.backup import backup_collection
 from vecdial.indexer.live.checks import check_ids, check_texts
 from vecdial.indexer.live.collection import LiveCollection, WriteResult
 from vecdial.indexer.live.repair import RepairReport
+from vecdial.indexer.modes import warm_budgets
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import MAX_K, Hits
@@ -109,6 +110,24 @@ class Collection:
         fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
         matrix = cast(np.ndarray, queries)  # or nested lists of numbers: the snapshot checks and converts them
         return snapshot.search(matrix, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
+
+    def warm_up(self) -> list[str]:
+        """Search once with each kind of budget the collection serves, one query and a batch (their
+        kernels differ), so every kernel is loaded (on a fresh install: compiled, ~1 s each) before
+        the first real search; and load the encoder (5-15 s) when it takes text queries. Every
+        registered mode names its own warm-up budgets. Returns the budgets searched."""
+        self._live.refresh()
+        version = self._live.snapshot().version
+        queries = np.random.default_rng(0).normal(size=(2, version.dim)).astype(np.float32)
+        budgets = warm_budgets(version)
+        for budget in budgets:
+            self.search(queries[0], k=1, budget=budget)
+            self.search(queries, k=1, budget=budget)
+        from vecdial.models.encoder import MODEL_NAME
+
+        if version.manifest.source_model == MODEL_NAME:
+            self.encode(["warm up"])
+        return budgets
 
     def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
         """The labelled features of the sparse codes: those whose label holds `query`'s words (or a

@@ -180,3 +180,8 @@ class Mode:
 
     def sweep_budgets(self, version: VersionView) -> list[str]:
         return []
+
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        """Budgets whose searches, one of each, load (on a fresh install: compile) every kernel this
+        mode runs on `version`; by default its first sweep point. [] if it serves nothing here."""
+        return self.sweep_budgets(version)[:1]

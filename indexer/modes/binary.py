@@ -56,6 +56,10 @@ class Binary(Mode):
         note = f"Hamming shortlist of k x rescore, each candidate rescored reads {full} bytes"
         return ModeInfo("binary", {"rescore": (0, MAX_RESCORE)}, version.store("binary").code_bytes, note)
 
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        probed = ["binary:rescore=1,probe=1"] if version.partitions is not None else []
+        return ["binary:rescore=1", "binary:rescore=0", *probed]
+
     def sweep_budgets(self, version: VersionView) -> list[str]:
         probed = [f"binary:rescore={r},probe={p}" for r, p in SWEEP_PROBED] if version.partitions is not None else []
         return [f"binary:rescore={r}" for r in SWEEP_RESCORES] + probed

@@ -76,6 +76,10 @@ class Dense(Mode):
         costs = dense_costs(version)
         return ModeInfo("dense", {"dim": (1, version.dim)}, version.dense.bytes_per_vector(min(64, version.dim)), f"bytes follow dim: {costs}")
 
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        dim = min(32, version.dim)
+        return [f"dense:dim={dim}"] + ([f"dense:dim={dim},probe=1"] if version.partitions is not None else [])
+
     def sweep_budgets(self, version: VersionView) -> list[str]:
         probed = [f"dense:dim={d},probe=0.2" for d in SWEEP_DIMS[1:3] if d < version.dim] if version.partitions is not None else []
         return [f"dense:dim={d}" for d in SWEEP_DIMS if d < version.dim] + probed

@@ -111,6 +111,14 @@ class Rabitq(Mode):
             note += f"; with ef, a walk over an HNSW graph of the codes ({index.graph_links} links a row) reads a few thousand codes instead of all"
         return ModeInfo("rabitq", knobs, index.code_bytes, note)
 
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        index = version.store("rabitq")
+        if index is None:
+            return []
+        walked = ["rabitq:rescore=1,ef=8"] if index.graph is not None else []
+        probed = ["rabitq:rescore=1,probe=1"] if index.cells is not None else []
+        return ["rabitq:rescore=1", "rabitq:rescore=0", *walked, *probed]
+
     def sweep_budgets(self, version: VersionView) -> list[str]:
         index = version.store("rabitq")
         if index is None:

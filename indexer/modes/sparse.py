@@ -55,6 +55,9 @@ class Sparse(Mode):
         knobs = {"active": (1, int(version.sparse.max_active)), "rescore": (0, MAX_RESCORE)}
         return ModeInfo("sparse", knobs, int(version.sparse.resident_bytes // max(version.size, 1)), note)
 
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        return [] if version.sparse is None else ["sparse:active=1,rescore=1"]
+
     def sweep_budgets(self, version: VersionView) -> list[str]:
         if version.sparse is None:
             return []

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint, format check and type check (CI runs this after the tests; about 30 s on 2 cores).
 #   ruff check           the rules in pyproject.toml [tool.ruff.lint]
-#   ruff format --check  the formatter's layout, 120 columns
+#   ruff format --check  the formatter's layout, 140 columns
 #   mypy                 vecdial/ and indexer/ as the installed package vecdial (+ vecdial.indexer)
 # Fix what the tools can: .venv/bin/ruff format . && .venv/bin/ruff check --fix .
 set -euo pipefail

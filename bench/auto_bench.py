@@ -33,10 +33,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 import vecdial
-from vecdial.indexer.errors import BudgetError
-from vecdial.indexer.eval.metrics import recall_at_k
-from vecdial.indexer.plan.execute import search
-from vecdial.models.encoder import MODEL_NAME
+from vecdial import BudgetError
+from vecdial._internal import MODEL_NAME, live_of, recall_at_k, search_view
 
 TARGETS = (0.90, 0.95, 0.99)
 CALIBRATIONS = ("default", "documents")
@@ -56,7 +54,7 @@ class BenchSet:
 def load_set(name: str) -> BenchSet | None:
     """The set, or None when its vectors are not cached (never encodes WordNet here)."""
     if name == "demo":
-        from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+        from vecdial._internal import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
         docs, queries = demo_embeddings(show_progress=False)
@@ -130,13 +128,13 @@ def _per_query_rows(col, name: str, queries: np.ndarray, truth: list[list], fixe
     """One printed row per target: per-query auto's delivered recall, mean and p99 ms one query at
     a time, against the fastest of the `fixed_tried` swept budgets (cheapest by the sweep's
     latency) that deliver at least as much on the same real queries, timed interleaved with it."""
-    view = col.live.snapshot().view
-    delivered = {p.budget: recall_at_k(search(view, queries, 10, p.budget, threads=2).id_lists(), truth, 10) for p in view.sweep}
+    view = live_of(col).snapshot().view
+    delivered = {p.budget: recall_at_k(search_view(view, queries, 10, p.budget, threads=2).id_lists(), truth, 10) for p in view.sweep}
     by_ms = sorted(view.sweep, key=lambda p: p.ms_per_query)
     rows = []
     for target in TARGETS:
         auto = f"auto:target_recall={target:g},per_query=1"
-        batch = search(view, queries, 10, auto)
+        batch = search_view(view, queries, 10, auto)
         got = recall_at_k(batch.id_lists(), truth, 10)
         spent = sorted({q["budget"] for q in batch.explain.per_query or []}) or [batch.explain.budget.split(" -> ")[1]]
         rivals = [p.budget for p in by_ms if delivered[p.budget] >= got][:fixed_tried]
@@ -154,12 +152,12 @@ def _per_query_rows(col, name: str, queries: np.ndarray, truth: list[list], fixe
 def _interleaved(view, queries: np.ndarray, budgets: list[str]) -> dict[str, np.ndarray]:
     """budget -> (nq,) ms of each query searched alone, the budgets taken in turn per query."""
     for budget in budgets:  # warm: plans compiled, per-query choices made, stores loaded
-        search(view, queries[0], 10, budget)
+        search_view(view, queries[0], 10, budget)
     times = {budget: np.empty(len(queries)) for budget in budgets}
     for i, q in enumerate(queries):
         for budget in budgets:
             started = time.perf_counter()
-            search(view, q, 10, budget)
+            search_view(view, q, 10, budget)
             times[budget][i] = (time.perf_counter() - started) * 1000
     return times
 

@@ -25,13 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
-from vecdial.indexer.features.explain import query_code, shared_features
-from vecdial.indexer.features.labels import feature_table
-from vecdial.indexer.features.steering import find_features, load_decoder, steer
-from vecdial.indexer.features.table import FeatureTable, codes_from_postings, hit_codes_from_postings
-from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
-from vecdial.indexer.jobs.settings import SparseSettings
-from vecdial.indexer.jobs.sparse_build import build_sparse
+from vecdial import SparseSettings
+from vecdial._internal import (
+    FeatureTable,
+    build_sparse,
+    codes_from_postings,
+    demo_embeddings,
+    feature_table,
+    find_features,
+    hit_codes_from_postings,
+    load_decoder,
+    load_demo_corpus,
+    query_code,
+    shared_features,
+    steer,
+)
 
 WEIGHTS = (-0.3, 0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 LABEL_QUERIES = ("json", "thread", "date", "socket", "pars")
@@ -67,7 +75,7 @@ def steering_effect(table: FeatureTable, active: np.ndarray, decoder: np.ndarray
 
 def explain_one(out: Path, arrays: dict, table: FeatureTable, docs: np.ndarray, query: np.ndarray) -> tuple:
     """One query's exact top 3 and, per hit, the features it shares with the query."""
-    from vecdial.models.sparse_autoencoder import SparseAutoencoder
+    from vecdial._internal import SparseAutoencoder
 
     model = SparseAutoencoder.load(out)
     units, weights = model.encode_topk(query[None, :], threads=1)

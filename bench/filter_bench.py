@@ -119,7 +119,7 @@ def main() -> None:
             kept = matching(predicate, tags, values)
             expected = truth(docs, queries, kept)
             params = _faiss_params(selector, values, kept)
-            faiss_single, faiss_batch = timed(lambda q: flat.search(q, K, params=params), queries, args.single)
+            faiss_single, faiss_batch = timed(lambda q, params=params: flat.search(q, K, params=params), queries, args.single)
             for budget in args.budgets:
                 def run(q, budget=budget, spec=spec):
                     return collection.search(q, k=K, budget=budget, filter=spec)

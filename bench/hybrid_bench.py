@@ -27,9 +27,17 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from vecdial.indexer.eval.metrics import mrr_at_k, ndcg_at_k
-from vecdial.indexer.lexical import LexicalIndex, open_lexical, write_lexical
-from vecdial.indexer.plan.fusion import DEFAULT_WEIGHTS, HybridSpec, fuse, union_rows
+from vecdial._internal import (
+    DEFAULT_WEIGHTS,
+    HybridSpec,
+    LexicalIndex,
+    fuse,
+    mrr_at_k,
+    ndcg_at_k,
+    open_lexical,
+    union_rows,
+    write_lexical,
+)
 
 LEXICAL_WEIGHTS = (0.1, 0.2, 0.3, 0.5, 0.7)
 
@@ -46,7 +54,7 @@ class JudgedSet:
 
 
 def demo_set() -> JudgedSet:
-    from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+    from vecdial._internal import demo_embeddings, load_demo_corpus
 
     corpus = load_demo_corpus()
     docs, queries = demo_embeddings(show_progress=False)
@@ -181,7 +189,7 @@ def main() -> None:
     chosen = max(tune, key=tune.__getitem__)
     print()
     print("worst-case nDCG@10 margin over the better single signal, across " + " and ".join(names) + ":")
-    print(f"  meets the target (margin >= 0 on all queries): {', '.join(l for l in every if every[l] >= 0) or 'none'}")
+    print(f"  meets the target (margin >= 0 on all queries): {', '.join(name for name in every if every[name] >= 0) or 'none'}")
     print(f"  chosen on even-numbered queries: {chosen} ({tune[chosen]:+.4f}); on the held-out odd ones {held_out[chosen]:+.4f}, on all {every[chosen]:+.4f}")
     print(f"  default HybridSpec() ({DEFAULT.label}, over both lists' union): held-out {held_out[DEFAULT.label]:+.4f}, all {every[DEFAULT.label]:+.4f}")
     print()

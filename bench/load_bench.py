@@ -71,11 +71,9 @@ class RunStats:
 def build_collection(data_dir: Path, size: int | None) -> np.ndarray:
     """The demo corpus (optionally grown to `size` with jittered copies) as a collection;
     returns the demo query vectors to search with."""
-    from vecdial.indexer.jobs.settings import BuildSettings
-    from vecdial.indexer.disk.collection import Collection
-    from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
-    from vecdial.indexer.io.readers import Dataset
-    from vecdial.indexer.vectors import normalize_rows
+    from vecdial import BuildSettings
+    from vecdial._internal import CollectionDir as Collection
+    from vecdial._internal import Dataset, demo_embeddings, load_demo_corpus, normalize_rows
 
     corpus = load_demo_corpus()
     docs, queries = demo_embeddings(show_progress=False)

@@ -293,9 +293,8 @@ class KernelClock:
         self._undo.append((owner, name, original))
         setattr(owner, name, timed)
 
-    def __enter__(self) -> "KernelClock":
-        from vecdial.indexer.codecs.rotation import Rotation
-        from vecdial.indexer.stores import kernels
+    def __enter__(self) -> KernelClock:
+        from vecdial._internal import Rotation, kernels
 
         for cls in (faiss.IndexBinaryFlat, faiss.IndexFlat, faiss.IndexFlatIP, faiss.IndexRaBitQFastScan, faiss.IndexBinaryHNSW, faiss.IndexHNSWRaBitQ):
             self._wrap(cls, "search_c", "faiss")

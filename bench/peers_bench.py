@@ -117,7 +117,7 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray, int | None]:
         return np.ascontiguousarray(docs, dtype=np.float32), queries, n_real
     if name == "demo-117k":  # no encoding: for machines without the WordNet cache
         from bench.datasets.wordnet_1m import generate
-        from vecdial.indexer.io.demo import demo_embeddings
+        from vecdial._internal import demo_embeddings
 
         real, queries = demo_embeddings(show_progress=False)
         docs, _ = generate(np.ascontiguousarray(real, dtype=np.float32), size=117_000)

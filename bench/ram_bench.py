@@ -178,8 +178,8 @@ def run_child(spec: dict, limit: int | None, timeout: float = 1800) -> dict:
 def resident_structures(version, budget: str) -> int:
     """Bytes of memory-mapped files a budget's scan reads in full every query (kept resident):
     ids and prefix norms always, and for a dense first stage the blocks it scans."""
-    from vecdial.indexer.plan.budget import parse_budget
-    from vecdial.indexer.plan.compile import compile_plan
+    from vecdial import parse_budget
+    from vecdial._internal import compile_plan
 
     total = sum((version.path / name).stat().st_size for name in ("ids.npy", "dense_prefix_sq.npy"))
     first = compile_plan(parse_budget(budget), version, K)[0]
@@ -192,8 +192,7 @@ def resident_structures(version, budget: str) -> int:
 def blocks_only_copy(folder: Path, name: str, copy: str) -> None:
     """Collection `copy`: `name`'s version as written before the row-major copy (hard links, the
     manifest rewritten without it), so the same budget rescores from the column blocks."""
-    from vecdial.indexer.disk.manifest import MANIFEST_FILE, manifest_digest
-    from vecdial.indexer.stores.blocks import ROWS_FILE
+    from vecdial._internal import MANIFEST_FILE, ROWS_FILE, manifest_digest
 
     shutil.copytree(folder / name, folder / copy, copy_function=os.link)
     version_dir = next(p for p in (folder / copy / "versions").iterdir() if (p / MANIFEST_FILE).is_file())
@@ -255,6 +254,7 @@ def run(args: argparse.Namespace) -> None:
     from bench.datasets.sets import load_vectors
     from bench.front_door import create_collection
     from bench.overhead_bench import grow
+    from vecdial._internal import live_of
 
     if not (CGROUP_ROOT / "cgroup.procs").exists() or os.geteuid() != 0:
         sys.exit(f"needs the cgroup v1 memory controller at {CGROUP_ROOT} and root")
@@ -272,7 +272,7 @@ def run(args: argparse.Namespace) -> None:
         col = create_collection(folder, "ram", docs, np.arange(n, dtype=np.int64))
         build_s = time.perf_counter() - started
         create_collection(folder, WARM, docs[:WARM_ROWS], np.arange(min(n, WARM_ROWS), dtype=np.int64))
-        version = col.live.snapshot().version
+        version = live_of(col).snapshot().version
         floats = sum((version.path / name).stat().st_size for name in FLOAT_FILES if (version.path / name).exists())
         settings = [("vecdial", budget, None) for budget in args.budgets]
         if args.blocks:  # the same budgets rescoring from the column blocks, as versions before the row copy

@@ -26,10 +26,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from bench.datasets.sets import load_vectors  # noqa: E402
 from bench.ray_cluster import LocalCluster  # noqa: E402
-from vecdial.indexer.io.readers import Dataset  # noqa: E402
-from vecdial.indexer.jobs.build import build_version  # noqa: E402
-from vecdial.indexer.jobs.settings import BuildSettings  # noqa: E402
-from vecdial.indexer.scale.engines import InProcess, engine_for  # noqa: E402
+from vecdial import BuildSettings  # noqa: E402
+from vecdial._internal import Dataset, InProcess, build_version, engine_for  # noqa: E402
 
 
 class Timed:
@@ -116,7 +114,7 @@ def text_rates(texts: list[str], engine: Any) -> tuple[float, float]:
 def in_process_text_rate(texts: list[str], threads: int) -> float:
     import torch
 
-    from vecdial.models.encoder import encode_texts
+    from vecdial._internal import encode_texts
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -53,7 +53,7 @@ class LocalCluster:
         log = open(self.temp_dir / f"node{len(self._procs)}.log", "wb")
         self._procs.append(subprocess.Popen([RAY, "start", *args, *common], env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT))
 
-    def start(self, timeout: float = 90) -> "LocalCluster":
+    def start(self, timeout: float = 90) -> LocalCluster:
         """Start the head, then the other nodes; return once every node is alive."""
         import ray
 
@@ -98,7 +98,7 @@ class LocalCluster:
                 pass
         self._procs = []
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

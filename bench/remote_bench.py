@@ -37,7 +37,7 @@ from rich.table import Table
 import vecdial
 from bench.http_bench import load_set
 from bench.load_bench import start_server, stop_server
-from vecdial.remote_http import b64
+from vecdial._internal import b64
 
 BUDGETS = ["binary:rescore=10"]
 COLLECTION = "bench"

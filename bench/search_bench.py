@@ -27,13 +27,10 @@ from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
-from vecdial.indexer.plan.budget import parse_budget
-from vecdial.indexer.disk.collection import Collection
-from vecdial.indexer.eval.metrics import ndcg_at_k, recall_at_k
-from vecdial.indexer.io.readers import Dataset
 import vecdial
-from vecdial.indexer.plan.compile import compile_plan
-from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
+from vecdial import BuildSettings, SparseSettings, parse_budget
+from vecdial._internal import CollectionDir as Collection
+from vecdial._internal import Dataset, compile_plan, live_of, ndcg_at_k, recall_at_k
 
 BUDGETS = {
     "pca": [
@@ -75,7 +72,7 @@ class BenchSet:
 
 def load_set(name: str, limit: int | None) -> BenchSet:
     if name == "demo":
-        from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+        from vecdial._internal import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
         docs, queries = demo_embeddings()
@@ -105,7 +102,7 @@ def resident_bytes(searcher: vecdial.Collection, budget: str) -> float:
     Rescoring reads a few full rows per query from the memory map; those count
     in 'read B/query/vec', not here.
     """
-    version = searcher.live.snapshot().version
+    version = live_of(searcher).snapshot().version
     first = compile_plan(parse_budget(budget), version, 10)[0]
     if first.mode == "binary":
         scanned = faiss.serialize_index_binary(version.binary.index).nbytes
@@ -128,7 +125,7 @@ def build(cache: Path, data: BenchSet, kind: str) -> vecdial.Collection:
         collection.build(Dataset(data.doc_ids, data.docs), settings)
     searcher = vecdial.connect(cache).open(collection.name)
     if kind == "sparse":
-        train = searcher.live.snapshot().version.manifest.codecs["sparse"]["train"]
+        train = live_of(searcher).snapshot().version.manifest.codecs["sparse"]["train"]
         print(f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs, val nMSE {train['val_nmse']}, dead latents {train['dead_fraction']:.1%}")
     return searcher
 
@@ -175,7 +172,7 @@ def run(args: argparse.Namespace) -> None:
         for budget in budgets:
             result = searcher.search(queries, k=10, budget=budget)
             read = sum(s.bytes_read for s in result.explain.stages) / len(docs)
-            batch, one = timed_qps(lambda q: searcher.search(q, k=10, budget=budget), queries, single)
+            batch, one = timed_qps(lambda q, searcher=searcher, budget=budget: searcher.search(q, k=10, budget=budget), queries, single)
             ndcg = ndcg_at_k(result.id_lists(), data.qrels) if data.qrels else None
             table.add_row(
                 kind,

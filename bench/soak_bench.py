@@ -169,7 +169,7 @@ def main() -> int:
     if not 0 < args.minutes <= MAX_MINUTES:
         parser.error(f"--minutes must be in (0, {MAX_MINUTES}]")
     console = Console()
-    from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+    from vecdial._internal import demo_embeddings, load_demo_corpus
 
     docs, queries = demo_embeddings(show_progress=False)
     texts = list(load_demo_corpus().query_texts)  # aligned with `queries`

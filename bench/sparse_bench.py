@@ -30,7 +30,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import vecdial
-from vecdial.indexer.eval.metrics import recall_at_k
+from vecdial._internal import live_of, recall_at_k
 
 SPARSE = [f"sparse:active={a}" for a in (8, 16, 32, 64)]
 BUDGETS = ["exact", "dense:dim=16", "dense:dim=32", "dense:dim=64", *SPARSE, *(f"{b},rescore=10" for b in SPARSE)]
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> None:
 
     docs, queries = load_vectors(args.dataset)
     collection = open_collection(args.cache, args.dataset, docs, args.rebuild, args.name)
-    train = collection.live.snapshot().version.manifest.codecs["sparse"]["train"]
+    train = live_of(collection).snapshot().version.manifest.codecs["sparse"]["train"]
     print(f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs ({train['stopped']}), val nMSE {train['val_nmse']}, dead {train['dead_fraction']:.1%}")
     truth = collection.search(queries, k=10, budget="exact").id_lists()
     for budget in BUDGETS:  # warm: compile, map, lazy imports

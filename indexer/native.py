@@ -12,8 +12,8 @@ once, on the first search.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _local = threading.local()
 _blas_limited = False

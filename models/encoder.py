@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,7 +22,7 @@ MODEL_DIM = 384
 
 
 @lru_cache(maxsize=1)
-def load_encoder() -> "SentenceTransformer":
+def load_encoder() -> SentenceTransformer:
     """Load the bundled model once per process, strictly offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -23,7 +23,8 @@ config dict that belongs in the collection's JSON manifest.
 from __future__ import annotations
 
 import os
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -230,7 +231,7 @@ class SparseAutoencoder(nn.Module):
     @classmethod
     def from_config(
         cls, cfg: Mapping, state_dict: Mapping[str, torch.Tensor | np.ndarray]
-    ) -> "SparseAutoencoder":
+    ) -> SparseAutoencoder:
         """Rebuild from :meth:`config` and a state dict (torch tensors or numpy arrays)."""
         model = cls(int(cfg["dim"]), int(cfg["hidden"]), int(cfg["k"]))
         tensors = {
@@ -259,7 +260,7 @@ class SparseAutoencoder(nn.Module):
         return cfg
 
     @classmethod
-    def load(cls, path_dir: str | os.PathLike, cfg: Mapping | None = None) -> "SparseAutoencoder":
+    def load(cls, path_dir: str | os.PathLike, cfg: Mapping | None = None) -> SparseAutoencoder:
         """Read ``sae_weights.npz`` from ``path_dir`` (``allow_pickle=False``)."""
         path = os.path.join(path_dir, WEIGHTS_FILE)
         if not os.path.exists(path):

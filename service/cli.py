@@ -18,9 +18,8 @@ import numpy as np
 
 import vecdial
 
-from vecdial import InvalidInput, NotFound, VecdialError
-from vecdial.indexer.io.readers import FORMATS
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial import BuildSettings, InvalidInput, NotFound, VecdialError
+from vecdial._internal import FORMATS
 from vecdial.service.cli_help import holds_the_demo_corpus, missing_collection
 from vecdial.service.cli_settings import add_settings_flags, settings_changes
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
@@ -181,9 +180,7 @@ def _build(args: argparse.Namespace) -> int:
     settings = BuildSettings().changed(settings_changes(args))  # before reading a possibly large input
     db, progress = vecdial.connect(args.data_dir), not args.quiet
     if args.demo:
-        from vecdial.indexer.filters.demo import demo_payloads
-        from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
-        from vecdial.models.encoder import MODEL_NAME
+        from vecdial._internal import MODEL_NAME, demo_embeddings, demo_payloads, load_demo_corpus
 
         corpus, name = load_demo_corpus(), args.collection or "demo"
         vectors = demo_embeddings(show_progress=progress)[0]
@@ -294,7 +291,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.queries == "demo" and not holds_demo:
         raise InvalidInput(f"--queries demo judges the demo corpus, which {args.collection!r} does not hold: pass --queries Q.npy")
     if args.queries in (None, "demo"):
-        from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
+        from vecdial._internal import demo_embeddings, load_demo_corpus
 
         corpus = load_demo_corpus()
         _, queries = demo_embeddings()

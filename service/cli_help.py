@@ -25,7 +25,7 @@ def missing_collection(args: argparse.Namespace, db: vecdial.Database) -> str:
 
 def holds_the_demo_corpus(collection: vecdial.Collection) -> bool:
     """Whether every document the demo's queries judge is in the collection (built with --demo)."""
-    from vecdial.indexer.io.demo import load_demo_corpus
+    from vecdial._internal import load_demo_corpus
 
     corpus, size = load_demo_corpus(), collection.info().size
     if not len(corpus.doc_ids) <= size <= 2 * len(corpus.doc_ids):

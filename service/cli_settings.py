@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Literal, get_args, get_origin
 
-from vecdial.indexer.jobs.settings import KNOBS, flat_changes
+from vecdial._internal import KNOBS, flat_changes
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, show_defaults: bool) -> None:

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import anyio
 import anyio.to_thread
+
 from vecdial.service import metrics
 
 T = TypeVar("T")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from vecdial.indexer.errors import InvalidInput
-from vecdial.service import metrics
-from vecdial.service.settings import Settings
 
 import vecdial
+from vecdial import InvalidInput
+from vecdial.service import metrics
+from vecdial.service.settings import Settings
 
 
 def check_texts(texts: list[str], settings: Settings, what: str = "text") -> list[str]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from vecdial.indexer.errors import AlreadyExists, BudgetError, CorruptIndex, DamagedLog, InvalidInput, NotFound, VecdialError
+from vecdial import AlreadyExists, BudgetError, CorruptIndex, DamagedLog, InvalidInput, NotFound, VecdialError
 from vecdial.service.deadline import Busy, TimedOut
 from vecdial.service.json_types import NAME_DESCRIPTION
 

@@ -10,7 +10,7 @@ runs never disagree about a thread's team size.
 
 from __future__ import annotations
 
-from vecdial.indexer.native import set_omp_threads
+from vecdial._internal import set_omp_threads
 
 
 def limit_native_threads(count: int) -> None:

@@ -7,8 +7,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from vecdial import Hits, SweepPoint
-from vecdial.indexer.eval.evaluate import EvalRow
+from vecdial import EvalRow, Hits, SweepPoint
 
 
 def _console() -> Console:

@@ -13,35 +13,20 @@ import logging
 import threading
 from typing import Any
 
-import numpy as np
-
 import vecdial
-from vecdial.indexer.errors import CorruptIndex, VecdialError
-from vecdial.indexer.jobs.store import JobStatus, JobStore
+from vecdial import CorruptIndex, JobStatus, VecdialError
+from vecdial._internal import JobStore, cached
 from vecdial.service import metrics
 
 log = logging.getLogger("vecdial.registry")
 
 
 def warm_up(handle: vecdial.Collection) -> None:
-    """Run one search of each kind the collection serves, so the compiled kernels are loaded
-    (on a fresh install: compiled, ~1 s each) before /readyz says ready, not during a request;
-    and, where the collection takes text queries, load the encoder."""
-    info = handle.info()
-    queries = np.random.default_rng(0).normal(size=(2, info.dim)).astype(np.float32)
-    budgets = ["exact", "binary:rescore=1", "binary:rescore=0", f"dense:dim={min(32, info.dim)}"]
-    if info.partitions:
-        budgets += ["binary:rescore=1,probe=1", f"dense:dim={min(32, info.dim)},probe=1"]
-    if any(mode.mode == "sparse" for mode in info.modes):
-        budgets.append("sparse:active=1,rescore=1")
-    for budget in budgets:
-        try:
-            handle.search(queries[0], k=1, budget=budget)  # the one-query path
-            handle.search(queries, k=1, budget=budget)  # and the batch path: their kernels differ
-        except VecdialError as exc:  # a mode this version cannot serve: nothing to warm
-            log.debug("warm-up %s of %s skipped: %s", budget, handle.name, exc)
-    if info.text_queries:  # the encoder loads once per process: 5-15 s that the first text query would pay
-        handle.encode(["warm up"])
+    """Load every kernel the collection's modes run, and the encoder where it takes text queries,
+    before /readyz says ready, not during a request (`Collection.warm_up`)."""
+    budgets = handle.warm_up()
+    log.debug("warmed up %s: %s", handle.name, ", ".join(budgets))
+
 
 # One-vector searches measured faster than this run on the event loop (see `Collections.quick`).
 INLINE_MS = 2.0
@@ -65,11 +50,11 @@ class Collections:
 
     def cached(self, name: str) -> vecdial.Collection | None:
         """The handle if this process has opened `name` already: a dict lookup, never I/O."""
-        return self.db.handle(name)
+        return cached(self.db, name)
 
     def open(self, name: str) -> vecdial.Collection:
         """Open (or return) the handle; blocking I/O the first time. NotFound if there is none."""
-        handle = self.db.handle(name)
+        handle = cached(self.db, name)
         if handle is None:
             try:
                 handle = self.db.open(name)

@@ -13,9 +13,21 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, model_validator
 from pydantic.fields import FieldInfo
 
-from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
+from vecdial import BuildSettings, SparseSettings
+from vecdial._internal import KNOBS, flat_changes
 from vecdial.service.feature_schemas import ExplainFeaturesField, SharedFeatures, SteerField
-from vecdial.service.json_types import NOT_BLANK, NOT_NULL, ONE_ID_KIND, CollectionName, Id, Integer, NoBooleans, WholeNumber, exactly_one_of, one_form_of
+from vecdial.service.json_types import (
+    NOT_BLANK,
+    NOT_NULL,
+    ONE_ID_KIND,
+    CollectionName,
+    Id,
+    Integer,
+    NoBooleans,
+    WholeNumber,
+    exactly_one_of,
+    one_form_of,
+)
 from vecdial.service.vectors import Vector, VectorB64
 
 BudgetField = Annotated[
@@ -86,7 +98,7 @@ class Query(_Body):
     text: str | None = Field(None, min_length=1, pattern=NOT_BLANK, description="Only for collections built with the bundled text model.")
 
     @model_validator(mode="after")
-    def _one_of(self) -> "Query":
+    def _one_of(self) -> Query:
         if sum(value is not None for value in (self.vector, self.vector_b64, self.text)) != 1:
             raise ValueError("send exactly one of `vector`, `vector_b64` or `text`")
         return self
@@ -124,7 +136,7 @@ class BatchSearchRequest(_Body):
     explain_features: ExplainFeaturesField = False
 
     @model_validator(mode="after")
-    def _one_form(self) -> "BatchSearchRequest":
+    def _one_form(self) -> BatchSearchRequest:
         if (self.queries is None) == (self.vectors_b64 is None):
             raise ValueError("send exactly one of `queries` or `vectors_b64` (with `dim`)")
         if (self.vectors_b64 is None) != (self.dim is None):
@@ -300,7 +312,7 @@ class CreateCollectionRequest(_Body):
     discard_writes: bool = Field(False, description="With `replace`: drop the writes acknowledged since the old version instead of refusing.")
 
     @model_validator(mode="after")
-    def _one_form(self) -> "CreateCollectionRequest":
+    def _one_form(self) -> CreateCollectionRequest:
         if self.vectors is not None and self.vectors_b64 is not None:
             raise ValueError("send `vectors` or `vectors_b64` (with `dim`), not both")
         if (self.vectors_b64 is None) != (self.dim is None):
@@ -319,7 +331,7 @@ class UpsertItem(_Body):
     payload: Payload | None = Field(None, description="Stored with the vector (replacing the old item's payload).")
 
     @model_validator(mode="after")
-    def _needs_content(self) -> "UpsertItem":
+    def _needs_content(self) -> UpsertItem:
         if self.vector is None and self.text is None:
             raise ValueError("each item needs a `vector`, or a `text` to encode")
         return self

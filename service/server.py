@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from vecdial.indexer.errors import InvalidInput
+from vecdial import InvalidInput
 from vecdial.service.settings import Settings
 
 try:  # httptools parses HTTP in C: 0.13-0.17 ms less per search request than h11 (measured, one keep-alive client)

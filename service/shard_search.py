@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import vecdial
-from vecdial.indexer.scale.shards import ShardHits, merge_hits, shard_name, shard_of
+from vecdial._internal import ShardHits, merge_hits, shard_name, shard_of
 
 
 def create_shards(

@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from ray import serve
 
 import vecdial
-from vecdial.indexer.scale.shards import ShardHits, shard_name
+from vecdial._internal import ShardHits, shard_name
 from vecdial.service.api.door import create_door
 from vecdial.service.settings import Settings
 from vecdial.service.shard_search import search_one_shard

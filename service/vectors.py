@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from vecdial.indexer.errors import InvalidInput
+from vecdial import InvalidInput
 
 FLOAT32_LE = np.dtype("<f4")
 # base64 of a whole number of 4-byte values: 16 characters per 3 values, then 8 (one value) or 12 (two)

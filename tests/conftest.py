@@ -11,10 +11,9 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 import vecdial
-
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.jobs.settings import BuildSettings
 
 # CI (CI=true) runs every property on the same examples: a red run is a regression that
 # reproduces, not a new draw, and no wall-clock deadline or slow-data check trips on a

@@ -13,7 +13,7 @@ import ast
 import re
 import sys
 import tomllib
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def declared() -> tuple[set[str], dict[str, set[str]]]:
     return core, extras
 
 
-@lru_cache(maxsize=None)
+@cache
 def distribution_of(top_level: str) -> str:
     """The distribution providing import name `top_level` (installed metadata first)."""
     found = _installed().get(top_level)
@@ -106,7 +106,7 @@ def _catches_import_error(node: ast.Try) -> bool:
     return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def imports(module: str, path: Path) -> list[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
@@ -114,7 +114,7 @@ def imports(module: str, path: Path) -> list[Import]:
     return [Import(node, parents, package) for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
 
 
-@lru_cache(maxsize=None)
+@cache
 def eager_closure(*start: str) -> set[str]:
     """The package modules `start` (default: the core entry points) import when imported (not lazily)."""
     known = modules()

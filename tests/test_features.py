@@ -45,7 +45,7 @@ def docs(data_dir) -> vecdial.Collection:
 
 @pytest.fixture(scope="module")
 def version(docs):
-    return docs.live.snapshot().version
+    return docs._live.snapshot().version
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +268,7 @@ def test_a_collection_without_sparse_codes_says_to_build_with_sparse(data_dir, c
 def test_without_texts_features_steer_by_id_and_explain_unlabelled(data_dir, demo_dataset):
     collection = vecdial.connect(data_dir).open("no-texts")
     query = np.asarray(demo_dataset.vectors[0])
-    assert collection.live.snapshot().version.manifest.codecs["sparse"].get("features") is None
+    assert collection._live.snapshot().version.manifest.codecs["sparse"].get("features") is None
     assert collection.search(query, 5, steer={"3": 0.5}).found[0] == 5
     with pytest.raises(vecdial.InvalidInput, match="steer by feature id"):
         collection.search(query, 5, steer={"json": 0.5})

@@ -35,7 +35,7 @@ def int_docs(tmp_path, tiny_dataset):
 
 def unchanged(collection):
     """A check that nothing was written: the log's size and the live size stay as they were."""
-    log, size = collection.live._wal, collection.info().size
+    log, size = collection._live._wal, collection.info().size
     before = log.size()
     return lambda: (log.size(), collection.info().size) == (before, size)
 

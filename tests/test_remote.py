@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -16,6 +17,9 @@ import vecdial
 from vecdial.indexer.plan.calibration import PSEUDO_MISS_FACTOR
 from vecdial.remote import JobFailed, connect_remote
 from vecdial.remote_http import ServerUnavailable, Unauthorized
+
+if TYPE_CHECKING:
+    import httpx
 
 API_KEY = "remote-suite-key"  # tests/conftest.py starts the server with it
 
@@ -179,7 +183,7 @@ def test_an_unreachable_server_says_where_it_looked(api_server):
         db.list()
 
 
-def scripted(answers: list[int], seen: list[str]) -> "httpx.MockTransport":
+def scripted(answers: list[int], seen: list[str]) -> httpx.MockTransport:
     """A transport answering each request with the next status (503: busy; 200: an empty collection list)."""
     import httpx
 
@@ -230,7 +234,7 @@ def test_an_error_answer_raises_the_class_its_code_names(status, body, error):
 # Embedded-only: they need the model or the collection's files in this process (vecdial/remote.py
 # says so; `backup` copies the files, run it where they are), or start a job's thread here (a
 # server starts its own).
-EMBEDDED_ONLY = {"backup", "encode", "evaluate", "keep_queries", "live", "start"}
+EMBEDDED_ONLY = {"backup", "encode", "evaluate", "keep_queries", "start", "warm_up"}
 
 
 @pytest.mark.parametrize("embedded, remote", [("Database", "RemoteDatabase"), ("Collection", "RemoteCollection"), ("Job", "RemoteJob")])

@@ -18,7 +18,7 @@ from vecdial.service.cli import main
 def damaged(tiny_data_dir, demo_dataset):
     """The tiny collection after 30 acknowledged writes, with one bit flipped inside write 10."""
     docs = vecdial.connect(tiny_data_dir).open("tiny")
-    log = WriteAheadLog(wal_path(wal_dir(docs.live.collection), "v000001"))
+    log = WriteAheadLog(wal_path(wal_dir(docs._live.collection), "v000001"))
     vectors = np.asarray(demo_dataset.vectors[1000:1030])
     spans = []
     for i in range(30):
@@ -124,7 +124,7 @@ def deleted(tiny_data_dir, demo_dataset):
     vectors = np.asarray(demo_dataset.vectors[1000:1020])
     for i in range(20):
         docs.upsert([f"w{i}"], vectors[i : i + 1])
-    log = WriteAheadLog(wal_path(wal_dir(docs.live.collection), "v000001"))
+    log = WriteAheadLog(wal_path(wal_dir(docs._live.collection), "v000001"))
     acknowledged = log.size()
     log.path.unlink()
     return tiny_data_dir, vectors, acknowledged, log
@@ -151,7 +151,7 @@ def test_writes_over_a_deleted_log_are_refused_and_write_nothing(deleted, demo_d
 def test_a_log_deleted_under_an_open_handle_is_damage_there_too(tiny_data_dir, demo_dataset):
     docs = vecdial.connect(tiny_data_dir).open("tiny")
     docs.upsert(["kept"], demo_dataset.vectors[900:901])
-    WriteAheadLog(wal_path(wal_dir(docs.live.collection), "v000001")).path.unlink()
+    WriteAheadLog(wal_path(wal_dir(docs._live.collection), "v000001")).path.unlink()
     with pytest.raises(vecdial.DamagedLog):
         docs.upsert(["lost"], demo_dataset.vectors[901:902])
     assert docs.info().damaged is not None

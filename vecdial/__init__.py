@@ -25,8 +25,13 @@ from vecdial.indexer.errors import (
     UnsupportedFormat,
     VecdialError,
 )
+from vecdial.indexer.eval.evaluate import EvalRow
 from vecdial.indexer.eval.report import FORMATS as REPORT_FORMATS
 from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
+from vecdial.indexer.jobs.store import JobStatus
+from vecdial.indexer.live.collection import WriteResult
+from vecdial.indexer.live.repair import RepairReport
+from vecdial.indexer.modes import ModeInfo
 from vecdial.indexer.plan.budget import Budget, format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.execute import MAX_K, Explain, Hits
@@ -58,18 +63,23 @@ __all__ = [
     "CorruptIndex",
     "DamagedLog",
     "Database",
+    "EvalRow",
     "Explain",
     "Hits",
     "Info",
     "InvalidInput",
     "Job",
     "JobFailed",
+    "JobStatus",
+    "ModeInfo",
     "NotFound",
     "REPORT_FORMATS",
+    "RepairReport",
     "SparseSettings",
     "SweepPoint",
     "UnsupportedFormat",
     "VecdialError",
+    "WriteResult",
     "connect",
     "format_budget",
     "parse_budget",

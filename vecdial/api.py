@@ -8,9 +8,11 @@ line and the HTTP service use these same objects.
 
 from __future__ import annotations
 
+import builtins
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +31,7 @@ from vecdial.info import Info
 from vecdial.job import Job, JobFailed
 
 
-
-def connect(data_dir: str | Path = "vecdial-data", *, verify_checksums: bool = True) -> "Database":
+def connect(data_dir: str | Path = "vecdial-data", *, verify_checksums: bool = True) -> Database:
     """Open a directory of collections (created on the first `create`).
 
     verify_checksums: sha256 every file of a version when this process first opens it
@@ -55,7 +56,7 @@ class Database:
         """Names of the collections in the directory, sorted."""
         return list_collections(self.data_dir)
 
-    def open(self, name: str) -> "Collection":
+    def open(self, name: str) -> Collection:
         """The named collection; NotFound if there is none, CorruptIndex (naming the file) if
         its serving version is damaged. Opening first clears what killed jobs left behind."""
         validate_name(arguments.name(name))
@@ -68,11 +69,11 @@ class Database:
                 handle = self._open[name] = Collection(self, LiveCollection(collection, self.verify_checksums))
         return handle
 
-    def opened(self) -> list["Collection"]:
+    def opened(self) -> builtins.list[Collection]:
         """The handles opened so far, without any I/O."""
         return list(self._open.values())
 
-    def handle(self, name: str) -> "Collection | None":
+    def _cached(self, name: str) -> Collection | None:
         """The handle if `name` is open already: a dict lookup, never I/O."""
         return self._open.get(name)
 
@@ -93,7 +94,7 @@ class Database:
         exist_ok: bool = False,
         show_progress: bool = True,
         ray: str | None = None,
-    ) -> "Collection":
+    ) -> Collection:
         """Build a collection from vectors, from texts alone (encoded with the bundled model),
         or from a file.
 
@@ -160,7 +161,7 @@ class Database:
                 from vecdial.models.encoder import MODEL_NAME
 
                 vectors, source_model = engine.encode_texts(list(texts), show_progress), MODEL_NAME
-            dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=payloads, show_progress=show_progress)
+            dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=None if payloads is None else list(payloads), show_progress=show_progress)
             build = _settings(settings)
             collection = CollectionDir(self.data_dir, name)
             if replace and collection.exists():
@@ -170,15 +171,15 @@ class Database:
                 create_collection(collection, dataset, build, show_progress=show_progress)
         return self.open(name)
 
-    def _existing(self, name: str, vectors: Any) -> "Collection":
+    def _existing(self, name: str, vectors: Any) -> Collection:
         """create(exist_ok=True) over an existing name: its handle, if `vectors` fit its dim."""
         handle = self.open(name)
-        dim = handle.live.snapshot().version.dim
+        dim = handle._live.snapshot().version.dim
         if vectors is not None and np.ndim(vectors) == 2 and np.shape(vectors)[1] != dim:
             raise InvalidInput(f"collection {name!r} exists with dim {dim}, and the vectors given have {np.shape(vectors)[1]}: use another name, or replace=True to rebuild it")
         return handle
 
-    def __getitem__(self, name: str) -> "Collection":
+    def __getitem__(self, name: str) -> Collection:
         """`db[name]` is `db.open(name)`.
 
         Parameters
@@ -220,7 +221,7 @@ class Database:
             raise InvalidInput(f"job_id is {job_id!r}: a job id is a string of 32 hex digits")
         return self._jobs.load(job_id)
 
-    def jobs(self, limit: int = 100) -> list[JobStatus]:
+    def jobs(self, limit: int = 100) -> builtins.list[JobStatus]:
         """The latest `limit` reindex jobs' statuses."""
         return self._jobs.list(arguments.whole(limit, "limit", 1))
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from vecdial.indexer.live.backup import backup_collection
 from vecdial.indexer.live.checks import check_ids, check_texts
 from vecdial.indexer.live.collection import LiveCollection, WriteResult
 from vecdial.indexer.live.repair import RepairReport
+from vecdial.indexer.modes import warm_budgets
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.per_query import make_bins
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
@@ -49,19 +51,19 @@ class Collection:
 
     def __init__(self, db: Database, live: LiveCollection):
         self.db = db
-        self.live = live
+        self._live = live
 
     @property
     def name(self) -> str:
-        return self.live.name
+        return self._live.name
 
     @property
     def damaged(self) -> str | None:
         """What in the write-ahead log is damaged and what to run, or None (cheap: no refresh)."""
-        return self.live.damaged
+        return self._live.damaged
 
     def __repr__(self) -> str:
-        return f"<vecdial.Collection {self.name!r} ({self.live.snapshot().size} items)>"
+        return f"<vecdial.Collection {self.name!r} ({self._live.snapshot().size} items)>"
 
     def search(
         self,
@@ -99,8 +101,8 @@ class Collection:
             threads = arguments.whole(threads, "threads", 1)
         if texts is not None:
             texts = arguments.texts(texts, "texts")
-        self.live.refresh()
-        snapshot = self.live.snapshot()
+        self._live.refresh()
+        snapshot = self._live.snapshot()
         if isinstance(queries, str):
             texts = [arguments.text(queries, "query")]
             queries = self.encode(texts)
@@ -108,7 +110,25 @@ class Collection:
             texts = arguments.texts(queries, "queries")
             queries = self.encode(texts)
         fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
-        return run_search(snapshot.view, queries, k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
+        return run_search(snapshot.view, cast(np.ndarray, queries), k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
+
+    def warm_up(self) -> list[str]:
+        """Search once with each kind of budget the collection serves, one query and a batch (their
+        kernels differ), so every kernel is loaded (on a fresh install: compiled, ~1 s each) before
+        the first real search; and load the encoder (5-15 s) when it takes text queries. Every
+        registered mode names its own warm-up budgets. Returns the budgets searched."""
+        self._live.refresh()
+        version = self._live.snapshot().version
+        queries = np.random.default_rng(0).normal(size=(2, version.dim)).astype(np.float32)
+        budgets = warm_budgets(version)
+        for budget in budgets:
+            self.search(queries[0], k=1, budget=budget)
+            self.search(queries, k=1, budget=budget)
+        from vecdial.models.encoder import MODEL_NAME
+
+        if version.manifest.source_model == MODEL_NAME:
+            self.encode(["warm up"])
+        return budgets
 
     def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
         """The labelled features of the sparse codes: those whose label holds `query`'s words (or a
@@ -116,15 +136,15 @@ class Collection:
         if query is not None:
             arguments.text(query, "query")
         limit = arguments.whole(limit, "limit", 1, 1000)
-        self.live.refresh()
-        return browse(self.live.snapshot().view, query, limit)
+        self._live.refresh()
+        return browse(self._live.snapshot().view, query, limit)
 
     def encode(self, texts: Texts) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors, for a collection built with the bundled model."""
         from vecdial.models.encoder import MODEL_NAME, encode_texts
 
         texts = arguments.texts(texts, "texts")
-        source = self.live.snapshot().version.manifest.source_model
+        source = self._live.snapshot().version.manifest.source_model
         if source != MODEL_NAME:
             raise InvalidInput(
                 f"collection {self.name!r} holds vectors from {source or 'an unknown model'}, not the bundled "
@@ -145,33 +165,33 @@ class Collection:
             texts = arguments.listed(texts, "texts", '["a text", None]')
         if payloads is not None:
             payloads = arguments.listed(payloads, "payloads", '[{"module": "os"}, None]')
-        check_ids(ids, self.live.snapshot().version.manifest.id_kind)  # all checked before encoding
+        check_ids(ids, self._live.snapshot().version.manifest.id_kind)  # all checked before encoding
         check_texts(texts, len(ids))
-        check_payloads(None if payloads is None else list(payloads), len(ids), self.live.snapshot().segment.payload_types)
+        check_payloads(None if payloads is None else list(payloads), len(ids), self._live.snapshot().segment.payload_types)
         if vectors is None:
             if texts is None or any(t is None for t in texts):
                 raise InvalidInput("send vectors, or a text for every item to encode")
-            vectors = self.encode(list(texts))  # type: ignore[arg-type]
-        self.live.refresh()
-        return self.live.upsert(ids, vectors, list(texts) if texts is not None else None, None if payloads is None else list(payloads))
+            vectors = self.encode(list(texts))
+        self._live.refresh()
+        return self._live.upsert(ids, vectors, list(texts) if texts is not None else None, None if payloads is None else list(payloads))
 
     def delete(self, ids: Sequence) -> WriteResult:
         """Remove items by id (unknown ids are ignored); durable when this returns."""
         ids = arguments.listed(ids, "ids", '["a", "b"] or [1, 2]')
-        self.live.refresh()
-        return self.live.delete(ids)
+        self._live.refresh()
+        return self._live.delete(ids)
 
     def ids(self, after: Any = None, limit: int = 1000) -> tuple[list, Any]:
         """One page of live ids, ascending (numbers, or strings by code point), all after `after`:
         (ids, cursor). Pass the cursor as `after` for the next page; it is None after the last.
         Sorted order keeps paging exact across writes between pages. limit: 1..10000."""
-        self.live.refresh()
-        return self.live.ids(after, limit)
+        self._live.refresh()
+        return self._live.ids(after, limit)
 
     def repair(self, *, dry_run: bool = False) -> RepairReport:
         """Scan the whole write-ahead log and report damage; unless dry_run, salvage every valid
         record into a new log (the damaged file is kept beside it) and take writes again."""
-        return self.live.repair(dry_run=dry_run)
+        return self._live.repair(dry_run=dry_run)
 
     def backup(self, dest: str | Path) -> Path:
         """Copy this collection into `dest/<name>` while it serves; return that path.
@@ -180,7 +200,7 @@ class Collection:
         `vecdial.connect(dest).open(name)`. Writes wait only while the log's newest bytes
         are copied; searches never wait. AlreadyExists if `dest/<name>` exists.
         """
-        return backup_collection(self.live.collection, Path(dest))
+        return backup_collection(self._live.collection, Path(dest))
 
     def sweep(
         self,
@@ -207,10 +227,10 @@ class Collection:
             max_seconds = arguments.number(max_seconds, "max_seconds", 0, math.inf)
         if not isinstance(queries, (str, np.ndarray, list, tuple)):
             raise InvalidInput(f"queries is {queries!r}: pass \"default\", \"pseudo\", \"documents\", \"traffic\", \"demo\" or an (nq, dim) array")
-        self.live.refresh()
-        snapshot = self.live.snapshot()
+        self._live.refresh()
+        snapshot = self._live.snapshot()
         version = snapshot.version
-        calibration = sweep_queries(version, queries, n, self.live.collection.path, show_progress)
+        calibration = sweep_queries(version, queries, n, self._live.collection.path, show_progress)
         bins = make_bins(version.partitions, calibration.queries)
         points = resumable_sweep(
             snapshot.view, calibration.queries, budgets or candidate_budgets(version), calibration.exclude_rows,
@@ -219,20 +239,20 @@ class Collection:
         if calibration.exclude_rows is None:  # real queries: measure how optimistic documents would have been
             points = with_documents_recall(snapshot.view, points, n)
         write_sweep(version.path, points, f"{calibration.source}, {time.strftime('%Y-%m-%d %H:%M:%S')}", None if bins is None else bins[0])
-        self.live.sweep_changed()
+        self._live.sweep_changed()
         return points
 
     def sweep_points(self) -> tuple[str | None, list[SweepPoint]]:
         """(what the serving version was calibrated on, its measured points); (None, []) if never swept."""
-        self.live.refresh()
-        view = self.live.snapshot().view
+        self._live.refresh()
+        view = self._live.snapshot().view
         return view.sweep_source, list(view.sweep or ())
 
     def keep_queries(self, queries: np.ndarray, limit: int = 10_000) -> int:
         """Add (n, dim) query vectors to the collection's traffic sample (kept up to `limit` rows),
         for `sweep(queries="traffic")`; returns the rows kept."""
         limit = arguments.whole(limit, "limit", 1)
-        return append_queries(self.live.collection.path, as_query_matrix(queries, self.live.snapshot().version.dim), limit)
+        return append_queries(self._live.collection.path, as_query_matrix(queries, self._live.snapshot().version.dim), limit)
 
     def report(self, path: Path | str) -> Path:
         """Write the stored sweep as a report: .json, .csv, .png (recall against latency, the
@@ -240,8 +260,8 @@ class Collection:
         from vecdial.indexer.eval.report import write_report
 
         arguments.path(path, "path")
-        self.live.refresh()
-        view = self.live.snapshot().view
+        self._live.refresh()
+        view = self._live.snapshot().view
         if not view.sweep:
             raise InvalidInput(f"collection {self.name!r} has no sweep to report: run `vecdial sweep -c {self.name}` first")
         return write_report(view.sweep, path, f"{self.name} ({view.name}, {view.version.size:,} vectors): recall@10 against latency", view.sweep_source or "unknown queries")
@@ -252,8 +272,8 @@ class Collection:
             budgets = arguments.listed(budgets, "budgets", '["exact", "binary:rescore=10"]')
         if qrels is not None:
             qrels = arguments.listed(qrels, "qrels", '[{"doc-id": 1}, ...] (one dict per query)')
-        self.live.refresh()
-        view = self.live.snapshot().view
+        self._live.refresh()
+        view = self._live.snapshot().view
         matrix = as_query_matrix(queries, view.version.dim)
         return evaluate(view, matrix, budgets or candidate_budgets(view.version), qrels)
 
@@ -266,7 +286,7 @@ class Collection:
         wait: bool = False,
         show_progress: bool = True,
         ray: str | None = None,
-    ) -> "Job":
+    ) -> Job:
         """Rebuild with new settings beside the serving version, then swap atomically.
         Searches and writes go on meanwhile. wait=True blocks (with a progress bar) and raises
         JobFailed if the job fails. min_recall: swap only if `budget`'s (default
@@ -277,17 +297,17 @@ class Collection:
         if min_recall is not None:
             min_recall = arguments.number(min_recall, "min_recall", 0, 1)
         changes = settings if isinstance(settings, dict) else _changes(settings)
-        self.live.refresh()
-        self.live.check_writable()  # a reindex would fold a damaged log away: DamagedLog until repaired
-        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self.live, min_recall=min_recall, budget=budget, ray=ray))
+        self._live.refresh()
+        self._live.check_writable()  # a reindex would fold a damaged log away: DamagedLog until repaired
+        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self._live, min_recall=min_recall, budget=budget, ray=ray))
         job.start()
         if wait:
             job.wait(show_progress=show_progress)
         return job
 
     def info(self) -> Info:
-        self.live.refresh()
-        snapshot = self.live.snapshot()
+        self._live.refresh()
+        snapshot = self._live.snapshot()
         version, manifest = snapshot.version, snapshot.version.manifest
         from vecdial.models.encoder import MODEL_NAME
 
@@ -309,7 +329,7 @@ class Collection:
             modes=describe_modes(version, swept=snapshot.view.sweep is not None),
             dense_bytes_per_vector=dense_costs(version),
             swept_on=snapshot.view.sweep_source,
-            damaged=self.live.damaged,
+            damaged=self._live.damaged,
         )
 
 

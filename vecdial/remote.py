@@ -14,9 +14,11 @@ traffic sample when query_sample_rate is set; run `vecdial backup` where the dat
 
 from __future__ import annotations
 
+import builtins
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -34,7 +36,7 @@ from vecdial.remote_shapes import status_of
 Texts = Sequence[str]
 
 
-def connect_remote(url: str, *, api_key: str | None = None, timeout: float = 60.0, retries: int = 2) -> "RemoteDatabase":
+def connect_remote(url: str, *, api_key: str | None = None, timeout: float = 60.0, retries: int = 2) -> RemoteDatabase:
     """A vecdial server's collections, through one keep-alive connection pool (see `Http`)."""
     return RemoteDatabase(Http(url, api_key=api_key, timeout=timeout, retries=retries))
 
@@ -49,7 +51,7 @@ class RemoteDatabase:
         self._open: dict[str, RemoteCollection] = {}
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "RemoteDatabase":
+    def __enter__(self) -> RemoteDatabase:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -65,7 +67,7 @@ class RemoteDatabase:
         """Names of the collections the server serves, sorted (one it cannot open is left out)."""
         return sorted(summary["name"] for summary in self.http.call("GET", "/v1/collections", idempotent=True))
 
-    def open(self, name: str) -> "RemoteCollection":
+    def open(self, name: str) -> RemoteCollection:
         """The named collection; NotFound if there is none."""
         validate_name(arguments.name(name))
         with self._lock:
@@ -76,10 +78,10 @@ class RemoteDatabase:
                 handle = self._open.setdefault(name, RemoteCollection(self, name, info))
         return handle
 
-    def opened(self) -> list["RemoteCollection"]:
+    def opened(self) -> builtins.list[RemoteCollection]:
         return list(self._open.values())
 
-    def handle(self, name: str) -> "RemoteCollection | None":
+    def _cached(self, name: str) -> RemoteCollection | None:
         return self._open.get(name)
 
     def create(
@@ -99,7 +101,7 @@ class RemoteDatabase:
         exist_ok: bool = False,
         show_progress: bool = True,
         ray: str | None = None,
-    ) -> "RemoteCollection":
+    ) -> RemoteCollection:
         """`Database.create` on the server. Differences: `path` names a file on *this* machine,
         read here (.npy, .fvecs, .parquet) and sent with its ids, texts and payloads; a .jsonl of
         texts is uploaded as it is and encoded by the server (not with `replace`). Texts given
@@ -132,7 +134,7 @@ class RemoteDatabase:
                 raise
             return self._existing(name, vectors)
 
-    def _existing(self, name: str, vectors: Any) -> "RemoteCollection":
+    def _existing(self, name: str, vectors: Any) -> RemoteCollection:
         """create(exist_ok=True) over an existing name: its handle, if `vectors` fit its dim."""
         handle = self.open(name)
         dim = handle._describe["dim"]
@@ -141,8 +143,8 @@ class RemoteDatabase:
         return handle
 
     def _create(
-        self, name: str, vectors: Any, texts: list | None, ids: Any, path: Any, format: str | None, source_model: str | None, payloads: Any, changes: dict, replace: bool, discard_writes: bool
-    ) -> "RemoteCollection":
+        self, name: str, vectors: Any, texts: builtins.list | None, ids: Any, path: Any, format: str | None, source_model: str | None, payloads: Any, changes: dict, replace: bool, discard_writes: bool
+    ) -> RemoteCollection:
         """The create request itself (see `create`), the arguments checked."""
         if path is not None and (format or Path(path).suffix.lstrip(".").lower()) == "jsonl" and vectors is None and texts is None and payloads is None:
             return self._upload_jsonl(name, Path(path), changes, replace)
@@ -166,14 +168,15 @@ class RemoteDatabase:
             handle._describe = info
         return handle
 
-    def _upload_jsonl(self, name: str, path: Path, changes: dict, replace: bool) -> "RemoteCollection":
+    def _upload_jsonl(self, name: str, path: Path, changes: dict, replace: bool) -> RemoteCollection:
         from vecdial.indexer.jobs.settings import KNOBS
 
         if replace:
             raise InvalidInput("a remote replace from a .jsonl file is not supported: drop the collection first, or send texts=")
         if not path.is_file():
             raise InvalidInput(f"input file {path} does not exist")
-        sparse = changes.get("sparse") if isinstance(changes.get("sparse"), dict) else {}
+        sparse = changes.get("sparse")
+        sparse = sparse if isinstance(sparse, dict) else {}
         params: dict[str, Any] = {"format": "jsonl"}
         for knob in KNOBS:
             value = sparse.get(knob.field) if knob.sparse else changes.get(knob.field)
@@ -197,12 +200,12 @@ class RemoteDatabase:
             raise InvalidInput(f"job_id is {job_id!r}: a job id is a string of 32 hex digits")
         return status_of(self.http.call("GET", f"/v1/jobs/{quote(job_id, safe='')}", idempotent=True))
 
-    def jobs(self, limit: int = 100) -> list[JobStatus]:
+    def jobs(self, limit: int = 100) -> builtins.list[JobStatus]:
         """The latest `limit` reindex jobs' statuses."""
         limit = arguments.whole(limit, "limit", 1)
         return [status_of(job) for job in self.http.call("GET", "/v1/jobs", params={"limit": limit}, idempotent=True)]
 
-    def __getitem__(self, name: str) -> "RemoteCollection":
+    def __getitem__(self, name: str) -> RemoteCollection:
         """`db[name]` is `db.open(name)`: NotFound if the server has no such collection."""
         return self.open(name)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import numpy as np
@@ -228,7 +229,7 @@ class RemoteCollection:
         wait: bool = False,
         show_progress: bool = True,
         ray: str | None = None,
-    ) -> "RemoteJob":
+    ) -> RemoteJob:
         """`Collection.reindex` on the server: a `RemoteJob` to watch, wait for or cancel. `ray`
         is the server's to choose, so it is refused here."""
         arguments.one_of(settings, "settings", (BuildSettings, dict), 'a BuildSettings or a dict such as {"partitions": 64}')

@@ -6,8 +6,8 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from vecdial.job import JobFailed
 from vecdial.indexer.jobs.store import JobStatus
+from vecdial.job import JobFailed
 from vecdial.remote_shapes import status_of
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ def load_vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
     real WordNet queries; built and cached on first use.
     """
     if name == "demo":
-        from vecdial.indexer.io.demo import demo_embeddings
+        from vecdial._internal import demo_embeddings
 
         docs, queries = demo_embeddings(show_progress=False)
     elif name == "wordnet":

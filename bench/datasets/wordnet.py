@@ -25,13 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 import numpy as np
 
-from vecdial.models.encoder import MODEL_DIM, MODEL_NAME, encode_texts
+from vecdial._internal import MODEL_DIM, MODEL_NAME, encode_texts
 
 WORDNET_DIR = Path("/usr/share/wordnet")
 DATA_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.wordnet import default_cache_dir, load_wordnet_set
-from vecdial.models.encoder import MODEL_NAME
+from vecdial._internal import MODEL_NAME
 
 SIZE = 1_000_000
 SIGMA = 1.1

@@ -9,7 +9,6 @@ import faiss
 import numpy as np
 
 from bench.peers.systems import (
-    K,
     BinaryFlat,
     Flat,
     HnswRaBitQRefine,
@@ -17,6 +16,7 @@ from bench.peers.systems import (
     IvfPQ,
     IvfRaBitQ,
     IvfRaBitQFastScan,
+    K,
     Peer,
     Setting,
     STBinaryInt8,

@@ -50,7 +50,7 @@ class BinaryCodec:
         return {"binary_thresholds": self.thresholds}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "BinaryCodec":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BinaryCodec:
         return cls(np.asarray(arrays["binary_thresholds"], dtype=np.float32))
 
 

@@ -64,7 +64,7 @@ class Partitions:
         return {"partition_centroids": self.centroids, "partition_offsets": self.offsets}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Partitions | None":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Partitions | None:
         if "partition_centroids" not in arrays:
             return None
         return cls(np.ascontiguousarray(arrays["partition_centroids"], dtype=np.float32), np.asarray(arrays["partition_offsets"], dtype=np.int64))

@@ -38,7 +38,7 @@ class Rotation:
         return {"rotation": self.matrix}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Rotation":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Rotation:
         return cls(np.asarray(arrays["rotation"], dtype=np.float32))
 
 

@@ -62,7 +62,7 @@ class FileLock:
             return False
         return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         self.acquire()
         return self
 

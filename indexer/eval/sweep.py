@@ -12,11 +12,11 @@ through the same executor, single-threaded, as the service runs searches.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 import hashlib
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -27,9 +27,15 @@ from vecdial.indexer.errors import BudgetError, InvalidInput
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.budget import format_budget, parse_budget
-from vecdial.indexer.plan.knobs import BudgetModel
-from vecdial.indexer.plan.calibration import DOCUMENTS_MISS_FACTOR, PSEUDO_MISS_FACTOR, SweepPoint, mark_pareto, recall_lower_bound
+from vecdial.indexer.plan.calibration import (
+    DOCUMENTS_MISS_FACTOR,
+    PSEUDO_MISS_FACTOR,
+    SweepPoint,
+    mark_pareto,
+    recall_lower_bound,
+)
 from vecdial.indexer.plan.execute import View, search
+from vecdial.indexer.plan.knobs import BudgetModel
 from vecdial.indexer.plan.per_query import QueryBins, bin_stats
 
 

@@ -38,7 +38,7 @@ class Terms:
         self.blob, self.offsets = blob, offsets
 
     @classmethod
-    def from_strings(cls, strings: list[str]) -> "Terms":
+    def from_strings(cls, strings: list[str]) -> Terms:
         """strings: sorted and distinct."""
         encoded = [s.encode("utf-8") for s in strings]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
@@ -107,13 +107,13 @@ class NumberColumn:
     FILES = ("values", "present", "order", "sorted")
 
     @classmethod
-    def from_values(cls, kind: str, values: list) -> "NumberColumn":
+    def from_values(cls, kind: str, values: list) -> NumberColumn:
         """Canonical values (None: null)."""
         present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
         dtype = np.float64 if kind == "float" else np.int64
         return cls(kind, np.fromiter((0 if v is None else v for v in values), dtype=dtype, count=len(values)), present)
 
-    def indexed(self) -> "NumberColumn":
+    def indexed(self) -> NumberColumn:
         if self.order is None:
             rows = np.flatnonzero(self.present)
             self.order = rows[np.argsort(self.values[rows], kind="stable")].astype(np.int64)
@@ -139,7 +139,7 @@ class NumberColumn:
         value = self.values[row]
         return from_micros(int(value)) if self.kind == "datetime" else (float(value) if self.kind == "float" else int(value))
 
-    def take(self, rows: np.ndarray) -> "NumberColumn":
+    def take(self, rows: np.ndarray) -> NumberColumn:
         return NumberColumn(self.kind, np.asarray(self.values[rows]), np.asarray(self.present[rows]))
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -147,10 +147,10 @@ class NumberColumn:
         return {"values": self.values, "present": self.present, "order": self.order, "sorted": self.sorted}  # type: ignore[dict-item]
 
     @classmethod
-    def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> "NumberColumn":
+    def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> NumberColumn:
         return cls(kind, arrays["values"], arrays["present"], arrays["order"], arrays["sorted"])
 
-    def concat(self, other: "NumberColumn") -> "NumberColumn":
+    def concat(self, other: NumberColumn) -> NumberColumn:
         return NumberColumn(self.kind, np.concatenate([self.values, other.values]), np.concatenate([self.present, other.present]))
 
 
@@ -167,7 +167,7 @@ class KeywordColumn:
     FILES = ("blob", "offsets", "codes", "postings", "starts")
 
     @classmethod
-    def from_values(cls, kind: str, values: list) -> "KeywordColumn":
+    def from_values(cls, kind: str, values: list) -> KeywordColumn:
         given = [v for v in values if v is not None]
         terms, codes = encode_terms(given)
         out = np.full(len(values), -1, dtype=np.int32)
@@ -195,7 +195,7 @@ class KeywordColumn:
         code = int(self.codes[row])
         return None if code < 0 else self.terms[code]
 
-    def take(self, rows: np.ndarray) -> "KeywordColumn":
+    def take(self, rows: np.ndarray) -> KeywordColumn:
         return KeywordColumn(self.terms, np.asarray(self.codes[rows]))
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -203,14 +203,14 @@ class KeywordColumn:
         return {"blob": self.terms.blob, "offsets": self.terms.offsets, "codes": self.codes, "postings": self.postings, "starts": self.starts}  # type: ignore[dict-item]
 
     @classmethod
-    def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> "KeywordColumn":
+    def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> KeywordColumn:
         return cls(Terms(arrays["blob"], arrays["offsets"]), arrays["codes"], arrays["postings"], arrays["starts"])
 
     def _remapped(self, terms: Terms, code_of: dict[str, int]) -> np.ndarray:
         mapping = np.asarray([code_of[s] for s in self.terms.strings()] + [-1], dtype=np.int32)
         return mapping[self.codes]  # -1 indexes the trailing -1
 
-    def concat(self, other: "KeywordColumn") -> "KeywordColumn":
+    def concat(self, other: KeywordColumn) -> KeywordColumn:
         terms, code_of = _merged_terms(self.terms, other.terms)
         return KeywordColumn(terms, np.concatenate([self._remapped(terms, code_of), other._remapped(terms, code_of)]))
 
@@ -231,7 +231,7 @@ class KeywordsColumn:
     FILES = ("blob", "term_offsets", "offsets", "codes", "present", "postings", "starts")
 
     @classmethod
-    def from_values(cls, kind: str, values: list) -> "KeywordsColumn":
+    def from_values(cls, kind: str, values: list) -> KeywordsColumn:
         lists = [v or [] for v in values]
         terms, codes = encode_terms([s for items in lists for s in items])
         offsets = np.zeros(len(values) + 1, dtype=np.int64)
@@ -251,7 +251,7 @@ class KeywordsColumn:
             return None
         return [self.terms[int(c)] for c in self.codes[int(self.offsets[row]) : int(self.offsets[row + 1])]]
 
-    def take(self, rows: np.ndarray) -> "KeywordsColumn":
+    def take(self, rows: np.ndarray) -> KeywordsColumn:
         rows = np.asarray(rows, dtype=np.int64)
         lengths = np.diff(self.offsets)[rows]
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
@@ -265,13 +265,13 @@ class KeywordsColumn:
                 "present": self.present, "postings": self.postings, "starts": self.starts}  # type: ignore[dict-item]
 
     @classmethod
-    def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> "KeywordsColumn":
+    def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> KeywordsColumn:
         terms = Terms(arrays["blob"], arrays["term_offsets"])
         return cls(terms, arrays["offsets"], arrays["codes"], arrays["present"], arrays["postings"], arrays["starts"])
 
     _remapped = KeywordColumn._remapped
 
-    def concat(self, other: "KeywordsColumn") -> "KeywordsColumn":
+    def concat(self, other: KeywordsColumn) -> KeywordsColumn:
         terms, code_of = _merged_terms(self.terms, other.terms)
         offsets = np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]])
         codes = np.concatenate([self._remapped(terms, code_of), other._remapped(terms, code_of)])

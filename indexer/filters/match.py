@@ -45,7 +45,7 @@ class RowSet:
             self.rows = np.flatnonzero(self.mask).astype(np.int64)
         return self.rows
 
-    def without(self, dead: np.ndarray | None) -> "RowSet":
+    def without(self, dead: np.ndarray | None) -> RowSet:
         """These rows minus the dead ones (dead: (size,) bool or None)."""
         if dead is None:
             return self

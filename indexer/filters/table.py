@@ -34,13 +34,13 @@ class PayloadTable:
     # -- making one ------------------------------------------------------------------------
 
     @classmethod
-    def from_dicts(cls, payloads: list | None, size: int, known: dict[str, str] | None = None) -> "PayloadTable":
+    def from_dicts(cls, payloads: list | None, size: int, known: dict[str, str] | None = None) -> PayloadTable:
         """One dict (or None) per row, checked and typed (InvalidInput naming the item)."""
         types, rows = check_payloads(payloads, size, known or {})
         return cls.from_rows(rows, types)
 
     @classmethod
-    def from_columns(cls, columns: dict[str, list], size: int) -> "PayloadTable":
+    def from_columns(cls, columns: dict[str, list], size: int) -> PayloadTable:
         """Field -> one value per row (None: null), as the Parquet and JSONL readers give them."""
         rows: list[dict] = [{} for _ in range(size)]
         for field, values in columns.items():
@@ -50,7 +50,7 @@ class PayloadTable:
         return cls.from_dicts(rows, size)
 
     @classmethod
-    def from_rows(cls, rows: list[dict | None], types: dict[str, str]) -> "PayloadTable":
+    def from_rows(cls, rows: list[dict | None], types: dict[str, str]) -> PayloadTable:
         """Canonical rows (already checked) -> columns of the given types."""
         columns = {}
         for field, kind in types.items():
@@ -59,12 +59,12 @@ class PayloadTable:
                 columns[field] = COLUMN_OF[kind].from_values(kind, values)
         return cls(len(rows), types, columns)
 
-    def take(self, rows: np.ndarray) -> "PayloadTable":
+    def take(self, rows: np.ndarray) -> PayloadTable:
         """The table of the given rows, in that order."""
         rows = np.asarray(rows, dtype=np.int64)
         return PayloadTable(len(rows), self.types, {f: c.take(rows) for f, c in self.columns.items()})
 
-    def concat(self, other: "PayloadTable") -> "PayloadTable":
+    def concat(self, other: PayloadTable) -> PayloadTable:
         """This table's rows, then other's (a field missing on one side is null there)."""
         types = {**self.types, **other.types}
         columns = {}
@@ -102,7 +102,7 @@ class PayloadTable:
         (directory / SCHEMA_FILE).write_text(json.dumps({"count": self.size, "fields": fields}, indent=1), encoding="utf-8")
 
     @classmethod
-    def open(cls, directory: Path, count: int) -> "PayloadTable":
+    def open(cls, directory: Path, count: int) -> PayloadTable:
         """The table of a version (memory-mapped); an empty one if it was built without payloads.
         CorruptIndex naming the file if the arrays do not match the schema."""
         path = directory / SCHEMA_FILE

@@ -38,7 +38,7 @@ RESERVED = ("and", "or", "not")
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def check_field_name(name: Any, where: str = "payload") -> str:
@@ -136,7 +136,7 @@ def to_micros(value: Any, where: str) -> int:
     if not isinstance(value, dt.datetime):
         raise InvalidInput(f"{where} is {_show(value)}: the field holds datetimes (ISO 8601 strings)")
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     delta = value - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 

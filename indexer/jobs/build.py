@@ -26,9 +26,9 @@ from vecdial.indexer.codecs.partition import Partitions, auto_count, centroid_in
 from vecdial.indexer.disk.atomic import fsync_tree
 from vecdial.indexer.disk.integrity import remember_verified
 from vecdial.indexer.disk.locks import FileLock
-from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.disk.manifest import Manifest, file_entry, write_manifest
 from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
+from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.features.serve import write_features
 from vecdial.indexer.filters.table import write_payloads
 from vecdial.indexer.io.readers import Dataset, check_dataset
@@ -73,7 +73,7 @@ class StagedVersion:
         self._lock.path.unlink(missing_ok=True)
         self._lock.release()
 
-    def __enter__(self) -> "StagedVersion":
+    def __enter__(self) -> StagedVersion:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -85,7 +85,7 @@ def build_version(
     versions_dir: Path,
     settings: BuildSettings = BuildSettings(),
     show_progress: bool = True,
-    engine: "Engine | None" = None,
+    engine: Engine | None = None,
 ) -> StagedVersion:
     """Write dataset as a staged version in versions_dir: complete, fsynced, checksummed.
 
@@ -144,7 +144,7 @@ def remove_stale_builds(versions_dir: Path) -> list[str]:
     return removed
 
 
-def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_progress: bool, engine: "Engine | None" = None) -> Manifest:
+def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_progress: bool, engine: Engine | None = None) -> Manifest:
     """Fit every registered mode on one sample, feed each the input once, batch by batch, in the
     order of the partitions' cells (see codecs/partition.py) when the version has them."""
     n, dim = dataset.vectors.shape
@@ -175,7 +175,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
             codecs["sparse"]["features"] = True
     write_payloads(out, dataset.payloads, order)
     return Manifest(
-        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         source_model=dataset.source_model,
         dim=dim,
         count=n,
@@ -209,7 +209,7 @@ def _unit_batch(batch: np.ndarray, start: int) -> np.ndarray:
 
 
 def _partition(
-    vectors: np.ndarray, sample: np.ndarray, settings: BuildSettings, show_progress: bool, engine: "Engine | None" = None
+    vectors: np.ndarray, sample: np.ndarray, settings: BuildSettings, show_progress: bool, engine: Engine | None = None
 ) -> tuple[Partitions | None, np.ndarray | None]:
     """Learn the cells and assign every row: (partitions, the input row stored at each position),
     or (None, None) for a version without partitions."""

@@ -38,8 +38,8 @@ from vecdial.indexer.disk.integrity import verify_files
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.disk.sweep_file import write_sweep
 from vecdial.indexer.disk.version import Version, full_vectors, open_version
-from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sweep_queries
 from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, VecdialError
+from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sweep_queries
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.build import StagedVersion, build_version
 from vecdial.indexer.jobs.settings import BuildSettings

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from vecdial.indexer.errors import CorruptIndex, InvalidInput
 from vecdial.indexer.stores.alive import AliveRows
 

@@ -100,7 +100,7 @@ class LiveCollection:
             self._install(key, self._open(key), stamp)
 
     @classmethod
-    def open(cls, data_dir: Path, name: str, verify_checksums: bool = False) -> "LiveCollection":
+    def open(cls, data_dir: Path, name: str, verify_checksums: bool = False) -> LiveCollection:
         return cls(Collection(data_dir, name), verify_checksums)
 
     @property
@@ -110,11 +110,6 @@ class LiveCollection:
     def snapshot(self) -> LiveSnapshot:
         """The state searches use now; it never changes under the caller."""
         return self._snapshot
-
-    @property
-    def group_commit_stats(self) -> tuple[int, int]:
-        """(flushes, writes) so far: writes / flushes is the mean group-commit batch."""
-        return self._commit.flushes, self._commit.items
 
     def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", **options: Any) -> Hits:
         """See `LiveSnapshot.search` for the options (with_text, threads, filter, with_payload)."""

@@ -37,7 +37,7 @@ class SegmentView:
     unit: (n, dim) float32 unit rows as written; dead: (n,) bool; payload_types: field -> type.
     """
 
-    def __init__(self, segment: "Segment", n: int, dead: np.ndarray):
+    def __init__(self, segment: Segment, n: int, dead: np.ndarray):
         self.segment = segment
         self.size = n
         self.ids = segment.ids

@@ -42,7 +42,17 @@ from typing import Generic, TypeVar
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
 from vecdial.indexer.errors import DamagedLog
-from vecdial.indexer.live.frames import FRAME, MAGIC, META, WalRecord, WalScan, decode_record, encode_record, merge_ranges, scan_frames
+from vecdial.indexer.live.frames import (
+    FRAME,
+    MAGIC,
+    META,
+    WalRecord,
+    WalScan,
+    decode_record,
+    encode_record,
+    merge_ranges,
+    scan_frames,
+)
 
 __all__ = ["FRAME", "MAGIC", "META", "GroupCommit", "WalRecord", "WalScan", "Witness", "WriteAheadLog", "decode_record", "encode_record", "wal_path"]
 
@@ -63,7 +73,7 @@ class Witness:
     crc: int = 0
 
     @classmethod
-    def of(cls, spans: Sequence[tuple[int, int]], last_frame: bytes) -> "Witness":
+    def of(cls, spans: Sequence[tuple[int, int]], last_frame: bytes) -> Witness:
         """The witness of a log whose frames span `spans`, the last of which is `last_frame`."""
         if not spans:
             return cls(0, 0)
@@ -74,7 +84,7 @@ class Witness:
         return body + struct.pack("<I", zlib.crc32(body))
 
     @classmethod
-    def decode(cls, data: bytes) -> "Witness | None":
+    def decode(cls, data: bytes) -> Witness | None:
         """None for anything but a whole witness of either form (a missing or torn one vouches for nothing)."""
         if len(data) == _OLD_WITNESS.size:
             return cls(_OLD_WITNESS.unpack(data)[1])

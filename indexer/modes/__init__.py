@@ -4,7 +4,7 @@ Budgets (their union and string form), plans, the executor, describe and the
 sweep all iterate `MODES`; nothing else is keyed on mode names.
 """
 
-from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
+from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.modes.binary import BINARY
 from vecdial.indexer.modes.dense import DENSE, EXACT
 from vecdial.indexer.modes.rabitq import RABITQ
@@ -12,4 +12,10 @@ from vecdial.indexer.modes.sparse import SPARSE
 
 MODES: dict[str, Mode] = {mode.name: mode for mode in (EXACT, DENSE, BINARY, RABITQ, SPARSE)}
 
-__all__ = ["MODES", "Mode", "ModeInfo", "Part", "Query"]
+
+def warm_budgets(version: VersionView) -> list[str]:
+    """One budget per kernel every registered mode runs on `version` (see `Mode.warm_budgets`)."""
+    return [budget for mode in MODES.values() for budget in mode.warm_budgets(version)]
+
+
+__all__ = ["MODES", "Mode", "ModeInfo", "Part", "Query", "VersionView", "warm_budgets"]

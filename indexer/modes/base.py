@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage
 from vecdial.indexer.stores.alive import AliveRows
+
+if TYPE_CHECKING:
+    from vecdial.indexer.codecs.partition import Partitions
+    from vecdial.indexer.codecs.rotation import Rotation
+    from vecdial.indexer.stores.blocks import BlockStore
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,32 @@ class ModeInfo:
     knobs: dict[str, tuple[int | float, int | float]] = field(default_factory=dict)
     bytes_per_vector: int | None = None
     note: str = ""
+
+
+class VersionView(Protocol):
+    """What modes see of a version (`indexer/disk/version.py` `Version`, which opens the modes'
+    stores and so cannot be imported here): its shape, its codecs and each mode's store."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def rotation(self) -> Rotation: ...
+
+    @property
+    def dense(self) -> BlockStore: ...
+
+    @property
+    def sparse(self) -> Any: ...
+
+    @property
+    def partitions(self) -> Partitions | None: ...
+
+    def store(self, mode: str) -> Any:
+        """That mode's store (None if the version has none)."""
 
 
 class Stores(Protocol):
@@ -84,7 +115,7 @@ class Query:
     binary thresholds, sparse encoder) every part was encoded with.
     """
 
-    def __init__(self, unit: np.ndarray, version: Any):
+    def __init__(self, unit: np.ndarray, version: VersionView):
         self.unit = unit
         self.version = version
         self._forms: dict[Any, Any] = {}
@@ -114,18 +145,18 @@ class Mode:
         """The stages a budget of this mode is; a last stage with `keep` is rescored at full dim."""
         raise NotImplementedError
 
-    def max_size(self, version: Any) -> int:
+    def max_size(self, version: VersionView) -> int:
         """The largest stage size this version serves; BudgetError if it cannot serve the mode."""
         raise NotImplementedError
 
-    def default_size(self, version: Any) -> int:
+    def default_size(self, version: VersionView) -> int:
         return self.max_size(version)
 
     def refine_knob(self, budget: BudgetModel) -> str | None:
         """The integer knob a sweep bisects for this budget (the mode's `refine`)."""
         return self.refine
 
-    def ef_for(self, budget: BudgetModel, version: Any) -> int:
+    def ef_for(self, budget: BudgetModel, version: VersionView) -> int:
         """The graph breadth (`ef`) a budget of this mode asks for; 0: the mode walks no graph."""
         return 0
 
@@ -144,12 +175,17 @@ class Mode:
         """This mode's store in a version directory, checked against the manifest (CorruptIndex)."""
         raise NotImplementedError
 
-    def segment_rows(self, version: Any) -> SegmentRows | None:
+    def segment_rows(self, version: VersionView) -> SegmentRows | None:
         """Where writes made since `version` keep this mode's codes (None: the mode needs none)."""
         return None
 
-    def describe(self, version: Any) -> ModeInfo | None:
+    def describe(self, version: VersionView) -> ModeInfo | None:
         return None
 
-    def sweep_budgets(self, version: Any) -> list[str]:
+    def sweep_budgets(self, version: VersionView) -> list[str]:
         return []
+
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        """Budgets whose searches, one of each, load (on a fresh install: compile) every kernel this
+        mode runs on `version`; by default its first sweep point. [] if it serves nothing here."""
+        return self.sweep_budgets(version)[:1]

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from vecdial.indexer.codecs.binary import BinaryCodec, code_bytes_for, fit_binary
 from vecdial.indexer.errors import CorruptIndex
-from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
+from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, binary_scores, build_hnsw
 from vecdial.indexer.stores.lazy import CodesIndex, Lazy
@@ -39,7 +39,7 @@ class Binary(Mode):
     def funnel(self, budget: BinaryBudget) -> list[FunnelStage]:
         return [FunnelStage(kind="binary", keep=budget.rescore or None)]
 
-    def max_size(self, version) -> int:
+    def max_size(self, version: VersionView) -> int:
         return version.dim
 
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -51,26 +51,30 @@ class Binary(Mode):
         rows, distances = store.search(codes, keep, part.alive)
         return rows, binary_scores(distances, rows, size), part.stores.size * store.code_bytes
 
-    def describe(self, version) -> ModeInfo:
+    def describe(self, version: VersionView) -> ModeInfo:
         full = version.dense.bytes_per_vector(version.dim)
         note = f"Hamming shortlist of k x rescore, each candidate rescored reads {full} bytes"
         return ModeInfo("binary", {"rescore": (0, MAX_RESCORE)}, version.store("binary").code_bytes, note)
 
-    def sweep_budgets(self, version) -> list[str]:
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        probed = ["binary:rescore=1,probe=1"] if version.partitions is not None else []
+        return ["binary:rescore=1", "binary:rescore=0", *probed]
+
+    def sweep_budgets(self, version: VersionView) -> list[str]:
         probed = [f"binary:rescore={r},probe={p}" for r, p in SWEEP_PROBED] if version.partitions is not None else []
         return [f"binary:rescore={r}" for r in SWEEP_RESCORES] + probed
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "BinaryBuilder":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> BinaryBuilder:
         return BinaryBuilder(fit_binary(sample, center=settings.binary_center), n, out, settings)
 
-    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "BinaryIndex":
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> BinaryIndex:
         shape = np.load(path / CODES_FILE, mmap_mode="r").shape  # the header only: codes load on first use
         if shape != (manifest.count, code_bytes_for(manifest.dim)):
             raise CorruptIndex(f"{path}: binary codes {shape}, expected {(manifest.count, code_bytes_for(manifest.dim))}; rebuild the index")
         kind = params.get("index", "flat")
         return BinaryIndex(BinaryCodec.from_arrays(codecs), Lazy(lambda: BinaryStore.open(path, kind)), shape[1])
 
-    def segment_rows(self, version) -> "BinaryRows":
+    def segment_rows(self, version: VersionView) -> BinaryRows:
         return BinaryRows(version.store("binary").codec)
 
 

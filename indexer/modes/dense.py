@@ -17,9 +17,17 @@ from pydantic import Field
 
 from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
 from vecdial.indexer.errors import CorruptIndex
-from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
+from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage, probe_field
-from vecdial.indexer.stores.blocks import BLOCKS_FILE, NORMS_FILE, ROWS_FILE, BlockStore, prefix_sq_norms, row_major, split_blocks
+from vecdial.indexer.stores.blocks import (
+    BLOCKS_FILE,
+    NORMS_FILE,
+    ROWS_FILE,
+    BlockStore,
+    prefix_sq_norms,
+    row_major,
+    split_blocks,
+)
 from vecdial.indexer.stores.rows import room_for
 
 SWEEP_DIMS = (32, 64, 128, 256)
@@ -48,7 +56,7 @@ class Dense(Mode):
     def funnel(self, budget: DenseBudget) -> list[FunnelStage]:
         return [FunnelStage(kind="dense", dim=budget.dim)]
 
-    def max_size(self, version) -> int:
+    def max_size(self, version: VersionView) -> int:
         return version.dim
 
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -64,19 +72,23 @@ class Dense(Mode):
         found, scores = dense.best_rows(query.rotated, rows, size, min(keep, rows.shape[1]))
         return found, scores, candidates * dense.bytes_per_vector(size)
 
-    def describe(self, version) -> ModeInfo:
+    def describe(self, version: VersionView) -> ModeInfo:
         costs = dense_costs(version)
         return ModeInfo("dense", {"dim": (1, version.dim)}, version.dense.bytes_per_vector(min(64, version.dim)), f"bytes follow dim: {costs}")
 
-    def sweep_budgets(self, version) -> list[str]:
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        dim = min(32, version.dim)
+        return [f"dense:dim={dim}"] + ([f"dense:dim={dim},probe=1"] if version.partitions is not None else [])
+
+    def sweep_budgets(self, version: VersionView) -> list[str]:
         probed = [f"dense:dim={d},probe=0.2" for d in SWEEP_DIMS[1:3] if d < version.dim] if version.partitions is not None else []
         return [f"dense:dim={d}" for d in SWEEP_DIMS if d < version.dim] + probed
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "DenseBuilder":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> DenseBuilder:
         rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(sample.shape[1])
         return DenseBuilder(rotation, n, out, settings)
 
-    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "DenseIndex":
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> DenseIndex:
         blocks = BlockStore.open(path, manifest.dim, rows=bool(params.get("rows")))  # versions before the row copy have none
         n_blocks, block = -(-manifest.dim // params["block"]), params["block"]
         if blocks.blocks.shape != (n_blocks, manifest.count, block) or blocks.prefix_sq.shape != (n_blocks, manifest.count):
@@ -88,7 +100,7 @@ class Dense(Mode):
             raise CorruptIndex(f"{path}: file {ROWS_FILE} has shape {blocks.rows.shape}, expected {(manifest.count, n_blocks, block)}; rebuild the index")
         return DenseIndex(Rotation.from_arrays(codecs), blocks)
 
-    def segment_rows(self, version) -> "DenseRows":
+    def segment_rows(self, version: VersionView) -> DenseRows:
         return DenseRows(version.store("dense"))
 
 
@@ -99,14 +111,14 @@ class Exact(Mode):
     def funnel(self, budget: ExactBudget) -> list[FunnelStage]:
         return [FunnelStage(kind="dense")]
 
-    def describe(self, version) -> ModeInfo:
+    def describe(self, version: VersionView) -> ModeInfo:
         return ModeInfo("exact", {}, version.dense.bytes_per_vector(version.dim), "every dim of every vector: the reference")
 
-    def sweep_budgets(self, version) -> list[str]:
+    def sweep_budgets(self, version: VersionView) -> list[str]:
         return ["exact"]
 
 
-def dense_costs(version) -> dict[int, int]:
+def dense_costs(version: VersionView) -> dict[int, int]:
     """Bytes a dense scan reads per vector at each block boundary dim."""
     block = version.dense.block
     dims = sorted({*range(block, version.dim + 1, block), version.dim})

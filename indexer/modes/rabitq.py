@@ -23,12 +23,20 @@ import numpy as np
 from pydantic import Field
 
 from vecdial.indexer.errors import BudgetError, CorruptIndex
-from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
+from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.modes.dense import DENSE
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.graph import GraphBuilder, GraphStore, check_graph
 from vecdial.indexer.stores.lazy import CodesIndex, Lazy
-from vecdial.indexer.stores.rabitq import CELLS_FILE, CELLS_PAY_SHARE, CellsBuilder, CellsStore, RabitqStore, check_header, empty_index
+from vecdial.indexer.stores.rabitq import (
+    CELLS_FILE,
+    CELLS_PAY_SHARE,
+    CellsBuilder,
+    CellsStore,
+    RabitqStore,
+    check_header,
+    empty_index,
+)
 
 SWEEP_RESCORES = (0, 1, 2, 5, 10, 20)
 # (rescore, ef) points a version with a graph is also measured at.
@@ -59,7 +67,7 @@ class Rabitq(Mode):
     def funnel(self, budget: RabitqBudget) -> list[FunnelStage]:
         return [FunnelStage(kind="rabitq", keep=budget.rescore or None)]
 
-    def max_size(self, version) -> int:
+    def max_size(self, version: VersionView) -> int:
         if version.store("rabitq") is None:
             raise BudgetError("rabitq: this collection has no RaBitQ codes (built with rabitq=false, or before them); reindex it with rabitq=true")
         return version.dim
@@ -82,7 +90,7 @@ class Rabitq(Mode):
         rescore, `rescore` between scans."""
         return "ef" if budget.ef is not None else self.refine
 
-    def ef_for(self, budget: RabitqBudget, version) -> int:
+    def ef_for(self, budget: RabitqBudget, version: VersionView) -> int:
         """The graph breadth a budget asks for (0: none); BudgetError if the version has no graph."""
         if budget.ef is None:
             return 0
@@ -93,7 +101,7 @@ class Rabitq(Mode):
             raise BudgetError("ef: this collection has no graph over its RaBitQ codes (built with graph=0, or before graphs); reindex it with graph=16")
         return budget.ef
 
-    def describe(self, version) -> ModeInfo | None:
+    def describe(self, version: VersionView) -> ModeInfo | None:
         index = version.store("rabitq")
         if index is None:
             return None
@@ -108,7 +116,15 @@ class Rabitq(Mode):
             note += f"; with ef, a walk over an HNSW graph of the codes ({index.graph_links} links a row) reads a few thousand codes instead of all"
         return ModeInfo("rabitq", knobs, index.code_bytes, note)
 
-    def sweep_budgets(self, version) -> list[str]:
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        index = version.store("rabitq")
+        if index is None:
+            return []
+        walked = ["rabitq:rescore=1,ef=8"] if index.graph is not None else []
+        probed = ["rabitq:rescore=1,probe=1"] if index.cells is not None else []
+        return ["rabitq:rescore=1", "rabitq:rescore=0", *walked, *probed]
+
+    def sweep_budgets(self, version: VersionView) -> list[str]:
         index = version.store("rabitq")
         if index is None:
             return []
@@ -116,14 +132,14 @@ class Rabitq(Mode):
         probed = [f"rabitq:rescore={r},probe={p}" for r, p in SWEEP_PROBED] if index.cells is not None else []
         return [f"rabitq:rescore={r}" for r in SWEEP_RESCORES] + walked + probed
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "RabitqBuilder | None":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> RabitqBuilder | None:
         if not settings.rabitq:
             return None
         graph = GraphBuilder(sample.shape[1], settings.graph, sample) if settings.graph else None
         per_cell = CellsBuilder(cells.centroids, sample) if cells is not None else None
         return RabitqBuilder(RabitqStore(empty_index(sample.shape[1], sample)), graph, per_cell, out)
 
-    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> "RabitqIndex":
+    def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> RabitqIndex:
         code_bytes = check_header(path, manifest.count, manifest.dim)  # the codes load on first use
         links = int(params.get("graph", 0))
         graph = None

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from vecdial.indexer.errors import BudgetError, CorruptIndex
-from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query
+from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
 from vecdial.indexer.stores.rows import room_for
 from vecdial.indexer.stores.sparse import SparseIndex, SparseStore, open_sparse_store
@@ -38,7 +38,7 @@ class Sparse(Mode):
     def funnel(self, budget: SparseBudget) -> list[FunnelStage]:
         return [FunnelStage(kind="sparse", active=budget.active, keep=budget.rescore or None)]
 
-    def max_size(self, version) -> int:
+    def max_size(self, version: VersionView) -> int:
         if version.sparse is None:
             raise BudgetError("this collection has no sparse codes: rebuild it with sparse codes enabled to use sparse budgets")
         return version.sparse.max_active
@@ -48,20 +48,23 @@ class Sparse(Mode):
         rows, scores, total = part.stores.store("sparse").index.search(units, weights, size, keep, part.alive)
         return rows, scores, total // max(len(units), 1)
 
-    def describe(self, version) -> ModeInfo | None:
+    def describe(self, version: VersionView) -> ModeInfo | None:
         if version.sparse is None:
             return None
         note = "inverted index: postings of the query's top `active` units; bytes are the index's per vector"
         knobs = {"active": (1, int(version.sparse.max_active)), "rescore": (0, MAX_RESCORE)}
         return ModeInfo("sparse", knobs, int(version.sparse.resident_bytes // max(version.size, 1)), note)
 
-    def sweep_budgets(self, version) -> list[str]:
+    def warm_budgets(self, version: VersionView) -> list[str]:
+        return [] if version.sparse is None else ["sparse:active=1,rescore=1"]
+
+    def sweep_budgets(self, version: VersionView) -> list[str]:
         if version.sparse is None:
             return []
         actives = [a for a in SWEEP_ACTIVES if a <= version.sparse.max_active]
         return [f"sparse:active={a}" for a in actives] + [f"sparse:active={a},rescore=10" for a in actives]
 
-    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> "SparseBuilder | None":
+    def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> SparseBuilder | None:
         return None if settings.sparse is None else SparseBuilder(sample, out, settings.sparse)
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> SparseStore:
@@ -73,7 +76,7 @@ class Sparse(Mode):
             raise CorruptIndex(f"{path}: sparse index does not match its model or the collection size")
         return store
 
-    def segment_rows(self, version) -> "SparseRows | None":
+    def segment_rows(self, version: VersionView) -> SparseRows | None:
         store = version.store("sparse")
         return None if store is None else SparseRows(store)
 

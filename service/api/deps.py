@@ -12,9 +12,9 @@ from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import InvalidInput
-from vecdial.service.registry import Collections, JobBoard
+from vecdial import InvalidInput
 from vecdial.service.json_types import NAME_DESCRIPTION, NAME_PATTERN
+from vecdial.service.registry import Collections, JobBoard
 from vecdial.service.settings import Settings
 
 # Dependencies that never block are `async`: FastAPI runs sync ones in the thread pool,

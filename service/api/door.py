@@ -18,13 +18,13 @@ import numpy as np
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from vecdial.indexer.errors import InvalidInput, NotFound
-from vecdial.indexer.scale.shards import ShardHits
+from vecdial import InvalidInput, NotFound
+from vecdial._internal import ShardHits
+from vecdial.service.answer_schemas import Health
 from vecdial.service.api.deps import CollectionName, check_k
 from vecdial.service.api.fast_json import FastJSONResponse, json_body, read_body
 from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND, install_error_handlers
 from vecdial.service.middleware import AuthMiddleware, BodyLimitMiddleware, RequestLogMiddleware
-from vecdial.service.answer_schemas import Health
 from vecdial.service.schemas import SearchRequest
 from vecdial.service.settings import Settings
 from vecdial.service.shard_search import merged_response

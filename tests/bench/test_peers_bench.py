@@ -6,8 +6,8 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench.peers.report import dominance_lines, pareto, summary_table
 from bench.peers.registry import available
+from bench.peers.report import dominance_lines, pareto, summary_table
 from bench.peers_bench import run_peers
 
 

@@ -87,7 +87,7 @@ def test_a_broad_filter_keeps_k_hits_and_the_recall_of_the_unfiltered_search(tmp
 def test_a_version_loads_a_mode_s_codes_only_when_a_search_reads_them(tmp_path, tiny_dataset):
     vecdial.connect(tmp_path).create("docs", np.asarray(tiny_dataset.vectors), show_progress=False)
     docs = vecdial.connect(tmp_path).open("docs")  # a fresh handle: nothing searched yet
-    version = docs.live.snapshot().version
+    version = docs._live.snapshot().version
     assert docs.info().modes and not version.store("rabitq").loaded and not version.store("binary").loaded
     docs.search(tiny_dataset.vectors[:1], k=5, budget="binary:rescore=5")
     assert version.store("binary").loaded and not version.store("rabitq").loaded

@@ -8,11 +8,10 @@ rotation: 0.55), and 0.895 with the 32-unit shortlist rescored (rescore=10). The
 
 import pytest
 
-from vecdial.indexer.jobs.settings import BuildSettings
+import vecdial
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.eval.metrics import recall_at_k
-import vecdial
-from vecdial.indexer.jobs.settings import SparseSettings
+from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
 
 pytestmark = pytest.mark.quality  # measured floors: the slower set, which CI runs too
 
@@ -34,7 +33,7 @@ def recall(searcher, queries, exact_rows, budget) -> float:
 
 
 def test_training_leaves_few_dead_units(sparse_searcher):
-    train = sparse_searcher.live.snapshot().version.manifest.codecs["sparse"]["train"]
+    train = sparse_searcher._live.snapshot().version.manifest.codecs["sparse"]["train"]
     assert train["dead_fraction"] < 0.3 and train["val_nmse"] < 0.45
 
 

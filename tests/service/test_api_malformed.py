@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from vecdial.models.encoder import MODEL_NAME
 
 import vecdial
+from vecdial.models.encoder import MODEL_NAME
 
 
 def _npz() -> bytes:

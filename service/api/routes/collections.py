@@ -15,14 +15,13 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound, VecdialError
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial import AlreadyExists, BuildSettings, CorruptIndex, InvalidInput, NotFound, VecdialError
+from vecdial.service.answer_schemas import CollectionInfo, CollectionSummary, IdPage, SweepPoints
 from vecdial.service.api.deps import CollectionDep, CollectionName, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND, without_paths
-from vecdial.service.registry import Collections
 from vecdial.service.maintenance_schemas import RepairResponse, SweepRequest
-from vecdial.service.answer_schemas import CollectionInfo, CollectionSummary, IdPage, SweepPoints
+from vecdial.service.registry import Collections
 from vecdial.service.schemas import CreateCollectionRequest, UploadOptions
 from vecdial.service.settings import Settings
 

@@ -6,10 +6,10 @@ import dataclasses
 
 from fastapi import APIRouter, Query, status
 
-from vecdial.indexer.jobs.store import JobStatus
+from vecdial import JobStatus
+from vecdial.service.answer_schemas import Job
 from vecdial.service.api.deps import CollectionDep, JobsDep
 from vecdial.service.errors import COMMON_ERRORS, CONFLICT, NOT_FOUND
-from vecdial.service.answer_schemas import Job
 from vecdial.service.schemas import ReindexRequest
 
 router = APIRouter(prefix="/v1", tags=["jobs"], responses={**COMMON_ERRORS, **NOT_FOUND})

@@ -7,11 +7,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import vecdial
-from vecdial.indexer.errors import VecdialError
+from vecdial import VecdialError
 from vecdial.service import metrics
+from vecdial.service.answer_schemas import Health, Readiness
 from vecdial.service.api.deps import CollectionsDep, JobsDep
 from vecdial.service.errors import COMMON_ERRORS, without_paths
-from vecdial.service.answer_schemas import Health, Readiness
 from vecdial.service.settings import Settings
 
 router = APIRouter(tags=["operations"])

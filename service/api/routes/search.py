@@ -15,12 +15,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 import vecdial
-from vecdial.indexer.errors import InvalidInput
+from vecdial import InvalidInput
 from vecdial.service import metrics
-from vecdial.service.api.deps import CollectionDep, CollectionName, CollectionsDep, SettingsDep, check_k, collection_named
+from vecdial.service.api.deps import (
+    CollectionDep,
+    CollectionName,
+    CollectionsDep,
+    SettingsDep,
+    check_k,
+    collection_named,
+)
 from vecdial.service.api.fast_json import FastJSONResponse, FastJSONRoute, json_body, read_body
-from vecdial.service.encoding import check_encode_budget, check_texts, encode
 from vecdial.service.deadline import run_within
+from vecdial.service.encoding import check_encode_budget, check_texts, encode
 from vecdial.service.errors import COMMON_ERRORS, NOT_FOUND, TIMEOUTS
 from vecdial.service.registry import Collections
 from vecdial.service.schemas import BatchSearchRequest, BatchSearchResponse, Query, SearchRequest, SearchResponse

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request
 
-from vecdial.indexer.errors import InvalidInput
+from vecdial import InvalidInput
 from vecdial.service import metrics
 from vecdial.service.api.deps import CollectionDep, CollectionsDep, SettingsDep
 from vecdial.service.api.fast_json import FastJSONRoute

@@ -12,14 +12,14 @@ import time
 import numpy as np
 import pytest
 
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.disk.collection import Collection, list_collections
-from vecdial.indexer.disk.version import open_version
-from vecdial.indexer.jobs.build import build_version, remove_stale_builds
-from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
 from vecdial.indexer.disk.manifest import MANIFEST_FILE
+from vecdial.indexer.disk.version import open_version
+from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, UnsupportedFormat
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.jobs.build import build_version, remove_stale_builds
+from vecdial.indexer.jobs.settings import BuildSettings
 
 
 def build(tmp_path, dataset, name="c", **settings) -> Collection:
@@ -171,7 +171,7 @@ def test_hnsw_binary_index_and_float16_store_keep_quality(tmp_path, demo_dataset
     default = handle(build(tmp_path, demo_dataset, "default"))
     compact = handle(build(tmp_path, demo_dataset, "compact", binary_index="hnsw", dtype="float16"))
     assert compact.info().settings["binary_index"] == "hnsw"
-    assert compact.live.snapshot().version.dense.blocks.dtype == np.float16
+    assert compact._live.snapshot().version.dense.blocks.dtype == np.float16
     exact = default.search(queries, 10, "exact").id_lists()
     assert recall_at_k(compact.search(queries, 10, "exact").id_lists(), exact, 10) > 0.99
     assert recall_at_k(compact.search(queries, 10, "binary:rescore=10").id_lists(), exact, 10) > 0.93

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from vecdial.indexer.errors import BudgetError
 import vecdial
 from vecdial.indexer.disk.sweep_file import read_sweep
+from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.eval.sweep import refine_budgets, run_sweep, sample_documents
 from vecdial.indexer.plan.calibration import SweepPoint, choose, mark_pareto
 
@@ -49,8 +49,8 @@ def test_no_point_meeting_the_target_is_a_budget_error_naming_the_closest():
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, demo_dataset):
-    from vecdial.indexer.jobs.settings import BuildSettings
     from vecdial.indexer.disk.collection import Collection
+    from vecdial.indexer.jobs.settings import BuildSettings
 
     collection = Collection(tmp_path_factory.mktemp("sweep"), "demo")
     collection.build(demo_dataset, BuildSettings(), show_progress=False)
@@ -121,7 +121,7 @@ def test_refinement_bisects_a_graph_walks_breadth_at_one_rescore():
 
 def test_a_refined_sweep_measures_the_points_between(swept):
     collection, _ = swept
-    view = vecdial.connect(collection.path.parent).open("demo").live.snapshot().view
+    view = vecdial.connect(collection.path.parent).open("demo")._live.snapshot().view
     queries = sample_documents(view.version, 60)
     grid = ["binary:rescore=0", "binary:rescore=40"]
     points = run_sweep(view, queries[1], grid, queries[0])
@@ -146,11 +146,11 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, tiny_dataset, m
     monkeypatch.setattr(sweep_module, "write_partial", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
         col.sweep(n=30, budgets=budgets, show_progress=False)
-    first_two = json.loads((col.live.snapshot().version.path / PARTIAL_FILE).read_text())["points"]
+    first_two = json.loads((col._live.snapshot().version.path / PARTIAL_FILE).read_text())["points"]
     monkeypatch.setattr(sweep_module, "write_partial", saved)
     points = col.sweep(n=30, budgets=budgets, show_progress=False)
     assert [p.ms_per_query for p in points[:2]] == [p["ms_per_query"] for p in first_two]  # reused, not measured again
-    assert [p.budget for p in points[:4]] == budgets and not (col.live.snapshot().version.path / PARTIAL_FILE).exists()
+    assert [p.budget for p in points[:4]] == budgets and not (col._live.snapshot().version.path / PARTIAL_FILE).exists()
 
 
 @pytest.fixture

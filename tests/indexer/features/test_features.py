@@ -221,8 +221,17 @@ def test_a_label_query_finds_the_units_whose_labels_hold_it(table):
     word = table.terms[unit][0]
     found = find_features(table, word.upper())
     assert unit in found.tolist() and all(word in table.terms[u] for u in found.tolist())
-    assert unit in find_features(table, word[:-1]).tolist() or any(word[:-1] in t for t in table.terms[unit])
     assert len(find_features(table, "zzzqqq")) == 0
+
+
+def test_the_start_of_a_word_no_label_holds_whole_finds_the_units_with_a_term_beginning_so(table):
+    units = table.live_units.tolist()
+    every_term = {term for unit in units for term in table.terms[unit]}
+    prefix = next(
+        term[:-1] for unit in units for term in table.terms[unit] if term.isalpha() and len(term) > 4 and term[:-1] not in every_term
+    )
+    expected = {unit for unit in units if any(term.startswith(prefix) for term in table.terms[unit])}
+    assert set(find_features(table, prefix, limit=len(units)).tolist()) == expected
 
 
 def test_steering_keys_are_feature_ids_or_label_queries(table):

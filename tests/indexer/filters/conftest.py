@@ -10,7 +10,7 @@ import pytest
 import vecdial
 from vecdial.indexer.filters.demo import demo_payloads
 
-DAY0 = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+DAY0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
 def payloads_of(demo_corpus) -> list[dict]:

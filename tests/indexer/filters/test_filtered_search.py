@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import vecdial
-
 from vecdial.indexer.errors import InvalidInput
 
 # filter -> the same condition written in plain Python over a payload dict

@@ -67,7 +67,7 @@ CHILD = textwrap.dedent(
                 during.append(1)
                 acknowledge("child-during", 1)
 
-        reindex.start_reindex(data_dir, "tiny", {"dtype": "float16"}, on_update=write_during_build, live=handle.live).run()
+        reindex.start_reindex(data_dir, "tiny", {"dtype": "float16"}, on_update=write_during_build, live=handle._live).run()
     else:
         vectors = np.load(data_dir.parent / "rebuild.npy")
         vecdial.connect(data_dir).create("tiny", vectors, ids=[f"r{i}" for i in range(len(vectors))], replace=True, show_progress=False)

@@ -18,7 +18,7 @@ def test_a_version_meeting_the_gate_is_swapped_in_with_its_sweep(col, tiny_datas
     job = col.reindex({"dtype": "float16"}, min_recall=0.5, budget="binary:rescore=20", wait=True, show_progress=False)
     assert job.status.state == "succeeded" and "recall gate met: binary:rescore=20: recall@10" in job.status.message
     assert col.info().version == "v000002" and col.info().settings["dtype"] == "float16"
-    points, source = read_sweep(col.live.snapshot().version.path)
+    points, source = read_sweep(col._live.snapshot().version.path)
     assert "at reindex" in source and any(p.budget == "binary:rescore=20" for p in points)
     assert col.search(tiny_dataset.vectors[0], k=1, budget="auto:target_recall=0.5").explain.calibration
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from vecdial.indexer.disk.collection import Collection
-from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
 from vecdial.indexer.disk.version import full_vectors
+from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
 from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.live.collection import LiveCollection, wal_dir

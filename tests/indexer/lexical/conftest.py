@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vecdial.indexer.lexical import LexicalIndex, open_lexical, write_lexical
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.eval.metrics import ndcg_at_k
 from vecdial.indexer.plan.fusion import (

@@ -8,6 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.lexical import open_lexical, tokenize, write_lexical
 from vecdial.indexer.stores.alive import AliveRows

@@ -7,9 +7,9 @@ import pytest
 
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import AlreadyExists, BudgetError, InvalidInput, NotFound
-from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection, wal_dir
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
+from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection, wal_dir
 from vecdial.indexer.live.wal import WriteAheadLog, wal_path
 
 MODES = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]

@@ -9,9 +9,9 @@ import pytest
 
 import vecdial
 from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.filters.demo import demo_payloads
 from vecdial.indexer.live.collection import LiveCollection, wal_dir
 from vecdial.indexer.live.wal import WalRecord, WriteAheadLog, decode_record, encode_record, wal_path
-from vecdial.indexer.filters.demo import demo_payloads
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def tiny(tiny_data_dir) -> vecdial.Collection:
 
 
 def _log(collection: vecdial.Collection) -> WriteAheadLog:
-    live = collection.live
+    live = collection._live
     return WriteAheadLog(wal_path(wal_dir(live.collection), live.snapshot().version_name))
 
 
@@ -65,7 +65,7 @@ def test_payloads_survive_a_reindex_with_version_rows_and_later_writes(tiny_data
     job = tiny.reindex(wait=True, show_progress=False)
     assert job.status.state == "succeeded"
     fresh = vecdial.connect(tiny_data_dir).open("tiny")
-    assert fresh.live.snapshot().segment.size == 0  # everything is in the new version's files
+    assert fresh._live.snapshot().segment.size == 0  # everything is in the new version's files
     hits = fresh.search(tiny_dataset.vectors[5], k=5, filter={"score": {"range": {"gte": 1}}}, with_payload=True)
     assert {h["id"]: h["payload"] for h in hits[0]} == {tiny_dataset.ids[5]: {"team": "blue", "score": 7}, "x1": {"team": "red", "score": 3}}
 

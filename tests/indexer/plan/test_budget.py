@@ -2,11 +2,11 @@
 
 import pytest
 
+from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.modes.binary import BinaryBudget
 from vecdial.indexer.modes.dense import DenseBudget
 from vecdial.indexer.modes.sparse import SparseBudget
 from vecdial.indexer.plan.budget import FunnelBudget, format_budget, parse_budget
-from vecdial.indexer.errors import BudgetError
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ def test_describe_and_the_sweep_offer_ef_where_a_graph_exists(graphed, tiny_data
 
     rabitq = next(m for m in graphed.info().modes if m.mode == "rabitq")
     assert "ef" in rabitq.knobs
-    version = graphed.live.snapshot().version
+    version = graphed._live.snapshot().version
     assert any(",ef=" in b for b in MODES["rabitq"].sweep_budgets(version))
     plain = vecdial.connect(tmp_path).create("flat", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, show_progress=False)
     assert "ef" not in next(m for m in plain.info().modes if m.mode == "rabitq").knobs

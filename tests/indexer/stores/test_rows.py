@@ -49,7 +49,7 @@ def test_cold_rows_are_prefetched_and_still_score_the_same(demo_vectors, tmp_pat
 
 def test_a_built_version_keeps_the_rows_and_checksums_them(tmp_path, tiny_dataset):
     col = vecdial.connect(tmp_path).create("c", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, show_progress=False)
-    version = col.live.snapshot().version
+    version = col._live.snapshot().version
     assert version.manifest.codecs["dense"]["rows"] is True and ROWS_FILE in version.manifest.files
     np.testing.assert_array_equal(version.dense.rows, row_major(np.asarray(version.dense.blocks)))
 
@@ -71,7 +71,7 @@ def older_copy(tmp_path, name: str) -> vecdial.Collection:
 def test_a_version_without_the_rows_opens_and_rescores_from_the_blocks_alike(tmp_path, tiny_dataset, budget):
     new = vecdial.connect(tmp_path).create("new", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False)
     old = older_copy(tmp_path, "new")
-    assert old.live.snapshot().version.dense.rows is None
+    assert old._live.snapshot().version.dense.rows is None
     queries = np.asarray(tiny_dataset.vectors[:20]) + 0.01
     got, want = old.search(queries, k=10, budget=budget), new.search(queries, k=10, budget=budget)
     np.testing.assert_array_equal(got.ids, want.ids)

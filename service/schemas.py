@@ -168,6 +168,8 @@ class Explain(BaseModel):
     filter: FilterReport | None = Field(None, description="How the filter was applied, if one was given.")
     hybrid: dict[str, Any] | None = Field(None, description='For hybrid searches, the fusion used: `method` and `weights`, each signal\'s share (they sum to 1), e.g. {"method": "rrf", "weights": {"dense": 0.5, "lexical": 0.5}}.')
     steer: list[dict[str, Any]] | None = Field(None, description="For steered searches, each steer key as resolved: `key`, `feature` (its id), `label`, `weight`.")
+    shards: list[dict[str, Any]] | None = Field(None, description="A sharded collection's: per shard `shard` and its own `explain` and `ms`, or `missing` saying why it did not answer.")
+    partial: bool | None = Field(None, description="A sharded collection's: true when some shard did not answer (see `shards`).")
 
 
 class SearchResponse(BaseModel):

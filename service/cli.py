@@ -140,6 +140,20 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--json", action="store_true", help="print the report as JSON")
     repair.set_defaults(run=_repair)
 
+    shard = commands.add_parser(
+        "shard",
+        help="split a collection into shards by id hash (--shards 1 merges them back), keeping every write",
+        description="Split a collection into N shards by id hash, each an ordinary collection searched at once and merged "
+        "(or with --shards 1 merge a sharded one back). Every acknowledged write is kept; writes wait meanwhile; refused "
+        "while a reindex of it runs. Stop servers of the collection first (or restart them after), and sweep it again after.",
+    )
+    shard.add_argument("-c", "--collection", required=True)
+    shard.add_argument("--shards", type=int, required=True, help="shards after: 1 (merged back) to 256")
+    shard.add_argument("--partial", choices=["allow", "fail"], help="while a shard is down, searches answer from the others "
+                       "(allow, the default: explain.partial is true) or fail with 503 (fail); default: keep the collection's rule")
+    shard.add_argument("--quiet", action="store_true", help="no progress bar")
+    shard.set_defaults(run=_shard)
+
     backup = commands.add_parser(
         "backup",
         help="copy collections into another directory while they serve (a consistent copy; restore by copying back)",
@@ -340,6 +354,16 @@ def _reindex(args: argparse.Namespace) -> int:
         print(f"vecdial: reindex cancelled; {args.collection!r} still serves {status.from_version}", file=sys.stderr)
         return 130
     raise VecdialError(f"reindex of {args.collection!r} failed: {status.message}")
+
+
+def _shard(args: argparse.Namespace) -> int:
+    db = vecdial.connect(args.data_dir)
+    if args.collection not in db:
+        raise NotFound(missing_collection(args, db))
+    partial = None if args.partial is None else args.partial == "allow"
+    info = db.shard(args.collection, args.shards, partial=partial, show_progress=not args.quiet).info()
+    print(f"{args.collection!r} now holds {info.size} vectors in {info.shards} shard{'s' * (info.shards > 1)}")
+    return 0
 
 
 def _repair(args: argparse.Namespace) -> int:

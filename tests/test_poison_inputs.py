@@ -16,6 +16,8 @@ from vecdial.indexer.io.readers import read_input
 from vecdial.indexer.live.checks import MAX_DIM, MAX_ID_CHARS
 from vecdial.service.errors import status_for
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 
 def refused(call, says: str) -> None:
     with pytest.raises(vecdial.InvalidInput, match=says) as caught:

@@ -16,6 +16,8 @@ import vecdial
 from vecdial.remote import JobFailed, connect_remote
 from vecdial.remote_http import ServerUnavailable, Unauthorized
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 API_KEY = "remote-suite-key"  # tests/conftest.py starts the server with it
 
 

@@ -36,7 +36,7 @@ from vecdial.collection import Collection, Texts
 from vecdial.indexer.disk.collection import Collection as CollectionDir
 from vecdial.indexer.disk.collection import shard_dir_name
 from vecdial.indexer.disk.locks import FileLock
-from vecdial.indexer.errors import AlreadyExists, InvalidInput, Unavailable, VecdialError
+from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound, Unavailable, VecdialError
 from vecdial.indexer.eval.evaluate import EvalRow
 from vecdial.indexer.filters.table import check_payloads
 from vecdial.indexer.jobs.settings import BuildSettings
@@ -68,6 +68,7 @@ class ShardedCollection:
 
         self.db = db
         self._name = collection.name
+        self._dir = collection
         self.layout = ShardLayout.load(collection.path)
         self.shards = Database(collection.shards_dir, verify_checksums=db.verify_checksums)
         self.shard_names = [shard_dir_name(i) for i in range(self.layout.shards)]
@@ -209,6 +210,10 @@ class ShardedCollection:
                 hits = handle.search(queries, k, budget, **options)
             except InvalidInput:
                 raise  # the request's fault: every shard would say the same
+            except NotFound:
+                if not self._dir.sharded():
+                    raise NotFound(f"collection {self.name!r} does not exist (dropped?)") from None
+                return ShardAnswer(name, missing=self._fail(shard, NotFound(f"shard {name} is gone")))
             except Exception as exc:  # noqa: BLE001 - any other failure is this shard's: the others answer
                 return ShardAnswer(name, missing=self._fail(shard, exc))
             return ShardAnswer(name, hits, (time.perf_counter() - began) * 1000)

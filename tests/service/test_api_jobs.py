@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 
 def slow_down_builds(monkeypatch, seconds: float, until: threading.Event | None = None) -> None:
     """Builds start `seconds` late, or when `until` is set (at most 30 s)."""

@@ -13,6 +13,8 @@ from vecdial.models.encoder import MODEL_NAME
 
 import vecdial
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 
 def _npz() -> bytes:
     buffer = io.BytesIO()

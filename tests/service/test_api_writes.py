@@ -2,6 +2,8 @@
 
 import pytest
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 UPSERT = "/v1/collections/tiny/vectors/upsert"
 DELETE = "/v1/collections/tiny/vectors/delete"
 MODES = ["exact", "dense:dim=32", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]

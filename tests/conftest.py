@@ -119,6 +119,12 @@ def tiny_layout(request) -> str:
 
 
 @pytest.fixture
+def version_of(tiny_layout):
+    """version_of(n): the version 'tiny' reports after n builds: 'v00000n', or in 2 shards 'v00000n+v00000n'."""
+    return lambda n: "+".join([f"v{n:06d}"] * (2 if tiny_layout == "sharded" else 1))
+
+
+@pytest.fixture
 def tiny_data_dir(tmp_path, request, tiny_layout) -> Path:
     """A private data dir holding collection 'tiny': write to it, reindex it, drop it freely.
     In the 'sharded' run of an `also_sharded` test, 'tiny' is held as 2 shards."""

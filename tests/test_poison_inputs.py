@@ -36,10 +36,11 @@ def int_docs(tmp_path, tiny_dataset):
 
 
 def unchanged(collection):
-    """A check that nothing was written: the log's size and the live size stay as they were."""
-    log, size = collection.live._wal, collection.info().size
-    before = log.size()
-    return lambda: (log.size(), collection.info().size) == (before, size)
+    """A check that nothing was written: the logs' sizes (every shard's, if sharded) and the live size stay as they were."""
+    parts = [collection.shards.open(name) for name in collection.shard_names] if hasattr(collection, "shard_names") else [collection]
+    logs, size = [part.live._wal for part in parts], collection.info().size
+    before = [log.size() for log in logs]
+    return lambda: ([log.size() for log in logs], collection.info().size) == (before, size)
 
 
 GOOD = np.ones((1, 384), np.float32)

@@ -270,6 +270,7 @@ class ShardedCollection:
         """Remove items by id from the shards owning them (unknown ids are ignored); durable when
         this returns. Unavailable (nothing deleted) if an owning shard is down."""
         ids = arguments.listed(ids, "ids", '["a", "b"] or [1, 2]')
+        ids = check_ids(ids, self._live()[0].live.snapshot().version.manifest.id_kind)  # before hashing them
         return self._route(ids, lambda handle, rows: handle.delete([ids[r] for r in rows.tolist()]))
 
     def _route(self, ids: list, write: Callable[[Collection, np.ndarray], WriteResult]) -> WriteResult:
@@ -383,9 +384,12 @@ class ShardedCollection:
         try:
             for handle in handles:
                 started.append(handle.reindex(settings, min_recall=min_recall, budget=budget, wait=False, show_progress=False, ray=ray))
-        except BaseException:
+        except BaseException as exc:
             for job in started:
                 job.cancel()
+            running = [s.id for s in self.db._jobs.list() if s.collection == self.name and not s.finished]
+            if isinstance(exc, AlreadyExists) and running:
+                raise AlreadyExists(f"a reindex of {self.name!r} is running already (job {running[0]}): wait for it or cancel it") from None
             raise
         changes = settings if isinstance(settings, dict) else ({} if settings is None else settings.model_dump())
         job = Job(ShardedJob(self, started, self.db._jobs, changes))  # type: ignore[arg-type]

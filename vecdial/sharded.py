@@ -481,7 +481,8 @@ class ShardedJob:
         self.status.message = "; ".join(f"{name}: {s.message}" for name, s in zip(names, statuses))
         if state == "failed":
             failed = [name for name, s in zip(names, statuses) if s.state == "failed"]
-            self.status.message = f"shard(s) {', '.join(failed)} failed, the others swapped: run the reindex again. " + self.status.message
+            others = "the others swapped: run the reindex again" if len(failed) < len(statuses) else "every shard keeps its version"
+            self.status.message = f"shard(s) {', '.join(failed)} failed, {others}. " + self.status.message
         self.status.to_version = "+".join(s.to_version or s.from_version or "?" for s in statuses)
         self.status.vectors = sum(s.vectors or 0 for s in statuses)
         self.status.state, self.status.phase, self.status.finished_at = state, "done", time.time()  # type: ignore[assignment]

@@ -20,7 +20,7 @@ import vecdial
 from vecdial import InvalidInput, NotFound, VecdialError
 from vecdial.indexer.io.readers import FORMATS
 from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.service.cli_help import holds_the_demo_corpus, missing_collection
+from vecdial.service.cli_help import PARTIAL_HELP, SHARD_HELP, holds_the_demo_corpus, missing_collection
 from vecdial.service.cli_settings import add_settings_flags, settings_changes
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
@@ -140,17 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--json", action="store_true", help="print the report as JSON")
     repair.set_defaults(run=_repair)
 
-    shard = commands.add_parser(
-        "shard",
-        help="split a collection into shards by id hash (--shards 1 merges them back), keeping every write",
-        description="Split a collection into N shards by id hash, each an ordinary collection searched at once and merged "
-        "(or with --shards 1 merge a sharded one back). Every acknowledged write is kept; writes wait meanwhile; refused "
-        "while a reindex of it runs. Stop servers of the collection first (or restart them after), and sweep it again after.",
-    )
+    shard = commands.add_parser("shard", help="split a collection into shards by id hash (--shards 1 merges them back), keeping every write", description=SHARD_HELP)
     shard.add_argument("-c", "--collection", required=True)
     shard.add_argument("--shards", type=int, required=True, help="shards after: 1 (merged back) to 256")
-    shard.add_argument("--partial", choices=["allow", "fail"], help="while a shard is down, searches answer from the others "
-                       "(allow, the default: explain.partial is true) or fail with 503 (fail); default: keep the collection's rule")
+    shard.add_argument("--partial", choices=["allow", "fail"], help=PARTIAL_HELP)
     shard.add_argument("--quiet", action="store_true", help="no progress bar")
     shard.set_defaults(run=_shard)
 
@@ -357,13 +350,11 @@ def _reindex(args: argparse.Namespace) -> int:
 
 
 def _shard(args: argparse.Namespace) -> int:
-    db = vecdial.connect(args.data_dir)
+    db, partial = vecdial.connect(args.data_dir), None if args.partial is None else args.partial == "allow"
     if args.collection not in db:
         raise NotFound(missing_collection(args, db))
-    partial = None if args.partial is None else args.partial == "allow"
     info = db.shard(args.collection, args.shards, partial=partial, show_progress=not args.quiet).info()
-    print(f"{args.collection!r} now holds {info.size} vectors in {info.shards} shard{'s' * (info.shards > 1)}")
-    return 0
+    return print(f"{args.collection!r} now holds {info.size} vectors in {info.shards} shard{'s' * (info.shards > 1)}") or 0
 
 
 def _repair(args: argparse.Namespace) -> int:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-
-import vecdial
 from vecdial.indexer.disk.collection import Collection as CollectionDir
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.live.collection import reindex_lock_path
@@ -16,6 +14,8 @@ from vecdial.service.app import create_app
 from vecdial.service.cli import main
 from vecdial.service.errors import status_for
 from vecdial.service.settings import Settings
+
+import vecdial
 
 
 @pytest.fixture

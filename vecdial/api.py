@@ -223,7 +223,7 @@ class Database:
         """Delete a collection, its versions and its log; refused while a reindex of it runs."""
         collection = CollectionDir(self.data_dir, arguments.name(name))
         if collection.sharded():
-            from vecdial.sharded import drop_sharded
+            from vecdial.sharded_job import drop_sharded
 
             drop_sharded(collection)
         else:

@@ -22,7 +22,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-
 from vecdial.indexer.disk.atomic import exchange, fsync_dir
 from vecdial.indexer.disk.collection import RESHARD_PREFIX, Collection, shard_dir_name
 from vecdial.indexer.disk.locks import FileLock
@@ -30,7 +29,12 @@ from vecdial.indexer.errors import AlreadyExists, DamagedLog, InvalidInput, NotF
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.reindex import export_live
 from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.live.collection import LiveCollection, create_collection, reindex_lock_path, write_lock_path
+from vecdial.indexer.live.collection import (
+    LiveCollection,
+    create_collection,
+    reindex_lock_path,
+    write_lock_path,
+)
 from vecdial.indexer.scale.shards import ShardLayout, shard_of
 
 log = logging.getLogger("vecdial.jobs")

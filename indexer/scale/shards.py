@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from vecdial.indexer.disk.atomic import write_text_atomic
 from vecdial.indexer.disk.collection import SHARDS_FILE
 from vecdial.indexer.errors import CorruptIndex
@@ -45,7 +44,7 @@ class ShardLayout:
         write_text_atomic(Path(directory) / SHARDS_FILE, json.dumps({"shards": self.shards, "hash": self.hash, "partial": self.partial}) + "\n")
 
     @classmethod
-    def load(cls, directory: Path) -> "ShardLayout":
+    def load(cls, directory: Path) -> ShardLayout:
         path = Path(directory) / SHARDS_FILE
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))

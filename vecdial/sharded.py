@@ -51,7 +51,7 @@ from vecdial.indexer.scale.shards import (
 )
 from vecdial.info import Info
 from vecdial.job import Job
-from vecdial.shard_handles import ShardHandles
+from vecdial.shard_handles import PROBE_EVERY, SERIAL_MS, ShardHandles
 
 if TYPE_CHECKING:
     from vecdial.api import Database
@@ -70,6 +70,8 @@ class ShardedCollection:
         self.layout = ShardLayout.load(collection.path)
         self.parts = ShardHandles(collection.name, Database(collection.shards_dir, verify_checksums=db.verify_checksums), self.layout.shards)
         self.shards, self.shard_names = self.parts.db, self.parts.names
+        self._serial_ms: dict[str, float] = {}  # one-query searches run in turn: the slowest shard's ms, by budget mode
+        self._searches = 0
 
     @property
     def name(self) -> str:
@@ -144,7 +146,17 @@ class ShardedCollection:
                 return ShardAnswer(name, missing=self.parts.fail(shard, exc))
             return ShardAnswer(name, hits, (time.perf_counter() - began) * 1000)
 
-        answers = self.parts.each(range(self.layout.shards), one)
+        one_query = np.ndim(queries) == 1 or len(queries) == 1
+        mode = (budget.split(":", 1)[0] if isinstance(budget, str) else str(getattr(budget, "mode", budget))) if one_query else None
+        # In turn while the shards' one-query searches in this mode (timed in turn: at once, the GIL
+        # handoffs inflate them; a moving mean, so one slow query does not flip it) take under
+        # SERIAL_MS; at once otherwise, one query in PROBE_EVERY timed in turn again.
+        self._searches += 1
+        serial = mode is not None and (self._serial_ms.get(mode, 0.0) < SERIAL_MS or self._searches % PROBE_EVERY == 0)
+        answers = self.parts.each(range(self.layout.shards), one, serial=serial)
+        if serial and mode is not None:
+            slowest = max(a.ms for a in answers)
+            self._serial_ms[mode] = 0.8 * self._serial_ms.get(mode, slowest) + 0.2 * slowest
         missing = [a.missing for a in answers if a.hits is None]
         if missing and (not self.partial or len(missing) == len(answers)):
             rule = "" if self.partial else " (this collection answers only with every shard: partial is false)"

@@ -33,8 +33,6 @@ import vecdial
 from vecdial.service.app import create_app
 from vecdial.service.settings import Settings
 
-pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
-
 MAX_EXAMPLES = 15
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance, negative_data_rejection)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

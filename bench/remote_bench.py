@@ -2,6 +2,7 @@
 
     python -m bench.remote_bench                    # the WordNet set (~118k vectors), or demo if not cached
     python -m bench.remote_bench --dataset demo     # the shipped corpus (2,032 vectors)
+    python -m bench.remote_bench --shards 4         # and what serving the set as 4 shards adds
 
 Builds the set as a collection in a temp dir, starts `vecdial serve` (one worker) on
 127.0.0.1 at a free port, and times one query at a time, interleaved query by query
@@ -18,6 +19,12 @@ HTTP (what the client's own encoding and decoding cost). Every remote answer is 
 against the embedded one (same ids). Bounded by `--requests` and `--max-seconds` per
 budget; the server is stopped on the way out. The machine is shared and noisy: read the
 columns against each other, measured in the same run, never as absolute figures.
+
+With `--shards N` the set is also split (`Database.shard`) into a second collection of N
+shards, served by the same server, and a second table times one query to the whole and to
+the shards, in this process and over raw HTTP (interleaved likewise): the added p50 is
+what the fan-out and merge cost. `ids differ` counts queries whose sharded top k is not the
+whole's (0 for exact; a compressed budget's candidates differ per shard).
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ from vecdial._internal import b64
 BUDGETS = ["binary:rescore=10"]
 COLLECTION = "bench"
 COLUMNS = ("embedded", "raw HTTP", "remote client")
+SHARDED = f"{COLLECTION}-sharded"
+SHARD_COLUMNS = ("whole in-process", "sharded in-process", "whole HTTP", "sharded HTTP")
 
 
 def pct(seconds: list[float], q: float) -> float:
@@ -74,6 +83,48 @@ def measure(embedded, remote, raw: httpx.Client, queries: np.ndarray, budget: st
     return {"times": times, "differ": differ}
 
 
+def measure_shards(whole, sharded, raw: httpx.Client, queries: np.ndarray, budget: str, k: int, requests: int, max_seconds: float) -> dict:
+    """Per SHARD_COLUMNS, the seconds of each query, interleaved; and how many sharded answers differed."""
+    times: dict[str, list[float]] = {column: [] for column in SHARD_COLUMNS}
+
+    def post(name: str, query: np.ndarray) -> httpx.Request:
+        return raw.build_request("POST", f"/v1/collections/{name}/search", json={"vector_b64": b64(query), "k": k, "budget": budget})
+
+    prepared = [(post(COLLECTION, q), post(SHARDED, q)) for q in queries[:requests]]
+    for i in range(min(20, len(prepared))):  # warm every path
+        whole.search(queries[i], k, budget), sharded.search(queries[i], k, budget), raw.send(prepared[i][0]).read(), raw.send(prepared[i][1]).read()
+    differ, deadline = 0, time.monotonic() + max_seconds
+    for i, query in enumerate(queries[:requests]):
+        stamps = [time.perf_counter()]
+        here = whole.search(query, k, budget)
+        stamps.append(time.perf_counter())
+        there = sharded.search(query, k, budget)
+        stamps.append(time.perf_counter())
+        for request in prepared[i]:
+            response = raw.send(request)
+            response.read()
+            assert response.status_code == 200, response.text
+            stamps.append(time.perf_counter())
+        for column, start, stop in zip(SHARD_COLUMNS, stamps, stamps[1:]):
+            times[column].append(stop - start)
+        differ += here.ids.tolist() != there.ids.tolist()
+        if time.monotonic() > deadline:
+            break
+    return {"times": times, "differ": differ}
+
+
+def print_shard_table(console: Console, title: str, rows: dict[str, dict]) -> None:
+    table = Table(title=title)
+    for column in ("budget", "queries", *(f"{c} p50" for c in SHARD_COLUMNS), "added in-process p50", "added HTTP p50", "ids differ"):
+        table.add_column(column, justify="right")
+    for budget, row in rows.items():
+        t = row["times"]
+        p50 = {c: pct(t[c], 50) for c in SHARD_COLUMNS}
+        added = (f"{p50['sharded in-process'] - p50['whole in-process']:+.3f}", f"{p50['sharded HTTP'] - p50['whole HTTP']:+.3f}")
+        table.add_row(budget, str(len(t["whole HTTP"])), *(f"{p50[c]:.3f}" for c in SHARD_COLUMNS), *added, str(row["differ"]))
+    console.print(table)
+
+
 def print_table(console: Console, title: str, rows: dict[str, dict]) -> None:
     table = Table(title=title)
     for column in ("budget", "queries", *(f"{c} p50 / p99" for c in COLUMNS), "added p50 / p99", "client alone p50", "ids differ"):
@@ -94,23 +145,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time limit per budget")
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--budgets", nargs="+", default=BUDGETS)
+    parser.add_argument("--shards", type=int, default=0, help="also time the set split into this many shards (0: not)")
+    parser.add_argument("--no-client", action="store_true", help="skip the remote-client table (with --shards: only the shards')")
     args = parser.parse_args(argv)
 
     console = Console(width=170)
     docs, queries, name = load_set(args.dataset, console)
     with tempfile.TemporaryDirectory(prefix="vecdial-remote-bench-") as tmp:
         data_dir = Path(tmp) / "data"
-        embedded = vecdial.connect(data_dir).create(COLLECTION, docs, ids=np.arange(len(docs)), show_progress=False)
+        local = vecdial.connect(data_dir)
+        embedded = local.create(COLLECTION, docs, ids=np.arange(len(docs)), show_progress=False)
+        if args.shards:
+            local.create(SHARDED, docs, ids=np.arange(len(docs)), show_progress=False)
+            sharded = local.shard(SHARDED, args.shards, show_progress=False)
         size = len(docs)
         del docs
         process, base = start_server(data_dir, workers=1, log=Path(tmp) / "server.log")
+        rows, shard_rows = {}, {}
         try:
             with vecdial.connect(base) as db, httpx.Client(base_url=base, timeout=30) as raw:
-                remote = db.open(COLLECTION)
-                rows = {budget: measure(embedded, remote, raw, queries, budget, args.k, args.requests, args.max_seconds) for budget in args.budgets}
+                if not args.no_client:
+                    remote = db.open(COLLECTION)
+                    rows = {budget: measure(embedded, remote, raw, queries, budget, args.k, args.requests, args.max_seconds) for budget in args.budgets}
+                if args.shards:
+                    shard_rows = {budget: measure_shards(embedded, sharded, raw, queries, budget, args.k, args.requests, args.max_seconds) for budget in args.budgets}
         finally:
             stop_server(process)
-    print_table(console, f"ms per query, {name}: {size:,} vectors, k={args.k}, one query at a time, loopback, 1 worker, {os.cpu_count()} CPUs", rows)
+    what = f"{name}: {size:,} vectors, k={args.k}, one query at a time, loopback, 1 worker, {os.cpu_count()} CPUs"
+    if rows:
+        print_table(console, f"ms per query, {what}", rows)
+    if shard_rows:
+        print_shard_table(console, f"ms per query, whole vs {args.shards} shards, {what}", shard_rows)
     return 0
 
 

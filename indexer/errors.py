@@ -24,6 +24,11 @@ class AlreadyExists(VecdialError):
     """A collection of that name exists already."""
 
 
+class Unavailable(VecdialError):
+    """A part of a collection cannot answer now (a shard that failed to open or errored);
+    retry later, or repair the part the message names."""
+
+
 class CorruptIndex(VecdialError):
     """Files on disk do not match their manifest (missing, truncated, wrong checksum)."""
 

@@ -41,6 +41,7 @@ class CollectionInfo(CollectionSummary):
     dense_bytes_per_vector: dict[int, int] = Field(description="dim -> bytes a dense scan reads per vector.")
     swept_on: str | None = Field(None, description="The queries of the sweep `auto` budgets are served from, if any.")
     damaged: str | None = Field(None, description="What in the write-ahead log is damaged and what to run (`vecdial repair`); writes are refused until then.")
+    shards: int = Field(1, description="Shards the collection is split into by id hash (`vecdial shard`); 1: not sharded.")
     max_k: int = Field(description="This server's largest k.")
 
 

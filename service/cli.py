@@ -20,7 +20,7 @@ import vecdial
 
 from vecdial import BuildSettings, InvalidInput, NotFound, VecdialError
 from vecdial._internal import FORMATS
-from vecdial.service.cli_help import holds_the_demo_corpus, missing_collection
+from vecdial.service.cli_help import PARTIAL_HELP, SHARD_HELP, holds_the_demo_corpus, missing_collection
 from vecdial.service.cli_settings import add_settings_flags, settings_changes
 from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
 
@@ -140,6 +140,13 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--dry-run", action="store_true", help="report what is damaged; change nothing")
     repair.add_argument("--json", action="store_true", help="print the report as JSON")
     repair.set_defaults(run=_repair)
+
+    shard = commands.add_parser("shard", help="split a collection into shards by id hash (--shards 1 merges them back), keeping every write", description=SHARD_HELP)
+    shard.add_argument("-c", "--collection", required=True)
+    shard.add_argument("--shards", type=int, required=True, help="shards after: 1 (merged back) to 256")
+    shard.add_argument("--partial", choices=["allow", "fail"], help=PARTIAL_HELP)
+    shard.add_argument("--quiet", action="store_true", help="no progress bar")
+    shard.set_defaults(run=_shard)
 
     backup = commands.add_parser(
         "backup",
@@ -345,6 +352,14 @@ def _reindex(args: argparse.Namespace) -> int:
         print(f"vecdial: reindex cancelled; {args.collection!r} still serves {status.from_version}", file=sys.stderr)
         return 130
     raise VecdialError(f"reindex of {args.collection!r} failed: {status.message}")
+
+
+def _shard(args: argparse.Namespace) -> int:
+    db, partial = vecdial.connect(args.data_dir), None if args.partial is None else args.partial == "allow"
+    if args.collection not in db:
+        raise NotFound(missing_collection(args, db))
+    info = db.shard(args.collection, args.shards, partial=partial, show_progress=not args.quiet).info()
+    return print(f"{args.collection!r} now holds {info.size} vectors in {info.shards} shard{'s' * (info.shards > 1)}") or 0
 
 
 def _repair(args: argparse.Namespace) -> int:

@@ -32,3 +32,14 @@ def holds_the_demo_corpus(collection: vecdial.Collection) -> bool:
         return False
     ids = set(collection.ids(limit=min(size, 10_000))[0])  # the demo corpus has 2,032 documents
     return all(doc in ids for judged in corpus.qrels.values() for doc in judged)
+
+
+SHARD_HELP = (
+    "Split a collection into N shards by id hash, each an ordinary collection searched at once and merged "
+    "(or with --shards 1 merge a sharded one back). Every acknowledged write is kept; writes wait meanwhile; refused "
+    "while a reindex of it runs. Stop servers of the collection first (or restart them after), and sweep it again after."
+)
+PARTIAL_HELP = (
+    "while a shard is down, searches answer from the others (allow, the default: explain.partial is true) "
+    "or fail with 503 (fail); default: keep the collection's rule"
+)

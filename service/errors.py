@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from vecdial import AlreadyExists, BudgetError, CorruptIndex, DamagedLog, InvalidInput, NotFound, VecdialError
+from vecdial import AlreadyExists, BudgetError, CorruptIndex, DamagedLog, InvalidInput, NotFound, Unavailable, VecdialError
 from vecdial.service.deadline import Busy, TimedOut
 from vecdial.service.json_types import NAME_DESCRIPTION
 
@@ -31,7 +31,8 @@ STATUS_OF: list[tuple[type[VecdialError], int, str]] = [
     (NotFound, 404, "not_found"),
     (AlreadyExists, 409, "conflict"),
     (DamagedLog, 409, "damaged_log"),  # searches still serve; writes wait for `vecdial repair`
-    (CorruptIndex, 503, "corrupt_index"),  # this collection is unavailable until rebuilt; the server and the others serve
+    (CorruptIndex, 503, "corrupt_index"),
+    (Unavailable, 503, "unavailable"),  # a shard is down: writes it owns wait for it; searches may answer partial  # this collection is unavailable until rebuilt; the server and the others serve
     (VecdialError, 500, "error"),
 ]
 
@@ -72,7 +73,8 @@ COMMON_ERRORS = {
     500: _doc("An unexpected server-side failure (a bug: see the server log)."),
     503: _doc(
         "`corrupt_index`: a file of the collection is damaged (the message names it, relative to the data dir); "
-        "the other collections keep serving. Rebuild or restore it."
+        "the other collections keep serving. Rebuild or restore it. "
+        "Or `unavailable`: a shard of a sharded collection is down (named in the message); retry later."
     ),
 }
 # For routes whose work runs under request_timeout_s (`service.deadline`).

@@ -183,6 +183,8 @@ class Explain(BaseModel):
     per_query: list[dict[str, Any]] | None = Field(
         None, description="For auto budgets chosen per query, per query in order: `budget` it ran, its difficulty `bin` and centroid `margin`, and the recall@10 calibrated for such queries (`expected_recall`)."
     )
+    shards: list[dict[str, Any]] | None = Field(None, description="A sharded collection's: per shard `shard` and its own `explain` and `ms`, or `missing` saying why it did not answer.")
+    partial: bool | None = Field(None, description="A sharded collection's: true when some shard did not answer (see `shards`).")
 
 
 class SearchResponse(BaseModel):

@@ -93,12 +93,44 @@ def _tiny_template(tmp_path_factory, demo_dataset) -> Path:
     return root
 
 
-@pytest.fixture
-def tiny_data_dir(tmp_path, _tiny_template) -> Path:
-    """A private data dir holding collection 'tiny': write to it, reindex it, drop it freely."""
+@pytest.fixture(scope="session")
+def _tiny_sharded_template(tmp_path_factory, _tiny_template) -> Path:
+    """The 'tiny' template split into 2 shards by `Database.shard` (built once per session)."""
     import shutil
 
-    return Path(shutil.copytree(_tiny_template, tmp_path / "data"))
+    root = Path(shutil.copytree(_tiny_template, tmp_path_factory.mktemp("tiny-sharded") / "data"))
+    vecdial.connect(root).shard("tiny", 2, show_progress=False)
+    return root
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `also_sharded` run twice: over 'tiny' whole and over 'tiny' in 2 shards."""
+    if metafunc.definition.get_closest_marker("whole_only"):  # about one collection's own files or counts
+        return
+    if metafunc.definition.get_closest_marker("also_sharded") and "tiny_data_dir" in metafunc.fixturenames:
+        metafunc.parametrize("tiny_layout", ["whole", "sharded"], indirect=True)
+
+
+@pytest.fixture
+def tiny_layout(request) -> str:
+    """'whole', or 'sharded' for tests marked `also_sharded` (their second run: 2 shards)."""
+    return getattr(request, "param", "whole")
+
+
+@pytest.fixture
+def version_of(tiny_layout):
+    """version_of(n): the version 'tiny' reports after n builds: 'v00000n', or in 2 shards 'v00000n+v00000n'."""
+    return lambda n: "+".join([f"v{n:06d}"] * (2 if tiny_layout == "sharded" else 1))
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path, request, tiny_layout) -> Path:
+    """A private data dir holding collection 'tiny': write to it, reindex it, drop it freely.
+    In the 'sharded' run of an `also_sharded` test, 'tiny' is held as 2 shards."""
+    import shutil
+
+    template = request.getfixturevalue("_tiny_sharded_template" if tiny_layout == "sharded" else "_tiny_template")
+    return Path(shutil.copytree(template, tmp_path / "data"))
 
 
 @pytest.fixture

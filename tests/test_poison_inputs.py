@@ -16,6 +16,8 @@ from vecdial.indexer.io.readers import read_input
 from vecdial.indexer.live.checks import MAX_DIM, MAX_ID_CHARS
 from vecdial.service.errors import status_for
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 
 def refused(call, says: str) -> None:
     with pytest.raises(vecdial.InvalidInput, match=says) as caught:
@@ -34,10 +36,11 @@ def int_docs(tmp_path, tiny_dataset):
 
 
 def unchanged(collection):
-    """A check that nothing was written: the log's size and the live size stay as they were."""
-    log, size = collection._live._wal, collection.info().size
-    before = log.size()
-    return lambda: (log.size(), collection.info().size) == (before, size)
+    """A check that nothing was written: the logs' sizes (every shard's, if sharded) and the live size stay as they were."""
+    parts = [collection.shards.open(name) for name in collection.shard_names] if hasattr(collection, "shard_names") else [collection]
+    logs, size = [part._live._wal for part in parts], collection.info().size
+    before = [log.size() for log in logs]
+    return lambda: ([log.size() for log in logs], collection.info().size) == (before, size)
 
 
 GOOD = np.ones((1, 384), np.float32)

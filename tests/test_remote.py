@@ -20,6 +20,7 @@ from vecdial.remote_http import ServerUnavailable, Unauthorized
 
 if TYPE_CHECKING:
     import httpx
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
 
 API_KEY = "remote-suite-key"  # tests/conftest.py starts the server with it
 
@@ -114,21 +115,21 @@ def test_a_sweep_runs_on_the_server_and_its_report_is_written_here(connect, tiny
     assert len(report["points"] if isinstance(report, dict) else report) == len(points)
 
 
-def test_a_reindex_that_misses_its_recall_gate_fails_alike(connect, tiny_data_dir):
+def test_a_reindex_that_misses_its_recall_gate_fails_alike(connect, tiny_data_dir, version_of):
     docs = connect(tiny_data_dir).open("tiny")
     job = docs.reindex({"dtype": "float16"}, min_recall=0.999, budget="binary:rescore=0", show_progress=False)
     while not docs.db.job(job.id).finished:  # the job's record, as every process sees it
         time.sleep(0.1)
     status = docs.db.job(job.id)
-    assert status.state == "failed" and "recall" in status.message and docs.info().version == "v000001"
+    assert status.state == "failed" and "recall" in status.message and docs.info().version == version_of(1)
     assert job.status.state == "failed"
 
 
-def test_waiting_on_a_failed_remote_reindex_raises_what_it_measured(pair):
+def test_waiting_on_a_failed_remote_reindex_raises_what_it_measured(pair, version_of):
     _, remote = pair
     with pytest.raises(JobFailed, match="recall") as failed:
         remote.reindex({"dtype": "float16"}, min_recall=0.999, budget="binary:rescore=0", wait=True, show_progress=False)
-    assert failed.value.status.state == "failed" and remote.info().version == "v000001"
+    assert failed.value.status.state == "failed" and remote.info().version == version_of(1)
 
 
 def test_features_of_a_collection_without_sparse_codes_say_to_build_them(connect, tiny_data_dir):
@@ -234,7 +235,8 @@ def test_an_error_answer_raises_the_class_its_code_names(status, body, error):
 # Embedded-only: they need the model or the collection's files in this process (vecdial/remote.py
 # says so; `backup` copies the files, run it where they are), or start a job's thread here (a
 # server starts its own).
-EMBEDDED_ONLY = {"backup", "encode", "evaluate", "keep_queries", "start", "warm_up"}
+# shard: rewrites the collection's directory while no server holds it (`vecdial shard` beside the data)
+EMBEDDED_ONLY = {"backup", "encode", "evaluate", "keep_queries", "shard", "start", "warm_up"}
 
 
 @pytest.mark.parametrize("embedded, remote", [("Database", "RemoteDatabase"), ("Collection", "RemoteCollection"), ("Job", "RemoteJob")])

@@ -22,6 +22,7 @@ from vecdial.indexer.errors import (
     DamagedLog,
     InvalidInput,
     NotFound,
+    Unavailable,
     UnsupportedFormat,
     VecdialError,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "JobStatus",
     "ModeInfo",
     "NotFound",
+    "Unavailable",
     "REPORT_FORMATS",
     "RepairReport",
     "SparseSettings",

@@ -20,7 +20,7 @@ from vecdial import arguments
 from vecdial.collection import Collection, Texts
 from vecdial.indexer.disk.collection import Collection as CollectionDir
 from vecdial.indexer.disk.collection import list_collections, validate_name
-from vecdial.indexer.errors import InvalidInput, NotFound
+from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
 from vecdial.indexer.io.readers import dataset_from
 from vecdial.indexer.jobs.replace import replace_build
 from vecdial.indexer.jobs.settings import BuildSettings
@@ -64,6 +64,11 @@ class Database:
             handle = self._open.get(name)
             if handle is None:
                 collection = CollectionDir(self.data_dir, name)
+                if collection.sharded():
+                    from vecdial.sharded import ShardedCollection
+
+                    handle = self._open[name] = ShardedCollection(self, collection)  # type: ignore[assignment]
+                    return handle
                 if collection.exists():
                     clean_leftovers(collection)
                 handle = self._open[name] = Collection(self, LiveCollection(collection, self.verify_checksums))
@@ -145,6 +150,12 @@ class Database:
             raise InvalidInput("pass exist_ok=True (open an existing collection) or replace=True (rebuild it), not both")
         if exist_ok and CollectionDir(self.data_dir, name).exists():
             return self._existing(name, vectors)
+        if CollectionDir(self.data_dir, name).sharded():
+            if exist_ok:
+                return self.open(name)
+            if not replace:
+                raise AlreadyExists(f"collection {name!r} exists already (as shards): drop it first, or reindex it")
+            raise InvalidInput(f"collection {name!r} is sharded: merge it back first (`vecdial shard -c {name} --shards 1`), then replace it")
         if texts is not None:
             texts = arguments.listed(texts, "texts", '["parse a date string", ...]')
             if vectors is None and path is None:  # texts alone are encoded: each must be words
@@ -211,9 +222,53 @@ class Database:
 
     def drop(self, name: str) -> None:
         """Delete a collection, its versions and its log; refused while a reindex of it runs."""
-        drop_collection(CollectionDir(self.data_dir, arguments.name(name)))
-        with self._lock:
-            self._open.pop(name, None)
+        collection = CollectionDir(self.data_dir, arguments.name(name))
+        if collection.sharded():
+            from vecdial.sharded_job import drop_sharded
+
+            drop_sharded(collection)
+        else:
+            drop_collection(collection)
+        self.forget(name)
+
+    def shard(self, name: str, shards: int, *, partial: bool | None = None, show_progress: bool = True) -> "Collection":
+        """Split collection `name` into `shards` shards by id hash (1: merge its shards back into one
+        collection), keeping every acknowledged write; returns the new handle.
+
+        Parameters
+        ----------
+        name : str
+            A collection of this data directory, sharded or not.
+        shards : int
+            How many shards it holds after: 1 to 256.
+        partial : bool, optional
+            Whether a search answers from the live shards while one is down (`explain.partial`),
+            or fails with Unavailable; None keeps the collection's rule (default True).
+
+        Refused (AlreadyExists) while a reindex or another shard of it runs; writes wait for it
+        (it holds the write lock). Processes that hold the collection open see it gone and must
+        open it again (stop its servers first). Sweep it again after (`auto` budgets).
+
+        Examples
+        --------
+        >>> import numpy as np, vecdial
+        >>> db = vecdial.connect("vecdial-data")
+        >>> vectors = np.random.default_rng(0).normal(size=(100, 16)).astype(np.float32)
+        >>> if "split" in db:
+        ...     db.drop("split")
+        >>> _ = db.create("split", vectors, show_progress=False)
+        >>> db.shard("split", 2, show_progress=False).info().shards
+        2
+        >>> db.shard("split", 1, show_progress=False).info().shards
+        1
+        """
+        from vecdial.indexer.jobs.reshard import reshard
+
+        name = validate_name(arguments.name(name))
+        shards = arguments.whole(shards, "shards", 1, 256)
+        self.forget(name)
+        reshard(self.data_dir, name, shards, partial=partial, show_progress=show_progress)
+        return self.open(name)
 
     def job(self, job_id: str) -> JobStatus:
         """A reindex job's status, whichever process runs it."""
@@ -228,7 +283,9 @@ class Database:
     def forget(self, name: str) -> None:
         """Drop this process's handle (after the collection was dropped elsewhere)."""
         with self._lock:
-            self._open.pop(name, None)
+            handle = self._open.pop(name, None)
+        if handle is not None and hasattr(handle, "close"):
+            handle.close()
 
 
 def _settings(settings: BuildSettings | dict | None) -> BuildSettings:

@@ -30,6 +30,7 @@ class Info:
     dense_bytes_per_vector: dict[int, int] = field(default_factory=dict)
     swept_on: str | None = None
     damaged: str | None = None  # what in the log is damaged and what to run; writes are refused meanwhile
+    shards: int = 1  # shards the collection is split into by id hash (1: not sharded)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -71,3 +71,28 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     write_atomic(path, lambda handle: np.save(handle, array))
+
+
+RENAME_EXCHANGE = 2  # linux/fs.h
+AT_FDCWD = -100
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two directory entries in one step (Linux `renameat2(RENAME_EXCHANGE)`): whoever looks
+    sees the old entry or the new one, never neither, even if the process is killed."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # pragma: no cover - glibc < 2.28: two renames (a kill between leaves `a` under b's name)
+        aside = b.with_name(b.name + ".old")
+        os.rename(a, aside)
+        os.rename(b, a)
+        os.rename(aside, b)
+    elif renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot exchange {a} and {b}: {os.strerror(errno)}")
+    fsync_dir(a.parent)
+    if b.parent != a.parent:
+        fsync_dir(b.parent)

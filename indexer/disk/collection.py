@@ -6,6 +6,15 @@
 <data_dir>/<name>/versions/.tmp-<tok> # a build in progress (or killed): never a version
 ```
 
+A sharded collection holds no CURRENT: its directory holds the shard manifest and its
+shards, each an ordinary collection as above (`vecdial.sharded`):
+
+```
+<data_dir>/<name>/SHARDS              # {"shards": N, "hash": ..., "partial": true}, written atomically
+<data_dir>/<name>/shards/shard<i>/    # shard i of N: CURRENT, versions/, wal/
+<data_dir>/.reshard-<name>-<tok>/     # a split or merge being staged (or killed): never served
+```
+
 A version gets its name only when it is published: under the collection's write
 lock, the staged build is renamed to the next free name and CURRENT is pointed at
 it in the same critical section. So every version named at or below CURRENT has
@@ -29,6 +38,9 @@ from vecdial.indexer.jobs.build import build_version
 from vecdial.indexer.jobs.settings import BuildSettings
 
 CURRENT_FILE = "CURRENT"
+SHARDS_FILE = "SHARDS"
+SHARDS_DIR = "shards"
+RESHARD_PREFIX = ".reshard-"
 VERSIONS_DIR = "versions"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 VERSION_NAME = re.compile(r"^v(\d{6,})$")
@@ -63,6 +75,15 @@ class Collection:
 
     def exists(self) -> bool:
         return (self.path / CURRENT_FILE).is_file()
+
+    def sharded(self) -> bool:
+        """The directory holds shards (a SHARDS manifest), not a version of its own."""
+        return (self.path / SHARDS_FILE).is_file()
+
+    @property
+    def shards_dir(self) -> Path:
+        """The data directory of a sharded collection's shards."""
+        return self.path / SHARDS_DIR
 
     def current_version_name(self) -> str:
         try:
@@ -167,8 +188,15 @@ class Collection:
             shutil.rmtree(self.versions_dir / name, ignore_errors=True)
 
 
+def shard_dir_name(shard: int) -> str:
+    """The directory (in `shards_dir`) of shard `shard`, an ordinary collection's name."""
+    return f"shard{shard}"
+
+
 def list_collections(data_dir: Path) -> list[str]:
+    """Names of the collections in data_dir, sharded ones included, sorted."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         return []
-    return sorted(p.name for p in data_dir.iterdir() if (p / CURRENT_FILE).is_file())
+    found = (p.name for p in data_dir.iterdir() if (p / CURRENT_FILE).is_file() or (p / SHARDS_FILE).is_file())
+    return sorted(name for name in found if NAME_PATTERN.fullmatch(name))

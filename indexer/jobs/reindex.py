@@ -198,34 +198,9 @@ class ReindexJob:
             if engine is not None:
                 engine.close()
 
-    def _export(self, snapshot: LiveSnapshot, path: Path, batch: int = 8192) -> Dataset:
-        """Live vectors (version rows not deleted, then the segment) as one memory-mapped .npy,
-        with their ids, texts and payloads."""
+    def _export(self, snapshot: LiveSnapshot, path: Path) -> Dataset:
         self._update(phase="export")
-        version, segment = snapshot.version, snapshot.segment
-        rows = snapshot.alive_version_rows()
-        seg_rows = segment.alive_rows()
-        total = len(rows) + len(seg_rows)
-        if total == 0:
-            raise InvalidInput(f"collection {self.collection.name!r} has no live vectors left to index: drop it instead")
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total, version.dim))
-        for start in range(0, len(rows), batch):
-            self._check_cancel()
-            chunk = rows[start : start + batch]
-            out[start : start + len(chunk)] = full_vectors(version, chunk)
-            self._progress("export", (start + len(chunk)) / total)
-        out[len(rows) :] = segment.unit[seg_rows]
-        out.flush()
-        seg_ids = [segment.ids[r] for r in seg_rows]
-        if version.manifest.id_kind == "int":
-            ids = np.concatenate([np.asarray(version.ids[rows], dtype=np.int64), np.asarray(seg_ids, dtype=np.int64)])
-        else:
-            ids = np.concatenate([np.asarray(version.ids[rows]).astype(str), np.asarray(seg_ids, dtype=str)])
-        texts = None
-        if version.manifest.has_texts or any(segment.texts[r] is not None for r in seg_rows):
-            texts = version.texts(rows) + [segment.texts[r] for r in seg_rows]
-        payloads = snapshot.view.version_payloads().take(rows).concat(segment.payload_table.take(seg_rows))
-        return Dataset(ids, np.load(path, mmap_mode="r"), texts, version.manifest.source_model, payloads if payloads.types else None)
+        return export_live(snapshot, path, self.collection.name, lambda fraction: self._progress("export", fraction))
 
     def _swap(self, snapshot: LiveSnapshot, staged: StagedVersion) -> str:
         """The only step that touches what readers see, under the write lock: name the
@@ -322,6 +297,36 @@ def start_reindex(
         job._collection_lock.release()
         raise
     return job
+
+
+def export_live(snapshot: LiveSnapshot, path: Path, name: str, on_batch: Callable[[float], None] = lambda fraction: None, batch: int = 8192) -> Dataset:
+    """A snapshot's live vectors (version rows not deleted, then the segment) as one memory-mapped
+    .npy at `path`, with their ids, texts and payloads: every acknowledged write the snapshot holds.
+    on_batch(fraction done) runs between batches (where a job checks for cancellation)."""
+    version, segment = snapshot.version, snapshot.segment
+    rows = snapshot.alive_version_rows()
+    seg_rows = segment.alive_rows()
+    total = len(rows) + len(seg_rows)
+    if total == 0:
+        raise InvalidInput(f"collection {name!r} has no live vectors left to index: drop it instead")
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total, version.dim))
+    for start in range(0, len(rows), batch):
+        on_batch(start / total)
+        chunk = rows[start : start + batch]
+        out[start : start + len(chunk)] = full_vectors(version, chunk)
+    on_batch(len(rows) / total)
+    out[len(rows) :] = segment.unit[seg_rows]
+    out.flush()
+    seg_ids = [segment.ids[r] for r in seg_rows]
+    if version.manifest.id_kind == "int":
+        ids = np.concatenate([np.asarray(version.ids[rows], dtype=np.int64), np.asarray(seg_ids, dtype=np.int64)])
+    else:
+        ids = np.concatenate([np.asarray(version.ids[rows]).astype(str), np.asarray(seg_ids, dtype=str)])
+    texts = None
+    if version.manifest.has_texts or any(segment.texts[r] is not None for r in seg_rows):
+        texts = version.texts(rows) + [segment.texts[r] for r in seg_rows]
+    payloads = snapshot.view.version_payloads().take(rows).concat(segment.payload_table.take(seg_rows))
+    return Dataset(ids, np.load(path, mmap_mode="r"), texts, version.manifest.source_model, payloads if payloads.types else None)
 
 
 def validate_version(version: Version, vectors: np.ndarray) -> None:

@@ -24,8 +24,10 @@ class Explain:
     built, for `auto` the calibration it was chosen on, for a filter how it was applied
     (`strategy`: rows or mask, `matched_rows`: live rows it kept, `ms`), for a hybrid search
     the fusion used (`method`, `weights`: each signal's share), for a steered search each
-    steer key as resolved (`key`, `feature`, `label`, `weight`), and for `auto` chosen per query,
-    per query what it spent and why (`budget`, difficulty `bin` and `margin`, `expected_recall`)."""
+    steer key as resolved (`key`, `feature`, `label`, `weight`), for `auto` chosen per query,
+    per query what it spent and why (`budget`, difficulty `bin` and `margin`, `expected_recall`).
+    Over a sharded collection, `shards` holds each shard's own explain and `partial` says
+    whether a shard was missing."""
 
     budget: str
     version: str
@@ -40,10 +42,12 @@ class Explain:
     hybrid: dict | None = None
     steer: list[dict] | None = None
     per_query: list[dict] | None = None
+    shards: list[dict] | None = None  # a sharded collection's: per shard {shard, ms, explain} or {shard, missing}
+    partial: bool | None = None  # a sharded collection's: some shard did not answer (named in `shards`)
 
     def to_dict(self) -> dict:
         """As dataclasses.asdict, written out: asdict deep-copies every field, ~0.1 ms a search."""
-        return {
+        out = {
             "budget": self.budget,
             "version": self.version,
             "stages": [{"stage": s.stage, "candidates": s.candidates, "bytes_read": s.bytes_read, "ms": s.ms} for s in self.stages],
@@ -58,6 +62,9 @@ class Explain:
             "steer": self.steer,
             "per_query": self.per_query,
         }
+        if self.shards is not None:
+            out["shards"], out["partial"] = self.shards, bool(self.partial)
+        return out
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import pytest
 
 from vecdial.indexer.filters.demo import demo_payloads
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 SEARCH = "/v1/collections/docs/search"
 
 

@@ -1,5 +1,9 @@
 """Listing ids over HTTP, a page at a time, exact across writes between pages."""
 
+import pytest
+
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 
 def test_pages_cover_every_live_id_once_in_order(client, demo_dataset):
     collection = "tiny"
@@ -27,6 +31,7 @@ def test_a_bad_limit_is_a_422(client):
     assert client.get("/v1/collections/tiny/ids", params={"limit": 0}).status_code == 422
 
 
+@pytest.mark.whole_only(reason="damages the log file of one collection")
 def test_writes_to_a_damaged_log_get_a_409_while_searches_and_describe_go_on(tiny_data_dir, make_client, outside):
     client = make_client()
     for i in range(6):

@@ -13,6 +13,8 @@ import pytest
 import vecdial
 from vecdial.models.encoder import MODEL_NAME
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 
 def _npz() -> bytes:
     buffer = io.BytesIO()

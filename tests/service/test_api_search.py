@@ -10,6 +10,8 @@ import pytest
 import vecdial
 from vecdial.indexer.modes import MODES
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 SEARCH = "/v1/collections/tiny/search"
 
 
@@ -31,7 +33,7 @@ def test_search_by_vector_finds_the_stored_vector_under_every_budget(client, ins
     assert response.status_code == 200
     body = response.json()
     assert body["hits"][0]["id"] == demo_dataset.ids[3] and len(body["hits"]) == 5
-    assert body["explain"]["version"] == "v000001"
+    assert body["explain"]["version"] == client.get("/v1/collections/tiny").json()["version"]
     assert body["explain"]["bytes_scanned"] == sum(s["bytes_read"] for s in body["explain"]["stages"]) > 0
 
 
@@ -47,6 +49,7 @@ def test_every_sweep_budget_of_every_registered_mode_answers_k_hits(client, tiny
         assert response.status_code == 200, (budget, response.text)
         assert len(response.json()["hits"]) == 5 and response.json()["explain"]["bytes_scanned"] > 0, budget
 
+@pytest.mark.whole_only(reason="over shards a stage's candidates are the shards' sum")
 def test_explain_reports_budget_candidates_time_and_bytes_per_stage(client, inside):
     explain = client.post(SEARCH, json={"vector": inside[0], "k": 10, "budget": {"mode": "binary", "rescore": 4}}).json()["explain"]
     assert explain["budget"] == "binary:rescore=4"
@@ -58,10 +61,10 @@ def test_explain_reports_budget_candidates_time_and_bytes_per_stage(client, insi
     assert 0 < sum(s["ms"] for s in explain["stages"]) <= explain["total_ms"]
 
 
-def test_explain_is_exactly_the_python_explain(client, inside, handle, tiny_data_dir):
+def test_explain_is_exactly_the_python_explain(client, inside, handle, tiny_data_dir, tiny_layout):
     body = client.post(SEARCH, json={"vector": inside[0], "k": 3, "budget": "dense:dim=64"}).json()
-    fields = [field.name for field in dataclasses.fields(vecdial.Explain)]
-    assert list(body["explain"]) == fields
+    fields = [field.name for field in dataclasses.fields(vecdial.Explain) if field.name not in ("shards", "partial")]
+    assert list(body["explain"]) == fields + (["shards", "partial"] if tiny_layout == "sharded" else [])
     assert list(body) == ["hits", "explain"] and list(body["hits"][0]) == ["id", "score"]
     assert (body["explain"]["version_rows"], body["explain"]["segment_rows"], body["explain"]["deleted_rows"]) == (300, 0, 0)
     assert body["explain"]["calibration"] is None
@@ -236,6 +239,7 @@ def test_a_collection_dropped_and_rebuilt_elsewhere_is_served_afresh(client, tin
     assert client.post(SEARCH, json={"vector": outside[3], "k": 1}).json()["hits"][0]["id"] == "new-3"
 
 
+@pytest.mark.whole_only(reason="reads the sample file of one collection (a sharded one keeps one per shard)")
 def test_a_server_keeps_a_sample_of_its_queries_only_when_asked(make_client, inside, tiny_data_dir):
     from vecdial.indexer.disk.query_sample import read_queries
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards
+
 UPSERT = "/v1/collections/tiny/vectors/upsert"
 DELETE = "/v1/collections/tiny/vectors/delete"
 MODES = ["exact", "dense:dim=32", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
@@ -11,10 +13,10 @@ def top_id(client, vector, budget="exact"):
     return client.post("/v1/collections/tiny/search", json={"vector": vector, "k": 1, "budget": budget}).json()["hits"][0]["id"]
 
 
-def test_an_upsert_is_visible_to_the_next_search_in_every_mode(client, outside):
+def test_an_upsert_is_visible_to_the_next_search_in_every_mode(client, outside, version_of):
     response = client.post(UPSERT, json={"items": [{"id": "new", "vector": outside[0], "text": "hello"}]})
     assert response.status_code == 200
-    assert response.json() == {"upserted": 1, "deleted": 0, "size": 301, "version": "v000001"}
+    assert response.json() == {"upserted": 1, "deleted": 0, "size": 301, "version": version_of(1)}
     assert {top_id(client, outside[0], mode) for mode in MODES} == {"new"}
 
 

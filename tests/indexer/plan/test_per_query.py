@@ -31,7 +31,7 @@ def demo(tmp_path_factory, demo_dataset):
     Collection(root, "demo").build(demo_dataset, BuildSettings(), show_progress=False)
     handle = vecdial.connect(root).open("demo")
     handle.sweep(n=300, budgets=BUDGETS, show_progress=False)
-    path = handle.live.snapshot().version.path
+    path = handle._live.snapshot().version.path
     points, source = read_sweep(path)
     steady = [dataclasses.replace(p, ms_per_query=round(p.bytes_read_per_vector / 100, 4)) for p in points]
     write_sweep(path, steady, source, read_bins(path))
@@ -86,7 +86,7 @@ def test_explain_per_query_travels_in_the_json_shape(demo, demo_vectors):
 
 
 def test_a_sweep_from_before_bins_still_serves_auto_with_one_budget(demo, demo_vectors):
-    path = demo.live.snapshot().version.path
+    path = demo._live.snapshot().version.path
     saved = sweep_path(path).read_text()
     old = json.loads(saved)
     old.pop("bins")
@@ -94,7 +94,7 @@ def test_a_sweep_from_before_bins_still_serves_auto_with_one_budget(demo, demo_v
         point.pop("bin_recall"), point.pop("bin_sd")
     try:
         sweep_path(path).write_text(json.dumps(old))
-        fresh = vecdial.connect(demo.live.collection.path.parent).open("demo")  # reads the sweep anew
+        fresh = vecdial.connect(demo._live.collection.path.parent).open("demo")  # reads the sweep anew
         hits = fresh.search(demo_vectors[1][:20], k=10, budget="auto:target_recall=0.95,per_query=1")
         assert hits.explain.per_query is None and " -> per query" not in hits.explain.budget
         assert "calibrated on pseudo-queries" in hits.explain.calibration

@@ -81,7 +81,9 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["demo", "demo-100k", "wordnet"])
     parser.add_argument("--calibrations", nargs="+", default=list(CALIBRATIONS), choices=CALIBRATIONS)
     parser.add_argument("-n", type=int, default=300, help="calibration queries per sweep")
-    parser.add_argument("--per-query", action="store_true", help="also time per-query auto against the best fixed budget (default calibration)")
+    parser.add_argument(
+        "--per-query", action="store_true", help="also time per-query auto against the best fixed budget (default calibration)"
+    )
     args = parser.parse_args()
     print("delivered mean recall@10 on real held-out queries, asked with auto:target_recall=T (only the named calibration)")
     print(f"{'set':9} {'calibration':11} {'T':>5} {'delivered':>9} {'met':>4}  {'sweep s':>7}  chosen budget  [calibrated on]", flush=True)
@@ -119,7 +121,9 @@ def main() -> None:
     if latencies:
         print("\nper-query auto vs the best fixed budget at the same delivered recall, real queries one at a time, ms")
         print("(gain: fixed mean / auto mean, target >= 1.3; p99 ratio: auto p99 / fixed p99, target <= 2)")
-        print(f"{'set':9} {'T':>5} {'auto':>6} {'mean':>6} {'p99':>6}  {'fixed':>6} {'mean':>6} {'p99':>6}  {'gain':>6} {'p99 r':>6}  fixed budget  [auto's budgets]")
+        print(
+            f"{'set':9} {'T':>5} {'auto':>6} {'mean':>6} {'p99':>6}  {'fixed':>6} {'mean':>6} {'p99':>6}  {'gain':>6} {'p99 r':>6}  fixed budget  [auto's budgets]"
+        )
         for row in latencies:
             print(row)
 

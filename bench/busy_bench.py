@@ -216,12 +216,25 @@ def main() -> None:
     print_table(args, docs, queries, rows, machine, pools_before)
 
 
-def print_table(args: argparse.Namespace, docs: np.ndarray, queries: np.ndarray, rows: list[Row], machine: Machine, pools_before: str) -> None:
+def print_table(
+    args: argparse.Namespace, docs: np.ndarray, queries: np.ndarray, rows: list[Row], machine: Machine, pools_before: str
+) -> None:
     table = Table(
         title=f"{args.dataset}: {len(docs):,} vectors x {docs.shape[1]} dims, {len(queries)} queries one at a time (k={K}), "
         f"idle vs beside a 2-thread torch matmul loop, {os.cpu_count()} cores"
     )
-    columns = ("search", "idle p50 ms", "idle p90 ms", "busy p50 ms", "busy p90 ms", "busy/idle p50", "busy/idle p90", f"p50 <= {TARGET:g}x", "idle p50 x faiss", "busy p50 x faiss")
+    columns = (
+        "search",
+        "idle p50 ms",
+        "idle p90 ms",
+        "busy p50 ms",
+        "busy p90 ms",
+        "busy/idle p50",
+        "busy/idle p90",
+        f"p50 <= {TARGET:g}x",
+        "idle p50 x faiss",
+        "busy p50 x faiss",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "search" else "right")
     faiss_row = rows[-1]

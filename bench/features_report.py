@@ -49,7 +49,9 @@ def first_words(text: str, n: int = 4) -> str:
     return " ".join(text.split()[:n])
 
 
-def steering_effect(table: FeatureTable, active: np.ndarray, decoder: np.ndarray, docs: np.ndarray, queries: np.ndarray, features: int = 20) -> list[tuple]:
+def steering_effect(
+    table: FeatureTable, active: np.ndarray, decoder: np.ndarray, docs: np.ndarray, queries: np.ndarray, features: int = 20
+) -> list[tuple]:
     """Rows (weight, share of hits with the feature active, top-10 kept, mean |rank change| of
     the kept hits, share of queries whose first hit changed, mean cosine change)."""
     live = table.live_units
@@ -69,7 +71,9 @@ def steering_effect(table: FeatureTable, active: np.ndarray, decoder: np.ndarray
                 moved.extend(abs(a.index(row) - b.index(row)) for row in set(a) & set(b))
             first.append(np.mean(top[:, 0] != base_top[:, 0]))
             change.append(np.take_along_axis(base_scores, top, 1).mean() - base_mean)
-        rows.append((weight, float(np.mean(share)), float(np.mean(kept)), float(np.mean(moved)), float(np.mean(first)), float(np.mean(change))))
+        rows.append(
+            (weight, float(np.mean(share)), float(np.mean(kept)), float(np.mean(moved)), float(np.mean(first)), float(np.mean(change)))
+        )
     return rows
 
 
@@ -107,10 +111,14 @@ def main() -> None:
         explained_rows, explained = explain_one(out, arrays, table, docs, queries[0])
     model = entry["model"]
     live = table.live_units
-    print(f"demo corpus: {len(docs)} documents x {docs.shape[1]} dims; autoencoder {model['hidden']} units, "
-          f"{model['k']} active, trained in {trained:.0f} s ({entry['train']['epochs']} epochs, val nmse {entry['train']['val_nmse']})")
-    print(f"live units: {len(live)} of {table.units} ({table.dead.sum()} dead); distinct labels: "
-          f"{table.distinct_label_share():.3f} of live units; labelled in {labelled:.2f} s; table files {size / 1024:.0f} KB")
+    print(
+        f"demo corpus: {len(docs)} documents x {docs.shape[1]} dims; autoencoder {model['hidden']} units, "
+        f"{model['k']} active, trained in {trained:.0f} s ({entry['train']['epochs']} epochs, val nmse {entry['train']['val_nmse']})"
+    )
+    print(
+        f"live units: {len(live)} of {table.units} ({table.dead.sum()} dead); distinct labels: "
+        f"{table.distinct_label_share():.3f} of live units; labelled in {labelled:.2f} s; table files {size / 1024:.0f} KB"
+    )
     print("\n15 example features (unit, share of documents active, label | top documents' first words):")
     for unit in np.sort(np.random.default_rng(1).choice(live, 15, replace=False)).tolist():
         rows, _ = table.top_documents(unit)
@@ -125,7 +133,9 @@ def main() -> None:
         listed = ", ".join(f"[{f.label}] {f.contribution:.3f}" for f in features[:3])
         print(f"  {corpus.doc_ids[row]:<36.36s} {listed}")
     print("\nsteering (20 features active in 0.5-5% of documents, 1,000 queries, exact top 10):")
-    print(f"  {'weight':>6s}  {'hits with feature':>17s}  {'top-10 kept':>11s}  {'kept hits moved':>15s}  {'first hit changed':>17s}  {'mean cosine change':>18s}")
+    print(
+        f"  {'weight':>6s}  {'hits with feature':>17s}  {'top-10 kept':>11s}  {'kept hits moved':>15s}  {'first hit changed':>17s}  {'mean cosine change':>18s}"
+    )
     active = codes.toarray() > 0
     for weight, share, kept, moved, first, change in steering_effect(table, active, decoder, docs, queries):
         print(f"  {weight:6.2f}  {share:17.3f}  {kept:11.3f}  {moved:15.2f}  {first:17.3f}  {change:+18.4f}")

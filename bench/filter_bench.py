@@ -121,6 +121,7 @@ def main() -> None:
             params = _faiss_params(selector, values, kept)
             faiss_single, faiss_batch = timed(lambda q, params=params: flat.search(q, K, params=params), queries, args.single)
             for budget in args.budgets:
+
                 def run(q, budget=budget, spec=spec):
                     return collection.search(q, k=K, budget=budget, filter=spec)
 
@@ -144,7 +145,9 @@ def _faiss_params(selector, values: np.ndarray, kept: np.ndarray):
 def _print(table: list[tuple], dataset: str, n: int, nq: int, single: int) -> None:
     base = {row[2]: row for row in table if row[0] == "unfiltered"}
     print(f"\n{dataset}: {n:,} rows, {nq} queries per batch, {single} one at a time, k={K}, one thread")
-    print("| filter | rows kept | budget | strategy | recall@10 | 1-query QPS vs unfiltered | batch QPS vs unfiltered | 1-query QPS vs FAISS IDSelector | batch QPS vs FAISS IDSelector |")
+    print(
+        "| filter | rows kept | budget | strategy | recall@10 | 1-query QPS vs unfiltered | batch QPS vs unfiltered | 1-query QPS vs FAISS IDSelector | batch QPS vs FAISS IDSelector |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, share, budget, strategy, rec, single_qps, batch_qps, faiss_single, faiss_batch in table:
         ref = base[budget]
@@ -152,7 +155,9 @@ def _print(table: list[tuple], dataset: str, n: int, nq: int, single: int) -> No
             f"| {name} | {share:.2%} | `{budget}` | {strategy} | {rec:.3f} | {single_qps / ref[5]:.2f}x | {batch_qps / ref[6]:.2f}x "
             f"| {single_qps / faiss_single:.1f}x | {batch_qps / faiss_batch:.1f}x |"
         )
-    print("FAISS: IndexFlatIP (ids = n) searched with SearchParameters(sel=IDSelectorBatch | IDSelectorRange); unfiltered rows: no selector.")
+    print(
+        "FAISS: IndexFlatIP (ids = n) searched with SearchParameters(sel=IDSelectorBatch | IDSelectorRange); unfiltered rows: no selector."
+    )
 
 
 if __name__ == "__main__":

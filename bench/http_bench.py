@@ -129,7 +129,17 @@ def measure(
 def print_table(console: Console, title: str, rows: dict[str, dict]) -> bool:
     """The table; True if every budget's p50 overhead is within TARGET_MS for both encodings."""
     table = Table(title=title)
-    columns = ("budget", "queries", "in-process", "HTTP JSON", "HTTP base64", "overhead JSON", "overhead base64", "search alone here/server", "errors")
+    columns = (
+        "budget",
+        "queries",
+        "in-process",
+        "HTTP JSON",
+        "HTTP base64",
+        "overhead JSON",
+        "overhead base64",
+        "search alone here/server",
+        "errors",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "budget" else "right", no_wrap=True)
     within = True
@@ -175,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         process, base = start_server(data_dir, workers=1, log=Path(tmp) / "server.log")
         try:
             with httpx.Client(base_url=base, timeout=30) as client:
-                rows = {budget: measure(collection, client, queries, budget, args.k, args.requests, args.max_seconds) for budget in args.budgets}
+                rows = {
+                    budget: measure(collection, client, queries, budget, args.k, args.requests, args.max_seconds) for budget in args.budgets
+                }
                 floor = round_trip_ms(client)
         finally:
             stop_server(process)

@@ -185,13 +185,21 @@ def main() -> None:
         cells = [quality(measured[n][0][label], data[n]) for n in names]
         print(f"{label:<32}" + "".join(f"{ndcg:>16.4f}{mrr:>15.4f}" for ndcg, mrr in cells))
 
-    every, tune, held_out = margins(measured, data, slice(None)), margins(measured, data, slice(0, None, 2)), margins(measured, data, slice(1, None, 2))
+    every, tune, held_out = (
+        margins(measured, data, slice(None)),
+        margins(measured, data, slice(0, None, 2)),
+        margins(measured, data, slice(1, None, 2)),
+    )
     chosen = max(tune, key=tune.__getitem__)
     print()
     print("worst-case nDCG@10 margin over the better single signal, across " + " and ".join(names) + ":")
     print(f"  meets the target (margin >= 0 on all queries): {', '.join(name for name in every if every[name] >= 0) or 'none'}")
-    print(f"  chosen on even-numbered queries: {chosen} ({tune[chosen]:+.4f}); on the held-out odd ones {held_out[chosen]:+.4f}, on all {every[chosen]:+.4f}")
-    print(f"  default HybridSpec() ({DEFAULT.label}, over both lists' union): held-out {held_out[DEFAULT.label]:+.4f}, all {every[DEFAULT.label]:+.4f}")
+    print(
+        f"  chosen on even-numbered queries: {chosen} ({tune[chosen]:+.4f}); on the held-out odd ones {held_out[chosen]:+.4f}, on all {every[chosen]:+.4f}"
+    )
+    print(
+        f"  default HybridSpec() ({DEFAULT.label}, over both lists' union): held-out {held_out[DEFAULT.label]:+.4f}, all {every[DEFAULT.label]:+.4f}"
+    )
     print()
     for name in names:
         cost = measured[name][1]

@@ -92,7 +92,20 @@ def start_server(data_dir: Path, workers: int, log: Path) -> tuple[subprocess.Po
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "vecdial.service.cli",
+        "--data-dir",
+        str(data_dir),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -163,7 +176,9 @@ def encode_requests(base: str, queries: np.ndarray, mode: str, k: int) -> list[b
     return out
 
 
-async def run_load(base: str, queries: np.ndarray, modes: list[str], clients: int, max_requests: int, max_seconds: float, k: int) -> dict[str, RunStats]:
+async def run_load(
+    base: str, queries: np.ndarray, modes: list[str], clients: int, max_requests: int, max_seconds: float, k: int
+) -> dict[str, RunStats]:
     """`clients` concurrent clients, each sending one request at a time, cycling through modes."""
     stats = {mode: RunStats(mode, clients) for mode in modes}
     requests = {mode: encode_requests(base, queries, mode, k) for mode in modes}
@@ -200,7 +215,9 @@ async def run_load(base: str, queries: np.ndarray, modes: list[str], clients: in
     return stats
 
 
-async def run_with_reindex(base: str, queries: np.ndarray, clients: int, max_seconds: float, k: int, settings: dict) -> tuple[dict[str, RunStats], dict]:
+async def run_with_reindex(
+    base: str, queries: np.ndarray, clients: int, max_seconds: float, k: int, settings: dict
+) -> tuple[dict[str, RunStats], dict]:
     """Mixed-mode load for max_seconds; a reindex starts after a fifth of it. Returns the stats and the job."""
     started = time.perf_counter()
     load = asyncio.create_task(run_load(base, queries, MODES, clients, 10**9, max_seconds, k))

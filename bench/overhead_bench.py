@@ -296,7 +296,14 @@ class KernelClock:
     def __enter__(self) -> KernelClock:
         from vecdial._internal import Rotation, kernels
 
-        for cls in (faiss.IndexBinaryFlat, faiss.IndexFlat, faiss.IndexFlatIP, faiss.IndexRaBitQFastScan, faiss.IndexBinaryHNSW, faiss.IndexHNSWRaBitQ):
+        for cls in (
+            faiss.IndexBinaryFlat,
+            faiss.IndexFlat,
+            faiss.IndexFlatIP,
+            faiss.IndexRaBitQFastScan,
+            faiss.IndexBinaryHNSW,
+            faiss.IndexHNSWRaBitQ,
+        ):
             self._wrap(cls, "search_c", "faiss")
         for name, value in vars(kernels).copy().items():  # every compiled loop callers reach on the module
             if isinstance(value, numba.core.registry.CPUDispatcher) and not name.startswith("_"):
@@ -330,13 +337,28 @@ def breakdown(col, queries: np.ndarray, budgets: tuple[str, ...] = BREAKDOWN) ->
 
 def print_breakdown(rows: list[tuple[str, float, dict[str, float]]], title: str) -> None:
     table = Table(title=title)
-    for column in ("budget", "CPU µs/search", "FAISS µs", "compiled µs", "rotation µs", "outside µs", "outside share", f"outside <= {OUTSIDE_TARGET_US} µs"):
+    for column in (
+        "budget",
+        "CPU µs/search",
+        "FAISS µs",
+        "compiled µs",
+        "rotation µs",
+        "outside µs",
+        "outside share",
+        f"outside <= {OUTSIDE_TARGET_US} µs",
+    ):
         table.add_column(column, justify="left" if column == "budget" else "right")
     for budget, total, inside in rows:
         outside = total - sum(inside.values())
         table.add_row(
-            budget, f"{total:,.1f}", f"{inside['faiss']:,.1f}", f"{inside['compiled']:,.1f}", f"{inside['rotation']:,.1f}",
-            f"{outside:,.1f}", f"{outside / total:.0%}", "yes" if outside <= OUTSIDE_TARGET_US else "[bold red]NO[/]",
+            budget,
+            f"{total:,.1f}",
+            f"{inside['faiss']:,.1f}",
+            f"{inside['compiled']:,.1f}",
+            f"{inside['rotation']:,.1f}",
+            f"{outside:,.1f}",
+            f"{outside / total:.0%}",
+            "yes" if outside <= OUTSIDE_TARGET_US else "[bold red]NO[/]",
         )
     table.caption = "CPU time of the searching thread per one-query col.search (k=10), wrappers around the kernels only for this pass."
     Console(width=220).print(table)
@@ -360,9 +382,15 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=300, help="queries timed one at a time")
     parser.add_argument("--rounds", type=int, default=3, help="batch timings per side (best counts)")
     parser.add_argument("--no-ram", action="store_true", help="skip the RAM probes (two processes per budget)")
-    parser.add_argument("--profile", action="store_true", help="also profile one-at-a-time searches of binary:rescore=10 and (with a graph) rabitq:rescore=5,ef=64")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one-at-a-time searches of binary:rescore=10 and (with a graph) rabitq:rescore=5,ef=64",
+    )
     parser.add_argument("--grow", type=int, default=0, help="grow the set to this many rows by noisy copies (where WordNet is not cached)")
-    parser.add_argument("--graph", type=int, default=16, help="links a row of the graph over the RaBitQ codes (build setting graph; 0: none)")
+    parser.add_argument(
+        "--graph", type=int, default=16, help="links a row of the graph over the RaBitQ codes (build setting graph; 0: none)"
+    )
     parser.add_argument("--no-breakdown", action="store_true", help="skip the per-budget inside/outside kernels table")
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)
@@ -426,8 +454,23 @@ def run(args: argparse.Namespace) -> None:
     grown = f" grown to {n:,} rows by noisy copies" if args.grow > 0 else ""
     if not args.no_breakdown:
         print_breakdown(split, f"{args.dataset}{grown}: where one query's CPU time goes, {len(single)} searches per budget")
-    table = Table(title=f"{args.dataset}{grown}: {n:,} unit vectors x {dim} dims, {len(queries)} queries, k={K}, 1 thread: vecdial vs the same recipe by hand")
-    columns = ("budget", "by hand", "queries", "vecdial QPS", "by-hand QPS", "ratio", "target", "met", "vecdial R@10", "by-hand R@10", "vecdial RAM B/vec", "by-hand RAM B/vec")
+    table = Table(
+        title=f"{args.dataset}{grown}: {n:,} unit vectors x {dim} dims, {len(queries)} queries, k={K}, 1 thread: vecdial vs the same recipe by hand"
+    )
+    columns = (
+        "budget",
+        "by hand",
+        "queries",
+        "vecdial QPS",
+        "by-hand QPS",
+        "ratio",
+        "target",
+        "met",
+        "vecdial R@10",
+        "by-hand R@10",
+        "vecdial RAM B/vec",
+        "by-hand RAM B/vec",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column in ("budget", "by hand", "queries") else "right")
     for pair in pairs:

@@ -60,8 +60,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.peers.measure import Pair, measure_ram, recall, time_pairs
-from bench.peers.report import Row, plot, print_report
 from bench.peers.registry import PEERS, available
+from bench.peers.report import Row, plot, print_report
 from bench.peers.systems import GRIDS, K
 
 # vecdial budgets run by default; new budget kinds (partition probes, RaBitQ codes) go here or on
@@ -180,15 +180,27 @@ def run_peers(
         peers[key] = (peer, kwargs)
         pairs += [Pair(key, s.label, s.knobs, peer.searcher(s.knobs)) for s in settings]
 
-    log(f"timing {len(pairs)} settings: {min(single, len(queries))} queries one at a time, then {min(batch, len(queries))} as a batch x {rounds}")
+    log(
+        f"timing {len(pairs)} settings: {min(single, len(queries))} queries one at a time, then {min(batch, len(queries))} as a batch x {rounds}"
+    )
     timings = time_pairs(pairs, queries[:single], queries[:batch], rounds, max_seconds)
     rows = []
     for pair, t in zip(pairs, timings):
         peer = peers[pair.system][0]
-        rows.append(Row(
-            pair.system, peer.name, pair.setting, build_s[pair.system], t.single_qps, t.p99_ms, t.timed, t.batch_qps,
-            recall(t.ids, truth), None if real_mask is None else recall(t.ids, truth, real_mask),
-        ))
+        rows.append(
+            Row(
+                pair.system,
+                peer.name,
+                pair.setting,
+                build_s[pair.system],
+                t.single_qps,
+                t.p99_ms,
+                t.timed,
+                t.batch_qps,
+                recall(t.ids, truth),
+                None if real_mask is None else recall(t.ids, truth, real_mask),
+            )
+        )
         if t.timed < min(single, len(queries)) or t.rounds < rounds:
             notes.append(f"{peer.name} {pair.setting}: --max-seconds stopped it at {t.timed} one-query timings, {t.rounds} batch rounds")
     if ram:
@@ -214,7 +226,10 @@ def measure_all_ram(peers: dict, rows: list[Row], pairs: list[Pair], docs: np.nd
                 targets = [i] if key == "vecdial" else [j for j, _ in mine]
                 for j in targets:
                     rows[j].ram_heap, rows[j].ram_mapped = found if found else (None, None)
-                log(f"RAM {peer.name} {pair.setting}: " + ("probe failed" if found is None else f"{found[0]:,.0f} + {found[1]:,.0f} mapped B/vec"))
+                log(
+                    f"RAM {peer.name} {pair.setting}: "
+                    + ("probe failed" if found is None else f"{found[0]:,.0f} + {found[1]:,.0f} mapped B/vec")
+                )
             for path in saved.iterdir():  # the 1M set's saved indexes are GBs each
                 if path.is_file():
                     path.unlink()
@@ -231,7 +246,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="batch rounds (best counts)")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap on each system's timed searches per phase")
     parser.add_argument("--build-threads", type=int, default=1, help="threads for building (search: always 1)")
-    parser.add_argument("--vecdial-graph", type=int, default=16, help="links a row of vecdial's graph over its RaBitQ codes (build setting graph; 0: none)")
+    parser.add_argument(
+        "--vecdial-graph", type=int, default=16, help="links a row of vecdial's graph over its RaBitQ codes (build setting graph; 0: none)"
+    )
     parser.add_argument("--no-ram", action="store_true", help="skip the RAM probes (one fresh process per system, per vecdial budget)")
     parser.add_argument("--plot", type=Path, default=Path("bench-peers.png"), help="where the recall vs QPS plot goes")
     args = parser.parse_args()
@@ -241,8 +258,19 @@ def main() -> None:
         grid = args.grid or ("full" if len(docs) < 500_000 else "small")
         started = time.perf_counter()
         rows, notes = run_peers(
-            docs, queries, args.systems, budgets=args.vecdial_budgets, grid=grid, single=args.single, batch=args.queries,
-            rounds=args.rounds, max_seconds=args.max_seconds, build_threads=args.build_threads, graph=args.vecdial_graph, ram=not args.no_ram, n_real=n_real,
+            docs,
+            queries,
+            args.systems,
+            budgets=args.vecdial_budgets,
+            grid=grid,
+            single=args.single,
+            batch=args.queries,
+            rounds=args.rounds,
+            max_seconds=args.max_seconds,
+            build_threads=args.build_threads,
+            graph=args.vecdial_graph,
+            ram=not args.no_ram,
+            n_real=n_real,
         )
     n, dim = docs.shape
     title = f"{args.dataset}: {n:,} unit vectors x {dim} dims, k={K}, 1 search thread, faiss {faiss.__version__}, {grid} grid"

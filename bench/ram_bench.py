@@ -34,7 +34,14 @@ import tempfile
 import time
 from pathlib import Path
 
-BUDGETS = ("binary:rescore=10", "binary:rescore=20", "binary:rescore=20,probe=0.1", "rabitq:rescore=5", "dense:dim=64", "funnel:binary*40>128*5>full")
+BUDGETS = (
+    "binary:rescore=10",
+    "binary:rescore=20",
+    "binary:rescore=20,probe=0.1",
+    "rabitq:rescore=5",
+    "dense:dim=64",
+    "funnel:binary*40>128*5>full",
+)
 PEERS = {"HNSW32-SQ8 efSearch=64": "hnsw-sq8", "IVF-RaBitQ-FastScan nprobe=32 + refine x4": "ivf-rabitq-fs-refine"}
 K = 10
 SLACK = 64 << 20
@@ -119,12 +126,19 @@ def child(spec: dict) -> None:
             started = time.perf_counter()
             search(q)
             latencies.append(time.perf_counter() - started)
-    print(json.dumps({
-        "read_per_query": (_read_bytes() - read_before) / len(latencies),
-        "before": before, "after_warm": after_warm, "touched": touched,
-        "p50_ms": float(np.percentile(latencies, 50)) * 1e3, "p99_ms": float(np.percentile(latencies, 99)) * 1e3,
-        "ids": np.asarray(found).tolist(),
-    }))
+    print(
+        json.dumps(
+            {
+                "read_per_query": (_read_bytes() - read_before) / len(latencies),
+                "before": before,
+                "after_warm": after_warm,
+                "touched": touched,
+                "p50_ms": float(np.percentile(latencies, 50)) * 1e3,
+                "p99_ms": float(np.percentile(latencies, 99)) * 1e3,
+                "ids": np.asarray(found).tolist(),
+            }
+        )
+    )
 
 
 # --- the driver ------------------------------------------------------------------------------
@@ -144,7 +158,9 @@ def drop_pages(directory: Path) -> None:
 def run_child(spec: dict, limit: int | None, timeout: float = 1800) -> dict:
     """Start a measured process (in a fresh memory cgroup of `limit` bytes if given); its report,
     or {"error": why} (one that runs past `timeout` s is stopped, with what it had read)."""
-    process = subprocess.Popen([sys.executable, "-m", "bench.ram_bench", "--child", json.dumps(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.ram_bench", "--child", json.dumps(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     group = None
     try:
         if limit is not None:
@@ -168,7 +184,9 @@ def run_child(spec: dict, limit: int | None, timeout: float = 1800) -> dict:
             failcnt = int((group / "memory.failcnt").read_text())
             group.rmdir()
     if process.returncode != 0:
-        return {"error": f"exit {process.returncode}" + (" (killed: over its limit?)" if group is not None and process.returncode < 0 else "")}
+        return {
+            "error": f"exit {process.returncode}" + (" (killed: over its limit?)" if group is not None and process.returncode < 0 else "")
+        }
     report = json.loads(out.strip().splitlines()[-1])
     if group is not None:
         report["failcnt"] = failcnt
@@ -234,8 +252,12 @@ def main() -> None:
     parser.add_argument("--grow", type=int, default=0, help="grow the set to this many rows by noisy copies (where WordNet is not cached)")
     parser.add_argument("--budgets", nargs="*", default=list(BUDGETS))
     parser.add_argument("--no-peers", action="store_true")
-    parser.add_argument("--blocks", action="store_true", help="also run the rescoring budgets on a copy without the row-major file (older versions)")
-    parser.add_argument("--limited-timeout", type=float, default=300, help="seconds a limited run may take before it is stopped and reported unfinished")
+    parser.add_argument(
+        "--blocks", action="store_true", help="also run the rescoring budgets on a copy without the row-major file (older versions)"
+    )
+    parser.add_argument(
+        "--limited-timeout", type=float, default=300, help="seconds a limited run may take before it is stopped and reported unfinished"
+    )
     parser.add_argument("--warm", type=int, default=20, help="queries before the process's size is taken")
     parser.add_argument("--queries", type=int, default=100, help="queries timed per run")
     args = parser.parse_args()
@@ -277,7 +299,11 @@ def run(args: argparse.Namespace) -> None:
         settings = [("vecdial", budget, None) for budget in args.budgets]
         if args.blocks:  # the same budgets rescoring from the column blocks, as versions before the row copy
             blocks_only_copy(folder, "ram", BLOCKS_ONLY)
-            settings += [("vecdial", f"{budget} {BLOCKS_ONLY}", None) for budget in args.budgets if budget.split(":")[0] in ("binary", "rabitq", "funnel")]
+            settings += [
+                ("vecdial", f"{budget} {BLOCKS_ONLY}", None)
+                for budget in args.budgets
+                if budget.split(":")[0] in ("binary", "rabitq", "funnel")
+            ]
         if not args.no_peers:
             for label, kind in PEERS.items():
                 path = folder / f"{kind}.faiss"
@@ -285,7 +311,15 @@ def run(args: argparse.Namespace) -> None:
         del col
         for kind, label, peer in settings:
             budget, _, copy = label.partition(" ")
-            spec = {"kind": kind, "queries": str(folder / "queries.npy"), "warm": args.warm, "count": args.queries, "folder": str(folder), "name": copy or "ram", "budget": budget}
+            spec = {
+                "kind": kind,
+                "queries": str(folder / "queries.npy"),
+                "warm": args.warm,
+                "count": args.queries,
+                "folder": str(folder),
+                "name": copy or "ram",
+                "budget": budget,
+            }
             if peer is not None:
                 spec.update(index=peer[0], params=peer[1])
             drop_pages(version.path)
@@ -298,10 +332,29 @@ def run(args: argparse.Namespace) -> None:
             drop_pages(version.path)
             limited = run_child({**spec, "repeat": False}, limit, args.limited_timeout)
             rows.append((label, resident, limited, limit, structures))
-            print(f"{label}: resident p50 {resident['p50_ms']:.3f} ms, limited p50 {limited.get('p50_ms', float('nan')):.3f} ms", file=sys.stderr)
+            print(
+                f"{label}: resident p50 {resident['p50_ms']:.3f} ms, limited p50 {limited.get('p50_ms', float('nan')):.3f} ms",
+                file=sys.stderr,
+            )
 
-    table = Table(title=f"{args.dataset}{f' grown to {n:,} rows by noisy copies' if args.grow else ''}: {n:,} x {docs.shape[1]}, one query at a time, k={K}, 1 thread; resident vs in a memory cgroup")
-    for column in ("setting", "R@10", "heap B/v", "mapped touched B/v", "cgroup limit MB", "kept resident B/v", "p50 resident ms", "p99 resident ms", "p50 limited ms", "p99 limited ms", "p50 limited / resident", "keeps speed (<= 3x)", "read/query limited KB"):
+    table = Table(
+        title=f"{args.dataset}{f' grown to {n:,} rows by noisy copies' if args.grow else ''}: {n:,} x {docs.shape[1]}, one query at a time, k={K}, 1 thread; resident vs in a memory cgroup"
+    )
+    for column in (
+        "setting",
+        "R@10",
+        "heap B/v",
+        "mapped touched B/v",
+        "cgroup limit MB",
+        "kept resident B/v",
+        "p50 resident ms",
+        "p99 resident ms",
+        "p50 limited ms",
+        "p99 limited ms",
+        "p50 limited / resident",
+        "keeps speed (<= 3x)",
+        "read/query limited KB",
+    ):
         table.add_column(column, justify="left" if column == "setting" else "right")
     for row in rows:
         if len(row) == 2:
@@ -314,10 +367,18 @@ def run(args: argparse.Namespace) -> None:
         cold = limited.get("p50_ms")
         ratio = cold / resident["p50_ms"] if cold else None
         table.add_row(
-            label, f"{recall:.3f}", f"{heap / n:,.0f}", f"{mapped / n:,.0f}", f"{limit / 2**20:,.0f}", f"{(heap + structures) / n:,.0f}",
-            f"{resident['p50_ms']:.3f}", f"{resident['p99_ms']:.3f}",
-            f"{cold:.3f}" if cold else limited.get("error", "-"), f"{limited['p99_ms']:.3f}" if cold else "-",
-            f"{ratio:.1f}x" if ratio else "-", ("yes" if ratio <= 3 else "[bold red]NO[/]") if ratio else "-",
+            label,
+            f"{recall:.3f}",
+            f"{heap / n:,.0f}",
+            f"{mapped / n:,.0f}",
+            f"{limit / 2**20:,.0f}",
+            f"{(heap + structures) / n:,.0f}",
+            f"{resident['p50_ms']:.3f}",
+            f"{resident['p99_ms']:.3f}",
+            f"{cold:.3f}" if cold else limited.get("error", "-"),
+            f"{limited['p99_ms']:.3f}" if cold else "-",
+            f"{ratio:.1f}x" if ratio else "-",
+            ("yes" if ratio <= 3 else "[bold red]NO[/]") if ratio else "-",
             f"{limited['read_per_query'] / 1024:,.0f}" if cold else "-",
         )
     table.caption = (

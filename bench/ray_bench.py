@@ -166,6 +166,7 @@ def serving_rows(docs: np.ndarray, queries: np.ndarray, root: Path, shards: int,
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 for budget in budgets:
+
                     def post(q: np.ndarray, b: str = budget) -> None:
                         client.post("/v1/collections/set/search", json={"vector": q.tolist(), "k": 10, "budget": b}).raise_for_status()
 
@@ -236,7 +237,7 @@ def print_serving(dataset: str, rows: list[tuple]) -> None:
         return
     print(f"\none query at a time on {dataset}, k=10 (Ray Serve: 2 local nodes x 1 CPU, loopback HTTP)")
     print(f"{'search':<52} {'p50 ms':>8} {'p99 ms':>8} {'QPS':>8} {'p50 - whole':>12}")
-    base = {label.rsplit(', ', 1)[1]: p50 for label, p50, _, _ in rows if label.startswith("whole")}
+    base = {label.rsplit(", ", 1)[1]: p50 for label, p50, _, _ in rows if label.startswith("whole")}
     for label, p50, p99, qps in rows:
         print(f"{label:<52} {p50:8.2f} {p99:8.2f} {qps:8.0f} {p50 - base[label.rsplit(', ', 1)[1]]:+12.2f}")
 
@@ -245,11 +246,15 @@ def print_table(dataset: str, n: int, n_texts: int, rows: list, reads: dict[str,
     base = rows[0][1]
     base_passes = rows[1][2]
     print(f"\nbuild of {dataset} ({n:,} x 384), default settings; texts: {n_texts:,} WordNet glosses")
-    print(f"{'engine':<40} {'build s':>8} {'x in-proc':>9} {'passes s':>9} {'vec/s passes':>13} {'x split':>8} {'texts/s':>9} {'texts/s up':>13}")
+    print(
+        f"{'engine':<40} {'build s':>8} {'x in-proc':>9} {'passes s':>9} {'vec/s passes':>13} {'x split':>8} {'texts/s':>9} {'texts/s up':>13}"
+    )
     for label, total, passes, cold, warm in rows:
         build = "" if np.isnan(total) else f"{total:8.2f} {total / base:9.2f}"
         per = "" if passes is None else f"{passes:9.2f} {n / passes:13,.0f} {passes / base_passes:8.2f}"
-        print(f"{label:<40} {build:>18} {per:>32} {'' if cold is None else f'{cold:9.0f}':>9} {'' if warm is None else f'{warm:13.0f}':>13}")
+        print(
+            f"{label:<40} {build:>18} {per:>32} {'' if cold is None else f'{cold:9.0f}':>9} {'' if warm is None else f'{warm:13.0f}':>13}"
+        )
     if reads:
         base_read = reads["np.load in a loop"]
         print(f"\nreading {dataset} as shard files (2 nodes x 1 CPU)")

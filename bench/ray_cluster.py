@@ -49,9 +49,17 @@ class LocalCluster:
         self._procs: list[subprocess.Popen] = []
 
     def _start(self, *args: str) -> None:
-        common = ["--block", f"--node-ip-address={NODE_IP}", f"--num-cpus={self.cpus}", f"--object-store-memory={self.object_store}", f"--temp-dir={self.temp_dir}"]
+        common = [
+            "--block",
+            f"--node-ip-address={NODE_IP}",
+            f"--num-cpus={self.cpus}",
+            f"--object-store-memory={self.object_store}",
+            f"--temp-dir={self.temp_dir}",
+        ]
         log = open(self.temp_dir / f"node{len(self._procs)}.log", "wb")
-        self._procs.append(subprocess.Popen([RAY, "start", *args, *common], env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT))
+        self._procs.append(
+            subprocess.Popen([RAY, "start", *args, *common], env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        )
 
     def start(self, timeout: float = 90) -> LocalCluster:
         """Start the head, then the other nodes; return once every node is alive."""
@@ -59,7 +67,9 @@ class LocalCluster:
 
         os.environ.setdefault("RAY_AUTH_MODE", QUIET_ENV["RAY_AUTH_MODE"])  # the driver, as the nodes
         # A free Ray Client port: the default 10001 collides with any other cluster on the machine.
-        self._start("--head", f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats", f"--ray-client-server-port={free_port()}")
+        self._start(
+            "--head", f"--port={self.port}", "--include-dashboard=false", "--disable-usage-stats", f"--ray-client-server-port={free_port()}"
+        )
         for _ in range(self.nodes - 1):
             self._start(f"--address={self.address}")
         deadline = time.monotonic() + timeout

@@ -60,7 +60,10 @@ def pct(seconds: list[float], q: float) -> float:
 def measure(embedded, remote, raw: httpx.Client, queries: np.ndarray, budget: str, k: int, requests: int, max_seconds: float) -> dict:
     """Per column, the seconds of each query, interleaved; and how many remote answers differed."""
     times: dict[str, list[float]] = {column: [] for column in COLUMNS}
-    prepared = [raw.build_request("POST", f"/v1/collections/{COLLECTION}/search", json={"vector_b64": b64(q), "k": k, "budget": budget}) for q in queries[:requests]]
+    prepared = [
+        raw.build_request("POST", f"/v1/collections/{COLLECTION}/search", json={"vector_b64": b64(q), "k": k, "budget": budget})
+        for q in queries[:requests]
+    ]
     for i in range(min(20, len(queries))):  # warm every path: kernels, connections, the server's inline-search estimate
         embedded.search(queries[i], k, budget), remote.search(queries[i], k, budget), raw.send(prepared[i]).read()
     differ, deadline = 0, time.monotonic() + max_seconds
@@ -92,7 +95,12 @@ def measure_shards(whole, sharded, raw: httpx.Client, queries: np.ndarray, budge
 
     prepared = [(post(COLLECTION, q), post(SHARDED, q)) for q in queries[:requests]]
     for i in range(min(20, len(prepared))):  # warm every path
-        whole.search(queries[i], k, budget), sharded.search(queries[i], k, budget), raw.send(prepared[i][0]).read(), raw.send(prepared[i][1]).read()
+        (
+            whole.search(queries[i], k, budget),
+            sharded.search(queries[i], k, budget),
+            raw.send(prepared[i][0]).read(),
+            raw.send(prepared[i][1]).read(),
+        )
     differ, deadline = 0, time.monotonic() + max_seconds
     for i, query in enumerate(queries[:requests]):
         stamps = [time.perf_counter()]
@@ -166,9 +174,15 @@ def main(argv: list[str] | None = None) -> int:
             with vecdial.connect(base) as db, httpx.Client(base_url=base, timeout=30) as raw:
                 if not args.no_client:
                     remote = db.open(COLLECTION)
-                    rows = {budget: measure(embedded, remote, raw, queries, budget, args.k, args.requests, args.max_seconds) for budget in args.budgets}
+                    rows = {
+                        budget: measure(embedded, remote, raw, queries, budget, args.k, args.requests, args.max_seconds)
+                        for budget in args.budgets
+                    }
                 if args.shards:
-                    shard_rows = {budget: measure_shards(embedded, sharded, raw, queries, budget, args.k, args.requests, args.max_seconds) for budget in args.budgets}
+                    shard_rows = {
+                        budget: measure_shards(embedded, sharded, raw, queries, budget, args.k, args.requests, args.max_seconds)
+                        for budget in args.budgets
+                    }
         finally:
             stop_server(process)
     what = f"{name}: {size:,} vectors, k={args.k}, one query at a time, loopback, 1 worker, {os.cpu_count()} CPUs"

@@ -126,7 +126,9 @@ def build(cache: Path, data: BenchSet, kind: str) -> vecdial.Collection:
     searcher = vecdial.connect(cache).open(collection.name)
     if kind == "sparse":
         train = live_of(searcher).snapshot().version.manifest.codecs["sparse"]["train"]
-        print(f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs, val nMSE {train['val_nmse']}, dead latents {train['dead_fraction']:.1%}")
+        print(
+            f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs, val nMSE {train['val_nmse']}, dead latents {train['dead_fraction']:.1%}"
+        )
     return searcher
 
 
@@ -135,7 +137,9 @@ def main() -> None:
     parser.add_argument("--dataset", choices=["demo", "wordnet"], default="demo")
     parser.add_argument("--limit", type=int, help="use only the first N documents")
     parser.add_argument("--single", type=int, default=200, help="queries timed one at a time")
-    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("VECDIAL_CACHE_DIR", Path.home() / ".cache/vecdial")) / "bench-collections")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(os.environ.get("VECDIAL_CACHE_DIR", Path.home() / ".cache/vecdial")) / "bench-collections"
+    )
     parser.add_argument("--budgets", nargs="*", help="extra budgets on the PCA collection")
     parser.add_argument("--sparse", action="store_true", help="add learned sparse codes (k=64) and compare them with truncation")
     args = parser.parse_args()
@@ -156,11 +160,35 @@ def run(args: argparse.Namespace) -> None:
     flat_batch, flat_single = timed_qps(lambda q: flat.search(q, 10), queries, single)
     flat_bytes = faiss.serialize_index(flat).nbytes / len(docs)
 
-    table = Table(title=f"{data.name}: {len(docs)} vectors x {docs.shape[1]} dims, {len(queries)} queries ({single} one at a time), 1 thread")
-    for column in ("collection", "budget", "RAM B/vec", "read B/query/vec", "recall@10", "nDCG@10", "batch QPS", "x flat", "1-query QPS", "x flat"):
+    table = Table(
+        title=f"{data.name}: {len(docs)} vectors x {docs.shape[1]} dims, {len(queries)} queries ({single} one at a time), 1 thread"
+    )
+    for column in (
+        "collection",
+        "budget",
+        "RAM B/vec",
+        "read B/query/vec",
+        "recall@10",
+        "nDCG@10",
+        "batch QPS",
+        "x flat",
+        "1-query QPS",
+        "x flat",
+    ):
         table.add_column(column, justify="left" if column in ("collection", "budget") else "right")
     flat_ndcg = ndcg_at_k([data.doc_ids[r[:10]] for r in truth], data.qrels) if data.qrels else None
-    table.add_row("faiss", "IndexFlatIP (baseline)", f"{flat_bytes:.0f}", f"{flat_bytes:.0f}", "1.000", _f(flat_ndcg), f"{flat_batch:.0f}", "1.00", f"{flat_single:.0f}", "1.00")
+    table.add_row(
+        "faiss",
+        "IndexFlatIP (baseline)",
+        f"{flat_bytes:.0f}",
+        f"{flat_bytes:.0f}",
+        "1.000",
+        _f(flat_ndcg),
+        f"{flat_batch:.0f}",
+        "1.00",
+        f"{flat_single:.0f}",
+        "1.00",
+    )
 
     groups = {kind: list(budgets) for kind, budgets in BUDGETS.items()}
     groups["pca"] += args.budgets or []

@@ -98,7 +98,9 @@ def existing_ids(base: str) -> list:
     after = None
     with httpx.Client(base_url=base, timeout=60) as client:
         while True:
-            page = client.get("/v1/collections/demo/ids", params={"limit": 10_000, **({"after": after} if after is not None else {})}).json()
+            page = client.get(
+                "/v1/collections/demo/ids", params={"limit": 10_000, **({"after": after} if after is not None else {})}
+            ).json()
             ids += page["ids"]
             after = page.get("next")
             if after is None:
@@ -153,9 +155,20 @@ def monitor(base: str, pid: int, stop: threading.Event, tally: Tally, console: C
                 size, version = -1, "?"
             with tally.lock:
                 done = {kind: len(seconds) for kind, seconds in tally.seconds.items()}
-            row = (minute, sum(rss_mib(p) for p in server_pids(pid)), size, sum(n for k, n in done.items() if k.startswith("search")), done.get("upsert", 0), version)
+            row = (
+                minute,
+                sum(rss_mib(p) for p in server_pids(pid)),
+                size,
+                sum(n for k, n in done.items() if k.startswith("search")),
+                done.get("upsert", 0),
+                version,
+            )
             rows.append(row)
-            console.print("minute {:>3}: RSS {:7.1f} MiB  size {:>6}  searches {:>7}  upserts {:>6}  version {}".format(*row), highlight=False, soft_wrap=True)
+            console.print(
+                "minute {:>3}: RSS {:7.1f} MiB  size {:>6}  searches {:>7}  upserts {:>6}  version {}".format(*row),
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def main() -> int:
@@ -164,7 +177,9 @@ def main() -> int:
     parser.add_argument("--searchers", type=int, default=4)
     parser.add_argument("--writers", type=int, default=1)
     parser.add_argument("--reindex-every", type=float, default=30.0, help="seconds between reindex starts")
-    parser.add_argument("--overwrite", action="store_true", help="upsert only ids the collection has (no new ids, no deletes): its size stays put")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="upsert only ids the collection has (no new ids, no deletes): its size stays put"
+    )
     args = parser.parse_args()
     if not 0 < args.minutes <= MAX_MINUTES:
         parser.error(f"--minutes must be in (0, {MAX_MINUTES}]")
@@ -192,7 +207,9 @@ def main() -> int:
             overwrite = existing_ids(base) if args.overwrite else None
             minutes: list[tuple] = []
             threads = [threading.Thread(target=searcher, args=(base, queries, texts, stop, tally, i)) for i in range(args.searchers)]
-            threads += [threading.Thread(target=writer, args=(base, np.asarray(docs), stop, tally, 100 + i, overwrite)) for i in range(args.writers)]
+            threads += [
+                threading.Thread(target=writer, args=(base, np.asarray(docs), stop, tally, 100 + i, overwrite)) for i in range(args.writers)
+            ]
             threads.append(threading.Thread(target=monitor, args=(base, process.pid, stop, tally, console, minutes)))
             for thread in threads:
                 thread.start()
@@ -220,7 +237,9 @@ def main() -> int:
         per_minute.add_row(str(minute), f"{rss:.1f}", str(size), str(searches), str(upserts), version)
     console.print(per_minute)
     writes = "overwrite-only upserts" if args.overwrite else "writers"
-    table = Table(title=f"soak: {args.minutes:g} min, {args.searchers} searchers, {args.writers} {writes}, reindex every {args.reindex_every:g} s")
+    table = Table(
+        title=f"soak: {args.minutes:g} min, {args.searchers} searchers, {args.writers} {writes}, reindex every {args.reindex_every:g} s"
+    )
     for column in ("request", "count", "errors", "p50 ms", "p99 ms"):
         table.add_column(column, justify="left" if column == "request" else "right")
     failed = 0
@@ -228,7 +247,9 @@ def main() -> int:
         ms = np.asarray(tally.seconds[kind] or [0.0]) * 1000
         errors = sum(tally.errors[kind].values())
         failed += errors
-        table.add_row(kind, str(len(tally.seconds[kind]) + errors), str(errors), f"{np.percentile(ms, 50):.1f}", f"{np.percentile(ms, 99):.1f}")
+        table.add_row(
+            kind, str(len(tally.seconds[kind]) + errors), str(errors), f"{np.percentile(ms, 50):.1f}", f"{np.percentile(ms, 99):.1f}"
+        )
     console.print(table)
     states = Counter(job["state"] for job in jobs)
     console.print(f"server RSS: {rss_start:.0f} MiB at start (after warm-up), {rss_end:.0f} MiB at end ({rss_end - rss_start:+.0f} MiB)")

@@ -84,7 +84,9 @@ def main() -> None:
     parser.add_argument("--dataset", choices=["demo", "wordnet"], default="wordnet")
     parser.add_argument("--single", type=int, default=300, help="queries timed one at a time (each on every budget)")
     parser.add_argument("--rounds", type=int, default=3, help="batch runs per budget (best kept)")
-    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("VECDIAL_CACHE_DIR", Path.home() / ".cache/vecdial")) / "bench-collections")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(os.environ.get("VECDIAL_CACHE_DIR", Path.home() / ".cache/vecdial")) / "bench-collections"
+    )
     parser.add_argument("--name", help="collection name in --cache (default: <dataset>-sparse64-<n>)")
     parser.add_argument("--rebuild", action="store_true", help="drop and rebuild the collection (retrain the codes)")
     args = parser.parse_args()
@@ -102,7 +104,9 @@ def run(args: argparse.Namespace) -> None:
     docs, queries = load_vectors(args.dataset)
     collection = open_collection(args.cache, args.dataset, docs, args.rebuild, args.name)
     train = live_of(collection).snapshot().version.manifest.codecs["sparse"]["train"]
-    print(f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs ({train['stopped']}), val nMSE {train['val_nmse']}, dead {train['dead_fraction']:.1%}")
+    print(
+        f"sparse codes: trained in {train['seconds']} s, {train['epochs']} epochs ({train['stopped']}), val nMSE {train['val_nmse']}, dead {train['dead_fraction']:.1%}"
+    )
     truth = collection.search(queries, k=10, budget="exact").id_lists()
     for budget in BUDGETS:  # warm: compile, map, lazy imports
         collection.search(queries[:2], k=10, budget=budget)
@@ -118,7 +122,9 @@ def run(args: argparse.Namespace) -> None:
     print("-" * len(header))
     for b in BUDGETS:
         p90 = float(np.percentile(single[b], 90)) * 1e3
-        print(f"{b:<28}{recall[b]:>7.3f}{one[b]:>13.0f}{one[b] / one['exact']:>9.2f}{p90:>8.2f}{batch[b]:>11.0f}{batch[b] / batch['exact']:>9.2f}  {'*' if b in front else ''}")
+        print(
+            f"{b:<28}{recall[b]:>7.3f}{one[b]:>13.0f}{one[b] / one['exact']:>9.2f}{p90:>8.2f}{batch[b]:>11.0f}{batch[b] / batch['exact']:>9.2f}  {'*' if b in front else ''}"
+        )
 
 
 if __name__ == "__main__":

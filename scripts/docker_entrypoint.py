@@ -43,7 +43,9 @@ def main(argv: list[str]) -> int:
             print(f"vecdial: error: building the demo failed (exit {built.returncode}); nothing is served", file=sys.stderr)
             return built.returncode
     else:
-        print(f"vecdial: serving the collections already in {data_dir} (the demo is built only into an empty data directory)", file=sys.stderr)
+        print(
+            f"vecdial: serving the collections already in {data_dir} (the demo is built only into an empty data directory)", file=sys.stderr
+        )
     sys.stderr.flush()
     os.execvp("vecdial", ["vecdial", "serve", *argv])
     return 0  # pragma: no cover - execvp does not return

@@ -94,9 +94,7 @@ def is_public_module_name(name: str) -> bool:
     parts = name.split(".")
     if parts[0] in EXCLUDED_TOP_LEVEL:
         return False
-    return not any(
-        p.startswith("_") or p in TEST_PARTS or p.startswith("test_") for p in parts
-    )
+    return not any(p.startswith("_") or p in TEST_PARTS or p.startswith("test_") for p in parts)
 
 
 def is_stdlib_module(module: ModuleType) -> bool:
@@ -146,9 +144,7 @@ def public_members(module: ModuleType) -> list[tuple[str, object]]:
     __all__ alone misses documented helpers in modules that export narrowly.
     """
     exported = {n for n in getattr(module, "__all__", ()) if isinstance(n, str)}
-    defined = {
-        n for n, obj in vars(module).items() if getattr(obj, "__module__", None) == module.__name__
-    }
+    defined = {n for n, obj in vars(module).items() if getattr(obj, "__module__", None) == module.__name__}
     names = sorted(n for n in exported | defined if not n.startswith("_") and hasattr(module, n))
     return [(n, getattr(module, n)) for n in names]
 
@@ -210,11 +206,7 @@ def truncate(text: str, limit: int) -> str:
 
 def is_query_like(summary: str) -> bool:
     """A prose sentence of a few words, something a user could plausibly type."""
-    return (
-        len(summary.split()) >= MIN_SUMMARY_WORDS
-        and len(summary) <= MAX_SUMMARY_CHARS
-        and NOT_PROSE.search(summary) is None
-    )
+    return len(summary.split()) >= MIN_SUMMARY_WORDS and len(summary) <= MAX_SUMMARY_CHARS and NOT_PROSE.search(summary) is None
 
 
 def make_entry(qualname: str, obj: object) -> Entry | None:
@@ -273,12 +265,8 @@ def main() -> None:
     queries = [(f"q{i:05d}", e) for i, e in enumerate(sampled, start=1)]
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    write_jsonl_gz(
-        OUT_DIR / "corpus.jsonl.gz", [{"id": e.qualname, "text": e.document} for e in entries]
-    )
-    write_jsonl_gz(
-        OUT_DIR / "queries.jsonl.gz", [{"id": qid, "text": e.summary} for qid, e in queries]
-    )
+    write_jsonl_gz(OUT_DIR / "corpus.jsonl.gz", [{"id": e.qualname, "text": e.document} for e in entries])
+    write_jsonl_gz(OUT_DIR / "queries.jsonl.gz", [{"id": qid, "text": e.summary} for qid, e in queries])
     qrels = ["query_id\tdoc_id\trelevance", *(f"{qid}\t{e.qualname}\t1" for qid, e in queries)]
     (OUT_DIR / "qrels.tsv").write_text("\n".join(qrels) + "\n", encoding="utf-8")
     print(f"Python {sys.version.split()[0]}: {len(entries)} documents, {len(queries)} queries")

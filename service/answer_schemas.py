@@ -27,7 +27,9 @@ class CollectionSummary(BaseModel):
 class CollectionInfo(CollectionSummary):
     """`vecdial.Info` plus this server's max_k: one describe shape for Python, `vecdial info --json` and HTTP."""
 
-    partitions: int = Field(description="Cells the serving version's rows are stored in; budgets with `probe` read that many at most (0: not partitioned).")
+    partitions: int = Field(
+        description="Cells the serving version's rows are stored in; budgets with `probe` read that many at most (0: not partitioned)."
+    )
     version_size: int = Field(description="Vectors in the serving version.")
     segment_size: int = Field(description="Vectors written since it was built (in the write-ahead log).")
     deleted: int = Field(description="Version vectors deleted or overwritten since.")
@@ -40,7 +42,9 @@ class CollectionInfo(CollectionSummary):
     modes: list[ModeInfo]
     dense_bytes_per_vector: dict[int, int] = Field(description="dim -> bytes a dense scan reads per vector.")
     swept_on: str | None = Field(None, description="The queries of the sweep `auto` budgets are served from, if any.")
-    damaged: str | None = Field(None, description="What in the write-ahead log is damaged and what to run (`vecdial repair`); writes are refused until then.")
+    damaged: str | None = Field(
+        None, description="What in the write-ahead log is damaged and what to run (`vecdial repair`); writes are refused until then."
+    )
     shards: int = Field(1, description="Shards the collection is split into by id hash (`vecdial shard`); 1: not sharded.")
     max_k: int = Field(description="This server's largest k.")
 
@@ -58,9 +62,18 @@ class SweepPointModel(BaseModel):
     ms_per_query: float = Field(description="Median latency of one query at a time.")
     bytes_read_per_vector: float
     pareto: bool = Field(description="No other point is both faster and more accurate.")
-    documents_recall: float | None = Field(None, description="Calibrated on real queries: the same budget's recall@10 with stored documents as queries (how optimistic documents are).")
-    miss_factor: float = Field(1.0, description="Calibrated on other than real queries: real queries miss this many times more; auto trusts 1 - miss_factor x (1 - recall_lower).")
-    bin_recall: list[float] | None = Field(None, description="Per difficulty bin of the calibration queries (hardest first), their mean recall@10: what per-query auto chooses by; null in sweeps without bins.")
+    documents_recall: float | None = Field(
+        None,
+        description="Calibrated on real queries: the same budget's recall@10 with stored documents as queries (how optimistic documents are).",
+    )
+    miss_factor: float = Field(
+        1.0,
+        description="Calibrated on other than real queries: real queries miss this many times more; auto trusts 1 - miss_factor x (1 - recall_lower).",
+    )
+    bin_recall: list[float] | None = Field(
+        None,
+        description="Per difficulty bin of the calibration queries (hardest first), their mean recall@10: what per-query auto chooses by; null in sweeps without bins.",
+    )
     bin_sd: list[float] | None = Field(None, description="Per difficulty bin, the standard deviation of its queries' recall@10.")
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 import vecdial
-
 from vecdial import BuildSettings, InvalidInput, NotFound, VecdialError
 from vecdial._internal import FORMATS
 from vecdial.service.cli_help import PARTIAL_HELP, SHARD_HELP, holds_the_demo_corpus, missing_collection
@@ -77,44 +76,79 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("-b", "--budget", default="exact", help="e.g. exact, dense:dim=64, binary:rescore=10, funnel:binary*20>128*4>full")
     search.add_argument("-k", type=int, default=10, help="results per query")
     search.add_argument("--json", action="store_true", help="print hits and explain as JSON")
-    search.add_argument("--filter", type=_filter_arg, help='keep items whose payload matches, as JSON: \'{"module": "os", "chars": {"range": {"lt": 300}}}\' (eq, in, range, and/or/not)')
+    search.add_argument(
+        "--filter",
+        type=_filter_arg,
+        help='keep items whose payload matches, as JSON: \'{"module": "os", "chars": {"range": {"lt": 300}}}\' (eq, in, range, and/or/not)',
+    )
     search.add_argument("--with-payload", dest="with_payload", action="store_true", help="show each hit's payload")
-    search.add_argument("--hybrid", help='fuse with BM25 over the stored texts (--text only): "lexical=0.3", "lexical=0.3,method=rrf", or "default" (dense 0.7 + lexical 0.3)')
-    search.add_argument("--steer", type=_steer_arg, help='move the query along sparse features, as JSON: \'{"1304": 0.5, "json": 0.3}\' (feature id or label words: weight, at most 2; up to 0.5 mostly reorders the hits, 1 replaces about half, 2 most)')
-    search.add_argument("--explain-features", dest="explain_features", action="store_true", help="list each hit's top sparse features shared with the query")
+    search.add_argument(
+        "--hybrid",
+        help='fuse with BM25 over the stored texts (--text only): "lexical=0.3", "lexical=0.3,method=rrf", or "default" (dense 0.7 + lexical 0.3)',
+    )
+    search.add_argument(
+        "--steer",
+        type=_steer_arg,
+        help='move the query along sparse features, as JSON: \'{"1304": 0.5, "json": 0.3}\' (feature id or label words: weight, at most 2; up to 0.5 mostly reorders the hits, 1 replaces about half, 2 most)',
+    )
+    search.add_argument(
+        "--explain-features", dest="explain_features", action="store_true", help="list each hit's top sparse features shared with the query"
+    )
     search.set_defaults(run=_search)
 
-    features = commands.add_parser("features", help="browse the labelled features of a collection's sparse codes (for --steer and --explain-features)")
+    features = commands.add_parser(
+        "features", help="browse the labelled features of a collection's sparse codes (for --steer and --explain-features)"
+    )
     features.add_argument("-c", "--collection", required=True)
     features.add_argument("--query", help="words of a label (e.g. json), or a feature id; omit for the most frequent features")
     features.add_argument("--limit", type=int, default=50, help="features to list (default 50)")
-    features.add_argument("--json", action="store_true", help='print {"features": [...]}, as GET /v1/collections/{name}/features returns it')
+    features.add_argument(
+        "--json", action="store_true", help='print {"features": [...]}, as GET /v1/collections/{name}/features returns it'
+    )
     features.set_defaults(run=_features)
 
     evaluate = commands.add_parser("eval", help="quality and cost of budgets against exact search")
     evaluate.add_argument("-c", "--collection", required=True)
-    evaluate.add_argument("--queries", help="an .npy of query vectors (recall of each budget against exact), or 'demo': the shipped demo queries with relevance judgments, for a collection built with --demo (its default)")
-    evaluate.add_argument("-b", "--budgets", nargs="+", help="budgets to compare (default: the ones a sweep measures, sparse included when built)")
+    evaluate.add_argument(
+        "--queries",
+        help="an .npy of query vectors (recall of each budget against exact), or 'demo': the shipped demo queries with relevance judgments, for a collection built with --demo (its default)",
+    )
+    evaluate.add_argument(
+        "-b", "--budgets", nargs="+", help="budgets to compare (default: the ones a sweep measures, sparse included when built)"
+    )
     evaluate.set_defaults(run=_eval)
 
     sweep = commands.add_parser("sweep", help="measure recall and latency of many budgets; enables auto:target_recall=R")
     sweep.add_argument("-c", "--collection", required=True)
     sweep.add_argument(
-        "--queries", default="default",
+        "--queries",
+        default="default",
         help="'default' (traffic once a server kept 100 real searches, else pseudo, else documents), 'pseudo' (short texts cut from the "
         "stored texts, encoded), 'documents' (a sample of the collection's own vectors), 'traffic' (real searches a server kept: "
         "query_sample_rate), 'demo', or an .npy of query vectors",
     )
     sweep.add_argument("-n", type=int, default=300, help="queries to sample with --queries pseudo or documents")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
-    sweep.add_argument("--max-seconds", dest="max_seconds", type=float, help="stop measuring new budgets after this long (what was measured is kept)")
-    sweep.add_argument("--report", nargs="+", default=[], metavar="FILE", help="also write the sweep as .json, .csv, .png (recall vs latency) or .html (a self-contained page)")
-    sweep.add_argument("--json", action="store_true", help='print {"queries": ..., "points": [...]}, as GET /v1/collections/{name}/sweep returns it')
+    sweep.add_argument(
+        "--max-seconds", dest="max_seconds", type=float, help="stop measuring new budgets after this long (what was measured is kept)"
+    )
+    sweep.add_argument(
+        "--report",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="also write the sweep as .json, .csv, .png (recall vs latency) or .html (a self-contained page)",
+    )
+    sweep.add_argument(
+        "--json", action="store_true", help='print {"queries": ..., "points": [...]}, as GET /v1/collections/{name}/sweep returns it'
+    )
     sweep.set_defaults(run=_sweep)
 
     info = commands.add_parser("info", help="describe a collection (or list them)")
     info.add_argument("-c", "--collection", help="collection name; omit to list all")
-    info.add_argument("--verify", action="store_true", help="verify every file's checksum (done on every open now; kept for scripts that pass it)")
+    info.add_argument(
+        "--verify", action="store_true", help="verify every file's checksum (done on every open now; kept for scripts that pass it)"
+    )
     info.set_defaults(run=_info)
 
     reindex = commands.add_parser(
@@ -124,7 +158,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     reindex.add_argument("-c", "--collection", required=True)
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
-    reindex.add_argument("--min-recall", dest="min_recall", type=float, help="swap the new version in only if the gate budget's recall@10 (95%% lower bound) meets this")
+    reindex.add_argument(
+        "--min-recall",
+        dest="min_recall",
+        type=float,
+        help="swap the new version in only if the gate budget's recall@10 (95%% lower bound) meets this",
+    )
     reindex.add_argument("--budget", help="the budget the recall gate measures (default binary:rescore=10)")
     reindex.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     add_settings_flags(reindex, show_defaults=False)
@@ -141,7 +180,9 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--json", action="store_true", help="print the report as JSON")
     repair.set_defaults(run=_repair)
 
-    shard = commands.add_parser("shard", help="split a collection into shards by id hash (--shards 1 merges them back), keeping every write", description=SHARD_HELP)
+    shard = commands.add_parser(
+        "shard", help="split a collection into shards by id hash (--shards 1 merges them back), keeping every write", description=SHARD_HELP
+    )
     shard.add_argument("-c", "--collection", required=True)
     shard.add_argument("--shards", type=int, required=True, help="shards after: 1 (merged back) to 256")
     shard.add_argument("--partial", choices=["allow", "fail"], help=PARTIAL_HELP)
@@ -207,7 +248,14 @@ def _build(args: argparse.Namespace) -> int:
     else:
         name = args.collection or args.input.stem
         collection = db.create(
-            name, path=args.input, format=args.format, settings=settings, replace=True, discard_writes=args.discard_writes, show_progress=progress, ray=args.ray
+            name,
+            path=args.input,
+            format=args.format,
+            settings=settings,
+            replace=True,
+            discard_writes=args.discard_writes,
+            show_progress=progress,
+            ray=args.ray,
         )
     info = collection.info()
     print(f"built collection {name!r}: {info.size} vectors of {info.dim} dims -> version {info.version}")
@@ -234,8 +282,16 @@ def _search(args: argparse.Namespace) -> int:
     collection = _open(args)
     queries = _vectors_file(args.vector) if args.vector is not None else args.text
     hybrid = {} if args.hybrid == "default" else args.hybrid
-    result = collection.search(queries, k=args.k, budget=args.budget, with_text=True, filter=args.filter, with_payload=args.with_payload, hybrid=hybrid,
-        steer=args.steer, explain_features=args.explain_features,
+    result = collection.search(
+        queries,
+        k=args.k,
+        budget=args.budget,
+        with_text=True,
+        filter=args.filter,
+        with_payload=args.with_payload,
+        hybrid=hybrid,
+        steer=args.steer,
+        explain_features=args.explain_features,
     )
     if args.json:
         body = result.to_dict()
@@ -344,7 +400,13 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    status = _open(args).reindex(settings_changes(args), min_recall=args.min_recall, budget=args.budget, wait=True, show_progress=not args.quiet, ray=args.ray).status
+    status = (
+        _open(args)
+        .reindex(
+            settings_changes(args), min_recall=args.min_recall, budget=args.budget, wait=True, show_progress=not args.quiet, ray=args.ray
+        )
+        .status
+    )
     if status.state == "succeeded":
         print(f"reindexed {args.collection!r}: {status.message}")
         return 0
@@ -396,7 +458,9 @@ def _serve(args: argparse.Namespace) -> int:
         detail = f"{'.'.join(map(str, errors[0]['loc']))}: {errors[0]['msg']}" if errors else str(exc)
         raise InvalidInput(f"invalid settings: {detail}") from None
     server.check_exposure(settings)
-    print(f"vecdial: serving {settings.data_dir} on http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr)
+    print(
+        f"vecdial: serving {settings.data_dir} on http://{settings.host}:{settings.port} with {settings.workers} worker(s)", file=sys.stderr
+    )
     server.run(settings)
     return 0
 

@@ -32,7 +32,11 @@ STATUS_OF: list[tuple[type[VecdialError], int, str]] = [
     (AlreadyExists, 409, "conflict"),
     (DamagedLog, 409, "damaged_log"),  # searches still serve; writes wait for `vecdial repair`
     (CorruptIndex, 503, "corrupt_index"),
-    (Unavailable, 503, "unavailable"),  # a shard is down: writes it owns wait for it; searches may answer partial  # this collection is unavailable until rebuilt; the server and the others serve
+    (
+        Unavailable,
+        503,
+        "unavailable",
+    ),  # a shard is down: writes it owns wait for it; searches may answer partial  # this collection is unavailable until rebuilt; the server and the others serve
     (VecdialError, 500, "error"),
 ]
 

@@ -101,8 +101,7 @@ def exactly_one_of(*groups: tuple[str, ...]) -> dict[str, Any]:
     fields = [field for group in groups for field in group]
     return {
         "oneOf": [
-            {"required": list(group), "properties": {field: NOT_NULL if field in group else _NULL for field in fields}}
-            for group in groups
+            {"required": list(group), "properties": {field: NOT_NULL if field in group else _NULL for field in fields}} for group in groups
         ]
     }
 

@@ -34,7 +34,9 @@ class SweepRequest(BaseModel):
         description="What to measure on: the default (the kept sample of real queries once it holds 100, else pseudo-queries cut "
         "from stored texts, else stored documents), one of those explicitly, or the shipped demo queries.",
     )
-    queries_b64: VectorB64 | None = Field(None, description="Or the client's own query vectors: (n, dim) row-major, base64 of little-endian float32.")
+    queries_b64: VectorB64 | None = Field(
+        None, description="Or the client's own query vectors: (n, dim) row-major, base64 of little-endian float32."
+    )
     n: int = Field(300, ge=1, le=100_000, description="Stored documents (or kept queries) to measure on.")
     budgets: list[str] | None = Field(None, description="Budgets to measure (string form); default: the collection's candidate budgets.")
     max_seconds: float | None = Field(None, gt=0, description="Bound on the whole sweep.")

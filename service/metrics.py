@@ -36,31 +36,47 @@ HTTP_REQUESTS = Counter(
     "vecdial_http_requests", "HTTP requests by route template and status.", ["method", "route", "status"], registry=REGISTRY
 )
 HTTP_SECONDS = Histogram(
-    "vecdial_http_request_duration_seconds", "HTTP request latency, end to end in the server.", ["method", "route"],
-    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    "vecdial_http_request_duration_seconds",
+    "HTTP request latency, end to end in the server.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 ERRORS = Counter("vecdial_errors", "Error responses by route and error code.", ["route", "error"], registry=REGISTRY)
 SEARCH_SECONDS = Histogram(
-    "vecdial_search_duration_seconds", "Search time in the index (no HTTP), by budget mode.", ["mode"],
-    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    "vecdial_search_duration_seconds",
+    "Search time in the index (no HTTP), by budget mode.",
+    ["mode"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
-SEARCH_QUERIES = Counter("vecdial_search_queries", "Queries answered, by budget mode (a batch counts each query).", ["mode"], registry=REGISTRY)
+SEARCH_QUERIES = Counter(
+    "vecdial_search_queries", "Queries answered, by budget mode (a batch counts each query).", ["mode"], registry=REGISTRY
+)
 ENCODE_SECONDS = Histogram(
-    "vecdial_encode_duration_seconds", "Time the bundled model spent encoding one request's texts.",
-    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    "vecdial_encode_duration_seconds",
+    "Time the bundled model spent encoding one request's texts.",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 ENCODE_TEXTS = Counter("vecdial_encoded_texts", "Texts encoded with the bundled model (queries and upserted items).", registry=REGISTRY)
 TIMEOUTS = Counter(
-    "vecdial_request_timeouts", "Requests answered at request_timeout_s: busy (no thread came free, 503) or timeout (504).",
-    ["work", "reason"], registry=REGISTRY,
+    "vecdial_request_timeouts",
+    "Requests answered at request_timeout_s: busy (no thread came free, 503) or timeout (504).",
+    ["work", "reason"],
+    registry=REGISTRY,
 )
 OVERRUNNING = Gauge(
-    "vecdial_overrunning_work", "Searches or encodes still running in a worker thread after their request timed out.",
-    registry=REGISTRY, multiprocess_mode="livesum",
+    "vecdial_overrunning_work",
+    "Searches or encodes still running in a worker thread after their request timed out.",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 WRITES = Counter("vecdial_writes", "Vectors upserted or deleted (acknowledged, durable).", ["op"], registry=REGISTRY)
 JOBS = Counter("vecdial_jobs", "Jobs finished in this server, by kind and final state.", ["kind", "state"], registry=REGISTRY)
-SWAPS = Counter("vecdial_version_swaps", "Times a worker moved a collection to a newly swapped-in version.", ["collection"], registry=REGISTRY)
+SWAPS = Counter(
+    "vecdial_version_swaps", "Times a worker moved a collection to a newly swapped-in version.", ["collection"], registry=REGISTRY
+)
 
 
 class CollectionCollector(Collector):
@@ -78,9 +94,13 @@ class CollectionCollector(Collector):
         deleted = GaugeMetricFamily(
             "vecdial_collection_deleted_vectors", "Version rows deleted or overwritten since it was built.", labels=["collection"]
         )
-        info = GaugeMetricFamily("vecdial_collection_version_info", "The version a collection serves (value 1).", labels=["collection", "version"])
+        info = GaugeMetricFamily(
+            "vecdial_collection_version_info", "The version a collection serves (value 1).", labels=["collection", "version"]
+        )
         damaged = GaugeMetricFamily(
-            "vecdial_collection_damaged", "1 while a collection's write-ahead log is damaged or missing: writes refused until `vecdial repair`.", labels=["collection"]
+            "vecdial_collection_damaged",
+            "1 while a collection's write-ahead log is damaged or missing: writes refused until `vecdial repair`.",
+            labels=["collection"],
         )
         for collection in self._collections():
             try:

@@ -41,7 +41,13 @@ def print_sweep_table(points: list[SweepPoint], title: str) -> None:
     for column in ("budget", "recall@10", "ms/query", "bytes read/vec", "Pareto"):
         table.add_column(column, justify="left" if column == "budget" else "right", no_wrap=True)
     for point in sorted(points, key=lambda p: p.ms_per_query):
-        table.add_row(point.budget, f"{point.recall_at_10:.3f}", f"{point.ms_per_query:.3f}", f"{point.bytes_read_per_vector:.1f}", "*" if point.pareto else "")
+        table.add_row(
+            point.budget,
+            f"{point.recall_at_10:.3f}",
+            f"{point.ms_per_query:.3f}",
+            f"{point.bytes_read_per_vector:.1f}",
+            "*" if point.pareto else "",
+        )
     _console().print(table)
 
 

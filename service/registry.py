@@ -152,7 +152,9 @@ class JobBoard:
         self._running: dict[str, vecdial.Job] = {}
         self._lock = threading.Lock()
 
-    def start_reindex(self, collection: vecdial.Collection, changes: dict[str, Any], min_recall: float | None = None, budget: str | None = None) -> JobStatus:
+    def start_reindex(
+        self, collection: vecdial.Collection, changes: dict[str, Any], min_recall: float | None = None, budget: str | None = None
+    ) -> JobStatus:
         job = collection.reindex(changes, min_recall=min_recall, budget=budget, show_progress=False)
         with self._lock:
             self._running[job.id] = job

@@ -67,7 +67,9 @@ HybridField = Annotated[
 ]
 Payload = Annotated[
     dict[str, Any],
-    Field(description="Field -> value: a string (keyword), an integer, a number, an ISO 8601 datetime or a list of strings. A field keeps one type per collection."),
+    Field(
+        description="Field -> value: a string (keyword), an integer, a number, an ISO 8601 datetime or a list of strings. A field keeps one type per collection."
+    ),
 ]
 
 
@@ -123,9 +125,15 @@ class BatchSearchRequest(_Body):
     )
 
     queries: list[Query] | None = Field(None, min_length=1, description="Queries answered together (up to the server's max_batch).")
-    vectors_b64: VectorB64 | None = Field(None, description="All query vectors as one (n, dim) row-major array: base64 of little-endian float32.")
-    dim: Annotated[int, Field(ge=1, le=MAX_DIM), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64` (the collection's dim).")
-    texts: list[str] | None = Field(None, min_length=1, description="With `vectors_b64`: the queries' texts, one per vector, for `hybrid`'s lexical signal.")
+    vectors_b64: VectorB64 | None = Field(
+        None, description="All query vectors as one (n, dim) row-major array: base64 of little-endian float32."
+    )
+    dim: Annotated[int, Field(ge=1, le=MAX_DIM), WholeNumber] | None = Field(
+        None, description="The dim of the vectors in `vectors_b64` (the collection's dim)."
+    )
+    texts: list[str] | None = Field(
+        None, min_length=1, description="With `vectors_b64`: the queries' texts, one per vector, for `hybrid`'s lexical signal."
+    )
     k: Integer = Field(10, ge=1)
     budget: BudgetField = "exact"
     with_text: bool = False
@@ -162,7 +170,9 @@ class StageReport(BaseModel):
 
 
 class FilterReport(BaseModel):
-    strategy: Literal["rows", "mask"] = Field(description="rows: few items matched, and just those were scored exactly; mask: every stage skipped the others inside its scan.")
+    strategy: Literal["rows", "mask"] = Field(
+        description="rows: few items matched, and just those were scored exactly; mask: every stage skipped the others inside its scan."
+    )
     matched_rows: int = Field(description="Live items the filter kept.")
     ms: float
 
@@ -176,14 +186,26 @@ class Explain(BaseModel):
     version_rows: int = Field(description="Live rows of the version searched.")
     segment_rows: int = Field(description="Live rows written since the version was built, searched too.")
     deleted_rows: int = Field(description="Version rows deleted or overwritten since it was built (never returned).")
-    calibration: str | None = Field(None, description="For auto budgets: the chosen budget's calibrated recall@10, its 95% lower bound, latency and bytes, and the queries it was calibrated on.")
-    filter: FilterReport | None = Field(None, description="How the filter was applied, if one was given.")
-    hybrid: dict[str, Any] | None = Field(None, description='For hybrid searches, the fusion used: `method` and `weights`, each signal\'s share (they sum to 1), e.g. {"method": "rrf", "weights": {"dense": 0.5, "lexical": 0.5}}.')
-    steer: list[dict[str, Any]] | None = Field(None, description="For steered searches, each steer key as resolved: `key`, `feature` (its id), `label`, `weight`.")
-    per_query: list[dict[str, Any]] | None = Field(
-        None, description="For auto budgets chosen per query, per query in order: `budget` it ran, its difficulty `bin` and centroid `margin`, and the recall@10 calibrated for such queries (`expected_recall`)."
+    calibration: str | None = Field(
+        None,
+        description="For auto budgets: the chosen budget's calibrated recall@10, its 95% lower bound, latency and bytes, and the queries it was calibrated on.",
     )
-    shards: list[dict[str, Any]] | None = Field(None, description="A sharded collection's: per shard `shard` and its own `explain` and `ms`, or `missing` saying why it did not answer.")
+    filter: FilterReport | None = Field(None, description="How the filter was applied, if one was given.")
+    hybrid: dict[str, Any] | None = Field(
+        None,
+        description='For hybrid searches, the fusion used: `method` and `weights`, each signal\'s share (they sum to 1), e.g. {"method": "rrf", "weights": {"dense": 0.5, "lexical": 0.5}}.',
+    )
+    steer: list[dict[str, Any]] | None = Field(
+        None, description="For steered searches, each steer key as resolved: `key`, `feature` (its id), `label`, `weight`."
+    )
+    per_query: list[dict[str, Any]] | None = Field(
+        None,
+        description="For auto budgets chosen per query, per query in order: `budget` it ran, its difficulty `bin` and centroid `margin`, and the recall@10 calibrated for such queries (`expected_recall`).",
+    )
+    shards: list[dict[str, Any]] | None = Field(
+        None,
+        description="A sharded collection's: per shard `shard` and its own `explain` and `ms`, or `missing` saying why it did not answer.",
+    )
     partial: bool | None = Field(None, description="A sharded collection's: true when some shard did not answer (see `shards`).")
 
 
@@ -244,7 +266,9 @@ class _SettingsChanges(_Body):
 
 
 _SETTINGS_FIELDS = {
-    name: (Annotated[SparseChanges | bool, BeforeValidator(_sparse_change)], _SPARSE_CHANGE) if name == "sparse" else (info.annotation, info)
+    name: (Annotated[SparseChanges | bool, BeforeValidator(_sparse_change)], _SPARSE_CHANGE)
+    if name == "sparse"
+    else (info.annotation, info)
     for name, info in BuildSettings.model_fields.items()
 }
 SettingsChanges = _changes_model(
@@ -256,7 +280,12 @@ SettingsChanges = _changes_model(
 
 
 class _ReindexRequest(_SettingsChanges):
-    min_recall: float | None = Field(None, gt=0, le=1, description="Swap the new version in only if the gate budget's recall@10 (95% lower bound, measured on stored documents) meets this.")
+    min_recall: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Swap the new version in only if the gate budget's recall@10 (95% lower bound, measured on stored documents) meets this.",
+    )
     budget: str | None = Field(None, description="The budget the recall gate measures (string form); default binary:rescore=10.")
 
     def changes(self) -> dict[str, Any]:
@@ -302,16 +331,28 @@ class CreateCollectionRequest(_Body):
 
     model_config = ConfigDict(json_schema_extra=_CREATE_FORMS)
     name: CollectionName
-    vectors: list[Vector] | None = Field(None, min_length=1, description="One list per item; or `vectors_b64` with `dim`, or `texts` alone to encode.")
-    vectors_b64: VectorB64 | None = Field(None, description="Every vector as one (n, dim) row-major array: base64 of little-endian float32.")
-    dim: Annotated[int, Field(ge=1, le=MAX_DIM), WholeNumber] | None = Field(None, description="The dim of the vectors in `vectors_b64`, and only with it.")
-    ids: Annotated[list[Id] | None, WithJsonSchema(ONE_ID_KIND)] = Field(None, description="One per vector, all integers or all strings; default 0..n-1.")
+    vectors: list[Vector] | None = Field(
+        None, min_length=1, description="One list per item; or `vectors_b64` with `dim`, or `texts` alone to encode."
+    )
+    vectors_b64: VectorB64 | None = Field(
+        None, description="Every vector as one (n, dim) row-major array: base64 of little-endian float32."
+    )
+    dim: Annotated[int, Field(ge=1, le=MAX_DIM), WholeNumber] | None = Field(
+        None, description="The dim of the vectors in `vectors_b64`, and only with it."
+    )
+    ids: Annotated[list[Id] | None, WithJsonSchema(ONE_ID_KIND)] = Field(
+        None, description="One per vector, all integers or all strings; default 0..n-1."
+    )
     texts: list[str | None] | None = Field(None, description="Optional text per vector, returned with hits.")
     payloads: list[Payload | None] | None = Field(None, description="Optional payload per vector, for filters and `with_payload`.")
     source_model: str | None = Field(None, description="Model that made the vectors; the bundled model's name enables text queries.")
     settings: SettingsChanges = Field(default_factory=SettingsChanges, description="Compression settings; defaults for any left out.")
-    replace: bool = Field(False, description="Build a new version over an existing collection of that name (409 while it holds writes since its version).")
-    discard_writes: bool = Field(False, description="With `replace`: drop the writes acknowledged since the old version instead of refusing.")
+    replace: bool = Field(
+        False, description="Build a new version over an existing collection of that name (409 while it holds writes since its version)."
+    )
+    discard_writes: bool = Field(
+        False, description="With `replace`: drop the writes acknowledged since the old version instead of refusing."
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> CreateCollectionRequest:

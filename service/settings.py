@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="If set, every path but /healthz and /readyz requires `Authorization: Bearer <api_key>` (docs and /metrics too)."
     )
-    metrics_public: bool = Field(False, description="Serve /metrics without the API key, e.g. to a Prometheus scraper on a private network.")
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without the API key, e.g. to a Prometheus scraper on a private network."
+    )
     allow_no_api_key: bool = Field(
         False,
         description="Serve on an address beyond loopback without an api_key: anyone who reaches the port can write and drop "
@@ -51,7 +53,9 @@ class Settings(BaseSettings):
     max_create_vectors: int = Field(100_000, ge=1, description="Most vectors in a JSON create (upload a file for more).")
     max_text_chars: int = Field(2000, ge=1, description="Longest query or item text, in characters.")
     max_encode_chars: int = Field(
-        50_000, ge=1, description="Most characters of text one request may have encoded, summed over its queries or items (~25 max-length texts)."
+        50_000,
+        ge=1,
+        description="Most characters of text one request may have encoded, summed over its queries or items (~25 max-length texts).",
     )
     request_timeout_s: float = Field(
         30.0,
@@ -69,10 +73,15 @@ class Settings(BaseSettings):
         description="Unused, kept so settings files that set it still load: every search and write now catches up with "
         "other processes' writes and swaps first (`vecdial.Collection`; ~4 us when nothing changed).",
     )
-    verify_checksums: bool = Field(True, description="sha256 every index file the first time a worker opens a version (once per version per process: ~0.17 s on 117k x 384).")
+    verify_checksums: bool = Field(
+        True,
+        description="sha256 every index file the first time a worker opens a version (once per version per process: ~0.17 s on 117k x 384).",
+    )
     preload: bool = Field(True, description="Open every collection at startup, before /readyz reports ready.")
     query_sample_rate: float = Field(
-        0.0, ge=0, le=1,
+        0.0,
+        ge=0,
+        le=1,
         description="Share of one-query searches whose vector is kept beside the collection, so `vecdial sweep --queries traffic` calibrates auto on real queries; 0: none kept.",
     )
     query_sample_size: int = Field(10_000, ge=10, le=1_000_000, description="Most query vectors kept per collection.")

@@ -20,8 +20,16 @@ from vecdial._internal import ShardHits, merge_hits, shard_name, shard_of
 
 
 def create_shards(
-    db: vecdial.Database, name: str, count: int, vectors: np.ndarray, *, ids: Sequence | np.ndarray | None = None,
-    texts: Sequence[str] | None = None, settings: Any = None, show_progress: bool = False, ray: str | None = None,
+    db: vecdial.Database,
+    name: str,
+    count: int,
+    vectors: np.ndarray,
+    *,
+    ids: Sequence | np.ndarray | None = None,
+    texts: Sequence[str] | None = None,
+    settings: Any = None,
+    show_progress: bool = False,
+    ray: str | None = None,
 ) -> list[str]:
     """Build `count` shard collections of vectors (n, dim) (ids default 0..n-1); their names."""
     ids = np.arange(len(vectors)) if ids is None else np.asarray(ids)
@@ -31,7 +39,16 @@ def create_shards(
         rows = np.flatnonzero(shards == shard)
         part_texts = None if texts is None else [texts[i] for i in rows.tolist()]
         names.append(shard_name(name, shard, count))
-        db.create(names[-1], np.asarray(vectors)[rows], ids=ids[rows], texts=part_texts, settings=settings, replace=True, show_progress=show_progress, ray=ray)
+        db.create(
+            names[-1],
+            np.asarray(vectors)[rows],
+            ids=ids[rows],
+            texts=part_texts,
+            settings=settings,
+            replace=True,
+            show_progress=show_progress,
+            ray=ray,
+        )
     return names
 
 
@@ -49,7 +66,12 @@ def merged_response(parts: list[ShardHits], k: int, budget: Any, scatter_ms: flo
     ids, scores, found = merge_hits(parts, k)
     hits = [{"id": _plain(i), "score": float(s)} for i, s in zip(ids[0, : found[0]], scores[0, : found[0]])]
     merge_ms = (time.perf_counter() - start) * 1000
-    explain = {"budget": str(budget), "shards": [p.report for p in parts], "scatter_ms": round(scatter_ms, 3), "merge_ms": round(merge_ms, 3)}
+    explain = {
+        "budget": str(budget),
+        "shards": [p.report for p in parts],
+        "scatter_ms": round(scatter_ms, 3),
+        "merge_ms": round(merge_ms, 3),
+    }
     return {"hits": hits, "explain": explain}
 
 

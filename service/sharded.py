@@ -19,7 +19,6 @@ No `from __future__ import annotations` here: Serve's ingress resolves the route
 (`Request`) from the methods it copies, so string annotations would turn into query fields.
 """
 
-
 import argparse
 import asyncio
 import time

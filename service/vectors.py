@@ -64,7 +64,9 @@ def _checked(array: np.ndarray) -> np.ndarray:
     if array.size == 0:
         raise ValueError("is empty: send the collection's dim of numbers")
     if not np.isfinite(array).all():
-        raise ValueError(f"contains NaN or infinite values (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}): send finite numbers")
+        raise ValueError(
+            f"contains NaN or infinite values (first at index {int(np.flatnonzero(~np.isfinite(array))[0])}): send finite numbers"
+        )
     return array
 
 

@@ -43,7 +43,9 @@ def demo_vectors() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="session")
 def demo_dataset(demo_corpus, demo_vectors) -> Dataset:
     docs, _ = demo_vectors
-    return Dataset(np.asarray(demo_corpus.doc_ids), docs, list(demo_corpus.doc_texts), source_model="sentence-transformers/all-MiniLM-L6-v2")
+    return Dataset(
+        np.asarray(demo_corpus.doc_ids), docs, list(demo_corpus.doc_texts), source_model="sentence-transformers/all-MiniLM-L6-v2"
+    )
 
 
 def handle_of(collection: Collection) -> vecdial.Collection:
@@ -170,8 +172,25 @@ def api_server(tmp_path_factory):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning", "VECDIAL_API_KEY": API_KEY, "VECDIAL_THREADS": "4", "VECDIAL_REQUEST_TIMEOUT_S": "300"}  # the first text query loads the model: slow on a busy box
+    command = [
+        sys.executable,
+        "-m",
+        "vecdial.service.cli",
+        "--data-dir",
+        str(data_dir),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    env = {
+        **os.environ,
+        "VECDIAL_LOG_LEVEL": "warning",
+        "VECDIAL_API_KEY": API_KEY,
+        "VECDIAL_THREADS": "4",
+        "VECDIAL_REQUEST_TIMEOUT_S": "300",
+    }  # the first text query loads the model: slow on a busy box
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

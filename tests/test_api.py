@@ -101,7 +101,9 @@ def test_a_replacing_create_refuses_to_drop_acknowledged_writes_unless_told(db, 
     with pytest.raises(vecdial.AlreadyExists, match="1 writes since its version v000001: reindex it"):
         db.create("docs", np.asarray(tiny_dataset.vectors[:100]), ids=tiny_dataset.ids[:100], replace=True, show_progress=False)
     assert docs.search(outside_vectors[0], k=1).ids[0, 0] == "new"
-    replaced = db.create("docs", np.asarray(tiny_dataset.vectors[:100]), ids=tiny_dataset.ids[:100], replace=True, discard_writes=True, show_progress=False)
+    replaced = db.create(
+        "docs", np.asarray(tiny_dataset.vectors[:100]), ids=tiny_dataset.ids[:100], replace=True, discard_writes=True, show_progress=False
+    )
     assert replaced is docs and (docs.info().size, docs.info().version) == (100, "v000002")
 
 
@@ -114,7 +116,9 @@ def test_create_from_an_npy_file_reads_it_where_the_caller_is(db, tmp_path, tiny
 
 
 def test_create_from_texts_alone_encodes_them_with_the_bundled_model(db, tiny_dataset):
-    docs = db.create("texts", texts=tiny_dataset.texts[:20], ids=tiny_dataset.ids[:20], payloads=[{"n": i} for i in range(20)], show_progress=False)
+    docs = db.create(
+        "texts", texts=tiny_dataset.texts[:20], ids=tiny_dataset.ids[:20], payloads=[{"n": i} for i in range(20)], show_progress=False
+    )
     info = docs.info()
     assert (info.size, info.text_queries, info.has_texts) == (20, True, True)
     hits = docs.search(tiny_dataset.texts[3], k=1, with_payload=True)
@@ -123,7 +127,12 @@ def test_create_from_texts_alone_encodes_them_with_the_bundled_model(db, tiny_da
 
 def test_create_from_a_jsonl_file_of_texts_keeps_its_ids_and_payloads(db, tmp_path, tiny_dataset):
     path = tmp_path / "docs.jsonl"
-    path.write_text("".join(json.dumps({"id": i, "text": t, "rank": n}) + "\n" for n, (i, t) in enumerate(zip(tiny_dataset.ids[:10], tiny_dataset.texts[:10]))))
+    path.write_text(
+        "".join(
+            json.dumps({"id": i, "text": t, "rank": n}) + "\n"
+            for n, (i, t) in enumerate(zip(tiny_dataset.ids[:10], tiny_dataset.texts[:10]))
+        )
+    )
     docs = db.create("jsonl", path=path, settings={"rotation": "identity"}, show_progress=False)
     assert (docs.info().size, docs.info().settings["rotation"]) == (10, "identity")
     hit = docs.search(tiny_dataset.texts[4], k=1, with_payload=True, with_text=True)[0][0]
@@ -219,7 +228,9 @@ def test_a_database_method_given_a_wrong_type_raises_invalid_input_naming_it(db,
 
 
 def test_waiting_on_a_reindex_that_misses_its_recall_gate_raises_what_it_measured(tiny):
-    with pytest.raises(vecdial.JobFailed, match=r"reindex of 'tiny' failed: the new version misses min_recall=0\.999: dense:dim=8: recall@10 ") as raised:
+    with pytest.raises(
+        vecdial.JobFailed, match=r"reindex of 'tiny' failed: the new version misses min_recall=0\.999: dense:dim=8: recall@10 "
+    ) as raised:
         tiny.reindex({"rotation": "identity"}, min_recall=0.999, budget="dense:dim=8", wait=True, show_progress=False)
     assert raised.value.status.state == "failed"
     assert tiny.info().version == "v000001"
@@ -282,7 +293,10 @@ def test_create_with_exist_ok_opens_an_existing_collection_without_building(conn
 
 @pytest.mark.parametrize(
     "kwargs, says",
-    [({"vectors": np.ones((4, 8), np.float32), "exist_ok": True}, "exists with dim 384, and the vectors given have 8"), ({"exist_ok": True, "replace": True}, "not both")],
+    [
+        ({"vectors": np.ones((4, 8), np.float32), "exist_ok": True}, "exists with dim 384, and the vectors given have 8"),
+        ({"exist_ok": True, "replace": True}, "not both"),
+    ],
 )
 def test_create_with_exist_ok_refuses_what_it_cannot_honour(connect, tiny_data_dir, kwargs, says):
     with pytest.raises(vecdial.InvalidInput, match=says):

@@ -33,7 +33,9 @@ def test_build_from_npy_then_search_finds_the_vector_itself(capsys, tmp_path, da
     code, out, _ = run(capsys, data_dir, "build", tmp_path / "vecs.npy", "--quiet")
     assert code == 0 and "300 vectors of 384 dims" in out
     np.save(tmp_path / "q.npy", tiny_dataset.vectors[7])
-    code, out, _ = run(capsys, data_dir, "search", "-c", "vecs", "--vector", tmp_path / "q.npy", "-b", "binary:rescore=10", "-k", "3", "--json")
+    code, out, _ = run(
+        capsys, data_dir, "search", "-c", "vecs", "--vector", tmp_path / "q.npy", "-b", "binary:rescore=10", "-k", "3", "--json"
+    )
     result = json.loads(out)
     assert code == 0
     assert result["hits"][0]["id"] == 7
@@ -85,7 +87,9 @@ def test_info_describes_the_collection(capsys, tmp_path, data_dir, tiny_dataset)
     assert run(capsys, data_dir, "info")[1].split() == ["vecs"]
 
 
-@pytest.mark.parametrize("command", ["search -c vecs --vector q.npy -k 1", "info -c vecs", "info", "eval -c vecs --queries q.npy", "repair -c vecs --dry-run"])
+@pytest.mark.parametrize(
+    "command", ["search -c vecs --vector q.npy -k 1", "info -c vecs", "info", "eval -c vecs --queries q.npy", "repair -c vecs --dry-run"]
+)
 def test_data_dir_works_after_the_command_as_before_it(capsys, tmp_path, data_dir, tiny_dataset, monkeypatch, command):
     monkeypatch.chdir(tmp_path)
     np.save("vecs.npy", tiny_dataset.vectors)

@@ -32,8 +32,21 @@ def test_parquet_columns_become_payloads_a_search_filters_on(capsys, tmp_path, t
     pq.write_table(table, tmp_path / "items.parquet")
     assert run(capsys, tmp_path, "build", tmp_path / "items.parquet", "--quiet")[0] == 0
     np.save(tmp_path / "q.npy", np.asarray(tiny_dataset.vectors[7]))
-    code, out, _ = run(capsys, tmp_path, "search", "-c", "items", "--vector", tmp_path / "q.npy", "-k", "5", "--json", "--with-payload",
-                       "--filter", '{"team": "red", "rank": {"range": {"gte": 100}}}')
+    code, out, _ = run(
+        capsys,
+        tmp_path,
+        "search",
+        "-c",
+        "items",
+        "--vector",
+        tmp_path / "q.npy",
+        "-k",
+        "5",
+        "--json",
+        "--with-payload",
+        "--filter",
+        '{"team": "red", "rank": {"range": {"gte": 100}}}',
+    )
     body = json.loads(out)
     assert code == 0 and len(body["hits"]) == 5
     assert all(hit["payload"]["team"] == "red" and hit["payload"]["rank"] >= 100 and hit["id"] % 10 == 0 for hit in body["hits"])
@@ -43,7 +56,20 @@ def test_parquet_columns_become_payloads_a_search_filters_on(capsys, tmp_path, t
 def test_the_demo_build_has_payloads_and_the_table_shows_them(capsys, tmp_path, demo_vectors):
     assert run(capsys, tmp_path, "build", "--demo", "--quiet")[0] == 0
     np.save(tmp_path / "q.npy", np.asarray(demo_vectors[1][0]))
-    code, out, _ = run(capsys, tmp_path, "search", "-c", "demo", "--vector", tmp_path / "q.npy", "-k", "3", "--filter", '{"module": "json"}', "--with-payload")
+    code, out, _ = run(
+        capsys,
+        tmp_path,
+        "search",
+        "-c",
+        "demo",
+        "--vector",
+        tmp_path / "q.npy",
+        "-k",
+        "3",
+        "--filter",
+        '{"module": "json"}',
+        "--with-payload",
+    )
     assert code == 0 and '"module": "json"' in out and "items matched, applied by rows" in out
 
 
@@ -52,7 +78,9 @@ def test_a_bad_filter_is_one_error_line_and_exit_code_2(capsys, tmp_path, tiny_d
     run(capsys, tmp_path, "build", tmp_path / "vecs.npy", "--quiet")
     np.save(tmp_path / "q.npy", np.asarray(tiny_dataset.vectors[0]))
     code, _, err = run(capsys, tmp_path, "search", "-c", "vecs", "--vector", tmp_path / "q.npy", "--filter", '{"team": "red"}')
-    assert code == 2 and err.strip().splitlines() == ["vecdial: error: filter: unknown payload field 'team' (fields: none: this collection holds no payloads)"]
+    assert code == 2 and err.strip().splitlines() == [
+        "vecdial: error: filter: unknown payload field 'team' (fields: none: this collection holds no payloads)"
+    ]
 
 
 def test_a_filter_that_is_not_json_is_a_usage_error(capsys, tmp_path):

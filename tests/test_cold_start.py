@@ -27,7 +27,15 @@ def data_dir(tmp_path_factory, demo_dataset):
     root = tmp_path_factory.mktemp("cold")
     vectors = np.asarray(demo_dataset.vectors[:300])
     db = vecdial.connect(root)
-    db.create("docs", vectors, texts=demo_dataset.texts[:300], ids=demo_dataset.ids[:300], source_model=demo_dataset.source_model, settings=SMALL_SPARSE, show_progress=False)
+    db.create(
+        "docs",
+        vectors,
+        texts=demo_dataset.texts[:300],
+        ids=demo_dataset.ids[:300],
+        source_model=demo_dataset.source_model,
+        settings=SMALL_SPARSE,
+        show_progress=False,
+    )
     np.save(root / "q.npy", vectors[:2])
     return root
 

@@ -43,9 +43,7 @@ def test_cached_embeddings_are_one_unit_norm_float32_row_per_text(
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
-def test_bundled_model_reproduces_cached_rows(
-    demo_corpus: DemoCorpus, demo_vectors: tuple[np.ndarray, np.ndarray]
-) -> None:
+def test_bundled_model_reproduces_cached_rows(demo_corpus: DemoCorpus, demo_vectors: tuple[np.ndarray, np.ndarray]) -> None:
     rows = np.linspace(0, len(demo_corpus.doc_texts) - 1, num=5, dtype=int)
     fresh = encode_texts([demo_corpus.doc_texts[i] for i in rows])
     cosines = np.sum(fresh * demo_vectors[0][rows], axis=1)
@@ -64,9 +62,7 @@ def test_second_call_reads_the_cache_instead_of_encoding(
     np.testing.assert_array_equal(queries, demo_vectors[1])
 
 
-def test_a_run_killed_while_writing_leaves_no_cache_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_run_killed_while_writing_leaves_no_cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_encode(texts: list[str], **kwargs: object) -> np.ndarray:
         return np.ones((len(texts), MODEL_DIM), dtype=np.float32)
 

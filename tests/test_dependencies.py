@@ -187,5 +187,9 @@ def test_a_lazy_import_of_an_extra_on_the_core_path_says_which_extra_to_install(
             if not imp.lazy or imp.guarded or imp.type_checking:
                 continue
             bare |= {f"{name}:{imp.line} imports {top}" for top in imp.third_party() if distribution_of(top) not in core}
-            bare |= {f"{name}:{imp.line} imports {target} (needs {', '.join(sorted(needs))})" for target in imp.names if target in known and (needs := extras_needed(target))}
+            bare |= {
+                f"{name}:{imp.line} imports {target} (needs {', '.join(sorted(needs))})"
+                for target in imp.names
+                if target in known and (needs := extras_needed(target))
+            }
     assert sorted(bare) == []

@@ -32,7 +32,9 @@ def data_dir(tmp_path_factory, demo_dataset):
     root = tmp_path_factory.mktemp("features")
     db = vecdial.connect(root)
     vectors, source = np.asarray(demo_dataset.vectors), demo_dataset.source_model
-    db.create("docs", vectors, texts=demo_dataset.texts, ids=demo_dataset.ids, source_model=source, settings=SMALL_SPARSE, show_progress=False)
+    db.create(
+        "docs", vectors, texts=demo_dataset.texts, ids=demo_dataset.ids, source_model=source, settings=SMALL_SPARSE, show_progress=False
+    )
     db.create("plain", vectors[:300], texts=demo_dataset.texts[:300], ids=demo_dataset.ids[:300], source_model=source, show_progress=False)
     db.create("no-texts", vectors[:300], ids=demo_dataset.ids[:300], source_model=source, settings=SMALL_SPARSE, show_progress=False)
     return root
@@ -168,7 +170,15 @@ def test_a_label_word_steers_like_the_id_of_its_best_feature(docs, table):
 
 @pytest.mark.parametrize(
     "steer, says",
-    [({"999999": 0.5}, "no feature 999999"), ({"1": "a lot"}, "not a number"), ({"1": 3}, "-2..2"), ({"1": 1e308}, "-2..2"), ({"1": float("nan")}, "not a number"), ({"zzqqxx": 0.5}, "no feature's label matches"), ([1, 2], "an object")],
+    [
+        ({"999999": 0.5}, "no feature 999999"),
+        ({"1": "a lot"}, "not a number"),
+        ({"1": 3}, "-2..2"),
+        ({"1": 1e308}, "-2..2"),
+        ({"1": float("nan")}, "not a number"),
+        ({"zzqqxx": 0.5}, "no feature's label matches"),
+        ([1, 2], "an object"),
+    ],
 )
 def test_a_bad_steer_is_invalid_input(docs, steer, says):
     with pytest.raises(vecdial.InvalidInput, match=says):
@@ -254,7 +264,11 @@ def test_a_bad_steer_is_a_422_and_a_cli_error(client, capsys, data_dir, steer):
 
 def test_a_collection_without_sparse_codes_says_to_build_with_sparse(data_dir, client):
     plain = vecdial.connect(data_dir).open("plain")
-    for call in (lambda: plain.search("open a file", 5, steer={"1": 0.5}), lambda: plain.search("x y", 5, explain_features=True), plain.features):
+    for call in (
+        lambda: plain.search("open a file", 5, steer={"1": 0.5}),
+        lambda: plain.search("x y", 5, explain_features=True),
+        plain.features,
+    ):
         with pytest.raises(vecdial.BudgetError, match="--sparse"):
             call()
     for response in (
@@ -309,8 +323,14 @@ def test_a_selective_filter_holds_for_every_hybrid_signal_and_for_rows_written_s
     ids = list(demo_dataset.ids[:n])
     payloads = [{"pick": "yes" if i % 10 == 0 else "no"} for i in range(n)]  # 60 rows: scored as rows
     docs = vecdial.connect(tmp_path).create(
-        "docs", np.asarray(demo_dataset.vectors[:n]), texts=demo_dataset.texts[:n], ids=ids,
-        source_model=demo_dataset.source_model, payloads=payloads, settings=SMALL_SPARSE, show_progress=False,
+        "docs",
+        np.asarray(demo_dataset.vectors[:n]),
+        texts=demo_dataset.texts[:n],
+        ids=ids,
+        source_model=demo_dataset.source_model,
+        payloads=payloads,
+        settings=SMALL_SPARSE,
+        show_progress=False,
     )
     query = demo_dataset.texts[700]
     docs.upsert(["written.later"], texts=[query], payloads=[{"pick": "no"}])  # the query's own text: first for every signal

@@ -24,8 +24,21 @@ from vecdial.service.settings import Settings
 def data_dir(tmp_path_factory, demo_dataset):
     root = tmp_path_factory.mktemp("hybrid")
     db = vecdial.connect(root)
-    db.create("docs", np.asarray(demo_dataset.vectors), texts=demo_dataset.texts, ids=demo_dataset.ids, source_model=demo_dataset.source_model, show_progress=False)
-    db.create("no-texts", np.asarray(demo_dataset.vectors[:500]), ids=demo_dataset.ids[:500], source_model=demo_dataset.source_model, show_progress=False)
+    db.create(
+        "docs",
+        np.asarray(demo_dataset.vectors),
+        texts=demo_dataset.texts,
+        ids=demo_dataset.ids,
+        source_model=demo_dataset.source_model,
+        show_progress=False,
+    )
+    db.create(
+        "no-texts",
+        np.asarray(demo_dataset.vectors[:500]),
+        ids=demo_dataset.ids[:500],
+        source_model=demo_dataset.source_model,
+        show_progress=False,
+    )
     return root
 
 
@@ -79,7 +92,15 @@ def test_deleted_and_filtered_out_items_never_come_back(tmp_path, demo_dataset):
     db = vecdial.connect(tmp_path)
     ids = list(demo_dataset.ids)
     payloads = [{"module": i.split(".")[0]} for i in ids]
-    docs = db.create("docs", np.asarray(demo_dataset.vectors), texts=demo_dataset.texts, ids=ids, source_model=demo_dataset.source_model, payloads=payloads, show_progress=False)
+    docs = db.create(
+        "docs",
+        np.asarray(demo_dataset.vectors),
+        texts=demo_dataset.texts,
+        ids=ids,
+        source_model=demo_dataset.source_model,
+        payloads=payloads,
+        show_progress=False,
+    )
     query = "read a file line by line"
     first = docs.search(query, 10, "exact", hybrid={"lexical": 1}).id_lists()[0]
     docs.delete(first[:3])
@@ -91,7 +112,14 @@ def test_deleted_and_filtered_out_items_never_come_back(tmp_path, demo_dataset):
 
 
 def test_items_written_since_the_build_take_part_with_their_dense_score(tmp_path, demo_dataset):
-    docs = vecdial.connect(tmp_path).create("docs", np.asarray(demo_dataset.vectors[:1500]), texts=demo_dataset.texts[:1500], ids=demo_dataset.ids[:1500], source_model=demo_dataset.source_model, show_progress=False)
+    docs = vecdial.connect(tmp_path).create(
+        "docs",
+        np.asarray(demo_dataset.vectors[:1500]),
+        texts=demo_dataset.texts[:1500],
+        ids=demo_dataset.ids[:1500],
+        source_model=demo_dataset.source_model,
+        show_progress=False,
+    )
     docs.upsert(["written.later"], texts=[demo_dataset.texts[1600]])
     hits = docs.search(demo_dataset.texts[1600], 3, "exact", hybrid={})
     assert hits.id_lists()[0][0] == "written.later"
@@ -139,7 +167,9 @@ def test_a_vector_query_told_that_an_unnamed_lexical_share_needs_text(docs, demo
         docs.search(demo_dataset.vectors[0], 5, hybrid={"dense": 0.7})
 
 
-EXTREME = st.one_of(st.sampled_from([0.0, 5e-324, 1e-300, 0.5, 1.0, 1 + 1e-12, 1e308, float("inf"), float("nan"), -0.0, -1e-300]), st.floats())
+EXTREME = st.one_of(
+    st.sampled_from([0.0, 5e-324, 1e-300, 0.5, 1.0, 1 + 1e-12, 1e308, float("inf"), float("nan"), -0.0, -1e-300]), st.floats()
+)
 
 
 @settings(deadline=None, max_examples=40)

@@ -48,7 +48,7 @@ def test_no_import_circle_inside_the_library():
         state[name] = 1
         for target in sorted(graph.get(name, ())):
             if state.get(target) == 1:
-                raise AssertionError("import circle: " + " -> ".join([*trail[trail.index(target):], target]))
+                raise AssertionError("import circle: " + " -> ".join([*trail[trail.index(target) :], target]))
             if target in graph and target not in state:
                 visit(target, [*trail, target])
         state[name] = 2

@@ -72,7 +72,14 @@ def test_poison_upserts_are_refused_and_nothing_is_written(docs, ids, vectors, t
 
 @pytest.mark.parametrize(
     "ids, says",
-    [([2**63], "64 bits"), ([-(2**63) - 1], "64 bits"), ([2**64], "64 bits"), ([np.uint64(2**63)], "64 bits"), ([True], "integer ids"), (["7"], "integer ids")],
+    [
+        ([2**63], "64 bits"),
+        ([-(2**63) - 1], "64 bits"),
+        ([2**64], "64 bits"),
+        ([np.uint64(2**63)], "64 bits"),
+        ([True], "integer ids"),
+        (["7"], "integer ids"),
+    ],
 )
 def test_poison_integer_ids_are_refused_on_upsert_and_delete(int_docs, ids, says):
     same = unchanged(int_docs)

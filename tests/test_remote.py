@@ -35,7 +35,9 @@ def pair(api_server, tiny_data_dir, tiny_dataset):
     handles = vecdial.connect(tiny_data_dir).open("tiny"), client.open("tiny")
     payloads = [{"group": ["even", "odd"][i % 2], "rank": i} for i in range(40)]
     for handle in handles:
-        handle.upsert(tiny_dataset.ids[:40], np.asarray(tiny_dataset.vectors[:40]), texts=[f"item {i}" for i in range(40)], payloads=payloads)
+        handle.upsert(
+            tiny_dataset.ids[:40], np.asarray(tiny_dataset.vectors[:40]), texts=[f"item {i}" for i in range(40)], payloads=payloads
+        )
     yield handles
     client.drop("tiny")
     client.close()
@@ -50,15 +52,23 @@ def same_hits(a: vecdial.Hits, b: vecdial.Hits) -> None:
     assert a.explain.budget == b.explain.budget and a.explain.version == b.explain.version
     assert [s.stage for s in a.explain.stages] == [s.stage for s in b.explain.stages]
     assert [s.candidates for s in a.explain.stages] == [s.candidates for s in b.explain.stages]
-    assert (a.explain.version_rows, a.explain.segment_rows, a.explain.deleted_rows) == (b.explain.version_rows, b.explain.segment_rows, b.explain.deleted_rows)
+    assert (a.explain.version_rows, a.explain.segment_rows, a.explain.deleted_rows) == (
+        b.explain.version_rows,
+        b.explain.segment_rows,
+        b.explain.deleted_rows,
+    )
     assert (a.explain.filter or {}).get("matched_rows") == (b.explain.filter or {}).get("matched_rows")
 
 
 SEARCHES = {
     "one vector": lambda q, t: dict(queries=q[0], k=5, budget="binary:rescore=10"),
     "a batch of vectors": lambda q, t: dict(queries=q, k=7, budget="dense:dim=64", with_text=True),
-    "more hits than items match": lambda q, t: dict(queries=q[:2], k=30, filter={"group": "odd", "rank": {"range": {"lt": 40}}}, with_payload=True),
-    "a filter on one vector": lambda q, t: dict(queries=q[0], k=3, budget="funnel:binary*40>128*10>full", filter={"group": "even"}, with_payload=True),
+    "more hits than items match": lambda q, t: dict(
+        queries=q[:2], k=30, filter={"group": "odd", "rank": {"range": {"lt": 40}}}, with_payload=True
+    ),
+    "a filter on one vector": lambda q, t: dict(
+        queries=q[0], k=3, budget="funnel:binary*40>128*10>full", filter={"group": "even"}, with_payload=True
+    ),
     "texts": lambda q, t: dict(queries=t, k=4, budget="exact", with_text=True),
     "one text, hybrid": lambda q, t: dict(queries=t[0], k=4, hybrid={"lexical": 0.5}),
     "vectors with their texts, hybrid": lambda q, t: dict(queries=q[:2], k=4, hybrid="lexical=0.3,method=rrf", texts=t[:2]),
@@ -108,7 +118,9 @@ def test_a_sweep_runs_on_the_server_and_its_report_is_written_here(connect, tiny
     points = docs.sweep(n=40, budgets=["binary:rescore=10", "dense:dim=64", "exact"], show_progress=False)
     assert {p.budget for p in points} >= {"binary:rescore=10", "dense:dim=64"} and all(0 <= p.recall_at_10 <= 1 for p in points)
     source, stored = docs.sweep_points()
-    assert source.startswith("pseudo-queries (40") and [p.budget for p in stored] == [p.budget for p in points]  # the default: tiny has texts
+    assert source.startswith("pseudo-queries (40") and [p.budget for p in stored] == [
+        p.budget for p in points
+    ]  # the default: tiny has texts
     assert stored == points and {p.miss_factor for p in stored} == {PSEUDO_MISS_FACTOR}  # the query-gap correction travels too
     assert docs.search(np.zeros(384, np.float32) + 0.05, k=2, budget="auto:target_recall=0.5").explain.calibration
     report = json.loads(docs.report(tmp_path / "sweep.json").read_text())

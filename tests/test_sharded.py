@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+
+import vecdial
 from vecdial.indexer.disk.collection import Collection as CollectionDir
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.live.collection import reindex_lock_path
@@ -14,8 +16,6 @@ from vecdial.service.app import create_app
 from vecdial.service.cli import main
 from vecdial.service.errors import status_for
 from vecdial.service.settings import Settings
-
-import vecdial
 
 
 @pytest.fixture
@@ -41,7 +41,11 @@ def test_sharding_keeps_every_acknowledged_write_and_so_does_merging_back(db, de
     ids_before, _ = before.ids(limit=10_000)
     sharded = db.shard("tiny", 3, show_progress=False)
     assert sharded.info().shards == 3 and sharded.ids(limit=10_000)[0] == ids_before
-    assert sharded.search(np.asarray(demo_dataset.vectors[1000]), k=1, with_text=True)[0][0] == {"id": "new-0", "score": pytest.approx(1.0, abs=1e-5), "text": "a new text"}
+    assert sharded.search(np.asarray(demo_dataset.vectors[1000]), k=1, with_text=True)[0][0] == {
+        "id": "new-0",
+        "score": pytest.approx(1.0, abs=1e-5),
+        "text": "a new text",
+    }
     merged = db.shard("tiny", 1, show_progress=False)
     assert merged.info().shards == 1 and merged.ids(limit=10_000)[0] == ids_before
     assert db.list() == ["tiny"] and not list(db.data_dir.glob(".reshard-*"))
@@ -109,7 +113,10 @@ def test_over_http_a_down_shard_gives_partial_searches_and_503_writes(db, demo_d
         answer = client.post("/v1/collections/tiny/search", json={"vector": np.asarray(demo_dataset.vectors[0]).tolist(), "k": 3})
         assert answer.status_code == 200 and answer.json()["explain"]["partial"] is True
         owned_by_1 = next(f"w-{i}" for i in range(50) if shard_of([f"w-{i}"], 2)[0] == 1)
-        write = client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": owned_by_1, "vector": np.asarray(demo_dataset.vectors[1000]).tolist()}]})
+        write = client.post(
+            "/v1/collections/tiny/vectors/upsert",
+            json={"items": [{"id": owned_by_1, "vector": np.asarray(demo_dataset.vectors[1000]).tolist()}]},
+        )
         assert write.status_code == 503 and write.json()["error"] == "unavailable" and "shard1" in write.json()["message"]
 
 

@@ -68,7 +68,7 @@ class Database:
                     from vecdial.sharded import ShardedCollection
 
                     handle = self._open[name] = ShardedCollection(self, collection)  # type: ignore[assignment]
-                    return handle
+                    return handle  # type: ignore[return-value]  # a ShardedCollection: Collection's interface, duck-typed
                 if collection.exists():
                     clean_leftovers(collection)
                 handle = self._open[name] = Collection(self, LiveCollection(collection, self.verify_checksums))
@@ -155,13 +155,17 @@ class Database:
                 return self.open(name)
             if not replace:
                 raise AlreadyExists(f"collection {name!r} exists already (as shards): drop it first, or reindex it")
-            raise InvalidInput(f"collection {name!r} is sharded: merge it back first (`vecdial shard -c {name} --shards 1`), then replace it")
+            raise InvalidInput(
+                f"collection {name!r} is sharded: merge it back first (`vecdial shard -c {name} --shards 1`), then replace it"
+            )
         if texts is not None:
             texts = arguments.listed(texts, "texts", '["parse a date string", ...]')
             if vectors is None and path is None:  # texts alone are encoded: each must be words
                 for i, text in enumerate(texts):
                     if not isinstance(text, str) or not text.strip():
-                        raise InvalidInput(f"texts[{i}] is {text!r}: texts given alone are encoded, so each must be non-blank text (or send vectors)")
+                        raise InvalidInput(
+                            f"texts[{i}] is {text!r}: texts given alone are encoded, so each must be non-blank text (or send vectors)"
+                        )
         if ids is not None and not isinstance(ids, np.ndarray):
             ids = arguments.listed(ids, "ids", '["a", "b"] or [1, 2]')
         if path is not None:
@@ -172,7 +176,16 @@ class Database:
                 from vecdial.models.encoder import MODEL_NAME
 
                 vectors, source_model = engine.encode_texts(list(texts), show_progress), MODEL_NAME
-            dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=None if payloads is None else list(payloads), show_progress=show_progress)
+            dataset = dataset_from(
+                vectors,
+                texts=texts,
+                ids=ids,
+                path=path,
+                fmt=format,
+                source_model=source_model,
+                payloads=None if payloads is None else list(payloads),
+                show_progress=show_progress,
+            )
             build = _settings(settings)
             collection = CollectionDir(self.data_dir, name)
             if replace and collection.exists():
@@ -187,7 +200,9 @@ class Database:
         handle = self.open(name)
         dim = handle._live.snapshot().version.dim
         if vectors is not None and np.ndim(vectors) == 2 and np.shape(vectors)[1] != dim:
-            raise InvalidInput(f"collection {name!r} exists with dim {dim}, and the vectors given have {np.shape(vectors)[1]}: use another name, or replace=True to rebuild it")
+            raise InvalidInput(
+                f"collection {name!r} exists with dim {dim}, and the vectors given have {np.shape(vectors)[1]}: use another name, or replace=True to rebuild it"
+            )
         return handle
 
     def __getitem__(self, name: str) -> Collection:
@@ -231,7 +246,7 @@ class Database:
             drop_collection(collection)
         self.forget(name)
 
-    def shard(self, name: str, shards: int, *, partial: bool | None = None, show_progress: bool = True) -> "Collection":
+    def shard(self, name: str, shards: int, *, partial: bool | None = None, show_progress: bool = True) -> Collection:
         """Split collection `name` into `shards` shards by id hash (1: merge its shards back into one
         collection), keeping every acknowledged write; returns the new handle.
 

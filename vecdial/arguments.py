@@ -33,7 +33,12 @@ def whole(value: Any, name: str, low: int, high: int | None = None) -> int:
 
 def number(value: Any, name: str, low: float, high: float) -> float:
     """A finite int or float (never a bool) in low..high -> float, or InvalidInput."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) or not low <= value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
         raise InvalidInput(f"{name} is {_show(value)}: use a number from {low:g} to {high:g}")
     return float(value)
 

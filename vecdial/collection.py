@@ -31,11 +31,11 @@ from vecdial.indexer.live.collection import LiveCollection, WriteResult
 from vecdial.indexer.live.repair import RepairReport
 from vecdial.indexer.modes import warm_budgets
 from vecdial.indexer.plan.calibration import SweepPoint
-from vecdial.indexer.plan.per_query import make_bins
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import MAX_K, Hits
 from vecdial.indexer.plan.execute import search as run_search
 from vecdial.indexer.plan.hybrid import Hybrid
+from vecdial.indexer.plan.per_query import make_bins
 from vecdial.indexer.vectors import as_query_matrix
 from vecdial.info import Info
 from vecdial.job import Job
@@ -110,7 +110,19 @@ class Collection:
             texts = arguments.texts(queries, "queries")
             queries = self.encode(texts)
         fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
-        return run_search(snapshot.view, cast(np.ndarray, queries), k, budget, with_text=with_text, threads=threads, filter=filter, with_payload=with_payload, hybrid=fusion, steer=steer, explain_features=explain_features)
+        return run_search(
+            snapshot.view,
+            cast(np.ndarray, queries),
+            k,
+            budget,
+            with_text=with_text,
+            threads=threads,
+            filter=filter,
+            with_payload=with_payload,
+            hybrid=fusion,
+            steer=steer,
+            explain_features=explain_features,
+        )
 
     def warm_up(self) -> list[str]:
         """Search once with each kind of budget the collection serves, one query and a batch (their
@@ -156,7 +168,12 @@ class Collection:
         return encode_texts(list(texts))
 
     def upsert(
-        self, ids: Sequence, vectors: np.ndarray | None = None, *, texts: Sequence[str | None] | None = None, payloads: Sequence[dict | None] | None = None
+        self,
+        ids: Sequence,
+        vectors: np.ndarray | None = None,
+        *,
+        texts: Sequence[str | None] | None = None,
+        payloads: Sequence[dict | None] | None = None,
     ) -> WriteResult:
         """Add or replace items by id (an item replaced loses its old payload); durable (fsynced)
         and searchable when this returns. Without vectors, `texts` are encoded with the bundled model."""
@@ -226,15 +243,21 @@ class Collection:
         if max_seconds is not None:
             max_seconds = arguments.number(max_seconds, "max_seconds", 0, math.inf)
         if not isinstance(queries, (str, np.ndarray, list, tuple)):
-            raise InvalidInput(f"queries is {queries!r}: pass \"default\", \"pseudo\", \"documents\", \"traffic\", \"demo\" or an (nq, dim) array")
+            raise InvalidInput(f'queries is {queries!r}: pass "default", "pseudo", "documents", "traffic", "demo" or an (nq, dim) array')
         self._live.refresh()
         snapshot = self._live.snapshot()
         version = snapshot.version
         calibration = sweep_queries(version, queries, n, self._live.collection.path, show_progress)
         bins = make_bins(version.partitions, calibration.queries)
         points = resumable_sweep(
-            snapshot.view, calibration.queries, budgets or candidate_budgets(version), calibration.exclude_rows,
-            show_progress=show_progress, max_seconds=max_seconds, miss_factor=calibration.miss_factor, bins=bins,
+            snapshot.view,
+            calibration.queries,
+            budgets or candidate_budgets(version),
+            calibration.exclude_rows,
+            show_progress=show_progress,
+            max_seconds=max_seconds,
+            miss_factor=calibration.miss_factor,
+            bins=bins,
         )
         if calibration.exclude_rows is None:  # real queries: measure how optimistic documents would have been
             points = with_documents_recall(snapshot.view, points, n)
@@ -264,7 +287,12 @@ class Collection:
         view = self._live.snapshot().view
         if not view.sweep:
             raise InvalidInput(f"collection {self.name!r} has no sweep to report: run `vecdial sweep -c {self.name}` first")
-        return write_report(view.sweep, path, f"{self.name} ({view.name}, {view.version.size:,} vectors): recall@10 against latency", view.sweep_source or "unknown queries")
+        return write_report(
+            view.sweep,
+            path,
+            f"{self.name} ({view.name}, {view.version.size:,} vectors): recall@10 against latency",
+            view.sweep_source or "unknown queries",
+        )
 
     def evaluate(self, queries: np.ndarray, budgets: list | None = None, qrels: list[dict] | None = None) -> list[EvalRow]:
         """Recall@10/@100 against exact search (and nDCG/MRR@10 with relevance judgments) per budget."""
@@ -299,7 +327,11 @@ class Collection:
         changes = settings if isinstance(settings, dict) else _changes(settings)
         self._live.refresh()
         self._live.check_writable()  # a reindex would fold a damaged log away: DamagedLog until repaired
-        job = Job(start_reindex(self.db.data_dir, self.name, changes, self.db._jobs, live=self._live, min_recall=min_recall, budget=budget, ray=ray))
+        job = Job(
+            start_reindex(
+                self.db.data_dir, self.name, changes, self.db._jobs, live=self._live, min_recall=min_recall, budget=budget, ray=ray
+            )
+        )
         job.start()
         if wait:
             job.wait(show_progress=show_progress)

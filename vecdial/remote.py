@@ -128,7 +128,9 @@ class RemoteDatabase:
             arguments.path(path, "path")
         arguments.one_of(settings, "settings", (BuildSettings, dict), 'a BuildSettings or a dict such as {"partitions": 64}')
         try:
-            return self._create(name, vectors, texts, ids, path, format, source_model, payloads, _changes(settings), replace, discard_writes)
+            return self._create(
+                name, vectors, texts, ids, path, format, source_model, payloads, _changes(settings), replace, discard_writes
+            )
         except AlreadyExists:
             if not exist_ok:  # another client created it meanwhile: open theirs
                 raise
@@ -139,26 +141,53 @@ class RemoteDatabase:
         handle = self.open(name)
         dim = handle._describe["dim"]
         if vectors is not None and np.ndim(vectors) == 2 and np.shape(vectors)[1] != dim:
-            raise InvalidInput(f"collection {name!r} exists with dim {dim}, and the vectors given have {np.shape(vectors)[1]}: use another name, or replace=True to rebuild it")
+            raise InvalidInput(
+                f"collection {name!r} exists with dim {dim}, and the vectors given have {np.shape(vectors)[1]}: use another name, or replace=True to rebuild it"
+            )
         return handle
 
     def _create(
-        self, name: str, vectors: Any, texts: builtins.list | None, ids: Any, path: Any, format: str | None, source_model: str | None, payloads: Any, changes: dict, replace: bool, discard_writes: bool
+        self,
+        name: str,
+        vectors: Any,
+        texts: builtins.list | None,
+        ids: Any,
+        path: Any,
+        format: str | None,
+        source_model: str | None,
+        payloads: Any,
+        changes: dict,
+        replace: bool,
+        discard_writes: bool,
     ) -> RemoteCollection:
         """The create request itself (see `create`), the arguments checked."""
-        if path is not None and (format or Path(path).suffix.lstrip(".").lower()) == "jsonl" and vectors is None and texts is None and payloads is None:
+        if (
+            path is not None
+            and (format or Path(path).suffix.lstrip(".").lower()) == "jsonl"
+            and vectors is None
+            and texts is None
+            and payloads is None
+        ):
             return self._upload_jsonl(name, Path(path), changes, replace)
         body: dict[str, Any] = {"name": name, "settings": changes, "replace": replace, "discard_writes": discard_writes}
         if vectors is None and path is None:  # texts alone: the server encodes them (or says what to send)
-            body.update(texts=None if texts is None else list(texts), ids=_id_list(ids), payloads=None if payloads is None else list(payloads))
+            body.update(
+                texts=None if texts is None else list(texts), ids=_id_list(ids), payloads=None if payloads is None else list(payloads)
+            )
         else:
             from vecdial.indexer.io.readers import dataset_from
 
-            dataset = dataset_from(vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=payloads, show_progress=False)
+            dataset = dataset_from(
+                vectors, texts=texts, ids=ids, path=path, fmt=format, source_model=source_model, payloads=payloads, show_progress=False
+            )
             table = dataset.payloads
             body.update(
-                vectors_b64=b64(dataset.vectors), dim=int(dataset.vectors.shape[1]), ids=dataset.ids.tolist(), texts=dataset.texts,
-                source_model=dataset.source_model, payloads=None if table is None else [table.payload(row) or None for row in range(table.size)],
+                vectors_b64=b64(dataset.vectors),
+                dim=int(dataset.vectors.shape[1]),
+                ids=dataset.ids.tolist(),
+                texts=dataset.texts,
+                source_model=dataset.source_model,
+                payloads=None if table is None else [table.payload(row) or None for row in range(table.size)],
             )
         info = self.http.call("POST", "/v1/collections", body=body, long=True)
         with self._lock:

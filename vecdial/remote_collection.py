@@ -82,7 +82,16 @@ class RemoteCollection:
             arguments.text(queries, "query")
         elif isinstance(queries, (list, tuple)) and any(isinstance(query, str) for query in queries):
             queries = arguments.texts(queries, "queries")
-        options = {"k": k, "budget": _budget(budget), "with_text": with_text, "filter": filter, "with_payload": with_payload, "hybrid": hybrid, "steer": steer, "explain_features": explain_features}
+        options = {
+            "k": k,
+            "budget": _budget(budget),
+            "with_text": with_text,
+            "filter": filter,
+            "with_payload": with_payload,
+            "hybrid": hybrid,
+            "steer": steer,
+            "explain_features": explain_features,
+        }
         options = {key: value for key, value in options.items() if value is not None and value is not False}
         if isinstance(queries, str) or (isinstance(queries, list) and queries and isinstance(queries[0], str)):
             listed = [queries] if isinstance(queries, str) else list(queries)
@@ -132,7 +141,12 @@ class RemoteCollection:
         return self._http.call("GET", _path(self.name) + "/features", params=params, idempotent=True)["features"]
 
     def upsert(
-        self, ids: Sequence, vectors: np.ndarray | None = None, *, texts: Sequence[str | None] | None = None, payloads: Sequence[dict | None] | None = None
+        self,
+        ids: Sequence,
+        vectors: np.ndarray | None = None,
+        *,
+        texts: Sequence[str | None] | None = None,
+        payloads: Sequence[dict | None] | None = None,
     ) -> WriteResult:
         """Add or replace items by id; durable and searchable when this returns. Without vectors,
         `texts` are encoded by the server. Up to the server's max_write_batch items a call."""
@@ -195,13 +209,15 @@ class RemoteCollection:
         if max_seconds is not None:
             max_seconds = arguments.number(max_seconds, "max_seconds", 0, math.inf)
         if not isinstance(queries, (str, np.ndarray, list, tuple)):
-            raise InvalidInput(f"queries is {queries!r}: pass \"documents\", \"traffic\", \"demo\" or an (nq, dim) array")
+            raise InvalidInput(f'queries is {queries!r}: pass "documents", "traffic", "demo" or an (nq, dim) array')
         body: dict[str, Any] = {"n": n, "budgets": budgets, "max_seconds": max_seconds}
         if isinstance(queries, str):
             body["queries"] = queries
         else:
             body["queries_b64"] = b64(np.asarray(queries, dtype=np.float32))
-        answer = self._http.call("POST", _path(self.name) + "/sweep", body={key: value for key, value in body.items() if value is not None}, long=True)
+        answer = self._http.call(
+            "POST", _path(self.name) + "/sweep", body={key: value for key, value in body.items() if value is not None}, long=True
+        )
         return [point_of(point) for point in answer["points"]]
 
     def sweep_points(self) -> tuple[str | None, list[SweepPoint]]:
@@ -218,7 +234,12 @@ class RemoteCollection:
         if not points:
             raise InvalidInput(f"collection {self.name!r} has no sweep to report: run `vecdial sweep -c {self.name}` first")
         info = self.info()
-        return write_report(points, path, f"{self.name} ({info.version}, {info.version_size:,} vectors): recall@10 against latency", source or "unknown queries")
+        return write_report(
+            points,
+            path,
+            f"{self.name} ({info.version}, {info.version_size:,} vectors): recall@10 against latency",
+            source or "unknown queries",
+        )
 
     def reindex(
         self,
@@ -236,9 +257,15 @@ class RemoteCollection:
         if min_recall is not None:
             min_recall = arguments.number(min_recall, "min_recall", 0, 1)
         if ray is not None:
-            raise InvalidInput("ray= runs a reindex where the data is: on a remote database, reindex on the server (`vecdial reindex --ray`)")
+            raise InvalidInput(
+                "ray= runs a reindex where the data is: on a remote database, reindex on the server (`vecdial reindex --ray`)"
+            )
         changes = _changes(settings)
-        body = {**changes, **({"min_recall": min_recall} if min_recall is not None else {}), **({"budget": budget} if budget is not None else {})}
+        body = {
+            **changes,
+            **({"min_recall": min_recall} if min_recall is not None else {}),
+            **({"budget": budget} if budget is not None else {}),
+        }
         job = RemoteJob(self.db, status_of(self._http.call("POST", _path(self.name) + "/reindex", body=body)))
         if wait:
             job.wait(show_progress=show_progress)

@@ -92,14 +92,26 @@ class Http:
         self.url = url.rstrip("/")
         self.retries = retries
         self.client = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30), transport=transport,
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30),
+            transport=transport,
         )
 
     def close(self) -> None:
         self.client.close()
 
     def call(
-        self, method: str, path: str, *, body: Any = None, params: dict | None = None, idempotent: bool = False, content: Any = None, long: bool = False
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict | None = None,
+        idempotent: bool = False,
+        content: Any = None,
+        long: bool = False,
     ) -> Any:
         """Send one request and return its decoded JSON (None for 204), or raise the mapped error.
         long: work that takes as long as it takes (a build, a sweep): no read timeout."""
@@ -112,7 +124,9 @@ class Http:
                 response = self.client.request(method, path, content=data, params=params, headers=headers, timeout=timeout)
             except httpx.ConnectError as exc:
                 if last:
-                    raise ServerUnavailable(f"cannot reach the vecdial server at {self.url} ({exc}): is `vecdial serve` running there?") from None
+                    raise ServerUnavailable(
+                        f"cannot reach the vecdial server at {self.url} ({exc}): is `vecdial serve` running there?"
+                    ) from None
             except httpx.TransportError as exc:  # sent, maybe processed: only an idempotent call may go again
                 if last or not idempotent:
                     raise ServerUnavailable(f"the request to {self.url}{path} failed ({type(exc).__name__}: {exc})") from None

@@ -55,5 +55,3 @@ class RemoteJob:
         if self._status.state == "failed":
             raise JobFailed(self._status)
         return self._status
-
-

@@ -68,7 +68,9 @@ class ShardedCollection:
         self._name = collection.name
         self._dir = collection
         self.layout = ShardLayout.load(collection.path)
-        self.parts = ShardHandles(collection.name, Database(collection.shards_dir, verify_checksums=db.verify_checksums), self.layout.shards)
+        self.parts = ShardHandles(
+            collection.name, Database(collection.shards_dir, verify_checksums=db.verify_checksums), self.layout.shards
+        )
         self.shards, self.shard_names = self.parts.db, self.parts.names
         self._serial_ms: dict[str, float] = {}  # one-query searches run in turn: the slowest shard's ms, by budget mode
         self._searches = 0
@@ -124,7 +126,16 @@ class ShardedCollection:
         elif isinstance(queries, (list, tuple)) and any(isinstance(query, str) for query in queries):
             texts = arguments.texts(queries, "queries")
             queries = self.encode(texts)
-        options = {"with_text": with_text, "threads": threads, "filter": filter, "with_payload": with_payload, "hybrid": hybrid, "texts": texts, "steer": steer, "explain_features": explain_features}
+        options: dict[str, Any] = {
+            "with_text": with_text,
+            "threads": threads,
+            "filter": filter,
+            "with_payload": with_payload,
+            "hybrid": hybrid,
+            "texts": texts,
+            "steer": steer,
+            "explain_features": explain_features,
+        }
         start = time.perf_counter()
 
         def one(shard: int) -> ShardAnswer:
@@ -174,7 +185,12 @@ class ShardedCollection:
     # -- writes --------------------------------------------------------------------------------
 
     def upsert(
-        self, ids: Sequence, vectors: np.ndarray | None = None, *, texts: Sequence[str | None] | None = None, payloads: Sequence[dict | None] | None = None
+        self,
+        ids: Sequence,
+        vectors: np.ndarray | None = None,
+        *,
+        texts: Sequence[str | None] | None = None,
+        payloads: Sequence[dict | None] | None = None,
     ) -> WriteResult:
         """Add or replace items by id, each in the shard owning it; durable in every owning
         shard's log when this returns. Unavailable (nothing written) if an owning shard is down.
@@ -192,13 +208,15 @@ class ShardedCollection:
         if vectors is None:
             if texts is None or any(t is None for t in texts):
                 raise InvalidInput("send vectors, or a text for every item to encode")
-            vectors = self.encode(list(texts))  # type: ignore[arg-type]
+            vectors = self.encode(list(texts))
         vectors = check_vectors(vectors, len(ids), snapshot.version.dim)
 
         def write(handle: Collection, rows: np.ndarray) -> WriteResult:
             picked = rows.tolist()
             return handle.upsert(
-                [ids[r] for r in picked], vectors[rows], texts=None if texts is None else [texts[r] for r in picked],
+                [ids[r] for r in picked],
+                vectors[rows],
+                texts=None if texts is None else [texts[r] for r in picked],
                 payloads=None if payloads is None else [payloads[r] for r in picked],
             )
 
@@ -300,7 +318,9 @@ class ShardedCollection:
         return self.parts.live()[0].report(path)
 
     def evaluate(self, queries: np.ndarray, budgets: list | None = None, qrels: list[dict] | None = None) -> list[EvalRow]:
-        raise InvalidInput(f"collection {self.name!r} is sharded: evaluate it merged back (`vecdial shard -c {self.name} --shards 1`), or its sweep per shard")
+        raise InvalidInput(
+            f"collection {self.name!r} is sharded: evaluate it merged back (`vecdial shard -c {self.name} --shards 1`), or its sweep per shard"
+        )
 
     def reindex(
         self,

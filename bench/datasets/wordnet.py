@@ -89,9 +89,7 @@ def _apt_get(*args: str) -> None:
 
 def _apt_knows(package: str) -> bool:
     """True when the local package lists already offer `package` (no update needed)."""
-    probe = subprocess.run(
-        ["apt-cache", "show", package], capture_output=True, text=True, check=False
-    )
+    probe = subprocess.run(["apt-cache", "show", package], capture_output=True, text=True, check=False)
     return probe.returncode == 0 and "Package:" in probe.stdout
 
 
@@ -115,9 +113,7 @@ def ensure_wordnet() -> Path:
             _apt_get("update", "-qq")
         _apt_get("install", "-y", "-qq", "--no-install-recommends", "wordnet-base")
     except subprocess.CalledProcessError as exc:
-        raise RuntimeError(
-            f"`apt-get install wordnet-base` failed ({exc}); install it by hand"
-        ) from exc
+        raise RuntimeError(f"`apt-get install wordnet-base` failed ({exc}); install it by hand") from exc
     if not _has_wordnet(WORDNET_DIR):
         raise RuntimeError(f"wordnet-base installed but {WORDNET_DIR} lacks {DATA_FILES}")
     return WORDNET_DIR
@@ -150,7 +146,7 @@ def read_synsets(dict_dir: Path) -> Iterator[Synset]:
 
 
 def document_text(synset: Synset) -> str:
-    """"dog: a member of the genus Canis ..." — first lemma, then the gloss."""
+    """ "dog: a member of the genus Canis ..." — first lemma, then the gloss."""
     return f"{synset.lemmas[0]}: {synset.gloss}"
 
 
@@ -160,9 +156,7 @@ def _query_lemmas(synset: Synset) -> list[str]:
     return [lemma for lemma in synset.lemmas[1:] if lemma.casefold() != first]
 
 
-def sample_queries(
-    synsets: list[Synset], n_queries: int = N_QUERIES, seed: int = QUERY_SEED
-) -> list[tuple[str, str, str]]:
+def sample_queries(synsets: list[Synset], n_queries: int = N_QUERIES, seed: int = QUERY_SEED) -> list[tuple[str, str, str]]:
     """Pick `n_queries` synsets that have a second lemma, deterministically.
 
     Returns (query id, query text, relevant doc id) in document order; the
@@ -295,9 +289,7 @@ def _build(folder: Path, limit: int | None, show_progress: bool) -> None:
     _write_json(folder / "meta.json", meta)
 
 
-def load_wordnet_set(
-    cache_dir: Path | None = None, limit: int | None = None, show_progress: bool = True
-) -> WordnetSet:
+def load_wordnet_set(cache_dir: Path | None = None, limit: int | None = None, show_progress: bool = True) -> WordnetSet:
     """Load the WordNet benchmark, building and caching it on first use.
 
     cache_dir: parent cache folder (default `$VECDIAL_CACHE_DIR` or `~/.cache/vecdial`).

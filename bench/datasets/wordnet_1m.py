@@ -80,7 +80,9 @@ def pca_basis(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return vectors.astype(np.float32), np.sqrt(np.clip(values, 0, None)).astype(np.float32)
 
 
-def generate(real: np.ndarray, size: int = SIZE, sigma: float = SIGMA, seed: int = SEED, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    real: np.ndarray, size: int = SIZE, sigma: float = SIGMA, seed: int = SEED, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(vectors (size, dim) float32 unit rows, parents (size - n_real,) int32): real rows first, then children.
 
     out: a preallocated (size, dim) float32 array (e.g. a memory-mapped .npy) to fill.

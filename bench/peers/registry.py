@@ -47,7 +47,11 @@ class Vecdial(Peer):
         settings = vecdial.BuildSettings(graph=self.graph)  # the graph for rabitq:...,ef=E budgets (0: none)
         with threads(self.build_threads):
             self.col = vecdial.connect(Path(self.data_dir)).create(
-                "peers", vectors=np.ascontiguousarray(docs), ids=np.arange(len(docs), dtype=np.int64), settings=settings, show_progress=False
+                "peers",
+                vectors=np.ascontiguousarray(docs),
+                ids=np.arange(len(docs), dtype=np.int64),
+                settings=settings,
+                show_progress=False,
             )
 
     def settings(self):
@@ -81,7 +85,8 @@ class Vecdial(Peer):
 
 
 PEERS: dict[str, type[Peer]] = {
-    cls.key: cls for cls in (Flat, HnswSQ8, HnswRaBitQRefine, IvfPQ, IvfRaBitQ, IvfRaBitQFastScan, BinaryFlat, USearchI8, STBinaryInt8, Vecdial)
+    cls.key: cls
+    for cls in (Flat, HnswSQ8, HnswRaBitQRefine, IvfPQ, IvfRaBitQ, IvfRaBitQFastScan, BinaryFlat, USearchI8, STBinaryInt8, Vecdial)
 }
 
 

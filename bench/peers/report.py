@@ -127,9 +127,14 @@ def dominance_lines(rows: list[Row]) -> list[str]:
                 lines.append(head + "; RAM not measured, so 'smaller' cannot be judged.")
                 continue
             better = [
-                r for r in rows
-                if r.system not in ("vecdial", "flat") and r.recall >= target and r.ram is not None
-                and getattr(r, f"{mode}_qps") is not None and getattr(r, f"{mode}_qps") > speed and r.ram < ours.ram
+                r
+                for r in rows
+                if r.system not in ("vecdial", "flat")
+                and r.recall >= target
+                and r.ram is not None
+                and getattr(r, f"{mode}_qps") is not None
+                and getattr(r, f"{mode}_qps") > speed
+                and r.ram < ours.ram
             ]
             if better:
                 best = max(better, key=lambda r: getattr(r, f"{mode}_qps"))
@@ -141,13 +146,22 @@ def dominance_lines(rows: list[Row]) -> list[str]:
             else:
                 lines.append(head + "; no peer setting is both faster and smaller.")
             lighter = [
-                r for r in rows
-                if r.system not in ("vecdial", "flat") and r.recall >= target and r.ram is not None
-                and getattr(r, f"{mode}_qps") is not None and getattr(r, f"{mode}_qps") > speed and r.ram < ours.ram_heap
+                r
+                for r in rows
+                if r.system not in ("vecdial", "flat")
+                and r.recall >= target
+                and r.ram is not None
+                and getattr(r, f"{mode}_qps") is not None
+                and getattr(r, f"{mode}_qps") > speed
+                and r.ram < ours.ram_heap
             ]
             lines.append(
                 f"    counting only vecdial's heap ({ours.ram_heap:,.0f} B/vec; its mapped pages are shared, evictable page cache): "
-                + (f"faster and smaller: {', '.join(sorted({r.name for r in lighter}))}." if lighter else "no peer setting is both faster and smaller.")
+                + (
+                    f"faster and smaller: {', '.join(sorted({r.name for r in lighter}))}."
+                    if lighter
+                    else "no peer setting is both faster and smaller."
+                )
             )
     return lines
 
@@ -192,8 +206,16 @@ def plot(rows: list[Row], path: Path, title: str) -> Path | None:
         ax.scatter([r.recall for r in mine], [r.single_qps for r in mine], s=10, color=line.get_color(), alpha=0.45)
     front = [timed[i] for i in pareto([(r.recall, r.single_qps) for r in timed])]
     ax.plot([r.recall for r in front], [r.single_qps for r in front], "k--", linewidth=1, drawstyle="steps-pre", zorder=0)
-    ax.scatter([r.recall for r in front], [r.single_qps for r in front], s=140, facecolors="none", edgecolors="black",
-               linewidths=1.4, label="Pareto front", zorder=5)
+    ax.scatter(
+        [r.recall for r in front],
+        [r.single_qps for r in front],
+        s=140,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=1.4,
+        label="Pareto front",
+        zorder=5,
+    )
     ax.set_yscale("log")
     ax.set_xlabel("recall@10 (vs exact IndexFlatIP)")
     ax.set_ylabel("one-query-at-a-time QPS (1 thread, log scale)")

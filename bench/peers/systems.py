@@ -135,7 +135,9 @@ class HnswRaBitQRefine(Peer):
 
     def searcher(self, knobs):
         index = self.index
-        params = faiss.IndexRefineSearchParameters(k_factor=knobs["k_factor"], base_index_params=faiss.SearchParametersHNSW(efSearch=knobs["ef"]))
+        params = faiss.IndexRefineSearchParameters(
+            k_factor=knobs["k_factor"], base_index_params=faiss.SearchParametersHNSW(efSearch=knobs["ef"])
+        )
         return lambda q: index.search(q, K, params=params)[1]
 
     def load(self, folder):

@@ -67,14 +67,20 @@ class Partitions:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Partitions | None:
         if "partition_centroids" not in arrays:
             return None
-        return cls(np.ascontiguousarray(arrays["partition_centroids"], dtype=np.float32), np.asarray(arrays["partition_offsets"], dtype=np.int64))
+        return cls(
+            np.ascontiguousarray(arrays["partition_centroids"], dtype=np.float32), np.asarray(arrays["partition_offsets"], dtype=np.int64)
+        )
 
 
 def fit_centroids(sample: np.ndarray, count: int, seed: int) -> np.ndarray:
     """(count, dim) float32 unit centroids of spherical k-means on `sample` (s, dim) unit rows."""
     count = min(count, len(sample))
     rng = np.random.default_rng(seed)
-    train = sample if len(sample) <= count * POINTS_PER_CENTROID else sample[np.sort(rng.choice(len(sample), count * POINTS_PER_CENTROID, replace=False))]
+    train = (
+        sample
+        if len(sample) <= count * POINTS_PER_CENTROID
+        else sample[np.sort(rng.choice(len(sample), count * POINTS_PER_CENTROID, replace=False))]
+    )
     kmeans = faiss.Kmeans(sample.shape[1], count, niter=KMEANS_ITERATIONS, spherical=True, seed=seed, verbose=False)
     kmeans.cp.min_points_per_centroid = 1  # small samples are fine: cells only need to be coherent
     kmeans.train(np.ascontiguousarray(train, dtype=np.float32))

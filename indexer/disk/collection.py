@@ -50,9 +50,7 @@ KEEP_VERSIONS = 2  # CURRENT and the version that served before it
 def validate_name(name: str) -> str:
     """Collection names become directory names: letters, digits, '_', '.', '-' only."""
     if not NAME_PATTERN.fullmatch(name) or ".." in name:
-        raise InvalidInput(
-            f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
-        )
+        raise InvalidInput(f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
     return name
 
 

@@ -36,7 +36,9 @@ class Manifest(BaseModel):
     codecs: dict[str, dict[str, Any]] = Field(description="Mode name -> what its build recorded (see indexer/modes).")
     partitions: int = Field(0, ge=0, description="Cells the rows are stored in (codecs/partition.py); 0: none.")
     has_texts: bool = False
-    lexical: dict[str, Any] | None = Field(None, description="What the BM25 index over the texts recorded (indexer/lexical); None: no index.")
+    lexical: dict[str, Any] | None = Field(
+        None, description="What the BM25 index over the texts recorded (indexer/lexical); None: no index."
+    )
     files: dict[str, FileEntry] = {}
     checksum: str | None = Field(None, description="sha256 of every other field (canonical JSON), checked at every open.")
 
@@ -77,9 +79,7 @@ def read_manifest(directory: Path) -> Manifest:
         raise CorruptIndex(f"{path} is not valid JSON ({exc}); rebuild the index") from None
     version = raw.get("format_version") if isinstance(raw, dict) else None
     if isinstance(version, int) and version > FORMAT_VERSION:
-        raise UnsupportedFormat(
-            f"{path} has format version {version}; this vecdial reads up to {FORMAT_VERSION}: upgrade vecdial"
-        )
+        raise UnsupportedFormat(f"{path} has format version {version}; this vecdial reads up to {FORMAT_VERSION}: upgrade vecdial")
     # checked whatever format the manifest claims: format 1 never carried a checksum, so one
     # that has a checksum and claims format 1 was edited, and must not skip its own check
     if isinstance(raw, dict) and raw.get("checksum") is not None and raw["checksum"] != manifest_digest(raw):

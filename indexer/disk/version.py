@@ -149,9 +149,19 @@ def open_version(path: Path, verify_checksums: bool = True) -> Version:
             raise
         except Exception as exc:  # whatever a damaged file makes a reader raise
             files = ", ".join(f for f in manifest.files if f.startswith(name)) or "its files"
-            raise CorruptIndex(f"{path}: the {name} store ({files}) cannot be read ({type(exc).__name__}: {exc}); rebuild the index") from None
+            raise CorruptIndex(
+                f"{path}: the {name} store ({files}) cannot be read ({type(exc).__name__}: {exc}); rebuild the index"
+            ) from None
     payloads = read_file(path, SCHEMA_FILE, lambda p: PayloadTable.open(path, manifest.count))
-    return Version(path=path, manifest=manifest, ids=ids, stores=stores, _text_offsets=offsets, partitions=_partitions(path, manifest, codecs), payloads=payloads)
+    return Version(
+        path=path,
+        manifest=manifest,
+        ids=ids,
+        stores=stores,
+        _text_offsets=offsets,
+        partitions=_partitions(path, manifest, codecs),
+        payloads=payloads,
+    )
 
 
 def _partitions(path: Path, manifest: Manifest, codecs: dict[str, np.ndarray]) -> Partitions | None:
@@ -167,7 +177,9 @@ def _partitions(path: Path, manifest: Manifest, codecs: dict[str, np.ndarray]) -
         or offsets[-1] != manifest.count
         or (np.diff(offsets) < 0).any()
     ):
-        raise CorruptIndex(f"{path}: the partitions in {CODEC_FILE} do not match the manifest's {manifest.partitions} cells of {manifest.count} rows; rebuild the index")
+        raise CorruptIndex(
+            f"{path}: the partitions in {CODEC_FILE} do not match the manifest's {manifest.partitions} cells of {manifest.count} rows; rebuild the index"
+        )
     return partitions
 
 
@@ -177,7 +189,9 @@ def _text_offsets(path: Path, manifest: Manifest) -> np.ndarray:
     texts = path / TEXTS_FILE
     size = texts.stat().st_size if texts.is_file() else -1
     if offsets.shape != (manifest.count + 1,) or offsets.dtype.kind not in "iu":
-        raise CorruptIndex(f"{path}: file {TEXT_OFFSETS_FILE} has shape {offsets.shape} ({offsets.dtype}), expected ({manifest.count + 1},) integers")
+        raise CorruptIndex(
+            f"{path}: file {TEXT_OFFSETS_FILE} has shape {offsets.shape} ({offsets.dtype}), expected ({manifest.count + 1},) integers"
+        )
     if offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 0):
         raise CorruptIndex(f"{path}: file {TEXT_OFFSETS_FILE} does not match {TEXTS_FILE} ({size} bytes); rebuild the index")
     return offsets

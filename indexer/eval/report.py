@@ -64,15 +64,37 @@ def to_png(points: Sequence[SweepPoint], title: str) -> bytes:
     figure, axes = plt.subplots(figsize=(9, 5.5), dpi=110)
     for point in points:
         low = point.recall_lower if point.recall_lower is not None else point.recall_at_10
-        axes.errorbar(point.ms_per_query, point.recall_at_10, yerr=[[point.recall_at_10 - low], [0]], fmt="o", color="#1f77b4" if point.pareto else "#9aa5b1", capsize=2, markersize=4)
-        axes.annotate(point.budget, (point.ms_per_query, point.recall_at_10), fontsize=6, xytext=(3, 3), textcoords="offset points", color="#333" if point.pareto else "#888")
+        axes.errorbar(
+            point.ms_per_query,
+            point.recall_at_10,
+            yerr=[[point.recall_at_10 - low], [0]],
+            fmt="o",
+            color="#1f77b4" if point.pareto else "#9aa5b1",
+            capsize=2,
+            markersize=4,
+        )
+        axes.annotate(
+            point.budget,
+            (point.ms_per_query, point.recall_at_10),
+            fontsize=6,
+            xytext=(3, 3),
+            textcoords="offset points",
+            color="#333" if point.pareto else "#888",
+        )
     front = sorted((p for p in points if p.pareto), key=lambda p: p.ms_per_query)
     axes.plot([p.ms_per_query for p in front], [p.recall_at_10 for p in front], "-", color="#1f77b4", label="Pareto front")
     for target, chosen in choices(points).items():
         axes.axhline(target, color="#d62728", linewidth=0.5, linestyle=":")
         if chosen is not None:
             axes.plot(chosen.ms_per_query, chosen.recall_at_10, "o", markersize=12, markerfacecolor="none", markeredgecolor="#d62728")
-            axes.annotate(f"auto:{target:g}", (chosen.ms_per_query, chosen.recall_at_10), fontsize=7, color="#d62728", xytext=(-10, -14), textcoords="offset points")
+            axes.annotate(
+                f"auto:{target:g}",
+                (chosen.ms_per_query, chosen.recall_at_10),
+                fontsize=7,
+                color="#d62728",
+                xytext=(-10, -14),
+                textcoords="offset points",
+            )
     axes.set_xscale("log")
     axes.set_xlabel("ms per query, one at a time (log)")
     axes.set_ylabel("recall@10 (bar: 95% lower bound)")
@@ -94,13 +116,18 @@ def to_html(points: Sequence[SweepPoint], title: str, source: str) -> str:
         f"<tr class='{'front' if p.pareto else ''}'><td>{html.escape(p.budget)}</td><td>{p.recall_at_10:.3f}</td>"
         f"<td>{'' if p.recall_lower is None else f'{p.recall_lower:.3f}'}</td><td>{p.ms_per_query:.3f}</td>"
         f"<td>{p.bytes_read_per_vector:g}</td><td>{'yes' if p.pareto else ''}</td>"
-        + (f"<td>{'' if p.documents_recall is None else f'{p.documents_recall:.3f} ({p.documents_recall - p.recall_at_10:+.3f})'}</td>" if gap else "")
+        + (
+            f"<td>{'' if p.documents_recall is None else f'{p.documents_recall:.3f} ({p.documents_recall - p.recall_at_10:+.3f})'}</td>"
+            if gap
+            else ""
+        )
         + "</tr>"
         for p in sorted(points, key=lambda p: p.ms_per_query)
     )
     gap_head = "<th>recall with documents as queries (gap)</th>" if gap else ""
     chosen = "".join(
-        f"<li><code>auto:target_recall={t:g}</code> &rarr; {html.escape(p.describe()) if p else 'no measured budget meets it'}</li>" for t, p in choices(points).items()
+        f"<li><code>auto:target_recall={t:g}</code> &rarr; {html.escape(p.describe()) if p else 'no measured budget meets it'}</li>"
+        for t, p in choices(points).items()
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -127,6 +154,8 @@ def write_report(points: Sequence[SweepPoint], path: Path | str, title: str, sou
     if suffix == ".png":
         write_bytes_atomic(path, to_png(points, title))
         return path
-    text = {".json": lambda: to_json(points, source), ".csv": lambda: to_csv(points), ".html": lambda: to_html(points, title, source)}[suffix]()
+    text = {".json": lambda: to_json(points, source), ".csv": lambda: to_csv(points), ".html": lambda: to_html(points, title, source)}[
+        suffix
+    ]()
     write_text_atomic(path, text)
     return path

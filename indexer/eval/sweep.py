@@ -38,7 +38,6 @@ from vecdial.indexer.plan.execute import View, search
 from vecdial.indexer.plan.knobs import BudgetModel
 from vecdial.indexer.plan.per_query import QueryBins, bin_stats
 
-
 # Real queries kept by a service (query_sample_rate) take over the default calibration from
 # this many on: enough for a lower bound within a few points.
 TRAFFIC_TAKES_OVER = 100
@@ -108,7 +107,12 @@ def sweep_queries(version, queries: str | np.ndarray, n: int, collection_dir, sh
             queries = "documents"
     if isinstance(queries, str) and queries == "documents":
         rows, matrix = sample_documents(version, n)
-        return CalibrationQueries(matrix, rows, f"documents ({len(matrix)} stored vectors, misses x{DOCUMENTS_MISS_FACTOR:g} for the query gap)", DOCUMENTS_MISS_FACTOR)
+        return CalibrationQueries(
+            matrix,
+            rows,
+            f"documents ({len(matrix)} stored vectors, misses x{DOCUMENTS_MISS_FACTOR:g} for the query gap)",
+            DOCUMENTS_MISS_FACTOR,
+        )
     if isinstance(queries, str) and queries == "pseudo":
         pseudo = _pseudo_queries(version, n, show_progress)
         if pseudo is None:
@@ -122,8 +126,12 @@ def sweep_queries(version, queries: str | np.ndarray, n: int, collection_dir, sh
 
         matrix = read_queries(collection_dir, version.dim)
         if len(matrix) < 10:
-            raise InvalidInput(f"the traffic sample holds {len(matrix)} queries: serve with query_sample_rate above 0 (e.g. VECDIAL_QUERY_SAMPLE_RATE=0.05) and sweep once it has some")
-        return CalibrationQueries(matrix[-n:] if n else matrix, None, f"traffic ({min(len(matrix), n or len(matrix))} sampled real queries)")
+            raise InvalidInput(
+                f"the traffic sample holds {len(matrix)} queries: serve with query_sample_rate above 0 (e.g. VECDIAL_QUERY_SAMPLE_RATE=0.05) and sweep once it has some"
+            )
+        return CalibrationQueries(
+            matrix[-n:] if n else matrix, None, f"traffic ({min(len(matrix), n or len(matrix))} sampled real queries)"
+        )
     if isinstance(queries, str) and queries == "demo":
         from vecdial.indexer.io.demo import demo_embeddings
 
@@ -209,13 +217,25 @@ def run_sweep(
     return mark_pareto(points)
 
 
-def resumable_sweep(view: View, queries: np.ndarray, budgets: list[str], exclude_rows: np.ndarray | None = None, **options) -> list[SweepPoint]:
+def resumable_sweep(
+    view: View, queries: np.ndarray, budgets: list[str], exclude_rows: np.ndarray | None = None, **options
+) -> list[SweepPoint]:
     """run_sweep that saves each point beside the version as it is measured, so a sweep
     interrupted (killed, or stopped by max_seconds) and run again on the same queries and
     budgets measures only what is left. The saved progress is removed once it completes."""
     path = view.version.path
-    key = hashlib.sha256(queries.tobytes() + repr((budgets, options.get("miss_factor", 1.0), options.get("bins") is not None)).encode()).hexdigest()
-    points = run_sweep(view, queries, budgets, exclude_rows, done=read_partial(path, key), on_point=lambda so_far: write_partial(path, key, so_far), **options)
+    key = hashlib.sha256(
+        queries.tobytes() + repr((budgets, options.get("miss_factor", 1.0), options.get("bins") is not None)).encode()
+    ).hexdigest()
+    points = run_sweep(
+        view,
+        queries,
+        budgets,
+        exclude_rows,
+        done=read_partial(path, key),
+        on_point=lambda so_far: write_partial(path, key, so_far),
+        **options,
+    )
     if {format_budget(parse_budget(b)) for b in budgets} <= {p.budget for p in points}:  # not stopped early
         remove_partial(path)
     return points
@@ -260,12 +280,27 @@ def refine_budgets(points: list[SweepPoint], targets: tuple[float, ...] = TARGET
     return new
 
 
-def _measure(view: View, queries: np.ndarray, spec: str, truth: list[list], exclude, extra: int, timed_queries: int, miss_factor: float = 1.0, exact=None, bins=None) -> SweepPoint:
+def _measure(
+    view: View,
+    queries: np.ndarray,
+    spec: str,
+    truth: list[list],
+    exclude,
+    extra: int,
+    timed_queries: int,
+    miss_factor: float = 1.0,
+    exact=None,
+    bins=None,
+) -> SweepPoint:
     """One budget's point: recall@10 (mean and lower bound, and per difficulty bin when `bins`
     is given) over every query, in one batch on every core (exact's own is the truth search's:
     `exact`), latency over the first few."""
     budget = parse_budget(spec)
-    hits = exact if exact is not None and format_budget(budget) == "exact" else search(view, queries, 10 + extra, budget, threads=BATCH_THREADS)
+    hits = (
+        exact
+        if exact is not None and format_budget(budget) == "exact"
+        else search(view, queries, 10 + extra, budget, threads=BATCH_THREADS)
+    )
     found = _drop(hits.id_lists(), exclude)
     per_query = [recall_at_k([got], [want], 10) for got, want in zip(found, truth)]
     bin_recall, bin_sd = bin_stats(per_query, bins[1], len(bins[0].counts)) if bins is not None else (None, None)

@@ -98,10 +98,7 @@ def pick_terms(
         cols, vals, shared = scores.indices[start:stop], scores.data[start:stop], counts.data[start:stop] >= 2
         order = np.lexsort((vocabulary[cols], -vals, ~shared))[:terms]
         vals, shared = vals[order], shared[order]
-        keep = [
-            j for j in range(len(order))
-            if j < min_terms or (shared[j] == shared[0] and vals[j] >= KEEP_SHARE * vals[0])
-        ]
+        keep = [j for j in range(len(order)) if j < min_terms or (shared[j] == shared[0] and vals[j] >= KEEP_SHARE * vals[0])]
         labels.append([str(vocabulary[cols[order[j]]]) for j in keep])
         label_scores.append([float(vals[j]) for j in keep])
     return labels, label_scores

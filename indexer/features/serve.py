@@ -42,7 +42,7 @@ RESOLVED = 4096  # steer fields remembered per version
 SHARED_TOP = 5  # shared features listed per hit
 SNIPPET_CHARS = 160
 log = logging.getLogger("vecdial.features")
-NO_SPARSE = "this collection has no sparse codes, so it has no features: rebuild it with sparse codes (`vecdial build --sparse`, or settings {\"sparse\": {}}) to steer or explain by features"
+NO_SPARSE = 'this collection has no sparse codes, so it has no features: rebuild it with sparse codes (`vecdial build --sparse`, or settings {"sparse": {}}) to steer or explain by features'
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,11 @@ def open_features(path: Path, params: Mapping[str, Any], units: int) -> VersionF
         table = read_file(path, LABELS_FILE, lambda p: FeatureTable.load(path, mmap=True))
         return VersionFeatures(table, decoder, labelled=True)
     empty = FeatureTable(
-        np.full((units, 0), -1, dtype=np.int64), np.zeros((units, 0), dtype=np.float32), np.zeros(units, dtype=np.float32),
-        [[] for _ in range(units)], [[] for _ in range(units)],
+        np.full((units, 0), -1, dtype=np.int64),
+        np.zeros((units, 0), dtype=np.float32),
+        np.zeros(units, dtype=np.float32),
+        [[] for _ in range(units)],
+        [[] for _ in range(units)],
     )
     return VersionFeatures(empty, decoder, labelled=False)
 
@@ -127,7 +130,9 @@ def check_steer(steer_by: Any) -> dict[str | int, float]:
         if not isinstance(key, (str, int)) or isinstance(key, bool) or (isinstance(key, str) and not key.strip()):
             raise InvalidInput(f"steer: {key!r} is not a feature: use a feature id or words of its label")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
-            raise InvalidInput(f"steer: the weight of {key!r} is {weight!r}, not a number: use e.g. 0.5 (mostly reorders the hits) or 1 (replaces about half)")
+            raise InvalidInput(
+                f"steer: the weight of {key!r} is {weight!r}, not a number: use e.g. 0.5 (mostly reorders the hits) or 1 (replaces about half)"
+            )
         if abs(weight) > MAX_WEIGHT:
             raise InvalidInput(
                 f"steer: the weight of {key!r} is {weight:g}: use -{MAX_WEIGHT:g}..{MAX_WEIGHT:g} "
@@ -177,7 +182,9 @@ def hit_features(view: Any, query_unit: np.ndarray, rows: np.ndarray, counts: np
         codes = hit_codes_from_postings(index.indptr, index.docs, index.values, units[q], in_version)
         if segment is not None:
             seg = segment.index
-            codes = codes + hit_codes_from_postings(seg.indptr, seg.docs, seg.values, units[q], np.where(hit_rows >= size, hit_rows - size, -1))
+            codes = codes + hit_codes_from_postings(
+                seg.indptr, seg.docs, seg.values, units[q], np.where(hit_rows >= size, hit_rows - size, -1)
+            )
         shared = shared_features(query_code(units[q], weights[q], hidden), sp.csr_matrix(codes), features.table, top=top)
         out.append([[feature.to_dict() for feature in listed] for listed in shared])
     return out
@@ -218,10 +225,15 @@ def browse(view: Any, query: str | None = None, limit: int = 50) -> list[dict]:
             {"id": item, "text": _snippet(text), "activation": round(float(a), 4)}
             for item, text, a in zip(version.id_list(doc_rows), texts, activations.tolist())
         ]
-        listed.append({
-            "id": int(unit), "label": table.label(unit), "terms": list(table.terms[unit]),
-            "frequency": round(float(table.frequency[unit]), 6), "documents": documents,
-        })
+        listed.append(
+            {
+                "id": int(unit),
+                "label": table.label(unit),
+                "terms": list(table.terms[unit]),
+                "frequency": round(float(table.frequency[unit]), 6),
+                "documents": documents,
+            }
+        )
     return listed
 
 

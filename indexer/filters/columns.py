@@ -200,7 +200,13 @@ class KeywordColumn:
 
     def arrays(self) -> dict[str, np.ndarray]:
         self.indexed()
-        return {"blob": self.terms.blob, "offsets": self.terms.offsets, "codes": self.codes, "postings": self.postings, "starts": self.starts}  # type: ignore[dict-item]
+        return {
+            "blob": self.terms.blob,
+            "offsets": self.terms.offsets,
+            "codes": self.codes,
+            "postings": self.postings,
+            "starts": self.starts,
+        }  # type: ignore[dict-item]
 
     @classmethod
     def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> KeywordColumn:
@@ -261,8 +267,15 @@ class KeywordsColumn:
 
     def arrays(self) -> dict[str, np.ndarray]:
         self.indexed()
-        return {"blob": self.terms.blob, "term_offsets": self.terms.offsets, "offsets": self.offsets, "codes": self.codes,
-                "present": self.present, "postings": self.postings, "starts": self.starts}  # type: ignore[dict-item]
+        return {
+            "blob": self.terms.blob,
+            "term_offsets": self.terms.offsets,
+            "offsets": self.offsets,
+            "codes": self.codes,
+            "present": self.present,
+            "postings": self.postings,
+            "starts": self.starts,
+        }  # type: ignore[dict-item]
 
     @classmethod
     def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> KeywordsColumn:
@@ -284,4 +297,10 @@ def _merged_terms(a: Terms, b: Terms) -> tuple[Terms, dict[str, int]]:
 
 
 Column = NumberColumn | KeywordColumn | KeywordsColumn
-COLUMN_OF: dict[str, type] = {"int": NumberColumn, "float": NumberColumn, "datetime": NumberColumn, "keyword": KeywordColumn, "keywords": KeywordsColumn}
+COLUMN_OF: dict[str, type] = {
+    "int": NumberColumn,
+    "float": NumberColumn,
+    "datetime": NumberColumn,
+    "keyword": KeywordColumn,
+    "keywords": KeywordsColumn,
+}

@@ -77,7 +77,9 @@ def check_filter(node: Node, types: dict[str, str]) -> Node:
 def _value(value: Any, kind: str, where: str) -> Any:
     if kind in ("keyword", "keywords"):
         if not isinstance(value, str):
-            raise InvalidInput(f"{where} is {value!r}: the field holds {'keywords' if kind == 'keyword' else 'lists of keywords'}, compare with a string")
+            raise InvalidInput(
+                f"{where} is {value!r}: the field holds {'keywords' if kind == 'keyword' else 'lists of keywords'}, compare with a string"
+            )
         return check_keyword(value, where)
     if kind == "datetime":
         return to_micros(value, where)
@@ -141,4 +143,3 @@ def _intersect(parts: list[RowSet], size: int) -> RowSet:
     for m in masks:
         rows = rows[m[rows]]
     return RowSet(size, rows=rows)
-

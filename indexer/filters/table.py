@@ -118,7 +118,10 @@ class PayloadTable:
         columns = {}
         for i, (field, kind) in enumerate(fields):
             kind_class = COLUMN_OF[kind]
-            arrays = {name: np.asarray(np.load(directory / f"payload_{i}_{name}.npy", mmap_mode="r", allow_pickle=False)) for name in kind_class.FILES}
+            arrays = {
+                name: np.asarray(np.load(directory / f"payload_{i}_{name}.npy", mmap_mode="r", allow_pickle=False))
+                for name in kind_class.FILES
+            }
             rows = arrays["present"] if "present" in arrays else arrays["codes"]
             if len(rows) != count:
                 raise CorruptIndex(f"{directory}: payload field {field!r} holds {len(rows)} rows, the version {count}; rebuild the index")
@@ -133,7 +136,9 @@ def check_payloads(payloads: list | None, count: int, known: dict[str, str]) -> 
     if payloads is None:
         return {}, [None] * count
     if isinstance(payloads, dict) or len(payloads) != count:
-        raise InvalidInput(f"got {1 if isinstance(payloads, dict) else len(payloads)} payloads for {count} items: send one payload (or null) per item")
+        raise InvalidInput(
+            f"got {1 if isinstance(payloads, dict) else len(payloads)} payloads for {count} items: send one payload (or null) per item"
+        )
     fields: dict[str, list] = {}
     for i, payload in enumerate(payloads):
         if payload is None:

@@ -98,7 +98,7 @@ def canonical(value: Any, kind: str, where: str) -> Any:
         return to_micros(value, where)
     if kind == "keywords":
         if not isinstance(value, (list, tuple)):
-            raise InvalidInput(f"{where} is {_show(value)}: the field holds lists of keywords (send [\"a\", \"b\"])")
+            raise InvalidInput(f'{where} is {_show(value)}: the field holds lists of keywords (send ["a", "b"])')
         if len(value) > MAX_LIST:
             raise InvalidInput(f"{where} holds {len(value)} keywords: at most {MAX_LIST}")
         return [check_keyword(v, f"{where}[{i}]") for i, v in enumerate(value)]

@@ -94,9 +94,7 @@ def _cached_encode(path: Path, texts: list[str], show_progress: bool) -> np.ndar
     return vectors
 
 
-def demo_embeddings(
-    cache_dir: Path | None = None, show_progress: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+def demo_embeddings(cache_dir: Path | None = None, show_progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(doc_vectors, query_vectors), float32 unit-norm, rows in corpus/query order.
 
     Encoding takes tens of seconds on CPU, so vectors are cached under

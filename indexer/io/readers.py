@@ -48,8 +48,15 @@ def read_input(path: Path, fmt: str | None = None, show_progress: bool = True) -
 
 
 def dataset_from(
-    vectors: np.ndarray | None = None, *, texts: list | None = None, ids: np.ndarray | list | None = None, path: Path | str | None = None,
-    fmt: str | None = None, source_model: str | None = None, payloads: list | None = None, show_progress: bool = True,
+    vectors: np.ndarray | None = None,
+    *,
+    texts: list | None = None,
+    ids: np.ndarray | list | None = None,
+    path: Path | str | None = None,
+    fmt: str | None = None,
+    source_model: str | None = None,
+    payloads: list | None = None,
+    show_progress: bool = True,
 ) -> Dataset:
     """What `Database.create` builds from: vectors (n, dim) (with optional ids, texts and
     payloads, one per row), texts alone (encoded with the bundled model) or a file."""

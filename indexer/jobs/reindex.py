@@ -57,7 +57,14 @@ REPORT_EVERY_S = 0.25
 VALIDATION_QUERIES = 32
 
 # Share of the progress bar each phase fills.
-PHASES = {"snapshot": (0.0, 0.02), "export": (0.02, 0.25), "build": (0.25, 0.88), "validate": (0.88, 0.9), "calibrate": (0.9, 0.98), "swap": (0.98, 1.0)}
+PHASES = {
+    "snapshot": (0.0, 0.02),
+    "export": (0.02, 0.25),
+    "build": (0.25, 0.88),
+    "validate": (0.88, 0.9),
+    "calibrate": (0.9, 0.98),
+    "swap": (0.98, 1.0),
+}
 # Stored documents the new version is calibrated on (each leaving itself out), for the recall gate and auto.
 CALIBRATION_QUERIES = 300
 DEFAULT_GATE_BUDGET = "binary:rescore=10"
@@ -175,8 +182,20 @@ class ReindexJob:
         budgets = budgets if gate in budgets else [gate, *budgets]
         calibration = sweep_queries(version, "default", CALIBRATION_QUERIES, self.collection.path)
         bins = make_bins(version.partitions, calibration.queries)  # per-query auto survives the reindex too
-        points = run_sweep(View(version, version.name), calibration.queries, budgets, calibration.exclude_rows, miss_factor=calibration.miss_factor, bins=bins)
-        write_sweep(version.path, points, f"{calibration.source}, at reindex {time.strftime('%Y-%m-%d %H:%M:%S')}", None if bins is None else bins[0])
+        points = run_sweep(
+            View(version, version.name),
+            calibration.queries,
+            budgets,
+            calibration.exclude_rows,
+            miss_factor=calibration.miss_factor,
+            bins=bins,
+        )
+        write_sweep(
+            version.path,
+            points,
+            f"{calibration.source}, at reindex {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            None if bins is None else bins[0],
+        )
         if self.min_recall is None:
             return ""
         point = next(p for p in points if p.budget == gate)
@@ -299,7 +318,9 @@ def start_reindex(
     return job
 
 
-def export_live(snapshot: LiveSnapshot, path: Path, name: str, on_batch: Callable[[float], None] = lambda fraction: None, batch: int = 8192) -> Dataset:
+def export_live(
+    snapshot: LiveSnapshot, path: Path, name: str, on_batch: Callable[[float], None] = lambda fraction: None, batch: int = 8192
+) -> Dataset:
     """A snapshot's live vectors (version rows not deleted, then the segment) as one memory-mapped
     .npy at `path`, with their ids, texts and payloads: every acknowledged write the snapshot holds.
     on_batch(fraction done) runs between batches (where a job checks for cancellation)."""

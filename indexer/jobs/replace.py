@@ -78,4 +78,6 @@ def _refuse_to_drop_writes(collection: Collection, discard_writes: bool, warn: b
             "them in, or drop it first, or pass discard_writes=True (CLI: --discard-writes) to lose them"
         )
     if (writes or damaged) and warn:
-        log.warning("%s: discarding %d writes (and %d damaged bytes) logged since %s (discard_writes)", collection.name, writes, damaged, version)
+        log.warning(
+            "%s: discarding %d writes (and %d damaged bytes) logged since %s (discard_writes)", collection.name, writes, damaged, version
+        )

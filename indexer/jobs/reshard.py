@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+
 from vecdial.indexer.disk.atomic import exchange, fsync_dir
 from vecdial.indexer.disk.collection import RESHARD_PREFIX, Collection, shard_dir_name
 from vecdial.indexer.disk.locks import FileLock
@@ -109,8 +110,11 @@ def _build_shards(staged: Collection, dataset: Dataset, shards: int, settings: B
         if len(rows) == 0:
             raise InvalidInput(f"{len(dataset.ids)} vectors leave shard {shard} of {shards} empty: use fewer shards")
         part = Dataset(
-            dataset.ids[rows], np.asarray(dataset.vectors[rows]), None if dataset.texts is None else [dataset.texts[i] for i in rows.tolist()],
-            dataset.source_model, None if dataset.payloads is None else dataset.payloads.take(rows),
+            dataset.ids[rows],
+            np.asarray(dataset.vectors[rows]),
+            None if dataset.texts is None else [dataset.texts[i] for i in rows.tolist()],
+            dataset.source_model,
+            None if dataset.payloads is None else dataset.payloads.take(rows),
         )
         create_collection(Collection(staged.shards_dir, shard_dir_name(shard)), part, settings, show_progress=show_progress)
 

@@ -58,7 +58,9 @@ class SparseSettings(_Settings):
 class BuildSettings(_Settings):
     """How a version is compressed. Defaults are what measured best on the demo data."""
 
-    rotation: Literal["pca", "identity"] = Field("pca", description="pca: a learned rotation that makes prefixes of any model good low-dim summaries; identity: plain truncation.")
+    rotation: Literal["pca", "identity"] = Field(
+        "pca", description="pca: a learned rotation that makes prefixes of any model good low-dim summaries; identity: plain truncation."
+    )
     block: int = Field(32, ge=8, le=1024, description="Dims per column block of the dense store.")
     dtype: Literal["float32", "float16"] = Field("float32", description="Precision of the full-vector store.")
     # Measured slightly worse than sign bits on the demo, so off by default.
@@ -72,12 +74,18 @@ class BuildSettings(_Settings):
     # do give the fastest setting at 0.90 (rescore=5,ef=64: 1,065 QPS against 798). Linking also
     # costs 2 x graph x 4 bytes a row of links on disk.
     graph: int = Field(
-        0, ge=0, le=64,
+        0,
+        ge=0,
+        le=64,
         description="Links a row keeps in an HNSW graph over the RaBitQ codes (HNSW's M; 16 is typical), for rabitq:rescore=R,ef=E budgets that reach high recall on any queries; 0: no graph. Needs rabitq.",
     )
-    lexical: bool = Field(True, description="Index the texts for BM25, so queries can fuse lexical and dense results (hybrid); needs the lexical extra.")
+    lexical: bool = Field(
+        True, description="Index the texts for BM25, so queries can fuse lexical and dense results (hybrid); needs the lexical extra."
+    )
     partitions: int | None = Field(
-        None, ge=0, le=65_536,
+        None,
+        ge=0,
+        le=65_536,
         description="k-means cells the rows are stored in, so budgets with `probe` read only the cells near each query; unset: 2 sqrt(n) (none below 1,024 rows); 0: none.",
     )
     sample_size: int = Field(50_000, ge=100, description="Vectors the codecs are fitted on.")

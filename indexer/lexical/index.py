@@ -124,9 +124,7 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return self._bm25.get_scores_from_ids(term_ids, weight_mask=weights)
 
-    def search(
-        self, queries: Sequence[str], k: int, alive: AliveRows | np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: Sequence[str], k: int, alive: AliveRows | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k best rows per query by BM25, best first (ties: lower row first).
 
         queries: nq texts; alive: the rows that may be returned, an AliveRows or a dead

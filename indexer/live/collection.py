@@ -334,7 +334,15 @@ class LiveCollection:
             dead[self._dead] = True
             self._alive = AliveRows(dead)
         sweep, source, bins = self._sweep or (None, None, None)
-        view = View(version=self._version, name=self._version_name, alive=self._alive, segment=self._segment.view(), sweep=sweep, sweep_source=source, sweep_bins=bins)
+        view = View(
+            version=self._version,
+            name=self._version_name,
+            alive=self._alive,
+            segment=self._segment.view(),
+            sweep=sweep,
+            sweep_source=source,
+            sweep_bins=bins,
+        )
         self._snapshot = LiveSnapshot(name=self.name, view=view, wal_end=self._wal_end, dead_rows=self._dead)
 
     def _sweep_stamp(self) -> int:
@@ -365,7 +373,9 @@ class LiveCollection:
             raise NotFound(f"collection {self.name!r} does not exist (dropped?)") from None
 
 
-def create_collection(collection: Collection, dataset: Dataset, settings: BuildSettings = BuildSettings(), show_progress: bool = False) -> Path:
+def create_collection(
+    collection: Collection, dataset: Dataset, settings: BuildSettings = BuildSettings(), show_progress: bool = False
+) -> Path:
     """Build a new collection; AlreadyExists if one of that name is there (checked under the write lock)."""
     created_dir = not collection.path.exists()
     collection.path.mkdir(parents=True, exist_ok=True)

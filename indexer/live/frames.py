@@ -133,14 +133,22 @@ def decode_record(payload: bytes) -> WalRecord:
         raise ValueError("not a record: bad op, ids or texts")
     payloads, types = meta.get("payloads"), meta.get("payload_types")
     if payloads is not None and (
-        not isinstance(payloads, list) or len(payloads) != len(ids) or not isinstance(types, dict)
+        not isinstance(payloads, list)
+        or len(payloads) != len(ids)
+        or not isinstance(types, dict)
         or not all(p is None or isinstance(p, dict) for p in payloads)
     ):
         raise ValueError("not a record: bad payloads")
     data = payload[META.size + meta_len :]
     vectors = None
     if op == "upsert":
-        if type(shape) is not list or len(shape) != 2 or shape[0] != len(ids) or type(shape[1]) is not int or len(data) != 4 * len(ids) * shape[1]:
+        if (
+            type(shape) is not list
+            or len(shape) != 2
+            or shape[0] != len(ids)
+            or type(shape[1]) is not int
+            or len(data) != 4 * len(ids) * shape[1]
+        ):
             raise ValueError(f"not a record: {len(data)} vector bytes of shape {shape} for {len(ids)} ids")
         vectors = np.frombuffer(data, dtype="<f4").reshape(len(ids), shape[1]).astype(np.float32)
     elif shape is not None or data:

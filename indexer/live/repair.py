@@ -67,7 +67,9 @@ class RepairReport:
 
     def summary(self) -> str:
         """A few lines for the command line."""
-        ranges = ", ".join(f"{a}-{b}" for a, b in self.damaged[:5]) + (f" and {len(self.damaged) - 5} more" if len(self.damaged) > 5 else "")
+        ranges = ", ".join(f"{a}-{b}" for a, b in self.damaged[:5]) + (
+            f" and {len(self.damaged) - 5} more" if len(self.damaged) > 5 else ""
+        )
         lines = [f"{self.collection}: {self.log} ({self.log_bytes} bytes): {self.records} valid records"]
         if self.damaged and not self.log_bytes:
             lines.append(f"the log is missing or empty: its witness vouched for bytes {ranges} (the records in them are lost)")
@@ -107,7 +109,14 @@ def damage_message(name: str, path: Path, damage: list[tuple[int, int]], missing
 
 def salvage_log(name: str, log: WriteAheadLog, scan: WalScan, dry_run: bool) -> RepairReport:
     """Repair `log` given a whole-log scan (from 0, taken under the collection's write lock)."""
-    report = dict(collection=name, log=str(log.path), log_bytes=scan.stamp[1], records=len(scan.records), damaged=list(scan.damage), torn_tail=scan.trailing)
+    report = dict(
+        collection=name,
+        log=str(log.path),
+        log_bytes=scan.stamp[1],
+        records=len(scan.records),
+        damaged=list(scan.damage),
+        torn_tail=scan.trailing,
+    )
     if dry_run or not (scan.damage or scan.trailing):
         return RepairReport(**report, backup=None, repaired=False, dry_run=dry_run)
     if not scan.damage:

@@ -104,13 +104,19 @@ class Segment:
         for types in writes:
             wrong = next(((f, held[f], kind) for f, kind in (types or {}).items() if held.get(f, kind) != kind), None)
             if wrong is not None:
-                out.append(InvalidInput(f"payload field {wrong[0]!r} holds {wrong[1]} values in this collection, not {wrong[2]}: send {wrong[1]} values"))
+                out.append(
+                    InvalidInput(
+                        f"payload field {wrong[0]!r} holds {wrong[1]} values in this collection, not {wrong[2]}: send {wrong[1]} values"
+                    )
+                )
                 continue
             held.update(types or {})
             out.append(None)
         return out
 
-    def add(self, ids: list, unit: np.ndarray, texts: list[str | None] | None, payloads: list | None = None, types: dict | None = None) -> None:
+    def add(
+        self, ids: list, unit: np.ndarray, texts: list[str | None] | None, payloads: list | None = None, types: dict | None = None
+    ) -> None:
         """Append rows encoded exactly as a build encodes them; an id already in the segment
         has its old row killed (last write wins). Payloads are canonical, typed by `types`
         (checked against the collection's by `refused` before the write was logged)."""

@@ -54,7 +54,19 @@ from vecdial.indexer.live.frames import (
     scan_frames,
 )
 
-__all__ = ["FRAME", "MAGIC", "META", "GroupCommit", "WalRecord", "WalScan", "Witness", "WriteAheadLog", "decode_record", "encode_record", "wal_path"]
+__all__ = [
+    "FRAME",
+    "MAGIC",
+    "META",
+    "GroupCommit",
+    "WalRecord",
+    "WalScan",
+    "Witness",
+    "WriteAheadLog",
+    "decode_record",
+    "encode_record",
+    "wal_path",
+]
 
 WAL_SUFFIX = ".log"
 WITNESS_SUFFIX = ".end"
@@ -320,4 +332,3 @@ class GroupCommit(Generic[T, R]):
             else:
                 ticket.result = result
             ticket.done = True
-

@@ -70,7 +70,9 @@ class Binary(Mode):
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> BinaryIndex:
         shape = np.load(path / CODES_FILE, mmap_mode="r").shape  # the header only: codes load on first use
         if shape != (manifest.count, code_bytes_for(manifest.dim)):
-            raise CorruptIndex(f"{path}: binary codes {shape}, expected {(manifest.count, code_bytes_for(manifest.dim))}; rebuild the index")
+            raise CorruptIndex(
+                f"{path}: binary codes {shape}, expected {(manifest.count, code_bytes_for(manifest.dim))}; rebuild the index"
+            )
         kind = params.get("index", "flat")
         return BinaryIndex(BinaryCodec.from_arrays(codecs), Lazy(lambda: BinaryStore.open(path, kind)), shape[1])
 

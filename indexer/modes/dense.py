@@ -74,7 +74,9 @@ class Dense(Mode):
 
     def describe(self, version: VersionView) -> ModeInfo:
         costs = dense_costs(version)
-        return ModeInfo("dense", {"dim": (1, version.dim)}, version.dense.bytes_per_vector(min(64, version.dim)), f"bytes follow dim: {costs}")
+        return ModeInfo(
+            "dense", {"dim": (1, version.dim)}, version.dense.bytes_per_vector(min(64, version.dim)), f"bytes follow dim: {costs}"
+        )
 
     def warm_budgets(self, version: VersionView) -> list[str]:
         dim = min(32, version.dim)
@@ -97,7 +99,9 @@ class Dense(Mode):
                 f"expected {(n_blocks, manifest.count, block)} / {(n_blocks, manifest.count)}; rebuild the index"
             )
         if blocks.rows is not None and blocks.rows.shape != (manifest.count, n_blocks, block):
-            raise CorruptIndex(f"{path}: file {ROWS_FILE} has shape {blocks.rows.shape}, expected {(manifest.count, n_blocks, block)}; rebuild the index")
+            raise CorruptIndex(
+                f"{path}: file {ROWS_FILE} has shape {blocks.rows.shape}, expected {(manifest.count, n_blocks, block)}; rebuild the index"
+            )
         return DenseIndex(Rotation.from_arrays(codecs), blocks)
 
     def segment_rows(self, version: VersionView) -> DenseRows:

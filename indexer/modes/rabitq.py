@@ -52,7 +52,9 @@ class RabitqBudget(BudgetModel):
     mode: Literal["rabitq"] = "rabitq"
     rescore: int = Field(5, ge=0, le=MAX_RESCORE, description="Shortlist size as a multiple of k.")
     ef: int | None = Field(
-        None, ge=1, le=MAX_EF,
+        None,
+        ge=1,
+        le=MAX_EF,
         description="Find the shortlist by walking the graph over the codes, keeping this many candidates (HNSW's efSearch; at least the shortlist); unset: scan every code.",
     )
     probe: int | float | None = probe_field()
@@ -69,7 +71,9 @@ class Rabitq(Mode):
 
     def max_size(self, version: VersionView) -> int:
         if version.store("rabitq") is None:
-            raise BudgetError("rabitq: this collection has no RaBitQ codes (built with rabitq=false, or before them); reindex it with rabitq=true")
+            raise BudgetError(
+                "rabitq: this collection has no RaBitQ codes (built with rabitq=false, or before them); reindex it with rabitq=true"
+            )
         return version.dim
 
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -98,7 +102,9 @@ class Rabitq(Mode):
             raise BudgetError("ef and probe: give one (ef walks the graph, probe reads the nearest cells)")
         index = version.store("rabitq")
         if index is None or index.graph is None:
-            raise BudgetError("ef: this collection has no graph over its RaBitQ codes (built with graph=0, or before graphs); reindex it with graph=16")
+            raise BudgetError(
+                "ef: this collection has no graph over its RaBitQ codes (built with graph=0, or before graphs); reindex it with graph=16"
+            )
         return budget.ef
 
     def describe(self, version: VersionView) -> ModeInfo | None:
@@ -159,7 +165,14 @@ class RabitqIndex(CodesIndex[RabitqStore]):
     codes per cell (`cells`, for probe), each loaded on first use; graph_links: the graph's
     HNSW M (0: none)."""
 
-    def __init__(self, store: Lazy[RabitqStore], code_bytes: int, graph: CodesIndex[GraphStore] | None, graph_links: int, cells: Lazy[CellsStore] | None = None):
+    def __init__(
+        self,
+        store: Lazy[RabitqStore],
+        code_bytes: int,
+        graph: CodesIndex[GraphStore] | None,
+        graph_links: int,
+        cells: Lazy[CellsStore] | None = None,
+    ):
         super().__init__(store, code_bytes)
         self.graph, self.graph_links, self.cells = graph, graph_links, cells
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
@@ -46,17 +46,21 @@ class AutoBudget(BudgetModel):
     given (needs `vecdial sweep`)."""
 
     mode: Literal["auto"] = "auto"
-    target_recall: float = Field(0.95, gt=0, le=1, description="Recall@10 against exact search to reach (its 95% lower bound over the calibration queries).")
+    target_recall: float = Field(
+        0.95, gt=0, le=1, description="Recall@10 against exact search to reach (its 95% lower bound over the calibration queries)."
+    )
     max_latency_ms: float | None = Field(None, gt=0, description="Calibrated one-query latency allowed, ms.")
     max_bytes_per_vector: float | None = Field(None, gt=0, description="Index bytes read per stored vector allowed.")
     per_query: int | None = Field(
-        None, ge=1, le=1,
+        None,
+        ge=1,
+        le=1,
         description="1: choose the budget per query by its difficulty (needs a sweep with bins, on a partitioned collection); measured no faster yet than one budget for all on the bundled sets.",
     )
 
 
 _MODELS = tuple(mode.budget for mode in MODES.values()) + (FunnelBudget, AutoBudget)
-Budget = Annotated[Union[_MODELS], Field(discriminator="mode")]  # type: ignore[valid-type]
+Budget = Annotated[_MODELS, Field(discriminator="mode")]  # type: ignore[valid-type]
 _ADAPTER: TypeAdapter = TypeAdapter(Budget)
 _BY_MODE = {model.model_fields["mode"].default: model for model in _MODELS}
 
@@ -165,7 +169,9 @@ def _parse_stage(token: str) -> dict:
         if size:
             stage[MODES[kind].knob] = int(size)  # type: ignore[index]
     else:
-        raise BudgetError(f"invalid funnel stage {token!r}: use {', '.join(k for k in _STAGE_KINDS if k != 'dense')}, a mode with its size (sparse32), a dim, or full")
+        raise BudgetError(
+            f"invalid funnel stage {token!r}: use {', '.join(k for k in _STAGE_KINDS if k != 'dense')}, a mode with its size (sparse32), a dim, or full"
+        )
     return stage
 
 

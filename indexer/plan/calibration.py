@@ -70,7 +70,11 @@ class SweepPoint:
 
     def describe(self) -> str:
         bound = f" (95% lower bound {self.recall_lower:.3f} over {self.queries} queries)" if self.recall_lower is not None else ""
-        gap = f", {self.trusted_recall:.3f} expected on real queries (misses x{self.miss_factor:g}: the query-gap correction)" if self.miss_factor != 1.0 else ""
+        gap = (
+            f", {self.trusted_recall:.3f} expected on real queries (misses x{self.miss_factor:g}: the query-gap correction)"
+            if self.miss_factor != 1.0
+            else ""
+        )
         return f"{self.budget}: recall@10 {self.recall_at_10:.3f}{bound}{gap}, {self.ms_per_query:.3f} ms, {self.bytes_read_per_vector:g} bytes read per vector"
 
 
@@ -95,7 +99,9 @@ def mark_pareto(points: list[SweepPoint]) -> list[SweepPoint]:
     return [SweepPoint(**{**asdict(p), "pareto": p.budget in front}) for p in points]
 
 
-def choose(points: Sequence[SweepPoint], target_recall: float, max_latency_ms: float | None = None, max_bytes_per_vector: float | None = None) -> SweepPoint:
+def choose(
+    points: Sequence[SweepPoint], target_recall: float, max_latency_ms: float | None = None, max_bytes_per_vector: float | None = None
+) -> SweepPoint:
     """The fastest point whose recall lower bound meets the target within the limits given;
     BudgetError naming the closest point when none does."""
     within = [
@@ -108,12 +114,16 @@ def choose(points: Sequence[SweepPoint], target_recall: float, max_latency_ms: f
     if meeting:
         return min(meeting, key=lambda p: (p.ms_per_query, -p.trusted_recall))
     limits = "".join(
-        f", {name}={value:g}" for name, value in (("max_latency_ms", max_latency_ms), ("max_bytes_per_vector", max_bytes_per_vector)) if value is not None
+        f", {name}={value:g}"
+        for name, value in (("max_latency_ms", max_latency_ms), ("max_bytes_per_vector", max_bytes_per_vector))
+        if value is not None
     )
     advice = "Ask for less, or sweep with more candidates or your own queries (`vecdial sweep --queries`)"
     if within:
         closest = max(within, key=lambda p: (p.trusted_recall, -p.ms_per_query))
-        raise BudgetError(f"no calibrated budget meets target_recall={target_recall:g}{limits}: the closest within those limits is {closest.describe()}. {advice}")
+        raise BudgetError(
+            f"no calibrated budget meets target_recall={target_recall:g}{limits}: the closest within those limits is {closest.describe()}. {advice}"
+        )
     nearest = []
     if max_latency_ms is not None:
         nearest.append(f"the fastest measured budget is {min(points, key=lambda p: p.ms_per_query).describe()}")

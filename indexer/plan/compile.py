@@ -62,7 +62,9 @@ def compile_plan(budget, version, k: int) -> tuple[Stage, ...]:
     plan = []
     for i, stage in enumerate(stages):
         if i > 0 and stage.kind != "dense":
-            raise BudgetError(f"funnel stage {i + 1} is {stage.kind}: only the first stage may be {' or '.join(k for k in MODES if k not in ('dense', 'exact'))}")
+            raise BudgetError(
+                f"funnel stage {i + 1} is {stage.kind}: only the first stage may be {' or '.join(k for k in MODES if k not in ('dense', 'exact'))}"
+            )
         mode = MODES[stage.kind]
         largest = mode.max_size(version)
         size = (getattr(stage, mode.knob) if mode.knob else None) or mode.default_size(version)
@@ -81,5 +83,7 @@ def _cells(budget, version) -> int:
     if probe is None:
         return 0
     if version.partitions is None:
-        raise BudgetError("probe: this collection's rows are not partitioned (built before partitions, or with partitions=0); reindex it to use probe")
+        raise BudgetError(
+            "probe: this collection's rows are not partitioned (built before partitions, or with partitions=0); reindex it to use probe"
+        )
     return version.partitions.cells_for(probe)

@@ -15,8 +15,18 @@ __all__ = ["ModeInfo", "dense_costs", "describe_modes"]
 def describe_modes(version, swept: bool) -> list[ModeInfo]:
     """Every registered mode this version serves, then funnel, and auto once it is swept."""
     modes = [info for mode in MODES.values() if (info := mode.describe(version)) is not None]
-    modes.append(ModeInfo("funnel", {"stages": (1, 8)}, version.store("binary").code_bytes, "binary or sparse shortlist, then dense rescoring stages"))
+    modes.append(
+        ModeInfo(
+            "funnel", {"stages": (1, 8)}, version.store("binary").code_bytes, "binary or sparse shortlist, then dense rescoring stages"
+        )
+    )
     if swept:
-        knobs = {"target_recall": (0, 1), "max_latency_ms": (0, 60_000), "max_bytes_per_vector": (0, version.dense.bytes_per_vector(version.dim))}
-        modes.append(ModeInfo("auto", knobs, None, "the fastest swept budget whose recall@10 lower bound meets the target within the limits"))
+        knobs = {
+            "target_recall": (0, 1),
+            "max_latency_ms": (0, 60_000),
+            "max_bytes_per_vector": (0, version.dense.bytes_per_vector(version.dim)),
+        }
+        modes.append(
+            ModeInfo("auto", knobs, None, "the fastest swept budget whose recall@10 lower bound meets the target within the limits")
+        )
     return modes

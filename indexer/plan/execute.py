@@ -13,8 +13,8 @@ scoring just those rows exactly): see filters/select.py.
 from __future__ import annotations
 
 import time
-from functools import cached_property, lru_cache
 from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -84,9 +84,18 @@ class View:
 
 
 def search(
-    view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", *,
-    with_text: bool = False, threads: int | None = None, filter: Any = None, with_payload: bool = False,
-    hybrid: Hybrid | None = None, steer: Any = None, explain_features: bool = False,
+    view: View,
+    queries: np.ndarray,
+    k: int = 10,
+    budget: Any = "exact",
+    *,
+    with_text: bool = False,
+    threads: int | None = None,
+    filter: Any = None,
+    with_payload: bool = False,
+    hybrid: Hybrid | None = None,
+    steer: Any = None,
+    explain_features: bool = False,
 ) -> Hits:
     """The best k live items per query under the budget, among the items `filter` keeps
     (filters/tree.py: a JSON object, or None for all). queries: (dim,) or (nq, dim) float.
@@ -133,7 +142,9 @@ def _per_query_plan(view: View, requested, point: SweepPoint | None) -> PerQuery
     return view.chosen[requested]
 
 
-def _run_per_query(view: View, chosen: PerQueryPlan, unit: np.ndarray, k: int, requested, where: Node | None, wanted: tuple[bool, bool, bool]) -> Hits:
+def _run_per_query(
+    view: View, chosen: PerQueryPlan, unit: np.ndarray, k: int, requested, where: Node | None, wanted: tuple[bool, bool, bool]
+) -> Hits:
     """`auto` per query (plan/per_query.py): each budget's queries, probing the margins' centroid ranking."""
     plans = {p.budget: _compiled(view, p.budget, k)[1:] for p in chosen.points}
     depth = max(plan[0].probe for _, _, plan in plans.values())
@@ -164,7 +175,18 @@ def _compiled(view: View, budget: Any, depth: int) -> tuple[Any, Any, SweepPoint
     return requested, used, point, plan
 
 
-def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None, where: Node | None, wanted: tuple[bool, bool, bool], hybrid: Hybrid | None = None) -> Hits:
+def _run(
+    view: View,
+    plan,
+    query: Query,
+    k: int,
+    requested,
+    used,
+    point: SweepPoint | None,
+    where: Node | None,
+    wanted: tuple[bool, bool, bool],
+    hybrid: Hybrid | None = None,
+) -> Hits:
     if len(query.unit) == 1 and where is None and hybrid is None and not any(wanted):
         return _run_one(view, plan, query, k, requested, used, point)
     started = time.perf_counter()
@@ -186,7 +208,7 @@ def _run(view: View, plan, query: Query, k: int, requested, used, point: SweepPo
             keep = min(stage.keep, part.live)
             if keep == 0:
                 rows, scores, part_read = _nothing(len(query.unit))
-                found[i:i + 1] = [(rows, scores)]
+                found[i : i + 1] = [(rows, scores)]
             elif stage.rescore:
                 rows, scores, part_read = MODES["dense"].rescore(part, query, found[i][0], stage.size, keep)  # type: ignore[attr-defined]
                 found[i] = (rows, scores)
@@ -253,7 +275,9 @@ def _run_one(view: View, plan, query: Query, k: int, requested, used, point: Swe
     return Hits(ids, scores, counts, None, lambda: _explain_marked(view, parts, requested, used, point, marks, started, ended))
 
 
-def _explain_marked(view: View, parts, requested, used, point: SweepPoint | None, marks: list[tuple], started: float, ended: float) -> Explain:
+def _explain_marked(
+    view: View, parts, requested, used, point: SweepPoint | None, marks: list[tuple], started: float, ended: float
+) -> Explain:
     """`_run_one`'s Explain, from the figures it took during the search: built when first read."""
     reports = [StageReport(label, kept, read, round((t1 - t0) * 1000, 3)) for label, kept, read, t0, t1 in marks]
     explain = _explain(view, parts, requested, used, point, reports)
@@ -295,7 +319,11 @@ def _merge_one(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int) -
     if len(found) > 1 or ids.dtype != np.int64:
         return _merge(view, found, k)[:3]
     rows, scores = found[0]
-    out_ids, out_scores, counts = np.empty(rows.shape, dtype=np.int64), np.empty(rows.shape, dtype=np.float32), np.zeros(len(rows), dtype=np.int64)
+    out_ids, out_scores, counts = (
+        np.empty(rows.shape, dtype=np.int64),
+        np.empty(rows.shape, dtype=np.float32),
+        np.zeros(len(rows), dtype=np.int64),
+    )
     kernels.hits_of(rows, scores, ids, out_ids, out_scores, counts)
     return out_ids, out_scores, counts
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from vecdial.indexer.errors import InvalidInput, first_problem
 
 Ranked = tuple[np.ndarray, np.ndarray]  # rows (nq, m) int64 with -1 pads, scores (nq, m) with -inf pads
@@ -270,4 +271,3 @@ def _sum_by_row(parts: list[tuple[np.ndarray, np.ndarray]], base: np.ndarray, k:
         out_rows = np.pad(out_rows, ((0, 0), (0, fill)), constant_values=-1)
         out_scores = np.pad(out_scores, ((0, 0), (0, fill)), constant_values=-np.inf)
     return out_rows, out_scores
-

@@ -16,8 +16,9 @@ builds one): they take part with their dense score and a BM25 score of 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class Hybrid:
     texts: tuple[str, ...] | None
 
     @classmethod
-    def of(cls, spec: Any, texts: Sequence[str] | None) -> "Hybrid":
+    def of(cls, spec: Any, texts: Sequence[str] | None) -> Hybrid:
         """parse_hybrid(spec) with the texts checked: a lexical weight needs the query as text."""
         parsed = parse_hybrid(spec)
         lexical = parsed.weights.get("lexical", 0.0)
@@ -83,7 +84,9 @@ def fuse_parts(
     if "lexical" in hybrid.weights:
         lexical = view.version.lexical()
         if lexical is None:
-            raise BudgetError("hybrid: this collection has no lexical index (built without texts, or with lexical=false, or before lexical indexes); reindex it with texts")
+            raise BudgetError(
+                "hybrid: this collection has no lexical index (built without texts, or with lexical=false, or before lexical indexes); reindex it with texts"
+            )
         texts = list(hybrid.texts or ())
         lex_rows, lex_scores = lexical.search(texts, hybrid.depth(k), alive=parts[0].alive)
         if hybrid.spec.method == "weighted":

@@ -112,14 +112,23 @@ class PerQueryPlan:
         )
 
 
-def plan_per_query(points: Sequence[SweepPoint], bins: QueryBins | None, target: float, fixed: SweepPoint | None,
-                   max_latency_ms: float | None = None, max_bytes_per_vector: float | None = None) -> PerQueryPlan | None:
+def plan_per_query(
+    points: Sequence[SweepPoint],
+    bins: QueryBins | None,
+    target: float,
+    fixed: SweepPoint | None,
+    max_latency_ms: float | None = None,
+    max_bytes_per_vector: float | None = None,
+) -> PerQueryPlan | None:
     """The per-bin assignment of least expected time meeting `target` (see the module's rules),
     or None when the sweep has no bins, no assignment meets it within the limits, or it is not
     expected to be faster than `fixed`, the one budget `auto` would run for every query."""
     measured = [
-        p for p in points
-        if p.bin_recall is not None and p.bin_sd is not None and len(p.bin_recall) == len(bins.counts if bins else ())
+        p
+        for p in points
+        if p.bin_recall is not None
+        and p.bin_sd is not None
+        and len(p.bin_recall) == len(bins.counts if bins else ())
         and (max_latency_ms is None or p.ms_per_query <= max_latency_ms)
         and (max_bytes_per_vector is None or p.bytes_read_per_vector <= max_bytes_per_vector)
     ]
@@ -174,8 +183,15 @@ def _trusted(combo: Sequence[SweepPoint], counts: np.ndarray, factor: float) -> 
     return max(1 - factor * (1 - lower), 0.0)
 
 
-def run_per_query(chosen: PerQueryPlan, unit: np.ndarray, partitions, run: Callable[[SweepPoint, np.ndarray | None, np.ndarray], Hits],
-                  auto: str, source: str | None, depth: int = 0) -> Hits:
+def run_per_query(
+    chosen: PerQueryPlan,
+    unit: np.ndarray,
+    partitions,
+    run: Callable[[SweepPoint, np.ndarray | None, np.ndarray], Hits],
+    auto: str,
+    source: str | None,
+    depth: int = 0,
+) -> Hits:
     """Each query's bin from its margin, the bin's budget run (`run(point, rows, nearest)`: the hits
     of queries unit[rows], or of all of them for rows None, given their (m, depth) nearest cells)
     once per budget chosen, the hits put back in row order; explain says per query what it spent
@@ -190,7 +206,9 @@ def run_per_query(chosen: PerQueryPlan, unit: np.ndarray, partitions, run: Calla
     if len(groups) == 1:
         hits = run(spent[0], None, nearest)
     else:
-        hits = join_in_row_order([(np.asarray(rows), run(spent[rows[0]], np.asarray(rows), nearest[rows])) for rows in groups.values()], len(unit))
+        hits = join_in_row_order(
+            [(np.asarray(rows), run(spent[rows[0]], np.asarray(rows), nearest[rows])) for rows in groups.values()], len(unit)
+        )
         hits.explain.budget = f"{auto} -> per query: " + ", ".join(f"{budget} x{len(rows)}" for budget, rows in groups.items())
     explain = hits.explain
     explain.calibration = f"{chosen.describe()}; calibrated on {source}"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -154,8 +155,10 @@ class Hits:
             raise ImportError("Hits.to_arrow needs pyarrow: pip install pyarrow (or vecdial[parquet])") from None
         real = np.arange(self.ids.shape[1]) < np.asarray(self.found)[:, None]  # (nq, k): not padding
         columns: dict[str, Any] = {
-            "query": pa.array(np.nonzero(real)[0].astype(np.int32)), "rank": pa.array(np.nonzero(real)[1].astype(np.int32)),
-            "id": pa.array(self.ids[real].tolist()), "score": pa.array(self.scores[real]),
+            "query": pa.array(np.nonzero(real)[0].astype(np.int32)),
+            "rank": pa.array(np.nonzero(real)[1].astype(np.int32)),
+            "id": pa.array(self.ids[real].tolist()),
+            "score": pa.array(self.scores[real]),
         }
         for name, values in (("text", self.texts), ("payload", self.payloads), ("features", self.features)):
             if values is not None:

@@ -15,8 +15,9 @@ which trains at the end) gets the shard's unit rows and encodes on the driver, i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class ShardCodecs:
     unit: bool = False
 
     @classmethod
-    def of(cls, builders: dict[str, Any], batch_size: int) -> "ShardCodecs":
+    def of(cls, builders: dict[str, Any], batch_size: int) -> ShardCodecs:
         encoders = {name: e for name, b in builders.items() if (e := split_encoder(b)) is not None}
         return cls(batch_size, encoders, unit=len(encoders) < len(builders))
 
@@ -121,7 +122,10 @@ def encode_shard(rows: np.ndarray, start: int, codecs: ShardCodecs) -> Codes:
                 parts.setdefault(name, {}).setdefault(key, []).append(array)
         if codecs.unit:
             parts.setdefault("unit", {}).setdefault("rows", []).append(unit)
-    return {name: {key: np.concatenate(arrays, axis=1 if key in ("blocks", "norms") else 0) for key, arrays in keys.items()} for name, keys in parts.items()}
+    return {
+        name: {key: np.concatenate(arrays, axis=1 if key in ("blocks", "norms") else 0) for key, arrays in keys.items()}
+        for name, keys in parts.items()
+    }
 
 
 def write_shard(builders: dict[str, Any], codecs: ShardCodecs, start: int, codes: Codes) -> None:

@@ -73,7 +73,7 @@ def engine_for(ray: str | None) -> Engine | None:
 
 # The engine of the builds this thread starts inside `running_on`: a create or replace goes
 # through several layers (live/, disk/) to build_version, and none of them needs to know.
-_CURRENT: ContextVar["Engine | None"] = ContextVar("vecdial_build_engine", default=None)
+_CURRENT: ContextVar[Engine | None] = ContextVar("vecdial_build_engine", default=None)
 
 
 def current_engine() -> Engine | None:

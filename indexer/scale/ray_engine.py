@@ -86,7 +86,13 @@ class RayEngine:
         try:
             if s.address == "local":
                 temp = None if s.temp_dir is None else str(s.temp_dir)
-                ray.init(num_cpus=s.num_cpus, object_store_memory=s.object_store_memory, include_dashboard=False, _temp_dir=temp, configure_logging=False)
+                ray.init(
+                    num_cpus=s.num_cpus,
+                    object_store_memory=s.object_store_memory,
+                    include_dashboard=False,
+                    _temp_dir=temp,
+                    configure_logging=False,
+                )
             else:
                 _reachable(s.address)
                 ray.init(address=s.address, configure_logging=False)
@@ -131,7 +137,9 @@ class RayEngine:
         centroids_ref = ray.put(centroids)
         parts = []
         with tqdm(total=len(vectors), desc="partitioning", unit="vec", disable=not show_progress) as progress:
-            for (start, stop), cells in zip(ranges, self._ordered(lambda a=a, b=b: task.remote(source, a, b, centroids_ref, batch_size) for a, b in ranges)):
+            for (start, stop), cells in zip(
+                ranges, self._ordered(lambda a=a, b=b: task.remote(source, a, b, centroids_ref, batch_size) for a, b in ranges)
+            ):
                 parts.append(cells)
                 progress.update(stop - start)
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)

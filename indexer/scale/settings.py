@@ -28,7 +28,9 @@ class RaySettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     address: str = Field(description='"auto", "host:port" of a running head node, or "local".')
-    object_store_memory: int | None = Field(None, ge=78_643_200, description="Object-store bytes of a local cluster (Ray's default: 30% of RAM).")
+    object_store_memory: int | None = Field(
+        None, ge=78_643_200, description="Object-store bytes of a local cluster (Ray's default: 30% of RAM)."
+    )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster (default: every core).")
     # 32k rows of 384 float32 dims is 48 MB of codes per task: long enough that a task's
     # ~ms of scheduling is noise, short enough that 2 x CPUs tasks in flight fit in RAM.
@@ -39,12 +41,16 @@ class RaySettings(BaseModel):
     temp_dir: Path | None = Field(None, description="Where a local cluster keeps its sockets and logs (Ray's default: /tmp/ray).")
 
     @classmethod
-    def from_env(cls, address: str) -> "RaySettings":
+    def from_env(cls, address: str) -> RaySettings:
         """The settings for `address`, with every `VECDIAL_RAY_<FIELD>` found in the environment."""
         address = address.strip()
         if not address:
             raise InvalidInput('ray: give "auto", "local" or the head node\'s "host:port"')
-        values = {name: os.environ[ENV_PREFIX + name.upper()] for name in cls.model_fields if name != "address" and ENV_PREFIX + name.upper() in os.environ}
+        values = {
+            name: os.environ[ENV_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if name != "address" and ENV_PREFIX + name.upper() in os.environ
+        }
         try:
             return cls(address=address, **values)
         except ValueError as exc:

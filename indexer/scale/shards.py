@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from vecdial.indexer.disk.atomic import write_text_atomic
 from vecdial.indexer.disk.collection import SHARDS_FILE
 from vecdial.indexer.errors import CorruptIndex
@@ -41,7 +42,9 @@ class ShardLayout:
     partial: bool = True
 
     def save(self, directory: Path) -> None:
-        write_text_atomic(Path(directory) / SHARDS_FILE, json.dumps({"shards": self.shards, "hash": self.hash, "partial": self.partial}) + "\n")
+        write_text_atomic(
+            Path(directory) / SHARDS_FILE, json.dumps({"shards": self.shards, "hash": self.hash, "partial": self.partial}) + "\n"
+        )
 
     @classmethod
     def load(cls, directory: Path) -> ShardLayout:
@@ -54,7 +57,6 @@ class ShardLayout:
         if layout.hash != HASH_RULE or layout.shards < 1:
             raise CorruptIndex(f"{path} holds {layout}: this vecdial places ids by {HASH_RULE!r} over 1 or more shards")
         return layout
-
 
 
 def shard_of(ids: np.ndarray | list, count: int) -> np.ndarray:
@@ -146,7 +148,9 @@ def _merged_explain(answers: list[ShardAnswer], parts: list[Hits], total_ms: flo
     if first.filter is not None:
         filtered = {**first.filter, "matched_rows": sum(int((p.explain.filter or {}).get("matched_rows", 0)) for p in parts)}
     shards = [
-        {"shard": a.shard, "missing": a.missing} if a.hits is None else {"shard": a.shard, "ms": round(a.ms, 3), "explain": a.hits.explain.to_dict()}
+        {"shard": a.shard, "missing": a.missing}
+        if a.hits is None
+        else {"shard": a.shard, "ms": round(a.ms, 3), "explain": a.hits.explain.to_dict()}
         for a in answers
     ]
     return Explain(

@@ -46,14 +46,14 @@ class BinaryStore:
     kind: str
 
     @classmethod
-    def open(cls, directory: Path, kind: str = "flat") -> "BinaryStore":
+    def open(cls, directory: Path, kind: str = "flat") -> BinaryStore:
         codes = np.load(directory / CODES_FILE)
         if kind == "hnsw":
             return cls(faiss.read_index_binary(str(directory / HNSW_FILE)), int(codes.shape[1]), kind)
         return cls.from_codes(codes)
 
     @classmethod
-    def from_codes(cls, codes: np.ndarray) -> "BinaryStore":
+    def from_codes(cls, codes: np.ndarray) -> BinaryStore:
         """A flat store over (N, bytes) uint8 codes held in RAM (copied into FAISS)."""
         index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
         index.add(np.ascontiguousarray(codes))
@@ -92,7 +92,9 @@ class BinaryStore:
         k = min(k, self.size)
         distances = np.empty((1, k), dtype=np.int32)
         rows = np.empty((1, k), dtype=np.int64)
-        self.index.search_c(1, faiss.swig_ptr(code), k, faiss.swig_ptr(distances), faiss.swig_ptr(rows), None if alive is None else alive.params)
+        self.index.search_c(
+            1, faiss.swig_ptr(code), k, faiss.swig_ptr(distances), faiss.swig_ptr(rows), None if alive is None else alive.params
+        )
         return rows, distances
 
     def search(
@@ -112,4 +114,3 @@ class BinaryStore:
             params = alive.params
         distances, rows = self.index.search(np.ascontiguousarray(codes), min(k, self.size), params=params)
         return np.asarray(rows, dtype=np.int64), distances  # FAISS labels are int64 already: no copy
-

@@ -76,7 +76,7 @@ class BlockStore:
     dim: int
     _inverse_norm_cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     rows: np.ndarray | None = field(default=None, repr=False)  # (N, n_blocks, block) float32, row order; see the module docstring
-    _rows_map: "RowsMap | None" = field(default=None, repr=False)
+    _rows_map: RowsMap | None = field(default=None, repr=False)
     _cold: bool = field(default=False, repr=False)
     _faults: int = field(default=0, repr=False)  # this thread's major faults at the last slow rescore (approximate across threads)
 
@@ -89,7 +89,7 @@ class BlockStore:
         return int(self.blocks.shape[2])
 
     @classmethod
-    def open(cls, directory: Path, dim: int, mmap: bool = True, rows: bool = False) -> "BlockStore":
+    def open(cls, directory: Path, dim: int, mmap: bool = True, rows: bool = False) -> BlockStore:
         """rows: the version has ROWS_FILE (its manifest says so); rescoring reads it."""
         mode = "r" if mmap else None
         # np.asarray drops the memmap subclass (same buffer, no copy): its per-index
@@ -191,7 +191,17 @@ class BlockStore:
             block_rows = np.ascontiguousarray(self.blocks[:used][:, picked, :], dtype=np.float32)
             span = np.array([[0]], dtype=np.int64), np.array([[len(picked)]], dtype=np.int64)
             prefix_sq = np.ascontiguousarray(self.prefix_sq[:used][:, picked])
-            read += kernels.scan_ranges(block_rows, prefix_sq, padded[q : q + 1], used, *span, inv_norms[picked], dead[picked] if dead.size else dead, rows[q : q + 1], scores[q : q + 1])
+            read += kernels.scan_ranges(
+                block_rows,
+                prefix_sq,
+                padded[q : q + 1],
+                used,
+                *span,
+                inv_norms[picked],
+                dead[picked] if dead.size else dead,
+                rows[q : q + 1],
+                scores[q : q + 1],
+            )
             rows[q] = np.where(rows[q] >= 0, picked[np.maximum(rows[q], 0)], -1)
         return rows, scores, self._bytes_read(read, starts, stops)
 
@@ -220,7 +230,9 @@ class BlockStore:
         out_scores = np.empty((len(rows), keep), dtype=np.float32)
         used = self._blocks_for(dim)
         started = self._before_rows(rows, used)
-        rescored = kernels.best_rows_major(self.rows, self.prefix_sq, self._padded(queries, dim, used), rows, dim, keep, out_rows, out_scores)
+        rescored = kernels.best_rows_major(
+            self.rows, self.prefix_sq, self._padded(queries, dim, used), rows, dim, keep, out_rows, out_scores
+        )
         self._after_rows(started, rows)
         return out_rows, out_scores, rescored
 
@@ -312,14 +324,16 @@ class RowsMap:
         self.mapping, self.array, self.offset, self.row_bytes = mapping, array, offset, row_bytes
 
     @classmethod
-    def open(cls, path: Path) -> "RowsMap":
+    def open(cls, path: Path) -> RowsMap:
         with open(path, "rb") as handle:
             major, _ = np.lib.format.read_magic(handle)
             read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read_header(handle)
             offset = handle.tell()
             if fortran or dtype != np.float32 or len(shape) != 3:
-                raise ValueError(f"{path.name} holds {dtype} {shape}{' in Fortran order' if fortran else ''}, expected float32 (N, n_blocks, block)")
+                raise ValueError(
+                    f"{path.name} holds {dtype} {shape}{' in Fortran order' if fortran else ''}, expected float32 (N, n_blocks, block)"
+                )
             mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         if hasattr(mmap, "MADV_RANDOM"):
             mapping.madvise(mmap.MADV_RANDOM)

@@ -96,7 +96,7 @@ class GraphStore:
         return int(self.index.ntotal)
 
     @classmethod
-    def open(cls, directory: Path, count: int, dim: int) -> "GraphStore":
+    def open(cls, directory: Path, count: int, dim: int) -> GraphStore:
         """The graph of a version directory (reads the whole file)."""
         path = directory / GRAPH_FILE
         try:
@@ -104,7 +104,9 @@ class GraphStore:
         except RuntimeError as exc:
             raise CorruptIndex(f"{path}: not a readable graph ({str(exc).splitlines()[-1]}); rebuild the index") from None
         if not isinstance(index, faiss.IndexHNSWRaBitQ) or index.ntotal != count or index.d != dim:
-            raise CorruptIndex(f"{path}: a {type(index).__name__} of {index.ntotal} rows of dim {index.d}, expected an IndexHNSWRaBitQ of {count} of {dim}; rebuild the index")
+            raise CorruptIndex(
+                f"{path}: a {type(index).__name__} of {index.ntotal} rows of dim {index.d}, expected an IndexHNSWRaBitQ of {count} of {dim}; rebuild the index"
+            )
         storage = faiss.downcast_index(index.storage)
         storage.qb = QUERY_BITS
         links = int(index.hnsw.nb_neighbors(1))

@@ -17,8 +17,8 @@ on disk. Arrays are float32; callers keep a numpy path for float16 blocks.
 from __future__ import annotations
 
 import numba
-from numba.extending import intrinsic
 import numpy as np
+from numba.extending import intrinsic
 
 # Reassociation lets the compiler vectorise the sums; no NaN or inf reaches these loops
 # (stored rows and queries are checked finite), but they are not assumed away.
@@ -35,7 +35,9 @@ def _block_dot(piece: np.ndarray, query: np.ndarray, offset: int) -> np.float32:
 
 
 @numba.njit(**_JIT)
-def _score(store: np.ndarray, row_major: bool, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
+def _score(
+    store: np.ndarray, row_major: bool, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray
+) -> float:  # pragma: no cover - compiled
     """The one rescoring loop of both layouts: store is the blocks (n_blocks, N, block), or with
     `row_major` the same rows in row order (N, n_blocks, block) (stores/blocks.py, ROWS_FILE).
     The arithmetic is the same either way (block by block, dim by dim), so a row scores the
@@ -79,7 +81,17 @@ def _score(store: np.ndarray, row_major: bool, prefix_sq: np.ndarray, queries: n
 
 
 @numba.njit(**_JIT)
-def _best(store: np.ndarray, row_major: bool, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+def _best(
+    store: np.ndarray,
+    row_major: bool,
+    prefix_sq: np.ndarray,
+    queries: np.ndarray,
+    rows: np.ndarray,
+    dim: int,
+    keep: int,
+    out_rows: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     """Rescore as `_score` and keep each query's best `keep`, best first (ties in candidate
     order); returns the candidates rescored (rows >= 0), which explain reports."""
     scores = np.empty(rows.shape, dtype=np.float32)
@@ -98,7 +110,9 @@ def _best(store: np.ndarray, row_major: bool, prefix_sq: np.ndarray, queries: np
 
 
 @numba.njit(**_JIT)
-def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
+def score_rows(
+    blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray
+) -> float:  # pragma: no cover - compiled
     """out[q, c] = cosine of queries[q] and row rows[q, c] over the first `dim` dims; -inf where rows < 0.
 
     blocks: (n_blocks, N, block); prefix_sq: (n_blocks, N) squared norms up to each
@@ -109,7 +123,16 @@ def score_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, r
 
 
 @numba.njit(**_JIT)
-def best_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+def best_rows(
+    blocks: np.ndarray,
+    prefix_sq: np.ndarray,
+    queries: np.ndarray,
+    rows: np.ndarray,
+    dim: int,
+    keep: int,
+    out_rows: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     """Rescore candidates as `score_rows` does and keep each query's best `keep`, best first
     (ties in candidate order). out_rows: (nq, keep) int64; out_scores: (nq, keep) float32.
     Returns the candidates rescored (rows >= 0)."""
@@ -120,13 +143,24 @@ def best_rows(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, ro
 
 
 @numba.njit(**_JIT)
-def score_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray) -> float:  # pragma: no cover - compiled
+def score_rows_major(
+    vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray
+) -> float:  # pragma: no cover - compiled
     """score_rows over vectors (N, n_blocks, block), the rows in row order; same arguments otherwise."""
     return _score(vectors, True, prefix_sq, queries, rows, dim, out)
 
 
 @numba.njit(**_JIT)
-def best_rows_major(vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+def best_rows_major(
+    vectors: np.ndarray,
+    prefix_sq: np.ndarray,
+    queries: np.ndarray,
+    rows: np.ndarray,
+    dim: int,
+    keep: int,
+    out_rows: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     """best_rows over vectors (N, n_blocks, block) in row order; returns the candidates rescored."""
     return _best(vectors, True, prefix_sq, queries, rows, dim, keep, out_rows, out_scores)
 
@@ -166,7 +200,9 @@ def _keep(scores: np.ndarray, rows: np.ndarray, size: int, score: float, row: in
 
 
 @numba.njit(**_JIT)
-def _best_first(scores: np.ndarray, rows: np.ndarray, size: int, out_rows: np.ndarray, out_scores: np.ndarray) -> None:  # pragma: no cover - compiled
+def _best_first(
+    scores: np.ndarray, rows: np.ndarray, size: int, out_rows: np.ndarray, out_scores: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """A heap's `size` entries into out_rows/out_scores best first (equal scores in heap order); -1 / -inf after."""
     order = np.argsort(-scores[:size], kind="mergesort")
     for i in range(size):
@@ -189,7 +225,18 @@ PRUNE_MARGIN = np.float32(1e-6)  # below float32 rounding of a unit-scale dot pr
 
 
 @numba.njit(**_JIT)
-def scan_ranges(blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, used: int, starts: np.ndarray, stops: np.ndarray, inv_norms: np.ndarray, dead: np.ndarray, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+def scan_ranges(
+    blocks: np.ndarray,
+    prefix_sq: np.ndarray,
+    queries: np.ndarray,
+    used: int,
+    starts: np.ndarray,
+    stops: np.ndarray,
+    inv_norms: np.ndarray,
+    dead: np.ndarray,
+    out_rows: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     """Best len(out_rows[q]) live rows by cosine over the used blocks, among rows starts[q, p] ..
     stops[q, p] - 1 of every range p; returns the blocks read (rows scored x used at most).
 
@@ -250,7 +297,16 @@ def _popcount(typingctx, value):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
-def hamming_ranges(codes: np.ndarray, queries: np.ndarray, bits: int, starts: np.ndarray, stops: np.ndarray, dead: np.ndarray, out_rows: np.ndarray, out_scores: np.ndarray) -> int:  # pragma: no cover - compiled
+def hamming_ranges(
+    codes: np.ndarray,
+    queries: np.ndarray,
+    bits: int,
+    starts: np.ndarray,
+    stops: np.ndarray,
+    dead: np.ndarray,
+    out_rows: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     """Nearest len(out_rows[q]) live codes by Hamming distance among the ranges' rows, scored
     1 - 2 distance / bits (best first, -1 / -inf padded); returns the codes compared.
 
@@ -301,7 +357,9 @@ def pack_bits(x: np.ndarray, thresholds: np.ndarray, out: np.ndarray) -> None:  
 
 
 @numba.njit(**_JIT)
-def hits_of(rows: np.ndarray, scores: np.ndarray, ids: np.ndarray, out_ids: np.ndarray, out_scores: np.ndarray, found: np.ndarray) -> None:  # pragma: no cover - compiled
+def hits_of(
+    rows: np.ndarray, scores: np.ndarray, ids: np.ndarray, out_ids: np.ndarray, out_scores: np.ndarray, found: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """Best rows (nq, k) int64 and scores (nq, k) float32 -> out_ids (nq, k) int64 (ids[row], -1
     where the row is -1 or its score not finite), out_scores (nq, k) float32 (-inf there), found
     (nq,) int64 (zeros on entry). ids: (N,) int64, the version's ids by row. The caller allocates

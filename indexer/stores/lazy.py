@@ -9,7 +9,8 @@ its checksum, by default), so damage is found at open, not at the first search.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

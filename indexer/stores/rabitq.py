@@ -45,7 +45,9 @@ def check_header(directory: Path, count: int, dim: int) -> int:
         head = handle.read(HEADER_BYTES)
     tag, found_dim, found_rows = head[:4], np.frombuffer(head[4:8], "<i4"), np.frombuffer(head[8:16], "<i8")
     if len(head) < HEADER_BYTES or tag != TYPE_TAG or int(found_dim[0]) != dim or int(found_rows[0]) != count:
-        raise CorruptIndex(f"{path}: not an IndexRaBitQFastScan of {count} codes of dim {dim} (header {head[:16].hex()}); rebuild the index")
+        raise CorruptIndex(
+            f"{path}: not an IndexRaBitQFastScan of {count} codes of dim {dim} (header {head[:16].hex()}); rebuild the index"
+        )
     code_bytes = dim // 8 + (1 if dim % 8 else 0) + FACTOR_BYTES
     if path.stat().st_size < count * code_bytes:
         raise CorruptIndex(f"{path}: {path.stat().st_size} bytes cannot hold {count} codes of {code_bytes} bytes; rebuild the index")
@@ -83,7 +85,7 @@ class RabitqStore:
         faiss.write_index(self.index, str(directory / INDEX_FILE))
 
     @classmethod
-    def open(cls, directory: Path, count: int, dim: int) -> "RabitqStore":
+    def open(cls, directory: Path, count: int, dim: int) -> RabitqStore:
         """The store of a version directory (check_header first: this reads every code)."""
         path = directory / INDEX_FILE
         try:
@@ -91,7 +93,9 @@ class RabitqStore:
         except RuntimeError as exc:
             raise CorruptIndex(f"{path}: not a readable RaBitQ index ({str(exc).splitlines()[-1]}); rebuild the index") from None
         if not isinstance(index, faiss.IndexRaBitQFastScan) or index.ntotal != count or index.d != dim:
-            raise CorruptIndex(f"{path}: a {type(index).__name__} of {index.ntotal} codes of dim {index.d}, expected an IndexRaBitQFastScan of {count} of {dim}; rebuild the index")
+            raise CorruptIndex(
+                f"{path}: a {type(index).__name__} of {index.ntotal} codes of dim {index.d}, expected an IndexRaBitQFastScan of {count} of {dim}; rebuild the index"
+            )
         return cls(index)
 
     def search(self, unit: np.ndarray, keep: int, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray]:
@@ -170,14 +174,16 @@ class CellsStore:
     centroids: np.ndarray
 
     @classmethod
-    def open(cls, directory: Path, count: int, dim: int, cells: int) -> "CellsStore":
+    def open(cls, directory: Path, count: int, dim: int, cells: int) -> CellsStore:
         path = directory / CELLS_FILE
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise CorruptIndex(f"{path}: not a readable RaBitQ cell index ({str(exc).splitlines()[-1]}); rebuild the index") from None
         if not isinstance(index, faiss.IndexIVFRaBitQFastScan) or index.ntotal != count or index.d != dim or index.nlist != cells:
-            raise CorruptIndex(f"{path}: a {type(index).__name__} of {index.ntotal} codes in {getattr(index, 'nlist', 0)} lists, expected an IndexIVFRaBitQFastScan of {count} in {cells}; rebuild the index")
+            raise CorruptIndex(
+                f"{path}: a {type(index).__name__} of {index.ntotal} codes in {getattr(index, 'nlist', 0)} lists, expected an IndexIVFRaBitQFastScan of {count} in {cells}; rebuild the index"
+            )
         quantizer = faiss.downcast_index(index.quantizer)
         return cls(index, quantizer.reconstruct_n(0, cells))
 
@@ -198,7 +204,17 @@ class CellsStore:
         distances = np.empty((nq, keep), dtype=np.float32)
         rows = np.empty((nq, keep), dtype=np.int64)
         lists = np.ascontiguousarray(cells, dtype=np.int64)
-        self.index.search_preassigned_c(nq, faiss.swig_ptr(x), keep, faiss.swig_ptr(lists), faiss.swig_ptr(centre), faiss.swig_ptr(distances), faiss.swig_ptr(rows), False, params)
+        self.index.search_preassigned_c(
+            nq,
+            faiss.swig_ptr(x),
+            keep,
+            faiss.swig_ptr(lists),
+            faiss.swig_ptr(centre),
+            faiss.swig_ptr(distances),
+            faiss.swig_ptr(rows),
+            False,
+            params,
+        )
         scores = 1.0 - 0.5 * distances  # unit rows: |q - x|^2 = 2 - 2 cos
         scores[rows < 0] = -np.inf
         return rows, scores

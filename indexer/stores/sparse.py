@@ -85,13 +85,13 @@ class SparseIndex:
         return int(self.indptr.nbytes + self.docs.nbytes + self.values.nbytes + self.rank_cum.nbytes + self.inv_norms.nbytes)
 
     @classmethod
-    def from_codes(cls, units: np.ndarray, weights: np.ndarray, hidden: int) -> "SparseIndex":
+    def from_codes(cls, units: np.ndarray, weights: np.ndarray, hidden: int) -> SparseIndex:
         """An index over codes held in RAM (the write segment's): units/weights (n, k), best first."""
         arrays = build_postings(units, weights, hidden)
         return cls(*(arrays[name] for name in _FILES), size=len(units))
 
     @classmethod
-    def open(cls, directory: Path, size: int, mmap: bool = True) -> "SparseIndex":
+    def open(cls, directory: Path, size: int, mmap: bool = True) -> SparseIndex:
         mode = "r" if mmap else None
         arrays = [np.load(directory / name, mmap_mode=mode, allow_pickle=False) for name in _FILES]
         index = cls(*arrays, size=size)
@@ -143,8 +143,19 @@ class SparseIndex:
         dead = _NO_DEAD if alive is None else alive.dead
         acc, touched = _scratch(self.size)
         read = search_postings(
-            self.indptr, self.docs, self.values, self.rank_cum, self.inv_norms[active - 1],
-            q_units, q_weights, active, dead, acc, touched, rows, scores,
+            self.indptr,
+            self.docs,
+            self.values,
+            self.rank_cum,
+            self.inv_norms[active - 1],
+            q_units,
+            q_weights,
+            active,
+            dead,
+            acc,
+            touched,
+            rows,
+            scores,
         )
         return rows, scores, int(read) * 12
 
@@ -220,5 +231,7 @@ def _load_model(directory: Path, config: dict) -> Any:
     try:
         from vecdial.models.sparse_autoencoder import SparseAutoencoder
     except ImportError:
-        raise InvalidInput("this collection holds learned sparse codes (built with --sparse), which need torch: pip install 'vecdial[sparse]'") from None
+        raise InvalidInput(
+            "this collection holds learned sparse codes (built with --sparse), which need torch: pip install 'vecdial[sparse]'"
+        ) from None
     return SparseAutoencoder.load(directory, config)

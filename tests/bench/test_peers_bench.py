@@ -16,8 +16,16 @@ def test_peers_bench_core_on_demo_vectors(demo_vectors):
     faiss.omp_set_num_threads(1)
     with threadpool_limits(1):
         rows, notes = run_peers(
-            docs, queries, ["flat", "binary-rescore", "vecdial"], budgets=["exact", "binary:rescore=10", "nosuch:budget=1"],
-            grid="small", single=20, batch=50, rounds=1, ram=False, log=lambda *_: None,
+            docs,
+            queries,
+            ["flat", "binary-rescore", "vecdial"],
+            budgets=["exact", "binary:rescore=10", "nosuch:budget=1"],
+            grid="small",
+            single=20,
+            batch=50,
+            rounds=1,
+            ram=False,
+            log=lambda *_: None,
         )
     assert {r.system for r in rows} == {"flat", "binary-rescore", "vecdial"}
     assert all(0.0 <= r.recall <= 1.0 for r in rows)

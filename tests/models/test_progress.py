@@ -25,8 +25,21 @@ def test_training_writes_one_bar_over_epochs_not_a_line_per_epoch(capsys):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, 16)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    config = TrainConfig(hidden_mult=4, k=4, k_multi=8, nested_ks=(2,), k_aux=16, dead_steps=5, contrastive_batch=64,
-                         batch_size=128, max_epochs=12, patience=100, seed=0, threads=1, time_limit_s=None)
+    config = TrainConfig(
+        hidden_mult=4,
+        k=4,
+        k_multi=8,
+        nested_ks=(2,),
+        k_aux=16,
+        dead_steps=5,
+        contrastive_batch=64,
+        batch_size=128,
+        max_epochs=12,
+        patience=100,
+        seed=0,
+        threads=1,
+        time_limit_s=None,
+    )
     _, report = train_sparse_autoencoder(x, config=config, show_progress=True)
     err = capsys.readouterr().err
     assert report.epochs == 12

@@ -30,9 +30,20 @@ def clustered_unit_vectors(n: int, dim: int = DIM, n_clusters: int = 24, seed: i
 
 def tiny_config(**overrides) -> TrainConfig:
     base = dict(
-        hidden_mult=4, k=4, k_multi=8, nested_ks=(2,), k_aux=16, dead_steps=5,
-        contrastive_batch=64, batch_size=128, lr=3e-3, max_epochs=3, patience=10,
-        seed=0, threads=1, time_limit_s=None,
+        hidden_mult=4,
+        k=4,
+        k_multi=8,
+        nested_ks=(2,),
+        k_aux=16,
+        dead_steps=5,
+        contrastive_batch=64,
+        batch_size=128,
+        lr=3e-3,
+        max_epochs=3,
+        patience=10,
+        seed=0,
+        threads=1,
+        time_limit_s=None,
     )
     return TrainConfig(**{**base, **overrides})
 
@@ -173,9 +184,7 @@ def test_training_with_query_document_pairs(data):
     rng = np.random.default_rng(1)
     queries = data[:400] + 0.1 * rng.normal(size=(400, DIM)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    model, report = train_sparse_autoencoder(
-        data, pairs=(queries, data[:400]), config=tiny_config(max_epochs=2), show_progress=False
-    )
+    model, report = train_sparse_autoencoder(data, pairs=(queries, data[:400]), config=tiny_config(max_epochs=2), show_progress=False)
     assert "train_contrastive" in report.history[0]
     assert report.val_nmse < 0.6
 
@@ -202,15 +211,25 @@ def test_auxk_revives_dead_latents(data):
     hidden, k = 64, 4
     assert _dead_share_of_sabotaged(_sabotaged_model(data, hidden, k), data) == 1.0
     cfg = dict(
-        k_multi=8, nested_ks=(), k_aux=4, contrastive_coef=0.0, max_epochs=6, dead_steps=5,
-        lr=1e-2, batch_size=64,
+        k_multi=8,
+        nested_ks=(),
+        k_aux=4,
+        contrastive_coef=0.0,
+        max_epochs=6,
+        dead_steps=5,
+        lr=1e-2,
+        batch_size=64,
     )
     without, _ = train_sparse_autoencoder(
-        data, config=tiny_config(aux_coef=0.0, **cfg), show_progress=False,
+        data,
+        config=tiny_config(aux_coef=0.0, **cfg),
+        show_progress=False,
         initial=_sabotaged_model(data, hidden, k),
     )
     with_aux, _ = train_sparse_autoencoder(
-        data, config=tiny_config(aux_coef=1.0, **cfg), show_progress=False,
+        data,
+        config=tiny_config(aux_coef=1.0, **cfg),
+        show_progress=False,
         initial=_sabotaged_model(data, hidden, k),
     )
     dead_without = _dead_share_of_sabotaged(without, data)

@@ -58,8 +58,16 @@ def threads_seen_by_training(monkeypatch) -> set[int]:
 
 def tiny_config(**overrides) -> TrainConfig:
     base = dict(
-        hidden_mult=2, k=4, k_multi=8, nested_ks=(), k_aux=8, contrastive_batch=32,
-        batch_size=64, max_epochs=1, seed=0, time_limit_s=None,
+        hidden_mult=2,
+        k=4,
+        k_multi=8,
+        nested_ks=(),
+        k_aux=8,
+        contrastive_batch=32,
+        batch_size=64,
+        max_epochs=1,
+        seed=0,
+        time_limit_s=None,
     )
     return TrainConfig(**{**base, **overrides})
 

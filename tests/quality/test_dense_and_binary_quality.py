@@ -91,7 +91,10 @@ def test_rescoring_keeps_the_best_of_the_shortlist_per_query(rotated, queries):
         assert set(rescored.ids[q].tolist()) == set(version.ids[expected].tolist())
 
 
-@pytest.mark.parametrize("budget, floor", [("binary:rescore=0", 0.60), ("binary:rescore=4", 0.90), ("binary:rescore=10", 0.97), ("funnel:binary*20>128*4>full", 0.98)])
+@pytest.mark.parametrize(
+    "budget, floor",
+    [("binary:rescore=0", 0.60), ("binary:rescore=4", 0.90), ("binary:rescore=10", 0.97), ("funnel:binary*20>128*4>full", 0.98)],
+)
 def test_binary_recall_floors(rotated, queries, exact_rows, budget, floor):
     assert recall(rotated, queries, exact_rows, budget) >= floor
 
@@ -114,4 +117,6 @@ def test_one_query_scans_skip_blocks_that_cannot_reach_the_top_k_and_stay_exact(
         hits = rotated.search(query, 10, "exact")
         scores = docs @ query
         assert hits.explain.stages[0].bytes_read < 0.7 * every_block
-        assert hits.id_lists()[0] == ids[np.argsort(-scores, kind="stable")[:10]].tolist() or np.allclose(np.sort(scores)[-10:][::-1], hits.scores[0], atol=1e-5)
+        assert hits.id_lists()[0] == ids[np.argsort(-scores, kind="stable")[:10]].tolist() or np.allclose(
+            np.sort(scores)[-10:][::-1], hits.scores[0], atol=1e-5
+        )

@@ -32,7 +32,9 @@ def run_entrypoint(tmp_path):
     def run(data_dir: Path, *args: str, **env: str) -> tuple[int, str, list[str]]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("VECDIAL_")}
         # the image's defaults (Dockerfile ENV), then the test's
-        base.update(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", STUB_LOG=str(log), VECDIAL_DATA_DIR=str(data_dir), VECDIAL_HOST="0.0.0.0")
+        base.update(
+            PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", STUB_LOG=str(log), VECDIAL_DATA_DIR=str(data_dir), VECDIAL_HOST="0.0.0.0"
+        )
         done = subprocess.run([sys.executable, str(ENTRYPOINT), *args], env={**base, **env}, capture_output=True, text=True, timeout=120)
         calls = log.read_text().splitlines() if log.exists() else []
         log.unlink(missing_ok=True)

@@ -47,7 +47,7 @@ def install(tmp_path):
     stub = tmp_path / "python"
     stub.write_text(f"""#!/bin/sh
 if [ "$1" = "-m" ]; then
-    echo "$*" >> "{tmp_path / 'pip.log'}"
+    echo "$*" >> "{tmp_path / "pip.log"}"
     case "$*" in *--index-url*) [ -n "$FAIL_ON_INDEX" ] && exit 1 ;; esac
     exit 0
 fi

@@ -25,7 +25,9 @@ def test_describe_lists_modes_their_knobs_and_bytes_per_vector(client):
 
 
 def test_create_from_vectors_makes_a_searchable_collection(client, outside):
-    response = client.post("/v1/collections", json={"name": "mine", "vectors": outside, "ids": list(range(100, 110)), "settings": {"rotation": "identity"}})
+    response = client.post(
+        "/v1/collections", json={"name": "mine", "vectors": outside, "ids": list(range(100, 110)), "settings": {"rotation": "identity"}}
+    )
     assert response.status_code == 201
     info = response.json()
     assert (info["size"], info["id_kind"], info["settings"]["rotation"], info["text_queries"]) == (10, "int", "identity", False)
@@ -106,7 +108,6 @@ def test_drop_removes_the_collection(client, tiny_data_dir):
     assert not (tiny_data_dir / "tiny").exists()
     assert client.get("/v1/collections/tiny").status_code == 404
     assert client.delete("/v1/collections/tiny").status_code == 404
-
 
 
 def test_describe_is_the_python_info_plus_the_server_max_k(client, tiny_data_dir, demo_dataset):

@@ -28,7 +28,9 @@ def docs(client, demo_corpus, demo_dataset):
 
 
 def test_a_filtered_search_returns_only_matching_hits_with_their_payloads(docs, inside):
-    response = docs.post(SEARCH, json={"vector": inside[0], "k": 5, "budget": "binary:rescore=10", "filter": {"module": "asyncio"}, "with_payload": True})
+    response = docs.post(
+        SEARCH, json={"vector": inside[0], "k": 5, "budget": "binary:rescore=10", "filter": {"module": "asyncio"}, "with_payload": True}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["hits"] and all(hit["id"].startswith("asyncio.") and hit["payload"]["module"] == "asyncio" for hit in body["hits"])
@@ -36,15 +38,25 @@ def test_a_filtered_search_returns_only_matching_hits_with_their_payloads(docs, 
 
 
 def test_a_batch_takes_the_same_filter(docs, inside):
-    body = docs.post(SEARCH + "/batch", json={"queries": [{"vector": v} for v in inside[:3]], "k": 3, "filter": {"chars": {"range": {"lt": 300}}}, "with_payload": True}).json()
+    body = docs.post(
+        SEARCH + "/batch",
+        json={"queries": [{"vector": v} for v in inside[:3]], "k": 3, "filter": {"chars": {"range": {"lt": 300}}}, "with_payload": True},
+    ).json()
     assert all(hit["payload"]["chars"] < 300 for hits in body["results"] for hit in hits)
 
 
 def test_upserted_payloads_are_searchable_at_once(docs, outside):
-    response = docs.post("/v1/collections/docs/vectors/upsert", json={"items": [{"id": "fresh", "vector": outside[0], "payload": {"module": "fresh", "released": "2024-05-01"}}]})
+    response = docs.post(
+        "/v1/collections/docs/vectors/upsert",
+        json={"items": [{"id": "fresh", "vector": outside[0], "payload": {"module": "fresh", "released": "2024-05-01"}}]},
+    )
     assert response.status_code == 200, response.text
-    hits = docs.post(SEARCH, json={"vector": outside[0], "k": 3, "filter": {"released": {"range": {"gte": "2024-01-01"}}}, "with_payload": True}).json()["hits"]
-    assert hits == [{"id": "fresh", "score": pytest.approx(1.0, abs=1e-5), "payload": {"module": "fresh", "released": "2024-05-01T00:00:00+00:00"}}]
+    hits = docs.post(
+        SEARCH, json={"vector": outside[0], "k": 3, "filter": {"released": {"range": {"gte": "2024-01-01"}}}, "with_payload": True}
+    ).json()["hits"]
+    assert hits == [
+        {"id": "fresh", "score": pytest.approx(1.0, abs=1e-5), "payload": {"module": "fresh", "released": "2024-05-01T00:00:00+00:00"}}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -68,7 +80,9 @@ def test_a_filter_that_is_not_an_object_is_a_422(docs, inside):
 
 
 def test_a_payload_of_the_wrong_type_is_a_422_and_nothing_is_written(docs, outside):
-    response = docs.post("/v1/collections/docs/vectors/upsert", json={"items": [{"id": "bad", "vector": outside[1], "payload": {"chars": "many"}}]})
+    response = docs.post(
+        "/v1/collections/docs/vectors/upsert", json={"items": [{"id": "bad", "vector": outside[1], "payload": {"chars": "many"}}]}
+    )
     assert response.status_code == 422 and "the field holds integers" in response.json()["message"]
     assert docs.get("/v1/collections/docs").json()["segment_size"] == 0
 

@@ -124,7 +124,11 @@ def test_true_and_false_are_not_ids_of_a_create_or_a_delete(client, ints, inside
 @pytest.mark.parametrize(
     "path, body, field",
     [
-        ("/v1/collections", {"name": "s", "vectors": [[0.5, 0.5]], "settings": {"sparse": {"contrastive_coef": False}}}, "settings.sparse.contrastive_coef"),
+        (
+            "/v1/collections",
+            {"name": "s", "vectors": [[0.5, 0.5]], "settings": {"sparse": {"contrastive_coef": False}}},
+            "settings.sparse.contrastive_coef",
+        ),
         ("/v1/collections", {"name": "s", "vectors": [[0.5, 0.5]], "settings": {"block": True}}, "settings.block"),
         ("/v1/collections/tiny/reindex", {"sparse": {"max_active": True}}, "sparse.max_active"),
         ("/v1/collections/tiny/reindex", {"min_recall": True}, "min_recall"),

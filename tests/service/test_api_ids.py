@@ -35,7 +35,9 @@ def test_a_bad_limit_is_a_422(client):
 def test_writes_to_a_damaged_log_get_a_409_while_searches_and_describe_go_on(tiny_data_dir, make_client, outside):
     client = make_client()
     for i in range(6):
-        assert client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": f"new{i}", "vector": outside[i]}]}).status_code == 200
+        assert (
+            client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": f"new{i}", "vector": outside[i]}]}).status_code == 200
+        )
     log = tiny_data_dir / "tiny" / "wal" / "v000001.log"
     data = bytearray(log.read_bytes())
     data[len(data) // 2] ^= 0x10  # a flipped bit inside an acknowledged record, valid records after it

@@ -48,7 +48,7 @@ def test_reindex_runs_in_the_background_and_swaps_in_the_new_version(client, out
 def finished_jobs_counted(client, state: str) -> float:
     """vecdial_jobs_total{kind="reindex",state=...} from /metrics (0 if not yet there)."""
     prefix = f'vecdial_jobs_total{{kind="reindex",state="{state}"}} '
-    return next((float(line[len(prefix):]) for line in client.get("/metrics").text.splitlines() if line.startswith(prefix)), 0.0)
+    return next((float(line[len(prefix) :]) for line in client.get("/metrics").text.splitlines() if line.startswith(prefix)), 0.0)
 
 
 def test_finished_jobs_are_counted_once_by_final_state(client):
@@ -104,7 +104,12 @@ def test_jobs_are_listed_newest_first(client):
     "path, body, status, fragment",
     [
         ("/v1/collections/tiny/reindex", {"dtype": "int4"}, 422, "dtype"),
-        ("/v1/collections/tiny/reindex", {"sparse": {"max_active": 0}}, 422, "sparse.max_active: Input should be greater than or equal to 1"),
+        (
+            "/v1/collections/tiny/reindex",
+            {"sparse": {"max_active": 0}},
+            422,
+            "sparse.max_active: Input should be greater than or equal to 1",
+        ),
         ("/v1/collections/tiny/reindex", {"sparse": {"k": 16}}, 422, "sparse.k: Extra inputs are not permitted"),
         ("/v1/collections/tiny/reindex", {"sparse": "yes"}, 422, "sparse: use false (no sparse codes), true, or an object"),
         ("/v1/collections/tiny/reindex", {"block": None}, 422, "block: Input should be a valid integer"),

@@ -103,7 +103,7 @@ def test_the_key_is_checked_before_the_body_is_parsed(make_client):
 
 def test_settings_come_from_env_over_a_toml_file(tmp_path, monkeypatch):
     config = tmp_path / "vecdial.toml"
-    config.write_text('max_k = 50\nmax_batch = 7\nlog_json = false\n')
+    config.write_text("max_k = 50\nmax_batch = 7\nlog_json = false\n")
     monkeypatch.setenv("VECDIAL_SETTINGS_FILE", str(config))
     monkeypatch.setenv("VECDIAL_MAX_BATCH", "9")
     settings = Settings()
@@ -135,7 +135,9 @@ def test_a_damaged_index_is_a_503_that_names_the_file_but_no_server_path(tiny_da
 def damage_log(data_dir, client, vectors) -> None:
     """Six acknowledged upserts, then a flipped bit inside one of them."""
     for i in range(6):
-        assert client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": f"new{i}", "vector": vectors[i]}]}).status_code == 200
+        assert (
+            client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": f"new{i}", "vector": vectors[i]}]}).status_code == 200
+        )
     log = data_dir / "tiny" / "wal" / "v000001.log"
     data = bytearray(log.read_bytes())
     data[len(data) // 2] ^= 0x10
@@ -166,7 +168,10 @@ def test_with_an_api_key_readyz_names_broken_collections_only_to_a_caller_with_t
     anonymous = client.get("/readyz")
     assert anonymous.status_code == 503
     assert anonymous.json() == {
-        "status": "degraded", "collections": 0, "broken": {}, "damaged": {},
+        "status": "degraded",
+        "collections": 0,
+        "broken": {},
+        "damaged": {},
         "detail": "1 collection(s) cannot be opened, 0 have a damaged write-ahead log: send the API key to see which",
     }
     keyed = client.get("/readyz", headers={"Authorization": "Bearer s3cret"})
@@ -206,10 +211,35 @@ def test_openapi_describes_every_field_of_a_search_request(client):
     assert body["required"] and body["content"]["application/json"]["schema"]["title"] == "SearchRequest"
     single = body["content"]["application/json"]["schema"]["properties"]
     batch = schema["components"]["schemas"]["BatchSearchRequest"]["properties"]
-    assert set(single) == {"vector", "vector_b64", "text", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}
+    assert set(single) == {
+        "vector",
+        "vector_b64",
+        "text",
+        "k",
+        "budget",
+        "with_text",
+        "filter",
+        "with_payload",
+        "hybrid",
+        "steer",
+        "explain_features",
+    }
     vector = next(schema for schema in single["vector"]["anyOf"] if schema.get("type") == "array")
     packed = next(schema for schema in single["vector_b64"]["anyOf"] if schema.get("type") == "string")
     assert vector["items"]["type"] == "number" and vector["items"]["maximum"] == float(np.finfo(np.float32).max)
     assert "little-endian float32" in packed["description"]
     assert "binary:rescore=10" in single["budget"]["description"] and single["budget"]["default"] == "exact"
-    assert set(batch) == {"queries", "vectors_b64", "dim", "texts", "k", "budget", "with_text", "filter", "with_payload", "hybrid", "steer", "explain_features"}
+    assert set(batch) == {
+        "queries",
+        "vectors_b64",
+        "dim",
+        "texts",
+        "k",
+        "budget",
+        "with_text",
+        "filter",
+        "with_payload",
+        "hybrid",
+        "steer",
+        "explain_features",
+    }

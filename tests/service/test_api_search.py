@@ -18,6 +18,8 @@ SEARCH = "/v1/collections/tiny/search"
 def b64(vectors) -> str:
     """Little-endian float32 bytes, base64: the `vector_b64` / `vectors_b64` wire form."""
     return base64.b64encode(np.asarray(vectors, dtype="<f4").tobytes()).decode()
+
+
 BUDGETS = [
     {"mode": "exact"},
     {"mode": "dense", "dim": 64},
@@ -48,6 +50,7 @@ def test_every_sweep_budget_of_every_registered_mode_answers_k_hits(client, tiny
         response = client.post(SEARCH, json={"vector": inside[3], "k": 5, "budget": budget})
         assert response.status_code == 200, (budget, response.text)
         assert len(response.json()["hits"]) == 5 and response.json()["explain"]["bytes_scanned"] > 0, budget
+
 
 @pytest.mark.whole_only(reason="over shards a stage's candidates are the shards' sum")
 def test_explain_reports_budget_candidates_time_and_bytes_per_stage(client, inside):
@@ -214,7 +217,11 @@ def test_a_batch_over_the_limit_is_refused(make_client, inside):
         ({"vectors_b64": b64(np.full((2, 384), 0.5)), "dim": 768}, 422, "dim=768, the collection has 384 dims"),
         ({"vectors_b64": b64(np.full(500, 0.5)), "dim": 384}, 422, "vectors_b64 holds 500 numbers, not a whole number of 384-dim vectors"),
         ({"vectors_b64": b64(np.full(384, 0.5))}, 422, "send `dim` with `vectors_b64`"),
-        ({"vectors_b64": b64(np.full(384, 0.5)), "dim": 384, "queries": [{"vector": [0.5] * 384}]}, 422, "exactly one of `queries` or `vectors_b64`"),
+        (
+            {"vectors_b64": b64(np.full(384, 0.5)), "dim": 384, "queries": [{"vector": [0.5] * 384}]},
+            422,
+            "exactly one of `queries` or `vectors_b64`",
+        ),
         ({"k": 3}, 422, "exactly one of `queries` or `vectors_b64`"),
     ],
 )

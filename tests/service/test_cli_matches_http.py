@@ -41,7 +41,9 @@ def test_a_batch_prints_the_http_results_and_explain(client, tiny_data_dir, insi
     queries = np.asarray(inside[:3], dtype=np.float32)
     np.save(tmp_path / "q.npy", queries)
     printed = cli_search(capsys, tiny_data_dir, tmp_path / "q.npy", budget, k=4)
-    as_list = client.post(SEARCH + "/batch", json={"queries": [{"vector": v} for v in inside[:3]], "k": 4, "budget": budget, "with_text": True}).json()
+    as_list = client.post(
+        SEARCH + "/batch", json={"queries": [{"vector": v} for v in inside[:3]], "k": 4, "budget": budget, "with_text": True}
+    ).json()
     packed = base64.b64encode(queries.astype("<f4").tobytes()).decode()
     as_b64 = client.post(SEARCH + "/batch", json={"vectors_b64": packed, "dim": 384, "k": 4, "budget": budget, "with_text": True}).json()
     assert list(printed) == ["results", "explain"] and len(printed["results"]) == 3

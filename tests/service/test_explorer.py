@@ -22,7 +22,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (scripts/test.sh installs them)")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (scripts/test.sh installs them)"
+)
 KEY = "explorer-test-key"
 
 
@@ -30,8 +32,18 @@ KEY = "explorer-test-key"
 def browser(tmp_path):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1200,1000", f"--user-data-dir={tmp_path / 'chrome'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1200,1000",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     yield driver
@@ -56,18 +68,30 @@ def hit_rows(driver) -> list[list[str]]:
 
 def set_control(driver, element_id: str, value) -> None:
     """What a person's drag or pick does: set the value, fire `input`."""
-    driver.execute_script("const e = document.getElementById(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input'));", element_id, str(value))
+    driver.execute_script(
+        "const e = document.getElementById(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input'));",
+        element_id,
+        str(value),
+    )
 
 
 def search(driver) -> None:
     """Click Search and wait until this search's answer is shown (the old one is cleared first)."""
     driver.execute_script("document.querySelector('#hits tbody').innerHTML = ''; document.getElementById('explain').innerHTML = '';")
     click(driver, By.ID, "search")
-    wait_for(driver, lambda d: (d.find_elements(By.CSS_SELECTOR, "#hits tbody tr") and d.find_element(By.ID, "explain").text) or d.find_element(By.ID, "error").text)
+    wait_for(
+        driver,
+        lambda d: (
+            (d.find_elements(By.CSS_SELECTOR, "#hits tbody tr") and d.find_element(By.ID, "explain").text)
+            or d.find_element(By.ID, "error").text
+        ),
+    )
 
 
 def test_a_person_searches_and_compares_settings_in_the_explorer(browser, tiny_data_dir, tiny_dataset, tmp_path):
-    vecdial.connect(tiny_data_dir).open("tiny").sweep(n=40, budgets=["binary:rescore=0", "binary:rescore=10", "dense:dim=64", "exact"], show_progress=False)
+    vecdial.connect(tiny_data_dir).open("tiny").sweep(
+        n=40, budgets=["binary:rescore=0", "binary:rescore=10", "dense:dim=64", "exact"], show_progress=False
+    )
     with mock.patch.dict(os.environ, {"VECDIAL_API_KEY": KEY}), vecdial_serve(tiny_data_dir) as (client, _):
         browser.get(str(client.base_url) + "/ui/")
         wait_for(browser, lambda d: "API key" in d.find_element(By.ID, "error").text)  # the page itself is open; the data is not
@@ -107,7 +131,9 @@ def test_a_person_searches_and_compares_settings_in_the_explorer(browser, tiny_d
         # A vector is pasted, not typed: set the field's value as a paste does (typing ~8,000
         # characters one key event at a time took most of this test's time).
         browser.execute_script(
-            "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))", query, json.dumps([float(v) for v in tiny_dataset.vectors[3]])
+            "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))",
+            query,
+            json.dumps([float(v) for v in tiny_dataset.vectors[3]]),
         )
         set_control(browser, "mode", "exact")
         search(browser)

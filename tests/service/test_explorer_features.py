@@ -18,12 +18,16 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 from selenium.webdriver.common.by import By  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (scripts/test.sh installs them)")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (scripts/test.sh installs them)"
+)
 
 
 def feature_rows(driver) -> list[list[str]]:
     """The Features table's cells, read in one script (a re-render between reads would leave stale elements)."""
-    return driver.execute_script("return [...document.querySelectorAll('#feature-list tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#feature-list tbody tr')].map(r => [...r.cells].map(c => c.innerText))"
+    )
 
 
 def browse(driver, words: str) -> None:
@@ -40,8 +44,13 @@ def browse(driver, words: str) -> None:
 def test_a_person_browses_features_and_steers_by_one(browser, tmp_path, demo_dataset):  # noqa: F811
     rows = slice(0, 600)
     vecdial.connect(tmp_path / "data").create(
-        "docs", np.asarray(demo_dataset.vectors[rows]), texts=demo_dataset.texts[rows], ids=demo_dataset.ids[rows],
-        source_model=demo_dataset.source_model, settings={"sparse": {"max_active": 16, "hidden_mult": 2, "min_steps": 60}}, show_progress=False,
+        "docs",
+        np.asarray(demo_dataset.vectors[rows]),
+        texts=demo_dataset.texts[rows],
+        ids=demo_dataset.ids[rows],
+        source_model=demo_dataset.source_model,
+        settings={"sparse": {"max_active": 16, "hidden_mult": 2, "min_steps": 60}},
+        show_progress=False,
     )
     with vecdial_serve(tmp_path / "data") as (client, _):
         browser.get(str(client.base_url) + "/ui/")

@@ -65,7 +65,12 @@ def test_the_internal_module_lists_each_name_once_for_runtime_and_for_type_check
     name the same things from the same modules."""
     tree = ast.parse(Path(vecdial._internal.__file__).read_text(encoding="utf-8"))
     guarded = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
-    typed = {(alias.asname or alias.name): (node.module, alias.name) for node in guarded.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    typed = {
+        (alias.asname or alias.name): (node.module, alias.name)
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
     helpers = {"Collection", "Database", "LiveCollection", "RemoteCollection", "RemoteDatabase"}  # for the helpers' signatures
     assert {name: where for name, where in typed.items() if name not in helpers} == vecdial._internal._WHERE
 

@@ -123,7 +123,12 @@ def test_no_generated_request_gets_a_5xx_an_undocumented_response_or_a_refusal_t
 def test_without_the_key_every_guarded_operation_answers_a_documented_401(make_client):
     client = make_client(api_key="s3cret")
     document = client.get("/openapi.json", headers={"Authorization": "Bearer s3cret"}).json()
-    guarded = [(method, path, operation) for path, item in document["paths"].items() for method, operation in item.items() if "security" in operation]
+    guarded = [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if "security" in operation
+    ]
     assert {path for path in document["paths"]} - {path for _, path, _ in guarded} == {"/healthz", "/readyz"}
     for method, template, operation in guarded:
         assert "401" in operation["responses"], (method, template)

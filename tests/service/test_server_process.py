@@ -36,7 +36,20 @@ def free_port() -> int:
 def vecdial_serve(data_dir: Path, workers: int = 1) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
     """Start `vecdial serve`, wait until /readyz says ready, stop it (SIGKILL if it hangs) after."""
     port = free_port()
-    command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "vecdial.service.cli",
+        "--data-dir",
+        str(data_dir),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     # The first text search loads the encoder: on a loaded machine that alone can pass the default
     # request_timeout_s (30 s). These tests are about behaviour, not deadlines (test_api_limits has those).
     env = {"VECDIAL_REQUEST_TIMEOUT_S": "600", **os.environ, "VECDIAL_LOG_LEVEL": "warning"}
@@ -157,10 +170,27 @@ def test_the_cli_sees_every_write_the_server_acknowledged(tiny_data_dir, inside,
     deleted = demo_dataset.ids[6]
     np.save(tmp_path / "q.npy", np.asarray([outside[4], inside[6]], dtype=np.float32))  # the new item's vector, the deleted one's
     with vecdial_serve(tiny_data_dir) as (client, _):
-        assert client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": "fresh", "vector": outside[4]}]}).status_code == 200
+        assert (
+            client.post("/v1/collections/tiny/vectors/upsert", json={"items": [{"id": "fresh", "vector": outside[4]}]}).status_code == 200
+        )
         assert client.post("/v1/collections/tiny/vectors/delete", json={"ids": [deleted]}).json()["deleted"] == 1
         for budget in ("exact", "binary:rescore=10", "dense:dim=64", "funnel:binary*20>128*4>full"):  # the server still runs
-            code = vecdial_cli(["--data-dir", str(tiny_data_dir), "search", "-c", "tiny", "--vector", str(tmp_path / "q.npy"), "-b", budget, "-k", "20", "--json"])
+            code = vecdial_cli(
+                [
+                    "--data-dir",
+                    str(tiny_data_dir),
+                    "search",
+                    "-c",
+                    "tiny",
+                    "--vector",
+                    str(tmp_path / "q.npy"),
+                    "-b",
+                    budget,
+                    "-k",
+                    "20",
+                    "--json",
+                ]
+            )
             printed = json.loads(capsys.readouterr().out)
             assert code == 0
             found = [[hit["id"] for hit in hits] for hits in printed["results"]]
@@ -187,7 +217,19 @@ def test_cli_reindex_under_load_swaps_in_every_worker_without_errors(tiny_data_d
         for thread in searchers:
             thread.start()
         try:
-            command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(tiny_data_dir), "reindex", "-c", "tiny", "--dtype", "float16", "--quiet"]
+            command = [
+                sys.executable,
+                "-m",
+                "vecdial.service.cli",
+                "--data-dir",
+                str(tiny_data_dir),
+                "reindex",
+                "-c",
+                "tiny",
+                "--dtype",
+                "float16",
+                "--quiet",
+            ]
             reindex = subprocess.run(command, capture_output=True, text=True, timeout=120)
             time.sleep(0.5)
         finally:

@@ -40,7 +40,7 @@ def make_door(settings: Settings) -> TestClient:
 def served(request, door_settings):
     """A client of the main app or of the door, built with the same settings."""
     app = create_app(door_settings) if request.param == "main app" else None
-    with (TestClient(app) if app is not None else make_door(door_settings)) as client:
+    with TestClient(app) if app is not None else make_door(door_settings) as client:
         yield client
 
 

@@ -66,18 +66,26 @@ def run_sweep(collection: CollectionDep, body: SweepRequest) -> dict:
     if body.queries_b64 is not None:
         dim = collection.info().dim
         if len(body.queries_b64) % dim:
-            raise InvalidInput(f"queries_b64 holds {len(body.queries_b64)} numbers, not a whole number of {dim}-dim vectors: send n * {dim}")
+            raise InvalidInput(
+                f"queries_b64 holds {len(body.queries_b64)} numbers, not a whole number of {dim}-dim vectors: send n * {dim}"
+            )
         queries = body.queries_b64.reshape(-1, dim)
     collection.sweep(queries, n=body.n, budgets=body.budgets, max_seconds=body.max_seconds, show_progress=False)
     return sweep_points(collection)
 
 
-@router.post("/{name}/repair", summary="Salvage a damaged write-ahead log", response_model=RepairResponse, responses={**NOT_FOUND, **CONFLICT})
-def repair(collection: CollectionDep, settings: SettingsDep, dry_run: Annotated[bool, Query(description="Report only; change nothing.")] = False) -> RepairResponse:
+@router.post(
+    "/{name}/repair", summary="Salvage a damaged write-ahead log", response_model=RepairResponse, responses={**NOT_FOUND, **CONFLICT}
+)
+def repair(
+    collection: CollectionDep, settings: SettingsDep, dry_run: Annotated[bool, Query(description="Report only; change nothing.")] = False
+) -> RepairResponse:
     """`vecdial repair`: scan the whole log; unless dry_run, keep every valid record in a new log
     (the damaged file stays beside it) and take writes again. Refused (409) while a reindex runs."""
     report = collection.repair(dry_run=dry_run).to_dict()
-    return RepairResponse(**{**report, "log": _relative_path(report["log"], settings), "backup": _relative_path(report["backup"], settings)})
+    return RepairResponse(
+        **{**report, "log": _relative_path(report["log"], settings), "backup": _relative_path(report["backup"], settings)}
+    )
 
 
 def _relative_path(path: str | None, settings: Settings) -> str | None:
@@ -105,12 +113,20 @@ def list_ids(
     return IdPage(ids=ids, next=next_cursor)
 
 
-@router.post("", summary="Create a collection from vectors", status_code=status.HTTP_201_CREATED, response_model=CollectionInfo, responses=CONFLICT)
+@router.post(
+    "", summary="Create a collection from vectors", status_code=status.HTTP_201_CREATED, response_model=CollectionInfo, responses=CONFLICT
+)
 def create_collection(body: CreateCollectionRequest, collections: CollectionsDep, settings: SettingsDep) -> CollectionInfo:
     """Builds the first version from the vectors in the body (as lists, or all at once as
     `vectors_b64` with their `dim`), or from `texts` alone encoded with the bundled model (for
     large inputs, upload a file). With `replace`, builds a new version of an existing collection."""
-    count = len(body.vectors) if body.vectors is not None else len(body.vectors_b64) // body.dim if body.vectors_b64 is not None else len(body.texts or ())  # type: ignore[operator]
+    count = (
+        len(body.vectors)
+        if body.vectors is not None
+        else len(body.vectors_b64) // body.dim
+        if body.vectors_b64 is not None
+        else len(body.texts or ())
+    )  # type: ignore[operator]
     if count > settings.max_create_vectors:
         raise InvalidInput(
             f"{count} vectors is over this server's limit of {settings.max_create_vectors} for a JSON create: "
@@ -193,7 +209,9 @@ def _create_from_upload(collections: Collections, name: str, path: Path, fmt: st
         reason = _without_path(str(exc), path) or type(exc).__name__
         if isinstance(exc, AttributeError):  # np.load gave an NpzFile or a pickle-free object, not an array
             reason = "it holds an archive (.npz?), not one (N, D) array"
-        raise InvalidInput(f"the uploaded file is not a readable {fmt} file ({reason}): check its contents and the `format` parameter") from None
+        raise InvalidInput(
+            f"the uploaded file is not a readable {fmt} file ({reason}): check its contents and the `format` parameter"
+        ) from None
 
 
 def _without_path(message: str, path: Path) -> str:
@@ -214,7 +232,9 @@ def _items(body: CreateCollectionRequest, settings: Settings) -> dict:
     if body.vectors_b64 is not None:
         dim = body.dim
         if len(body.vectors_b64) % dim:  # type: ignore[operator]
-            raise InvalidInput(f"vectors_b64 holds {len(body.vectors_b64)} numbers, not a whole number of {dim}-dim vectors: send n * {dim}")
+            raise InvalidInput(
+                f"vectors_b64 holds {len(body.vectors_b64)} numbers, not a whole number of {dim}-dim vectors: send n * {dim}"
+            )
         matrix = body.vectors_b64.reshape(-1, dim)
     else:
         dims = {len(v) for v in body.vectors}  # type: ignore[union-attr]

@@ -17,7 +17,13 @@ router = APIRouter(prefix="/v1/collections", tags=["features"], responses={**COM
 @router.get("/{name}/features", summary="Browse the sparse features, labelled", response_model=FeatureList)
 def list_features(
     collection: CollectionDep,
-    q: Annotated[str | None, Query(max_length=200, description="Words of a label (`json`, `date parse`; a word may be the start of a term), or a feature id. Omit to list the most frequent features.")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Words of a label (`json`, `date parse`; a word may be the start of a term), or a feature id. Omit to list the most frequent features.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Features to list.")] = 50,
 ) -> FeatureList:
     """Each feature's id (what `steer` and `explain_features` name), its label (the distinctive

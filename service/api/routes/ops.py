@@ -47,7 +47,9 @@ async def readyz(request: Request, collections: CollectionsDep) -> Response:
     damaged = {c.name: without_paths(c.damaged, settings.data_dir) for c in collections.loaded() if c.damaged}
     detail = None
     if settings.api_key is not None and not getattr(request.state, "authorized", False) and (broken or damaged):
-        detail = f"{len(broken)} collection(s) cannot be opened, {len(damaged)} have a damaged write-ahead log: send the API key to see which"
+        detail = (
+            f"{len(broken)} collection(s) cannot be opened, {len(damaged)} have a damaged write-ahead log: send the API key to see which"
+        )
         broken, damaged = {}, {}
     body = Readiness(status=status, collections=len(collections.loaded()), broken=broken, damaged=damaged, detail=detail)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)

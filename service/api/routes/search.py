@@ -102,8 +102,17 @@ def _run(
 ) -> vecdial.Hits:
     # One query runs on one thread whatever the setting (the library's rule); a batch may use native_threads.
     hits = collection.search(
-        queries, k, body.budget, with_text=body.with_text, threads=settings.native_threads, filter=body.filter, with_payload=body.with_payload,
-        hybrid=body.hybrid, texts=_texts(body) if body.hybrid is not None else None, steer=body.steer, explain_features=body.explain_features,
+        queries,
+        k,
+        body.budget,
+        with_text=body.with_text,
+        threads=settings.native_threads,
+        filter=body.filter,
+        with_payload=body.with_payload,
+        hybrid=body.hybrid,
+        texts=_texts(body) if body.hybrid is not None else None,
+        steer=body.steer,
+        explain_features=body.explain_features,
     )
     mode = hits.explain.budget.split(":", 1)[0]  # as requested: `auto:... -> dense:dim=64` counts as auto
     request.state.log_extra = {"collection": collection.name, "mode": mode, "queries": len(queries)}

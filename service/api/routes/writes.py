@@ -16,12 +16,16 @@ from vecdial.service.native import ensure_thread_limits
 from vecdial.service.schemas import DeleteRequest, UpsertRequest, WriteResponse
 from vecdial.service.settings import Settings
 
-router = APIRouter(prefix="/v1/collections/{name}/vectors", tags=["writes"], responses={**COMMON_ERRORS, **NOT_FOUND}, route_class=FastJSONRoute)
+router = APIRouter(
+    prefix="/v1/collections/{name}/vectors", tags=["writes"], responses={**COMMON_ERRORS, **NOT_FOUND}, route_class=FastJSONRoute
+)
 AFTER_TIMEOUT = "the write may still complete; an upsert by id can be sent again safely, or send fewer items per request"
 
 
 @router.post("/upsert", summary="Add or replace vectors", response_model=WriteResponse, responses=TIMEOUTS)
-async def upsert(body: UpsertRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> WriteResponse:
+async def upsert(
+    body: UpsertRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request
+) -> WriteResponse:
     """Each item is stored under its id, replacing any vector that id had. The response comes
     after the write is in the write-ahead log on disk (fsync), and the next search in any
     mode sees it. Items without a vector have their text encoded with the bundled model."""
@@ -46,7 +50,9 @@ async def upsert(body: UpsertRequest, collection: CollectionDep, collections: Co
             vectors[to_encode] = encode(collection, [texts[i] for i in to_encode], dim)  # type: ignore[misc]
         payloads = [item.payload for item in body.items]
         return collection.upsert(
-            [item.id for item in body.items], vectors, texts=texts if any(t is not None for t in texts) else None,
+            [item.id for item in body.items],
+            vectors,
+            texts=texts if any(t is not None for t in texts) else None,
             payloads=payloads if any(p is not None for p in payloads) else None,
         )
 
@@ -58,7 +64,9 @@ async def upsert(body: UpsertRequest, collection: CollectionDep, collections: Co
 
 
 @router.post("/delete", summary="Delete vectors by id", response_model=WriteResponse)
-def delete(body: DeleteRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request) -> WriteResponse:
+def delete(
+    body: DeleteRequest, collection: CollectionDep, collections: CollectionsDep, settings: SettingsDep, request: Request
+) -> WriteResponse:
     """Removes the ids from every search, durably; ids that are not there are ignored."""
     _check_batch(len(body.ids), settings)
     result = collection.delete(body.ids)

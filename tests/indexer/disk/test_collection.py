@@ -146,7 +146,7 @@ def test_killed_build_leaves_the_previous_version_serving(tmp_path, demo_dataset
         from vecdial.indexer.jobs.settings import BuildSettings
         from vecdial.indexer.disk.collection import Collection
         from vecdial.indexer.io.readers import read_input
-        Collection(Path({str(tmp_path)!r}), "c").build(read_input(Path({str(tmp_path / 'big.npy')!r})), BuildSettings(batch_size=2000), show_progress=False)
+        Collection(Path({str(tmp_path)!r}), "c").build(read_input(Path({str(tmp_path / "big.npy")!r})), BuildSettings(batch_size=2000), show_progress=False)
         """
     )
     process = subprocess.Popen([sys.executable, "-c", script])

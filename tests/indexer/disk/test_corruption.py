@@ -15,7 +15,17 @@ from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.manifest import MANIFEST_FILE, file_entry
 from vecdial.indexer.errors import CorruptIndex
 
-DATA_FILES = ["binary_codes.npy", "codecs.npz", "dense_blocks.npy", "dense_prefix_sq.npy", "dense_rows.npy", "ids.npy", "rabitq.faiss", "text_offsets.npy", "texts.jsonl"]
+DATA_FILES = [
+    "binary_codes.npy",
+    "codecs.npz",
+    "dense_blocks.npy",
+    "dense_prefix_sq.npy",
+    "dense_rows.npy",
+    "ids.npy",
+    "rabitq.faiss",
+    "text_offsets.npy",
+    "texts.jsonl",
+]
 
 
 @pytest.fixture
@@ -73,7 +83,7 @@ def test_a_flipped_digit_that_leaves_valid_json_still_fails_the_manifest_checksu
         open_default(tiny_data_dir)
 
 
-@pytest.mark.parametrize("content", [b"", b"\x00" * 64, b"[1, 2]", b'{"format_version": 1, "dense": 5}', "{\"dim\": \"é".encode("latin-1")])
+@pytest.mark.parametrize("content", [b"", b"\x00" * 64, b"[1, 2]", b'{"format_version": 1, "dense": 5}', '{"dim": "é'.encode("latin-1")])
 def test_a_garbled_manifest_is_corrupt(tiny_data_dir, version_dir, content):
     (version_dir / MANIFEST_FILE).write_bytes(content)
     with pytest.raises(CorruptIndex, match=MANIFEST_FILE):

@@ -84,7 +84,9 @@ def test_pseudo_queries_are_cut_only_from_rows_with_a_text(tmp_path, tiny_datase
     from vecdial.models.encoder import MODEL_NAME
 
     texts = [text if i % 2 == 0 else None for i, text in enumerate(tiny_dataset.texts)]
-    col = vecdial.connect(tmp_path).create("half", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, texts=texts, source_model=MODEL_NAME, show_progress=False)
+    col = vecdial.connect(tmp_path).create(
+        "half", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, texts=texts, source_model=MODEL_NAME, show_progress=False
+    )
     version = col._live.snapshot().version
     rows, queries, _ = sample_pseudo_queries(version, 50)
     assert len(rows) == len(queries) == 50 and all(version.texts(rows))

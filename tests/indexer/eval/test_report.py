@@ -71,5 +71,10 @@ def test_the_cli_sweep_writes_the_reports_asked_for(swept, tmp_path):
     done = subprocess.run([sys.executable, "-m", "vecdial.service.cli", *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (out / "s.html").read_text().startswith("<!doctype html>") and (out / "s.csv").read_text().startswith("budget,")
-    bad = subprocess.run([sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(root), "sweep", "-c", "demo", "--report", "x.txt"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(root), "sweep", "-c", "demo", "--report", "x.txt"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "--report x.txt: name a .json, .csv, .png, .html file" in bad.stderr

@@ -12,7 +12,14 @@ from vecdial.indexer.plan.calibration import SweepPoint, choose, mark_pareto
 
 
 def point(budget, recall, ms, lower=None, read=0):
-    return SweepPoint(budget=budget, recall_at_10=recall, ms_per_query=ms, bytes_read_per_vector=read, recall_lower=lower, queries=None if lower is None else 200)
+    return SweepPoint(
+        budget=budget,
+        recall_at_10=recall,
+        ms_per_query=ms,
+        bytes_read_per_vector=read,
+        recall_lower=lower,
+        queries=None if lower is None else 200,
+    )
 
 
 def test_pareto_front_keeps_only_points_nothing_beats():
@@ -41,7 +48,9 @@ def test_choose_keeps_within_latency_and_bytes_limits():
 
 def test_no_point_meeting_the_target_is_a_budget_error_naming_the_closest():
     points = [point("a", 0.6, 1.0, 0.55), point("b", 0.8, 2.0, 0.78)]
-    with pytest.raises(BudgetError, match=r"target_recall=0.99: the closest within those limits is b: recall@10 0.800 \(95% lower bound 0.780"):
+    with pytest.raises(
+        BudgetError, match=r"target_recall=0.99: the closest within those limits is b: recall@10 0.800 \(95% lower bound 0.780"
+    ):
         choose(points, 0.99)
     with pytest.raises(BudgetError, match="max_latency_ms=1.5: the closest within those limits is a"):
         choose(points, 0.7, max_latency_ms=1.5)
@@ -107,7 +116,11 @@ def test_auto_budget_without_a_sweep_says_how_to_get_one(tmp_path, tiny_dataset)
 
 
 def test_refinement_bisects_the_knob_between_points_that_bracket_a_target():
-    points = [point("binary:rescore=5", 0.93, 1.0, 0.92), point("binary:rescore=20", 0.97, 2.0, 0.96), point("binary:rescore=40", 0.995, 3.0, 0.99)]
+    points = [
+        point("binary:rescore=5", 0.93, 1.0, 0.92),
+        point("binary:rescore=20", 0.97, 2.0, 0.96),
+        point("binary:rescore=40", 0.995, 3.0, 0.99),
+    ]
     assert refine_budgets(points) == ["binary:rescore=12", "binary:rescore=30"]  # 0.95 lies in 5..20, 0.99 in 20..40
     probed = [point("binary:rescore=10,probe=8", 0.85, 1.0, 0.84), point("binary:rescore=20,probe=8", 0.93, 2.0, 0.92)]
     assert refine_budgets(probed) == ["binary:rescore=15,probe=8"]  # a family keeps its other knobs
@@ -115,7 +128,11 @@ def test_refinement_bisects_the_knob_between_points_that_bracket_a_target():
 
 
 def test_refinement_bisects_a_graph_walks_breadth_at_one_rescore():
-    walked = [point("rabitq:rescore=5,ef=64", 0.93, 1.0, 0.92), point("rabitq:rescore=5,ef=128", 0.97, 2.0, 0.96), point("rabitq:rescore=10,ef=128", 0.98, 2.5, 0.97)]
+    walked = [
+        point("rabitq:rescore=5,ef=64", 0.93, 1.0, 0.92),
+        point("rabitq:rescore=5,ef=128", 0.97, 2.0, 0.96),
+        point("rabitq:rescore=10,ef=128", 0.98, 2.5, 0.97),
+    ]
     assert refine_budgets(walked) == ["rabitq:rescore=5,ef=96"]  # 0.95 lies in ef 64..128 at rescore 5
 
 

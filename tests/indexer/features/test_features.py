@@ -36,8 +36,16 @@ def sae(demo_vectors):
 
     docs, _ = demo_vectors
     config = TrainConfig(
-        k=ACTIVE, k_multi=4 * ACTIVE, nested_ks=(8,), hidden_mult=2, batch_size=256, max_epochs=40,
-        patience=100, seed=0, threads=1, time_limit_s=60,
+        k=ACTIVE,
+        k_multi=4 * ACTIVE,
+        nested_ks=(8,),
+        hidden_mult=2,
+        batch_size=256,
+        max_epochs=40,
+        patience=100,
+        seed=0,
+        threads=1,
+        time_limit_s=60,
     )
     model, _ = train_sparse_autoencoder(np.ascontiguousarray(docs), config=config, show_progress=False)
     return model

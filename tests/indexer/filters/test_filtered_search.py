@@ -13,14 +13,23 @@ from vecdial.indexer.errors import InvalidInput
 # filter -> the same condition written in plain Python over a payload dict
 FILTERS = {
     "keyword eq (selective)": ({"module": "os"}, lambda p: p["module"] == "os"),
-    "keyword in": ({"module": {"in": ["asyncio", "email", "logging", "builtins", "xml"]}}, lambda p: p["module"] in ("asyncio", "email", "logging", "builtins", "xml")),
+    "keyword in": (
+        {"module": {"in": ["asyncio", "email", "logging", "builtins", "xml"]}},
+        lambda p: p["module"] in ("asyncio", "email", "logging", "builtins", "xml"),
+    ),
     "int window": ({"chars": {"range": {"gte": 200, "lt": 400}}}, lambda p: 200 <= p["chars"] < 400),
-    "datetime window": ({"updated": {"range": {"gte": "2020-06-01", "lt": "2020-09-01T00:00:00Z"}}}, lambda p: "2020-06-01" <= p["updated"][:10] < "2020-09-01"),
+    "datetime window": (
+        {"updated": {"range": {"gte": "2020-06-01", "lt": "2020-09-01T00:00:00Z"}}},
+        lambda p: "2020-06-01" <= p["updated"][:10] < "2020-09-01",
+    ),
     "float window": ({"words": {"range": {"gt": 20.5}}}, lambda p: p["words"] > 20.5),
     "keyword list holds": ({"path": "email"}, lambda p: "email" in p["path"]),
     "or": ({"or": [{"module": "os"}, {"words": {"range": {"gt": 25}}}]}, lambda p: p["module"] == "os" or p["words"] > 25),
     "not": ({"not": {"module": {"in": ["asyncio", "builtins"]}}}, lambda p: p["module"] not in ("asyncio", "builtins")),
-    "and with not": ({"and": [{"chars": {"range": {"lte": 600}}}, {"not": {"path": "os"}}]}, lambda p: p["chars"] <= 600 and "os" not in p["path"]),
+    "and with not": (
+        {"and": [{"chars": {"range": {"lte": 600}}}, {"not": {"path": "os"}}]},
+        lambda p: p["chars"] <= 600 and "os" not in p["path"],
+    ),
     "several keys": ({"module": "email", "chars": {"range": {"gte": 300}}}, lambda p: p["module"] == "email" and p["chars"] >= 300),
 }
 BUDGETS = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full", "binary:rescore=20,probe=0.3"]
@@ -126,7 +135,9 @@ def test_a_bad_filter_is_invalid_input_saying_what_to_change(payload_demo, queri
 
 
 @pytest.mark.parametrize("nq", [1, 3, 40])
-def test_scoring_matching_rows_is_exact_for_any_number_of_rows_and_queries(monkeypatch, payload_demo, demo_corpus, demo_vectors, demo_payload_rows, queries, nq):
+def test_scoring_matching_rows_is_exact_for_any_number_of_rows_and_queries(
+    monkeypatch, payload_demo, demo_corpus, demo_vectors, demo_payload_rows, queries, nq
+):
     from vecdial.indexer.filters import select
 
     monkeypatch.setattr(select, "MIN_SELECTIVE", 10_000)  # every filter takes the rows strategy
@@ -138,7 +149,9 @@ def test_scoring_matching_rows_is_exact_for_any_number_of_rows_and_queries(monke
     assert hits.id_lists() == [[demo_corpus.doc_ids[r] for r in rows] for rows in expected_rows]
 
 
-@pytest.mark.parametrize("budget", ["binary:rescore=10,probe=2", "dense:dim=64,probe=1", "funnel:binary*10>full,probe=1", "rabitq:rescore=5,probe=1"])
+@pytest.mark.parametrize(
+    "budget", ["binary:rescore=10,probe=2", "dense:dim=64,probe=1", "funnel:binary*10>full,probe=1", "rabitq:rescore=5,probe=1"]
+)
 def test_a_probed_search_reads_more_cells_when_the_filter_leaves_too_few_in_the_nearest(tmp_path, demo_dataset, budget):
     ids = list(demo_dataset.ids)
     payloads = [{"pick": "yes" if i % 5 == 0 else "no"} for i in range(len(ids))]  # 20%: applied as a mask, not by scoring rows

@@ -19,7 +19,12 @@ from vecdial.indexer.filters.values import from_micros, to_micros
 
 def test_types_are_inferred_from_the_values_a_field_first_arrives_with():
     types, _ = check_payloads(
-        [{"n": 1, "x": 1.5, "k": "a", "t": "2024-05-01", "tags": ["a", "b"]}, {"n": 2, "x": 2, "k": "2024-05-01", "t": dt.date(2024, 1, 1)}], 2, {}
+        [
+            {"n": 1, "x": 1.5, "k": "a", "t": "2024-05-01", "tags": ["a", "b"]},
+            {"n": 2, "x": 2, "k": "2024-05-01", "t": dt.date(2024, 1, 1)},
+        ],
+        2,
+        {},
     )
     assert types == {"n": "int", "x": "float", "k": "keyword", "t": "datetime", "tags": "keywords"}
 

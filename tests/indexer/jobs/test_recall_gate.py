@@ -28,7 +28,9 @@ def test_a_version_missing_the_gate_is_discarded_and_the_old_one_keeps_serving(c
     with pytest.raises(vecdial.JobFailed):
         job.wait(show_progress=False)
     assert job.status.state == "failed"
-    assert "misses min_recall=0.999: dense:dim=8: recall@10" in job.status.message and "previous version keeps serving" in job.status.message
+    assert (
+        "misses min_recall=0.999: dense:dim=8: recall@10" in job.status.message and "previous version keeps serving" in job.status.message
+    )
     assert col.info().version == "v000001" and col.info().settings["rotation"] == "pca"
     assert sorted(p.name for p in (tiny_data_dir / "tiny" / "versions").iterdir()) == ["v000001"]
 
@@ -42,7 +44,10 @@ def test_a_swept_collection_stays_swept_after_a_plain_reindex(col, tiny_dataset)
     assert hits.explain.budget.startswith("auto:target_recall=0.9 -> ") and hits.explain.calibration is not None
 
 
-@pytest.mark.parametrize("kwargs, error", [({"min_recall": 1.5}, InvalidInput), ({"min_recall": 0.9, "budget": "nope:1"}, BudgetError), ({"budget": "auto:0.9"}, InvalidInput)])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [({"min_recall": 1.5}, InvalidInput), ({"min_recall": 0.9, "budget": "nope:1"}, BudgetError), ({"budget": "auto:0.9"}, InvalidInput)],
+)
 def test_bad_gates_are_refused_before_anything_starts(tiny_data_dir, kwargs, error):
     with pytest.raises(error):
         start_reindex(tiny_data_dir, "tiny", {}, **kwargs)

@@ -137,7 +137,12 @@ def test_only_one_reindex_per_collection_at_a_time(tiny_data_dir):
 
 @pytest.mark.parametrize(
     "changes, message",
-    [({"colour": "red"}, "unknown setting colour"), ({"dtype": "int4"}, "dtype='int4'"), ({"block": 0}, "block=0"), ({"sparse": {"q": 1}}, "unknown sparse")],
+    [
+        ({"colour": "red"}, "unknown setting colour"),
+        ({"dtype": "int4"}, "dtype='int4'"),
+        ({"block": 0}, "block=0"),
+        ({"sparse": {"q": 1}}, "unknown sparse"),
+    ],
 )
 def test_bad_settings_are_refused_before_anything_starts(tiny_data_dir, changes, message):
     with pytest.raises(InvalidInput, match=message):

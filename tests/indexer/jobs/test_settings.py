@@ -18,12 +18,30 @@ def manifest_with(sparse: dict | None = None, rotation: str = "pca", **fields) -
 
 def test_defaults_are_the_measured_ones():
     assert BuildSettings().model_dump() == {
-        "rotation": "pca", "block": 32, "dtype": "float32", "binary_center": False, "binary_index": "flat", "rabitq": True, "graph": 0, "lexical": True,
-        "partitions": None, "sample_size": 50_000, "batch_size": 8192, "seed": 0, "sparse": None,
+        "rotation": "pca",
+        "block": 32,
+        "dtype": "float32",
+        "binary_center": False,
+        "binary_index": "flat",
+        "rabitq": True,
+        "graph": 0,
+        "lexical": True,
+        "partitions": None,
+        "sample_size": 50_000,
+        "batch_size": 8192,
+        "seed": 0,
+        "sparse": None,
     }
     assert SparseSettings().model_dump() == {
-        "max_active": 32, "hidden_mult": 8, "max_epochs": 8, "contrastive_coef": 0.1, "flops_coef": 0.05,
-        "train_size": 200_000, "min_steps": 120, "time_limit_s": 540.0, "seed": 0,
+        "max_active": 32,
+        "hidden_mult": 8,
+        "max_epochs": 8,
+        "contrastive_coef": 0.1,
+        "flops_coef": 0.05,
+        "train_size": 200_000,
+        "min_steps": 120,
+        "time_limit_s": 540.0,
+        "seed": 0,
     }
 
 

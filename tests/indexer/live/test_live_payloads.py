@@ -55,8 +55,12 @@ def test_a_broad_filter_over_version_and_segment_keeps_only_matching_items(demo_
 def test_payloads_survive_a_restart_through_the_log(tiny_data_dir, tiny, outside_vectors):
     tiny.upsert(["dated"], outside_vectors[:1], payloads=[{"when": "2024-05-01T10:00:00Z", "tags": ["a", "b"]}])
     reopened = LiveCollection.open(tiny_data_dir, "tiny")  # replays the log from disk
-    hits = reopened.search(outside_vectors[0], k=3, filter={"when": {"range": {"gte": "2024-05-01", "lt": "2024-05-02"}}}, with_payload=True)
-    assert hits[0] == [{"id": "dated", "score": pytest.approx(1.0, abs=1e-5), "payload": {"when": "2024-05-01T10:00:00+00:00", "tags": ["a", "b"]}}]
+    hits = reopened.search(
+        outside_vectors[0], k=3, filter={"when": {"range": {"gte": "2024-05-01", "lt": "2024-05-02"}}}, with_payload=True
+    )
+    assert hits[0] == [
+        {"id": "dated", "score": pytest.approx(1.0, abs=1e-5), "payload": {"when": "2024-05-01T10:00:00+00:00", "tags": ["a", "b"]}}
+    ]
 
 
 def test_payloads_survive_a_reindex_with_version_rows_and_later_writes(tiny_data_dir, tiny, tiny_dataset, outside_vectors):
@@ -67,7 +71,10 @@ def test_payloads_survive_a_reindex_with_version_rows_and_later_writes(tiny_data
     fresh = vecdial.connect(tiny_data_dir).open("tiny")
     assert fresh._live.snapshot().segment.size == 0  # everything is in the new version's files
     hits = fresh.search(tiny_dataset.vectors[5], k=5, filter={"score": {"range": {"gte": 1}}}, with_payload=True)
-    assert {h["id"]: h["payload"] for h in hits[0]} == {tiny_dataset.ids[5]: {"team": "blue", "score": 7}, "x1": {"team": "red", "score": 3}}
+    assert {h["id"]: h["payload"] for h in hits[0]} == {
+        tiny_dataset.ids[5]: {"team": "blue", "score": 7},
+        "x1": {"team": "red", "score": 3},
+    }
 
 
 def test_a_log_written_before_payloads_existed_replays_unchanged(tiny_data_dir, tiny, outside_vectors):

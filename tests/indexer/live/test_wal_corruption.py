@@ -163,8 +163,10 @@ def flip_cases(written: Written, offsets: list[int], seed: int, repair_every: in
         data = bytearray(written.pristine)
         data[offset] ^= 1 << int(rng.integers(8))
         lost += check_damage(written, bytes(data), offset, offset + 1, OUTSIDE, repair=case % repair_every == 0)
-    print(f"\nbit flips: {len(offsets)} cases, {len(offsets)} detected; {len(offsets) * WRITES} acknowledged writes checked, "
-          f"{lost} lost, each the one holding its flipped bit ({time.perf_counter() - began:.1f} s)")
+    print(
+        f"\nbit flips: {len(offsets)} cases, {len(offsets)} detected; {len(offsets) * WRITES} acknowledged writes checked, "
+        f"{lost} lost, each the one holding its flipped bit ({time.perf_counter() - began:.1f} s)"
+    )
     return lost
 
 

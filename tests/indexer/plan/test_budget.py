@@ -11,7 +11,15 @@ from vecdial.indexer.plan.budget import FunnelBudget, format_budget, parse_budge
 
 @pytest.mark.parametrize(
     "text",
-    ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "sparse:active=32,rescore=5", "funnel:binary*40>128*10>full", "funnel:sparse16*20>full"],
+    [
+        "exact",
+        "dense:dim=64",
+        "binary:rescore=10",
+        "binary:rescore=0",
+        "sparse:active=32,rescore=5",
+        "funnel:binary*40>128*10>full",
+        "funnel:sparse16*20>full",
+    ],
 )
 def test_string_form_round_trips(text):
     assert format_budget(parse_budget(text)) == text

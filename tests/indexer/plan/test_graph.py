@@ -77,14 +77,27 @@ def test_a_filter_keeps_only_matching_items_and_k_of_them(graphed, demo_corpus, 
 def test_a_filter_that_leaves_few_rows_near_the_query_still_returns_k(tmp_path, demo_dataset):
     ids = list(demo_dataset.ids)
     payloads = [{"pick": "yes" if i % 5 == 0 else "no"} for i in range(len(ids))]  # 20%: a mask, not scored rows
-    docs = vecdial.connect(tmp_path).create("docs", np.asarray(demo_dataset.vectors), ids=ids, payloads=payloads, settings=vecdial.BuildSettings(graph=8, lexical=False), show_progress=False)
+    docs = vecdial.connect(tmp_path).create(
+        "docs",
+        np.asarray(demo_dataset.vectors),
+        ids=ids,
+        payloads=payloads,
+        settings=vecdial.BuildSettings(graph=8, lexical=False),
+        show_progress=False,
+    )
     hits = docs.search(np.asarray(demo_dataset.vectors[1:41:2]), k=10, budget="rabitq:rescore=1,ef=10", filter={"pick": "yes"})
     assert hits.explain.filter["strategy"] == "mask"
     assert all(len(found) == 10 and all(ids.index(i) % 5 == 0 for i in found) for found in hits.id_lists())
 
 
 def test_a_walk_among_mostly_deleted_rows_returns_every_live_one_it_should(tmp_path, tiny_dataset):
-    col = vecdial.connect(tmp_path).create("tiny", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(graph=8, lexical=False), show_progress=False)
+    col = vecdial.connect(tmp_path).create(
+        "tiny",
+        vectors=tiny_dataset.vectors,
+        ids=tiny_dataset.ids,
+        settings=vecdial.BuildSettings(graph=8, lexical=False),
+        show_progress=False,
+    )
     survivors = tiny_dataset.ids[::25].tolist()  # 12 of 300 rows stay
     col.delete([i for i in tiny_dataset.ids.tolist() if i not in survivors])
     hits = col.search(np.asarray(tiny_dataset.vectors[1:20]), k=10, budget="rabitq:rescore=2,ef=10")  # a shortlist of all 12
@@ -95,7 +108,9 @@ def test_a_walk_among_mostly_deleted_rows_returns_every_live_one_it_should(tmp_p
 
 def test_deleted_items_are_never_found_and_new_items_are(tmp_path, demo_dataset, outside_vectors):
     vectors, ids = np.asarray(demo_dataset.vectors[:1000]), demo_dataset.ids[:1000]
-    col = vecdial.connect(tmp_path).create("live", vectors=vectors, ids=ids, settings=vecdial.BuildSettings(graph=16, lexical=False), show_progress=False)
+    col = vecdial.connect(tmp_path).create(
+        "live", vectors=vectors, ids=ids, settings=vecdial.BuildSettings(graph=16, lexical=False), show_progress=False
+    )
     first = col.search(outside_vectors[0], k=10, budget=WALKED)
     col.delete(first.ids[0, :5].tolist())
     col.upsert(["new-item"], outside_vectors[:1])
@@ -106,7 +121,13 @@ def test_deleted_items_are_never_found_and_new_items_are(tmp_path, demo_dataset,
 
 
 def test_reindex_keeps_the_graph_and_folds_in_the_writes(tmp_path, tiny_dataset, outside_vectors):
-    col = vecdial.connect(tmp_path).create("tiny", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(graph=8, lexical=False), show_progress=False)
+    col = vecdial.connect(tmp_path).create(
+        "tiny",
+        vectors=tiny_dataset.vectors,
+        ids=tiny_dataset.ids,
+        settings=vecdial.BuildSettings(graph=8, lexical=False),
+        show_progress=False,
+    )
     col.upsert(["new-item"], outside_vectors[:1])
     col.reindex(wait=True, show_progress=False)
     hits = col.search(outside_vectors[0], k=5, budget="rabitq:rescore=2,ef=32")
@@ -140,7 +161,13 @@ def test_describe_and_the_sweep_offer_ef_where_a_graph_exists(graphed, tiny_data
 def test_a_damaged_graph_file_is_named_when_the_version_opens(tmp_path, tiny_dataset):
     from vecdial.indexer.disk.collection import Collection
 
-    vecdial.connect(tmp_path).create("tiny", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(graph=8, lexical=False), show_progress=False)
+    vecdial.connect(tmp_path).create(
+        "tiny",
+        vectors=tiny_dataset.vectors,
+        ids=tiny_dataset.ids,
+        settings=vecdial.BuildSettings(graph=8, lexical=False),
+        show_progress=False,
+    )
     collection = Collection(tmp_path, "tiny")
     path = collection.open().path / GRAPH_FILE
     path.write_bytes(b"XXXX" + path.read_bytes()[4:])

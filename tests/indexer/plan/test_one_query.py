@@ -65,7 +65,9 @@ def test_one_query_explain_is_built_once_from_the_figures_of_its_search(view, de
 
 @pytest.mark.parametrize("budget", ["binary:rescore=10", "exact", "funnel:binary*40>128*5>full", "binary:rescore=10,probe=4"])
 def test_one_query_honours_deletions_and_new_writes_as_a_batch_does(tmp_path, tiny_dataset, outside_vectors, budget):
-    col = vecdial.connect(tmp_path).create("one", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False)
+    col = vecdial.connect(tmp_path).create(
+        "one", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False
+    )
     first = col.search(outside_vectors[0], k=10, budget=budget)
     col.delete(first.ids[0, :5].tolist())
     col.upsert(["new-item", "other-item"], outside_vectors[:2])

@@ -9,16 +9,23 @@ import numpy as np
 import pytest
 
 import vecdial
+from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.sweep_file import read_bins, read_sweep, sweep_path, write_sweep
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.per_query import BIN_SLACK, QueryBins, make_bins, plan_per_query
 
 BUDGETS = [
-    "binary:rescore=0", "binary:rescore=2", "binary:rescore=5", "binary:rescore=10", "binary:rescore=20", "rabitq:rescore=2",
-    "binary:rescore=20,probe=0.1", "binary:rescore=40,probe=0.3", "exact",
+    "binary:rescore=0",
+    "binary:rescore=2",
+    "binary:rescore=5",
+    "binary:rescore=10",
+    "binary:rescore=20",
+    "rabitq:rescore=2",
+    "binary:rescore=20,probe=0.1",
+    "binary:rescore=40,probe=0.3",
+    "exact",
 ]
 
 
@@ -104,7 +111,9 @@ def test_a_sweep_from_before_bins_still_serves_auto_with_one_budget(demo, demo_v
 
 def point(budget, ms, bins, factor=1.0):
     mean = float(np.mean(bins))
-    return SweepPoint(budget, mean, ms, 0.0, recall_lower=mean, queries=400, miss_factor=factor, bin_recall=tuple(bins), bin_sd=(0.0,) * len(bins))
+    return SweepPoint(
+        budget, mean, ms, 0.0, recall_lower=mean, queries=400, miss_factor=factor, bin_recall=tuple(bins), bin_sd=(0.0,) * len(bins)
+    )
 
 
 BINS = QueryBins(8, (0.1,), (200, 200))

@@ -8,7 +8,14 @@ import vecdial
 from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.plan.budget import format_budget, parse_budget
 
-PROBED = ["dense:dim=64,probe={p}", "binary:rescore=10,probe={p}", "binary:rescore=0,probe={p}", "funnel:64*10>full,probe={p}", "rabitq:rescore=5,probe={p}", "funnel:rabitq*10>full,probe={p}"]
+PROBED = [
+    "dense:dim=64,probe={p}",
+    "binary:rescore=10,probe={p}",
+    "binary:rescore=0,probe={p}",
+    "funnel:64*10>full,probe={p}",
+    "rabitq:rescore=5,probe={p}",
+    "funnel:rabitq*10>full,probe={p}",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +69,9 @@ def test_a_fraction_probes_that_share_of_the_cells(demo, demo_vectors):
 
 @pytest.mark.parametrize("budget", ["binary:rescore=10,probe={p}", "rabitq:rescore=10,probe={p}"])
 def test_deleted_and_new_items_are_honoured_when_probing(tmp_path, tiny_dataset, outside_vectors, budget):
-    col = vecdial.connect(tmp_path).create("cells", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=16), show_progress=False)
+    col = vecdial.connect(tmp_path).create(
+        "cells", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=16), show_progress=False
+    )
     assert col.info().partitions == 16
     first = col.search(outside_vectors[0], k=10, budget=budget.format(p=2))
     col.delete(first.ids[0, :5].tolist())
@@ -73,7 +82,9 @@ def test_deleted_and_new_items_are_honoured_when_probing(tmp_path, tiny_dataset,
 
 
 def test_probe_on_a_collection_without_partitions_says_to_reindex(tmp_path, tiny_dataset):
-    col = vecdial.connect(tmp_path).create("flat", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=0), show_progress=False)
+    col = vecdial.connect(tmp_path).create(
+        "flat", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=0), show_progress=False
+    )
     assert col.search(tiny_dataset.vectors[0], k=3, budget="dense:dim=32").ids[0, 0] == tiny_dataset.ids[0]
     with pytest.raises(BudgetError, match="not partitioned.*reindex"):
         col.search(tiny_dataset.vectors[0], k=3, budget="dense:dim=32,probe=4")
@@ -93,12 +104,27 @@ def test_bad_probes_are_refused(demo, demo_vectors, spec, says):
 
 def test_float16_stores_probe_like_float32_ones(tmp_path, demo_dataset, demo_vectors):
     """The compiled loops read float32: a float16 store copies out only the probed rows."""
-    made = {dtype: vecdial.connect(tmp_path / dtype).create("d", vectors=demo_dataset.vectors, ids=demo_dataset.ids, settings=vecdial.BuildSettings(dtype=dtype, partitions=40), show_progress=False) for dtype in ("float32", "float16")}
+    made = {
+        dtype: vecdial.connect(tmp_path / dtype).create(
+            "d",
+            vectors=demo_dataset.vectors,
+            ids=demo_dataset.ids,
+            settings=vecdial.BuildSettings(dtype=dtype, partitions=40),
+            show_progress=False,
+        )
+        for dtype in ("float32", "float16")
+    }
     queries = demo_vectors[1][:20]
     for budget in ("dense:dim=64,probe=4", "funnel:64*10>full,probe=4"):
         a, b = (made[d].search(queries, k=10, budget=budget) for d in ("float32", "float16"))
         assert (a.ids == b.ids).mean() > 0.95 and np.allclose(a.scores, b.scores, atol=2e-3)
-        assert b.explain.stages[0].bytes_read < made["float16"].search(queries[:1], k=10, budget=budget.split(",probe")[0] if "funnel" not in budget else "funnel:64*10>full").explain.stages[0].bytes_read
+        assert (
+            b.explain.stages[0].bytes_read
+            < made["float16"]
+            .search(queries[:1], k=10, budget=budget.split(",probe")[0] if "funnel" not in budget else "funnel:64*10>full")
+            .explain.stages[0]
+            .bytes_read
+        )
 
 
 def test_rabitq_reads_the_codes_of_its_cells_only_below_the_share_where_they_pay(demo, demo_vectors):

@@ -69,7 +69,9 @@ def older_copy(tmp_path, name: str) -> vecdial.Collection:
 
 @pytest.mark.parametrize("budget", RESCORED)
 def test_a_version_without_the_rows_opens_and_rescores_from_the_blocks_alike(tmp_path, tiny_dataset, budget):
-    new = vecdial.connect(tmp_path).create("new", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False)
+    new = vecdial.connect(tmp_path).create(
+        "new", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False
+    )
     old = older_copy(tmp_path, "new")
     assert old._live.snapshot().version.dense.rows is None
     queries = np.asarray(tiny_dataset.vectors[:20]) + 0.01

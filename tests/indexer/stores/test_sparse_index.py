@@ -23,6 +23,7 @@ def make_index(units, values, hidden) -> SparseIndex:
 
 def brute_force(doc_units, doc_values, q_units, q_values, active, hidden) -> np.ndarray:
     """(nq, n) cosine of codes with both sides truncated to `active` units."""
+
     def dense(units, values):
         out = np.zeros((len(units), hidden), dtype=np.float32)
         np.put_along_axis(out, units[:, :active].astype(np.int64), values[:, :active], axis=1)

@@ -7,21 +7,19 @@ VecdialError becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 import vecdial
-from vecdial import BuildSettings, InvalidInput, NotFound, VecdialError
+from vecdial import BuildSettings, InvalidInput, VecdialError
 from vecdial._internal import FORMATS
-from vecdial.service.cli_help import PARTIAL_HELP, SHARD_HELP, holds_the_demo_corpus, missing_collection
+from vecdial.service.cli_commands import open_collection, vectors_file
+from vecdial.service.cli_help import PARTIAL_HELP, SHARD_HELP
 from vecdial.service.cli_settings import add_settings_flags, settings_changes
-from vecdial.service.output import print_eval_table, print_hits, print_sweep_table
+from vecdial.service.output import print_hits
 
 DATA_DIR_HELP = "where collections live (env VECDIAL_DATA_DIR; default ./vecdial-data); before or after the command"
 RAY_HELP = "run the build's per-row passes on a Ray cluster: 'auto' (the one this machine joined), the head's host:port, or 'local' (needs vecdial[ray]; docs/scale-out.md)"
@@ -116,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "-b", "--budgets", nargs="+", help="budgets to compare (default: the ones a sweep measures, sparse included when built)"
     )
-    evaluate.set_defaults(run=_eval)
+    evaluate.set_defaults(run=commands.evaluate)
 
     sweep = commands.add_parser("sweep", help="measure recall and latency of many budgets; enables auto:target_recall=R")
     sweep.add_argument("-c", "--collection", required=True)
@@ -142,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--json", action="store_true", help='print {"queries": ..., "points": [...]}, as GET /v1/collections/{name}/sweep returns it'
     )
-    sweep.set_defaults(run=_sweep)
+    sweep.set_defaults(run=commands.sweep)
 
     info = commands.add_parser("info", help="describe a collection (or list them)")
     info.add_argument("-c", "--collection", help="collection name; omit to list all")
@@ -167,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--budget", help="the budget the recall gate measures (default binary:rescore=10)")
     reindex.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     add_settings_flags(reindex, show_defaults=False)
-    reindex.set_defaults(run=_reindex)
+    reindex.set_defaults(run=commands.reindex)
 
     repair = commands.add_parser(
         "repair",
@@ -178,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("-c", "--collection", required=True)
     repair.add_argument("--dry-run", action="store_true", help="report what is damaged; change nothing")
     repair.add_argument("--json", action="store_true", help="print the report as JSON")
-    repair.set_defaults(run=_repair)
+    repair.set_defaults(run=commands.repair)
 
     shard = commands.add_parser(
         "shard", help="split a collection into shards by id hash (--shards 1 merges them back), keeping every write", description=SHARD_HELP
@@ -187,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     shard.add_argument("--shards", type=int, required=True, help="shards after: 1 (merged back) to 256")
     shard.add_argument("--partial", choices=["allow", "fail"], help=PARTIAL_HELP)
     shard.add_argument("--quiet", action="store_true", help="no progress bar")
-    shard.set_defaults(run=_shard)
+    shard.set_defaults(run=commands.shard)
 
     backup = commands.add_parser(
         "backup",
@@ -197,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("-c", "--collection", help="collection name; omit to back up every collection")
     backup.add_argument("dest", type=Path, help="directory to copy into (created if missing)")
-    backup.set_defaults(run=_backup)
+    backup.set_defaults(run=commands.backup)
 
     serve = commands.add_parser("serve", help="run the HTTP API (uvicorn) over the data directory")
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1; env VECDIAL_HOST)")
@@ -262,25 +260,9 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vectors_file(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"cannot read query vectors from {path}: {exc}") from None
-
-
-def _open(args: argparse.Namespace) -> vecdial.Collection:
-    """Checksums are verified when a version is first opened (the library's default)."""
-    db = vecdial.connect(args.data_dir)
-    try:
-        return db.open(args.collection)
-    except NotFound:
-        raise NotFound(missing_collection(args, db)) from None
-
-
 def _search(args: argparse.Namespace) -> int:
-    collection = _open(args)
-    queries = _vectors_file(args.vector) if args.vector is not None else args.text
+    collection = open_collection(args)
+    queries = vectors_file(args.vector) if args.vector is not None else args.text
     hybrid = {} if args.hybrid == "default" else args.hybrid
     result = collection.search(
         queries,
@@ -308,7 +290,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    listed = _open(args).features(args.query, args.limit)
+    listed = open_collection(args).features(args.query, args.limit)
     if args.json:
         print(json.dumps({"features": listed}, indent=2, ensure_ascii=False))
         return 0
@@ -341,99 +323,15 @@ _steer_arg = _json_object("steer", '{"1304": 0.5}')
 _filter_arg = _json_object("filter", '{"module": "os"}')
 
 
-def _eval(args: argparse.Namespace) -> int:
-    collection = _open(args)
-    qrels = None
-    holds_demo = holds_the_demo_corpus(collection)
-    if args.queries is None and not holds_demo:
-        raise InvalidInput(
-            f"collection {args.collection!r} has no judged queries of its own: pass --queries Q.npy (query vectors; "
-            f"eval then measures each budget's recall against exact search), or run `vecdial sweep -c {args.collection}` "
-            "to measure recall and latency on a sample of its documents"
-        )
-    if args.queries == "demo" and not holds_demo:
-        raise InvalidInput(f"--queries demo judges the demo corpus, which {args.collection!r} does not hold: pass --queries Q.npy")
-    if args.queries in (None, "demo"):
-        from vecdial._internal import demo_embeddings, load_demo_corpus
-
-        corpus = load_demo_corpus()
-        _, queries = demo_embeddings()
-        qrels = [corpus.qrels.get(qid, {}) for qid in corpus.query_ids]
-    else:
-        queries = _vectors_file(Path(args.queries))
-    rows = collection.evaluate(queries, args.budgets, qrels)
-    print_eval_table(rows, title=f"{args.collection}: {collection.info().size} vectors, {len(queries)} queries")
-    return 0
-
-
-def _sweep(args: argparse.Namespace) -> int:
-    for path in args.report:  # before minutes of sweeping
-        if Path(path).suffix.lower() not in vecdial.REPORT_FORMATS:
-            raise InvalidInput(f"--report {path}: name a {', '.join(vecdial.REPORT_FORMATS)} file")
-    collection = _open(args)
-    queries = args.queries if args.queries in ("default", "pseudo", "documents", "traffic", "demo") else _vectors_file(Path(args.queries))
-    points = collection.sweep(queries, n=args.n, max_seconds=args.max_seconds, show_progress=not args.quiet)
-    if args.json:
-        source, stored = collection.sweep_points()
-        print(json.dumps({"queries": source, "points": [dataclasses.asdict(p) for p in stored]}, indent=2))
-        for path in args.report:
-            collection.report(path)
-        return 0
-    print_sweep_table(points, title=f"{args.collection}: {collection.info().swept_on}, one query at a time")
-    print(f"calibrated on {collection.info().swept_on}")
-    print("saved beside the version; search with budget auto:target_recall=0.95 to use it")
-    for path in args.report:
-        print(f"report written to {collection.report(path)}")
-    return 0
-
-
 def _info(args: argparse.Namespace) -> int:
     if not args.collection:
         for name in vecdial.connect(args.data_dir).list():
             print(name)
         return 0
-    info = _open(args).info()  # opening a version verifies every file's sha256 (the library's default)
+    info = open_collection(args).info()  # opening a version verifies every file's sha256 (the library's default)
     print(json.dumps(info.to_dict(), indent=2))
     if args.verify:
         print(f"verified: every file of version {info.version} matches the sha256 its manifest records", file=sys.stderr)
-    return 0
-
-
-def _reindex(args: argparse.Namespace) -> int:
-    status = (
-        _open(args)
-        .reindex(
-            settings_changes(args), min_recall=args.min_recall, budget=args.budget, wait=True, show_progress=not args.quiet, ray=args.ray
-        )
-        .status
-    )
-    if status.state == "succeeded":
-        print(f"reindexed {args.collection!r}: {status.message}")
-        return 0
-    if status.state == "cancelled":
-        print(f"vecdial: reindex cancelled; {args.collection!r} still serves {status.from_version}", file=sys.stderr)
-        return 130
-    raise VecdialError(f"reindex of {args.collection!r} failed: {status.message}")
-
-
-def _shard(args: argparse.Namespace) -> int:
-    db, partial = vecdial.connect(args.data_dir), None if args.partial is None else args.partial == "allow"
-    if args.collection not in db:
-        raise NotFound(missing_collection(args, db))
-    info = db.shard(args.collection, args.shards, partial=partial, show_progress=not args.quiet).info()
-    return print(f"{args.collection!r} now holds {info.size} vectors in {info.shards} shard{'s' * (info.shards > 1)}") or 0
-
-
-def _repair(args: argparse.Namespace) -> int:
-    report = _open(args).repair(dry_run=args.dry_run)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
-    return 1 if args.dry_run and report.needed else 0
-
-
-def _backup(args: argparse.Namespace) -> int:
-    db = vecdial.connect(args.data_dir)
-    for name in [args.collection] if args.collection else db.list():
-        print(f"{name}: {db.open(name).backup(args.dest)}")
     return 0
 
 

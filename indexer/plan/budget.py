@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
@@ -60,7 +60,7 @@ class AutoBudget(BudgetModel):
 
 
 _MODELS = tuple(mode.budget for mode in MODES.values()) + (FunnelBudget, AutoBudget)
-Budget = Annotated[_MODELS, Field(discriminator="mode")]  # type: ignore[valid-type]
+Budget = Annotated[Union[_MODELS], Field(discriminator="mode")]  # type: ignore[valid-type]  # noqa: UP007 - a tuple built at import: no | form
 _ADAPTER: TypeAdapter = TypeAdapter(Budget)
 _BY_MODE = {model.model_fields["mode"].default: model for model in _MODELS}
 

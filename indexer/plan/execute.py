@@ -30,8 +30,9 @@ from vecdial.indexer.native import search_threads, single_threaded
 from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
 from vecdial.indexer.plan.compile import compile_cached
+from vecdial.indexer.plan.hit_fields import ids_of, payloads_of, texts_of
 from vecdial.indexer.plan.hybrid import Hybrid, fuse_parts
-from vecdial.indexer.plan.per_query import PerQueryPlan, QueryBins, planned, run_per_query
+from vecdial.indexer.plan.per_query import PerQueryPlan, QueryBins, plan_for, run_per_query
 from vecdial.indexer.plan.results import Explain, Hits, StageReport
 from vecdial.indexer.stores import kernels
 from vecdial.indexer.stores.alive import AliveRows
@@ -117,7 +118,7 @@ def search(
     if hybrid is not None and hybrid.texts is not None and len(hybrid.texts) != len(unit):
         raise InvalidInput(f"hybrid: {len(hybrid.texts)} query texts for {len(unit)} queries")
     wanted = (with_text, with_payload, explain_features)
-    chosen = _per_query_plan(view, requested, point) if hybrid is None else None
+    chosen = plan_for(view, requested, point) if hybrid is None else None
     if chosen is not None:
         run = lambda: _run_per_query(view, chosen, unit, k, requested, where, wanted)  # noqa: E731
     else:
@@ -131,15 +132,6 @@ def search(
     if steered is not None:
         hits.explain.steer = steered
     return hits
-
-
-def _per_query_plan(view: View, requested, point: SweepPoint | None) -> PerQueryPlan | None:
-    """`auto` on a sweep with difficulty bins: the budget per bin (or None: `point` for all), once per view."""
-    if point is None or not requested.per_query or view.sweep_bins is None or view.version.partitions is None:
-        return None
-    if requested not in view.chosen:
-        view.chosen[requested] = planned(view.sweep or (), view.sweep_bins, requested, point)
-    return view.chosen[requested]
 
 
 def _run_per_query(
@@ -228,8 +220,8 @@ def _run(
         explain.stages.append(StageReport(hybrid.describe(), fused, 0, _ms(t0)))
         explain.hybrid = hybrid.report()
     ids, scores, counts, rows = _merge(view, found, k)
-    texts = _texts(view, rows, counts) if wanted[0] else None
-    payloads = _payloads(view, rows, counts) if wanted[1] else None
+    texts = texts_of(view, rows, counts) if wanted[0] else None
+    payloads = payloads_of(view, rows, counts) if wanted[1] else None
     features = hit_features(view, query.unit, rows, counts) if wanted[2] else None
     explain.bytes_scanned = sum(s.bytes_read for s in explain.stages)
     explain.total_ms = _ms(started)
@@ -371,44 +363,8 @@ def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int):
         rows = np.take_along_axis(np.hstack([rows, offset]), np.maximum(positions, 0), axis=1)
     valid = np.isfinite(scores) & (rows >= 0)
     counts = valid.sum(axis=1)
-    ids = _ids(view, np.where(valid, rows, -1))
+    ids = ids_of(view, np.where(valid, rows, -1))
     return ids, np.where(valid, scores, -np.inf).astype(np.float32), counts, rows
-
-
-def _ids(view: View, rows: np.ndarray) -> np.ndarray:
-    """rows (nq, k): version rows, then segment rows from version.size on; -1 pads."""
-    version = view.version
-    int_ids = version.manifest.id_kind == "int"
-    in_segment = rows >= version.size
-    if not in_segment.any() and rows.size and rows.min() >= 0:  # the common case: all found in the version
-        picked = version.ids[rows]
-        return np.asarray(picked, dtype=np.int64) if int_ids else picked.astype(object)
-    out = np.full(rows.shape, -1 if int_ids else None, dtype=np.int64 if int_ids else object)
-    in_version = (rows >= 0) & ~in_segment
-    if in_version.any():
-        picked = np.asarray(version.ids[rows[in_version]])
-        out[in_version] = picked if int_ids else picked.astype(object)
-    if in_segment.any():
-        seg_ids = view.segment.ids
-        out[in_segment] = [seg_ids[r] for r in (rows[in_segment] - version.size).tolist()]
-    return out
-
-
-def _texts(view: View, rows: np.ndarray, counts: np.ndarray) -> list[list[str | None]]:
-    version = view.version
-    out = []
-    for q_rows, n in zip(rows, counts):
-        q_rows = q_rows[:n].tolist()
-        stored = iter(version.texts([row for row in q_rows if row < version.size]))  # the version's only: one read each
-        out.append([next(stored) if row < version.size else view.segment.texts[row - version.size] for row in q_rows])
-    return out
-
-
-def _payloads(view: View, rows: np.ndarray, counts: np.ndarray) -> list[list[dict]]:
-    """Per query, each hit's payload (JSON-ready; {} for an item without one)."""
-    size, table = view.version.size, view.version_payloads()
-    segment = view.segment.payload_table if view.segment is not None and (rows >= size).any() else None
-    return [[table.payload(r) if r < size else segment.payload(r - size) for r in q_rows[:n].tolist()] for q_rows, n in zip(rows, counts)]
 
 
 def _nothing(nq: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -243,3 +244,13 @@ def join_in_row_order(groups: list[tuple[np.ndarray, Hits]], nq: int) -> Hits:
     explain = dataclasses.replace(first.explain, stages=[stage for _, hits in groups for stage in hits.explain.stages])
     explain.bytes_scanned = int(sum(len(rows) * hits.explain.bytes_scanned for rows, hits in groups) / nq)
     return Hits(ids, scores, found, lists["texts"], explain, lists["payloads"], lists["features"])
+
+
+def plan_for(view: Any, requested, point: SweepPoint | None) -> PerQueryPlan | None:
+    """`auto` on a sweep with difficulty bins: the budget per bin (or None: `point` for all), once per
+    view (plan/execute.py's View: its sweep, bins and version)."""
+    if point is None or not requested.per_query or view.sweep_bins is None or view.version.partitions is None:
+        return None
+    if requested not in view.chosen:
+        view.chosen[requested] = planned(view.sweep or (), view.sweep_bins, requested, point)
+    return view.chosen[requested]

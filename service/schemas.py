@@ -68,7 +68,8 @@ HybridField = Annotated[
 Payload = Annotated[
     dict[str, Any],
     Field(
-        description="Field -> value: a string (keyword), an integer, a number, an ISO 8601 datetime or a list of strings. A field keeps one type per collection."
+        description="Field -> value: a string (keyword), an integer, a number, an ISO 8601 datetime or a list of strings. A field keeps one type per collection. "
+        "Field names: 1-64 letters, digits, '_', '.' or '-', starting with a letter or '_', and not `and`, `or` or `not` (the filter language's words)."
     ),
 ]
 

@@ -53,6 +53,7 @@ STATE_REFUSALS = {
     "does not fit in 64 bits": "JSON Schema tools compare big integers as doubles, so 2**63 passes a maximum of 2**63-1",
     "not a whole number of": "a base64 array's length is a multiple of its `dim`: a relation between two fields",
     "the traffic sample holds": "a sweep on traffic needs queries the server has kept",
+    "field name": "payload field names follow the rule the Payload schema's description states (a pattern with reserved words)",
     "payloads for": "payloads come one per item: a count relation between two fields",
     "input holds no vectors": "an upload's file must hold vectors: bytes the schema does not describe",
     "sparse codes are switched off but": "the sparse knobs mean something only with sparse codes on: a relation between two fields",

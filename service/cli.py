@@ -16,6 +16,7 @@ from pathlib import Path
 import vecdial
 from vecdial import BuildSettings, InvalidInput, VecdialError
 from vecdial._internal import FORMATS
+from vecdial.service import cli_commands
 from vecdial.service.cli_commands import open_collection, vectors_file
 from vecdial.service.cli_help import PARTIAL_HELP, SHARD_HELP
 from vecdial.service.cli_settings import add_settings_flags, settings_changes
@@ -114,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "-b", "--budgets", nargs="+", help="budgets to compare (default: the ones a sweep measures, sparse included when built)"
     )
-    evaluate.set_defaults(run=commands.evaluate)
+    evaluate.set_defaults(run=cli_commands.evaluate)
 
     sweep = commands.add_parser("sweep", help="measure recall and latency of many budgets; enables auto:target_recall=R")
     sweep.add_argument("-c", "--collection", required=True)
@@ -140,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--json", action="store_true", help='print {"queries": ..., "points": [...]}, as GET /v1/collections/{name}/sweep returns it'
     )
-    sweep.set_defaults(run=commands.sweep)
+    sweep.set_defaults(run=cli_commands.sweep)
 
     info = commands.add_parser("info", help="describe a collection (or list them)")
     info.add_argument("-c", "--collection", help="collection name; omit to list all")
@@ -165,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--budget", help="the budget the recall gate measures (default binary:rescore=10)")
     reindex.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     add_settings_flags(reindex, show_defaults=False)
-    reindex.set_defaults(run=commands.reindex)
+    reindex.set_defaults(run=cli_commands.reindex)
 
     repair = commands.add_parser(
         "repair",
@@ -176,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("-c", "--collection", required=True)
     repair.add_argument("--dry-run", action="store_true", help="report what is damaged; change nothing")
     repair.add_argument("--json", action="store_true", help="print the report as JSON")
-    repair.set_defaults(run=commands.repair)
+    repair.set_defaults(run=cli_commands.repair)
 
     shard = commands.add_parser(
         "shard", help="split a collection into shards by id hash (--shards 1 merges them back), keeping every write", description=SHARD_HELP
@@ -185,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     shard.add_argument("--shards", type=int, required=True, help="shards after: 1 (merged back) to 256")
     shard.add_argument("--partial", choices=["allow", "fail"], help=PARTIAL_HELP)
     shard.add_argument("--quiet", action="store_true", help="no progress bar")
-    shard.set_defaults(run=commands.shard)
+    shard.set_defaults(run=cli_commands.shard)
 
     backup = commands.add_parser(
         "backup",
@@ -195,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("-c", "--collection", help="collection name; omit to back up every collection")
     backup.add_argument("dest", type=Path, help="directory to copy into (created if missing)")
-    backup.set_defaults(run=commands.backup)
+    backup.set_defaults(run=cli_commands.backup)
 
     serve = commands.add_parser("serve", help="run the HTTP API (uvicorn) over the data directory")
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1; env VECDIAL_HOST)")

@@ -49,7 +49,10 @@ class ShardedJob:
         return self.thread
 
     def cancel(self) -> None:
+        """Cancel every shard's job now, not at the next poll: a shard's build may be about to swap."""
         self._cancel.set()
+        for job in self.jobs:
+            job.cancel()
 
     def run(self) -> None:
         try:

@@ -39,6 +39,7 @@ def test_search_by_vector_finds_the_stored_vector_under_every_budget(client, ins
     assert body["explain"]["bytes_scanned"] == sum(s["bytes_read"] for s in body["explain"]["stages"]) > 0
 
 
+@pytest.mark.whole_only(reason="reads the budgets one version serves")
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_every_sweep_budget_of_every_registered_mode_answers_k_hits(client, tiny_data_dir, inside, mode):
     """Iterates the registry, so a mode is covered here the day it is registered."""

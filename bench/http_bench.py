@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 import vecdial
-from bench.load_bench import start_server, stop_server
+from bench.server import start_server, stop_server
 
 BUDGETS = ["binary:rescore=20", "exact"]
 COLLECTION = "bench"

@@ -23,9 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +34,8 @@ import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+from bench.server import start_server, stop_server
 
 MODES = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
 COLLECTION = "bench"
@@ -86,51 +85,6 @@ def build_collection(data_dir: Path, size: int | None) -> np.ndarray:
         ids = np.concatenate([ids, [f"copy-{i}" for i in range(len(picks))]])
     Collection(data_dir, COLLECTION).build(Dataset(ids, np.asarray(docs, dtype=np.float32)), BuildSettings(), show_progress=False)
     return np.asarray(queries, dtype=np.float32)
-
-
-def start_server(data_dir: Path, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "vecdial.service.cli",
-        "--data-dir",
-        str(data_dir),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    env = {**os.environ, "VECDIAL_LOG_LEVEL": "warning"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"vecdial serve exited with {process.returncode}; see {log}")
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    stop_server(process)
-    raise SystemExit("vecdial serve did not become ready in 120 s")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class KeepAliveClient:
@@ -260,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vecdial-load-") as tmp:
         data_dir = Path(tmp) / "data"
         queries = build_collection(data_dir, args.size)
-        process, base = start_server(data_dir, args.workers, Path(tmp) / "server.log")
+        process, base = start_server(data_dir, workers=args.workers, log=Path(tmp) / "server.log")
         try:
             size = httpx.get(f"{base}/v1/collections/{COLLECTION}").json()["size"]
             asyncio.run(run_load(base, queries, args.modes, args.clients, 200, 5.0, args.k))  # warm up every worker

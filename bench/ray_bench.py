@@ -146,7 +146,7 @@ def serving_rows(docs: np.ndarray, queries: np.ndarray, root: Path, shards: int,
     import httpx
 
     import vecdial
-    from bench.ray_cluster import free_port
+    from bench.server import free_port
     from vecdial.service.shard_search import create_shards, search_shards
 
     db = vecdial.connect(root / "serving")

@@ -22,18 +22,14 @@ import sys
 import time
 from pathlib import Path
 
+from bench.server import free_port
+
 RAY = str(Path(sys.executable).with_name("ray"))
 NODE_IP = "127.0.0.2"
 # Ray 2.5x turns on token authentication by default; a cluster of local processes on the
 # loopback address, started and ended by its test, runs without it (its nodes and the
 # driver must agree, so the driver's environment gets the same setting in start()).
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalCluster:

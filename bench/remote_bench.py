@@ -43,7 +43,7 @@ from rich.table import Table
 
 import vecdial
 from bench.http_bench import load_set
-from bench.load_bench import start_server, stop_server
+from bench.server import start_server, stop_server
 from vecdial._internal import b64
 
 BUDGETS = ["binary:rescore=10"]

@@ -35,7 +35,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from bench.load_bench import start_server, stop_server
+from bench.server import start_server, stop_server
 
 BUDGETS = ["exact", "dense:dim=64", "binary:rescore=10", "funnel:binary*20>128*4>full"]
 MAX_MINUTES = 60

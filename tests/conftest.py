@@ -159,60 +159,13 @@ API_KEY = "remote-suite-key"
 @pytest.fixture(scope="session")
 def api_server(tmp_path_factory):
     """(url, data dir) of a `vecdial serve` on a free loopback port, with an API key, for the session."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    import httpx
+    from bench.server import served
 
     data_dir = tmp_path_factory.mktemp("served")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "vecdial.service.cli",
-        "--data-dir",
-        str(data_dir),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    env = {
-        **os.environ,
-        "VECDIAL_LOG_LEVEL": "warning",
-        "VECDIAL_API_KEY": API_KEY,
-        "VECDIAL_THREADS": "4",
-        "VECDIAL_REQUEST_TIMEOUT_S": "300",
-    }  # the first text query loads the model: slow on a busy box
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"vecdial serve exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "vecdial serve did not become ready in 90s"
-            time.sleep(0.2)
+    # The first text query loads the model: slow on a busy box.
+    env = {"VECDIAL_API_KEY": API_KEY, "VECDIAL_THREADS": "4", "VECDIAL_REQUEST_TIMEOUT_S": "300"}
+    with served(data_dir, env=env, log=data_dir.parent / "served.log", ready_within=90) as (url, _):
         yield url, data_dir
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(params=["embedded", "remote"])

@@ -76,7 +76,7 @@ def test_an_in_memory_input_goes_through_the_object_store(tmp_path, demo_dataset
 
 
 def test_an_unreachable_cluster_is_an_input_error():
-    from bench.ray_cluster import free_port
+    from bench.server import free_port
     from vecdial.indexer.errors import InvalidInput
     from vecdial.indexer.scale.ray_engine import RayEngine
     from vecdial.indexer.scale.settings import RaySettings

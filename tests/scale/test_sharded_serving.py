@@ -7,7 +7,7 @@ pytest.importorskip("ray.serve")
 import httpx  # noqa: E402
 
 import vecdial  # noqa: E402
-from bench.ray_cluster import free_port  # noqa: E402
+from bench.server import free_port  # noqa: E402
 from vecdial.service.shard_search import create_shards  # noqa: E402
 
 pytestmark = pytest.mark.ray

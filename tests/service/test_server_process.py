@@ -21,63 +21,21 @@ import numpy as np
 import pytest
 
 import vecdial
+from bench.server import served
 from vecdial.service import server
 from vecdial.service.cli import main as vecdial_cli
 from vecdial.service.settings import Settings
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
-def vecdial_serve(data_dir: Path, workers: int = 1) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
-    """Start `vecdial serve`, wait until /readyz says ready, stop it (SIGKILL if it hangs) after."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "vecdial.service.cli",
-        "--data-dir",
-        str(data_dir),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+def vecdial_serve(data_dir: Path, workers: int = 1, log: Path | None = None) -> Iterator[tuple[httpx.Client, subprocess.Popen]]:
+    """Start `vecdial serve` (its stderr into `log`), wait until /readyz says ready, stop it (SIGKILL if it hangs) after."""
     # The first text search loads the encoder: on a loaded machine that alone can pass the default
     # request_timeout_s (30 s). These tests are about behaviour, not deadlines (test_api_limits has those).
-    env = {"VECDIAL_REQUEST_TIMEOUT_S": "600", **os.environ, "VECDIAL_LOG_LEVEL": "warning"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"vecdial serve exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("vecdial serve did not become ready in 300 s")
-            time.sleep(0.2)
-        yield client, process
-    finally:
-        client.close()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    env = {"VECDIAL_REQUEST_TIMEOUT_S": os.environ.get("VECDIAL_REQUEST_TIMEOUT_S", "600")}
+    with served(data_dir, workers=workers, env=env, log=log, ready_within=300) as (url, process):
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client, process
 
 
 def wait_until(condition, timeout: float = 30.0) -> None:
@@ -248,13 +206,13 @@ def test_cli_reindex_under_load_swaps_in_every_worker_without_errors(tiny_data_d
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_stop_signal_lets_the_in_flight_write_finish_then_exits_0(tiny_data_dir, outside, stop):
+def test_a_stop_signal_lets_the_in_flight_write_finish_then_exits_0(tiny_data_dir, outside, stop, tmp_path):
     body = json.dumps({"items": [{"id": "in-flight", "vector": outside[3]}]}).encode()
     head = (
         "POST /v1/collections/tiny/vectors/upsert HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
     ).encode()
-    with vecdial_serve(tiny_data_dir) as (client, process):
+    with vecdial_serve(tiny_data_dir, log=tmp_path / "serve.log") as (client, process):
         port = client.base_url.port
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(head)
@@ -266,13 +224,13 @@ def test_a_stop_signal_lets_the_in_flight_write_finish_then_exits_0(tiny_data_di
             response = read_until(sock, b"}")
         assert response.startswith(b"HTTP/1.1 200 OK"), response
         assert b"connection: close" in response.lower()
-        assert process.wait(30) == 0, process.stderr.read().decode()[-2000:]
+        assert process.wait(30) == 0, (tmp_path / "serve.log").read_text()[-2000:]
     collection = vecdial.connect(tiny_data_dir).open("tiny")
     assert collection.search(np.asarray([outside[3]], dtype=np.float32), k=1).ids[0][0] == "in-flight"
 
 
-def test_sigterm_stops_every_worker_of_a_multi_worker_server_and_exits_0(tiny_data_dir, inside, demo_dataset):
-    with vecdial_serve(tiny_data_dir, workers=2) as (client, process):
+def test_sigterm_stops_every_worker_of_a_multi_worker_server_and_exits_0(tiny_data_dir, inside, demo_dataset, tmp_path):
+    with vecdial_serve(tiny_data_dir, workers=2, log=tmp_path / "serve.log") as (client, process):
         assert top_hit(client, inside[0])["hits"][0]["id"] == demo_dataset.ids[0]
         process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == 0, process.stderr.read().decode()[-2000:]
+        assert process.wait(60) == 0, (tmp_path / "serve.log").read_text()[-2000:]

@@ -112,8 +112,7 @@ class GraphStore:
                 f"{path}: a {type(index).__name__} of {index.ntotal} rows of dim {index.d}, expected an IndexHNSWRaBitQ of {count} of {dim}; rebuild the index"
             )
         storage = faiss.downcast_index(index.storage)
-        if not isinstance(storage, faiss.IndexRaBitQ):
-            raise CorruptIndex(f"{path}: the graph's codes are a {type(storage).__name__}, not RaBitQ codes; rebuild the index")
+        assert isinstance(storage, faiss.IndexRaBitQ)  # FAISS reads an IndexHNSWRaBitQ's codes as one
         storage.qb = QUERY_BITS
         links = int(index.hnsw.nb_neighbors(1))  # type: ignore[attr-defined]  # faiss's stubs omit HNSW.nb_neighbors
         return cls(index, int(storage.code_size), links)  # type: ignore[attr-defined]  # faiss's stubs omit IndexFlatCodes.code_size

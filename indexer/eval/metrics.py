@@ -14,8 +14,8 @@ def recall_at_k(found: Sequence[Sequence], truth: Sequence[Sequence], k: int) ->
     """
     hits = 0.0
     for got, want in zip(found, truth):
-        want = set(list(want)[:k])
-        hits += len(want.intersection(list(got)[:k])) / max(len(want), 1)
+        relevant = set(list(want)[:k])
+        hits += len(relevant.intersection(list(got)[:k])) / max(len(relevant), 1)
     return hits / len(found)
 
 

@@ -258,20 +258,21 @@ def refine_budgets(points: list[SweepPoint], targets: tuple[float, ...] = TARGET
     """Budgets not yet measured halfway between two measured budgets of one family (the same
     mode and knobs but its refinable one: `Mode.refine_knob`, e.g. rabitq's `ef` for graph
     budgets) whose recall lower bounds bracket a target."""
-    families: dict[tuple, list[tuple[int, float, BudgetModel]]] = {}
+    # (mode, refinable knob, the other knobs' values) -> (knob value, recall, budget) of each point
+    families: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[tuple[int, float, BudgetModel]]] = {}
     for point in points:
         budget = parse_budget(point.budget)
-        mode = MODES.get(getattr(budget, "mode", ""))
+        name = getattr(budget, "mode", "")
+        mode = MODES.get(name)
         knob = mode.refine_knob(budget) if mode is not None else None
         if knob is None or not isinstance(getattr(budget, knob, None), int):
             continue
-        key = (budget.mode, knob, tuple(sorted((k, str(v)) for k, v in budget.model_dump().items() if k != knob)))
+        key = (name, knob, tuple(sorted((k, str(v)) for k, v in budget.model_dump().items() if k != knob)))
         families.setdefault(key, []).append((getattr(budget, knob), point.trusted_recall, budget))
     measured = {p.budget for p in points}
     new: list[str] = []
-    for family in families.values():
+    for (_, knob, _), family in families.items():
         family.sort(key=lambda item: item[0])
-        knob = MODES[family[0][2].mode].refine_knob(family[0][2])
         for (low, low_recall, budget), (high, high_recall, _) in zip(family, family[1:]):
             if high - low > 1 and any(low_recall < t <= high_recall for t in targets):
                 spec = format_budget(budget.model_copy(update={knob: (low + high) // 2}))

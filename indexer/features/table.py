@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -100,12 +101,12 @@ class FeatureTable:
     def load(cls, directory: str | Path, mmap: bool = False) -> FeatureTable:
         """Read a table written by :meth:`save`; ValueError if its parts disagree."""
         directory = Path(directory)
-        mode = "r" if mmap else None
-        arrays = [np.load(directory / name, mmap_mode=mode, allow_pickle=False) for name in FILES[:3]]
+        mode: Literal["r"] | None = "r" if mmap else None
+        top_rows, top_activations, frequency = (np.load(directory / name, mmap_mode=mode, allow_pickle=False) for name in FILES[:3])
         body = json.loads((directory / LABELS_FILE).read_text(encoding="utf-8"))
         if int(body.get("format_version", 0)) > FORMAT_VERSION:
             raise ValueError(f"{directory / LABELS_FILE} has format_version {body['format_version']}: upgrade vecdial")
-        table = cls(*arrays, terms=body["terms"], term_scores=body["term_scores"])
+        table = cls(top_rows, top_activations, frequency, terms=body["terms"], term_scores=body["term_scores"])
         table.check()
         return table
 

@@ -113,22 +113,23 @@ class NumberColumn:
         dtype = np.float64 if kind == "float" else np.int64
         return cls(kind, np.fromiter((0 if v is None else v for v in values), dtype=dtype, count=len(values)), present)
 
-    def indexed(self) -> NumberColumn:
-        if self.order is None:
+    def index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order, sorted), made on first use."""
+        if self.order is None or self.sorted is None:
             rows = np.flatnonzero(self.present)
             self.order = rows[np.argsort(self.values[rows], kind="stable")].astype(np.int64)
             self.sorted = np.ascontiguousarray(self.values[self.order])
-        return self
+        return self.order, self.sorted
 
     ascending = False  # pieces are in value order
 
     def window(self, low: float | None, low_open: bool, high: float | None, high_open: bool) -> list[np.ndarray]:
         """The rows whose value is within the bounds (None: unbounded): one slice of `order`,
         found by two binary searches."""
-        self.indexed()
-        start = 0 if low is None else int(np.searchsorted(self.sorted, low, side="right" if low_open else "left"))
-        stop = len(self.sorted) if high is None else int(np.searchsorted(self.sorted, high, side="left" if high_open else "right"))
-        return [self.order[start:stop] if stop > start else _EMPTY]  # type: ignore[index]
+        order, by_value = self.index()
+        start = 0 if low is None else int(np.searchsorted(by_value, low, side="right" if low_open else "left"))
+        stop = len(by_value) if high is None else int(np.searchsorted(by_value, high, side="left" if high_open else "right"))
+        return [order[start:stop] if stop > start else _EMPTY]
 
     def equal(self, values: list) -> list[np.ndarray]:
         return [piece for v in values for piece in self.window(v, False, v, False)]
@@ -143,8 +144,8 @@ class NumberColumn:
         return NumberColumn(self.kind, np.asarray(self.values[rows]), np.asarray(self.present[rows]))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        self.indexed()
-        return {"values": self.values, "present": self.present, "order": self.order, "sorted": self.sorted}  # type: ignore[dict-item]
+        order, by_value = self.index()
+        return {"values": self.values, "present": self.present, "order": order, "sorted": by_value}
 
     @classmethod
     def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> NumberColumn:
@@ -154,8 +155,40 @@ class NumberColumn:
         return NumberColumn(self.kind, np.concatenate([self.values, other.values]), np.concatenate([self.present, other.present]))
 
 
+class _Postings:
+    """The index of keywords and of keyword lists: `postings`, rows grouped by code, and
+    `starts`, where each code's rows start (see the module)."""
+
+    terms: Terms
+    codes: np.ndarray
+    postings: np.ndarray | None
+    starts: np.ndarray | None
+
+    ascending = True  # each postings slice is
+
+    def _entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """(code, row) of every keyword held."""
+        raise NotImplementedError
+
+    def index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(postings, starts), made on first use."""
+        if self.postings is None or self.starts is None:
+            self.postings, self.starts = postings(*self._entries(), len(self.terms))
+        return self.postings, self.starts
+
+    def equal(self, values: list[str]) -> list[np.ndarray]:
+        """Rows holding any of the keywords: one postings slice each."""
+        rows, starts = self.index()
+        codes = sorted({c for c in (self.terms.find(v) for v in values) if c >= 0})
+        return [rows[int(starts[c]) : int(starts[c + 1])] for c in codes]
+
+    def _remapped(self, terms: Terms, code_of: dict[str, int]) -> np.ndarray:
+        mapping = np.asarray([code_of[s] for s in self.terms.strings()] + [-1], dtype=np.int32)
+        return mapping[self.codes]  # -1 indexes the trailing -1
+
+
 @dataclass
-class KeywordColumn:
+class KeywordColumn(_Postings):
     """codes (n,) int32 into terms, -1 where null; postings/starts: the index (see the module)."""
 
     terms: Terms
@@ -178,19 +211,6 @@ class KeywordColumn:
         """(code, row) of every keyword held: one per row here."""
         return self.codes, np.arange(len(self.codes), dtype=np.int64)
 
-    def indexed(self):
-        if self.postings is None:
-            self.postings, self.starts = postings(*self._entries(), len(self.terms))
-        return self
-
-    ascending = True  # each postings slice is
-
-    def equal(self, values: list[str]) -> list[np.ndarray]:
-        """Rows holding any of the keywords: one postings slice each."""
-        self.indexed()
-        codes = sorted({c for c in (self.terms.find(v) for v in values) if c >= 0})
-        return [self.postings[int(self.starts[c]) : int(self.starts[c + 1])] for c in codes]  # type: ignore[index]
-
     def value(self, row: int) -> Any:
         code = int(self.codes[row])
         return None if code < 0 else self.terms[code]
@@ -199,22 +219,12 @@ class KeywordColumn:
         return KeywordColumn(self.terms, np.asarray(self.codes[rows]))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        self.indexed()
-        return {
-            "blob": self.terms.blob,
-            "offsets": self.terms.offsets,
-            "codes": self.codes,
-            "postings": self.postings,
-            "starts": self.starts,
-        }  # type: ignore[dict-item]
+        rows, starts = self.index()
+        return {"blob": self.terms.blob, "offsets": self.terms.offsets, "codes": self.codes, "postings": rows, "starts": starts}
 
     @classmethod
     def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> KeywordColumn:
         return cls(Terms(arrays["blob"], arrays["offsets"]), arrays["codes"], arrays["postings"], arrays["starts"])
-
-    def _remapped(self, terms: Terms, code_of: dict[str, int]) -> np.ndarray:
-        mapping = np.asarray([code_of[s] for s in self.terms.strings()] + [-1], dtype=np.int32)
-        return mapping[self.codes]  # -1 indexes the trailing -1
 
     def concat(self, other: KeywordColumn) -> KeywordColumn:
         terms, code_of = _merged_terms(self.terms, other.terms)
@@ -222,7 +232,7 @@ class KeywordColumn:
 
 
 @dataclass
-class KeywordsColumn:
+class KeywordsColumn(_Postings):
     """Lists of keywords: codes (total,) int32 into terms, row i's list codes[offsets[i]:offsets[i+1]];
     present (n,) bool (False: null, not an empty list); postings/starts as for keywords."""
 
@@ -248,10 +258,6 @@ class KeywordsColumn:
     def _entries(self) -> tuple[np.ndarray, np.ndarray]:
         return self.codes, np.repeat(np.arange(len(self.present), dtype=np.int64), np.diff(self.offsets))
 
-    indexed = KeywordColumn.indexed
-    equal = KeywordColumn.equal
-    ascending = True
-
     def value(self, row: int) -> Any:
         if not self.present[row]:
             return None
@@ -266,23 +272,21 @@ class KeywordsColumn:
         return KeywordsColumn(self.terms, offsets, np.asarray(self.codes[picks]), np.asarray(self.present[rows]))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        self.indexed()
+        rows, starts = self.index()
         return {
             "blob": self.terms.blob,
             "term_offsets": self.terms.offsets,
             "offsets": self.offsets,
             "codes": self.codes,
             "present": self.present,
-            "postings": self.postings,
-            "starts": self.starts,
-        }  # type: ignore[dict-item]
+            "postings": rows,
+            "starts": starts,
+        }
 
     @classmethod
     def from_arrays(cls, kind: str, arrays: dict[str, np.ndarray]) -> KeywordsColumn:
         terms = Terms(arrays["blob"], arrays["term_offsets"])
         return cls(terms, arrays["offsets"], arrays["codes"], arrays["present"], arrays["postings"], arrays["starts"])
-
-    _remapped = KeywordColumn._remapped
 
     def concat(self, other: KeywordsColumn) -> KeywordsColumn:
         terms, code_of = _merged_terms(self.terms, other.terms)
@@ -297,10 +301,21 @@ def _merged_terms(a: Terms, b: Terms) -> tuple[Terms, dict[str, int]]:
 
 
 Column = NumberColumn | KeywordColumn | KeywordsColumn
-COLUMN_OF: dict[str, type] = {
+COLUMN_OF: dict[str, type[NumberColumn] | type[KeywordColumn] | type[KeywordsColumn]] = {
     "int": NumberColumn,
     "float": NumberColumn,
     "datetime": NumberColumn,
     "keyword": KeywordColumn,
     "keywords": KeywordsColumn,
 }
+
+
+def concat(first: Column, then: Column) -> Column:
+    """first's rows, then then's: two columns of one kind."""
+    if isinstance(first, NumberColumn) and isinstance(then, NumberColumn):
+        return first.concat(then)
+    if isinstance(first, KeywordColumn) and isinstance(then, KeywordColumn):
+        return first.concat(then)
+    if isinstance(first, KeywordsColumn) and isinstance(then, KeywordsColumn):
+        return first.concat(then)
+    raise TypeError(f"a {first.kind} column cannot be joined to a {then.kind} column")

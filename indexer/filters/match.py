@@ -32,7 +32,7 @@ class RowSet:
 
     @property
     def count(self) -> int:
-        return len(self.rows) if self.rows is not None else int(np.count_nonzero(self.mask))
+        return len(self.rows) if self.rows is not None else int(np.count_nonzero(self.as_mask()))
 
     def as_mask(self) -> np.ndarray:
         if self.mask is None:
@@ -42,7 +42,7 @@ class RowSet:
 
     def as_rows(self) -> np.ndarray:
         if self.rows is None:
-            self.rows = np.flatnonzero(self.mask).astype(np.int64)
+            self.rows = np.flatnonzero(self.as_mask()).astype(np.int64)
         return self.rows
 
     def without(self, dead: np.ndarray | None) -> RowSet:
@@ -106,8 +106,9 @@ def evaluate(node: Node, table: PayloadTable) -> RowSet:
     parts = [evaluate(child, table) for child in node.children]
     if isinstance(node, And):
         return _intersect(parts, size)
-    if all(p.rows is not None for p in parts):
-        return _collect(size, [p.rows for p in parts], True)
+    lists = [p.rows for p in parts if p.rows is not None]
+    if len(lists) == len(parts):
+        return _collect(size, lists, True)
     mask = np.zeros(size, dtype=bool)
     for p in parts:
         mask |= p.as_mask()
@@ -131,7 +132,7 @@ def _collect(size: int, pieces: list[np.ndarray], ascending: bool) -> RowSet:
 
 def _intersect(parts: list[RowSet], size: int) -> RowSet:
     lists = sorted((p.rows for p in parts if p.rows is not None), key=len)
-    masks = [p.mask for p in parts if p.rows is None]
+    masks = [p.as_mask() for p in parts if p.rows is None]
     if not lists:
         mask = masks[0].copy()
         for m in masks[1:]:

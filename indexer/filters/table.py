@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vecdial.indexer.errors import CorruptIndex, InvalidInput
-from vecdial.indexer.filters.columns import COLUMN_OF, Column
+from vecdial.indexer.filters.columns import COLUMN_OF, Column, concat
 from vecdial.indexer.filters.values import MAX_FIELDS, canonical, check_field_name, infer_type
 
 SCHEMA_FILE = "payload_schema.json"
@@ -70,7 +70,7 @@ class PayloadTable:
         columns = {}
         for field, kind in types.items():
             mine, theirs = self.column_or_null(field, kind), other.column_or_null(field, kind)
-            columns[field] = mine.concat(theirs)
+            columns[field] = concat(mine, theirs)
         return PayloadTable(self.size + other.size, types, columns)
 
     def column_or_null(self, field: str, kind: str) -> Column:

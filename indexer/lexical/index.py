@@ -60,10 +60,10 @@ def write_lexical(out_dir: Path, texts: Sequence[str | None], show_progress: boo
     files (paths relative to out_dir, each to be checksummed with the version).
     """
     bm25s = _bm25s()
-    texts = [text or "" for text in texts]
-    if not texts:
+    documents = [text or "" for text in texts]
+    if not documents:
         raise InvalidInput("a lexical index needs at least one row")
-    tokens = bm25s.tokenize(texts, stopwords=STOPWORDS, return_ids=True, show_progress=show_progress)
+    tokens = bm25s.tokenize(documents, stopwords=STOPWORDS, return_ids=True, show_progress=show_progress)
     if not tokens.vocab:  # no row has a text with a term (all overwritten without one, say): bm25s cannot index that
         raise InvalidInput("no row has a text with a term to index: the version is built without a lexical index")
     retriever = bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy")
@@ -73,8 +73,8 @@ def write_lexical(out_dir: Path, texts: Sequence[str | None], show_progress: boo
     retriever.save(directory, show_progress=False)
     record = {
         "format": FORMAT,
-        "docs": len(texts),
-        "with_text": sum(1 for text in texts if text.strip()),
+        "docs": len(documents),
+        "with_text": sum(1 for text in documents if text.strip()),
         "vocab": sum(1 for term in retriever.vocab_dict if term),  # "" is bm25s's empty-query token
         "method": METHOD,
         "k1": K1,

@@ -107,7 +107,7 @@ def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def encode_record(record: WalRecord) -> bytes:
     """A record as one framed, checksummed byte string, ready to append."""
     shape = None if record.vectors is None else list(record.vectors.shape)
-    fields = {"op": record.op, "ids": list(record.ids), "texts": record.texts, "shape": shape}
+    fields: dict[str, object] = {"op": record.op, "ids": list(record.ids), "texts": record.texts, "shape": shape}
     if record.payloads is not None:
         fields.update(payloads=record.payloads, payload_types=record.payload_types or {})
     meta = json.dumps(fields, ensure_ascii=False)

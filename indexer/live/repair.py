@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
@@ -109,27 +109,30 @@ def damage_message(name: str, path: Path, damage: list[tuple[int, int]], missing
 
 def salvage_log(name: str, log: WriteAheadLog, scan: WalScan, dry_run: bool) -> RepairReport:
     """Repair `log` given a whole-log scan (from 0, taken under the collection's write lock)."""
-    report = dict(
+    found = RepairReport(
         collection=name,
         log=str(log.path),
         log_bytes=scan.stamp[1],
         records=len(scan.records),
         damaged=list(scan.damage),
         torn_tail=scan.trailing,
+        backup=None,
+        repaired=False,
+        dry_run=dry_run,
     )
     if dry_run or not (scan.damage or scan.trailing):
-        return RepairReport(**report, backup=None, repaired=False, dry_run=dry_run)
+        return found
     if not scan.damage:
         log.cut_torn_tail(scan.end)
-        return RepairReport(**report, backup=None, repaired=True, dry_run=False)
+        return replace(found, repaired=True)
     if not log.path.exists():  # deleted: nothing to keep or salvage; an empty log, vouched for, takes writes again
         write_atomic(log.path, lambda out: None)
         log.rewitness()
-        return RepairReport(**report, backup=None, repaired=True, dry_run=False)
+        return replace(found, repaired=True)
     backup = _keep(log.path)
     log.rewitness(_witness_of_salvaged(log.path, scan.spans), durable=True)  # before the rename that makes it true
     _rewrite(log.path, scan.spans)
-    return RepairReport(**report, backup=str(backup), repaired=True, dry_run=False)
+    return replace(found, backup=str(backup), repaired=True)
 
 
 def _witness_of_salvaged(path: Path, spans: list[tuple[int, int]]) -> Witness:

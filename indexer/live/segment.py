@@ -100,7 +100,8 @@ class Segment:
     def refused(self, writes: list[dict[str, str] | None]) -> list[InvalidInput | None]:
         """Per write, in order (its payload fields: field -> type), InvalidInput if a field's type
         disagrees with the collection's or an earlier write's in the list, else None."""
-        held, out = dict(self.types), []
+        held = dict(self.types)
+        out: list[InvalidInput | None] = []
         for types in writes:
             wrong = next(((f, held[f], kind) for f, kind in (types or {}).items() if held.get(f, kind) != kind), None)
             if wrong is not None:

@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import IO, Generic, TypeVar
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
 from vecdial.indexer.errors import DamagedLog
@@ -152,8 +152,8 @@ class WriteAheadLog:
         try:
             handle = open(self.path, "rb")
         except FileNotFoundError:  # never written, or deleted: the witness tells which
-            lost = witness.end if witness is not None else 0
-            return WalScan([], start, damage=[(0, lost)] if lost else [])
+            vouched = witness.end if witness is not None else 0
+            return WalScan([], start, damage=[(0, vouched)] if vouched else [])
         with handle:
             st = os.fstat(handle.fileno())
             scan = scan_frames(handle.fileno(), start, (st.st_ino, st.st_size))
@@ -267,7 +267,11 @@ class WriteAheadLog:
                 data = handle.read(end - start)
             spans = [(a - start, b - start) for a, b in scan.spans if b <= end]
             witness = Witness.of(spans, data[spans[-1][0] :])
-        write_atomic(Path(target), lambda out: out.write(data))
+
+        def copy(out: IO[bytes]) -> None:
+            out.write(data)
+
+        write_atomic(Path(target), copy)
         WriteAheadLog(Path(target)).rewitness(witness)  # the copied records are acknowledged writes too
 
 

@@ -36,7 +36,8 @@ class Binary(Mode):
     size_label = "bits"
     refine = "rescore"
 
-    def funnel(self, budget: BinaryBudget) -> list[FunnelStage]:
+    def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
+        assert isinstance(budget, BinaryBudget)  # the registry parses this mode's budgets as its `budget`
         return [FunnelStage(kind="binary", keep=budget.rescore or None)]
 
     def max_size(self, version: VersionView) -> int:

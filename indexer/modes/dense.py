@@ -53,7 +53,8 @@ class Dense(Mode):
     knob = "dim"
     refine = "dim"
 
-    def funnel(self, budget: DenseBudget) -> list[FunnelStage]:
+    def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
+        assert isinstance(budget, DenseBudget)  # the registry parses this mode's budgets as its `budget`
         return [FunnelStage(kind="dense", dim=budget.dim)]
 
     def max_size(self, version: VersionView) -> int:
@@ -112,7 +113,7 @@ class Exact(Mode):
     name = "exact"
     budget = ExactBudget
 
-    def funnel(self, budget: ExactBudget) -> list[FunnelStage]:
+    def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
         return [FunnelStage(kind="dense")]
 
     def describe(self, version: VersionView) -> ModeInfo:

@@ -66,7 +66,8 @@ class Rabitq(Mode):
     size_label = "bits"
     refine = "rescore"
 
-    def funnel(self, budget: RabitqBudget) -> list[FunnelStage]:
+    def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
+        assert isinstance(budget, RabitqBudget)  # the registry parses this mode's budgets as its `budget`
         return [FunnelStage(kind="rabitq", keep=budget.rescore or None)]
 
     def max_size(self, version: VersionView) -> int:
@@ -82,20 +83,23 @@ class Rabitq(Mode):
             return DENSE.candidates(part, query, query.version.dim, keep)
         if part.ef:
             return _walk(index, part, query, keep)
-        if part.ranges is not None and index.cells is not None:
+        partitions = query.version.partitions
+        if part.ranges is not None and index.cells is not None and partitions is not None:
             starts, stops = part.ranges
-            if starts.shape[1] <= CELLS_PAY_SHARE * len(query.version.partitions.centroids):
-                return _probe(index, part, query, keep)
+            if starts.shape[1] <= CELLS_PAY_SHARE * len(partitions.centroids):
+                return _probe(index.cells.get(), starts, stops, partitions.offsets, part, query, keep)
         rows, scores = index.store.search(query.unit, keep, part.alive)  # every code: above the share, as fast
         return rows, scores, part.stores.size * index.store.code_bytes
 
-    def refine_knob(self, budget: RabitqBudget) -> str | None:
+    def refine_knob(self, budget: BudgetModel) -> str | None:
         """A walk's recall turns on its breadth: a sweep bisects `ef` between graph points of one
         rescore, `rescore` between scans."""
+        assert isinstance(budget, RabitqBudget)
         return "ef" if budget.ef is not None else self.refine
 
-    def ef_for(self, budget: RabitqBudget, version: VersionView) -> int:
+    def ef_for(self, budget: BudgetModel, version: VersionView) -> int:
         """The graph breadth a budget asks for (0: none); BudgetError if the version has no graph."""
+        assert isinstance(budget, RabitqBudget)
         if budget.ef is None:
             return 0
         if budget.probe is not None:
@@ -114,7 +118,7 @@ class Rabitq(Mode):
         full = version.dense.bytes_per_vector(version.dim)
         note = f"RaBitQ shortlist (1 bit a dim, corrected estimate) of k x rescore, each candidate rescored reads {full} bytes"
         knobs: dict[str, tuple[int | float, int | float]] = {"rescore": (0, MAX_RESCORE)}
-        if index.cells is not None:
+        if index.cells is not None and version.partitions is not None:
             knobs["probe"] = (0, version.partitions.count)
             note += "; with probe, the codes of the nearest cells (each coded against its cell's centre)"
         if index.graph is not None:
@@ -177,12 +181,12 @@ class RabitqIndex(CodesIndex[RabitqStore]):
         self.graph, self.graph_links, self.cells = graph, graph_links, cells
 
 
-def _probe(index: RabitqIndex, part: Part, query: Query, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """The shortlist from the codes of each query's probed cells (their row ranges in part.ranges)."""
-    starts, stops = part.ranges
-    offsets = query.version.partitions.offsets
+def _probe(
+    store: CellsStore, starts: np.ndarray, stops: np.ndarray, offsets: np.ndarray, part: Part, query: Query, keep: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The shortlist from the codes of each query's probed cells: their row ranges starts, stops
+    (nq, P) int64 (part.ranges), in a version whose cells' rows start at offsets (cells + 1,)."""
     cells = np.where(stops > starts, np.searchsorted(offsets, starts, side="right") - 1, -1)
-    store = index.cells.get()
     rows, scores = store.search(query.unit, keep, cells, part.alive)
     return rows, scores, int((stops - starts).sum()) // len(rows) * int(store.index.code_size)
 
@@ -190,6 +194,7 @@ def _probe(index: RabitqIndex, part: Part, query: Query, keep: int) -> tuple[np.
 def _walk(index: RabitqIndex, part: Part, query: Query, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The graph's shortlist of the version's rows; queries whose walk finds fewer than `keep`
     live rows (a selector that leaves few near them) take the flat scan's instead."""
+    assert index.graph is not None  # ef_for refuses ef on a version without a graph
     rows, scores, read, short = index.graph.store.search(query.unit, keep, part.ef, part.alive)
     if short.any():
         again = np.flatnonzero(short)

@@ -27,6 +27,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -138,7 +139,7 @@ class RayEngine:
         parts = []
         with tqdm(total=len(vectors), desc="partitioning", unit="vec", disable=not show_progress) as progress:
             for (start, stop), cells in zip(
-                ranges, self._ordered(lambda a=a, b=b: task.remote(source, a, b, centroids_ref, batch_size) for a, b in ranges)
+                ranges, self._ordered(partial(task.remote, source, a, b, centroids_ref, batch_size) for a, b in ranges)
             ):
                 parts.append(cells)
                 progress.update(stop - start)

@@ -90,7 +90,7 @@ def merge_hits(parts: list[ShardHits], k: int) -> tuple[np.ndarray, np.ndarray, 
     best_ids, best = np.take_along_axis(ids, order, axis=1), np.take_along_axis(scores, order, axis=1)
     if best.shape[1] < k:
         pad = k - best.shape[1]
-        best_ids = np.pad(best_ids, ((0, 0), (0, pad)), constant_values=None)
+        best_ids = np.concatenate([best_ids, np.full((len(best_ids), pad), None, dtype=object)], axis=1)
         best = np.pad(best, ((0, 0), (0, pad)), constant_values=-np.inf)
     found = np.isfinite(best).sum(axis=1).astype(np.int64)
     return best_ids, best, found

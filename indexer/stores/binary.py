@@ -74,7 +74,8 @@ class BinaryStore:
         if self.kind != "flat":
             raise BudgetError("probe needs the flat binary index: this collection's binary codes are in a graph (binary_index=hnsw)")
         word = np.uint64 if self.code_bytes % 8 == 0 else np.uint32  # every fast width is whole 32-bit words
-        stored = faiss.rev_swig_ptr(self.index.xb.data(), self.size * self.code_bytes).view(word).reshape(self.size, -1)
+        codes_ptr = self.index.xb.data()  # type: ignore[attr-defined]  # faiss's stubs omit IndexBinaryFlat.xb
+        stored = faiss.rev_swig_ptr(codes_ptr, self.size * self.code_bytes).view(word).reshape(self.size, -1)
         queries = np.ascontiguousarray(codes).view(word)
         rows = np.empty((len(codes), k), dtype=np.int64)
         scores = np.empty((len(codes), k), dtype=np.float32)
@@ -92,7 +93,7 @@ class BinaryStore:
         k = min(k, self.size)
         distances = np.empty((1, k), dtype=np.int32)
         rows = np.empty((1, k), dtype=np.int64)
-        self.index.search_c(
+        self.index.search_c(  # type: ignore[attr-defined]  # faiss's stubs omit search_c
             1, faiss.swig_ptr(code), k, faiss.swig_ptr(distances), faiss.swig_ptr(rows), None if alive is None else alive.params
         )
         return rows, distances
@@ -107,7 +108,8 @@ class BinaryStore:
         """
         params = None
         if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(ef_search or 0, k))
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # faiss's stubs omit it
+            params.efSearch = max(ef_search or 0, k)
         if alive is not None and params is not None:
             params.sel = alive.selector
         elif alive is not None:

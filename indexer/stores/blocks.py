@@ -22,6 +22,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class BlockStore:
     @classmethod
     def open(cls, directory: Path, dim: int, mmap: bool = True, rows: bool = False) -> BlockStore:
         """rows: the version has ROWS_FILE (its manifest says so); rescoring reads it."""
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         # np.asarray drops the memmap subclass (same buffer, no copy): its per-index
         # Python overhead would dominate small gathers.
         store = cls(
@@ -362,7 +363,7 @@ def _unit_prefix(queries: np.ndarray, dim: int) -> np.ndarray:
 
 def _prefix_dot(parts: list[np.ndarray], q: np.ndarray, dim: int, block: int) -> np.ndarray:
     """(nq, N) inner products of q's prefix with each stored row's prefix, block by block."""
-    scores = None
+    scores: np.ndarray | None = None
     for b, part in enumerate(parts):
         width = min(block, dim - b * block)
         qb = q[:, b * block : b * block + width]
@@ -371,4 +372,6 @@ def _prefix_dot(parts: list[np.ndarray], q: np.ndarray, dim: int, block: int) ->
             xb = xb.astype(np.float32)
         contribution = qb @ xb.T
         scores = contribution if scores is None else scores + contribution
+    if scores is None:
+        raise ValueError("no blocks to score")
     return scores

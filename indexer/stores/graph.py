@@ -60,13 +60,15 @@ class GraphBuilder:
 
     def __init__(self, dim: int, links: int, sample: np.ndarray):
         self.links = links
-        self.exact = faiss.IndexHNSWFlat(dim, links, faiss.METRIC_L2)  # unit rows: L2 order is cosine order
+        self.exact: faiss.IndexHNSWFlat | None = faiss.IndexHNSWFlat(dim, links, faiss.METRIC_L2)  # unit rows: L2 order is cosine order
         self.exact.hnsw.efConstruction = EF_CONSTRUCTION
         self.index = faiss.IndexHNSWRaBitQ(dim, links)
         self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
 
     def add(self, start: int, unit: np.ndarray) -> None:
         """Rows start.. as (b, dim) float32 unit vectors, in order."""
+        if self.exact is None:
+            raise ValueError("the graph is written: no rows can be added")
         if start != self.exact.ntotal:
             raise ValueError(f"graph rows are added in order: got rows from {start}, expected {self.exact.ntotal}")
         x = np.ascontiguousarray(unit, dtype=np.float32)
@@ -75,6 +77,8 @@ class GraphBuilder:
 
     def finish(self, directory: Path) -> None:
         """Move the exact links onto the codes and write the graph file."""
+        if self.exact is None:
+            raise ValueError("the graph is written already")
         self.index.hnsw = self.exact.hnsw
         self.index.ntotal = self.exact.ntotal
         self.exact = None
@@ -89,7 +93,7 @@ class GraphStore:
     code_bytes: int
     links: int
     _params: dict = field(default_factory=dict, repr=False)  # ef -> SearchParametersHNSW without a selector
-    _stats: Any = field(default_factory=lambda: faiss.cvar.hnsw_stats, repr=False)
+    _stats: Any = field(default_factory=lambda: faiss.cvar.hnsw_stats, repr=False)  # type: ignore[attr-defined]  # faiss's stubs omit it
 
     @property
     def size(self) -> int:
@@ -108,9 +112,10 @@ class GraphStore:
                 f"{path}: a {type(index).__name__} of {index.ntotal} rows of dim {index.d}, expected an IndexHNSWRaBitQ of {count} of {dim}; rebuild the index"
             )
         storage = faiss.downcast_index(index.storage)
+        assert isinstance(storage, faiss.IndexRaBitQ)  # FAISS reads an IndexHNSWRaBitQ's codes as one
         storage.qb = QUERY_BITS
-        links = int(index.hnsw.nb_neighbors(1))
-        return cls(index, int(storage.code_size), links)
+        links = int(index.hnsw.nb_neighbors(1))  # type: ignore[attr-defined]  # faiss's stubs omit HNSW.nb_neighbors
+        return cls(index, int(storage.code_size), links)  # type: ignore[attr-defined]  # faiss's stubs omit IndexFlatCodes.code_size
 
     def search(self, unit: np.ndarray, keep: int, ef: int, alive: AliveRows | None) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
         """The best `keep` live rows by estimated cosine that a walk keeping `ef` candidates finds.
@@ -135,18 +140,19 @@ class GraphStore:
         """x: (nq, dim) float32, C-contiguous. Straight into FAISS's search_c, as BinaryStore.search_one:
         its numpy wrapper's checks cost more than a short walk."""
         if alive is not None and alive.count < alive.dead.size:
-            params = faiss.SearchParametersHNSW()
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # faiss's stubs omit it
             params.efSearch, params.sel = ef, alive.selector
         else:  # the same few breadths repeat: one parameter object each
             params = self._params.get(ef)
             if params is None:
-                params = self._params[ef] = faiss.SearchParametersHNSW()
+                params = self._params[ef] = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # faiss's stubs omit it
                 params.efSearch = ef
         stats = self._stats
         before_dis, before_hops = stats.ndis, stats.nhops
         distances = np.empty((len(x), keep), dtype=np.float32)
         rows = np.empty((len(x), keep), dtype=np.int64)
-        self.index.search_c(len(x), faiss.swig_ptr(x), keep, faiss.swig_ptr(distances), faiss.swig_ptr(rows), params)
+        search = self.index.search_c  # type: ignore[attr-defined]  # faiss's stubs omit search_c
+        search(len(x), faiss.swig_ptr(x), keep, faiss.swig_ptr(distances), faiss.swig_ptr(rows), params)
         # FAISS sums these per search; searches on other threads at the same time add theirs.
         read = (stats.ndis - before_dis) * self.code_bytes + (stats.nhops - before_hops) * 2 * self.links * 4
         scores = 1.0 - 0.5 * distances  # float32; unit rows: |q - x|^2 = 2 - 2 cos

@@ -37,7 +37,7 @@ def _block_dot(piece: np.ndarray, query: np.ndarray, offset: int) -> np.float32:
 @numba.njit(**_JIT)
 def _score(
     store: np.ndarray, row_major: bool, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray
-) -> float:  # pragma: no cover - compiled
+) -> np.float32:  # pragma: no cover - compiled
     """The one rescoring loop of both layouts: store is the blocks (n_blocks, N, block), or with
     `row_major` the same rows in row order (N, n_blocks, block) (stores/blocks.py, ROWS_FILE).
     The arithmetic is the same either way (block by block, dim by dim), so a row scores the
@@ -112,7 +112,7 @@ def _best(
 @numba.njit(**_JIT)
 def score_rows(
     blocks: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray
-) -> float:  # pragma: no cover - compiled
+) -> np.float32:  # pragma: no cover - compiled
     """out[q, c] = cosine of queries[q] and row rows[q, c] over the first `dim` dims; -inf where rows < 0.
 
     blocks: (n_blocks, N, block); prefix_sq: (n_blocks, N) squared norms up to each
@@ -145,7 +145,7 @@ def best_rows(
 @numba.njit(**_JIT)
 def score_rows_major(
     vectors: np.ndarray, prefix_sq: np.ndarray, queries: np.ndarray, rows: np.ndarray, dim: int, out: np.ndarray
-) -> float:  # pragma: no cover - compiled
+) -> np.float32:  # pragma: no cover - compiled
     """score_rows over vectors (N, n_blocks, block), the rows in row order; same arguments otherwise."""
     return _score(vectors, True, prefix_sq, queries, rows, dim, out)
 

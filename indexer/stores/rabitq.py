@@ -73,7 +73,7 @@ class RabitqStore:
 
     @property
     def code_bytes(self) -> int:
-        return int(self.index.code_size)
+        return int(self.index.code_size)  # type: ignore[attr-defined]  # faiss's stubs omit IndexFastScan.code_size
 
     def add(self, start: int, unit: np.ndarray) -> None:
         """Rows start.., as (b, dim) float32 unit vectors; rows come in order (row r at position r)."""
@@ -113,7 +113,7 @@ class RabitqStore:
             distances, rows = self.index.search(x, wide)
             scores = 1.0 - 0.5 * distances  # unit rows: |q - x|^2 = 2 - 2 cos
             valid = rows >= 0
-            if live < self.size:
+            if alive is not None and live < self.size:
                 valid &= ~alive.dead[np.maximum(rows, 0)]
             if wide >= self.size or valid.sum(axis=1).min() >= min(keep, live):
                 break
@@ -152,7 +152,7 @@ class CellsBuilder:
         quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
         self.index = faiss.IndexIVFRaBitQFastScan(quantizer, dim, len(centroids), faiss.METRIC_L2)
         self.index.own_fields = True
-        quantizer.this.disown()
+        quantizer.this.disown()  # type: ignore[attr-defined]  # faiss's stubs omit SWIG's `this`
         self.index.train(np.ascontiguousarray(sample, dtype=np.float32))  # the quantizer is full: only the codes are fitted
 
     def add(self, start: int, unit: np.ndarray) -> None:
@@ -204,7 +204,7 @@ class CellsStore:
         distances = np.empty((nq, keep), dtype=np.float32)
         rows = np.empty((nq, keep), dtype=np.int64)
         lists = np.ascontiguousarray(cells, dtype=np.int64)
-        self.index.search_preassigned_c(
+        self.index.search_preassigned_c(  # type: ignore[attr-defined]  # faiss's stubs omit search_preassigned_c
             nq,
             faiss.swig_ptr(x),
             keep,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -88,15 +88,20 @@ class SparseIndex:
     def from_codes(cls, units: np.ndarray, weights: np.ndarray, hidden: int) -> SparseIndex:
         """An index over codes held in RAM (the write segment's): units/weights (n, k), best first."""
         arrays = build_postings(units, weights, hidden)
-        return cls(*(arrays[name] for name in _FILES), size=len(units))
+        return cls.from_arrays([arrays[name] for name in _FILES], len(units))
 
     @classmethod
     def open(cls, directory: Path, size: int, mmap: bool = True) -> SparseIndex:
-        mode = "r" if mmap else None
-        arrays = [np.load(directory / name, mmap_mode=mode, allow_pickle=False) for name in _FILES]
-        index = cls(*arrays, size=size)
+        mode: Literal["r"] | None = "r" if mmap else None
+        index = cls.from_arrays([np.load(directory / name, mmap_mode=mode, allow_pickle=False) for name in _FILES], size)
         index.check(directory)
         return index
+
+    @classmethod
+    def from_arrays(cls, arrays: list[np.ndarray], size: int) -> SparseIndex:
+        """arrays: the five of build_postings in `_FILES` order."""
+        indptr, docs, values, rank_cum, inv_norms = arrays
+        return cls(indptr, docs, values, rank_cum, inv_norms, size)
 
     def check(self, where: Path) -> None:
         """The invariants the compiled search trusts without bounds checks, so a damaged file is
@@ -178,11 +183,23 @@ def _scratch(size: int) -> tuple[np.ndarray, np.ndarray]:
     return acc, _local.touched
 
 
+class SparseEncoder(Protocol):
+    """What the store uses of the sparse autoencoder (models/sparse_autoencoder.py
+    `SparseAutoencoder`, or `LazyModel` until it loads): `indexer` does not import torch."""
+
+    @property
+    def k(self) -> int: ...
+
+    def encode_topk(self, x: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """x: (n, dim) float32 -> (units (n, k) int32, weights (n, k) float32), best first."""
+        ...
+
+
 @dataclass
 class SparseStore:
     """The sparse autoencoder that makes codes plus the inverted index over documents' codes."""
 
-    model: object  # models.sparse_autoencoder.SparseAutoencoder (torch, imported lazily)
+    model: SparseEncoder
     index: SparseIndex
 
     @property

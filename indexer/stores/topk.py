@@ -24,7 +24,7 @@ class TopK:
     def add(self, scores: np.ndarray, first: int = 0) -> None:
         """scores: (nq, m) for positions first .. first + m - 1."""
         values = np.ascontiguousarray(scores, dtype=np.float32)
-        self._heaps.addn(values.shape[1], faiss.swig_ptr(values), first)
+        self._heaps.addn(values.shape[1], faiss.swig_ptr(values), first)  # type: ignore[call-arg]  # faiss's stubs omit addn's j0
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(positions (nq, k) int64, scores (nq, k) float32), best first; -1 / -inf pad."""

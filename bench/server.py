@@ -36,21 +36,19 @@ def start_server(
     data_dir: Path,
     *,
     workers: int = 1,
+    log: Path,
     env: Mapping[str, str] | None = None,
-    log: Path | None = None,
     ready_within: float = 120.0,
 ) -> tuple[subprocess.Popen, str]:
     """(process, base URL) of `vecdial serve` over `data_dir`, once `/readyz` says ready.
 
-    env: added to this process's environment (a loaded machine wants a longer
-    VECDIAL_REQUEST_TIMEOUT_S: the first text query loads the encoder). log: where the
-    server's stderr goes (a temporary file if None). Raises RuntimeError, with the end of the
-    log, if the server exits or is not ready within `ready_within` seconds."""
+    log: where the server's stderr goes. env: added to this process's environment (a loaded
+    machine wants a longer VECDIAL_REQUEST_TIMEOUT_S: the first text query loads the encoder).
+    Raises RuntimeError, with the end of the log, if the server exits or is not ready within
+    `ready_within` seconds."""
     port = free_port()
     command = [sys.executable, "-m", "vecdial.service.cli", "--data-dir", str(data_dir), "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    if log is None:
-        log = Path(tempfile.mkstemp(prefix="vecdial-serve-", suffix=".log")[1])
     with open(log, "wb") as stderr:
         process = subprocess.Popen(
             command,
@@ -94,12 +92,14 @@ def served(
     log: Path | None = None,
     ready_within: float = 120.0,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`start_server` for the length of a `with` block; the server is stopped however it ends."""
-    process, url = start_server(data_dir, workers=workers, env=env, log=log, ready_within=ready_within)
-    try:
-        yield url, process
-    finally:
-        stop_server(process)
+    """`start_server` for the length of a `with` block; the server is stopped however it ends.
+    Without a `log` path its stderr goes to a temporary file, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="vecdial-serve-") as scratch:
+        process, url = start_server(data_dir, workers=workers, env=env, log=log or Path(scratch) / "serve.log", ready_within=ready_within)
+        try:
+            yield url, process
+        finally:
+            stop_server(process)
 
 
 def _tail(log: Path, chars: int = 2000) -> str:

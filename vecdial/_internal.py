@@ -30,11 +30,12 @@ if TYPE_CHECKING:
     from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
     from vecdial.indexer.io.readers import FORMATS, Dataset
     from vecdial.indexer.jobs.build import build_version
-    from vecdial.indexer.jobs.settings import KNOBS, flat_changes
-    from vecdial.indexer.jobs.sparse_build import build_sparse
+    from vecdial.indexer.jobs.create import build_collection
     from vecdial.indexer.jobs.store import JobStore
     from vecdial.indexer.lexical import LexicalIndex, open_lexical, write_lexical
     from vecdial.indexer.live.collection import LiveCollection
+    from vecdial.indexer.modes.settings import KNOBS, flat_changes
+    from vecdial.indexer.modes.sparse_build import build_sparse
     from vecdial.indexer.native import set_omp_threads
     from vecdial.indexer.plan.compile import compile_plan
     from vecdial.indexer.plan.execute import search as search_view
@@ -53,8 +54,8 @@ if TYPE_CHECKING:
 _WHERE: dict[str, tuple[str, str]] = {
     # the service
     "FORMATS": ("vecdial.indexer.io.readers", "FORMATS"),
-    "KNOBS": ("vecdial.indexer.jobs.settings", "KNOBS"),
-    "flat_changes": ("vecdial.indexer.jobs.settings", "flat_changes"),
+    "KNOBS": ("vecdial.indexer.modes.settings", "KNOBS"),
+    "flat_changes": ("vecdial.indexer.modes.settings", "flat_changes"),
     "JobStore": ("vecdial.indexer.jobs.store", "JobStore"),
     "set_omp_threads": ("vecdial.indexer.native", "set_omp_threads"),
     "ShardHits": ("vecdial.indexer.scale.shards", "ShardHits"),
@@ -89,7 +90,8 @@ _WHERE: dict[str, tuple[str, str]] = {
     "ndcg_at_k": ("vecdial.indexer.eval.metrics", "ndcg_at_k"),
     "recall_at_k": ("vecdial.indexer.eval.metrics", "recall_at_k"),
     "build_version": ("vecdial.indexer.jobs.build", "build_version"),
-    "build_sparse": ("vecdial.indexer.jobs.sparse_build", "build_sparse"),
+    "build_collection": ("vecdial.indexer.jobs.create", "build_collection"),
+    "build_sparse": ("vecdial.indexer.modes.sparse_build", "build_sparse"),
     "InProcess": ("vecdial.indexer.scale.engines", "InProcess"),
     "engine_for": ("vecdial.indexer.scale.engines", "engine_for"),
     "normalize_rows": ("vecdial.indexer.vectors", "normalize_rows"),

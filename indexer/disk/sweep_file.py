@@ -7,15 +7,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vecdial.indexer.disk.atomic import write_text_atomic
+from vecdial.indexer.disk.layout import partial_sweep_file, sweep_file
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.per_query import QueryBins
 
-SWEEP_FILE = "sweep.json"
-
 
 def sweep_path(version_dir: Path) -> Path:
-    return Path(version_dir) / SWEEP_FILE
+    return sweep_file(version_dir)
 
 
 def write_sweep(version_dir: Path, points: list[SweepPoint], queries: str, bins: QueryBins | None = None) -> Path:
@@ -51,22 +50,19 @@ def read_bins(version_dir: Path) -> QueryBins | None:
         raise CorruptIndex(f"{sweep_path(version_dir)} is not a readable sweep ({exc}): run `vecdial sweep` again") from None
 
 
-PARTIAL_FILE = "sweep.partial.json"
-
-
 def write_partial(version_dir: Path, key: str, points: list[SweepPoint]) -> None:
     """The points a running sweep has measured so far, for `read_partial` to resume from."""
-    write_text_atomic(Path(version_dir) / PARTIAL_FILE, json.dumps({"key": key, "points": [asdict(p) for p in points]}))
+    write_text_atomic(partial_sweep_file(version_dir), json.dumps({"key": key, "points": [asdict(p) for p in points]}))
 
 
 def read_partial(version_dir: Path, key: str) -> list[SweepPoint]:
     """Points an interrupted sweep on the same queries (`key`) measured; [] if none or unreadable."""
     try:
-        raw = json.loads((Path(version_dir) / PARTIAL_FILE).read_text(encoding="utf-8"))
+        raw = json.loads(partial_sweep_file(version_dir).read_text(encoding="utf-8"))
         return [SweepPoint(**p) for p in raw["points"]] if raw.get("key") == key else []
     except (OSError, ValueError, KeyError, TypeError):
         return []
 
 
 def remove_partial(version_dir: Path) -> None:
-    (Path(version_dir) / PARTIAL_FILE).unlink(missing_ok=True)
+    partial_sweep_file(version_dir).unlink(missing_ok=True)

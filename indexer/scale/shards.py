@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vecdial.indexer.disk.atomic import write_text_atomic
-from vecdial.indexer.disk.collection import SHARDS_FILE
+from vecdial.indexer.disk.layout import CollectionLayout
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.plan.results import Explain, Hits, StageReport
 
@@ -43,12 +43,13 @@ class ShardLayout:
 
     def save(self, directory: Path) -> None:
         write_text_atomic(
-            Path(directory) / SHARDS_FILE, json.dumps({"shards": self.shards, "hash": self.hash, "partial": self.partial}) + "\n"
+            CollectionLayout(Path(directory)).shards_manifest,
+            json.dumps({"shards": self.shards, "hash": self.hash, "partial": self.partial}) + "\n",
         )
 
     @classmethod
     def load(cls, directory: Path) -> ShardLayout:
-        path = Path(directory) / SHARDS_FILE
+        path = CollectionLayout(Path(directory)).shards_manifest
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             layout = cls(int(raw["shards"]), str(raw["hash"]), bool(raw.get("partial", True)))

@@ -12,7 +12,8 @@ import vecdial
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.sweep_file import read_bins, read_sweep, sweep_path, write_sweep
 from vecdial.indexer.eval.metrics import recall_at_k
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.jobs.create import build_collection
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.per_query import BIN_SLACK, QueryBins, make_bins, plan_per_query
 
@@ -35,7 +36,7 @@ def demo(tmp_path_factory, demo_dataset):
     (pseudo-queries), its latencies then replaced by bytes read per vector / 100: a cost that
     does not depend on how busy the machine is, so the choices below are the same every run."""
     root = tmp_path_factory.mktemp("per-query")
-    Collection(root, "demo").build(demo_dataset, BuildSettings(), show_progress=False)
+    build_collection(Collection(root, "demo"), demo_dataset, BuildSettings(), show_progress=False)
     handle = vecdial.connect(root).open("demo")
     handle.sweep(n=300, budgets=BUDGETS, show_progress=False)
     path = handle._live.snapshot().version.path

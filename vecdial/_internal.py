@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from vecdial.api import Collection, Database
     from vecdial.indexer.codecs.rotation import Rotation
     from vecdial.indexer.disk.collection import Collection as CollectionDir
+    from vecdial.indexer.disk.layout import serving_shard_name as shard_name
     from vecdial.indexer.disk.manifest import MANIFEST_FILE, manifest_digest
     from vecdial.indexer.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
     from vecdial.indexer.features.explain import query_code, shared_features
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from vecdial.indexer.plan.execute import search as search_view
     from vecdial.indexer.plan.fusion import DEFAULT_WEIGHTS, HybridSpec, fuse, union_rows
     from vecdial.indexer.scale.engines import InProcess, engine_for
-    from vecdial.indexer.scale.shards import ShardHits, merge_hits, shard_name, shard_of
+    from vecdial.indexer.scale.shards import ShardHits, merge_hits, shard_of
     from vecdial.indexer.stores import kernels
     from vecdial.indexer.stores.blocks import ROWS_FILE
     from vecdial.indexer.vectors import normalize_rows
@@ -60,7 +61,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "set_omp_threads": ("vecdial.indexer.native", "set_omp_threads"),
     "ShardHits": ("vecdial.indexer.scale.shards", "ShardHits"),
     "merge_hits": ("vecdial.indexer.scale.shards", "merge_hits"),
-    "shard_name": ("vecdial.indexer.scale.shards", "shard_name"),
+    "shard_name": ("vecdial.indexer.disk.layout", "serving_shard_name"),
     "shard_of": ("vecdial.indexer.scale.shards", "shard_of"),
     "demo_payloads": ("vecdial.indexer.filters.demo", "demo_payloads"),
     "demo_embeddings": ("vecdial.indexer.io.demo", "demo_embeddings"),

@@ -4,6 +4,7 @@
 <data_dir>/<name>/                    a collection (CollectionLayout)
 <data_dir>/.jobs/<id>.json            a job's status; <id>.lock held while it runs; <id>.cancel asks it to stop
 <data_dir>/.reshard-<name>-<tok>/     a split or merge being staged (or killed): never served
+<data_dir>/<name>.shard<i>of<n>/      shard i of n of <name>, an ordinary collection, when a Ray cluster serves it
 <dest>/.<name>.backup-<pid>.tmp/      a backup being copied (or killed): renamed to <dest>/<name> when whole
 
 <data_dir>/<name>/CURRENT             the serving version's name, replaced by rename
@@ -124,6 +125,12 @@ class CollectionLayout:
 def shard_name(shard: int) -> str:
     """The collection name (in `CollectionLayout.shards`) of shard `shard`."""
     return f"shard{shard}"
+
+
+def serving_shard_name(name: str, shard: int, count: int) -> str:
+    """The collection (in the data directory) that holds shard `shard` of `count` of collection
+    `name` when a Ray cluster serves it (`service/sharded.py`)."""
+    return f"{name}.shard{shard}of{count}"
 
 
 def witness_of(log: Path) -> Path:

@@ -67,11 +67,6 @@ def shard_of(ids: np.ndarray | list, count: int) -> np.ndarray:
     return (np.frombuffer(digests, dtype="<u8") % np.uint64(count)).astype(np.int64)
 
 
-def shard_name(name: str, shard: int, count: int) -> str:
-    """The collection that holds shard `shard` of `count` of collection `name`."""
-    return f"{name}.shard{shard}of{count}"
-
-
 @dataclass(frozen=True)
 class ShardHits:
     """One shard's answer: ids (nq, k) (object or int64), scores (nq, k) float32 (-inf pad),

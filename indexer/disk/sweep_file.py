@@ -13,13 +13,9 @@ from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.per_query import QueryBins
 
 
-def sweep_path(version_dir: Path) -> Path:
-    return sweep_file(version_dir)
-
-
 def write_sweep(version_dir: Path, points: list[SweepPoint], queries: str, bins: QueryBins | None = None) -> Path:
     """bins: the difficulty bins the points' per-bin recalls are over (per-query `auto`), if any."""
-    path = sweep_path(version_dir)
+    path = sweep_file(version_dir)
     body: dict = {"queries": queries, "points": [asdict(p) for p in points]}
     if bins is not None:
         body["bins"] = asdict(bins)
@@ -29,7 +25,7 @@ def write_sweep(version_dir: Path, points: list[SweepPoint], queries: str, bins:
 
 def read_sweep(version_dir: Path) -> tuple[tuple[SweepPoint, ...], str] | None:
     """(points, what the queries were) or None if the version was never swept."""
-    path = sweep_path(version_dir)
+    path = sweep_file(version_dir)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return tuple(SweepPoint(**p) for p in raw["points"]), str(raw.get("queries", "unknown"))
@@ -42,12 +38,12 @@ def read_sweep(version_dir: Path) -> tuple[tuple[SweepPoint, ...], str] | None:
 def read_bins(version_dir: Path) -> QueryBins | None:
     """The difficulty bins of the version's sweep; None if never swept, or swept before per-query `auto`."""
     try:
-        raw = json.loads(sweep_path(version_dir).read_text(encoding="utf-8")).get("bins")
+        raw = json.loads(sweep_file(version_dir).read_text(encoding="utf-8")).get("bins")
         return None if raw is None else QueryBins(**raw)
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CorruptIndex(f"{sweep_path(version_dir)} is not a readable sweep ({exc}): run `vecdial sweep` again") from None
+        raise CorruptIndex(f"{sweep_file(version_dir)} is not a readable sweep ({exc}): run `vecdial sweep` again") from None
 
 
 def write_partial(version_dir: Path, key: str, points: list[SweepPoint]) -> None:

@@ -83,6 +83,11 @@ class CollectionLayout:
         """The write-ahead logs, one per version, and their witnesses."""
         return self.path / WAL_DIR
 
+    @property
+    def wal_temps(self) -> str:
+        """Glob (in `wal`) of what a killed atomic write of a log or a witness leaves."""
+        return ".*.tmp"
+
     def log(self, version: str) -> Path:
         """The log of the writes acknowledged on top of `version`."""
         return self.wal / f"{version}{LOG_SUFFIX}"

@@ -88,7 +88,7 @@ def clean_leftovers(collection: Collection, job_lock_held: bool = False) -> list
             elif collection.layout.wal.is_dir():
                 removed += [str(p.relative_to(collection.path)) for p in collection.layout.wal.iterdir()]
                 shutil.rmtree(collection.layout.wal, ignore_errors=True)
-            temps = [*collection.path.glob(collection.layout.current_temps), *collection.layout.wal.glob(".*.tmp")]
+            temps = [*collection.path.glob(collection.layout.current_temps), *collection.layout.wal.glob(collection.layout.wal_temps)]
             for temp in temps:
                 temp.unlink(missing_ok=True)
                 removed.append(str(temp.relative_to(collection.path)))

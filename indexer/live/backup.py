@@ -27,7 +27,7 @@ from pathlib import Path
 
 from vecdial.indexer.disk.atomic import fsync_dir, fsync_tree
 from vecdial.indexer.disk.collection import Collection
-from vecdial.indexer.disk.layout import CollectionLayout, backup_staging, sweep_file
+from vecdial.indexer.disk.layout import CollectionLayout, backup_staging, sweep_file, witness_of
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.errors import AlreadyExists, VecdialError
 from vecdial.indexer.live.wal import WriteAheadLog
@@ -86,7 +86,7 @@ def _copy(collection: Collection, staging: Path) -> bool:
             copied = 0
         _copy_log(log.path, log_copy, copied, None)
         if log.witness_path.exists():
-            shutil.copy2(log.witness_path, log_copy.parent / log.witness_path.name)
+            shutil.copy2(log.witness_path, witness_of(log_copy))
         if sweep_file(source.version(version)).exists():
             shutil.copy2(sweep_file(source.version(version)), sweep_file(copy.version(version)))
         shutil.copy2(source.current, copy.current)

@@ -73,6 +73,7 @@ def build_collection(data_dir: Path, size: int | None) -> np.ndarray:
     from vecdial import BuildSettings
     from vecdial._internal import CollectionDir as Collection
     from vecdial._internal import Dataset, demo_embeddings, load_demo_corpus, normalize_rows
+    from vecdial._internal import build_collection as build_version_of
 
     corpus = load_demo_corpus()
     docs, queries = demo_embeddings(show_progress=False)
@@ -83,7 +84,9 @@ def build_collection(data_dir: Path, size: int | None) -> np.ndarray:
         extra = normalize_rows(docs[picks] + rng.normal(0, 0.02, (len(picks), docs.shape[1])).astype(np.float32))
         docs = np.concatenate([docs, extra])
         ids = np.concatenate([ids, [f"copy-{i}" for i in range(len(picks))]])
-    Collection(data_dir, COLLECTION).build(Dataset(ids, np.asarray(docs, dtype=np.float32)), BuildSettings(), show_progress=False)
+    build_version_of(
+        Collection(data_dir, COLLECTION), Dataset(ids, np.asarray(docs, dtype=np.float32)), BuildSettings(), show_progress=False
+    )
     return np.asarray(queries, dtype=np.float32)
 
 

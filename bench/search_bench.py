@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 import vecdial
 from vecdial import BuildSettings, SparseSettings, parse_budget
 from vecdial._internal import CollectionDir as Collection
-from vecdial._internal import Dataset, compile_plan, live_of, ndcg_at_k, recall_at_k
+from vecdial._internal import Dataset, build_collection, compile_plan, live_of, ndcg_at_k, recall_at_k
 
 BUDGETS = {
     "pca": [
@@ -122,7 +122,7 @@ def build(cache: Path, data: BenchSet, kind: str) -> vecdial.Collection:
             rotation="identity" if kind == "plain" else "pca",
             sparse=SparseSettings(max_active=64) if kind == "sparse" else None,
         )
-        collection.build(Dataset(data.doc_ids, data.docs), settings)
+        build_collection(collection, Dataset(data.doc_ids, data.docs), settings)
     searcher = vecdial.connect(cache).open(collection.name)
     if kind == "sparse":
         train = live_of(searcher).snapshot().version.manifest.codecs["sparse"]["train"]

@@ -1,6 +1,8 @@
 """Errors a user can act on. Each message says what to change; the CLI prints it
 as one line and the HTTP layer maps each class to one status code."""
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -50,3 +52,14 @@ def first_problem(exc: Any, default: str) -> str:
     `default` for the whole value): the one line our errors quote."""
     first = exc.errors()[0]
     return f"{'.'.join(str(part) for part in first['loc']) or default}: {first['msg']}"
+
+
+def read_file(directory: Path, name: str, load: Callable[[Path], Any]) -> Any:
+    """load(directory / name), with any failure (BadZipFile, EOFError, a pickle error...) as CorruptIndex
+    naming the file: how every reader of a version's files (disk, features, lexical) reports damage."""
+    try:
+        return load(directory / name)
+    except CorruptIndex:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError...
+        raise CorruptIndex(f"{directory}: file {name} cannot be read ({type(exc).__name__}: {exc}); rebuild the index") from None

@@ -13,7 +13,8 @@ from hypothesis import settings as hypothesis_settings
 import vecdial
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.jobs.create import build_collection
+from vecdial.indexer.modes.settings import BuildSettings
 
 # CI (CI=true) runs every property on the same examples: a red run is a regression that
 # reproduces, not a new draw, and no wall-clock deadline or slow-data check trips on a
@@ -61,7 +62,7 @@ def handle():
 
 def _build(root: Path, name: str, dataset: Dataset, **settings) -> Collection:
     collection = Collection(root, name)
-    collection.build(dataset, BuildSettings(**settings), show_progress=False)
+    build_collection(collection, dataset, BuildSettings(**settings), show_progress=False)
     return collection
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import vecdial
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.modes.settings import BuildSettings
 
 
 @pytest.fixture

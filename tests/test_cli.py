@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vecdial.indexer.jobs.settings import KNOBS
+from vecdial.indexer.modes.settings import KNOBS
 from vecdial.service.cli import main
 
 

@@ -39,23 +39,62 @@ def test_every_package_directory_is_installed_under_vecdial():
     assert packages == listed
 
 
-def test_no_import_circle_inside_the_library():
-    known = modules()
-    graph = {name: imports_of(path, known) - {name} for name, path in known.items() if name.startswith("vecdial.indexer")}
+def first_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A path a -> ... -> a through `graph` (node -> the nodes it imports), or None if there is none."""
     state: dict[str, int] = {}
 
-    def visit(name: str, trail: list[str]) -> None:
+    def visit(name: str, trail: list[str]) -> list[str] | None:
         state[name] = 1
         for target in sorted(graph.get(name, ())):
             if state.get(target) == 1:
-                raise AssertionError("import circle: " + " -> ".join([*trail[trail.index(target) :], target]))
-            if target in graph and target not in state:
-                visit(target, [*trail, target])
+                return [*trail[trail.index(target) :], target]
+            if target in graph and target not in state and (circle := visit(target, [*trail, target])):
+                return circle
         state[name] = 2
+        return None
 
     for name in sorted(graph):
-        if name not in state:
-            visit(name, [name])
+        if name not in state and (circle := visit(name, [name])):
+            return circle
+    return None
+
+
+def test_no_import_circle_inside_the_library():
+    known = modules()
+    graph = {name: imports_of(path, known) - {name} for name, path in known.items() if name.startswith("vecdial.indexer")}
+    circle = first_circle(graph)
+    assert circle is None, "import circle: " + " -> ".join(circle or [])
+
+
+def folder_graph(known: dict[str, Path]) -> tuple[dict[str, set[str]], dict[tuple[str, str], str]]:
+    """indexer's folders (a module at its top level is a floor of its own) -> the folders they import,
+    and for each arrow the first import that makes it (`module -> module`)."""
+    graph: dict[str, set[str]] = {}
+    why: dict[tuple[str, str], str] = {}
+    for name, path in sorted(known.items()):
+        if not name.startswith("vecdial.indexer."):
+            continue
+        source = name.split(".")[2]
+        graph.setdefault(source, set())
+        for target in sorted(imports_of(path, known)):
+            floor = target.split(".")[2] if target.startswith("vecdial.indexer.") else None
+            if floor is not None and floor != source:
+                graph[source].add(floor)
+                why.setdefault((source, floor), f"{name} -> {target}")
+    return graph, why
+
+
+def test_the_library_folders_import_one_way():
+    """disk, stores, codecs below; live and jobs above: no two folders of indexer/ reach each other."""
+    graph, why = folder_graph(modules())
+    circle = first_circle(graph)
+    assert circle is None, (
+        "folder import circle: "
+        + " -> ".join(circle or [])
+        + " ("
+        + "; ".join(why[arrow] for arrow in zip(circle or [], (circle or [])[1:]))
+        + ")"
+    )
 
 
 def test_the_library_never_imports_the_service():

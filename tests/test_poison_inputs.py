@@ -1,7 +1,7 @@
 """Values that would fail later are refused up front: InvalidInput (a 422), naming the item, nothing written.
 
 Writes (upsert, delete) and builds (`Database.create`, the file readers) share
-the checks of `indexer/live/checks.py`, so no collection can hold such a value.
+the checks of `indexer/io/checks.py`, so no collection can hold such a value.
 """
 
 import json
@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import vecdial
+from vecdial.indexer.io.checks import MAX_DIM, MAX_ID_CHARS
 from vecdial.indexer.io.readers import read_input
-from vecdial.indexer.live.checks import MAX_DIM, MAX_ID_CHARS
 from vecdial.service.errors import status_for
 
 pytestmark = pytest.mark.also_sharded  # over 'tiny' whole and in 2 shards

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 import vecdial
-from vecdial.indexer.live.collection import wal_dir
-from vecdial.indexer.live.repair import BACKUP_INFIX
-from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.disk.layout import DAMAGED_INFIX
+from vecdial.indexer.live.wal import WriteAheadLog
 from vecdial.service.cli import main
 
 
@@ -18,7 +17,7 @@ from vecdial.service.cli import main
 def damaged(tiny_data_dir, demo_dataset):
     """The tiny collection after 30 acknowledged writes, with one bit flipped inside write 10."""
     docs = vecdial.connect(tiny_data_dir).open("tiny")
-    log = WriteAheadLog(wal_path(wal_dir(docs._live.collection), "v000001"))
+    log = WriteAheadLog(docs._live.collection.layout.log("v000001"))
     vectors = np.asarray(demo_dataset.vectors[1000:1030])
     spans = []
     for i in range(30):
@@ -63,7 +62,7 @@ def test_repair_keeps_the_damaged_file_and_takes_writes_again(damaged, demo_data
     docs = vecdial.connect(data_dir).open("tiny")
     report = docs.repair()
     assert report.repaired and report.records == 29 and report.damaged == [spans[10]]
-    assert open(report.backup, "rb").read() == before and BACKUP_INFIX in report.backup
+    assert open(report.backup, "rb").read() == before and DAMAGED_INFIX in report.backup
     assert docs.info().damaged is None and docs.info().to_dict()["damaged"] is None
     docs.upsert(["new"], demo_dataset.vectors[900:901])
     assert docs.search(demo_dataset.vectors[900], k=1).ids[0, 0] == "new"
@@ -110,7 +109,7 @@ def test_a_server_repairs_and_reports_its_files_relative_to_its_data_dir(connect
     docs = connect(data_dir).open("tiny")
     assert docs.repair(dry_run=True).repaired is False and docs.info().damaged  # a dry run changes nothing
     report = docs.repair()
-    assert report.repaired and report.records == 29 and report.damaged == [spans[10]] and BACKUP_INFIX in report.backup
+    assert report.repaired and report.records == 29 and report.damaged == [spans[10]] and DAMAGED_INFIX in report.backup
     for where in map(Path, (report.log, report.backup)):  # embedded: in data_dir; remote: relative to the server's, never its own path
         assert where.is_relative_to(data_dir) if where.is_absolute() else where.parts[0] == "tiny"
     docs.upsert(["new"], demo_dataset.vectors[900:901])
@@ -124,7 +123,7 @@ def deleted(tiny_data_dir, demo_dataset):
     vectors = np.asarray(demo_dataset.vectors[1000:1020])
     for i in range(20):
         docs.upsert([f"w{i}"], vectors[i : i + 1])
-    log = WriteAheadLog(wal_path(wal_dir(docs._live.collection), "v000001"))
+    log = WriteAheadLog(docs._live.collection.layout.log("v000001"))
     acknowledged = log.size()
     log.path.unlink()
     return tiny_data_dir, vectors, acknowledged, log
@@ -151,7 +150,7 @@ def test_writes_over_a_deleted_log_are_refused_and_write_nothing(deleted, demo_d
 def test_a_log_deleted_under_an_open_handle_is_damage_there_too(tiny_data_dir, demo_dataset):
     docs = vecdial.connect(tiny_data_dir).open("tiny")
     docs.upsert(["kept"], demo_dataset.vectors[900:901])
-    WriteAheadLog(wal_path(wal_dir(docs._live.collection), "v000001")).path.unlink()
+    WriteAheadLog(docs._live.collection.layout.log("v000001")).path.unlink()
     with pytest.raises(vecdial.DamagedLog):
         docs.upsert(["lost"], demo_dataset.vectors[901:902])
     assert docs.info().damaged is not None

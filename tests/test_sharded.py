@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 import vecdial
 from vecdial.indexer.disk.collection import Collection as CollectionDir
 from vecdial.indexer.disk.locks import FileLock
-from vecdial.indexer.live.collection import reindex_lock_path
 from vecdial.indexer.scale.shards import ShardLayout, shard_of
 from vecdial.service.app import create_app
 from vecdial.service.cli import main
@@ -121,7 +120,7 @@ def test_over_http_a_down_shard_gives_partial_searches_and_503_writes(db, demo_d
 
 
 def test_sharding_is_refused_while_a_reindex_of_the_collection_runs(db):
-    with FileLock(reindex_lock_path(CollectionDir(db.data_dir, "tiny"))):
+    with FileLock(CollectionDir(db.data_dir, "tiny").layout.reindex_lock):
         with pytest.raises(vecdial.AlreadyExists, match="reindex"):
             db.shard("tiny", 2, show_progress=False)
     assert db.open("tiny").info().shards == 1

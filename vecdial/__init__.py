@@ -28,11 +28,11 @@ from vecdial.indexer.errors import (
 )
 from vecdial.indexer.eval.evaluate import EvalRow
 from vecdial.indexer.eval.report import FORMATS as REPORT_FORMATS
-from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
 from vecdial.indexer.jobs.store import JobStatus
 from vecdial.indexer.live.collection import WriteResult
 from vecdial.indexer.live.repair import RepairReport
 from vecdial.indexer.modes import ModeInfo
+from vecdial.indexer.modes.settings import BuildSettings, SparseSettings
 from vecdial.indexer.plan.budget import Budget, format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.execute import MAX_K, Explain, Hits

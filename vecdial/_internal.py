@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from vecdial.api import Collection, Database
     from vecdial.indexer.codecs.rotation import Rotation
     from vecdial.indexer.disk.collection import Collection as CollectionDir
+    from vecdial.indexer.disk.layout import serving_shard_name as shard_name
     from vecdial.indexer.disk.manifest import MANIFEST_FILE, manifest_digest
     from vecdial.indexer.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
     from vecdial.indexer.features.explain import query_code, shared_features
@@ -30,17 +31,18 @@ if TYPE_CHECKING:
     from vecdial.indexer.io.demo import demo_embeddings, load_demo_corpus
     from vecdial.indexer.io.readers import FORMATS, Dataset
     from vecdial.indexer.jobs.build import build_version
-    from vecdial.indexer.jobs.settings import KNOBS, flat_changes
-    from vecdial.indexer.jobs.sparse_build import build_sparse
+    from vecdial.indexer.jobs.create import build_collection
     from vecdial.indexer.jobs.store import JobStore
     from vecdial.indexer.lexical import LexicalIndex, open_lexical, write_lexical
     from vecdial.indexer.live.collection import LiveCollection
+    from vecdial.indexer.modes.settings import KNOBS, flat_changes
+    from vecdial.indexer.modes.sparse_build import build_sparse
     from vecdial.indexer.native import set_omp_threads
     from vecdial.indexer.plan.compile import compile_plan
     from vecdial.indexer.plan.execute import search as search_view
     from vecdial.indexer.plan.fusion import DEFAULT_WEIGHTS, HybridSpec, fuse, union_rows
     from vecdial.indexer.scale.engines import InProcess, engine_for
-    from vecdial.indexer.scale.shards import ShardHits, merge_hits, shard_name, shard_of
+    from vecdial.indexer.scale.shards import ShardHits, merge_hits, shard_of
     from vecdial.indexer.stores import kernels
     from vecdial.indexer.stores.blocks import ROWS_FILE
     from vecdial.indexer.vectors import normalize_rows
@@ -53,13 +55,13 @@ if TYPE_CHECKING:
 _WHERE: dict[str, tuple[str, str]] = {
     # the service
     "FORMATS": ("vecdial.indexer.io.readers", "FORMATS"),
-    "KNOBS": ("vecdial.indexer.jobs.settings", "KNOBS"),
-    "flat_changes": ("vecdial.indexer.jobs.settings", "flat_changes"),
+    "KNOBS": ("vecdial.indexer.modes.settings", "KNOBS"),
+    "flat_changes": ("vecdial.indexer.modes.settings", "flat_changes"),
     "JobStore": ("vecdial.indexer.jobs.store", "JobStore"),
     "set_omp_threads": ("vecdial.indexer.native", "set_omp_threads"),
     "ShardHits": ("vecdial.indexer.scale.shards", "ShardHits"),
     "merge_hits": ("vecdial.indexer.scale.shards", "merge_hits"),
-    "shard_name": ("vecdial.indexer.scale.shards", "shard_name"),
+    "shard_name": ("vecdial.indexer.disk.layout", "serving_shard_name"),
     "shard_of": ("vecdial.indexer.scale.shards", "shard_of"),
     "demo_payloads": ("vecdial.indexer.filters.demo", "demo_payloads"),
     "demo_embeddings": ("vecdial.indexer.io.demo", "demo_embeddings"),
@@ -89,7 +91,8 @@ _WHERE: dict[str, tuple[str, str]] = {
     "ndcg_at_k": ("vecdial.indexer.eval.metrics", "ndcg_at_k"),
     "recall_at_k": ("vecdial.indexer.eval.metrics", "recall_at_k"),
     "build_version": ("vecdial.indexer.jobs.build", "build_version"),
-    "build_sparse": ("vecdial.indexer.jobs.sparse_build", "build_sparse"),
+    "build_collection": ("vecdial.indexer.jobs.create", "build_collection"),
+    "build_sparse": ("vecdial.indexer.modes.sparse_build", "build_sparse"),
     "InProcess": ("vecdial.indexer.scale.engines", "InProcess"),
     "engine_for": ("vecdial.indexer.scale.engines", "engine_for"),
     "normalize_rows": ("vecdial.indexer.vectors", "normalize_rows"),

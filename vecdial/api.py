@@ -22,11 +22,12 @@ from vecdial.indexer.disk.collection import Collection as CollectionDir
 from vecdial.indexer.disk.collection import list_collections, validate_name
 from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
 from vecdial.indexer.io.readers import dataset_from
+from vecdial.indexer.jobs.create import create_collection
 from vecdial.indexer.jobs.replace import replace_build
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.store import JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers
-from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection
+from vecdial.indexer.live.collection import LiveCollection, drop_collection
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.info import Info
 from vecdial.job import Job, JobFailed
 

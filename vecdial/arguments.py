@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
-from vecdial.indexer.live.checks import check_text_values
+from vecdial.indexer.io.checks import check_text_values
 
 
 def _show(value: Any) -> str:

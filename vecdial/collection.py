@@ -23,13 +23,13 @@ from vecdial.indexer.eval.evaluate import EvalRow, evaluate
 from vecdial.indexer.eval.sweep import candidate_budgets, resumable_sweep, sweep_queries, with_documents_recall
 from vecdial.indexer.features.serve import browse
 from vecdial.indexer.filters.table import check_payloads
+from vecdial.indexer.io.checks import check_ids, check_texts
 from vecdial.indexer.jobs.reindex import start_reindex
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.live.backup import backup_collection
-from vecdial.indexer.live.checks import check_ids, check_texts
 from vecdial.indexer.live.collection import LiveCollection, WriteResult
 from vecdial.indexer.live.repair import RepairReport
 from vecdial.indexer.modes import warm_budgets
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import MAX_K, Hits

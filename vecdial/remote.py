@@ -26,8 +26,8 @@ import numpy as np
 from vecdial import arguments
 from vecdial.indexer.disk.collection import validate_name
 from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.store import JobStatus
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.remote_collection import RemoteCollection, _changes, _path
 from vecdial.remote_http import Http, b64
 from vecdial.remote_job import JobFailed, RemoteJob
@@ -198,7 +198,7 @@ class RemoteDatabase:
         return handle
 
     def _upload_jsonl(self, name: str, path: Path, changes: dict, replace: bool) -> RemoteCollection:
-        from vecdial.indexer.jobs.settings import KNOBS
+        from vecdial.indexer.modes.settings import KNOBS
 
         if replace:
             raise InvalidInput("a remote replace from a .jsonl file is not supported: drop the collection first, or send texts=")

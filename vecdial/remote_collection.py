@@ -13,8 +13,7 @@ import numpy as np
 from vecdial import arguments
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.filters.table import check_payloads
-from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.live.checks import (
+from vecdial.indexer.io.checks import (
     check_ids,
     check_page,
     check_texts,
@@ -22,6 +21,7 @@ from vecdial.indexer.live.checks import (
 )
 from vecdial.indexer.live.collection import WriteResult
 from vecdial.indexer.live.repair import RepairReport
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.execute import MAX_K, Hits
 from vecdial.info import Info

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 from vecdial.collection import Collection
-from vecdial.indexer.disk.collection import shard_dir_name
+from vecdial.indexer.disk.layout import shard_name
 from vecdial.indexer.errors import Unavailable, VecdialError
 
 if TYPE_CHECKING:
@@ -32,11 +32,11 @@ T = TypeVar("T")
 
 
 class ShardHandles:
-    """Shard i of collection `name` is `db.open(shard_dir_name(i))`; `handles[i]` is None while it is down."""
+    """Shard i of collection `name` is `db.open(shard_name(i))`; `handles[i]` is None while it is down."""
 
     def __init__(self, name: str, db: Database, count: int):
         self.name, self.db, self.count = name, db, count
-        self.names = [shard_dir_name(i) for i in range(count)]
+        self.names = [shard_name(i) for i in range(count)]
         self.handles: list[Collection | None] = [None] * count
         self.down: dict[int, tuple[float, str]] = {}  # shard -> (when it failed, why)
         self._lock = threading.Lock()

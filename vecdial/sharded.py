@@ -37,10 +37,10 @@ from vecdial.indexer.errors import (
 )
 from vecdial.indexer.eval.evaluate import EvalRow
 from vecdial.indexer.filters.table import check_payloads
-from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.live.checks import check_ids, check_texts, check_vectors
+from vecdial.indexer.io.checks import check_ids, check_texts, check_vectors
 from vecdial.indexer.live.collection import WriteResult
 from vecdial.indexer.live.repair import RepairReport
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.execute import MAX_K, Hits
 from vecdial.indexer.scale.shards import (

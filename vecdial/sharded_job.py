@@ -9,11 +9,10 @@ import uuid
 from typing import TYPE_CHECKING
 
 from vecdial.indexer.disk.collection import Collection as CollectionDir
-from vecdial.indexer.disk.collection import shard_dir_name
+from vecdial.indexer.disk.layout import shard_name
 from vecdial.indexer.disk.locks import FileLock, is_locked
 from vecdial.indexer.errors import AlreadyExists
 from vecdial.indexer.jobs.store import JobStatus, JobStore
-from vecdial.indexer.live.collection import reindex_lock_path
 from vecdial.indexer.scale.shards import ShardLayout
 from vecdial.job import Job
 
@@ -95,6 +94,6 @@ def drop_sharded(collection: CollectionDir) -> None:
     """Delete a sharded collection and every shard; refused while a reindex of a shard runs."""
     layout = ShardLayout.load(collection.path)
     for shard in range(layout.shards):
-        if is_locked(reindex_lock_path(CollectionDir(collection.shards_dir, shard_dir_name(shard)))):
+        if is_locked(CollectionDir(collection.shards_dir, shard_name(shard)).layout.reindex_lock):
             raise AlreadyExists(f"a reindex of {collection.name!r} is running: cancel it (or wait) before dropping")
     shutil.rmtree(collection.path)

@@ -1,19 +1,7 @@
 """A collection on disk: immutable versions and a CURRENT pointer swapped atomically.
 
-```
-<data_dir>/<name>/CURRENT             # the serving version's name, replaced by rename
-<data_dir>/<name>/versions/v000001    # manifest.json + data files, never modified
-<data_dir>/<name>/versions/.tmp-<tok> # a build in progress (or killed): never a version
-```
-
-A sharded collection holds no CURRENT: its directory holds the shard manifest and its
-shards, each an ordinary collection as above (`vecdial.sharded`):
-
-```
-<data_dir>/<name>/SHARDS              # {"shards": N, "hash": ..., "partial": true}, written atomically
-<data_dir>/<name>/shards/shard<i>/    # shard i of N: CURRENT, versions/, wal/
-<data_dir>/.reshard-<name>-<tok>/     # a split or merge being staged (or killed): never served
-```
+Where each file lives is `disk/layout.py`'s; a sharded collection holds no CURRENT but a
+shard manifest and its shards, each an ordinary collection (`vecdial.sharded`).
 
 A version gets its name only when it is published: under the collection's write
 lock, the staged build is renamed to the next free name and CURRENT is pointed at
@@ -31,17 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_text_atomic
+from vecdial.indexer.disk.layout import CURRENT_FILE, CollectionLayout
 from vecdial.indexer.disk.version import Version, open_version
-from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, NotFound
-from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.jobs.build import build_version
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound
 
-CURRENT_FILE = "CURRENT"
-SHARDS_FILE = "SHARDS"
-SHARDS_DIR = "shards"
-RESHARD_PREFIX = ".reshard-"
-VERSIONS_DIR = "versions"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 VERSION_NAME = re.compile(r"^v(\d{6,})$")
 KEEP_VERSIONS = 2  # CURRENT and the version that served before it
@@ -66,26 +47,27 @@ class Collection:
     def __init__(self, data_dir: Path, name: str):
         self.name = validate_name(name)
         self.path = Path(data_dir) / name
+        self.layout = CollectionLayout(self.path)
 
     @property
     def versions_dir(self) -> Path:
-        return self.path / VERSIONS_DIR
+        return self.layout.versions
 
     def exists(self) -> bool:
-        return (self.path / CURRENT_FILE).is_file()
+        return self.layout.current.is_file()
 
     def sharded(self) -> bool:
         """The directory holds shards (a SHARDS manifest), not a version of its own."""
-        return (self.path / SHARDS_FILE).is_file()
+        return self.layout.shards_manifest.is_file()
 
     @property
     def shards_dir(self) -> Path:
         """The data directory of a sharded collection's shards."""
-        return self.path / SHARDS_DIR
+        return self.layout.shards
 
     def current_version_name(self) -> str:
         try:
-            name = (self.path / CURRENT_FILE).read_text(encoding="utf-8").strip()
+            name = self.layout.current.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             raise NotFound(f"collection {self.name!r} does not exist in {self.path.parent}") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -99,25 +81,6 @@ class Collection:
     def open(self, verify_checksums: bool = True) -> Version:
         """Open the serving version (memory-mapped, validated)."""
         return open_version(self.versions_dir / self.current_version_name(), verify_checksums)
-
-    def build(
-        self,
-        dataset: Dataset,
-        settings: BuildSettings = BuildSettings(),
-        show_progress: bool = True,
-        replace: bool = True,
-    ) -> Path:
-        """Build a new version and make it current; the old one serves until the swap.
-
-        The unlocked primitive: the caller holds the collection's write lock, or nobody
-        else uses the collection (a new one, a test). Over a live collection use
-        `jobs.replace.replace_build`, which refuses to drop acknowledged writes.
-        """
-        if self.exists() and not replace:
-            raise AlreadyExists(f"collection {self.name!r} exists already; drop it or reindex it")
-        with build_version(dataset, self.versions_dir, settings, show_progress) as staged:
-            open_version(staged.path, verify_checksums=True)  # validate before anyone can see it
-            return self.versions_dir / self.publish(staged.path)
 
     def publish(self, staged: Path, before_current: Callable[[str], None] | None = None) -> str:
         """Name a staged, validated version and make it current; return its name.
@@ -138,7 +101,7 @@ class Collection:
         try:
             if before_current is not None:
                 before_current(name)
-            write_text_atomic(self.path / CURRENT_FILE, name + "\n")
+            write_text_atomic(self.layout.current, name + "\n")
         except BaseException:
             if self._current_or_none() != name:
                 shutil.rmtree(final, ignore_errors=True)
@@ -148,7 +111,7 @@ class Collection:
 
     def swap_to(self, version_name: str) -> None:
         """Point CURRENT at an existing version in one rename, then prune old versions."""
-        write_text_atomic(self.path / CURRENT_FILE, version_name + "\n")
+        write_text_atomic(self.layout.current, version_name + "\n")
         self._prune()
 
     def remove_orphans(self) -> list[str]:
@@ -186,15 +149,10 @@ class Collection:
             shutil.rmtree(self.versions_dir / name, ignore_errors=True)
 
 
-def shard_dir_name(shard: int) -> str:
-    """The directory (in `shards_dir`) of shard `shard`, an ordinary collection's name."""
-    return f"shard{shard}"
-
-
 def list_collections(data_dir: Path) -> list[str]:
     """Names of the collections in data_dir, sharded ones included, sorted."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         return []
-    found = (p.name for p in data_dir.iterdir() if (p / CURRENT_FILE).is_file() or (p / SHARDS_FILE).is_file())
+    found = (p.name for p in data_dir.iterdir() if CollectionLayout(p).current.is_file() or CollectionLayout(p).shards_manifest.is_file())
     return sorted(name for name in found if NAME_PATTERN.fullmatch(name))

@@ -18,9 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -121,13 +119,3 @@ def check_npz(directory: Path, name: str) -> None:
         raise CorruptIndex(f"{directory}: file {name} is not a readable .npz ({type(exc).__name__}: {exc}); rebuild the index") from None
     if bad is not None:
         raise CorruptIndex(f"{directory}: file {name} fails the CRC of its member {bad} (corrupted on disk); rebuild the index")
-
-
-def read_file(directory: Path, name: str, load: Callable[[Path], Any]) -> Any:
-    """load(path), with any failure (BadZipFile, EOFError, a pickle error...) as CorruptIndex naming the file."""
-    try:
-        return load(directory / name)
-    except CorruptIndex:
-        raise
-    except Exception as exc:  # zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError...
-        raise CorruptIndex(f"{directory}: file {name} cannot be read ({type(exc).__name__}: {exc}); rebuild the index") from None

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_FILE = "query-sample.f32"
+from vecdial.indexer.disk.layout import CollectionLayout
 
 
 def sample_path(collection_dir: Path) -> Path:
-    return Path(collection_dir) / SAMPLE_FILE
+    return CollectionLayout(Path(collection_dir)).query_sample
 
 
 def append_queries(collection_dir: Path, queries: np.ndarray, limit: int) -> int:

@@ -7,20 +7,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vecdial.indexer.disk.atomic import write_text_atomic
+from vecdial.indexer.disk.layout import partial_sweep_file, sweep_file
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.per_query import QueryBins
 
-SWEEP_FILE = "sweep.json"
-
-
-def sweep_path(version_dir: Path) -> Path:
-    return Path(version_dir) / SWEEP_FILE
-
 
 def write_sweep(version_dir: Path, points: list[SweepPoint], queries: str, bins: QueryBins | None = None) -> Path:
     """bins: the difficulty bins the points' per-bin recalls are over (per-query `auto`), if any."""
-    path = sweep_path(version_dir)
+    path = sweep_file(version_dir)
     body: dict = {"queries": queries, "points": [asdict(p) for p in points]}
     if bins is not None:
         body["bins"] = asdict(bins)
@@ -30,7 +25,7 @@ def write_sweep(version_dir: Path, points: list[SweepPoint], queries: str, bins:
 
 def read_sweep(version_dir: Path) -> tuple[tuple[SweepPoint, ...], str] | None:
     """(points, what the queries were) or None if the version was never swept."""
-    path = sweep_path(version_dir)
+    path = sweep_file(version_dir)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return tuple(SweepPoint(**p) for p in raw["points"]), str(raw.get("queries", "unknown"))
@@ -43,30 +38,27 @@ def read_sweep(version_dir: Path) -> tuple[tuple[SweepPoint, ...], str] | None:
 def read_bins(version_dir: Path) -> QueryBins | None:
     """The difficulty bins of the version's sweep; None if never swept, or swept before per-query `auto`."""
     try:
-        raw = json.loads(sweep_path(version_dir).read_text(encoding="utf-8")).get("bins")
+        raw = json.loads(sweep_file(version_dir).read_text(encoding="utf-8")).get("bins")
         return None if raw is None else QueryBins(**raw)
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CorruptIndex(f"{sweep_path(version_dir)} is not a readable sweep ({exc}): run `vecdial sweep` again") from None
-
-
-PARTIAL_FILE = "sweep.partial.json"
+        raise CorruptIndex(f"{sweep_file(version_dir)} is not a readable sweep ({exc}): run `vecdial sweep` again") from None
 
 
 def write_partial(version_dir: Path, key: str, points: list[SweepPoint]) -> None:
     """The points a running sweep has measured so far, for `read_partial` to resume from."""
-    write_text_atomic(Path(version_dir) / PARTIAL_FILE, json.dumps({"key": key, "points": [asdict(p) for p in points]}))
+    write_text_atomic(partial_sweep_file(version_dir), json.dumps({"key": key, "points": [asdict(p) for p in points]}))
 
 
 def read_partial(version_dir: Path, key: str) -> list[SweepPoint]:
     """Points an interrupted sweep on the same queries (`key`) measured; [] if none or unreadable."""
     try:
-        raw = json.loads((Path(version_dir) / PARTIAL_FILE).read_text(encoding="utf-8"))
+        raw = json.loads(partial_sweep_file(version_dir).read_text(encoding="utf-8"))
         return [SweepPoint(**p) for p in raw["points"]] if raw.get("key") == key else []
     except (OSError, ValueError, KeyError, TypeError):
         return []
 
 
 def remove_partial(version_dir: Path) -> None:
-    (Path(version_dir) / PARTIAL_FILE).unlink(missing_ok=True)
+    partial_sweep_file(version_dir).unlink(missing_ok=True)

@@ -16,9 +16,9 @@ import numpy as np
 
 from vecdial.indexer.codecs.partition import Partitions
 from vecdial.indexer.codecs.rotation import Rotation
-from vecdial.indexer.disk.integrity import read_file, verify_files
+from vecdial.indexer.disk.integrity import verify_files
 from vecdial.indexer.disk.manifest import Manifest, read_manifest
-from vecdial.indexer.errors import CorruptIndex
+from vecdial.indexer.errors import CorruptIndex, read_file
 from vecdial.indexer.filters.table import SCHEMA_FILE, PayloadTable
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.stores.blocks import BlockStore

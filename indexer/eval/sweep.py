@@ -26,6 +26,7 @@ from vecdial.indexer.disk.version import full_vectors
 from vecdial.indexer.errors import BudgetError, InvalidInput
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.modes import MODES
+from vecdial.indexer.modes.knobs import BudgetModel
 from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import (
     DOCUMENTS_MISS_FACTOR,
@@ -35,7 +36,6 @@ from vecdial.indexer.plan.calibration import (
     recall_lower_bound,
 )
 from vecdial.indexer.plan.execute import View, search
-from vecdial.indexer.plan.knobs import BudgetModel
 from vecdial.indexer.plan.per_query import QueryBins, bin_stats
 
 # Real queries kept by a service (query_sample_rate) take over the default calibration from

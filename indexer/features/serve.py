@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from vecdial.indexer.disk.integrity import read_file
-from vecdial.indexer.errors import BudgetError, InvalidInput
+from vecdial.indexer.errors import BudgetError, InvalidInput, read_file
 from vecdial.indexer.features.explain import query_code, shared_features
 from vecdial.indexer.features.steering import WEIGHTS_FILE, SteerKey, load_decoder, resolve_steer, steer
 from vecdial.indexer.features.table import LABELS_FILE, FeatureTable, codes_from_postings, hit_codes_from_postings

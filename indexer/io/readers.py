@@ -16,7 +16,7 @@ import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.filters.table import PayloadTable
-from vecdial.indexer.live.checks import MAX_DIM, check_id_array, check_text_values, check_texts, id_array
+from vecdial.indexer.io.checks import MAX_DIM, check_id_array, check_text_values, check_texts, id_array
 
 FORMATS = ("npy", "fvecs", "parquet", "jsonl")
 
@@ -88,7 +88,7 @@ def dataset_from(
 
 def check_dataset(dataset: Dataset) -> None:
     """What any build takes in, refused (InvalidInput, naming the item) before anything is written:
-    a non-empty (N, D) matrix with D <= MAX_DIM, N unique ids and texts as `live/checks.py` says.
+    a non-empty (N, D) matrix with D <= MAX_DIM, N unique ids and texts as `io/checks.py` says.
     Vector rows (finite, with a direction) are checked batch by batch as the build reads them."""
     n = len(dataset.vectors)
     if dataset.vectors.ndim != 2 or n == 0 or dataset.vectors.shape[1] == 0:

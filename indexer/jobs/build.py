@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from vecdial.indexer.codecs.partition import Partitions, auto_count, centroid_index, fit_centroids
 from vecdial.indexer.disk.atomic import fsync_tree
 from vecdial.indexer.disk.integrity import remember_verified
+from vecdial.indexer.disk.layout import LOCK_SUFFIX, STAGING_PREFIX, staging_lock
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.disk.manifest import Manifest, file_entry, write_manifest
 from vecdial.indexer.disk.version import CODEC_FILE, IDS_FILE, TEXT_OFFSETS_FILE, TEXTS_FILE
@@ -32,15 +33,12 @@ from vecdial.indexer.errors import InvalidInput, NotFound
 from vecdial.indexer.features.serve import write_features
 from vecdial.indexer.filters.table import write_payloads
 from vecdial.indexer.io.readers import Dataset, check_dataset
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.modes import MODES
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.scale.engines import Engine, current_engine
 from vecdial.indexer.vectors import check_finite, normalize_rows, unit_sample
 
 log = logging.getLogger("vecdial.jobs")
-
-TMP_PREFIX = ".tmp-"
-LOCK_SUFFIX = ".lock"
 
 
 class StagedVersion:
@@ -55,8 +53,8 @@ class StagedVersion:
     def __init__(self, versions_dir: Path):
         while True:
             token = uuid.uuid4().hex[:16]
-            self.path = Path(versions_dir) / f"{TMP_PREFIX}{token}"
-            self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
+            self.path = Path(versions_dir) / f"{STAGING_PREFIX}{token}"
+            self._lock = FileLock(staging_lock(self.path))
             self._lock.acquire()
             if self._lock.on_current_file():  # else a cleaner removed it between our open and flock
                 break
@@ -121,8 +119,8 @@ def remove_stale_builds(versions_dir: Path) -> list[str]:
     removed = []
     if not versions_dir.is_dir():
         return removed
-    for entry in sorted(versions_dir.glob(f"{TMP_PREFIX}*")):
-        lock_path = entry if entry.name.endswith(LOCK_SUFFIX) else entry.with_name(entry.name + LOCK_SUFFIX)
+    for entry in sorted(versions_dir.glob(f"{STAGING_PREFIX}*")):
+        lock_path = entry if entry.name.endswith(LOCK_SUFFIX) else staging_lock(entry)
         staging = lock_path.with_name(lock_path.name[: -len(LOCK_SUFFIX)])
         if not entry.exists() or (entry == lock_path and staging.exists()):
             continue  # gone already, or handled with its directory

@@ -42,11 +42,11 @@ from vecdial.indexer.errors import AlreadyExists, CorruptIndex, InvalidInput, Ve
 from vecdial.indexer.eval.sweep import candidate_budgets, run_sweep, sweep_queries
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.build import StagedVersion, build_version
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.store import JobStateName, JobStatus, JobStore
-from vecdial.indexer.jobs.swap import EXPORT_PREFIX, clean_leftovers, swap_in
-from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot, reindex_lock_path, wal_dir, write_lock_path
-from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.jobs.swap import clean_leftovers, swap_in
+from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot
+from vecdial.indexer.live.wal import WriteAheadLog
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.budget import AutoBudget, format_budget, parse_budget
 from vecdial.indexer.plan.execute import View, search
 from vecdial.indexer.plan.per_query import make_bins
@@ -103,7 +103,7 @@ class ReindexJob:
         self.status = JobStatus(id=uuid.uuid4().hex, collection=collection.name, settings=dict(changes))
         self._cancel = threading.Event()
         self._job_lock = FileLock(store.lock_path(self.status.id))
-        self._collection_lock = FileLock(reindex_lock_path(collection))
+        self._collection_lock = FileLock(collection.layout.reindex_lock)
         self._last_report = 0.0
         self.thread: threading.Thread | None = None
 
@@ -132,7 +132,7 @@ class ReindexJob:
             verify_files(snapshot.version.path, snapshot.version.manifest)  # once per version per process
             settings = BuildSettings.from_manifest(snapshot.version.manifest).changed(self.changes)
             self._update(from_version=snapshot.version_name, settings=settings.model_dump())
-            export = self.collection.path / f"{EXPORT_PREFIX}{self.id}.npy"
+            export = self.collection.layout.export(self.id)
             exported = self._export(snapshot, export)
             reads = len(exported.ids) + min(len(exported.ids), settings.sample_size)  # the sample, then every batch
             watched = WatchedVectors(exported.vectors, lambda rows: self._progress("build", rows / reads))
@@ -226,13 +226,13 @@ class ReindexJob:
         version, start its log with the writes made since the snapshot, swap CURRENT."""
         self._update(phase="swap")
         self._check_cancel()  # last chance; after this the job completes
-        with FileLock(write_lock_path(self.collection)):
+        with FileLock(self.collection.layout.write_lock):
             current = self.collection.current_version_name()
             if current != snapshot.version_name:
                 raise InvalidInput(
                     f"collection {self.collection.name!r} moved to version {current} while this job ran; run the reindex again"
                 )
-            old_log = WriteAheadLog(wal_path(wal_dir(self.collection), snapshot.version_name))
+            old_log = WriteAheadLog(self.collection.layout.log(snapshot.version_name))
             tail = old_log.read(snapshot.wal_end)
             name = swap_in(self.collection, staged, lambda target: old_log.copy_tail(snapshot.wal_end, tail.end, target))
         self.status.to_version = name

@@ -19,10 +19,9 @@ from vecdial.indexer.disk.version import open_version
 from vecdial.indexer.errors import AlreadyExists
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.build import build_version
-from vecdial.indexer.jobs.settings import BuildSettings
 from vecdial.indexer.jobs.swap import clean_leftovers, swap_in
-from vecdial.indexer.live.collection import reindex_lock_path, wal_dir, write_lock_path
-from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.live.wal import WriteAheadLog
+from vecdial.indexer.modes.settings import BuildSettings
 
 log = logging.getLogger("vecdial.jobs")
 
@@ -35,7 +34,7 @@ def writes_since_version(collection: Collection) -> tuple[str, int, int]:
     acknowledged. The caller holds the write lock, for an answer that holds until the swap.
     """
     version = collection.current_version_name()
-    scan = WriteAheadLog(wal_path(wal_dir(collection), version)).read(0)
+    scan = WriteAheadLog(collection.layout.log(version)).read(0)
     return version, len(scan.records), scan.damaged_bytes
 
 
@@ -53,16 +52,16 @@ def replace_build(
     `discard_writes`), or if a reindex or another build of the collection is running.
     Searches keep the old version until the swap; a failed or killed build changes nothing.
     """
-    job_lock = FileLock(reindex_lock_path(collection))
+    job_lock = FileLock(collection.layout.reindex_lock)
     if not job_lock.acquire(blocking=False):
         raise AlreadyExists(f"a reindex or build of {collection.name!r} is running: wait for it (or cancel it), then build again")
     try:
         clean_leftovers(collection, job_lock_held=True)
-        with FileLock(write_lock_path(collection)):
+        with FileLock(collection.layout.write_lock):
             _refuse_to_drop_writes(collection, discard_writes, warn=False)
         with build_version(dataset, collection.versions_dir, settings, show_progress) as staged:
             open_version(staged.path, verify_checksums=True)  # validate before anyone can see it
-            with FileLock(write_lock_path(collection)):
+            with FileLock(collection.layout.write_lock):
                 _refuse_to_drop_writes(collection, discard_writes, warn=True)
                 return swap_in(collection, staged)
     finally:

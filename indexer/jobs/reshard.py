@@ -24,18 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from vecdial.indexer.disk.atomic import exchange, fsync_dir
-from vecdial.indexer.disk.collection import RESHARD_PREFIX, Collection, shard_dir_name
+from vecdial.indexer.disk.collection import Collection
+from vecdial.indexer.disk.layout import reshard_staging, reshard_stagings, shard_name
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.errors import AlreadyExists, DamagedLog, InvalidInput, NotFound
 from vecdial.indexer.io.readers import Dataset
+from vecdial.indexer.jobs.create import create_collection
 from vecdial.indexer.jobs.reindex import export_live
-from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.live.collection import (
-    LiveCollection,
-    create_collection,
-    reindex_lock_path,
-    write_lock_path,
-)
+from vecdial.indexer.live.collection import LiveCollection
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.scale.shards import ShardLayout, shard_of
 
 log = logging.getLogger("vecdial.jobs")
@@ -45,7 +42,7 @@ def parts_of(collection: Collection) -> tuple[ShardLayout | None, list[Collectio
     """(its shard manifest or None, the ordinary collections holding its rows)."""
     if collection.sharded():
         layout = ShardLayout.load(collection.path)
-        return layout, [Collection(collection.shards_dir, shard_dir_name(i)) for i in range(layout.shards)]
+        return layout, [Collection(collection.shards_dir, shard_name(i)) for i in range(layout.shards)]
     if not collection.exists():
         raise NotFound(f"collection {collection.name!r} does not exist in {collection.path.parent}")
     return None, [collection]
@@ -66,7 +63,7 @@ def reshard(data_dir: Path, name: str, shards: int, *, partial: bool | None = No
         raise InvalidInput(f"collection {name!r} has {shards} shard{'s' * (shards > 1)} already")
     with contextlib.ExitStack() as held:
         for part in parts:
-            lock = FileLock(reindex_lock_path(part))
+            lock = FileLock(part.layout.reindex_lock)
             if not lock.acquire(blocking=False):
                 raise AlreadyExists(f"a reindex or reshard of {name!r} is running: wait for it or cancel it, then shard again")
             held.callback(lock.release)
@@ -75,10 +72,10 @@ def reshard(data_dir: Path, name: str, shards: int, *, partial: bool | None = No
             if live.damaged:
                 raise DamagedLog(f"{live.damaged}; then shard again")
         for part in parts:
-            held.enter_context(FileLock(write_lock_path(part)))  # no write is acknowledged from here on
-        for stale in data_dir.glob(f"{RESHARD_PREFIX}{name}-*"):
+            held.enter_context(FileLock(part.layout.write_lock))  # no write is acknowledged from here on
+        for stale in data_dir.glob(reshard_stagings(name)):
             shutil.rmtree(stale, ignore_errors=True)  # a reshard killed before its swap
-        staging = data_dir / f"{RESHARD_PREFIX}{name}-{uuid.uuid4().hex[:12]}"
+        staging = reshard_staging(data_dir, name, uuid.uuid4().hex[:12])
         staging.mkdir()
         try:
             for live in lives:
@@ -116,7 +113,7 @@ def _build_shards(staged: Collection, dataset: Dataset, shards: int, settings: B
             dataset.source_model,
             None if dataset.payloads is None else dataset.payloads.take(rows),
         )
-        create_collection(Collection(staged.shards_dir, shard_dir_name(shard)), part, settings, show_progress=show_progress)
+        create_collection(Collection(staged.shards_dir, shard_name(shard)), part, settings, show_progress=show_progress)
 
 
 def _concat(parts: list[Dataset], path: Path) -> Dataset:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vecdial.indexer.disk.atomic import write_text_atomic
+from vecdial.indexer.disk.layout import JobsLayout
 from vecdial.indexer.disk.locks import is_locked
 from vecdial.indexer.errors import NotFound
 
-JOBS_DIR = ".jobs"
 KEEP_FINISHED_JOBS = 200
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -52,20 +52,21 @@ class JobStore:
     """Job statuses on disk, one JSON file each, written atomically."""
 
     def __init__(self, data_dir: Path):
-        self.dir = Path(data_dir) / JOBS_DIR
+        self.layout = JobsLayout.of(data_dir)
+        self.dir = self.layout.dir
 
     def lock_path(self, job_id: str) -> Path:
-        return self.dir / f"{job_id}.lock"
+        return self.layout.lock(job_id)
 
     def save(self, status: JobStatus) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.dir / f"{status.id}.json", json.dumps(dataclasses.asdict(status)))
+        write_text_atomic(self.layout.status(status.id), json.dumps(dataclasses.asdict(status)))
 
     def load(self, job_id: str) -> JobStatus:
         if not JOB_ID.fullmatch(job_id):
             raise NotFound(f"job {job_id!r} does not exist (job ids are 32 hex digits)")
         try:
-            raw = json.loads((self.dir / f"{job_id}.json").read_text(encoding="utf-8"))
+            raw = json.loads(self.layout.status(job_id).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise NotFound(f"job {job_id!r} does not exist") from None
         status = JobStatus(**raw)
@@ -79,7 +80,7 @@ class JobStore:
         if not self.dir.is_dir():
             return []
         statuses = []
-        for path in self.dir.glob("*.json"):
+        for path in self.dir.glob(self.layout.statuses):
             try:
                 statuses.append(self.load(path.stem))
             except (NotFound, ValueError, TypeError):
@@ -89,15 +90,15 @@ class JobStore:
     def request_cancel(self, job_id: str) -> JobStatus:
         status = self.load(job_id)
         if not status.finished:
-            (self.dir / f"{job_id}.cancel").touch()
+            self.layout.cancel(job_id).touch()
         return status
 
     def cancel_requested(self, job_id: str) -> bool:
-        return (self.dir / f"{job_id}.cancel").exists()
+        return self.layout.cancel(job_id).exists()
 
     def prune(self, keep: int = KEEP_FINISHED_JOBS) -> None:
         """Forget the oldest finished jobs beyond `keep`."""
         finished = [s for s in self.list(limit=10**9) if s.finished]
         for status in finished[keep:]:
-            for suffix in (".json", ".lock", ".cancel"):
-                (self.dir / f"{status.id}{suffix}").unlink(missing_ok=True)
+            for path in self.layout.files(status.id):
+                path.unlink(missing_ok=True)

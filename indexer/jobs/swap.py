@@ -17,16 +17,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from vecdial.indexer.disk.collection import CURRENT_FILE, Collection, version_number
+from vecdial.indexer.disk.collection import Collection, version_number
+from vecdial.indexer.disk.layout import LOG_SUFFIX, WITNESS_SUFFIX
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.errors import NotFound, VecdialError
 from vecdial.indexer.jobs.build import StagedVersion, remove_stale_builds
-from vecdial.indexer.live.collection import reindex_lock_path, wal_dir, write_lock_path
-from vecdial.indexer.live.wal import WAL_SUFFIX, WITNESS_SUFFIX, wal_path
 
 log = logging.getLogger("vecdial.jobs")
-
-EXPORT_PREFIX = ".reindex-"
 
 
 def swap_in(collection: Collection, staged: StagedVersion, log_tail: Callable[[Path], None] | None = None) -> str:
@@ -38,7 +35,7 @@ def swap_in(collection: Collection, staged: StagedVersion, log_tail: Callable[[P
     """
 
     def start_log(name: str) -> None:
-        target = wal_path(wal_dir(collection), name)
+        target = collection.layout.log(name)
         if log_tail is None:
             target.unlink(missing_ok=True)
         else:
@@ -53,15 +50,15 @@ def swap_in(collection: Collection, staged: StagedVersion, log_tail: Callable[[P
 def remove_orphan_logs(collection: Collection) -> list[str]:
     """Remove logs whose version is gone (pruned) or was never current (above CURRENT).
     The caller holds the write lock."""
-    directory = wal_dir(collection)
+    directory = collection.layout.wal
     if not directory.is_dir():
         return []
     current = version_number(collection.current_version_name()) if collection.exists() else 0
     removed = []
-    for path in [*directory.glob(f"*{WAL_SUFFIX}"), *directory.glob(f"*{WITNESS_SUFFIX}")]:  # logs and their witnesses
-        if version_number(path.stem) > current or not (collection.versions_dir / path.stem).is_dir():
+    for path in [*directory.glob(f"*{LOG_SUFFIX}"), *directory.glob(f"*{WITNESS_SUFFIX}")]:  # logs and their witnesses
+        if version_number(path.stem) > current or not collection.layout.version(path.stem).is_dir():
             path.unlink(missing_ok=True)
-            removed.append(f"wal/{path.name}")
+            removed.append(str(path.relative_to(collection.path)))
     return removed
 
 
@@ -76,21 +73,22 @@ def clean_leftovers(collection: Collection, job_lock_held: bool = False) -> list
     """
     if not collection.path.is_dir():
         return []
-    removed = [f"versions/{name}" for name in remove_stale_builds(collection.versions_dir)]
-    job_lock = None if job_lock_held else FileLock(reindex_lock_path(collection))
+    versions = collection.layout.versions.relative_to(collection.path)
+    removed = [str(versions / name) for name in remove_stale_builds(collection.layout.versions)]
+    job_lock = None if job_lock_held else FileLock(collection.layout.reindex_lock)
     try:
         if job_lock is None or job_lock.acquire(blocking=False):
-            for export in collection.path.glob(f"{EXPORT_PREFIX}*.npy"):
+            for export in collection.path.glob(collection.layout.exports):
                 export.unlink(missing_ok=True)
                 removed.append(export.name)
-        with FileLock(write_lock_path(collection)):
-            removed += [f"versions/{name}" for name in collection.remove_orphans()]
+        with FileLock(collection.layout.write_lock):
+            removed += [str(versions / name) for name in collection.remove_orphans()]
             if collection.exists():
                 removed += remove_orphan_logs(collection)
-            elif wal_dir(collection).is_dir():
-                removed += [f"wal/{p.name}" for p in wal_dir(collection).iterdir()]
-                shutil.rmtree(wal_dir(collection), ignore_errors=True)
-            temps = [*collection.path.glob(f".{CURRENT_FILE}.*.tmp"), *wal_dir(collection).glob(".*.tmp")]
+            elif collection.layout.wal.is_dir():
+                removed += [str(p.relative_to(collection.path)) for p in collection.layout.wal.iterdir()]
+                shutil.rmtree(collection.layout.wal, ignore_errors=True)
+            temps = [*collection.path.glob(collection.layout.current_temps), *collection.layout.wal.glob(collection.layout.wal_temps)]
             for temp in temps:
                 temp.unlink(missing_ok=True)
                 removed.append(str(temp.relative_to(collection.path)))

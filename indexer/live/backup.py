@@ -26,13 +26,11 @@ import shutil
 from pathlib import Path
 
 from vecdial.indexer.disk.atomic import fsync_dir, fsync_tree
-from vecdial.indexer.disk.collection import CURRENT_FILE, VERSIONS_DIR, Collection
+from vecdial.indexer.disk.collection import Collection
+from vecdial.indexer.disk.layout import CollectionLayout, backup_staging, sweep_file, witness_of
 from vecdial.indexer.disk.locks import FileLock
-from vecdial.indexer.disk.query_sample import sample_path
-from vecdial.indexer.disk.sweep_file import SWEEP_FILE
 from vecdial.indexer.errors import AlreadyExists, VecdialError
-from vecdial.indexer.live.collection import WAL_DIR, wal_dir, write_lock_path
-from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.live.wal import WriteAheadLog
 
 ATTEMPTS = 5  # reindexes swapping in meanwhile make a copy start over; this many tries at most
 
@@ -47,7 +45,7 @@ def backup_collection(collection: Collection, dest: Path) -> Path:
     if target.exists():
         raise AlreadyExists(f"{target} exists already: back up into another directory, or remove it first")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{collection.name}.backup-{os.getpid()}.tmp")
+    staging = backup_staging(target.parent, collection.name, os.getpid())
     try:
         for _ in range(ATTEMPTS):
             shutil.rmtree(staging, ignore_errors=True)
@@ -68,19 +66,19 @@ def backup_collection(collection: Collection, dest: Path) -> Path:
 def _copy(collection: Collection, staging: Path) -> bool:
     """One attempt; False if a swap or a log replacement (repair) made it stale."""
     version = collection.current_version_name()
-    log = WriteAheadLog(wal_path(wal_dir(collection), version))
-    log_copy = staging / WAL_DIR / log.path.name
+    source, copy = collection.layout, CollectionLayout(staging)
+    log = WriteAheadLog(source.log(version))
+    log_copy = copy.log(version)
     try:
-        shutil.copytree(collection.versions_dir / version, staging / VERSIONS_DIR / version)
+        shutil.copytree(source.version(version), copy.version(version))
     except (FileNotFoundError, shutil.Error):  # pruned by swaps meanwhile
         return False
     log_copy.parent.mkdir(parents=True)
     witness = log.witnessed()  # bytes below its end are never cut or changed in this file
     inode, copied = _copy_log(log.path, log_copy, 0, witness.end if witness is not None else 0)
-    sample = sample_path(collection.path)
-    if sample.exists():  # whole float32 rows appended by any process; a torn last row is dropped on reading
-        shutil.copy2(sample, staging / sample.name)
-    with FileLock(write_lock_path(collection)):
+    if source.query_sample.exists():  # whole float32 rows appended by any process; a torn last row is dropped on reading
+        shutil.copy2(source.query_sample, copy.query_sample)
+    with FileLock(source.write_lock):
         if collection.current_version_name() != version:
             return False
         if log.stamp()[0] != inode:  # replaced by a repair (or created) meanwhile: copy it whole, under the lock
@@ -88,11 +86,10 @@ def _copy(collection: Collection, staging: Path) -> bool:
             copied = 0
         _copy_log(log.path, log_copy, copied, None)
         if log.witness_path.exists():
-            shutil.copy2(log.witness_path, log_copy.parent / log.witness_path.name)
-        sweep = collection.versions_dir / version / SWEEP_FILE
-        if sweep.exists():
-            shutil.copy2(sweep, staging / VERSIONS_DIR / version / SWEEP_FILE)
-        shutil.copy2(collection.path / CURRENT_FILE, staging / CURRENT_FILE)
+            shutil.copy2(log.witness_path, witness_of(log_copy))
+        if sweep_file(source.version(version)).exists():
+            shutil.copy2(sweep_file(source.version(version)), sweep_file(copy.version(version)))
+        shutil.copy2(source.current, copy.current)
     return True
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,42 +32,22 @@ from typing import Any
 
 import numpy as np
 
-from vecdial.indexer.disk.collection import CURRENT_FILE, Collection
+from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.locks import FileLock, is_locked
 from vecdial.indexer.disk.sweep_file import read_bins, read_sweep
 from vecdial.indexer.disk.version import Version, open_version
 from vecdial.indexer.errors import AlreadyExists, DamagedLog, NotFound
 from vecdial.indexer.filters.table import check_payloads
-from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.jobs.settings import BuildSettings
-from vecdial.indexer.live.checks import check_ids, check_page, check_texts, check_vectors
+from vecdial.indexer.io.checks import check_ids, check_page, check_texts, check_vectors
 from vecdial.indexer.live.repair import RepairReport, damage_message, salvage_log
 from vecdial.indexer.live.segment import Segment
 from vecdial.indexer.live.snapshot import IdIndex, LiveSnapshot, page_ids
-from vecdial.indexer.live.wal import GroupCommit, WalRecord, WalScan, WriteAheadLog, encode_record, wal_path
+from vecdial.indexer.live.wal import GroupCommit, WalRecord, WalScan, WriteAheadLog, encode_record
 from vecdial.indexer.plan.execute import Hits, View
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.blocks import BLOCKS_FILE
 
 log = logging.getLogger("vecdial.live")
-
-WAL_DIR = "wal"
-WRITE_LOCK_FILE = "WRITE.lock"
-REINDEX_LOCK_FILE = "REINDEX.lock"
-
-
-def write_lock_path(collection: Collection) -> Path:
-    """Held while appending to the log or swapping versions."""
-    return collection.path / WRITE_LOCK_FILE
-
-
-def reindex_lock_path(collection: Collection) -> Path:
-    """Held for the whole of a reindex job: one at a time per collection."""
-    return collection.path / REINDEX_LOCK_FILE
-
-
-def wal_dir(collection: Collection) -> Path:
-    return collection.path / WAL_DIR
 
 
 @dataclass(frozen=True)
@@ -92,7 +71,7 @@ class LiveCollection:
         self._commit: GroupCommit[WalRecord, WriteResult] = GroupCommit(self._flush)
         self._key: tuple[str, int] | None = None
         self._damage: list[tuple[int, int]] = []  # byte ranges of the current log found damaged
-        self._current_file = str(collection.path / CURRENT_FILE)  # stat on every refresh
+        self._current_file = str(collection.layout.current)  # stat on every refresh
         self.reloads = 0
         stamp = self._current_stamp()
         key = self._current_key()
@@ -188,9 +167,9 @@ class LiveCollection:
     def repair(self, dry_run: bool = False) -> RepairReport:
         """Scan the whole log; unless dry_run, salvage its valid records into a new log (see repair.py)
         and serve them, writable again. Refused (AlreadyExists) while a reindex of the collection runs."""
-        with self._lock, FileLock(write_lock_path(self.collection)):
+        with self._lock, FileLock(self.collection.layout.write_lock):
             self._sync(locked=True)
-            reindex = FileLock(reindex_lock_path(self.collection))
+            reindex = FileLock(self.collection.layout.reindex_lock)
             if not dry_run and not reindex.acquire(blocking=False):
                 raise AlreadyExists(f"a reindex of {self.name!r} is running: wait for it to end (or cancel it), then repair")
             try:
@@ -217,7 +196,7 @@ class LiveCollection:
 
     def _flush(self, records: list[WalRecord]) -> list[WriteResult | Exception]:
         """One group commit: lock, catch up, append every record whose payload types fit, one fdatasync, apply, publish."""
-        with self._lock, FileLock(write_lock_path(self.collection)):
+        with self._lock, FileLock(self.collection.layout.write_lock):
             self._sync(locked=True)
             if self._damage:
                 return [DamagedLog(self.damaged) for _ in records]
@@ -266,7 +245,7 @@ class LiveCollection:
         """The log from `start`; damage seen without the write lock is confirmed under it."""
         scan = self._wal.read(start)
         if scan.damage and not locked:
-            with FileLock(write_lock_path(self.collection)):
+            with FileLock(self.collection.layout.write_lock):
                 scan = self._wal.read(start)
         return scan
 
@@ -298,7 +277,7 @@ class LiveCollection:
         self._version_name = key[0]
         self._ids: IdIndex | None = None
         self._load_sweep()
-        self._wal = WriteAheadLog(wal_path(wal_dir(self.collection), key[0]))
+        self._wal = WriteAheadLog(self.collection.layout.log(key[0]))
         self._replay(locked)
 
     def _replay(self, locked: bool) -> None:
@@ -368,33 +347,16 @@ class LiveCollection:
         dropped and built again reuses names, not the inode of a file this process still maps."""
         name = self.collection.current_version_name()
         try:
-            return name, os.stat(self.collection.versions_dir / name / BLOCKS_FILE).st_ino
+            return name, os.stat(self.collection.layout.version(name) / BLOCKS_FILE).st_ino
         except FileNotFoundError:
             raise NotFound(f"collection {self.name!r} does not exist (dropped?)") from None
-
-
-def create_collection(
-    collection: Collection, dataset: Dataset, settings: BuildSettings = BuildSettings(), show_progress: bool = False
-) -> Path:
-    """Build a new collection; AlreadyExists if one of that name is there (checked under the write lock)."""
-    created_dir = not collection.path.exists()
-    collection.path.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(write_lock_path(collection)):
-            if collection.exists():
-                raise AlreadyExists(f"collection {collection.name!r} exists already: drop it first, or reindex it")
-            return collection.build(dataset, settings, show_progress=show_progress, replace=False)
-    except BaseException:
-        if created_dir and not collection.exists():
-            shutil.rmtree(collection.path, ignore_errors=True)
-        raise
 
 
 def drop_collection(collection: Collection) -> None:
     """Delete a collection and its log; refused while a reindex of it runs."""
     if not collection.exists():
         raise NotFound(f"collection {collection.name!r} does not exist")
-    if is_locked(reindex_lock_path(collection)):
+    if is_locked(collection.layout.reindex_lock):
         raise AlreadyExists(f"a reindex of {collection.name!r} is running: cancel it (or wait) before dropping")
-    with FileLock(write_lock_path(collection)):
+    with FileLock(collection.layout.write_lock):
         collection.drop()

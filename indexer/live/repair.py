@@ -27,11 +27,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
+from vecdial.indexer.disk.layout import damaged_copy
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.live.frames import FRAME, WalScan, frame_is_valid
 from vecdial.indexer.live.wal import Witness, WriteAheadLog
-
-BACKUP_INFIX = ".damaged-"
 
 
 @dataclass(frozen=True)
@@ -153,10 +152,10 @@ def _witness_of_salvaged(path: Path, spans: list[tuple[int, int]]) -> Witness:
 def _keep(path: Path) -> Path:
     """A durable second name for the damaged file's bytes."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    backup, n = path.with_name(f"{path.name}{BACKUP_INFIX}{stamp}"), 1
+    backup, n = damaged_copy(path, stamp), 1
     while backup.exists():
         n += 1
-        backup = path.with_name(f"{path.name}{BACKUP_INFIX}{stamp}-{n}")
+        backup = damaged_copy(path, f"{stamp}-{n}")
     try:
         os.link(path, backup)
     except OSError:  # a file system without hard links: a copy, synced

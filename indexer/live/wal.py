@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import IO, Generic, TypeVar
 
 from vecdial.indexer.disk.atomic import fsync_dir, write_atomic
+from vecdial.indexer.disk.layout import witness_of
 from vecdial.indexer.errors import DamagedLog
 from vecdial.indexer.live.frames import (
     FRAME,
@@ -65,11 +66,8 @@ __all__ = [
     "WriteAheadLog",
     "decode_record",
     "encode_record",
-    "wal_path",
 ]
 
-WAL_SUFFIX = ".log"
-WITNESS_SUFFIX = ".end"
 _WITNESS = struct.Struct("<4sQQI")  # magic, acknowledged end, start of the last frame, its header's CRC; then crc32 of these
 _WITNESS_MAGIC = b"VDE2"
 _OLD_WITNESS = struct.Struct("<QQ")  # (inode, acknowledged end): what earlier versions wrote
@@ -120,11 +118,6 @@ class Witness:
         return (self.last, self.end)  # not the frame that was acknowledged last: another log, or one cut and written on
 
 
-def wal_path(wal_dir: Path, version_name: str) -> Path:
-    """The log holding the writes made on top of one version."""
-    return Path(wal_dir) / f"{version_name}{WAL_SUFFIX}"
-
-
 class WriteAheadLog:
     """The append-only log of one version. Appending needs the collection's write lock;
     reading does not (a reader sees a prefix of whole records)."""
@@ -132,7 +125,7 @@ class WriteAheadLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._path = str(self.path)  # os.stat on a str: every search's refresh asks for the size
-        self.witness_path = self.path.with_suffix(WITNESS_SUFFIX)
+        self.witness_path = witness_of(self.path)
 
     def size(self) -> int:
         """Bytes on disk now (0 when nothing was ever written)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
-from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage
+from vecdial.indexer.modes.knobs import BudgetModel, FunnelStage
 from vecdial.indexer.stores.alive import AliveRows
 
 if TYPE_CHECKING:

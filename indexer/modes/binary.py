@@ -12,7 +12,7 @@ from pydantic import Field
 from vecdial.indexer.codecs.binary import BinaryCodec, code_bytes_for, fit_binary
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
-from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
+from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, binary_scores, build_hnsw
 from vecdial.indexer.stores.lazy import CodesIndex, Lazy
 from vecdial.indexer.stores.rows import room_for

@@ -18,7 +18,7 @@ from pydantic import Field
 from vecdial.indexer.codecs.rotation import Rotation, fit_pca_rotation, identity_rotation
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
-from vecdial.indexer.plan.knobs import BudgetModel, FunnelStage, probe_field
+from vecdial.indexer.modes.knobs import BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.blocks import (
     BLOCKS_FILE,
     NORMS_FILE,

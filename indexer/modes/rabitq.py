@@ -25,7 +25,7 @@ from pydantic import Field
 from vecdial.indexer.errors import BudgetError, CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.modes.dense import DENSE
-from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
+from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 from vecdial.indexer.stores.graph import GraphBuilder, GraphStore, check_graph
 from vecdial.indexer.stores.lazy import CodesIndex, Lazy
 from vecdial.indexer.stores.rabitq import (

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from vecdial.indexer.errors import BudgetError, CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
-from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage
 from vecdial.indexer.stores.rows import room_for
 from vecdial.indexer.stores.sparse import SparseIndex, SparseStore, open_sparse_store
 
@@ -92,7 +92,7 @@ class SparseBuilder:
         pass  # trained and encoded in finish(): the model needs the whole sample first
 
     def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
-        from vecdial.indexer.jobs.sparse_build import build_sparse
+        from vecdial.indexer.modes.sparse_build import build_sparse
 
         return build_sparse(vectors, self.sample, self.out, self.settings, show_progress)
 

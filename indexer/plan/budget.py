@@ -17,7 +17,7 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from vecdial.indexer.errors import BudgetError, first_problem
 from vecdial.indexer.modes import MODES, Mode
-from vecdial.indexer.plan.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
+from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 
 __all__ = ["MAX_RESCORE", "AutoBudget", "Budget", "FunnelBudget", "FunnelStage", "format_budget", "parse_budget"]
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vecdial.indexer.disk.atomic import write_text_atomic
-from vecdial.indexer.disk.collection import SHARDS_FILE
+from vecdial.indexer.disk.layout import CollectionLayout
 from vecdial.indexer.errors import CorruptIndex
 from vecdial.indexer.plan.results import Explain, Hits, StageReport
 
@@ -43,12 +43,13 @@ class ShardLayout:
 
     def save(self, directory: Path) -> None:
         write_text_atomic(
-            Path(directory) / SHARDS_FILE, json.dumps({"shards": self.shards, "hash": self.hash, "partial": self.partial}) + "\n"
+            CollectionLayout(Path(directory)).shards_manifest,
+            json.dumps({"shards": self.shards, "hash": self.hash, "partial": self.partial}) + "\n",
         )
 
     @classmethod
     def load(cls, directory: Path) -> ShardLayout:
-        path = Path(directory) / SHARDS_FILE
+        path = CollectionLayout(Path(directory)).shards_manifest
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             layout = cls(int(raw["shards"]), str(raw["hash"]), bool(raw.get("partial", True)))
@@ -64,11 +65,6 @@ def shard_of(ids: np.ndarray | list, count: int) -> np.ndarray:
     so 7 and "7" land together and the answer never depends on the process or the platform."""
     digests = b"".join(hashlib.blake2b(str(i).encode("utf-8"), digest_size=8).digest() for i in np.asarray(ids).tolist())
     return (np.frombuffer(digests, dtype="<u8") % np.uint64(count)).astype(np.int64)
-
-
-def shard_name(name: str, shard: int, count: int) -> str:
-    """The collection that holds shard `shard` of `count` of collection `name`."""
-    return f"{name}.shard{shard}of{count}"
 
 
 @dataclass(frozen=True)

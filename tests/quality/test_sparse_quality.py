@@ -11,7 +11,8 @@ import pytest
 import vecdial
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.eval.metrics import recall_at_k
-from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
+from vecdial.indexer.jobs.create import build_collection
+from vecdial.indexer.modes.settings import BuildSettings, SparseSettings
 
 pytestmark = pytest.mark.quality  # measured floors: the slower set, which CI runs too
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.quality  # measured floors: the slower set, which CI ru
 @pytest.fixture(scope="module")
 def sparse_searcher(tmp_path_factory, demo_dataset) -> vecdial.Collection:
     collection = Collection(tmp_path_factory.mktemp("sparse"), "demo")
-    collection.build(demo_dataset, BuildSettings(sparse=SparseSettings(hidden_mult=4)), show_progress=False)
+    build_collection(collection, demo_dataset, BuildSettings(sparse=SparseSettings(hidden_mult=4)), show_progress=False)
     return vecdial.connect(collection.path.parent).open("demo")
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.jobs.build import build_version
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.scale.encode import shard_ranges
 from vecdial.indexer.scale.engines import InProcess, engine_for
 from vecdial.indexer.scale.settings import RaySettings

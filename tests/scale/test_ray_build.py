@@ -9,7 +9,7 @@ pytest.importorskip("ray")
 
 from vecdial.indexer.io.readers import Dataset  # noqa: E402
 from vecdial.indexer.jobs.build import build_version  # noqa: E402
-from vecdial.indexer.jobs.settings import BuildSettings  # noqa: E402
+from vecdial.indexer.modes.settings import BuildSettings  # noqa: E402
 from vecdial.indexer.scale.engines import engine_for  # noqa: E402
 
 pytestmark = pytest.mark.ray

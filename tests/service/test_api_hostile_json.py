@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from vecdial.indexer.live.checks import MAX_ID_CHARS
+from vecdial.indexer.io.checks import MAX_ID_CHARS
 from vecdial.service import json_types
 from vecdial.service.api.fast_json import MAX_DEPTH, nesting
 

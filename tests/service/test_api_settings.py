@@ -5,7 +5,7 @@ import io
 import numpy as np
 import pytest
 
-from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings
+from vecdial.indexer.modes.settings import KNOBS, BuildSettings, SparseSettings
 
 
 @pytest.fixture

@@ -19,12 +19,13 @@ from vecdial.indexer.errors import CorruptIndex, InvalidInput, NotFound, Unsuppo
 from vecdial.indexer.eval.metrics import recall_at_k
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.build import build_version, remove_stale_builds
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.jobs.create import build_collection
+from vecdial.indexer.modes.settings import BuildSettings
 
 
 def build(tmp_path, dataset, name="c", **settings) -> Collection:
     collection = Collection(tmp_path, name)
-    collection.build(dataset, BuildSettings(**settings), show_progress=False)
+    build_collection(collection, dataset, BuildSettings(**settings), show_progress=False)
     return collection
 
 
@@ -47,7 +48,7 @@ def test_search_returns_ids_and_texts_as_given(tmp_path, tiny_dataset, handle):
 def test_rebuild_swaps_versions_and_keeps_two(tmp_path, tiny_dataset):
     collection = build(tmp_path, tiny_dataset)
     for _ in range(3):
-        collection.build(tiny_dataset, show_progress=False)
+        build_collection(collection, tiny_dataset, show_progress=False)
     assert collection.current_version_name() == "v000004"
     assert sorted(p.name for p in collection.versions_dir.iterdir()) == ["v000003", "v000004"]
 
@@ -129,7 +130,7 @@ def test_bad_vectors_abort_the_build_and_leave_the_old_version_serving(tmp_path,
     bad = np.array(tiny_dataset.vectors, copy=True)
     bad[250, 3] = np.nan
     with pytest.raises(InvalidInput, match="row 250 contains NaN"):
-        collection.build(Dataset(tiny_dataset.ids, bad), show_progress=False)
+        build_collection(collection, Dataset(tiny_dataset.ids, bad), show_progress=False)
     assert collection.current_version_name() == "v000001"
     assert [p.name for p in collection.versions_dir.iterdir()] == ["v000001"]
     assert collection.open().size == 300
@@ -143,10 +144,11 @@ def test_killed_build_leaves_the_previous_version_serving(tmp_path, demo_dataset
         f"""
         import numpy as np
         from pathlib import Path
-        from vecdial.indexer.jobs.settings import BuildSettings
+        from vecdial.indexer.modes.settings import BuildSettings
         from vecdial.indexer.disk.collection import Collection
         from vecdial.indexer.io.readers import read_input
-        Collection(Path({str(tmp_path)!r}), "c").build(read_input(Path({str(tmp_path / "big.npy")!r})), BuildSettings(batch_size=2000), show_progress=False)
+        from vecdial.indexer.jobs.create import build_collection
+        build_collection(Collection(Path({str(tmp_path)!r}), "c"), read_input(Path({str(tmp_path / "big.npy")!r})), BuildSettings(batch_size=2000), show_progress=False)
         """
     )
     process = subprocess.Popen([sys.executable, "-c", script])
@@ -160,7 +162,7 @@ def test_killed_build_leaves_the_previous_version_serving(tmp_path, demo_dataset
     process.wait()
     assert collection.current_version_name() == "v000001"
     assert collection.open().size == 100
-    collection.build(Dataset(np.arange(50), np.asarray(demo_dataset.vectors[:50])), show_progress=False)
+    build_collection(collection, Dataset(np.arange(50), np.asarray(demo_dataset.vectors[:50])), show_progress=False)
     assert not any(p.name.startswith(".tmp-") for p in versions.iterdir())
     assert collection.open().size == 50
 
@@ -208,7 +210,7 @@ def test_a_version_above_current_is_an_orphan_removed_before_a_name_is_chosen(tm
     it never served, so it must not count as the previous version nor keep its name."""
     collection = build(tmp_path, tiny_dataset)
     shutil.copytree(collection.versions_dir / "v000001", collection.versions_dir / "v000002")
-    collection.build(tiny_dataset, show_progress=False)
+    build_collection(collection, tiny_dataset, show_progress=False)
     assert collection.current_version_name() == "v000003"
     assert collection.version_names() == ["v000001", "v000003"]
 

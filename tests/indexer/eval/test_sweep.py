@@ -8,6 +8,7 @@ import vecdial
 from vecdial.indexer.disk.sweep_file import read_sweep
 from vecdial.indexer.errors import BudgetError
 from vecdial.indexer.eval.sweep import refine_budgets, run_sweep, sample_documents
+from vecdial.indexer.jobs.create import build_collection
 from vecdial.indexer.plan.calibration import SweepPoint, choose, mark_pareto
 
 
@@ -59,10 +60,10 @@ def test_no_point_meeting_the_target_is_a_budget_error_naming_the_closest():
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, demo_dataset):
     from vecdial.indexer.disk.collection import Collection
-    from vecdial.indexer.jobs.settings import BuildSettings
+    from vecdial.indexer.modes.settings import BuildSettings
 
     collection = Collection(tmp_path_factory.mktemp("sweep"), "demo")
-    collection.build(demo_dataset, BuildSettings(), show_progress=False)
+    build_collection(collection, demo_dataset, BuildSettings(), show_progress=False)
     points = vecdial.connect(collection.path.parent).open("demo").sweep(n=150, show_progress=False)
     return collection, points
 
@@ -110,7 +111,7 @@ def test_auto_budget_without_a_sweep_says_how_to_get_one(tmp_path, tiny_dataset)
     from vecdial.indexer.disk.collection import Collection
 
     collection = Collection(tmp_path, "c")
-    collection.build(tiny_dataset, show_progress=False)
+    build_collection(collection, tiny_dataset, show_progress=False)
     with pytest.raises(BudgetError, match="vecdial sweep"):
         vecdial.connect(tmp_path).open("c").search(tiny_dataset.vectors[:1], 10, "auto")
 
@@ -149,7 +150,7 @@ def test_a_refined_sweep_measures_the_points_between(swept):
 
 def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, tiny_dataset, monkeypatch):
     import vecdial.indexer.eval.sweep as sweep_module
-    from vecdial.indexer.disk.sweep_file import PARTIAL_FILE
+    from vecdial.indexer.disk.layout import PARTIAL_SWEEP_FILE
 
     col = vecdial.connect(tmp_path).create("t", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, show_progress=False)
     budgets = ["binary:rescore=0", "binary:rescore=5", "dense:dim=64", "exact"]
@@ -163,11 +164,11 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, tiny_dataset, m
     monkeypatch.setattr(sweep_module, "write_partial", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
         col.sweep(n=30, budgets=budgets, show_progress=False)
-    first_two = json.loads((col._live.snapshot().version.path / PARTIAL_FILE).read_text())["points"]
+    first_two = json.loads((col._live.snapshot().version.path / PARTIAL_SWEEP_FILE).read_text())["points"]
     monkeypatch.setattr(sweep_module, "write_partial", saved)
     points = col.sweep(n=30, budgets=budgets, show_progress=False)
     assert [p.ms_per_query for p in points[:2]] == [p["ms_per_query"] for p in first_two]  # reused, not measured again
-    assert [p.budget for p in points[:4]] == budgets and not (col._live.snapshot().version.path / PARTIAL_FILE).exists()
+    assert [p.budget for p in points[:4]] == budgets and not (col._live.snapshot().version.path / PARTIAL_SWEEP_FILE).exists()
 
 
 @pytest.fixture

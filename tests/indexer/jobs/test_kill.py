@@ -20,7 +20,6 @@ import pytest
 import vecdial
 from vecdial.indexer.disk.collection import Collection, version_number
 from vecdial.indexer.disk.integrity import forget_verdicts
-from vecdial.indexer.live.collection import wal_dir
 
 CHILD = textwrap.dedent(
     r"""
@@ -97,8 +96,8 @@ def leftovers(collection: Collection) -> list[str]:
     current = version_number(collection.current_version_name())
     found = [p.name for p in collection.path.iterdir() if p.name.startswith(".")]
     found += [p.name for p in collection.versions_dir.iterdir() if version_number(p.name) < 0 or version_number(p.name) > current]
-    if wal_dir(collection).is_dir():
-        found += [f"wal/{p.name}" for p in wal_dir(collection).iterdir() if not (collection.versions_dir / p.stem).is_dir()]
+    if collection.layout.wal.is_dir():
+        found += [f"wal/{p.name}" for p in collection.layout.wal.iterdir() if not (collection.versions_dir / p.stem).is_dir()]
     return found
 
 
@@ -147,6 +146,6 @@ def test_a_killed_child_really_left_leftovers_for_the_open_to_clear(tiny_data_di
     kill_at(tiny_data_dir, "reindex", "renamed-and-logged", outside_vectors)
     collection = Collection(tiny_data_dir, "tiny")
     assert collection.current_version_name() == "v000001"
-    assert "v000002" in leftovers(collection) and os.path.exists(wal_dir(collection) / "v000002.log")
+    assert "v000002" in leftovers(collection) and os.path.exists(collection.layout.log("v000002"))
     vecdial.connect(tiny_data_dir).open("tiny")
     assert leftovers(collection) == []

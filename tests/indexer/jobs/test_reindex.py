@@ -11,8 +11,8 @@ from vecdial.indexer.disk.version import full_vectors
 from vecdial.indexer.errors import AlreadyExists, InvalidInput, NotFound
 from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.store import JobStatus, JobStore
-from vecdial.indexer.live.collection import LiveCollection, wal_dir
-from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.live.collection import LiveCollection
+from vecdial.indexer.live.wal import WriteAheadLog
 
 
 def versions(data_dir) -> list[str]:
@@ -48,7 +48,7 @@ def test_writes_made_during_a_reindex_survive_the_swap(tiny_data_dir, live, outs
 
     status = start_reindex(tiny_data_dir, "tiny", {}, on_update=write_while_building).run()
     assert status.state == "succeeded"
-    new_log = WriteAheadLog(wal_path(wal_dir(live.collection), "v000002"))
+    new_log = WriteAheadLog(live.collection.layout.log("v000002"))
     assert [r.ids for r in new_log.read().records] == [["during"]]
     live.refresh()
     assert live.snapshot().version_name == "v000002"

@@ -10,8 +10,7 @@ from vecdial.indexer.errors import AlreadyExists
 from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.jobs.replace import replace_build, writes_since_version
-from vecdial.indexer.live.collection import LiveCollection, wal_dir
-from vecdial.indexer.live.wal import wal_path
+from vecdial.indexer.live.collection import LiveCollection
 
 
 @pytest.fixture
@@ -47,7 +46,7 @@ def test_discard_writes_replaces_and_says_what_it_lost(live, rebuild, outside_ve
     assert "discarding 1 writes" in caplog.text
     fresh = LiveCollection(live.collection)
     assert fresh.snapshot().size == 200 and fresh.search(outside_vectors[0], k=1).ids[0][0] != "lost"
-    assert wal_path(wal_dir(live.collection), "v000001").exists(), "the old version keeps its log while it is kept"
+    assert live.collection.layout.log("v000001").exists(), "the old version keeps its log while it is kept"
 
 
 def test_a_write_that_lands_during_the_build_is_refused_at_the_swap(live, rebuild, outside_vectors, monkeypatch):
@@ -70,7 +69,7 @@ def test_a_write_that_lands_during_the_build_is_refused_at_the_swap(live, rebuil
 def test_damaged_log_bytes_that_may_hide_writes_also_refuse(live, rebuild, outside_vectors):
     live.upsert(["first"], outside_vectors[:1])
     live.upsert(["second"], outside_vectors[1:2])
-    path = wal_path(wal_dir(live.collection), "v000001")
+    path = live.collection.layout.log("v000001")
     data = bytearray(path.read_bytes())
     data[40] ^= 0xFF  # inside the first record: damage, followed by a valid record
     path.write_bytes(bytes(data))
@@ -80,7 +79,7 @@ def test_damaged_log_bytes_that_may_hide_writes_also_refuse(live, rebuild, outsi
 
 def test_a_torn_tail_is_no_write(live, rebuild):
     """A crash mid-append leaves a frame cut short: it was never acknowledged."""
-    path = wal_path(wal_dir(live.collection), "v000001")
+    path = live.collection.layout.log("v000001")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"VDW1")
     assert writes_since_version(live.collection) == ("v000001", 0, 0)

@@ -10,8 +10,7 @@ from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.disk.locks import FileLock
 from vecdial.indexer.jobs.build import build_version
 from vecdial.indexer.jobs.swap import clean_leftovers
-from vecdial.indexer.live.collection import LiveCollection, reindex_lock_path, wal_dir
-from vecdial.indexer.live.wal import wal_path
+from vecdial.indexer.live.collection import LiveCollection
 
 
 def plant_leftovers(collection: Collection) -> None:
@@ -20,9 +19,9 @@ def plant_leftovers(collection: Collection) -> None:
     (versions / ".tmp-0123456789abcdef").mkdir()
     (versions / ".tmp-0123456789abcdef.lock").touch()
     shutil.copytree(versions / "v000001", versions / "v000002")  # renamed, CURRENT never swapped
-    wal_path(wal_dir(collection), "v000002").write_bytes(b"")
-    wal_path(wal_dir(collection), "v000000").write_bytes(b"")  # the log of a version pruned long ago
-    (wal_dir(collection) / ".v000002.log.abc.tmp").write_bytes(b"half a copy")
+    collection.layout.log("v000002").write_bytes(b"")
+    collection.layout.log("v000000").write_bytes(b"")  # the log of a version pruned long ago
+    (collection.layout.wal / ".v000002.log.abc.tmp").write_bytes(b"half a copy")
     (collection.path / ".CURRENT.xyz.tmp").write_text("v000002\n")
     np.save(collection.path / ".reindex-0f0f.npy", np.zeros((2, 2), np.float32))
 
@@ -46,7 +45,7 @@ def test_every_kind_of_leftover_is_removed_and_logged(live, outside_vectors, cap
     )
     assert "removed what interrupted jobs left behind" in caplog.text and "versions/v000002" in caplog.text
     assert sorted(p.name for p in collection.versions_dir.iterdir()) == ["v000001"]
-    assert sorted(p.name for p in wal_dir(collection).iterdir()) == ["v000001.end", "v000001.log"]  # the log and its witness
+    assert sorted(p.name for p in collection.layout.wal.iterdir()) == ["v000001.end", "v000001.log"]  # the log and its witness
     assert LiveCollection(collection).search(outside_vectors[0], k=1).ids == [["kept"]]
     assert clean_leftovers(collection) == []
 
@@ -54,7 +53,7 @@ def test_every_kind_of_leftover_is_removed_and_logged(live, outside_vectors, cap
 def test_what_live_jobs_are_using_is_left_alone(live, tiny_dataset):
     collection = live.collection
     np.save(collection.path / ".reindex-running.npy", np.zeros((2, 2), np.float32))
-    with FileLock(reindex_lock_path(collection)), build_version(tiny_dataset, collection.versions_dir, show_progress=False) as staged:
+    with FileLock(collection.layout.reindex_lock), build_version(tiny_dataset, collection.versions_dir, show_progress=False) as staged:
         assert clean_leftovers(collection) == []
         assert staged.path.is_dir() and (collection.path / ".reindex-running.npy").exists()
     assert clean_leftovers(collection) == [".reindex-running.npy"]

@@ -8,9 +8,10 @@ import pytest
 from vecdial.indexer.disk.collection import Collection
 from vecdial.indexer.errors import AlreadyExists, BudgetError, InvalidInput, NotFound
 from vecdial.indexer.io.readers import Dataset
-from vecdial.indexer.jobs.settings import BuildSettings, SparseSettings
-from vecdial.indexer.live.collection import LiveCollection, create_collection, drop_collection, wal_dir
-from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.jobs.create import build_collection, create_collection
+from vecdial.indexer.live.collection import LiveCollection, drop_collection
+from vecdial.indexer.live.wal import WriteAheadLog
+from vecdial.indexer.modes.settings import BuildSettings, SparseSettings
 
 MODES = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
 
@@ -47,7 +48,7 @@ def test_exact_results_equal_a_collection_built_from_the_same_live_vectors(tmp_p
     kept = [row for row in range(50, 300) if row != 60]
     ids = np.asarray([*tiny_dataset.ids[kept], "a", "b", tiny_dataset.ids[60]])
     vectors = np.concatenate([tiny_dataset.vectors[kept], outside_vectors[:3]])
-    Collection(tmp_path, "rebuilt").build(Dataset(ids, vectors), show_progress=False)
+    build_collection(Collection(tmp_path, "rebuilt"), Dataset(ids, vectors), show_progress=False)
     queries = np.concatenate([outside_vectors[3:], tiny_dataset.vectors[::37]])
     got = live.search(queries, k=10)
     want = LiveCollection.open(tmp_path, "rebuilt").search(queries, k=10)
@@ -66,7 +67,7 @@ def test_acknowledged_writes_are_replayed_when_reopened(tiny_data_dir, live, tin
 
 def test_a_torn_log_tail_is_ignored_on_open_and_cut_by_the_next_write(tiny_data_dir, live, outside_vectors):
     live.upsert(["kept"], outside_vectors[:1])
-    log = WriteAheadLog(wal_path(wal_dir(live.collection), "v000001"))
+    log = WriteAheadLog(live.collection.layout.log("v000001"))
     whole = log.size()
     with open(log.path, "ab") as handle:
         handle.write(b"VDW1\xff\xff\x00\x00torn")
@@ -207,7 +208,7 @@ def sparse_dir(tmp_path_factory, demo_dataset):
     root = tmp_path_factory.mktemp("sparse")
     dataset = Dataset(demo_dataset.ids[:300], np.asarray(demo_dataset.vectors[:300]))
     settings = BuildSettings(sparse=SparseSettings(max_active=16, hidden_mult=1, max_epochs=1, time_limit_s=3))
-    Collection(root, "sparse").build(dataset, settings, show_progress=False)
+    build_collection(Collection(root, "sparse"), dataset, settings, show_progress=False)
     return root
 
 

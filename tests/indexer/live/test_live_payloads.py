@@ -10,8 +10,8 @@ import pytest
 import vecdial
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.filters.demo import demo_payloads
-from vecdial.indexer.live.collection import LiveCollection, wal_dir
-from vecdial.indexer.live.wal import WalRecord, WriteAheadLog, decode_record, encode_record, wal_path
+from vecdial.indexer.live.collection import LiveCollection
+from vecdial.indexer.live.wal import WalRecord, WriteAheadLog, decode_record, encode_record
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def tiny(tiny_data_dir) -> vecdial.Collection:
 
 def _log(collection: vecdial.Collection) -> WriteAheadLog:
     live = collection._live
-    return WriteAheadLog(wal_path(wal_dir(live.collection), live.snapshot().version_name))
+    return WriteAheadLog(live.collection.layout.log(live.snapshot().version_name))
 
 
 def test_upserted_payloads_are_filtered_and_returned_at_once(tiny, outside_vectors):
@@ -109,7 +109,7 @@ def test_two_writers_racing_to_type_a_new_field_differently_the_second_is_refuse
     one.upsert(["p"], outside_vectors[:1], payloads=[{"color": "red"}])
     with pytest.raises(InvalidInput, match="holds keyword values in this collection, not int"):
         two.upsert(["q"], outside_vectors[1:2], payloads=[{"color": 5}])
-    assert len(WriteAheadLog(wal_path(wal_dir(one.collection), one.snapshot().version_name)).read().records) == 1
+    assert len(WriteAheadLog(one.collection.layout.log(one.snapshot().version_name)).read().records) == 1
 
 
 def test_an_upsert_replaces_the_whole_item_payload_included(tiny, outside_vectors):

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vecdial.indexer.disk.layout import DAMAGED_INFIX
 from vecdial.indexer.errors import DamagedLog
-from vecdial.indexer.live.collection import LiveCollection, wal_dir
-from vecdial.indexer.live.repair import BACKUP_INFIX
-from vecdial.indexer.live.wal import WriteAheadLog, wal_path
+from vecdial.indexer.live.collection import LiveCollection
+from vecdial.indexer.live.wal import WriteAheadLog
 from vecdial.indexer.vectors import normalize_rows
 
 WRITES = 60
@@ -58,7 +58,7 @@ def written(tiny_data_dir, tiny_dataset, demo_dataset) -> Written:
     rng = np.random.default_rng(7)
     OUTSIDE = np.asarray(demo_dataset.vectors[900])
     live = LiveCollection.open(tiny_data_dir, "tiny")
-    log = WriteAheadLog(wal_path(wal_dir(live.collection), live.snapshot().version_name))
+    log = WriteAheadLog(live.collection.layout.log(live.snapshot().version_name))
     pool = np.asarray(demo_dataset.vectors[1000:2000])
     writes, made, start = [], [], 0
     for i in range(WRITES):
@@ -125,7 +125,7 @@ def reset(w: Written, data: bytes) -> None:
     w.log.path.write_bytes(w.pristine)
     w.log.rewitness()
     w.log.path.write_bytes(data)
-    for backup in w.log.path.parent.glob(f"*{BACKUP_INFIX}*"):
+    for backup in w.log.path.parent.glob(f"*{DAMAGED_INFIX}*"):
         backup.unlink()
 
 

@@ -10,9 +10,11 @@ import pytest
 
 import vecdial
 from vecdial.indexer.disk.collection import Collection
-from vecdial.indexer.disk.sweep_file import read_bins, read_sweep, sweep_path, write_sweep
+from vecdial.indexer.disk.layout import sweep_file
+from vecdial.indexer.disk.sweep_file import read_bins, read_sweep, write_sweep
 from vecdial.indexer.eval.metrics import recall_at_k
-from vecdial.indexer.jobs.settings import BuildSettings
+from vecdial.indexer.jobs.create import build_collection
+from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.per_query import BIN_SLACK, QueryBins, make_bins, plan_per_query
 
@@ -35,7 +37,7 @@ def demo(tmp_path_factory, demo_dataset):
     (pseudo-queries), its latencies then replaced by bytes read per vector / 100: a cost that
     does not depend on how busy the machine is, so the choices below are the same every run."""
     root = tmp_path_factory.mktemp("per-query")
-    Collection(root, "demo").build(demo_dataset, BuildSettings(), show_progress=False)
+    build_collection(Collection(root, "demo"), demo_dataset, BuildSettings(), show_progress=False)
     handle = vecdial.connect(root).open("demo")
     handle.sweep(n=300, budgets=BUDGETS, show_progress=False)
     path = handle._live.snapshot().version.path
@@ -94,19 +96,19 @@ def test_explain_per_query_travels_in_the_json_shape(demo, demo_vectors):
 
 def test_a_sweep_from_before_bins_still_serves_auto_with_one_budget(demo, demo_vectors):
     path = demo._live.snapshot().version.path
-    saved = sweep_path(path).read_text()
+    saved = sweep_file(path).read_text()
     old = json.loads(saved)
     old.pop("bins")
     for point in old["points"]:
         point.pop("bin_recall"), point.pop("bin_sd")
     try:
-        sweep_path(path).write_text(json.dumps(old))
+        sweep_file(path).write_text(json.dumps(old))
         fresh = vecdial.connect(demo._live.collection.path.parent).open("demo")  # reads the sweep anew
         hits = fresh.search(demo_vectors[1][:20], k=10, budget="auto:target_recall=0.95,per_query=1")
         assert hits.explain.per_query is None and " -> per query" not in hits.explain.budget
         assert "calibrated on pseudo-queries" in hits.explain.calibration
     finally:
-        sweep_path(path).write_text(saved)
+        sweep_file(path).write_text(saved)
 
 
 def point(budget, ms, bins, factor=1.0):

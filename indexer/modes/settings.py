@@ -17,15 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
 from vecdial.indexer.errors import CorruptIndex, InvalidInput
 
-if TYPE_CHECKING:
-    from vecdial.indexer.disk.manifest import Manifest
+
+class RecordedBuild(Protocol):
+    """What a version's manifest records of its build (`disk/manifest.py`'s `Manifest` is one):
+    settings sit below the disk, which opens versions through the modes that read them."""
+
+    codecs: dict[str, dict[str, Any]]
+    lexical: dict[str, Any] | None
+    has_texts: bool
+    partitions: int
+
 
 # Old names of sparse settings, accepted when reading a manifest written before the rename.
 RENAMED_SPARSE = {"k": "max_active"}
@@ -112,7 +120,7 @@ class BuildSettings(_Settings):
             raise InvalidInput("; ".join(_describe(error) for error in exc.errors()[:3])) from None
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest) -> BuildSettings:
+    def from_manifest(cls, manifest: RecordedBuild) -> BuildSettings:
         """The settings a version was built with, as far as its manifest records them (what a
         reindex changes from). sample_size, batch_size and seed are not recorded: defaults.
         A manifest written before the rename names max_active `k`; both are read."""

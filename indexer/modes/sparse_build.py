@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from vecdial.indexer.jobs.settings import SparseSettings
+from vecdial.indexer.modes.settings import SparseSettings
 from vecdial.indexer.stores.sparse import build_postings
 from vecdial.indexer.vectors import normalize_rows, unit_sample
 

@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vecdial.indexer.jobs import sparse_build  # noqa: E402
-from vecdial.indexer.jobs.settings import SparseSettings  # noqa: E402
+from vecdial.indexer.modes import sparse_build  # noqa: E402
+from vecdial.indexer.modes.settings import SparseSettings  # noqa: E402
 
 
 def test_an_explicit_count_wins_then_omp_num_threads(monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 
 from vecdial.indexer.disk.manifest import Manifest
 from vecdial.indexer.errors import CorruptIndex, InvalidInput
-from vecdial.indexer.jobs.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
+from vecdial.indexer.modes.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
 
 
 def manifest_with(sparse: dict | None = None, rotation: str = "pca", **fields) -> Manifest:

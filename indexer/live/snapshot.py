@@ -49,7 +49,8 @@ class LiveSnapshot:
 
     def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", **options: Any) -> Hits:
         """queries: (dim,) or (nq, dim) float; the best k live items per query under the budget.
-        options: with_text, threads, filter, with_payload (see `plan.execute.search`)."""
+        options: SearchOptions' fields past k and budget (with_text, threads, filter, with_payload, hybrid,
+        steer, explain_features; see plan/options.py)."""
         return search(self.view, queries, k, budget, **options)
 
 

@@ -41,7 +41,7 @@ class LiveSnapshot:
     @property
     def size(self) -> int:
         """Live items: version rows not deleted, plus live segment rows."""
-        return self.version.size - len(self.dead_rows) + self.segment.live
+        return self.view.rows.live
 
     def alive_version_rows(self) -> np.ndarray:
         """Version rows still served, ascending."""

@@ -371,7 +371,7 @@ def _explain(view: View, compiled: Compiled, stages: list[StageReport] | None = 
     space, point = view.rows, compiled.point
     explain = Explain(budget=_describe(compiled.requested, compiled.used), version=view.name, stages=stages or [])
     explain.version_rows, explain.segment_rows = space.version_live, space.segment_live
-    explain.deleted_rows = space.version.size - space.version_live
+    explain.deleted_rows = space.version_dead
     if point is not None:
         explain.calibration = f"{point.describe()}; calibrated on {view.sweep_source}"
         if point.miss_factor == 1.0 and (view.sweep_source or "").startswith("documents"):  # a sweep from before the correction

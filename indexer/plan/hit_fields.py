@@ -17,10 +17,9 @@ def ids_of(space: RowSpace, rows: np.ndarray) -> np.ndarray:
     """rows (nq, k) global, -1 pads -> (nq, k) ids: int64 (-1 pads) or object (None pads)."""
     version = space.version
     int_ids = version.manifest.id_kind == "int"
-    if space.segment is None or not (rows >= version.size).any():
-        if rows.size and rows.min() >= 0:  # the common case: all found in the version
-            picked = version.ids[rows]
-            return np.asarray(picked, dtype=np.int64) if int_ids else picked.astype(object)
+    if space.all_in_version(rows):  # the common case
+        picked = version.ids[rows]
+        return np.asarray(picked, dtype=np.int64) if int_ids else picked.astype(object)
     out = np.full(rows.shape, -1 if int_ids else None, dtype=np.int64 if int_ids else object)
     for store, local in enumerate(space.split(rows)):
         there = local >= 0

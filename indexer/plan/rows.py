@@ -82,6 +82,10 @@ class RowSpace:
         """Whether `part` is the version's: only its rows are in the partitions' cells and in the graph."""
         return part.stores is self.version
 
+    def all_in_version(self, rows: np.ndarray) -> bool:
+        """Whether every one of these global rows (any shape) is a version row, with no pads: the common case."""
+        return bool(rows.size) and rows.min() >= 0 and (self.segment is None or rows.max() < self.version.size)
+
     def join(self, found: Sequence[Found]) -> Found:
         """Per part (rows (nq, m_i) local, scores (nq, m_i)) -> (rows (nq, sum m_i) global, scores),
         the parts side by side in order; -1 pads stay -1."""
@@ -124,6 +128,16 @@ class RowSpace:
     def segment_live(self) -> int:
         """Segment rows a stage scans."""
         return self.parts[1].live if len(self.parts) > 1 else 0
+
+    @property
+    def version_dead(self) -> int:
+        """Version rows a stage skips: deleted or overwritten since the build (and filtered out, once `masked`)."""
+        return self.version.size - self.parts[0].live
+
+    @property
+    def live(self) -> int:
+        """Rows a stage scans over every part."""
+        return sum(part.live for part in self.parts)
 
     def payload_table(self, store: int) -> PayloadTable:
         """Store `store`'s payloads as columns (a version built without payloads: an empty table of its size)."""

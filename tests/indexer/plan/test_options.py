@@ -37,7 +37,7 @@ def test_options_past_k_and_budget_are_named():
 @pytest.mark.parametrize("front_door", [vecdial.Collection.search, ShardedCollection.search, RemoteCollection.search])
 def test_every_option_of_the_front_door_is_a_field_of_the_options(front_door):
     keywords = set(inspect.signature(front_door).parameters) - {"self", "queries", "texts"}  # texts: read into `hybrid`
-    assert keywords == {field.name for field in dataclasses.fields(SearchOptions) if field.name != "_"}
+    assert keywords == {field.name for field in dataclasses.fields(SearchOptions)}
 
 
 def test_candidates_per_part_are_k_unless_a_fusion_reads_deeper():

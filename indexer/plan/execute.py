@@ -8,6 +8,10 @@ rows with FAISS heaps. Deletions are masked inside the stages, so a search
 returns k hits whenever k live items exist. A filter on payloads is checked once,
 evaluated per part and applied inside every stage too (or, when few rows match, by
 scoring just those rows exactly): see filters/select.py.
+
+The parts and their one row numbering (version rows, then the segment's from the version's
+size on) are the view's `RowSpace` (plan/rows.py); what a search asks for travels to every
+stage as one `SearchOptions` (plan/options.py), made where the search comes in.
 """
 
 from __future__ import annotations
@@ -71,9 +75,6 @@ class View:
     def rows(self) -> RowSpace:
         """The version's rows then the segment's, with their deletions: made once per view (it never changes)."""
         return RowSpace.of(self.version, self.alive, self.segment)
-
-    def parts(self) -> list[Part]:
-        return list(self.rows.parts)
 
     def payload_types(self) -> dict[str, str]:
         """Every payload field of the collection -> its type (the version's and those written since)."""

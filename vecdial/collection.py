@@ -33,8 +33,9 @@ from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
 from vecdial.indexer.plan.execute import MAX_K, Hits
-from vecdial.indexer.plan.execute import search as run_search
+from vecdial.indexer.plan.execute import run as run_search
 from vecdial.indexer.plan.hybrid import Hybrid
+from vecdial.indexer.plan.options import SearchOptions
 from vecdial.indexer.plan.per_query import make_bins
 from vecdial.indexer.vectors import as_query_matrix
 from vecdial.info import Info
@@ -110,19 +111,18 @@ class Collection:
             texts = arguments.texts(queries, "queries")
             queries = self.encode(texts)
         fusion = None if hybrid is None else Hybrid.of(hybrid, texts)
-        return run_search(
-            snapshot.view,
-            cast(np.ndarray, queries),
+        options = SearchOptions(
             k,
             budget,
             with_text=with_text,
+            with_payload=with_payload,
             threads=threads,
             filter=filter,
-            with_payload=with_payload,
             hybrid=fusion,
             steer=steer,
             explain_features=explain_features,
         )
+        return run_search(snapshot.view, cast(np.ndarray, queries), options)
 
     def warm_up(self) -> list[str]:
         """Search once with each kind of budget the collection serves, one query and a batch (their

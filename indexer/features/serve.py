@@ -160,30 +160,27 @@ def steer_queries(version: Any, unit: np.ndarray, steer_by: Any) -> tuple[np.nda
         raise InvalidInput(f"steer: {exc}") from None
 
 
-def hit_features(view: Any, query_unit: np.ndarray, rows: np.ndarray, counts: np.ndarray, top: int = SHARED_TOP) -> list[list[list[dict]]]:
+def hit_features(space: Any, query_unit: np.ndarray, rows: np.ndarray, counts: np.ndarray, top: int = SHARED_TOP) -> list[list[list[dict]]]:
     """Per query, per hit, the `top` features the hit shares with the query, largest
     contribution (query activation x hit activation) first, as dicts {feature, label, contribution}.
 
-    query_unit: (nq, dim) the queries as searched (steered, if they were). rows: (nq, k)
-    version rows, then rows written since from version.size on (see execute._merge);
-    counts: (nq,) hits found per query.
+    space: the search's row space (plan/rows.py RowSpace: the version's rows, then those
+    written since). query_unit: (nq, dim) the queries as searched (steered, if they were).
+    rows: (nq, k) its global rows, -1 pads; counts: (nq,) hits found per query.
     """
-    version = view.version
+    version = space.version
     features = features_of(version)
     units, weights = version.sparse.encode(query_unit)
-    size, hidden = version.size, features.table.units
-    segment = view.segment.store("sparse") if view.segment is not None and (rows >= size).any() else None
+    hidden = features.table.units
     out = []
     for q, n in enumerate(np.asarray(counts).tolist()):
-        hit_rows = np.asarray(rows[q, :n], dtype=np.int64)
-        in_version = np.where(hit_rows < size, hit_rows, -1)
-        index = version.sparse.index
-        codes = hit_codes_from_postings(index.indptr, index.docs, index.values, units[q], in_version)
-        if segment is not None:
-            seg = segment.index
-            codes = codes + hit_codes_from_postings(
-                seg.indptr, seg.docs, seg.values, units[q], np.where(hit_rows >= size, hit_rows - size, -1)
-            )
+        codes = None
+        for store, local in zip(space.stores, space.split(rows[q, :n])):
+            if store is not version and not (local >= 0).any():
+                continue  # the segment's codes are read only for its hits
+            index = version.sparse.index if store is version else store.store("sparse").index
+            found = hit_codes_from_postings(index.indptr, index.docs, index.values, units[q], local)
+            codes = found if codes is None else codes + found
         shared = shared_features(query_code(units[q], weights[q], hidden), sp.csr_matrix(codes), features.table, top=top)
         out.append([[feature.to_dict() for feature in listed] for listed in shared])
     return out

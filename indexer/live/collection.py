@@ -91,7 +91,7 @@ class LiveCollection:
         return self._snapshot
 
     def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", **options: Any) -> Hits:
-        """See `LiveSnapshot.search` for the options (with_text, threads, filter, with_payload)."""
+        """See `LiveSnapshot.search` for the options (SearchOptions' fields, plan/options.py)."""
         return self._snapshot.search(queries, k, budget, **options)
 
     def refresh(self) -> bool:

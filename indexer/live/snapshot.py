@@ -41,7 +41,7 @@ class LiveSnapshot:
     @property
     def size(self) -> int:
         """Live items: version rows not deleted, plus live segment rows."""
-        return self.version.size - len(self.dead_rows) + self.segment.live
+        return self.view.rows.live
 
     def alive_version_rows(self) -> np.ndarray:
         """Version rows still served, ascending."""
@@ -49,7 +49,8 @@ class LiveSnapshot:
 
     def search(self, queries: np.ndarray, k: int = 10, budget: Any = "exact", **options: Any) -> Hits:
         """queries: (dim,) or (nq, dim) float; the best k live items per query under the budget.
-        options: with_text, threads, filter, with_payload (see `plan.execute.search`)."""
+        options: SearchOptions' fields past k and budget (with_text, threads, filter, with_payload, hybrid,
+        steer, explain_features; see plan/options.py)."""
         return search(self.view, queries, k, budget, **options)
 
 

@@ -8,6 +8,10 @@ rows with FAISS heaps. Deletions are masked inside the stages, so a search
 returns k hits whenever k live items exist. A filter on payloads is checked once,
 evaluated per part and applied inside every stage too (or, when few rows match, by
 scoring just those rows exactly): see filters/select.py.
+
+The parts and their one row numbering (version rows, then the segment's from the version's
+size on) are the view's `RowSpace` (plan/rows.py); what a search asks for travels to every
+stage as one `SearchOptions` (plan/options.py), made where the search comes in.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -31,16 +35,18 @@ from vecdial.indexer.plan.budget import format_budget, parse_budget
 from vecdial.indexer.plan.calibration import SweepPoint, resolve_budget
 from vecdial.indexer.plan.compile import compile_cached
 from vecdial.indexer.plan.hit_fields import ids_of, payloads_of, texts_of
-from vecdial.indexer.plan.hybrid import Hybrid, fuse_parts
+from vecdial.indexer.plan.hybrid import fuse_parts
+from vecdial.indexer.plan.options import MAX_K as MAX_K  # re-exported: the front door's bound on k
+from vecdial.indexer.plan.options import SearchOptions
 from vecdial.indexer.plan.per_query import PerQueryPlan, QueryBins, plan_for, run_per_query
 from vecdial.indexer.plan.results import Explain, Hits, StageReport
+from vecdial.indexer.plan.rows import Found, RowSpace
 from vecdial.indexer.stores import kernels
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.binary import binary_scores
 from vecdial.indexer.stores.topk import topk
 from vecdial.indexer.vectors import as_query_matrix, normalize_rows
 
-MAX_K = 10_000
 # Stored documents find their neighbours more easily than real queries do; sweeps now correct
 # for it (SweepPoint.miss_factor), and a sweep written before that is flagged as optimistic.
 OPTIMISTIC = " (stored documents as queries, uncorrected: optimistic for real ones; sweep again)"
@@ -53,6 +59,7 @@ class View:
     version: the serving Version; alive: its rows still served (None: all);
     segment: rows written since it was built (stores plus `ids`, `texts`), or None;
     sweep: the version's measured points, for `auto`; name: the version's name.
+    `rows` numbers the two as one row space (plan/rows.py).
     """
 
     version: Any
@@ -64,139 +71,125 @@ class View:
     sweep_bins: QueryBins | None = None  # the sweep's difficulty bins, for per-query `auto`
     chosen: dict = field(default_factory=dict, compare=False, repr=False)  # auto budget -> its PerQueryPlan (or None)
 
-    def parts(self) -> list[Part]:
-        return list(self._parts)
-
     @cached_property
-    def _parts(self) -> tuple[Part, ...]:
-        """Made once per view (it never changes), not once per search."""
-        parts = [Part(self.version, self.alive)]
-        if self.segment is not None and self.segment.live:
-            parts.append(Part(self.segment, self.segment.alive))
-        return tuple(parts)
+    def rows(self) -> RowSpace:
+        """The version's rows then the segment's, with their deletions: made once per view (it never changes)."""
+        return RowSpace.of(self.version, self.alive, self.segment)
 
     def payload_types(self) -> dict[str, str]:
         """Every payload field of the collection -> its type (the version's and those written since)."""
         return self.segment.payload_types if self.segment is not None else self.version.payloads.types
 
     def version_payloads(self) -> PayloadTable:
-        table = self.version.payloads
-        return table if table.size == self.version.size else PayloadTable(self.version.size)
+        return self.rows.payload_table(0)
 
 
-def search(
-    view: View,
-    queries: np.ndarray,
-    k: int = 10,
-    budget: Any = "exact",
-    *,
-    with_text: bool = False,
-    threads: int | None = None,
-    filter: Any = None,
-    with_payload: bool = False,
-    hybrid: Hybrid | None = None,
-    steer: Any = None,
-    explain_features: bool = False,
-) -> Hits:
-    """The best k live items per query under the budget, among the items `filter` keeps
+@dataclass(frozen=True)
+class Compiled:
+    """A budget made ready to run on one version: as asked (`requested`), as run (`used`: what
+    `auto` resolved to), the sweep point it was chosen at (None unless `auto`) and its stages."""
+
+    requested: Any
+    used: Any
+    point: SweepPoint | None
+    plan: tuple
+
+
+def search(view: View, queries: np.ndarray, k: int = 10, budget: Any = "exact", **options: Any) -> Hits:
+    """`run` with the options as keywords (SearchOptions' fields: with_text, threads, filter,
+    with_payload, hybrid, steer, explain_features): for callers inside the library."""
+    return run(view, queries, SearchOptions(k, budget, **options))
+
+
+def run(view: View, queries: np.ndarray, options: SearchOptions) -> Hits:
+    """The best k live items per query under the budget, among the items `options.filter` keeps
     (filters/tree.py: a JSON object, or None for all). queries: (dim,) or (nq, dim) float.
-    with_text / with_payload: return each hit's text / payload. hybrid: fuse the budget's
-    candidates with BM25 over the stored texts (plan/hybrid.py). steer: {feature id or label
-    words: weight}, moves the queries along sparse features' decoder directions first;
-    explain_features: list each hit's top features shared with the query (features/serve.py)."""
-    if not 0 < k <= MAX_K:
-        raise InvalidInput(f"k={k} is out of range: use 1..{MAX_K}")
+    See SearchOptions for the rest: texts and payloads of hits, fusion with BM25 (plan/hybrid.py),
+    steering along sparse features and each hit's shared features (features/serve.py)."""
     version = view.version
-    where = None if filter is None else check_filter(parse_filter(filter), view.payload_types())
-    requested, used, point, plan = _compiled(view, budget, k if hybrid is None else hybrid.depth(k))
+    where = None if options.filter is None else check_filter(parse_filter(options.filter), view.payload_types())
+    compiled = _compiled(view, options.budget, options.depth)
     unit = normalize_rows(as_query_matrix(queries, version.dim, check=False), "query")  # checks finiteness
     steered = None
-    if steer is not None:
-        unit, steered = steer_queries(version, unit, steer)
-    if explain_features:
+    if options.steer is not None:
+        unit, steered = steer_queries(version, unit, options.steer)
+    if options.explain_features:
         features_of(version)  # BudgetError now, before any work, without sparse codes
+    hybrid = options.hybrid
     if hybrid is not None and hybrid.texts is not None and len(hybrid.texts) != len(unit):
         raise InvalidInput(f"hybrid: {len(hybrid.texts)} query texts for {len(unit)} queries")
-    wanted = (with_text, with_payload, explain_features)
-    chosen = plan_for(view, requested, point) if hybrid is None else None
-    if chosen is not None:
-        run = lambda: _run_per_query(view, chosen, unit, k, requested, where, wanted)  # noqa: E731
+    if hybrid is None and plan_for(view, compiled.requested, compiled.point) is not None:
+        go = lambda: _run_per_query(view, compiled, unit, options, where)  # noqa: E731
     else:
-        run = lambda: _run(view, plan, Query(unit, version), k, requested, used, point, where, wanted, hybrid)  # noqa: E731
-    if threads is None or threads <= 1 or len(unit) == 1:
+        go = lambda: _run(view, compiled, Query(unit, version), options, where)  # noqa: E731
+    if options.threads is None or options.threads <= 1 or len(unit) == 1:
         single_threaded()
-        hits = run()
+        hits = go()
     else:
-        with search_threads(threads):
-            hits = run()
+        with search_threads(options.threads):
+            hits = go()
     if steered is not None:
         hits.explain.steer = steered
     return hits
 
 
-def _run_per_query(
-    view: View, chosen: PerQueryPlan, unit: np.ndarray, k: int, requested, where: Node | None, wanted: tuple[bool, bool, bool]
-) -> Hits:
-    """`auto` per query (plan/per_query.py): each budget's queries, probing the margins' centroid ranking."""
-    plans = {p.budget: _compiled(view, p.budget, k)[1:] for p in chosen.points}
-    depth = max(plan[0].probe for _, _, plan in plans.values())
+def _run_per_query(view: View, compiled: Compiled, unit: np.ndarray, options: SearchOptions, where: Node | None) -> Hits:
+    """`auto` per query (plan/per_query.py): each budget's queries, probing the margins' centroid ranking.
+    compiled: the `auto` budget as resolved for all queries; each bin's point runs its own plan."""
+    chosen = cast(PerQueryPlan, plan_for(view, compiled.requested, compiled.point))  # `run` found one; kept in the view
+    budgets = {p.budget: _compiled(view, p.budget, options.k) for p in chosen.points}
+    depth = max(c.plan[0].probe for c in budgets.values())
 
-    def run(point: SweepPoint, rows: np.ndarray | None, nearest: np.ndarray) -> Hits:
-        used, _, plan = plans[point.budget]
+    def run_point(point: SweepPoint, rows: np.ndarray | None, nearest: np.ndarray) -> Hits:
+        spent = budgets[point.budget]
         query = Query(unit if rows is None else unit[rows], view.version)
-        if plan[0].probe:
-            query.form(("cells", plan[0].probe), lambda: np.ascontiguousarray(nearest[:, : plan[0].probe]))
-        return _run(view, plan, query, k, requested, used, point, where, wanted)
+        probe = spent.plan[0].probe
+        if probe:
+            query.form(("cells", probe), lambda: np.ascontiguousarray(nearest[:, :probe]))
+        return _run(view, Compiled(compiled.requested, spent.used, point, spent.plan), query, options, where)
 
-    return run_per_query(chosen, unit, view.version.partitions, run, format_budget(requested), view.sweep_source, depth)
+    auto = format_budget(compiled.requested)
+    return run_per_query(chosen, unit, view.version.partitions, run_point, auto, view.sweep_source, depth)
 
 
-def _compiled(view: View, budget: Any, depth: int) -> tuple[Any, Any, SweepPoint | None, tuple]:
-    """(budget as asked, budget run, its sweep point, plan). A budget string that is not `auto`
-    always compiles to the same plan on a version: kept per version under the string itself, so
-    a repeated search skips parsing, hashing the budget model and the plan lookup."""
+def _compiled(view: View, budget: Any, depth: int) -> Compiled:
+    """The budget compiled for the view's version. A budget string that is not `auto` always
+    compiles to the same plan on a version: kept per version under the string itself, so a
+    repeated search skips parsing, hashing the budget model and the plan lookup."""
     key = ("string", budget, depth) if isinstance(budget, str) else None
     cached = (view.version.plans.get(key) or view.chosen.get(key)) if key is not None else None
     if cached is not None:
         return cached
     requested = parse_budget(budget)
     used, point = resolve_budget(requested, view.sweep)
-    plan = compile_cached(used, view.version, depth)
+    compiled = Compiled(requested, used, point, compile_cached(used, view.version, depth))
     if key is not None:  # auto resolves through the view's sweep: kept with the view
-        (view.version.plans if point is None else view.chosen)[key] = (requested, used, point, plan)
-    return requested, used, point, plan
+        (view.version.plans if point is None else view.chosen)[key] = compiled
+    return compiled
 
 
-def _run(
-    view: View,
-    plan,
-    query: Query,
-    k: int,
-    requested,
-    used,
-    point: SweepPoint | None,
-    where: Node | None,
-    wanted: tuple[bool, bool, bool],
-    hybrid: Hybrid | None = None,
-) -> Hits:
-    if len(query.unit) == 1 and where is None and hybrid is None and not any(wanted):
-        return _run_one(view, plan, query, k, requested, used, point)
+def _run(view: View, compiled: Compiled, query: Query, options: SearchOptions, where: Node | None) -> Hits:
+    """Every stage of the plan over every part of the view's row space, then the merge and what
+    the hits carry. The filter (`where`, checked) masks the parts or replaces the stages."""
+    if len(query.unit) == 1 and options.plain:
+        return _run_one(view, compiled, query, options.k)
     started = time.perf_counter()
-    parts = view.parts()
-    explain = _explain(view, parts, requested, used, point)
+    space = view.rows
+    explain = _explain(view, compiled)
     selection = None
+    plan = compiled.plan
     if where is not None:
-        selection = select(parts, [view.version_payloads(), *([view.segment.payload_table] if len(parts) > 1 else [])], where)
-        explain.filter, parts = selection.report.to_dict(), selection.parts
-    found: list[tuple[np.ndarray, np.ndarray]] = []
+        selection = select(list(space.parts), space.payload_tables(), where)
+        explain.filter, space = selection.report.to_dict(), space.masked(selection.parts)
+    found: list[Found] = []
     if selection is not None and selection.exact_rows:
         plan = ()
-        _score_matches(selection, query, k if hybrid is None else hybrid.depth(k), found, explain)
+        _score_matches(selection, query, options.depth, found, explain)
     for stage in plan:
         t0 = time.perf_counter()
         mode = MODES[stage.mode]
         kept = read = 0
-        for i, part in enumerate(parts):
+        for i, part in enumerate(space.parts):
             keep = min(stage.keep, part.live)
             if keep == 0:
                 rows, scores, part_read = _nothing(len(query.unit))
@@ -205,30 +198,28 @@ def _run(
                 rows, scores, part_read = MODES["dense"].rescore(part, query, found[i][0], stage.size, keep)  # type: ignore[attr-defined]
                 found[i] = (rows, scores)
             else:
-                if stage.probe and part.stores is view.version:  # only the version's rows are in cells
-                    part = _probed(part, query, stage.probe, keep)
-                if stage.ef and part.stores is view.version:  # only the version's rows are in the graph
-                    part = replace(part, ef=stage.ef)
-                rows, scores, part_read = mode.candidates(part, query, stage.size, keep)
+                rows, scores, part_read = mode.candidates(_narrowed(space, part, query, stage, keep), query, stage.size, keep)
                 found.append((rows, scores))
             kept += rows.shape[1]
             read += part_read
         explain.stages.append(StageReport(stage.label, kept, read, _ms(t0)))
+    hybrid = options.hybrid
     if hybrid is not None:
         t0 = time.perf_counter()
-        found, fused = fuse_parts(view, parts if selection is None else selection.masked_parts(), query, found, hybrid, k)
+        fused_space = space if selection is None else space.masked(selection.masked_parts())
+        found, fused = fuse_parts(fused_space, query, found, hybrid, options.k)
         explain.stages.append(StageReport(hybrid.describe(), fused, 0, _ms(t0)))
         explain.hybrid = hybrid.report()
-    ids, scores, counts, rows = _merge(view, found, k)
-    texts = texts_of(view, rows, counts) if wanted[0] else None
-    payloads = payloads_of(view, rows, counts) if wanted[1] else None
-    features = hit_features(view, query.unit, rows, counts) if wanted[2] else None
+    ids, scores, counts, rows = _merge(view.rows, found, options.k)
+    texts = texts_of(view.rows, rows, counts) if options.with_text else None
+    payloads = payloads_of(view.rows, rows, counts) if options.with_payload else None
+    features = hit_features(view.rows, query.unit, rows, counts) if options.explain_features else None
     explain.bytes_scanned = sum(s.bytes_read for s in explain.stages)
     explain.total_ms = _ms(started)
     return Hits(ids, scores, counts, texts, explain, payloads, features)
 
 
-def _run_one(view: View, plan, query: Query, k: int, requested, used, point: SweepPoint | None) -> Hits:
+def _run_one(view: View, compiled: Compiled, query: Query, k: int) -> Hits:
     """`_run` for one query with no filter, fusion or extras: the plans people run, with the
     Python between the compiled calls cut to what they need. Same stores, kernels and merge
     as `_run`, so the hits are the ones a batch gets (tests/indexer/plan/test_one_query.py).
@@ -236,13 +227,14 @@ def _run_one(view: View, plan, query: Query, k: int, requested, used, point: Swe
     rescore per later stage (`BlockStore.best_rows`)."""
     clock = time.perf_counter
     started = clock()
-    parts = view._parts
+    space = view.rows
+    plan = compiled.plan
     marks = []  # per stage: label, candidates kept, bytes read, started, ended (Explain is built from them if read)
-    found: list[tuple[np.ndarray, np.ndarray]] = []
+    found: list[Found] = []
     for s, stage in enumerate(plan):
         t0 = clock()
         kept = read = 0
-        for i, part in enumerate(parts):
+        for i, part in enumerate(space.parts):
             keep = min(stage.keep, part.live)
             if keep == 0:
                 rows, scores, part_read = _nothing(1)
@@ -257,35 +249,41 @@ def _run_one(view: View, plan, query: Query, k: int, requested, used, point: Swe
                 part_read = rescored * dense.bytes_per_vector(stage.size)
                 found[i] = (rows, scores)
             else:
-                rows, scores, part_read = _first_stage(view, part, query, stage, keep, scored=len(plan) == 1)
+                rows, scores, part_read = _first_stage(_narrowed(space, part, query, stage, keep), query, stage, keep, len(plan) == 1)
                 found.append((rows, scores))
             kept += rows.shape[1]
             read += part_read
         marks.append((stage.label, kept, read, t0, clock()))
-    ids, scores, counts = _merge_one(view, found, k)
+    ids, scores, counts = _merge_one(space, found, k)
     ended = clock()
-    return Hits(ids, scores, counts, None, lambda: _explain_marked(view, parts, requested, used, point, marks, started, ended))
+    return Hits(ids, scores, counts, None, lambda: _explain_marked(view, compiled, marks, started, ended))
 
 
-def _explain_marked(
-    view: View, parts, requested, used, point: SweepPoint | None, marks: list[tuple], started: float, ended: float
-) -> Explain:
+def _explain_marked(view: View, compiled: Compiled, marks: list[tuple], started: float, ended: float) -> Explain:
     """`_run_one`'s Explain, from the figures it took during the search: built when first read."""
     reports = [StageReport(label, kept, read, round((t1 - t0) * 1000, 3)) for label, kept, read, t0, t1 in marks]
-    explain = _explain(view, parts, requested, used, point, reports)
+    explain = _explain(view, compiled, reports)
     explain.bytes_scanned = sum(r.bytes_read for r in reports)
     explain.total_ms = round((ended - started) * 1000, 3)
     return explain
 
 
-def _first_stage(view: View, part: Part, query: Query, stage, keep: int, scored: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    """The candidate stage over one part for one query. A full Hamming scan of a flat binary
-    index goes to FAISS in one call; its Hamming scores are only converted when no rescore
-    follows (`scored`). Every other stage is the mode's own `candidates`."""
-    if stage.probe and part.stores is view.version:
+def _narrowed(space: RowSpace, part: Part, query: Query, stage, keep: int) -> Part:
+    """The part as the stage reads it: with a probe, each query's nearest cells; with `ef`, a graph
+    walk that wide. Only the version's rows are in cells and the graph: the segment's are read whole."""
+    if not space.indexed(part):
+        return part
+    if stage.probe:
         part = _probed(part, query, stage.probe, keep)
-    if stage.ef and part.stores is view.version:  # only the version's rows are in the graph
+    if stage.ef:
         part = Part(part.stores, part.alive, part.ranges, stage.ef)  # dataclasses.replace costs ~5 µs
+    return part
+
+
+def _first_stage(part: Part, query: Query, stage, keep: int, scored: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """The candidate stage over one (narrowed) part for one query. A full Hamming scan of a flat
+    binary index goes to FAISS in one call; its Hamming scores are only converted when no rescore
+    follows (`scored`). Every other stage is the mode's own `candidates`."""
     if stage.mode == "binary" and part.ranges is None:
         index = part.stores.store("binary")
         store = index.store
@@ -304,12 +302,12 @@ def _pack(unit: np.ndarray, thresholds: np.ndarray, code_bytes: int) -> np.ndarr
     return codes
 
 
-def _merge_one(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _merge_one(space: RowSpace, found: list[Found], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`_merge` for one query: ids, scores, counts. Found in the version alone with integer
     ids, one compiled call (kernels.hits_of) does what `_merge`'s numpy calls do."""
-    ids = view.version.ids
-    if len(found) > 1 or ids.dtype != np.int64:
-        return _merge(view, found, k)[:3]
+    ids = space.version.ids
+    if not space.single or ids.dtype != np.int64:
+        return _merge(space, found, k)[:3]
     rows, scores = found[0]
     out_ids, out_scores, counts = (
         np.empty(rows.shape, dtype=np.int64),
@@ -351,19 +349,16 @@ def _probed(part: Part, query: Query, cells: int, keep: int) -> Part:
     return replace(part, ranges=(partitions.offsets[nearest], partitions.offsets[nearest + 1]))
 
 
-def _merge(view: View, found: list[tuple[np.ndarray, np.ndarray]], k: int):
-    """Each part's best rows -> the best k of the union: ids, scores, counts, and the rows
-    (version rows, then segment rows from version.size on)."""
-    version = view.version
-    rows, scores = found[0]
+def _merge(space: RowSpace, found: list[Found], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each part's best rows -> the best k of the union: ids (nq, k), scores (nq, k), counts (nq,),
+    and the rows (nq, k) in the space's global numbering (-1 pads)."""
+    rows, scores = space.join(found)
     if len(found) > 1:
-        seg_rows, seg_scores = found[1]
-        offset = np.where(seg_rows >= 0, seg_rows + version.size, -1)
-        positions, scores = topk(np.hstack([scores, seg_scores]), k)
-        rows = np.take_along_axis(np.hstack([rows, offset]), np.maximum(positions, 0), axis=1)
+        positions, scores = topk(scores, k)
+        rows = np.take_along_axis(rows, np.maximum(positions, 0), axis=1)
     valid = np.isfinite(scores) & (rows >= 0)
     counts = valid.sum(axis=1)
-    ids = ids_of(view, np.where(valid, rows, -1))
+    ids = ids_of(space, np.where(valid, rows, -1))
     return ids, np.where(valid, scores, -np.inf).astype(np.float32), counts, rows
 
 
@@ -371,12 +366,13 @@ def _nothing(nq: int) -> tuple[np.ndarray, np.ndarray, int]:
     return np.zeros((nq, 0), dtype=np.int64), np.zeros((nq, 0), dtype=np.float32), 0
 
 
-def _explain(view: View, parts: list[Part], requested, used, point: SweepPoint | None, stages: list[StageReport] | None = None) -> Explain:
+def _explain(view: View, compiled: Compiled, stages: list[StageReport] | None = None) -> Explain:
     """The explain's header: the budget as run, the rows searched and deleted, and for `auto`
     the point it chose with its calibration (whose correction for easy queries it states)."""
-    explain = Explain(budget=_describe(requested, used), version=view.name, stages=stages or [], version_rows=parts[0].live)
-    explain.deleted_rows = view.version.size - parts[0].live
-    explain.segment_rows = parts[1].live if len(parts) > 1 else 0
+    space, point = view.rows, compiled.point
+    explain = Explain(budget=_describe(compiled.requested, compiled.used), version=view.name, stages=stages or [])
+    explain.version_rows, explain.segment_rows = space.version_live, space.segment_live
+    explain.deleted_rows = space.version_dead
     if point is not None:
         explain.calibration = f"{point.describe()}; calibrated on {view.sweep_source}"
         if point.miss_factor == 1.0 and (view.sweep_source or "").startswith("documents"):  # a sweep from before the correction

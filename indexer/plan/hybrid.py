@@ -25,6 +25,7 @@ import numpy as np
 from vecdial.indexer.errors import BudgetError, InvalidInput
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.fusion import HybridSpec, fuse, parse_hybrid, union_rows
+from vecdial.indexer.plan.rows import Found, RowSpace
 
 # Candidates each signal brings, at least: the depth the default fusion was measured at
 # (bench/hybrid_bench.py, top 100 of each signal).
@@ -69,87 +70,63 @@ class Hybrid:
         return {"method": self.spec.method, "weights": dict(self.weights)}
 
 
-def fuse_parts(
-    view: Any, parts: list, query: Any, found: list[tuple[np.ndarray, np.ndarray]], hybrid: Hybrid, k: int
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-    """The parts' dense candidates `found` ((rows, scores) per part) fused with the lexical (and
-    sparse) signal -> per part the fused (rows (nq, k), scores (nq, k)), and the candidates fused.
+def fuse_parts(space: RowSpace, query: Any, found: list[Found], hybrid: Hybrid, k: int) -> tuple[list[Found], int]:
+    """The parts' dense candidates `found` ((rows, scores) per part of `space`) fused with the
+    lexical (and sparse) signal -> per part the fused (rows (nq, k), scores (nq, k)), and the
+    candidates fused per query.
 
-    parts: with deletions and any filter in `alive` (filters/select.py `masked_parts`). Row
-    space while fusing: version rows, then segment rows from version.size on.
+    space: the search's row space (plan/rows.py RowSpace), its parts with deletions and any
+    filter in `alive` (filters/select.py `masked_parts`); signals are fused over its global rows.
     """
-    size = view.version.size
-    dense_rows, dense_scores = _joined(found, size)
+    dense_rows, dense_scores = space.join(found)
     signals = {"dense": (dense_rows, dense_scores)}
     if "lexical" in hybrid.weights:
-        lexical = view.version.lexical()
+        lexical = space.version.lexical()
         if lexical is None:
             raise BudgetError(
                 "hybrid: this collection has no lexical index (built without texts, or with lexical=false, or before lexical indexes); reindex it with texts"
             )
         texts = list(hybrid.texts or ())
-        lex_rows, lex_scores = lexical.search(texts, hybrid.depth(k), alive=parts[0].alive)
+        lex_rows, lex_scores = lexical.search(texts, hybrid.depth(k), alive=space.parts[0].alive)
         if hybrid.spec.method == "weighted":
             union = union_rows(dense_rows, lex_rows)
-            in_version = np.where(union < size, union, -1)
-            bm25 = np.where(union >= size, 0.0, lexical.scores_for(texts, in_version)).astype(np.float32)
+            in_version = space.split(union)[0]  # segment rows have no lexical index yet: BM25 0
+            bm25 = np.where(in_version >= 0, lexical.scores_for(texts, in_version), 0.0).astype(np.float32)
             bm25[union < 0] = -np.inf
-            signals = {"dense": (union, _cosines(view, query, union)), "lexical": (union, bm25)}
+            signals = {"dense": (union, _cosines(space, query, union)), "lexical": (union, bm25)}
         else:
             signals["lexical"] = (lex_rows, lex_scores)
     if "sparse" in hybrid.weights:
-        signals["sparse"] = _sparse(view, parts, query, hybrid.depth(k))
+        signals["sparse"] = _sparse(space, query, hybrid.depth(k))
     rows, scores = fuse(signals, hybrid.spec, k)
     # Candidates per query: weighted scores one union with both signals, rrf ranks each list.
     lists = [signals["dense"]] if hybrid.spec.method == "weighted" else list(signals.values())
     listed = sum(int(np.count_nonzero(listed_rows >= 0)) for listed_rows, _ in lists)
-    return _split(rows, scores.astype(np.float32), size, len(found)), listed // max(len(rows), 1)
+    return space.split_found(rows, scores), listed // max(len(rows), 1)
 
 
-def _sparse(view: Any, parts: list, query: Any, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """The learned sparse codes' own `depth` best live rows over every part (joined row space),
-    at the collection's full `max_active`: the in-service sparse signal."""
+def _sparse(space: RowSpace, query: Any, depth: int) -> Found:
+    """The learned sparse codes' own `depth` best live rows over every part of `space`, as
+    global rows (nq, m) and scores, at the collection's full `max_active`: the in-service sparse signal."""
     sparse = MODES["sparse"]
-    size = sparse.max_size(view.version)  # BudgetError without sparse codes
+    size = sparse.max_size(space.version)  # BudgetError without sparse codes
     found = []
-    for part in parts:
+    for part in space.parts:
         keep = min(depth, part.live)
         if keep == 0:
             found.append((np.full((len(query.unit), 0), -1, dtype=np.int64), np.zeros((len(query.unit), 0), dtype=np.float32)))
             continue
         rows, scores, _ = sparse.candidates(part, query, size, keep)
         found.append((rows, scores))
-    return _joined(found, view.version.size)
+    return space.join(found)
 
 
-def _joined(found: list[tuple[np.ndarray, np.ndarray]], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every part's candidates side by side, segment rows offset by the version's size."""
-    rows, scores = found[0]
-    if len(found) > 1:
-        seg_rows, seg_scores = found[1]
-        rows = np.hstack([rows, np.where(seg_rows >= 0, seg_rows + size, -1)])
-        scores = np.hstack([scores, seg_scores])
-    return rows, scores
-
-
-def _cosines(view: Any, query: Any, rows: np.ndarray) -> np.ndarray:
-    """Exact cosine of given rows (nq, m) (joined row space, -1 pads; -inf there)."""
-    size = view.version.size
-    dim = view.version.dim
-    out = view.version.store("dense").blocks.score_rows(query.rotated, np.where(rows < size, rows, -1), dim)
-    in_segment = rows >= size
-    if in_segment.any():
-        segment = view.segment.store("dense").blocks.score_rows(query.rotated, np.where(in_segment, rows - size, -1), dim)
-        out = np.where(in_segment, segment, out)
-    return out
-
-
-def _split(rows: np.ndarray, scores: np.ndarray, size: int, parts: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Fused rows in the joined space back into per-part (rows, scores), -1 / -inf elsewhere."""
-    valid = rows >= 0
-    version = valid & (rows < size)
-    out = [(np.where(version, rows, -1), np.where(version, scores, -np.inf).astype(np.float32))]
-    if parts > 1:
-        segment = valid & (rows >= size)
-        out.append((np.where(segment, rows - size, -1), np.where(segment, scores, -np.inf).astype(np.float32)))
+def _cosines(space: RowSpace, query: Any, rows: np.ndarray) -> np.ndarray:
+    """Exact cosine of given global rows (nq, m) of `space` (-1 pads; -inf there) -> (nq, m) float32."""
+    dim = space.version.dim
+    out = np.full(rows.shape, -np.inf, dtype=np.float32)
+    for store, local in zip(space.stores, space.split(rows)):
+        if (local >= 0).any():
+            scored = store.store("dense").blocks.score_rows(query.rotated, local, dim)
+            out = np.where(local >= 0, scored, out)
     return out

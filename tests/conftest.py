@@ -246,3 +246,24 @@ def connect(request):
             admin.drop(name)
     for client in clients:
         client.close()
+
+
+def assert_same_knn(ref_ids: np.ndarray, ref_scores: np.ndarray, ids: np.ndarray, scores: np.ndarray, atol: float = 1e-5) -> None:
+    """Two (nq, k) results agree modulo ties, as FAISS's check_ref_knn_with_draws: equal scores
+    (within atol), and the same ids wherever the reference's score is clearly above its k-th;
+    among hits tied (within atol) with the k-th, which of the tied ids made the cut is free."""
+    np.testing.assert_allclose(scores, ref_scores, atol=atol, rtol=0)
+    for q in range(len(ref_ids)):
+        finite = np.isfinite(ref_scores[q])
+        boundary = ref_scores[q][finite][-1] if finite.any() else -np.inf
+        above = ref_scores[q] > boundary + 2 * atol
+        assert set(np.asarray(ids[q])[above].tolist()) == set(np.asarray(ref_ids[q])[above].tolist()), (
+            f"query {q}: a hit above the k-th differs"
+        )
+        assert len(set(np.asarray(ids[q])[finite].tolist())) == int(finite.sum()), f"query {q}: a hit is listed twice"
+
+
+@pytest.fixture(scope="session")
+def same_knn():
+    """assert_same_knn(ref_ids, ref_scores, ids, scores, atol=1e-5): results equal modulo ties at the k boundary."""
+    return assert_same_knn

@@ -92,12 +92,12 @@ def _best(
     out_rows: np.ndarray,
     out_scores: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
-    """Rescore as `_score` and keep each query's best `keep`, best first (ties in candidate
-    order); returns the candidates rescored (rows >= 0), which explain reports."""
+    """Rescore as `_score` and keep each query's best `keep`, best first (ties to the lower
+    row); returns the candidates rescored (rows >= 0), which explain reports."""
     scores = np.empty(rows.shape, dtype=np.float32)
     _score(store, row_major, prefix_sq, queries, rows, dim, scores)
     for q in range(rows.shape[0]):
-        order = np.argsort(-scores[q], kind="mergesort")
+        order = _best_order(scores[q], rows[q])
         for i in range(keep):
             out_rows[q, i] = rows[q, order[i]]
             out_scores[q, i] = scores[q, order[i]]
@@ -134,7 +134,7 @@ def best_rows(
     out_scores: np.ndarray,
 ) -> int:  # pragma: no cover - compiled
     """Rescore candidates as `score_rows` does and keep each query's best `keep`, best first
-    (ties in candidate order). out_rows: (nq, keep) int64; out_scores: (nq, keep) float32.
+    (ties to the lower row). out_rows: (nq, keep) int64; out_scores: (nq, keep) float32.
     Returns the candidates rescored (rows >= 0)."""
     return _best(blocks, False, prefix_sq, queries, rows, dim, keep, out_rows, out_scores)
 
@@ -169,29 +169,35 @@ def best_rows_major(
 
 
 @numba.njit(**_JIT)
+def _worse(score_a: float, row_a: int, score_b: float, row_b: int) -> bool:  # pragma: no cover - compiled
+    """Ranks a below b: a lower score, or the same score and a larger row (ties go to the lower row)."""
+    return score_a < score_b or (score_a == score_b and row_a > row_b)
+
+
+@numba.njit(**_JIT)
 def _keep(scores: np.ndarray, rows: np.ndarray, size: int, score: float, row: int) -> int:  # pragma: no cover - compiled
-    """Offer (score, row) to a min-heap of the best `len(scores)` (root: the worst kept); the new size."""
+    """Offer (score, row) to a min-heap of the best `len(scores)` (root: the worst kept, by `_worse`); the new size."""
     k = scores.shape[0]
     if size < k:
         i = size
         while i > 0:
             parent = (i - 1) // 2
-            if scores[parent] <= score:
+            if not _worse(score, row, scores[parent], rows[parent]):
                 break
             scores[i], rows[i] = scores[parent], rows[parent]
             i = parent
         scores[i], rows[i] = score, row
         return size + 1
-    if score <= scores[0]:
+    if not _worse(scores[0], rows[0], score, row):
         return size
     i = 0
     while True:
         child = 2 * i + 1
         if child >= k:
             break
-        if child + 1 < k and scores[child + 1] < scores[child]:
+        if child + 1 < k and _worse(scores[child + 1], rows[child + 1], scores[child], rows[child]):
             child += 1
-        if scores[child] >= score:
+        if not _worse(scores[child], rows[child], score, row):
             break
         scores[i], rows[i] = scores[child], rows[child]
         i = child
@@ -200,11 +206,20 @@ def _keep(scores: np.ndarray, rows: np.ndarray, size: int, score: float, row: in
 
 
 @numba.njit(**_JIT)
+def _best_order(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Positions of (scores, rows) best first: higher score, then the lower row (rows < 0 last)."""
+    keys = np.where(rows < 0, np.iinfo(np.int64).max, rows)
+    by_row = np.argsort(keys, kind="mergesort")
+    by_score = np.argsort(-scores[by_row], kind="mergesort")
+    return by_row[by_score]
+
+
+@numba.njit(**_JIT)
 def _best_first(
     scores: np.ndarray, rows: np.ndarray, size: int, out_rows: np.ndarray, out_scores: np.ndarray
 ) -> None:  # pragma: no cover - compiled
-    """A heap's `size` entries into out_rows/out_scores best first (equal scores in heap order); -1 / -inf after."""
-    order = np.argsort(-scores[:size], kind="mergesort")
+    """A heap's `size` entries into out_rows/out_scores best first (equal scores by lower row); -1 / -inf after."""
+    order = _best_order(scores[:size], rows[:size])
     for i in range(size):
         out_rows[i] = rows[order[i]]
         out_scores[i] = scores[order[i]]

@@ -267,3 +267,23 @@ def assert_same_knn(ref_ids: np.ndarray, ref_scores: np.ndarray, ids: np.ndarray
 def same_knn():
     """assert_same_knn(ref_ids, ref_scores, ids, scores, atol=1e-5): results equal modulo ties at the k boundary."""
     return assert_same_knn
+
+
+def registered_budgets(collection, mode: str, which: str = "warm") -> list[str]:
+    """`mode`'s own budgets on a collection (a built `Collection` or a `vecdial.Collection`), taken
+    from the mode registry: which="warm" (one per kernel it runs) or "sweep" (its sweep points).
+    Tests parametrized over `MODES` call this, so a mode is covered the day it is registered;
+    a mode the collection was built without is skipped, saying so."""
+    from vecdial.indexer.modes import MODES
+
+    version = collection._live.snapshot().version if hasattr(collection, "_live") else collection.open()
+    budgets = MODES[mode].warm_budgets(version) if which == "warm" else MODES[mode].sweep_budgets(version)
+    if not budgets:
+        pytest.skip(f"this collection was built without {mode} codes")
+    return budgets
+
+
+@pytest.fixture(scope="session")
+def mode_budgets():
+    """registered_budgets(collection, mode, which="warm"|"sweep"): a registered mode's budgets."""
+    return registered_budgets

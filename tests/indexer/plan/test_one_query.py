@@ -7,16 +7,14 @@ import numpy as np
 import pytest
 
 import vecdial
+from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.execute import View, search
 
+# Beyond each registered mode's own warm-up budgets (the test below that iterates MODES): other
+# probe widths, and the funnels, whose stages are not a mode of their own.
 BUDGETS = [
-    "exact",
-    "dense:dim=64",
     "dense:dim=64,probe=4",
-    "binary:rescore=10",
-    "binary:rescore=0",
     "binary:rescore=20,probe=0.1",
-    "rabitq:rescore=5",
     "funnel:binary*40>128*5>full",
     "funnel:64*10>full,probe=4",
 ]
@@ -42,6 +40,18 @@ def test_each_query_alone_answers_as_in_a_batch(view, demo_vectors, budget):
     np.testing.assert_array_equal(ids, batch.ids)
     np.testing.assert_allclose(scores, batch.scores, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(found, batch.found)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_query_alone_answers_as_in_a_batch_in_every_registered_mode(view, demo_collection, demo_vectors, mode, mode_budgets):
+    """Every kernel a registered mode runs (its warm-up budgets), one query against a batch."""
+    queries = demo_vectors[1][:20]
+    for budget in mode_budgets(demo_collection, mode):
+        batch = search(view, queries, k=10, budget=budget)
+        ids, scores, found = one_at_a_time(lambda q, b=budget: search(view, q, k=10, budget=b), queries)
+        np.testing.assert_array_equal(ids, batch.ids, err_msg=budget)
+        np.testing.assert_allclose(scores, batch.scores, rtol=0, atol=1e-6, err_msg=budget)
+        np.testing.assert_array_equal(found, batch.found, err_msg=budget)
 
 
 @pytest.mark.parametrize("budget", ["binary:rescore=10", "funnel:binary*40>128*5>full"])

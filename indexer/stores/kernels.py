@@ -242,8 +242,9 @@ def _best_first(
 # and dropped while it still rises into the top k); REST_GROWTH covers float16 blocks, whose
 # rounded values may be up to 2^-11 longer than the float32 norms say; and the partial and final
 # dot products each carry up to `dims` ulps of |q||x|, so the comparison leaves DOT_ULPS x dims
-# ulps in cosine units. On the demo set this reads (measured) as many blocks as the absolute
-# margin did, to within a few percent.
+# ulps in cosine units. Measured on the demo set (300 queries, k=10, one at a time): 0.1% more
+# bytes read than the absolute margin of 1e-6 it replaces (973,449 against 972,611 a query at
+# 384 dims; 489,827 against 489,479 at 128), and no near-tie dropped.
 PRUNE_EVERY = 2
 SHORT_PREFIX = 4  # blocks
 ULP = np.float32(np.finfo(np.float32).eps)

@@ -200,3 +200,44 @@ def connect(request):
             admin.drop(name)
     for client in clients:
         client.close()
+
+
+def assert_same_knn(ref_ids: np.ndarray, ref_scores: np.ndarray, ids: np.ndarray, scores: np.ndarray, atol: float = 1e-5) -> None:
+    """Two (nq, k) results agree modulo ties, as FAISS's check_ref_knn_with_draws: equal scores
+    (within atol), and the same ids wherever the reference's score is clearly above its k-th;
+    among hits tied (within atol) with the k-th, which of the tied ids made the cut is free."""
+    np.testing.assert_allclose(scores, ref_scores, atol=atol, rtol=0)
+    for q in range(len(ref_ids)):
+        finite = np.isfinite(ref_scores[q])
+        boundary = ref_scores[q][finite][-1] if finite.any() else -np.inf
+        above = ref_scores[q] > boundary + 2 * atol
+        assert set(np.asarray(ids[q])[above].tolist()) == set(np.asarray(ref_ids[q])[above].tolist()), (
+            f"query {q}: a hit above the k-th differs"
+        )
+        assert len(set(np.asarray(ids[q])[finite].tolist())) == int(finite.sum()), f"query {q}: a hit is listed twice"
+
+
+@pytest.fixture(scope="session")
+def same_knn():
+    """assert_same_knn(ref_ids, ref_scores, ids, scores, atol=1e-5): results equal modulo ties at the k boundary."""
+    return assert_same_knn
+
+
+def registered_budgets(collection, mode: str, which: str = "warm") -> list[str]:
+    """`mode`'s own budgets on a collection (a built `Collection` or a `vecdial.Collection`), taken
+    from the mode registry: which="warm" (one per kernel it runs) or "sweep" (its sweep points).
+    Tests parametrized over `MODES` call this, so a mode is covered the day it is registered;
+    a mode the collection was built without is skipped, saying so."""
+    from vecdial.indexer.modes import MODES
+
+    version = collection._live.snapshot().version if hasattr(collection, "_live") else collection.open()
+    budgets = MODES[mode].warm_budgets(version) if which == "warm" else MODES[mode].sweep_budgets(version)
+    if not budgets:
+        pytest.skip(f"this collection was built without {mode} codes")
+    return budgets
+
+
+@pytest.fixture(scope="session")
+def mode_budgets():
+    """registered_budgets(collection, mode, which="warm"|"sweep"): a registered mode's budgets."""
+    return registered_budgets

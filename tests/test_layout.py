@@ -107,3 +107,22 @@ def test_the_library_never_imports_the_service():
 def test_no_module_is_over_400_lines():
     long = {str(path.relative_to(ROOT)): n for path in modules().values() if (n := len(path.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def test_no_import_circle_inside_the_benchmarks():
+    """bench/ scripts import the bench packages, never the other way round (lazy imports count)."""
+    known = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p for p in sorted((ROOT / "bench").rglob("*.py"))
+    }
+    graph = {name: imports_of(path, known) - {name} for name, path in known.items()}
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        for target in sorted(graph[name]):
+            assert target not in trail, "import circle: " + " -> ".join([*trail[trail.index(target) :], target])
+            if target not in done:
+                visit(target, [*trail, target])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [name])

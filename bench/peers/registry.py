@@ -9,6 +9,7 @@ import faiss
 import numpy as np
 
 from bench.peers.systems import (
+    VECDIAL_BUDGETS,
     BinaryFlat,
     Flat,
     HnswRaBitQRefine,
@@ -33,8 +34,6 @@ class Vecdial(Peer):
 
     def __init__(self, budgets: list[str] | None = None, data_dir: str | None = None, graph: int = 16, **kwargs):
         super().__init__(**kwargs)
-        from bench.peers_bench import VECDIAL_BUDGETS
-
         self.budgets = list(budgets or VECDIAL_BUDGETS)
         self.data_dir, self.graph = data_dir, graph
 

@@ -24,6 +24,47 @@ from bench.overhead_bench import BinaryRescore
 
 K = 10
 Search = Callable[[np.ndarray], np.ndarray]
+# vecdial budgets run by default; new budget kinds (partition probes, RaBitQ codes) go here or on
+# the command line, and ones this vecdial does not know yet are skipped with a note.
+VECDIAL_BUDGETS = [
+    "exact",
+    "dense:dim=32",
+    "dense:dim=64",
+    "dense:dim=128",
+    "dense:dim=256",
+    "binary:rescore=0",
+    "binary:rescore=2",
+    "binary:rescore=5",
+    "binary:rescore=10",
+    "binary:rescore=20",
+    "binary:rescore=40",
+    "funnel:binary*40>128*10>full",
+    # partitioned: only the cells nearest each query (collections of 1,024+ rows have cells)
+    "dense:dim=64,probe=0.1",
+    "binary:rescore=20,probe=0.1",
+    "binary:rescore=40,probe=0.3",
+    "funnel:binary*40>128*5>full,probe=0.2",
+    "rabitq:rescore=0",
+    "rabitq:rescore=2",
+    "rabitq:rescore=5",
+    "rabitq:rescore=10",
+    "rabitq:rescore=20",
+    "rabitq:rescore=10,probe=0.1",
+    "rabitq:rescore=10,probe=0.2",
+    "rabitq:rescore=20,probe=0.3",
+    # the graph over the RaBitQ codes (built with --vecdial-graph links a row)
+    "rabitq:rescore=2,ef=32",
+    "rabitq:rescore=2,ef=64",
+    "rabitq:rescore=5,ef=64",
+    "rabitq:rescore=5,ef=128",
+    "rabitq:rescore=10,ef=128",
+    "rabitq:rescore=10,ef=256",
+    "rabitq:rescore=20,ef=256",
+    "rabitq:rescore=20,ef=512",
+    "sparse:active=32",
+    "sparse:active=64",
+]
+
 # Knob grids; "small" is for the 1M set, where each setting costs more and builds are slow.
 GRIDS = {
     "full": {

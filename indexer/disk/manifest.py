@@ -88,19 +88,34 @@ def read_manifest(directory: Path) -> Manifest:
         try:
             raw = upgrade_v1(raw)
         except (TypeError, AttributeError, ValueError) as exc:
-            raise CorruptIndex(f"{path}: a format 1 manifest that cannot be read ({exc}); rebuild the index") from None
+            raise CorruptIndex(f"{path} claims format 1 but was not written by it ({exc}); rebuild the index") from None
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
         raise CorruptIndex(f"{path}: field {first_problem(exc, '')}") from None
 
 
+# Every field a format 1 manifest had (it wrote them all, and nothing else): a manifest that
+# claims format 1 with any other field (`codecs`, `checksum`, ...) or without one of these was
+# not written by format 1, and is refused rather than upgraded past its own checks.
+FORMAT_1_FIELDS = frozenset(
+    ("format_version", "created_at", "source_model", "source", "metric", "dim", "count", "id_kind")
+    + ("rotation", "dense", "binary", "sparse", "has_texts", "files")
+)
+FORMAT_1_REQUIRED = frozenset(("created_at", "dim", "count", "id_kind", "rotation", "dense", "binary"))
+
+
 def upgrade_v1(raw: dict) -> dict:
     """Format 1 kept each mode's parameters in its own field; format 2 keys them by mode.
-    (Format 1 manifests carried no checksum of their own.)"""
+    Format 1 manifests carried no checksum of their own, so only one that has exactly format 1's
+    fields is upgraded; ValueError names what a real format 1 manifest could not have held."""
+    extra, missing = sorted(set(raw) - FORMAT_1_FIELDS), sorted(FORMAT_1_REQUIRED - set(raw))
+    if extra or missing:
+        said = [f"fields format 1 never wrote: {', '.join(extra)}"] if extra else []
+        said += [f"fields format 1 always wrote are missing: {', '.join(missing)}"] if missing else []
+        raise ValueError("; ".join(said))
     raw = dict(raw)
-    raw.pop("checksum", None)
-    codecs = {"dense": {"rotation": raw.pop("rotation", "pca"), **raw.pop("dense", {})}, "binary": raw.pop("binary", {})}
+    codecs = {"dense": {"rotation": raw.pop("rotation"), **raw.pop("dense")}, "binary": raw.pop("binary")}
     sparse = raw.pop("sparse", None)
     if sparse is not None:
         codecs["sparse"] = sparse

@@ -76,7 +76,13 @@ class Hits:
     hit, the sparse features it shares with the query (features/serve.py), if asked for.
 
     `ids, scores = hits` unpacks the two arrays, as bm25s' results do; `hits[q]` is query q's
-    hits as dicts, `len(hits)` the number of queries."""
+    hits as dicts, `len(hits)` the number of queries.
+
+    Equal scores go to the lower row (the version's rows in stored order, then the write
+    segment's), both at the k-th place and in the order listed, in every exact kernel (dense
+    scans and rescoring, Hamming, sparse postings). Two differ: RaBitQ's codes and the graph walk
+    are searched by FAISS, and which of equally estimated rows reaches the shortlist is FAISS's
+    choice (a rescored shortlist is then ordered by the policy above)."""
 
     ids: np.ndarray
     scores: np.ndarray

@@ -188,7 +188,8 @@ class BlockStore:
         # whole store) are copied out as float32 first.
         read = 0
         for q in range(len(queries)):
-            picked = np.concatenate([np.arange(a, b) for a, b in zip(starts[q], stops[q])]) if starts.shape[1] else np.zeros(0, np.int64)
+            spans = [np.arange(a, b) for a, b in zip(starts[q], stops[q])]
+            picked = np.sort(np.concatenate(spans)) if spans else np.zeros(0, np.int64)  # row order: ties to the lower row
             block_rows = np.ascontiguousarray(self.blocks[:used][:, picked, :], dtype=np.float32)
             span = np.array([[0]], dtype=np.int64), np.array([[len(picked)]], dtype=np.int64)
             prefix_sq = np.ascontiguousarray(self.prefix_sq[:used][:, picked])
@@ -239,10 +240,10 @@ class BlockStore:
 
     def best_rows(self, queries: np.ndarray, rows: np.ndarray, dim: int, keep: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates rows (nq, c) (-1 pad) rescored over the first `dim` dims; each query's best
-        `keep` <= c, best first (ties in candidate order) -> rows (nq, keep) int64, scores float32."""
+        `keep` <= c, best first (ties to the lower row) -> rows (nq, keep) int64, scores float32."""
         if self.blocks.dtype != np.float32:
             scores = self.score_rows(queries, rows, dim)
-            order = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
+            order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -scores))[:, :keep]
             return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         out_rows = np.empty((len(rows), keep), dtype=np.int64)

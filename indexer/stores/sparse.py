@@ -106,9 +106,12 @@ class SparseIndex:
     def check(self, where: Path) -> None:
         """The invariants the compiled search trusts without bounds checks, so a damaged file is
         CorruptIndex at open even with checksums off: every posting names a row below `size`,
-        offsets rise to the postings' count, values are finite (a NaN would stay in the
-        accumulator that later queries reuse). One pass over the postings: ~5 ms per 1M."""
-        indptr, docs, values = self.indptr, self.docs, self.values
+        offsets rise to the postings' count, each unit's rank counts rise to its postings' count
+        (a walk never leaves its unit), values are finite and positive (a NaN would stay in the
+        accumulator that later queries reuse; a value <= 0 could list a row twice and overrun the
+        touched list), the norms are finite, one per row and budget. One pass over the postings:
+        ~5 ms per 1M."""
+        indptr, docs, values, rank_cum, inv_norms = self.indptr, self.docs, self.values, self.rank_cum, self.inv_norms
         problem = None
         if len(docs) != len(values) or len(indptr) == 0 or indptr[0] != 0 or indptr[-1] != len(docs):
             problem = "postings and their offsets disagree in length"
@@ -118,6 +121,19 @@ class SparseIndex:
             problem = f"a posting names a row outside 0..{self.size - 1}"
         elif not np.isfinite(values).all():
             problem = "a posting value is not finite"
+        elif len(values) and not (values > 0).all():
+            problem = "a posting value is not positive"
+        elif (
+            rank_cum.ndim != 2
+            or rank_cum.shape[0] != len(indptr) - 1
+            or rank_cum.shape[1] < 2
+            or (rank_cum[:, 0] != 0).any()
+            or (np.diff(rank_cum, axis=1) < 0).any()
+            or (rank_cum[:, -1] != np.diff(indptr)).any()
+        ):
+            problem = "rank counts disagree with the posting offsets"
+        elif inv_norms.shape != (rank_cum.shape[1] - 1, self.size) or not (np.isfinite(inv_norms) & (inv_norms >= 0)).all():
+            problem = "code norms are not finite, or not one per row and budget"
         if problem is not None:
             raise CorruptIndex(f"{where}: sparse postings are damaged ({problem}); rebuild the index or reindex")
 

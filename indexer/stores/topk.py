@@ -27,8 +27,13 @@ class TopK:
         self._heaps.addn(values.shape[1], faiss.swig_ptr(values), first)  # type: ignore[call-arg]  # faiss's stubs omit addn's j0
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """(positions (nq, k) int64, scores (nq, k) float32), best first; -1 / -inf pad."""
+        """(positions (nq, k) int64, scores (nq, k) float32), best first, equal scores by lower
+        position; -1 / -inf pad. FAISS's heaps keep the first-added of equal scores at the k-th
+        place (tiles added in position order: the lower position) but list equal scores
+        highest position first, so they are put in position order here."""
         self._heaps.reorder()
+        order = np.lexsort((np.where(self.rows < 0, np.iinfo(np.int64).max, self.rows), -self.scores))
+        self.rows[:], self.scores[:] = np.take_along_axis(self.rows, order, 1), np.take_along_axis(self.scores, order, 1)
         return self.rows, self.scores
 
 

@@ -187,7 +187,8 @@ def test_a_version_written_in_format_1_still_opens_and_searches(tmp_path, tiny_d
     path = collection.versions_dir / collection.current_version_name() / "manifest.json"
     raw = json.loads(path.read_text())
     codecs = raw.pop("codecs")
-    raw.pop("checksum")  # format 1 had none
+    for field in ("checksum", "partitions", "lexical"):  # format 1 had none of these
+        raw.pop(field)
     raw.update(format_version=1, rotation=codecs["dense"].pop("rotation"), dense=codecs["dense"], binary=codecs["binary"])
     path.write_text(json.dumps(raw))
     version = collection.open(verify_checksums=True)
@@ -202,6 +203,23 @@ def test_a_manifest_edited_to_claim_format_1_still_fails_its_own_checksum(tmp_pa
     raw.update(format_version=1, count=raw["count"] + 1)  # the edit it would otherwise hide
     path.write_text(json.dumps(raw))
     with pytest.raises(CorruptIndex, match="fails its checksum"):
+        collection.open(verify_checksums=True)
+
+
+@pytest.mark.parametrize("edit", ["drop the checksum", "recompute the checksum"])
+def test_a_manifest_claiming_format_1_with_fields_format_1_never_wrote_is_corrupt(tmp_path, tiny_dataset, edit):
+    """Format 1 had no checksum and no `codecs`: one claiming format 1 that holds either was edited."""
+    from vecdial.indexer.disk.manifest import manifest_digest
+
+    collection = build(tmp_path, tiny_dataset)
+    path = collection.versions_dir / collection.current_version_name() / "manifest.json"
+    raw = json.loads(path.read_text())
+    raw.update(format_version=1, count=raw["count"] + 1)
+    raw.pop("checksum")
+    if edit == "recompute the checksum":
+        raw["checksum"] = manifest_digest(raw)
+    path.write_text(json.dumps(raw))
+    with pytest.raises(CorruptIndex, match="claims format 1 but was not written by it.*codecs"):
         collection.open(verify_checksums=True)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import vecdial
 from vecdial.indexer.errors import InvalidInput
+from vecdial.indexer.modes import MODES
 
 # filter -> the same condition written in plain Python over a payload dict
 FILTERS = {
@@ -32,7 +33,7 @@ FILTERS = {
     ),
     "several keys": ({"module": "email", "chars": {"range": {"gte": 300}}}, lambda p: p["module"] == "email" and p["chars"] >= 300),
 }
-BUDGETS = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full", "binary:rescore=20,probe=0.3"]
+FUNNELS = ["funnel:binary*20>128*4>full", "funnel:rabitq*20>128*4>full"]  # stages over the modes: not a mode of their own
 
 
 def brute_force(docs: np.ndarray, queries: np.ndarray, keep: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,15 +57,19 @@ def test_filtered_exact_search_is_the_brute_force_filtered_top_k(payload_demo, d
     assert hits.id_lists() == [[demo_corpus.doc_ids[r] for r in rows] for rows in expected_rows]
 
 
-@pytest.mark.parametrize("budget", BUDGETS)
+@pytest.mark.parametrize("mode", [*MODES, "funnel"])
 @pytest.mark.parametrize("name", ["keyword eq (selective)", "int window", "not"])
-def test_every_budget_returns_only_matching_items_and_k_of_them(payload_demo, demo_corpus, demo_payload_rows, queries, budget, name):
+def test_every_budget_returns_only_matching_items_and_k_of_them(
+    payload_demo, demo_corpus, demo_payload_rows, queries, mode, name, mode_budgets
+):
+    """Every registered mode's warm-up budgets (one per kernel it runs), and the funnels over them."""
     spec, predicate = FILTERS[name]
     allowed = {doc for doc, row in zip(demo_corpus.doc_ids, demo_payload_rows) if predicate(row)}
-    hits = payload_demo.search(queries, k=10, budget=budget, filter=spec)
-    for found in hits.id_lists():
-        assert set(found) <= allowed
-    assert (hits.found == min(10, len(allowed))).all()  # probed budgets widen their cells until k match
+    for budget in FUNNELS if mode == "funnel" else mode_budgets(payload_demo, mode):
+        hits = payload_demo.search(queries, k=10, budget=budget, filter=spec)
+        for found in hits.id_lists():
+            assert set(found) <= allowed, budget
+        assert (hits.found == min(10, len(allowed))).all(), budget  # probed budgets widen their cells until k match
 
 
 @pytest.mark.parametrize("budget", ["dense:dim=128", "binary:rescore=10", "funnel:binary*20>128*4>full"])

@@ -2,15 +2,17 @@
 and single queries stay on one native thread."""
 
 import dataclasses
+import re
 import threading
 
 import faiss
 import numpy as np
 import pytest
 
+from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.execute import View, search
 
-BUDGETS = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
+FUNNELS = ["funnel:binary*20>128*4>full", "funnel:rabitq*20>128*4>full"]  # stages over the modes: not a mode of their own
 
 
 @pytest.fixture(scope="module")
@@ -19,22 +21,22 @@ def view(demo_collection):
     return View(version, version.name)
 
 
-def test_exact_equals_brute_force_cosine_on_real_vectors(view, demo_dataset, demo_vectors):
+def test_exact_equals_brute_force_cosine_on_real_vectors(view, demo_dataset, demo_vectors, same_knn):
     queries = demo_vectors[1][:50]
     hits = search(view, queries, k=10, budget="exact")
     docs = np.asarray(demo_dataset.vectors)
     brute = queries @ docs.T
     best = np.argsort(-brute, axis=1)[:, :10]
-    np.testing.assert_allclose(hits.scores, np.take_along_axis(brute, best, axis=1), atol=1e-5)
-    assert (hits.ids == demo_dataset.ids[best]).mean() > 0.999  # ties aside
+    same_knn(demo_dataset.ids[best], np.take_along_axis(brute, best, axis=1), hits.ids, hits.scores, atol=1e-5)
 
 
-@pytest.mark.parametrize("budget", BUDGETS)
-def test_hits_are_best_first_with_one_row_per_query(view, demo_vectors, budget):
-    hits = search(view, demo_vectors[1][:20], k=7, budget=budget)
-    assert hits.ids.shape == hits.scores.shape == (20, 7)
-    assert (np.diff(hits.scores, axis=1) <= 1e-6).all()
-    assert (hits.found == 7).all() and len(hits) == 20 and len(hits[3]) == 7
+@pytest.mark.parametrize("mode", [*MODES, "funnel"])
+def test_hits_are_best_first_with_one_row_per_query(view, demo_collection, demo_vectors, mode, mode_budgets):
+    for budget in FUNNELS if mode == "funnel" else mode_budgets(demo_collection, mode):
+        hits = search(view, demo_vectors[1][:20], k=7, budget=budget)
+        assert hits.ids.shape == hits.scores.shape == (20, 7), budget
+        assert (np.diff(hits.scores, axis=1) <= 1e-6).all(), budget
+        assert (hits.found == 7).all() and len(hits) == 20 and len(hits[3]) == 7, budget
 
 
 @pytest.mark.parametrize("budget", ["exact", "funnel:binary*20>128*4>full"])
@@ -46,9 +48,10 @@ def test_explain_as_a_dict_carries_every_field(view, demo_vectors, budget):
     assert len(explain.to_dict()["stages"]) == len(explain.stages) >= 1
 
 
-def test_a_stored_vector_finds_itself_first_in_every_mode(view, demo_dataset):
-    for budget in BUDGETS:
-        assert search(view, demo_dataset.vectors[123], k=1, budget=budget).ids[0, 0] == demo_dataset.ids[123]
+@pytest.mark.parametrize("mode", [*MODES, "funnel"])
+def test_a_stored_vector_finds_itself_first_in_every_mode(view, demo_collection, demo_dataset, mode, mode_budgets):
+    for budget in FUNNELS if mode == "funnel" else mode_budgets(demo_collection, mode):
+        assert search(view, demo_dataset.vectors[123], k=1, budget=budget).ids[0, 0] == demo_dataset.ids[123], budget
 
 
 def test_k_above_the_collection_size_returns_every_item_once(tiny_data_dir, live):
@@ -77,3 +80,32 @@ def test_a_batch_with_threads_answers_like_one_thread(view, demo_vectors):
     one = search(view, queries, k=10, budget="binary:rescore=10")
     two = search(view, queries, k=10, budget="binary:rescore=10", threads=2)
     assert one.id_lists() == two.id_lists()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_sweep_point_of_every_mode_finds_exacts_hits_and_scores_rescored_ones_exactly(
+    view, demo_collection, demo_dataset, demo_vectors, mode, mode_budgets
+):
+    """The registry's sweep budgets on 20 real queries: most of exact's top 10 found, and a budget
+    that rescores (rescore >= 1) gives each hit its exact cosine."""
+    queries = demo_vectors[1][:20]
+    truth = search(view, queries, k=10, budget="exact").id_lists()
+    row_of = {item: row for row, item in enumerate(demo_dataset.ids.tolist())}
+    docs = np.asarray(demo_dataset.vectors)
+    for budget in mode_budgets(demo_collection, mode, "sweep"):
+        hits = search(view, queries, k=10, budget=budget)
+        found = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(hits.id_lists(), truth)])
+        assert found >= 0.5, (budget, found)
+        if budget == "exact" or re.search(r"rescore=[1-9]", budget):
+            rows = np.vectorize(row_of.get)(hits.ids)
+            np.testing.assert_allclose(hits.scores, np.einsum("qd,qkd->qk", queries, docs[rows]), atol=1e-5, err_msg=budget)
+
+
+@pytest.mark.parametrize(("budget", "floor"), [("rabitq:rescore=0", 0.7), ("rabitq:rescore=2", 0.88), ("rabitq:rescore=4", 0.94)])
+def test_rabitq_shortlists_find_exacts_hits_at_their_measured_recall(view, demo_vectors, same_knn, budget, floor):
+    """Measured on all 1,000 demo queries: 0.78, 0.95 and 0.99 (tests/quality/test_rabitq_quality.py);
+    here 100 of them, with room for the sample."""
+    queries = demo_vectors[1][:100]
+    truth = search(view, queries, k=10, budget="exact").id_lists()
+    found = search(view, queries, k=10, budget=budget).id_lists()
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]) >= floor

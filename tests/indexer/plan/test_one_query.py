@@ -7,16 +7,14 @@ import numpy as np
 import pytest
 
 import vecdial
+from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.execute import View, search
 
+# Beyond each registered mode's own warm-up budgets (the test below that iterates MODES): other
+# probe widths, and the funnels, whose stages are not a mode of their own.
 BUDGETS = [
-    "exact",
-    "dense:dim=64",
     "dense:dim=64,probe=4",
-    "binary:rescore=10",
-    "binary:rescore=0",
     "binary:rescore=20,probe=0.1",
-    "rabitq:rescore=5",
     "funnel:binary*40>128*5>full",
     "funnel:64*10>full,probe=4",
 ]
@@ -44,6 +42,18 @@ def test_each_query_alone_answers_as_in_a_batch(view, demo_vectors, budget):
     np.testing.assert_array_equal(found, batch.found)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_each_query_alone_answers_as_in_a_batch_in_every_registered_mode(view, demo_collection, demo_vectors, mode, mode_budgets):
+    """Every kernel a registered mode runs (its warm-up budgets), one query against a batch."""
+    queries = demo_vectors[1][:20]
+    for budget in mode_budgets(demo_collection, mode):
+        batch = search(view, queries, k=10, budget=budget)
+        ids, scores, found = one_at_a_time(lambda q, b=budget: search(view, q, k=10, budget=b), queries)
+        np.testing.assert_array_equal(ids, batch.ids, err_msg=budget)
+        np.testing.assert_allclose(scores, batch.scores, rtol=0, atol=1e-6, err_msg=budget)
+        np.testing.assert_array_equal(found, batch.found, err_msg=budget)
+
+
 @pytest.mark.parametrize("budget", ["binary:rescore=10", "funnel:binary*40>128*5>full"])
 def test_one_query_explains_each_stage_as_a_batch_of_one_did(view, demo_vectors, budget):
     alone = search(view, demo_vectors[1][0], k=10, budget=budget).explain.to_dict()
@@ -63,21 +73,25 @@ def test_one_query_explain_is_built_once_from_the_figures_of_its_search(view, de
     assert explain.total_ms >= sum(s.ms for s in explain.stages) - 0.003  # stages within the search (rounding)
 
 
-@pytest.mark.parametrize("budget", ["binary:rescore=10", "exact", "funnel:binary*40>128*5>full", "binary:rescore=10,probe=4"])
-def test_one_query_honours_deletions_and_new_writes_as_a_batch_does(tmp_path, tiny_dataset, outside_vectors, budget):
+@pytest.mark.parametrize("mode", [*MODES, "funnel"])
+def test_one_query_honours_deletions_and_new_writes_as_a_batch_does(tmp_path, tiny_dataset, outside_vectors, mode, mode_budgets):
+    """Each registered mode's warm-up budgets (probed ones too: the collection has cells)."""
     col = vecdial.connect(tmp_path).create(
         "one", vectors=tiny_dataset.vectors, ids=tiny_dataset.ids, settings=vecdial.BuildSettings(partitions=8), show_progress=False
     )
-    first = col.search(outside_vectors[0], k=10, budget=budget)
-    col.delete(first.ids[0, :5].tolist())
+    budgets = ["funnel:binary*40>128*5>full"] if mode == "funnel" else mode_budgets(col, mode)
+    first = {budget: col.search(outside_vectors[0], k=10, budget=budget) for budget in budgets}
+    gone = sorted({item for hits in first.values() for item in hits.ids[0, :5].tolist()})
+    col.delete(gone)
     col.upsert(["new-item", "other-item"], outside_vectors[:2])
     queries = outside_vectors[:6]
-    batch = col.search(queries, k=10, budget=budget)
-    ids, scores, found = one_at_a_time(lambda q: col.search(q, k=10, budget=budget), queries)
-    np.testing.assert_array_equal(ids, batch.ids)
-    np.testing.assert_allclose(scores, batch.scores, rtol=0, atol=1e-6)
-    assert ids[0, 0] == "new-item" and (found == 10).all()
-    assert not set(first.ids[0, :5].tolist()) & set(ids[0].tolist())
+    for budget in budgets:
+        batch = col.search(queries, k=10, budget=budget)
+        ids, scores, found = one_at_a_time(lambda q, b=budget: col.search(q, k=10, budget=b), queries)
+        np.testing.assert_array_equal(ids, batch.ids, err_msg=budget)
+        np.testing.assert_allclose(scores, batch.scores, rtol=0, atol=1e-6, err_msg=budget)
+        assert ids[0, 0] == "new-item" and (found == 10).all(), budget
+        assert not set(gone) & set(ids.ravel().tolist()), budget
 
 
 def test_one_query_with_integer_ids_pads_like_a_batch_when_k_exceeds_the_live_rows(tmp_path, tiny_dataset):

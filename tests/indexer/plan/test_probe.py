@@ -1,21 +1,27 @@
 """Partitioned storage: rows are stored cell by cell, and `probe` reads only the cells nearest
 each query, in every mode that finds candidates, with deletions and writes still honoured."""
 
+import re
+
 import numpy as np
 import pytest
 
 import vecdial
 from vecdial.indexer.errors import BudgetError
+from vecdial.indexer.modes import MODES
 from vecdial.indexer.plan.budget import format_budget, parse_budget
 
-PROBED = [
-    "dense:dim=64,probe={p}",
-    "binary:rescore=10,probe={p}",
-    "binary:rescore=0,probe={p}",
-    "funnel:64*10>full,probe={p}",
-    "rabitq:rescore=5,probe={p}",
-    "funnel:rabitq*10>full,probe={p}",
-]
+FUNNELS = ["funnel:64*10>full,probe={p}", "funnel:rabitq*10>full,probe={p}"]  # stages over the modes: not a mode of their own
+
+
+def probed(collection, mode: str, mode_budgets) -> list[str]:
+    """A registered mode's probed warm-up budgets as templates over probe={p} (or the funnels)."""
+    if mode == "funnel":
+        return FUNNELS
+    found = [re.sub(r"probe=[0-9.]+", "probe={p}", budget) for budget in mode_budgets(collection, mode) if "probe=" in budget]
+    if not found:
+        pytest.skip(f"{mode} reads no cells")
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +46,25 @@ def test_rows_are_stored_cell_by_cell_in_their_nearest_cell(demo_collection, dem
     assert (np.searchsorted(cells.offsets, np.arange(version.size), side="right") - 1 == nearest).all()
 
 
-@pytest.mark.parametrize("budget", PROBED)
-def test_probing_every_cell_answers_as_the_full_scan(demo, demo_vectors, budget):
+@pytest.mark.parametrize("mode", [*MODES, "funnel"])
+def test_probing_every_cell_answers_as_the_full_scan(demo, demo_collection, demo_vectors, mode, mode_budgets, same_knn):
     queries = demo_vectors[1][:40]
-    every = demo.search(queries, k=10, budget=budget.format(p=demo.info().to_dict().get("partitions") or 10_000))
-    full = demo.search(queries, k=10, budget=budget.replace(",probe={p}", ""))
-    np.testing.assert_allclose(every.scores, full.scores, atol=1e-5)
-    if "rescore=0" not in budget:  # Hamming distances tie often, and ties may come in any order
-        assert (every.ids == full.ids).mean() > 0.99
+    for budget in probed(demo_collection, mode, mode_budgets):
+        every = demo.search(queries, k=10, budget=budget.format(p=demo.info().to_dict().get("partitions") or 10_000))
+        full = demo.search(queries, k=10, budget=budget.replace(",probe={p}", ""))
+        same_knn(full.ids, full.scores, every.ids, every.scores, atol=1e-5)
 
 
-@pytest.mark.parametrize("budget", PROBED)
-def test_more_cells_find_more_of_the_true_neighbours_and_read_less_than_a_scan(demo, demo_vectors, budget):
+@pytest.mark.parametrize("mode", [*MODES, "funnel"])
+def test_more_cells_find_more_of_the_true_neighbours_and_read_less_than_a_scan(demo, demo_collection, demo_vectors, mode, mode_budgets):
     queries = demo_vectors[1]
     truth = demo.search(queries, k=10, budget="exact").ids
-    recalls = [recall(demo.search(queries, k=10, budget=budget.format(p=p)).ids, truth) for p in (1, 4, 16)]
-    assert recalls[0] < recalls[1] < recalls[2]
-    probed = demo.search(queries[:1], k=10, budget=budget.format(p=4)).explain.stages[0]
-    scanned = demo.search(queries[:1], k=10, budget=budget.replace(",probe={p}", "")).explain.stages[0]
-    assert "probe=4" in probed.stage and 0 < probed.bytes_read < scanned.bytes_read / 5
+    for budget in probed(demo_collection, mode, mode_budgets):
+        recalls = [recall(demo.search(queries, k=10, budget=budget.format(p=p)).ids, truth) for p in (1, 4, 16)]
+        assert recalls[0] < recalls[1] < recalls[2], (budget, recalls)
+        cells = demo.search(queries[:1], k=10, budget=budget.format(p=4)).explain.stages[0]
+        scanned = demo.search(queries[:1], k=10, budget=budget.replace(",probe={p}", "")).explain.stages[0]
+        assert "probe=4" in cells.stage and 0 < cells.bytes_read < scanned.bytes_read / 5, budget
 
 
 def test_a_fraction_probes_that_share_of_the_cells(demo, demo_vectors):

@@ -156,6 +156,13 @@ def test_concurrent_searches_and_different_sizes_keep_their_scratch_apart(codes,
         (lambda a: a["sparse_docs.npy"].__setitem__(7, -1), "a posting names a row outside"),
         (lambda a: a["sparse_values.npy"].__setitem__(3, np.nan), "not finite"),
         (lambda a: a["sparse_indptr.npy"].__setitem__(5, 10**9), "offsets"),
+        (lambda a: a["sparse_values.npy"].__setitem__(3, -0.5), "not positive"),  # would list a row twice
+        (lambda a: a["sparse_values.npy"].__setitem__(3, 0.0), "not positive"),
+        (lambda a: a["sparse_rank_cum.npy"].__setitem__((HIDDEN - 1, -1), 10**6), "rank counts"),  # reads past the last unit
+        (lambda a: a["sparse_rank_cum.npy"].__setitem__((2, 1), -3), "rank counts"),
+        (lambda a: a.__setitem__("sparse_rank_cum.npy", a["sparse_rank_cum.npy"][:-1]), "rank counts"),
+        (lambda a: a["sparse_inv_norms.npy"].__setitem__((0, 4), np.inf), "norms"),
+        (lambda a: a.__setitem__("sparse_inv_norms.npy", a["sparse_inv_norms.npy"][:, :-1]), "norms"),
     ],
 )
 def test_postings_damaged_on_disk_are_refused_at_open_whatever_the_checksums(tmp_path, codes, damage, says):

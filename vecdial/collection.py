@@ -129,6 +129,18 @@ class Collection:
         kernels differ), so every kernel is loaded (on a fresh install: compiled, ~1 s each) before
         the first real search; and load the encoder (5-15 s) when it takes text queries. Every
         registered mode names its own warm-up budgets. Returns the budgets searched."""
+        budgets, takes_text = self._warm_searches()
+        if takes_text:  # this frame holds no version: loading the model can keep it alive (below)
+            self.encode(["warm up"])
+        return budgets
+
+    def _warm_searches(self) -> tuple[list[str], bool]:
+        """(budgets searched, whether the collection takes text queries). Apart from warm_up: the
+        model's first load raises and catches exceptions whose tracebacks sit in reference cycles
+        with the frames above them, and a version in such a frame would stay mapped until the
+        cycle collector ran."""
+        from vecdial.models.encoder import MODEL_NAME
+
         self._live.refresh()
         version = self._live.snapshot().version
         queries = np.random.default_rng(0).normal(size=(2, version.dim)).astype(np.float32)
@@ -136,11 +148,7 @@ class Collection:
         for budget in budgets:
             self.search(queries[0], k=1, budget=budget)
             self.search(queries, k=1, budget=budget)
-        from vecdial.models.encoder import MODEL_NAME
-
-        if version.manifest.source_model == MODEL_NAME:
-            self.encode(["warm up"])
-        return budgets
+        return budgets, version.manifest.source_model == MODEL_NAME
 
     def features(self, query: str | None = None, limit: int = 50) -> list[dict]:
         """The labelled features of the sparse codes: those whose label holds `query`'s words (or a

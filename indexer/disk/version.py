@@ -8,6 +8,8 @@ concurrent searches and released when the last one finishes.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,6 @@ from vecdial.indexer.errors import CorruptIndex, read_file
 from vecdial.indexer.filters.table import SCHEMA_FILE, PayloadTable
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.stores.blocks import BlockStore
-from vecdial.indexer.stores.lazy import Lazy
 
 IDS_FILE = "ids.npy"
 CODEC_FILE = "codecs.npz"
@@ -42,21 +43,31 @@ class Version:
     partitions: Partitions | None = None  # the cells rows are stored in (codecs/partition.py)
     plans: dict = field(default_factory=dict, repr=False)  # compiled plans, see plan.compile.compile_cached
     payloads: PayloadTable = field(default_factory=lambda: PayloadTable(0), repr=False)  # memory-mapped columns (filters/table.py)
-    _lexical: Lazy = field(init=False, repr=False)  # the lexical index, opened when first asked for
-    _features: Lazy = field(init=False, repr=False)  # the feature table and decoder, likewise
-
-    def __post_init__(self) -> None:
-        self._lexical, self._features = Lazy(self._open_lexical), Lazy(self._open_features)
+    # What opens on first use (the lexical index, the feature table), by name. Kept here, not as
+    # Lazy(self._open_...) fields: a bound method stored on its own object is a reference cycle,
+    # and a swapped-out version would then keep its mapped files until the cycle collector ran.
+    _opened: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def lexical(self) -> Any:
         """The BM25 index over this version's texts (indexer/lexical), opened memory-mapped on
         first use; None if the version has none."""
-        return None if self.manifest.lexical is None else self._lexical.get()
+        return None if self.manifest.lexical is None else self._once("lexical", self._open_lexical)
 
     def features(self) -> Any:
         """The sparse autoencoder's features (indexer/features/serve.py: labels, top documents,
         decoder), opened on first use; None if the version has no sparse codes."""
-        return None if self.sparse is None else self._features.get()
+        return None if self.sparse is None else self._once("features", self._open_features)
+
+    def _once(self, name: str, open_it: Callable[[], Any]) -> Any:
+        """open_it() on the first call for `name`, once, whichever thread asks first; then that value."""
+        value = self._opened.get(name)
+        if value is None:
+            with self._opening:
+                value = self._opened.get(name)
+                if value is None:
+                    value = self._opened[name] = open_it()
+        return value
 
     def _open_lexical(self) -> Any:
         from vecdial.indexer.lexical.index import LEXICAL_DIR, META_FILE, open_lexical

@@ -48,6 +48,7 @@ class Tally:
         self.lock = threading.Lock()
         self.seconds: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, Counter] = defaultdict(Counter)
+        self.messages: dict[str, str] = {}  # the first message of each kind of error, to say why
 
     def record(self, kind: str, started: float, response: httpx.Response | None, error: str | None = None) -> None:
         elapsed = time.perf_counter() - started
@@ -55,7 +56,10 @@ class Tally:
             if response is not None and response.status_code < 400:
                 self.seconds[kind].append(elapsed)
             else:
-                self.errors[kind][error or f"{response.status_code} {response.json().get('error', '')}"] += 1  # type: ignore[union-attr]
+                body = response.json() if response is not None else {}
+                what = error or f"{response.status_code} {body.get('error', '')}"  # type: ignore[union-attr]
+                self.errors[kind][what] += 1
+                self.messages.setdefault(f"{kind}: {what}", body.get("message", ""))
 
 
 def rss_mib(pid: int) -> float:
@@ -260,6 +264,8 @@ def main() -> int:
     for kind, errors in tally.errors.items():
         if errors:
             console.print(f"errors in {kind}: {dict(errors)}")
+    for what, message in tally.messages.items():
+        console.print(f"  first {what}: {message}", highlight=False, soft_wrap=True)
     return 1 if failed or states.get("failed") else 0
 
 

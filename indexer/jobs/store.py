@@ -65,15 +65,22 @@ class JobStore:
     def load(self, job_id: str) -> JobStatus:
         if not JOB_ID.fullmatch(job_id):
             raise NotFound(f"job {job_id!r} does not exist (job ids are 32 hex digits)")
+        status = self._read(job_id)
+        if not status.finished and not is_locked(self.lock_path(job_id)):
+            # A job saves its last status before it lets go of its lock: it may have ended between
+            # the read above and the lock check. Only a status still unfinished now is a dead job's.
+            status = self._read(job_id)
+            if not status.finished:
+                status.state, status.message = "failed", "the process running this job exited before it finished"
+                status.finished_at = status.finished_at or time.time()
+        return status
+
+    def _read(self, job_id: str) -> JobStatus:
         try:
             raw = json.loads(self.layout.status(job_id).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise NotFound(f"job {job_id!r} does not exist") from None
-        status = JobStatus(**raw)
-        if not status.finished and not is_locked(self.lock_path(job_id)):
-            status.state, status.message = "failed", "the process running this job exited before it finished"
-            status.finished_at = status.finished_at or time.time()
-        return status
+        return JobStatus(**raw)
 
     def list(self, limit: int = 100) -> list[JobStatus]:
         """Newest first."""

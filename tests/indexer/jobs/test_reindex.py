@@ -1,5 +1,6 @@
 """Reindex jobs: fold the log into a new version, swap atomically, leave the old one on failure."""
 
+import dataclasses
 import json
 import threading
 
@@ -162,6 +163,26 @@ def test_a_job_whose_process_died_is_reported_failed(tiny_data_dir):
     (store.dir / f"{orphan.id}.json").write_text(json.dumps(vars(orphan)))
     status = store.load(orphan.id)
     assert status.state == "failed" and "exited" in status.message
+
+
+def test_a_job_that_ends_while_its_status_is_read_is_reported_as_it_ended(tiny_data_dir, monkeypatch):
+    """A job saves its last status, then lets go of its lock. A reader that saw 'running' just
+    before and finds the lock free just after must not call the job dead (a remote client's
+    reindex once failed that way on a loaded machine)."""
+    import vecdial.indexer.jobs.store as job_store
+
+    store = JobStore(tiny_data_dir)
+    store.dir.mkdir(parents=True)
+    job = JobStatus(id="1" * 32, collection="tiny", settings={}, state="running")
+    store.save(job)
+
+    def the_job_ends_meanwhile(path):
+        store.save(dataclasses.replace(job, state="succeeded", message="v000001 -> v000002"))
+        return False  # its lock is free now
+
+    monkeypatch.setattr(job_store, "is_locked", the_job_ends_meanwhile)
+    status = store.load(job.id)
+    assert (status.state, status.message) == ("succeeded", "v000001 -> v000002")
 
 
 def test_unknown_or_malformed_job_ids_are_not_found(tiny_data_dir):

@@ -40,11 +40,11 @@ def _umask() -> int:
     return 0o022
 
 
-def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Replace path's content in one step: write a temp file in the same dir, fsync, rename.
 
     A process killed at any point leaves either the old file or the new one,
-    never a truncated one (at most a stray hidden temp file).
+    never a truncated one (at most a stray hidden temp file). What `write` returns is ignored.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -179,14 +179,13 @@ def _partitions(path: Path, manifest: Manifest, codecs: dict[str, np.ndarray]) -
     if not manifest.partitions:
         return None
     partitions = Partitions.from_arrays(codecs)
-    offsets = None if partitions is None else partitions.offsets
     if (
-        offsets is None
+        partitions is None
         or partitions.centroids.shape != (manifest.partitions, manifest.dim)
-        or offsets.shape != (manifest.partitions + 1,)
-        or offsets[0] != 0
-        or offsets[-1] != manifest.count
-        or (np.diff(offsets) < 0).any()
+        or partitions.offsets.shape != (manifest.partitions + 1,)
+        or partitions.offsets[0] != 0
+        or partitions.offsets[-1] != manifest.count
+        or (np.diff(partitions.offsets) < 0).any()
     ):
         raise CorruptIndex(
             f"{path}: the partitions in {CODEC_FILE} do not match the manifest's {manifest.partitions} cells of {manifest.count} rows; rebuild the index"

@@ -159,7 +159,9 @@ def read_jsonl_texts(path: Path, show_progress: bool = True) -> Dataset:
     """JSONL of {"id": ..., "text": ..., other keys: payload fields}, encoded with the bundled model."""
     from vecdial.models.encoder import MODEL_NAME, encode_texts
 
-    ids, texts, payloads = [], [], []
+    ids: list[object] = []  # JSON ids as given: ints and strings, made an id array by _ids_from
+    texts: list[str] = []
+    payloads: list[dict[str, object] | None] = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():

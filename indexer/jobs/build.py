@@ -116,7 +116,7 @@ def remove_stale_builds(versions_dir: Path) -> list[str]:
     while holding that lock (a builder that loses the race to a lone lock's removal sees
     its lock file gone and takes another name).
     """
-    removed = []
+    removed: list[str] = []
     if not versions_dir.is_dir():
         return removed
     for entry in sorted(versions_dir.glob(f"{STAGING_PREFIX}*")):
@@ -163,7 +163,9 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
                 progress.update(stop - start)
     codecs = {name: builder.finish(vectors, show_progress) for name, builder in builders.items()}
     arrays = {key: array for builder in builders.values() for key, array in builder.codec_arrays().items()}
-    np.savez(out / CODEC_FILE, **arrays, **(partitions.to_arrays() if partitions is not None else {}))
+    if partitions is not None:
+        arrays.update(partitions.to_arrays())
+    np.savez(out / CODEC_FILE, allow_pickle=False, **arrays)  # read back with allow_pickle=False too
     lexical = None
     if dataset.texts is not None:
         texts = dataset.texts if order is None else [dataset.texts[i] for i in order.tolist()]

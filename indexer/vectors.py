@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numba
 import numpy as np
 
 from vecdial.indexer.errors import InvalidInput
+
+
+class Rows(Protocol):
+    """(N, dim) rows a build reads a slice or a set of row numbers at a time: an array, a memory
+    map, or a view over one (jobs/build.py `Reordered`: rows in the order of the partitions'
+    cells; jobs/reindex.py `WatchedVectors`: reads that report progress and can be cancelled)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def ndim(self) -> int: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: slice | np.ndarray, /) -> np.ndarray: ...
 
 
 def as_query_matrix(queries: np.ndarray, dim: int, check: bool = True) -> np.ndarray:
@@ -100,7 +120,7 @@ def _unit_rows(x: np.ndarray, out: np.ndarray) -> tuple[int, int]:  # pragma: no
     return -1, 0
 
 
-def unit_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
+def unit_sample(vectors: Rows, size: int, seed: int) -> np.ndarray:
     """A seeded random sample of rows (sorted, so a memory map is read in order), normalised."""
     n = len(vectors)
     if n <= size:

@@ -182,7 +182,7 @@ class RemoteDatabase:
             )
             table = dataset.payloads
             body.update(
-                vectors_b64=b64(dataset.vectors),
+                vectors_b64=b64(dataset.vectors[:]),  # every row, as an array
                 dim=int(dataset.vectors.shape[1]),
                 ids=dataset.ids.tolist(),
                 texts=dataset.texts,

@@ -107,7 +107,7 @@ def check_texts(texts: Sequence | None, count: int) -> list[str | None] | None:
     return out
 
 
-def check_text_values(texts: list, what: str = "texts") -> None:
+def check_text_values(texts: Sequence[str | None], what: str = "texts") -> None:
     """Every item a string (or None) with a UTF-8 form; one pass in C when they all have one."""
     strings = [t for t in texts if t is not None]
     if not all(isinstance(t, str) for t in strings):

@@ -9,6 +9,7 @@ which values are allowed).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,18 +18,20 @@ import numpy as np
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.filters.table import PayloadTable
 from vecdial.indexer.io.checks import MAX_DIM, check_id_array, check_text_values, check_texts, id_array
+from vecdial.indexer.vectors import Rows
 
 FORMATS = ("npy", "fvecs", "parquet", "jsonl")
 
 
 @dataclass
 class Dataset:
-    """ids: (N,) int64 or str; vectors: (N, D) float32/float16 (possibly memory-mapped);
-    payloads: every row's payload fields, or None."""
+    """ids: (N,) int64 or str; vectors: (N, D) float32/float16 rows (an array, possibly
+    memory-mapped, or a view a build reads in batches: `Rows`); payloads: every row's payload
+    fields, or None."""
 
     ids: np.ndarray
-    vectors: np.ndarray
-    texts: list[str] | None = None
+    vectors: Rows
+    texts: Sequence[str | None] | None = None  # one per row, None for a row without text
     source_model: str | None = None
     payloads: PayloadTable | None = None
 

@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -36,7 +37,7 @@ from vecdial.indexer.io.readers import Dataset, check_dataset
 from vecdial.indexer.modes import MODES
 from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.scale.engines import Engine, current_engine
-from vecdial.indexer.vectors import check_finite, normalize_rows, unit_sample
+from vecdial.indexer.vectors import Rows, check_finite, normalize_rows, unit_sample
 
 log = logging.getLogger("vecdial.jobs")
 
@@ -187,7 +188,7 @@ def _write_files(dataset: Dataset, out: Path, settings: BuildSettings, show_prog
     )
 
 
-def _write_lexical(out: Path, texts: list, settings: BuildSettings, show_progress: bool) -> dict | None:
+def _write_lexical(out: Path, texts: Sequence[str | None], settings: BuildSettings, show_progress: bool) -> dict | None:
     """The BM25 index over the texts (for hybrid queries) and what the manifest records of it;
     None when the settings leave it out or the `lexical` extra is not installed."""
     if not settings.lexical:
@@ -209,7 +210,7 @@ def _unit_batch(batch: np.ndarray, start: int) -> np.ndarray:
 
 
 def _partition(
-    vectors: np.ndarray, sample: np.ndarray, settings: BuildSettings, show_progress: bool, engine: Engine | None = None
+    vectors: Rows, sample: np.ndarray, settings: BuildSettings, show_progress: bool, engine: Engine | None = None
 ) -> tuple[Partitions | None, np.ndarray | None]:
     """Learn the cells and assign every row: (partitions, the input row stored at each position),
     or (None, None) for a version without partitions."""
@@ -239,7 +240,7 @@ class Reordered:
     store holds its rows cell after cell. Reads each batch's rows in ascending order (a memory
     map is read forward), then puts them in place."""
 
-    def __init__(self, vectors: np.ndarray, order: np.ndarray):
+    def __init__(self, vectors: Rows, order: np.ndarray):
         self.vectors, self.order = vectors, order
         self.shape, self.dtype, self.ndim = vectors.shape, vectors.dtype, 2
 
@@ -254,7 +255,7 @@ class Reordered:
         return out
 
 
-def _write_texts(out: Path, texts: list[str]) -> None:
+def _write_texts(out: Path, texts: Sequence[str | None]) -> None:
     """Texts as JSON lines plus byte offsets, so a hit's text is one seek away."""
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     with open(out / TEXTS_FILE, "wb") as handle:

@@ -50,6 +50,7 @@ from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.budget import AutoBudget, format_budget, parse_budget
 from vecdial.indexer.plan.execute import View, search
 from vecdial.indexer.plan.per_query import make_bins
+from vecdial.indexer.vectors import Rows
 
 log = logging.getLogger("vecdial.jobs")
 
@@ -350,7 +351,7 @@ def export_live(
     return Dataset(ids, np.load(path, mmap_mode="r"), texts, version.manifest.source_model, payloads if payloads.types else None)
 
 
-def validate_version(version: Version, vectors: np.ndarray) -> None:
+def validate_version(version: Version, vectors: Rows) -> None:
     """A built version must hold every vector and find a sample of them at the top, exactly."""
     if version.size != len(vectors):
         raise CorruptIndex(f"new version holds {version.size} vectors, expected {len(vectors)}")
@@ -369,7 +370,7 @@ class WatchedVectors:
     between batches without a second build path. Everything else is delegated.
     """
 
-    def __init__(self, array: np.ndarray, on_rows: Callable[[int], None]):
+    def __init__(self, array: Rows, on_rows: Callable[[int], None]):
         self.array = array
         self._on_rows = on_rows
         self._rows_read = 0

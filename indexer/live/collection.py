@@ -43,7 +43,9 @@ from vecdial.indexer.live.repair import RepairReport, damage_message, salvage_lo
 from vecdial.indexer.live.segment import Segment
 from vecdial.indexer.live.snapshot import IdIndex, LiveSnapshot, page_ids
 from vecdial.indexer.live.wal import GroupCommit, WalRecord, WalScan, WriteAheadLog, encode_record
+from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.execute import Hits, View
+from vecdial.indexer.plan.per_query import QueryBins
 from vecdial.indexer.stores.alive import AliveRows
 from vecdial.indexer.stores.blocks import BLOCKS_FILE
 
@@ -62,6 +64,22 @@ class WriteResult:
 
 class LiveCollection:
     """A collection open for search and writes in this process; see the module docstring."""
+
+    # Set by _install, _replay and _load_sweep (under self._lock) before the constructor returns.
+    _stamp: tuple  # CURRENT's (inode, mtime, size) when last read
+    _version: Version
+    _version_name: str
+    _version_dir: str
+    _ids: IdIndex | None  # the serving version's id index, made on first use
+    _wal: WriteAheadLog
+    _wal_end: int  # offset past the last record applied
+    _wal_seen: tuple[int, int]  # the log's (inode, size) when last read
+    _segment: Segment
+    _dead: np.ndarray  # (d,) int64 sorted version rows deleted or overwritten
+    _alive: AliveRows | None  # _dead as a mask, remade by the next publish when None
+    _sweep: tuple[tuple[SweepPoint, ...], str, QueryBins | None] | None
+    _sweep_seen: int
+    _snapshot: LiveSnapshot
 
     def __init__(self, collection: Collection, verify_checksums: bool = False):
         self.collection = collection
@@ -275,7 +293,7 @@ class LiveCollection:
         self._key, self._stamp = key, stamp
         self._version = version
         self._version_name = key[0]
-        self._ids: IdIndex | None = None
+        self._ids = None
         self._load_sweep()
         self._wal = WriteAheadLog(self.collection.layout.log(key[0]))
         self._replay(locked)
@@ -284,7 +302,7 @@ class LiveCollection:
         """A fresh segment and deletion set, replayed from the whole log of the serving version."""
         self._segment = Segment(self._version)
         self._dead = np.zeros(0, dtype=np.int64)
-        self._alive: AliveRows | None = None
+        self._alive = None
         scan = self._scan(0, locked)
         for record in scan.records:
             self._apply(record)
@@ -303,6 +321,7 @@ class LiveCollection:
             self._dead = np.union1d(self._dead, newly_dead)
             self._alive = None  # remade by the next publish
         if record.op == "upsert":
+            assert record.vectors is not None  # an upsert's record always carries its rows (frames.py)
             self._segment.add(record.ids, record.vectors, record.texts, record.payloads, record.payload_types)
             return len(record.ids), 0
         return 0, len(newly_dead) + self._segment.remove(record.ids)

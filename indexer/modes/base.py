@@ -17,6 +17,7 @@ import numpy as np
 
 from vecdial.indexer.modes.knobs import BudgetModel, FunnelStage
 from vecdial.indexer.stores.alive import AliveRows
+from vecdial.indexer.vectors import Rows
 
 if TYPE_CHECKING:
     from vecdial.indexer.codecs.partition import Partitions
@@ -75,7 +76,7 @@ class Builder(Protocol):
     def add(self, start: int, unit: np.ndarray) -> None:
         """Rows start.. of the input as (b, dim) float32 unit vectors."""
 
-    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+    def finish(self, vectors: Rows, show_progress: bool) -> dict[str, Any]:
         """Flush the files; return what the manifest records for this mode. vectors: all (N, dim)."""
 
     def codec_arrays(self) -> dict[str, np.ndarray]:

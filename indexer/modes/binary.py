@@ -16,6 +16,7 @@ from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage, p
 from vecdial.indexer.stores.binary import CODES_FILE, HNSW_FILE, BinaryStore, binary_scores, build_hnsw
 from vecdial.indexer.stores.lazy import CodesIndex, Lazy
 from vecdial.indexer.stores.rows import room_for
+from vecdial.indexer.vectors import Rows
 
 SWEEP_RESCORES = (0, 2, 5, 10, 20, 40, 100)
 # (rescore, probe) points a partitioned version is also measured at.
@@ -100,7 +101,7 @@ class BinaryBuilder:
     def add(self, start: int, unit: np.ndarray) -> None:
         self._codes[start : start + len(unit)] = self.codec.encode(unit)
 
-    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+    def finish(self, vectors: Rows, show_progress: bool) -> dict[str, Any]:
         self._codes.flush()
         if self.params["index"] == "hnsw":
             import faiss

@@ -29,6 +29,7 @@ from vecdial.indexer.stores.blocks import (
     split_blocks,
 )
 from vecdial.indexer.stores.rows import room_for
+from vecdial.indexer.vectors import Rows
 
 SWEEP_DIMS = (32, 64, 128, 256)
 
@@ -166,7 +167,7 @@ class DenseBuilder:
         if self._rows is not None:
             self._rows[start:stop] = row_major(blocks.astype(np.float32, copy=False))
 
-    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+    def finish(self, vectors: Rows, show_progress: bool) -> dict[str, Any]:
         for array in (self._blocks, self._norms, self._rows):
             if array is not None:
                 array.flush()

@@ -37,6 +37,7 @@ from vecdial.indexer.stores.rabitq import (
     check_header,
     empty_index,
 )
+from vecdial.indexer.vectors import Rows
 
 SWEEP_RESCORES = (0, 1, 2, 5, 10, 20)
 # (rescore, ef) points a version with a graph is also measured at.
@@ -215,7 +216,7 @@ class RabitqBuilder:
             if extra is not None:
                 extra.add(start, unit)
 
-    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+    def finish(self, vectors: Rows, show_progress: bool) -> dict[str, Any]:
         self.store.save(self.out)
         params: dict[str, Any] = {"bits": 1}
         if self.graph is not None:

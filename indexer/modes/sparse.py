@@ -18,6 +18,7 @@ from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage
 from vecdial.indexer.stores.rows import room_for
 from vecdial.indexer.stores.sparse import SparseIndex, SparseStore, open_sparse_store
+from vecdial.indexer.vectors import Rows
 
 SWEEP_ACTIVES = (8, 16, 32, 64)
 
@@ -35,7 +36,8 @@ class Sparse(Mode):
     budget = SparseBudget
     knob = "active"
 
-    def funnel(self, budget: SparseBudget) -> list[FunnelStage]:
+    def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
+        assert isinstance(budget, SparseBudget)  # the registry parses this mode's budgets as its `budget`
         return [FunnelStage(kind="sparse", active=budget.active, keep=budget.rescore or None)]
 
     def max_size(self, version: VersionView) -> int:
@@ -52,7 +54,7 @@ class Sparse(Mode):
         if version.sparse is None:
             return None
         note = "inverted index: postings of the query's top `active` units; bytes are the index's per vector"
-        knobs = {"active": (1, int(version.sparse.max_active)), "rescore": (0, MAX_RESCORE)}
+        knobs: dict[str, tuple[int | float, int | float]] = {"active": (1, int(version.sparse.max_active)), "rescore": (0, MAX_RESCORE)}
         return ModeInfo("sparse", knobs, int(version.sparse.resident_bytes // max(version.size, 1)), note)
 
     def warm_budgets(self, version: VersionView) -> list[str]:
@@ -91,7 +93,7 @@ class SparseBuilder:
     def add(self, start: int, unit: np.ndarray) -> None:
         pass  # trained and encoded in finish(): the model needs the whole sample first
 
-    def finish(self, vectors: np.ndarray, show_progress: bool) -> dict[str, Any]:
+    def finish(self, vectors: Rows, show_progress: bool) -> dict[str, Any]:
         from vecdial.indexer.modes.sparse_build import build_sparse
 
         return build_sparse(vectors, self.sample, self.out, self.settings, show_progress)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from vecdial.indexer.modes.settings import SparseSettings
 from vecdial.indexer.stores.sparse import build_postings
-from vecdial.indexer.vectors import normalize_rows, unit_sample
+from vecdial.indexer.vectors import Rows, normalize_rows, unit_sample
 
 
 def nested_budgets(k: int, smallest: int = 8) -> tuple[int, ...]:
@@ -54,7 +54,7 @@ def epochs_for(settings: SparseSettings, n_train: int, batch_size: int) -> int:
 
 
 def build_sparse(
-    vectors: np.ndarray,
+    vectors: Rows,
     sample: np.ndarray,
     out: Path,
     settings: SparseSettings,

@@ -121,8 +121,8 @@ def format_budget(budget: BudgetModel) -> str:
 def _string_to_dict(spec: str) -> dict:
     mode, _, rest = spec.strip().partition(":")
     if mode == "funnel":  # funnel:binary*40>128*10>full[,probe=16]
-        stages, *knobs = rest.split(",")
-        return {"mode": "funnel", "stages": [_parse_stage(s) for s in stages.split(">") if s], **_knobs(knobs, spec)}
+        stages, *options = rest.split(",")
+        return {"mode": "funnel", "stages": [_parse_stage(s) for s in stages.split(">") if s], **_knobs(options, spec)}
     knobs: dict[str, object] = {"mode": mode}
     model = _BY_MODE.get(mode)
     if rest.strip().replace(".", "", 1).isdigit() and model is not None:

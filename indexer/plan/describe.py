@@ -21,7 +21,7 @@ def describe_modes(version, swept: bool) -> list[ModeInfo]:
         )
     )
     if swept:
-        knobs = {
+        knobs: dict[str, tuple[int | float, int | float]] = {
             "target_recall": (0, 1),
             "max_latency_ms": (0, 60_000),
             "max_bytes_per_vector": (0, version.dense.bytes_per_vector(version.dim)),

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from vecdial.indexer.codecs.partition import Partitions
 from vecdial.indexer.errors import InvalidInput
 from vecdial.indexer.features.serve import features_of, hit_features, steer_queries
 from vecdial.indexer.filters.match import check_filter
@@ -273,8 +274,8 @@ def _narrowed(space: RowSpace, part: Part, query: Query, stage, keep: int) -> Pa
     walk that wide. Only the version's rows are in cells and the graph: the segment's are read whole."""
     if not space.indexed(part):
         return part
-    if stage.probe:
-        part = _probed(part, query, stage.probe, keep)
+    if stage.probe:  # compiled only for a version with partitions (compile.py `_cells`)
+        part = _probed(part, space.version.partitions, query, stage.probe, keep)
     if stage.ef:
         part = Part(part.stores, part.alive, part.ranges, stage.ef)  # dataclasses.replace costs ~5 µs
     return part
@@ -290,9 +291,13 @@ def _first_stage(part: Part, query: Query, stage, keep: int, scored: bool) -> tu
         if store.kind == "flat":
             codes = query.form("binary", lambda: _pack(query.unit, index.codec.thresholds, store.code_bytes))
             rows, distances = store.search_one(codes, keep, part.alive)
-            scores = binary_scores(distances, rows, stage.size) if scored else None  # a rescore follows: never read
+            scores = binary_scores(distances, rows, stage.size) if scored else _UNSCORED  # a rescore follows: never read
             return rows, scores, part.stores.size * store.code_bytes
     return MODES[stage.mode].candidates(part, query, stage.size, keep)
+
+
+_UNSCORED = np.zeros((1, 0), dtype=np.float32)  # a first stage's scores when a rescore follows (never read)
+_UNSCORED.flags.writeable = False
 
 
 def _pack(unit: np.ndarray, thresholds: np.ndarray, code_bytes: int) -> np.ndarray:
@@ -329,12 +334,11 @@ def _score_matches(selection: Selection, query: Query, k: int, found: list, expl
     explain.stages.append(StageReport(f"filter:rows={selection.report.matched_rows}", kept, read, _ms(t0)))
 
 
-def _probed(part: Part, query: Query, cells: int, keep: int) -> Part:
+def _probed(part: Part, partitions: Partitions, query: Query, cells: int, keep: int) -> Part:
     """The part restricted to the row ranges of each query's `cells` nearest partitions; more
     cells, nearest first, for a query whose cells deletions or a filter leave with fewer than
     `keep` live rows (a probe never returns fewer hits than exist). Each query reads the cells
     it needs, whatever else is in its batch: queries that need fewer get empty ranges."""
-    partitions = part.stores.partitions
     nearest = query.form(("cells", cells), lambda: partitions.nearest(query.unit, cells))
     if part.alive is not None:
         live = part.alive.live_per_cell(partitions.offsets)

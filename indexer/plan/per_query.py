@@ -140,7 +140,7 @@ def plan_per_query(
     factor = max(p.miss_factor for p in measured)
     fronts = []
     for b in range(len(counts)):
-        floor = [p for p in measured if 1 - factor * (1 - p.bin_recall[b]) >= target - BIN_SLACK]
+        floor = [p for p in measured if 1 - factor * (1 - _recall(p, b)) >= target - BIN_SLACK]
         fronts.append(_front(floor, b)[:FRONT])
         if not fronts[-1]:
             return None
@@ -154,7 +154,7 @@ def plan_per_query(
     if best is None or (fixed is not None and best[0] >= fixed.ms_per_query):
         return None
     ms, combo = best
-    expected = tuple(max(1 - factor * (1 - p.bin_recall[b]), 0.0) for b, p in enumerate(combo))
+    expected = tuple(max(1 - factor * (1 - _recall(p, b)), 0.0) for b, p in enumerate(combo))
     return PerQueryPlan(bins, combo, expected, round(_trusted(combo, counts, factor), 4), round(ms, 4))
 
 
@@ -168,18 +168,30 @@ def planned(sweep: tuple[SweepPoint, ...], bins: QueryBins, budget, fixed: Sweep
 def _front(points: list[SweepPoint], b: int) -> list[SweepPoint]:
     """Points no other beats in bin b on both time and recall, fastest first."""
     front, best = [], -1.0
-    for p in sorted(points, key=lambda p: (p.ms_per_query, -p.bin_recall[b])):
-        if p.bin_recall[b] > best:
+    for p in sorted(points, key=lambda p: (p.ms_per_query, -_recall(p, b))):
+        if _recall(p, b) > best:
             front.append(p)
-            best = p.bin_recall[b]
+            best = _recall(p, b)
     return front
+
+
+def _recall(p: SweepPoint, b: int) -> float:
+    """Bin b's mean recall of a point plan_per_query kept (it keeps only points measured per bin)."""
+    assert p.bin_recall is not None, "plan_per_query keeps only points with per-bin recall"
+    return p.bin_recall[b]
+
+
+def _sd(p: SweepPoint, b: int) -> float:
+    """Bin b's standard deviation of recall of a point plan_per_query kept."""
+    assert p.bin_sd is not None, "plan_per_query keeps only points with per-bin recall"
+    return p.bin_sd[b]
 
 
 def _trusted(combo: Sequence[SweepPoint], counts: np.ndarray, factor: float) -> float:
     """The stratified mean over the bins less 1.645 of its standard error, misses x factor."""
     total = counts.sum()
-    mean = sum(c * p.bin_recall[b] for b, (c, p) in enumerate(zip(counts, combo))) / total
-    variance = sum(c * p.bin_sd[b] ** 2 for b, (c, p) in enumerate(zip(counts, combo))) / total**2
+    mean = sum(c * _recall(p, b) for b, (c, p) in enumerate(zip(counts, combo))) / total
+    variance = sum(c * _sd(p, b) ** 2 for b, (c, p) in enumerate(zip(counts, combo))) / total**2
     lower = min(max(mean - 1.645 * math.sqrt(variance), 0.0), 1.0)
     return max(1 - factor * (1 - lower), 0.0)
 
@@ -237,10 +249,11 @@ def join_in_row_order(groups: list[tuple[np.ndarray, Hits]], nq: int) -> Hits:
     for name in ("texts", "payloads", "features"):
         lists[name] = None
         if getattr(first, name) is not None:
-            lists[name] = [None] * nq
+            values: list[object] = [None] * nq
             for rows, hits in groups:
                 for row, value in zip(rows.tolist(), getattr(hits, name)):
-                    lists[name][row] = value
+                    values[row] = value
+            lists[name] = values
     explain = dataclasses.replace(first.explain, stages=[stage for _, hits in groups for stage in hits.explain.stages])
     explain.bytes_scanned = int(sum(len(rows) * hits.explain.bytes_scanned for rows, hits in groups) / nq)
     return Hits(ids, scores, found, lists["texts"], explain, lists["payloads"], lists["features"])

@@ -204,6 +204,16 @@ class SparseEncoder(Protocol):
     `SparseAutoencoder`, or `LazyModel` until it loads): `indexer` does not import torch."""
 
     @property
+    def dim(self) -> int:
+        """Input width: the embeddings' dimension."""
+        ...
+
+    @property
+    def hidden(self) -> int:
+        """Units in the code (the inverted index's term count)."""
+        ...
+
+    @property
     def k(self) -> int: ...
 
     def encode_topk(self, x: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:

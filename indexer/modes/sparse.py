@@ -111,8 +111,7 @@ class SparseRows:
         dim = int(store.model.dim)
         self._unit = np.zeros((0, dim), dtype=np.float32)
         self._lock = threading.Lock()
-        self._units: np.ndarray | None = None
-        self._weights: np.ndarray | None = None
+        self._codes: tuple[np.ndarray, np.ndarray] | None = None  # (units, weights) of the rows encoded so far
 
     def add(self, start: int, unit: np.ndarray) -> None:
         stop = start + len(unit)
@@ -121,14 +120,14 @@ class SparseRows:
 
     def store(self, n: int) -> SparseStore:
         with self._lock:
-            done = 0 if self._units is None else len(self._units)
-            if done < n:
+            codes = self._codes
+            done = 0 if codes is None else len(codes[0])
+            if codes is None or done < n:
                 units, weights = self.model_store.encode(self._unit[done:n])
-                parts = [] if self._units is None else [(self._units, self._weights)]
+                parts = [] if codes is None else [codes]
                 parts.append((np.asarray(units, dtype=np.int32), np.asarray(weights, dtype=np.float32)))
-                self._units = np.concatenate([u for u, _ in parts])
-                self._weights = np.concatenate([w for _, w in parts])
-            units, weights = self._units[:n], self._weights[:n]  # type: ignore[index]
+                codes = self._codes = (np.concatenate([u for u, _ in parts]), np.concatenate([w for _, w in parts]))
+            units, weights = codes[0][:n], codes[1][:n]
         index = SparseIndex.from_codes(units, weights, int(self.model_store.model.hidden))
         return SparseStore(self.model_store.model, index)
 

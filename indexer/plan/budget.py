@@ -166,8 +166,9 @@ def _parse_stage(token: str) -> dict:
         stage.update(kind="dense", dim=int(size))
     elif kind in _STAGE_KINDS and (not size or MODES[kind].knob):
         stage["kind"] = kind
-        if size:
-            stage[MODES[kind].knob] = int(size)  # type: ignore[index]
+        knob = MODES[kind].knob
+        if size and knob:  # a size is taken only by a mode with a size knob (the test above)
+            stage[knob] = int(size)
     else:
         raise BudgetError(
             f"invalid funnel stage {token!r}: use {', '.join(k for k in _STAGE_KINDS if k != 'dense')}, a mode with its size (sparse32), a dim, or full"

@@ -12,10 +12,15 @@ from vecdial.indexer.modes.sparse import SPARSE
 
 MODES: dict[str, Mode] = {mode.name: mode for mode in (EXACT, DENSE, BINARY, RABITQ, SPARSE)}
 
+# Modes that find candidates, and so may head a funnel stage (`Mode.candidates` overridden).
+STAGE_KINDS: tuple[str, ...] = tuple(name for name, mode in MODES.items() if type(mode).candidates is not Mode.candidates)
+# The mode that rescores a funnel's survivors: every later stage, and the full-size last one (`full`).
+RESCORER: str = next(name for name in STAGE_KINDS if MODES[name].rescores)
+
 
 def warm_budgets(version: VersionView) -> list[str]:
     """One budget per kernel every registered mode runs on `version` (see `Mode.warm_budgets`)."""
     return [budget for mode in MODES.values() for budget in mode.warm_budgets(version)]
 
 
-__all__ = ["MODES", "Mode", "ModeInfo", "Part", "Query", "VersionView", "warm_budgets"]
+__all__ = ["MODES", "RESCORER", "STAGE_KINDS", "Mode", "ModeInfo", "Part", "Query", "VersionView", "warm_budgets"]

@@ -51,9 +51,6 @@ class VersionView(Protocol):
     def dense(self) -> BlockStore: ...
 
     @property
-    def sparse(self) -> Any: ...
-
-    @property
     def partitions(self) -> Partitions | None: ...
 
     def store(self, mode: str) -> Any:
@@ -140,6 +137,7 @@ class Mode:
     knob: ClassVar[str | None] = None  # the size knob of its funnel stages ("dim", "active") or None
     size_label: ClassVar[str | None] = None  # how explain names a stage's size (default: the knob)
     refine: ClassVar[str | None] = None  # the integer knob a sweep bisects between points that bracket a recall target
+    rescores: ClassVar[bool] = False  # True: a funnel stage after the first may be this mode (see `rescore`)
 
     def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
         """The stages a budget of this mode is; a last stage with `keep` is rescored at full dim."""
@@ -163,6 +161,11 @@ class Mode:
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
         """The best `keep` live rows of `part` -> rows (nq, keep) int64 (-1 pad), scores (nq, keep)
         float32 (-inf pad), bytes of index data read per query."""
+        raise NotImplementedError
+
+    def rescore(self, part: Part, query: Query, rows: np.ndarray, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """A later funnel stage (modes with `rescores` only): candidate rows (nq, c) of `part` (-1 pad)
+        scored at `size`; the best `keep` per query -> rows, scores, bytes of index data read per query."""
         raise NotImplementedError
 
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> Builder | None:

@@ -52,6 +52,7 @@ class Dense(Mode):
     budget = DenseBudget
     knob = "dim"
     refine = "dim"
+    rescores = True
 
     def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
         assert isinstance(budget, DenseBudget)  # the registry parses this mode's budgets as its `budget`

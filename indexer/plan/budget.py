@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from vecdial.indexer.errors import BudgetError, first_problem
-from vecdial.indexer.modes import MODES, Mode
+from vecdial.indexer.modes import MODES, RESCORER, STAGE_KINDS
 from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 
 __all__ = ["MAX_RESCORE", "AutoBudget", "Budget", "FunnelBudget", "FunnelStage", "format_budget", "parse_budget"]
 
 # Modes that find candidates and so may head a funnel stage (exact is `full`).
-_STAGE_KINDS = tuple(name for name, mode in MODES.items() if type(mode).candidates is not Mode.candidates)
+_STAGE_KINDS = STAGE_KINDS
 
 
 class FunnelBudget(BudgetModel):
@@ -161,16 +161,16 @@ def _parse_stage(token: str) -> dict:
     kind = head.rstrip("0123456789")
     size = head[len(kind) :]
     if head == "full":
-        stage["kind"] = "dense"
+        stage["kind"] = RESCORER
     elif not kind and size:
-        stage.update(kind="dense", dim=int(size))
+        stage.update({"kind": RESCORER, str(MODES[RESCORER].knob): int(size)})
     elif kind in _STAGE_KINDS and (not size or MODES[kind].knob):
         stage["kind"] = kind
         if size:
             stage[MODES[kind].knob] = int(size)  # type: ignore[index]
     else:
         raise BudgetError(
-            f"invalid funnel stage {token!r}: use {', '.join(k for k in _STAGE_KINDS if k != 'dense')}, a mode with its size (sparse32), a dim, or full"
+            f"invalid funnel stage {token!r}: use {', '.join(k for k in _STAGE_KINDS if k != RESCORER)}, a mode with its size (sparse32), a dim, or full"
         )
     return stage
 
@@ -178,7 +178,7 @@ def _parse_stage(token: str) -> dict:
 def _format_stage(stage: FunnelStage) -> str:
     knob = MODES[stage.kind].knob
     size = getattr(stage, knob) if knob else None
-    if stage.kind == "dense":
+    if stage.kind == RESCORER:
         head = str(size) if size else "full"
     else:
         head = f"{stage.kind}{size or ''}"

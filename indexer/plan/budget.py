@@ -32,13 +32,37 @@ class FunnelBudget(BudgetModel):
     stages: tuple[FunnelStage, ...] = Field(min_length=1, max_length=8)
     probe: int | float | None = probe_field()
 
-    @field_validator("stages")
+    @field_validator("stages", mode="before")
     @classmethod
-    def _known_kinds(cls, stages: tuple[FunnelStage, ...]) -> tuple[FunnelStage, ...]:
-        for stage in stages:
-            if stage.kind not in _STAGE_KINDS:
-                raise ValueError(f"unknown stage kind {stage.kind!r}: use one of {', '.join(_STAGE_KINDS)}")
-        return stages
+    def _known_kinds(cls, stages: Any) -> Any:
+        """Each stage's kind is a registered mode that finds candidates, sized by that mode's knob alone."""
+        return (
+            [_stage_of_mode(stage) if isinstance(stage, dict) else stage for stage in stages]
+            if isinstance(stages, list | tuple)
+            else stages
+        )
+
+
+_SIZE: TypeAdapter = TypeAdapter(Annotated[int, Field(gt=0)])
+
+
+def _stage_of_mode(stage: dict) -> dict:
+    """A funnel stage's JSON form checked against its mode: a known kind, and its size (if any)
+    under the mode's knob, a whole number > 0."""
+    kind = stage.get("kind")
+    if kind not in _STAGE_KINDS:
+        raise ValueError(f"unknown stage kind {kind!r}: use one of {', '.join(_STAGE_KINDS)}")
+    knob = MODES[kind].knob
+    checked = dict(stage)
+    for key in set(stage) - {"kind", "keep"}:
+        if key != knob:
+            takes = f"{knob} and keep" if knob else "keep"
+            raise ValueError(f"a {kind} stage has no knob {key!r}: it takes {takes}")
+        try:
+            checked[key] = _SIZE.validate_python(stage[key])
+        except ValidationError:
+            raise ValueError(f"{key}={stage[key]!r} is not valid: use a whole number > 0") from None
+    return checked
 
 
 class AutoBudget(BudgetModel):
@@ -176,8 +200,7 @@ def _parse_stage(token: str) -> dict:
 
 
 def _format_stage(stage: FunnelStage) -> str:
-    knob = MODES[stage.kind].knob
-    size = getattr(stage, knob) if knob else None
+    size = stage.size(MODES[stage.kind].knob)
     if stage.kind == RESCORER:
         head = str(size) if size else "full"
     else:

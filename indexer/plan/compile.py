@@ -66,7 +66,7 @@ def compile_plan(budget, version, k: int) -> tuple[Stage, ...]:
             raise BudgetError(f"funnel stage {i + 1} is {stage.kind}: only the first stage may be {heads}")
         mode = MODES[stage.kind]
         largest = mode.max_size(version)
-        size = (getattr(stage, mode.knob) if mode.knob else None) or mode.default_size(version)
+        size = stage.size(mode.knob) or mode.default_size(version)
         if not 0 < size <= largest:
             raise BudgetError(f"{mode.knob}={size} is out of range: this collection serves {mode.knob} 1..{largest}")
         keep = k if i == len(stages) - 1 else k * (stage.keep or 1)

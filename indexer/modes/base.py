@@ -174,6 +174,11 @@ class Mode:
         Partitions (rows come cell after cell), or None."""
         return None
 
+    def recorded_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The build settings (BuildSettings knobs) this mode's manifest entry `params` records,
+        for a reindex to start from; params None: the version was built without this mode."""
+        return {}
+
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> Any:
         """This mode's store in a version directory, checked against the manifest (CorruptIndex)."""
         raise NotImplementedError

@@ -92,6 +92,10 @@ class Dense(Mode):
         rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(sample.shape[1])
         return DenseBuilder(rotation, n, out, settings)
 
+    def recorded_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        params = params or {}
+        return {"rotation": params.get("rotation", "pca"), "block": params.get("block", 32), "dtype": params.get("dtype", "float32")}
+
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> DenseIndex:
         blocks = BlockStore.open(path, manifest.dim, rows=bool(params.get("rows")))  # versions before the row copy have none
         n_blocks, block = -(-manifest.dim // params["block"]), params["block"]

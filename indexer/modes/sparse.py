@@ -16,6 +16,7 @@ from pydantic import Field
 from vecdial.indexer.errors import BudgetError, CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.modes.settings import recorded_sparse
 from vecdial.indexer.stores.rows import room_for
 from vecdial.indexer.stores.sparse import SparseIndex, SparseStore, open_sparse_store
 
@@ -68,6 +69,9 @@ class Sparse(Mode):
 
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> SparseBuilder | None:
         return None if settings.sparse is None else SparseBuilder(sample, out, settings.sparse)
+
+    def recorded_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        return {"sparse": recorded_sparse((params or {}).get("settings"))}
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> SparseStore:
         try:

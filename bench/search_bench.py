@@ -105,9 +105,9 @@ def resident_bytes(searcher: vecdial.Collection, budget: str) -> float:
     version = live_of(searcher).snapshot().version
     first = compile_plan(parse_budget(budget), version, 10)[0]
     if first.mode == "binary":
-        scanned = faiss.serialize_index_binary(version.binary.index).nbytes
+        scanned = faiss.serialize_index_binary(version.store("binary").store.index).nbytes
     elif first.mode == "sparse":
-        scanned = version.sparse.resident_bytes
+        scanned = version.store("sparse").resident_bytes
     else:
         blocks = -(-first.size // version.dense.block)
         scanned = version.dense.blocks[:blocks].nbytes + version.dense.prefix_sq[0].nbytes

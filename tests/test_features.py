@@ -58,7 +58,7 @@ def table(version):
 @pytest.fixture(scope="module")
 def active_ids(version):
     """unit -> the set of ids of the version's rows where it is active (from the postings)."""
-    index = version.sparse.index
+    index = version.store("sparse").index
 
     def of(unit: int) -> set:
         return set(version.id_list(np.asarray(index.docs[index.indptr[unit] : index.indptr[unit + 1]], dtype=np.int64)))
@@ -195,7 +195,7 @@ def test_explain_features_is_off_by_default(docs):
 def test_explain_features_lists_only_features_active_in_both_the_query_and_the_hit(docs, version, active_ids):
     query = "parse a date string"
     hits = docs.search(query, 10, "sparse:active=16,rescore=5", explain_features=True)
-    units, _ = version.sparse.encode(docs.encode([query]))
+    units, _ = version.store("sparse").encode(docs.encode([query]))
     in_query = set(units[0].tolist())
     listed = [hit["features"] for hit in hits[0]]
     assert any(listed) and all(len(features) <= 5 for features in listed)

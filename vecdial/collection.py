@@ -28,7 +28,7 @@ from vecdial.indexer.jobs.reindex import start_reindex
 from vecdial.indexer.live.backup import backup_collection
 from vecdial.indexer.live.collection import LiveCollection, WriteResult
 from vecdial.indexer.live.repair import RepairReport
-from vecdial.indexer.modes import warm_budgets
+from vecdial.indexer.modes import build_settings_of, warm_budgets
 from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.calibration import SweepPoint
 from vecdial.indexer.plan.describe import dense_costs, describe_modes
@@ -365,7 +365,7 @@ class Collection:
             text_queries=manifest.source_model == MODEL_NAME,
             has_texts=manifest.has_texts,
             created_at=manifest.created_at,
-            settings=BuildSettings.from_manifest(manifest).model_dump(),
+            settings=build_settings_of(manifest).model_dump(),
             modes=describe_modes(version, swept=snapshot.view.sweep is not None),
             dense_bytes_per_vector=dense_costs(version),
             swept_on=snapshot.view.sweep_source,

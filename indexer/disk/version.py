@@ -57,7 +57,7 @@ class Version:
     def features(self) -> Any:
         """The sparse autoencoder's features (indexer/features/serve.py: labels, top documents,
         decoder), opened on first use; None if the version has no sparse codes."""
-        return None if self.sparse is None else self._once("features", self._open_features)
+        return None if self.store("sparse") is None else self._once("features", self._open_features)
 
     def _once(self, name: str, open_it: Callable[[], Any]) -> Any:
         """open_it() on the first call for `name`, once, whichever thread asks first; then that value."""
@@ -77,7 +77,7 @@ class Version:
     def _open_features(self) -> Any:
         from vecdial.indexer.features.serve import open_features
 
-        return open_features(self.path, self.manifest.codecs["sparse"], int(self.sparse.model.hidden))
+        return open_features(self.path, self.manifest.codecs["sparse"], int(self.store("sparse").model.hidden))
 
     def store(self, mode: str) -> Any:
         """That mode's store (see indexer/modes), or None if this version was built without it."""
@@ -103,15 +103,6 @@ class Version:
     def dense(self) -> BlockStore:
         """The full vectors, rotated, in column blocks."""
         return self.stores["dense"].blocks
-
-    @property
-    def binary(self) -> Any:
-        return self.stores["binary"].store
-
-    @property
-    def sparse(self) -> Any:
-        """The sparse autoencoder and its postings (None without sparse codes)."""
-        return self.stores.get("sparse")
 
     def id_list(self, rows: np.ndarray) -> list:
         """Store rows -> user ids as Python values (int or str)."""

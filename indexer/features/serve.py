@@ -170,7 +170,7 @@ def hit_features(space: Any, query_unit: np.ndarray, rows: np.ndarray, counts: n
     """
     version = space.version
     features = features_of(version)
-    units, weights = version.sparse.encode(query_unit)
+    units, weights = version.store("sparse").encode(query_unit)
     hidden = features.table.units
     out = []
     for q, n in enumerate(np.asarray(counts).tolist()):
@@ -178,7 +178,7 @@ def hit_features(space: Any, query_unit: np.ndarray, rows: np.ndarray, counts: n
         for store, local in zip(space.stores, space.split(rows[q, :n])):
             if store is not version and not (local >= 0).any():
                 continue  # the segment's codes are read only for its hits
-            index = version.sparse.index if store is version else store.store("sparse").index
+            index = store.store("sparse").index
             found = hit_codes_from_postings(index.indptr, index.docs, index.values, units[q], local)
             codes = found if codes is None else codes + found
         shared = shared_features(query_code(units[q], weights[q], hidden), sp.csr_matrix(codes), features.table, top=top)

@@ -46,6 +46,7 @@ from vecdial.indexer.jobs.store import JobStateName, JobStatus, JobStore
 from vecdial.indexer.jobs.swap import clean_leftovers, swap_in
 from vecdial.indexer.live.collection import LiveCollection, LiveSnapshot
 from vecdial.indexer.live.wal import WriteAheadLog
+from vecdial.indexer.modes import build_settings_of
 from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.plan.budget import AutoBudget, format_budget, parse_budget
 from vecdial.indexer.plan.execute import View, search
@@ -131,7 +132,7 @@ class ReindexJob:
             live.refresh()  # every write acknowledged so far, by any process
             snapshot = live.snapshot()
             verify_files(snapshot.version.path, snapshot.version.manifest)  # once per version per process
-            settings = BuildSettings.from_manifest(snapshot.version.manifest).changed(self.changes)
+            settings = build_settings_of(snapshot.version.manifest).changed(self.changes)
             self._update(from_version=snapshot.version_name, settings=settings.model_dump())
             export = self.collection.layout.export(self.id)
             exported = self._export(snapshot, export)

@@ -32,6 +32,7 @@ from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.create import create_collection
 from vecdial.indexer.jobs.reindex import export_live
 from vecdial.indexer.live.collection import LiveCollection
+from vecdial.indexer.modes import build_settings_of
 from vecdial.indexer.modes.settings import BuildSettings
 from vecdial.indexer.scale.shards import ShardLayout, shard_of
 
@@ -82,7 +83,7 @@ def reshard(data_dir: Path, name: str, shards: int, *, partial: bool | None = No
                 live.refresh()  # every write acknowledged before the locks
             exported = [export_live(live.snapshot(), staging / f"part{i}.npy", name) for i, live in enumerate(lives)]
             dataset = _concat(exported, staging / "all.npy")
-            settings = BuildSettings.from_manifest(lives[0].snapshot().version.manifest)
+            settings = build_settings_of(lives[0].snapshot().version.manifest)
             staged = Collection(staging, name)
             if shards == 1:
                 create_collection(staged, dataset, settings, show_progress=show_progress)

@@ -52,9 +52,6 @@ class VersionView(Protocol):
     def dense(self) -> BlockStore: ...
 
     @property
-    def sparse(self) -> Any: ...
-
-    @property
     def partitions(self) -> Partitions | None: ...
 
     def store(self, mode: str) -> Any:
@@ -141,6 +138,7 @@ class Mode:
     knob: ClassVar[str | None] = None  # the size knob of its funnel stages ("dim", "active") or None
     size_label: ClassVar[str | None] = None  # how explain names a stage's size (default: the knob)
     refine: ClassVar[str | None] = None  # the integer knob a sweep bisects between points that bracket a recall target
+    rescores: ClassVar[bool] = False  # True: a funnel stage after the first may be this mode (see `rescore`)
 
     def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
         """The stages a budget of this mode is; a last stage with `keep` is rescored at full dim."""
@@ -166,11 +164,21 @@ class Mode:
         float32 (-inf pad), bytes of index data read per query."""
         raise NotImplementedError
 
+    def rescore(self, part: Part, query: Query, rows: np.ndarray, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """A later funnel stage (modes with `rescores` only): candidate rows (nq, c) of `part` (-1 pad)
+        scored at `size`; the best `keep` per query -> rows, scores, bytes of index data read per query."""
+        raise NotImplementedError
+
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> Builder | None:
         """Fit on `sample` (s, dim) unit vectors and start this mode's files for n rows in `out`;
         None if the mode stores nothing or the settings leave it out. cells: the version's
         Partitions (rows come cell after cell), or None."""
         return None
+
+    def recorded_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The build settings (BuildSettings knobs) this mode's manifest entry `params` records,
+        for a reindex to start from; params None: the version was built without this mode."""
+        return {}
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> Any:
         """This mode's store in a version directory, checked against the manifest (CorruptIndex)."""

@@ -69,6 +69,10 @@ class Binary(Mode):
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> BinaryBuilder:
         return BinaryBuilder(fit_binary(sample, center=settings.binary_center), n, out, settings)
 
+    def recorded_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        params = params or {}
+        return {"binary_center": params.get("center", False), "binary_index": params.get("index", "flat")}
+
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> BinaryIndex:
         shape = np.load(path / CODES_FILE, mmap_mode="r").shape  # the header only: codes load on first use
         if shape != (manifest.count, code_bytes_for(manifest.dim)):

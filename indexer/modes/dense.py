@@ -53,6 +53,7 @@ class Dense(Mode):
     budget = DenseBudget
     knob = "dim"
     refine = "dim"
+    rescores = True
 
     def funnel(self, budget: BudgetModel) -> list[FunnelStage]:
         assert isinstance(budget, DenseBudget)  # the registry parses this mode's budgets as its `budget`
@@ -91,6 +92,10 @@ class Dense(Mode):
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> DenseBuilder:
         rotation = fit_pca_rotation(sample) if settings.rotation == "pca" else identity_rotation(sample.shape[1])
         return DenseBuilder(rotation, n, out, settings)
+
+    def recorded_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        params = params or {}
+        return {"rotation": params.get("rotation", "pca"), "block": params.get("block", 32), "dtype": params.get("dtype", "float32")}
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> DenseIndex:
         blocks = BlockStore.open(path, manifest.dim, rows=bool(params.get("rows")))  # versions before the row copy have none

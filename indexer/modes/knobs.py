@@ -29,10 +29,19 @@ class BudgetModel(BaseModel):
 
 
 class FunnelStage(BudgetModel):
-    """One stage of a funnel: a registered mode (`binary`, `sparse` with `active`, `dense` with `dim`)
-    that finds candidates, or, after the first stage, `dense` rescoring."""
+    """One stage of a funnel: a registered mode that finds candidates, or, after the first stage,
+    the mode that rescores. Its size is given under that mode's own knob (`Mode.knob`:
+    `{"kind": "dense", "dim": 128}`, `{"kind": "sparse", "active": 32}`), which `FunnelBudget`
+    checks against the registry: no stage knob is declared here, so a new mode brings its own."""
 
-    kind: str = Field(description="A mode that finds candidates: dense, binary, sparse.")
-    dim: int | None = Field(None, gt=0, description="Dims for a dense stage; default all.")
-    active: int | None = Field(None, gt=0, description="Active units for a sparse stage.")
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str = Field(description="A registered mode that finds candidates (dense, binary, rabitq, sparse).")
     keep: int | None = Field(None, gt=0, le=MAX_RESCORE, description="Candidates kept, as a multiple of k; the last stage keeps k.")
+
+    def size(self, knob: str | None) -> int | None:
+        """The stage's size under its mode's `knob`; None: not given (the mode's default)."""
+        return None if knob is None else (self.model_extra or {}).get(knob)
+
+    def __hash__(self) -> int:  # the size knob is an extra, which pydantic's frozen hash leaves out
+        return hash((self.kind, self.keep, tuple(sorted((self.model_extra or {}).items()))))

@@ -150,6 +150,9 @@ class Rabitq(Mode):
         per_cell = CellsBuilder(cells.centroids, sample) if cells is not None else None
         return RabitqBuilder(RabitqStore(empty_index(sample.shape[1], sample)), graph, per_cell, out)
 
+    def recorded_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        return {"rabitq": params is not None, "graph": int((params or {}).get("graph", 0))}
+
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> RabitqIndex:
         code_bytes = check_header(path, manifest.count, manifest.dim)  # the codes load on first use
         links = int(params.get("graph", 0))

@@ -119,32 +119,17 @@ class BuildSettings(_Settings):
         except ValidationError as exc:
             raise InvalidInput("; ".join(_describe(error) for error in exc.errors()[:3])) from None
 
-    @classmethod
-    def from_manifest(cls, manifest: RecordedBuild) -> BuildSettings:
-        """The settings a version was built with, as far as its manifest records them (what a
-        reindex changes from). sample_size, batch_size and seed are not recorded: defaults.
-        A manifest written before the rename names max_active `k`; both are read."""
-        sparse = None
-        recorded = manifest.codecs.get("sparse", {}).get("settings")
-        if isinstance(recorded, dict):
-            renamed = {RENAMED_SPARSE.get(key, key): value for key, value in recorded.items()}
-            try:
-                sparse = SparseSettings.model_validate(renamed)
-            except ValidationError as exc:
-                raise CorruptIndex(f"manifest sparse settings: {_describe(exc.errors()[0])}; rebuild the index") from None
-        dense, binary = manifest.codecs["dense"], manifest.codecs.get("binary", {})
-        return cls(
-            rotation=dense.get("rotation", "pca"),
-            block=dense.get("block", 32),
-            dtype=dense.get("dtype", "float32"),
-            binary_center=binary.get("center", False),
-            binary_index=binary.get("index", "flat"),
-            rabitq="rabitq" in manifest.codecs,
-            graph=int(manifest.codecs.get("rabitq", {}).get("graph", 0)),
-            lexical=manifest.lexical is not None or not manifest.has_texts,
-            partitions=manifest.partitions or None,  # none recorded: let the new size decide
-            sparse=sparse,
-        )
+
+def recorded_sparse(recorded: Any) -> SparseSettings | None:
+    """The sparse settings a manifest records (None: none). A manifest written before the
+    rename names max_active `k`; both are read."""
+    if not isinstance(recorded, dict):
+        return None
+    renamed = {RENAMED_SPARSE.get(key, key): value for key, value in recorded.items()}
+    try:
+        return SparseSettings.model_validate(renamed)
+    except ValidationError as exc:
+        raise CorruptIndex(f"manifest sparse settings: {_describe(exc.errors()[0])}; rebuild the index") from None
 
 
 def _sparse_changed(base: SparseSettings | None, change: Any) -> Any:

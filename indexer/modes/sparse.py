@@ -16,6 +16,7 @@ from pydantic import Field
 from vecdial.indexer.errors import BudgetError, CorruptIndex
 from vecdial.indexer.modes.base import Mode, ModeInfo, Part, Query, VersionView
 from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage
+from vecdial.indexer.modes.settings import recorded_sparse
 from vecdial.indexer.stores.rows import room_for
 from vecdial.indexer.stores.sparse import SparseIndex, SparseStore, open_sparse_store
 from vecdial.indexer.vectors import Rows
@@ -41,33 +42,38 @@ class Sparse(Mode):
         return [FunnelStage(kind="sparse", active=budget.active, keep=budget.rescore or None)]
 
     def max_size(self, version: VersionView) -> int:
-        if version.sparse is None:
+        if version.store("sparse") is None:
             raise BudgetError("this collection has no sparse codes: rebuild it with sparse codes enabled to use sparse budgets")
-        return version.sparse.max_active
+        return version.store("sparse").max_active
 
     def candidates(self, part: Part, query: Query, size: int, keep: int) -> tuple[np.ndarray, np.ndarray, int]:
-        units, weights = query.form(("sparse", size), lambda: query.version.sparse.encode(query.unit, size))
+        units, weights = query.form(("sparse", size), lambda: query.version.store("sparse").encode(query.unit, size))
         rows, scores, total = part.stores.store("sparse").index.search(units, weights, size, keep, part.alive)
         return rows, scores, total // max(len(units), 1)
 
     def describe(self, version: VersionView) -> ModeInfo | None:
-        if version.sparse is None:
+        store = version.store("sparse")
+        if store is None:
             return None
         note = "inverted index: postings of the query's top `active` units; bytes are the index's per vector"
-        knobs: dict[str, tuple[int | float, int | float]] = {"active": (1, int(version.sparse.max_active)), "rescore": (0, MAX_RESCORE)}
-        return ModeInfo("sparse", knobs, int(version.sparse.resident_bytes // max(version.size, 1)), note)
+        knobs: dict[str, tuple[int | float, int | float]] = {"active": (1, int(store.max_active)), "rescore": (0, MAX_RESCORE)}
+        return ModeInfo("sparse", knobs, int(store.resident_bytes // max(version.size, 1)), note)
 
     def warm_budgets(self, version: VersionView) -> list[str]:
-        return [] if version.sparse is None else ["sparse:active=1,rescore=1"]
+        return [] if version.store("sparse") is None else ["sparse:active=1,rescore=1"]
 
     def sweep_budgets(self, version: VersionView) -> list[str]:
-        if version.sparse is None:
+        store = version.store("sparse")
+        if store is None:
             return []
-        actives = [a for a in SWEEP_ACTIVES if a <= version.sparse.max_active]
+        actives = [a for a in SWEEP_ACTIVES if a <= store.max_active]
         return [f"sparse:active={a}" for a in actives] + [f"sparse:active={a},rescore=10" for a in actives]
 
     def builder(self, sample: np.ndarray, n: int, out: Path, settings: Any, cells: Any = None) -> SparseBuilder | None:
         return None if settings.sparse is None else SparseBuilder(sample, out, settings.sparse)
+
+    def recorded_settings(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        return {"sparse": recorded_sparse((params or {}).get("settings"))}
 
     def open(self, path: Path, params: dict[str, Any], manifest: Any, codecs: dict[str, np.ndarray]) -> SparseStore:
         try:

@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from vecdial.indexer.errors import BudgetError, first_problem
-from vecdial.indexer.modes import MODES, Mode
+from vecdial.indexer.modes import MODES, RESCORER, STAGE_KINDS
 from vecdial.indexer.modes.knobs import MAX_RESCORE, BudgetModel, FunnelStage, probe_field
 
 __all__ = ["MAX_RESCORE", "AutoBudget", "Budget", "FunnelBudget", "FunnelStage", "format_budget", "parse_budget"]
 
 # Modes that find candidates and so may head a funnel stage (exact is `full`).
-_STAGE_KINDS = tuple(name for name, mode in MODES.items() if type(mode).candidates is not Mode.candidates)
+_STAGE_KINDS = STAGE_KINDS
 
 
 class FunnelBudget(BudgetModel):
@@ -32,13 +32,37 @@ class FunnelBudget(BudgetModel):
     stages: tuple[FunnelStage, ...] = Field(min_length=1, max_length=8)
     probe: int | float | None = probe_field()
 
-    @field_validator("stages")
+    @field_validator("stages", mode="before")
     @classmethod
-    def _known_kinds(cls, stages: tuple[FunnelStage, ...]) -> tuple[FunnelStage, ...]:
-        for stage in stages:
-            if stage.kind not in _STAGE_KINDS:
-                raise ValueError(f"unknown stage kind {stage.kind!r}: use one of {', '.join(_STAGE_KINDS)}")
-        return stages
+    def _known_kinds(cls, stages: Any) -> Any:
+        """Each stage's kind is a registered mode that finds candidates, sized by that mode's knob alone."""
+        return (
+            [_stage_of_mode(stage) if isinstance(stage, dict) else stage for stage in stages]
+            if isinstance(stages, list | tuple)
+            else stages
+        )
+
+
+_SIZE: TypeAdapter = TypeAdapter(Annotated[int, Field(gt=0)])
+
+
+def _stage_of_mode(stage: dict) -> dict:
+    """A funnel stage's JSON form checked against its mode: a known kind, and its size (if any)
+    under the mode's knob, a whole number > 0."""
+    kind = stage.get("kind")
+    if kind not in _STAGE_KINDS:
+        raise ValueError(f"unknown stage kind {kind!r}: use one of {', '.join(_STAGE_KINDS)}")
+    knob = MODES[kind].knob
+    checked = dict(stage)
+    for key in set(stage) - {"kind", "keep"}:
+        if key != knob:
+            takes = f"{knob} and keep" if knob else "keep"
+            raise ValueError(f"a {kind} stage has no knob {key!r}: it takes {takes}")
+        try:
+            checked[key] = _SIZE.validate_python(stage[key])
+        except ValidationError:
+            raise ValueError(f"{key}={stage[key]!r} is not valid: use a whole number > 0") from None
+    return checked
 
 
 class AutoBudget(BudgetModel):
@@ -161,9 +185,9 @@ def _parse_stage(token: str) -> dict:
     kind = head.rstrip("0123456789")
     size = head[len(kind) :]
     if head == "full":
-        stage["kind"] = "dense"
+        stage["kind"] = RESCORER
     elif not kind and size:
-        stage.update(kind="dense", dim=int(size))
+        stage.update({"kind": RESCORER, str(MODES[RESCORER].knob): int(size)})
     elif kind in _STAGE_KINDS and (not size or MODES[kind].knob):
         stage["kind"] = kind
         knob = MODES[kind].knob
@@ -171,15 +195,14 @@ def _parse_stage(token: str) -> dict:
             stage[knob] = int(size)
     else:
         raise BudgetError(
-            f"invalid funnel stage {token!r}: use {', '.join(k for k in _STAGE_KINDS if k != 'dense')}, a mode with its size (sparse32), a dim, or full"
+            f"invalid funnel stage {token!r}: use {', '.join(k for k in _STAGE_KINDS if k != RESCORER)}, a mode with its size (sparse32), a dim, or full"
         )
     return stage
 
 
 def _format_stage(stage: FunnelStage) -> str:
-    knob = MODES[stage.kind].knob
-    size = getattr(stage, knob) if knob else None
-    if stage.kind == "dense":
+    size = stage.size(MODES[stage.kind].knob)
+    if stage.kind == RESCORER:
         head = str(size) if size else "full"
     else:
         head = f"{stage.kind}{size or ''}"

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from vecdial.indexer.errors import BudgetError
-from vecdial.indexer.modes import MODES
+from vecdial.indexer.modes import MODES, RESCORER, STAGE_KINDS
 from vecdial.indexer.plan.budget import AutoBudget, FunnelBudget, FunnelStage
 
 
 @dataclass(frozen=True)
 class Stage:
-    """mode: a registered mode that finds candidates (or `dense`, rescoring);
+    """mode: a registered mode that finds candidates (or the RESCORER, rescoring);
     size: dims, bits or active units; keep: candidates out per query;
     probe: partitions read per query (0: every row); ef: candidates a graph walk keeps
     (0: no walk)."""
@@ -58,16 +58,15 @@ def compile_plan(budget, version, k: int) -> tuple[Stage, ...]:
         raise BudgetError("an auto budget must be resolved through the sweep before it is compiled")
     stages = list(budget.stages) if isinstance(budget, FunnelBudget) else MODES[budget.mode].funnel(budget)
     if stages[-1].keep is not None:
-        stages.append(FunnelStage(kind="dense"))
+        stages.append(FunnelStage(kind=RESCORER))
     plan = []
     for i, stage in enumerate(stages):
-        if i > 0 and stage.kind != "dense":
-            raise BudgetError(
-                f"funnel stage {i + 1} is {stage.kind}: only the first stage may be {' or '.join(k for k in MODES if k not in ('dense', 'exact'))}"
-            )
+        if i > 0 and not MODES[stage.kind].rescores:
+            heads = " or ".join(k for k in STAGE_KINDS if not MODES[k].rescores)
+            raise BudgetError(f"funnel stage {i + 1} is {stage.kind}: only the first stage may be {heads}")
         mode = MODES[stage.kind]
         largest = mode.max_size(version)
-        size = (getattr(stage, mode.knob) if mode.knob else None) or mode.default_size(version)
+        size = stage.size(mode.knob) or mode.default_size(version)
         if not 0 < size <= largest:
             raise BudgetError(f"{mode.knob}={size} is out of range: this collection serves {mode.knob} 1..{largest}")
         keep = k if i == len(stages) - 1 else k * (stage.keep or 1)

@@ -6,7 +6,7 @@ pick a budget without knowing the storage layout.
 
 from __future__ import annotations
 
-from vecdial.indexer.modes import MODES, ModeInfo
+from vecdial.indexer.modes import MODES, RESCORER, STAGE_KINDS, ModeInfo
 from vecdial.indexer.modes.dense import dense_costs
 
 __all__ = ["ModeInfo", "dense_costs", "describe_modes"]
@@ -15,11 +15,12 @@ __all__ = ["ModeInfo", "dense_costs", "describe_modes"]
 def describe_modes(version, swept: bool) -> list[ModeInfo]:
     """Every registered mode this version serves, then funnel, and auto once it is swept."""
     modes = [info for mode in MODES.values() if (info := mode.describe(version)) is not None]
-    modes.append(
-        ModeInfo(
-            "funnel", {"stages": (1, 8)}, version.store("binary").code_bytes, "binary or sparse shortlist, then dense rescoring stages"
-        )
-    )
+    served = {info.mode: info for info in modes}
+    # A funnel's cost starts with its head's: shown is the first registered head this version serves.
+    heads = [served[kind] for kind in STAGE_KINDS if kind != RESCORER and kind in served]
+    cost = heads[0].bytes_per_vector if heads else None
+    note = f"{' or '.join(info.mode for info in heads)} shortlist, then {RESCORER} rescoring stages"
+    modes.append(ModeInfo("funnel", {"stages": (1, 8)}, cost, note))
     if swept:
         knobs: dict[str, tuple[int | float, int | float]] = {
             "target_recall": (0, 1),

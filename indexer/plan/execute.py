@@ -196,7 +196,7 @@ def _run(view: View, compiled: Compiled, query: Query, options: SearchOptions, w
                 rows, scores, part_read = _nothing(len(query.unit))
                 found[i : i + 1] = [(rows, scores)]
             elif stage.rescore:
-                rows, scores, part_read = MODES["dense"].rescore(part, query, found[i][0], stage.size, keep)  # type: ignore[attr-defined]
+                rows, scores, part_read = mode.rescore(part, query, found[i][0], stage.size, keep)
                 found[i] = (rows, scores)
             else:
                 rows, scores, part_read = mode.candidates(_narrowed(space, part, query, stage, keep), query, stage.size, keep)

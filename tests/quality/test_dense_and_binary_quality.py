@@ -82,7 +82,7 @@ def test_rescoring_never_ranks_worse_than_the_shortlist_alone(rotated, queries, 
 def test_rescoring_keeps_the_best_of_the_shortlist_per_query(rotated, queries):
     """Per query: the rescored top-k is the exact top-k of the Hamming shortlist."""
     version = rotated._live.snapshot().version
-    shortlist = version.binary.search(version.store("binary").codec.encode(queries), 40)[0]
+    shortlist = version.store("binary").store.search(version.store("binary").codec.encode(queries), 40)[0]
     rescored = rotated.search(queries, k=10, budget="binary:rescore=4")
     docs = version.rotation.apply(queries)
     for q in range(0, len(queries), 50):

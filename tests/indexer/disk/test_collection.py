@@ -193,7 +193,7 @@ def test_a_version_written_in_format_1_still_opens_and_searches(tmp_path, tiny_d
     path.write_text(json.dumps(raw))
     version = collection.open(verify_checksums=True)
     assert version.manifest.format_version == 2 and version.manifest.codecs["dense"]["rotation"] == "pca"
-    assert version.dense.blocks.shape[1] == 300 and version.binary.size == 300
+    assert version.dense.blocks.shape[1] == 300 and version.store("binary").store.size == 300
 
 
 def test_a_manifest_edited_to_claim_format_1_still_fails_its_own_checksum(tmp_path, tiny_dataset):

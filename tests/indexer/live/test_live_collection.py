@@ -11,6 +11,7 @@ from vecdial.indexer.io.readers import Dataset
 from vecdial.indexer.jobs.create import build_collection, create_collection
 from vecdial.indexer.live.collection import LiveCollection, drop_collection
 from vecdial.indexer.live.wal import WriteAheadLog
+from vecdial.indexer.modes import build_settings_of
 from vecdial.indexer.modes.settings import BuildSettings, SparseSettings
 
 MODES = ["exact", "dense:dim=64", "binary:rescore=10", "binary:rescore=0", "funnel:binary*20>128*4>full"]
@@ -215,7 +216,7 @@ def sparse_dir(tmp_path_factory, demo_dataset):
 def test_a_build_records_its_sparse_settings_under_max_active(sparse_dir):
     recorded = Collection(sparse_dir, "sparse").open().manifest.codecs["sparse"]["settings"]
     assert recorded["max_active"] == 16 and "k" not in recorded
-    assert BuildSettings.from_manifest(Collection(sparse_dir, "sparse").open().manifest).sparse.max_active == 16
+    assert build_settings_of(Collection(sparse_dir, "sparse").open().manifest).sparse.max_active == 16
 
 
 @pytest.mark.parametrize("budget", ["sparse:active=8", "sparse:active=16,rescore=5"])

@@ -5,6 +5,7 @@ import pytest
 
 from vecdial.indexer.disk.manifest import Manifest
 from vecdial.indexer.errors import CorruptIndex, InvalidInput
+from vecdial.indexer.modes import build_settings_of
 from vecdial.indexer.modes.settings import KNOBS, BuildSettings, SparseSettings, flat_changes
 
 
@@ -125,19 +126,19 @@ def test_sparse_takes_only_a_switch_or_an_object():
 
 def test_an_old_manifest_naming_max_active_k_still_loads():
     old = manifest_with(sparse={"model": {}, "settings": {"k": 16, "hidden_mult": 4}})
-    assert BuildSettings.from_manifest(old).sparse == SparseSettings(max_active=16, hidden_mult=4)
+    assert build_settings_of(old).sparse == SparseSettings(max_active=16, hidden_mult=4)
 
 
 def test_a_manifest_gives_back_the_settings_it_records():
     manifest = manifest_with(rotation="identity", sparse={"settings": SparseSettings(max_active=8).model_dump()})
-    settings = BuildSettings.from_manifest(manifest)
+    settings = build_settings_of(manifest)
     assert (settings.rotation, settings.block, settings.sparse) == ("identity", 32, SparseSettings(max_active=8))
-    assert BuildSettings.from_manifest(manifest_with()).sparse is None
+    assert build_settings_of(manifest_with()).sparse is None
 
 
 def test_a_manifest_with_unreadable_sparse_settings_is_corrupt():
     with pytest.raises(CorruptIndex, match="max_active"):
-        BuildSettings.from_manifest(manifest_with(sparse={"settings": {"max_active": -1}}))
+        build_settings_of(manifest_with(sparse={"settings": {"max_active": -1}}))
 
 
 def test_every_field_of_both_models_is_one_flat_knob():

@@ -31,7 +31,7 @@ def test_string_and_json_forms_agree():
     assert parse_budget({"mode": "sparse", "active": 8}) == SparseBudget(active=8, rescore=0)
     funnel = parse_budget("funnel:binary*40>128*10>full")
     assert isinstance(funnel, FunnelBudget)
-    assert [(s.kind, s.dim, s.keep) for s in funnel.stages] == [("binary", None, 40), ("dense", 128, 10), ("dense", None, None)]
+    assert [(s.kind, s.size("dim"), s.keep) for s in funnel.stages] == [("binary", None, 40), ("dense", 128, 10), ("dense", None, None)]
 
 
 @pytest.mark.parametrize(
@@ -47,8 +47,19 @@ def test_string_and_json_forms_agree():
         ("binry:rescore=10", "unknown mode 'binry' \\(did you mean 'binary'\\?\\): use one of exact, dense, binary"),
         ("binary:rescroe=10", "binary has no knob 'rescroe' \\(did you mean 'rescore'\\?\\): it takes rescore, probe"),
         ("exact:dim=64", "exact has no knob 'dim': it takes no knobs"),
+        ({"mode": "funnel", "stages": [{"kind": "binary", "dim": 64}]}, "a binary stage has no knob 'dim': it takes keep"),
+        ({"mode": "funnel", "stages": [{"kind": "dense", "active": 8}]}, "a dense stage has no knob 'active': it takes dim and keep"),
+        ({"mode": "funnel", "stages": [{"kind": "sparse", "active": 0}]}, "active=0 is not valid: use a whole number > 0"),
     ],
 )
 def test_bad_budgets_fail_with_a_message_naming_the_problem(bad, says):
     with pytest.raises(BudgetError, match=says):
         parse_budget(bad)
+
+
+def test_a_funnel_stage_is_sized_by_its_own_modes_knob_and_hashes_by_it():
+    stages = parse_budget(
+        {"mode": "funnel", "stages": [{"kind": "sparse", "active": "16", "keep": 10}, {"kind": "dense", "dim": 64}]}
+    ).stages
+    assert [(s.kind, s.size("active"), s.size("dim")) for s in stages] == [("sparse", 16, None), ("dense", None, 64)]
+    assert hash(parse_budget("funnel:64*10>full")) != hash(parse_budget("funnel:128*10>full"))  # plans are cached by budget
